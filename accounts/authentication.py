@@ -1,0 +1,52 @@
+"""DRF authentication: Bearer access tokens, and the web pages' cookie session."""
+
+from __future__ import annotations
+
+from rest_framework.authentication import BaseAuthentication, CSRFCheck
+from rest_framework.exceptions import PermissionDenied
+
+from accounts.services import authenticate_access_token
+from chatsite.errors import NotAuthenticated
+
+
+class BearerAuthentication(BaseAuthentication):
+    """`Authorization: Bearer <access>`; `request.auth` is the LoginSession."""
+
+    def authenticate(self, request):
+        header = request.META.get("HTTP_AUTHORIZATION")
+        if not header:
+            return None
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise NotAuthenticated("Use 'Authorization: Bearer <access token>'.")
+        user, session = authenticate_access_token(token.strip())
+        request._request.login_session = session
+        return user, session
+
+    def authenticate_header(self, request) -> str:
+        return 'Bearer realm="api"'
+
+
+class CookieSessionAuthentication(BaseAuthentication):
+    """The server's own pages: the session cookie (checked by
+    accounts.middleware.LoginSessionMiddleware) with Django's CSRF token on
+    unsafe methods."""
+
+    def authenticate(self, request):
+        django_request = request._request
+        session = getattr(django_request, "login_session", None)
+        user = getattr(django_request, "user", None)
+        if session is None or user is None or not user.is_authenticated:
+            return None
+        self._enforce_csrf(request)
+        return user, session
+
+    def _enforce_csrf(self, request) -> None:
+        def dummy_get_response(_request):  # pragma: no cover - never called
+            return None
+
+        check = CSRFCheck(dummy_get_response)
+        check.process_request(request)
+        reason = check.process_view(request, None, (), {})
+        if reason:
+            raise PermissionDenied(f"CSRF failed: {reason}")

@@ -1,0 +1,76 @@
+"""JWT access and refresh tokens bound to a LoginSession.
+
+Access tokens are short-lived and carry the session id (`sid`); every use
+checks that the session is live, so revoking a session stops its access tokens
+at once. Refresh tokens rotate: a session remembers the one refresh token id
+(`jti`) that may still be used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
+
+from accounts.models import LoginSession
+from chatsite.errors import NotAuthenticated
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access: str
+    refresh: str
+    refresh_jti: str
+    expires_in: int
+
+    def as_wire(self) -> dict:
+        return {"access": self.access, "refresh": self.refresh, "expires_in": self.expires_in}
+
+
+@dataclass(frozen=True)
+class Claims:
+    user_uuid: str
+    session_uuid: str
+    jti: str
+
+
+def issue(session: LoginSession) -> TokenPair:
+    """A new access + refresh pair for `session` (the caller stores `refresh_jti`)."""
+    refresh = RefreshToken()
+    refresh["uid"] = str(session.user.uuid)
+    refresh["sid"] = str(session.uuid)
+    access = refresh.access_token
+    return TokenPair(
+        access=str(access),
+        refresh=str(refresh),
+        refresh_jti=str(refresh["jti"]),
+        expires_in=settings.JWT_ACCESS_TTL_S,
+    )
+
+
+def _claims(token: AccessToken | RefreshToken) -> Claims:
+    uid, sid, jti = token.get("uid"), token.get("sid"), token.get("jti")
+    if not (isinstance(uid, str) and isinstance(sid, str) and isinstance(jti, str)):
+        raise NotAuthenticated("The token is malformed.")
+    return Claims(user_uuid=uid, session_uuid=sid, jti=jti)
+
+
+def decode_access(raw: object) -> Claims:
+    """Signature, algorithm, expiry and type (`access`); raises NotAuthenticated."""
+    if not isinstance(raw, str) or not raw or len(raw) > 4096:
+        raise NotAuthenticated("A valid access token is required.")
+    try:
+        return _claims(AccessToken(raw))
+    except TokenError:
+        raise NotAuthenticated("The access token is invalid or expired.") from None
+
+
+def decode_refresh(raw: object) -> Claims:
+    if not isinstance(raw, str) or not raw or len(raw) > 4096:
+        raise NotAuthenticated("A valid refresh token is required.")
+    try:
+        return _claims(RefreshToken(raw))
+    except TokenError:
+        raise NotAuthenticated("The refresh token is invalid or expired.") from None

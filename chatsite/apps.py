@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+
+
+class ChatsiteConfig(AppConfig):
+    name = "chatsite"
+    verbose_name = "WebsocketChat"
+
+    def ready(self) -> None:
+        from chatsite.gateway import registry
+
+        registry.autodiscover()

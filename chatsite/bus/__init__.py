@@ -1,0 +1,131 @@
+"""The bus between the WebSocket (and REST) front and storage.
+
+One interface, two backends chosen by settings:
+
+- in-process (the embedded default): a record is handled in this process, on
+  a background thread, after the caller's validation; `publish` resolves once
+  the handler has committed. One thread handles records in order, which keeps
+  per-conversation order and lets SQLite serialise the writes.
+- Kafka (KAFKA_BOOTSTRAP_SERVERS): `publish` resolves on the broker's delivery
+  report (acks=all, idempotent producer); `manage.py run_message_worker`
+  consumes and calls the same handlers.
+
+Records are keyed by conversation, so one partition orders one conversation.
+Handlers are registered per topic by each app's `bus_handlers` module and get
+a batch of records; they must be idempotent (a redelivery changes nothing).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from django.apps import apps
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Record:
+    topic: str  # the logical topic ("messages"), without the deployment prefix
+    key: str
+    value: bytes
+    partition: int = -1
+    offset: int = -1
+    headers: dict[str, bytes] = field(default_factory=dict)
+
+
+class PoisonRecord(Exception):
+    """A record its handler can never process: it goes to the dead-letter topic."""
+
+
+# A handler takes a batch and returns nothing; raising PoisonRecord for one
+# record is done by returning it in the `rejected` list instead, so the rest of
+# the batch is kept:  handler(records) -> list[tuple[Record, str]] (rejected, reason)
+BatchHandler = Callable[[list[Record]], list[tuple[Record, str]]]
+
+_handlers: dict[str, BatchHandler] = {}
+
+
+def bus_handler(topic: str) -> Callable[[BatchHandler], BatchHandler]:
+    def register(fn: BatchHandler) -> BatchHandler:
+        _handlers[topic] = fn
+        return fn
+
+    return register
+
+
+def handler_for(topic: str) -> BatchHandler:
+    if topic not in _handlers:
+        autodiscover()
+    return _handlers[topic]
+
+
+def topics() -> list[str]:
+    autodiscover()
+    return sorted(_handlers)
+
+
+def autodiscover() -> None:
+    for config in apps.get_app_configs():
+        try:
+            importlib.import_module(f"{config.name}.bus_handlers")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{config.name}.bus_handlers":
+                raise
+
+
+class Bus(Protocol):
+    name: str
+
+    async def publish(self, *, topic: str, key: str, value: bytes) -> None:
+        """Resolves once the record is durable (broker ack or handler commit);
+        raises chatsite.errors.Unavailable otherwise, within the produce timeout."""
+
+    def publish_sync(self, *, topic: str, key: str, value: bytes) -> None:
+        """The same, blocking, for synchronous callers (REST views, services)."""
+
+    def check(self, *, timeout: float) -> None:
+        """Raise if the broker does not answer."""
+
+    def close(self) -> None: ...
+
+
+_buses: dict[str, Bus] = {}
+_buses_lock = threading.Lock()
+
+
+def get_bus() -> Bus:
+    backend = settings.BUS_BACKEND
+    bus = _buses.get(backend)
+    if bus is not None:
+        return bus
+    with _buses_lock:
+        bus = _buses.get(backend)
+        if bus is not None:
+            return bus
+        if backend == "kafka":
+            from chatsite.bus.kafka import KafkaBus
+
+            bus = KafkaBus()
+        else:
+            from chatsite.bus.inprocess import InProcessBus
+
+            bus = InProcessBus()
+        _buses[backend] = bus
+    return bus
+
+
+def reset_bus() -> None:
+    """Close and forget the buses (tests that switch settings)."""
+    while _buses:
+        _, bus = _buses.popitem()
+        try:
+            bus.close()
+        except Exception:
+            logger.debug("closing the bus failed", exc_info=True)

@@ -1,0 +1,186 @@
+"""The Kafka bus (confluent-kafka / librdkafka).
+
+Producer: acks=all with idempotence; `publish` resolves only from the delivery
+report, so `accepted` means the broker has the record. A record the broker has
+not confirmed within KAFKA_PRODUCE_TIMEOUT_MS fails with `unavailable`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+import time
+
+from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+from django.conf import settings
+
+from chatsite.errors import Unavailable
+
+logger = logging.getLogger(__name__)
+
+
+def full_topic(topic: str) -> str:
+    return f"{settings.KAFKA_TOPIC_PREFIX}.{topic}"
+
+
+def dead_letter_topic(topic: str) -> str:
+    return f"{settings.KAFKA_TOPIC_PREFIX}.{topic}.dlq"
+
+
+def client_config() -> dict:
+    return {"bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS, **settings.KAFKA_CLIENT_CONFIG}
+
+
+def producer_config() -> dict:
+    return {
+        **client_config(),
+        "acks": "all",
+        "enable.idempotence": True,
+        "linger.ms": settings.KAFKA_LINGER_MS,
+        "message.timeout.ms": settings.KAFKA_PRODUCE_TIMEOUT_MS,
+        "socket.connection.setup.timeout.ms": min(settings.KAFKA_PRODUCE_TIMEOUT_MS, 3000),
+        "reconnect.backoff.max.ms": 1000,
+        "queue.buffering.max.messages": 200_000,
+        "client.id": f"{settings.NODE_ID}-producer",
+    }
+
+
+_topics_ready: set[str] = set()
+_topics_lock = threading.Lock()
+
+
+def ensure_topics(topics: list[str], *, timeout: float = 10.0) -> None:
+    """Create the topics and their dead-letter topics if missing (idempotent)."""
+    wanted = [t for t in topics if t not in _topics_ready]
+    if not wanted:
+        return
+    with _topics_lock:
+        admin = AdminClient(client_config())
+        names = [full_topic(t) for t in wanted] + [dead_letter_topic(t) for t in wanted]
+        existing = set(admin.list_topics(timeout=timeout).topics)
+        missing = [n for n in names if n not in existing]
+        if missing:
+            new = [
+                NewTopic(
+                    n,
+                    num_partitions=settings.KAFKA_PARTITIONS if not n.endswith(".dlq") else 1,
+                    replication_factor=settings.KAFKA_REPLICATION_FACTOR,
+                )
+                for n in missing
+            ]
+            futures = admin.create_topics(new, operation_timeout=timeout, request_timeout=timeout)
+            for name, future in futures.items():
+                try:
+                    future.result(timeout=timeout)
+                    logger.info("created topic %s", name)
+                except KafkaException as exc:
+                    if exc.args and exc.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS:
+                        continue
+                    raise
+        _topics_ready.update(wanted)
+
+
+class KafkaBus:
+    name = "kafka"
+
+    def __init__(self) -> None:
+        self._producer = Producer(producer_config())
+        self._admin: AdminClient | None = None
+        self._ensure_after = 0.0
+        self._stop = threading.Event()
+        self._poller = threading.Thread(target=self._poll, name="kafka-producer-poll", daemon=True)
+        self._poller.start()
+
+    def _poll(self) -> None:
+        # Delivery reports are served here, off the event loop.
+        while not self._stop.is_set():
+            try:
+                self._producer.poll(0.05)
+            except Exception:
+                logger.exception("producer poll failed")
+                time.sleep(0.1)
+
+    def _ensure(self, topic: str) -> None:
+        """Topics are created at start-up (`manage.py create_topics`); this is the
+        fallback for a process that started while the broker was down. After a
+        failure it waits a while before asking again, and produces anyway:
+        librdkafka then reports the delivery (or its failure) as usual."""
+        if topic in _topics_ready or time.monotonic() < self._ensure_after:
+            return
+        try:
+            ensure_topics([topic], timeout=2.0)
+        except Exception as exc:
+            self._ensure_after = time.monotonic() + 5
+            logger.warning("could not ensure topic %s: %s", topic, exc)
+
+    def _produce(self, topic: str, key: str, value: bytes, on_delivery) -> None:
+        try:
+            self._producer.produce(full_topic(topic), key=key.encode(), value=value, on_delivery=on_delivery)
+        except BufferError:
+            raise Unavailable("The message broker is not keeping up; retry later.") from None
+        except KafkaException as exc:
+            raise Unavailable("The message broker is unavailable; retry later.") from exc
+
+    async def publish(self, *, topic: str, key: str, value: bytes) -> None:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future = loop.create_future()
+
+        def settle(fut: asyncio.Future, err) -> None:
+            if fut.done():
+                return
+            if err is None:
+                fut.set_result(None)
+            else:
+                fut.set_exception(Unavailable("The message broker did not confirm the message; retry later."))
+
+        def on_delivery(err, msg) -> None:
+            if err is not None:
+                logger.warning("delivery failed for key %s: %s", key, err)
+            try:
+                loop.call_soon_threadsafe(settle, future, err)
+            except RuntimeError:  # the loop is gone
+                pass
+
+        if topic not in _topics_ready:
+            await asyncio.to_thread(self._ensure, topic)
+        self._produce(topic, key, value, on_delivery)
+        try:
+            await asyncio.wait_for(future, timeout=settings.KAFKA_PRODUCE_TIMEOUT_MS / 1000 + 0.5)
+        except TimeoutError:
+            raise Unavailable("The message broker did not confirm the message in time; retry later.") from None
+
+    def publish_sync(self, *, topic: str, key: str, value: bytes) -> None:
+        future: concurrent.futures.Future = concurrent.futures.Future()
+
+        def on_delivery(err, msg) -> None:
+            if future.done():
+                return
+            if err is None:
+                future.set_result(None)
+            else:
+                future.set_exception(Unavailable("The message broker did not confirm the message; retry later."))
+
+        self._ensure(topic)
+        self._produce(topic, key, value, on_delivery)
+        try:
+            future.result(timeout=settings.KAFKA_PRODUCE_TIMEOUT_MS / 1000 + 0.5)
+        except concurrent.futures.TimeoutError:
+            raise Unavailable("The message broker did not confirm the message in time; retry later.") from None
+
+    def check(self, *, timeout: float) -> None:
+        if self._admin is None:
+            self._admin = AdminClient(client_config())
+        try:
+            self._admin.list_topics(timeout=timeout)
+        except KafkaException as exc:
+            raise Unavailable("The message broker does not answer.") from exc
+
+    def close(self) -> None:
+        self._stop.set()
+        try:
+            self._producer.flush(2)
+        except Exception:
+            pass

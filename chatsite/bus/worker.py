@@ -1,0 +1,217 @@
+"""The Kafka consumer side: `manage.py run_message_worker`.
+
+A loop over `process_one()` (which tests call directly). Each poll takes up
+to KAFKA_MAX_POLL_RECORDS records, hands them to the topic's handler as one
+batch, and stores their offsets only after the handler returned (that is,
+after the database commit); librdkafka commits stored offsets every second and
+on every rebalance. A crash therefore redelivers, never skips; handlers are
+idempotent, so a redelivery changes nothing.
+
+A record the handler rejects goes to the topic's dead-letter topic with the
+reason and the partition keeps moving. A failure of the whole batch (the
+database is down) is retried with backoff while the partitions are paused;
+if the partitions are taken away meanwhile, the batch is dropped: the new
+owner will process it.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from collections import defaultdict
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from django.conf import settings
+from django.db import close_old_connections
+
+from chatsite import bus
+from chatsite.bus import Record
+from chatsite.bus.kafka import client_config, dead_letter_topic, ensure_topics, full_topic
+
+logger = logging.getLogger(__name__)
+
+RETRY_BACKOFF_MAX_S = 5.0
+
+
+def consumer_config(group_id: str | None = None) -> dict:
+    return {
+        **client_config(),
+        "group.id": group_id or settings.KAFKA_CONSUMER_GROUP,
+        "client.id": f"{settings.NODE_ID}-worker",
+        "auto.offset.reset": "earliest",
+        "enable.auto.commit": True,
+        "auto.commit.interval.ms": 1000,
+        # Offsets are stored by us, after the database commit, never by poll().
+        "enable.auto.offset.store": False,
+        "session.timeout.ms": settings.KAFKA_SESSION_TIMEOUT_MS,
+        "heartbeat.interval.ms": settings.KAFKA_HEARTBEAT_INTERVAL_MS,
+        "fetch.wait.max.ms": settings.KAFKA_FETCH_WAIT_MAX_MS,
+        "max.poll.interval.ms": 300_000,
+        "partition.assignment.strategy": "range,roundrobin",
+    }
+
+
+class Worker:
+    def __init__(self, *, topics: list[str] | None = None, group_id: str | None = None) -> None:
+        self.topics = topics or bus.topics()
+        ensure_topics(self.topics)
+        self._by_full = {full_topic(t): t for t in self.topics}
+        self.consumer = Consumer(consumer_config(group_id), logger=logger)
+        self.dlq = Producer({**client_config(), "acks": "all", "enable.idempotence": True, "linger.ms": 0})
+        self.stopping = False
+        self.assigned: set[tuple[str, int]] = set()
+        self._revoked_during_batch = False
+        self.consumer.subscribe(list(self._by_full), on_assign=self._on_assign, on_revoke=self._on_revoke)
+        self.stats = {"records": 0, "batches": 0, "dead_lettered": 0, "retries": 0}
+
+    # ------------------------------------------------------------------ rebalance callbacks
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.assigned = {(p.topic, p.partition) for p in partitions}
+        logger.info("assigned %s", sorted(self.assigned))
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        logger.info("revoked %s", sorted((p.topic, p.partition) for p in partitions))
+        self._revoked_during_batch = True
+        self.assigned = set()
+
+    # ------------------------------------------------------------------ the loop
+
+    def run(self) -> None:
+        signal.signal(signal.SIGTERM, self._request_stop)
+        signal.signal(signal.SIGINT, self._request_stop)
+        logger.info("worker started on %s (group %s)", sorted(self._by_full), settings.KAFKA_CONSUMER_GROUP)
+        try:
+            while not self.stopping:
+                self.process_one(timeout=0.5)
+        finally:
+            self.close()
+
+    def _request_stop(self, signum, frame) -> None:
+        logger.info("signal %s: finishing the current batch, then stopping", signum)
+        self.stopping = True
+
+    def close(self) -> None:
+        try:
+            self.consumer.close()  # commits the stored offsets and leaves the group
+        except Exception:
+            logger.debug("consumer close failed", exc_info=True)
+        self.dlq.flush(5)
+        logger.info("worker stopped: %s", self.stats)
+
+    def process_one(self, *, timeout: float = 1.0) -> int:
+        """Poll once and handle what came; returns the number of records handled."""
+        messages = self.consumer.consume(num_messages=settings.KAFKA_MAX_POLL_RECORDS, timeout=timeout)
+        records: list[tuple[Message, Record]] = []
+        for msg in messages:
+            err = msg.error()
+            if err is not None:
+                if err.code() != KafkaError._PARTITION_EOF:
+                    logger.warning("consume error: %s", err)
+                continue
+            headers = {k: v for k, v in (msg.headers() or []) if v is not None}
+            records.append(
+                (
+                    msg,
+                    Record(
+                        topic=self._by_full.get(msg.topic(), msg.topic()),
+                        key=(msg.key() or b"").decode("utf-8", "replace"),
+                        value=msg.value() or b"",
+                        partition=msg.partition(),
+                        offset=msg.offset(),
+                        headers=headers,
+                    ),
+                )
+            )
+        if not records:
+            return 0
+        self._revoked_during_batch = False
+        if not self._handle_with_retry(records):
+            return 0
+        offsets = [
+            TopicPartition(msg.topic(), msg.partition(), msg.offset() + 1)
+            for msg, _ in _last_per_partition(records)
+            if (msg.topic(), msg.partition()) in self.assigned
+        ]
+        if offsets:
+            try:
+                self.consumer.store_offsets(offsets=offsets)
+            except KafkaException as exc:
+                # Revoked meanwhile: the new owner redelivers; storing is idempotent.
+                logger.info("could not store offsets (%s)", exc)
+        self.stats["records"] += len(records)
+        self.stats["batches"] += 1
+        return len(records)
+
+    def _handle_with_retry(self, records: list[tuple[Message, Record]]) -> bool:
+        backoff = 0.2
+        paused = False
+        try:
+            while True:
+                try:
+                    self._handle(records)
+                    return True
+                except Exception:
+                    logger.exception("batch of %d records failed; retrying", len(records))
+                    self.stats["retries"] += 1
+                    close_old_connections()
+                    if not paused:
+                        self.consumer.pause(self.consumer.assignment())
+                        paused = True
+                    deadline = time.monotonic() + backoff
+                    while time.monotonic() < deadline and not self._revoked_during_batch:
+                        # Keeps the group membership alive; paused partitions deliver nothing.
+                        self.consumer.poll(0.1)
+                    backoff = min(backoff * 2, RETRY_BACKOFF_MAX_S)
+                    if self._revoked_during_batch:
+                        logger.warning("partitions revoked during retry: leaving the batch to their new owner")
+                        return False
+                    if self.stopping:
+                        return False
+        finally:
+            if paused and not self._revoked_during_batch:
+                self.consumer.resume(self.consumer.assignment())
+
+    def _handle(self, records: list[tuple[Message, Record]]) -> None:
+        close_old_connections()
+        by_topic: dict[str, list[Record]] = defaultdict(list)
+        for _, record in records:
+            by_topic[record.topic].append(record)
+        for topic, batch in by_topic.items():
+            try:
+                handler = bus.handler_for(topic)
+            except KeyError:
+                rejected = [(r, f"no handler for topic {topic}") for r in batch]
+            else:
+                rejected = handler(batch)
+            for record, reason in rejected:
+                self._dead_letter(record, reason)
+
+    def _dead_letter(self, record: Record, reason: str) -> None:
+        logger.warning(
+            "dead-lettering %s[%s]@%s: %s", record.topic, record.partition, record.offset, reason
+        )
+        self.dlq.produce(
+            dead_letter_topic(record.topic),
+            key=record.key.encode(),
+            value=record.value,
+            headers=[
+                ("reason", reason[:500].encode()),
+                ("topic", record.topic.encode()),
+                ("partition", str(record.partition).encode()),
+                ("offset", str(record.offset).encode()),
+            ],
+        )
+        # The partition only moves on once the dead letter is safely written.
+        remaining = self.dlq.flush(10)
+        if remaining:
+            raise RuntimeError("the dead-letter topic did not confirm the record")
+        self.stats["dead_lettered"] += 1
+
+
+def _last_per_partition(records: list[tuple[Message, Record]]) -> list[tuple[Message, Record]]:
+    last: dict[tuple[str, int], tuple[Message, Record]] = {}
+    for msg, record in records:
+        last[(msg.topic(), msg.partition())] = (msg, record)
+    return list(last.values())

@@ -1,0 +1,182 @@
+"""REST plumbing: strict JSON in and out, one error shape, cursor pages."""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import DatabaseError, InterfaceError, OperationalError
+from django.http import Http404
+from rest_framework import exceptions as drf_exc
+from rest_framework import parsers, renderers, serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from chatsite import wire
+from chatsite.errors import ChatError, Invalid, NotFound, RateLimited, Unavailable
+
+logger = logging.getLogger(__name__)
+
+
+class JSONRenderer(renderers.BaseRenderer):
+    media_type = "application/json"
+    format = "json"
+    charset = None
+
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: dict | None = None) -> bytes:
+        if data is None:
+            return b""
+        return wire.dumps_bytes(data)
+
+
+class StrictJSONParser(parsers.BaseParser):
+    """JSON bodies: an object, strict (no NaN/Infinity/lone surrogates)."""
+
+    media_type = "application/json"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        raw = stream.read() if stream is not None else b""
+        if not raw:
+            return {}
+        try:
+            data = wire.loads(raw)
+        except ValueError:
+            raise Invalid("The body is not valid JSON.") from None
+        if not isinstance(data, dict):
+            raise Invalid("The body must be a JSON object.")
+        return data
+
+
+def error_response(exc: ChatError) -> Response:
+    headers = {}
+    if exc.retry_after is not None:
+        headers["Retry-After"] = str(int(exc.retry_after))
+    return Response({"error": exc.as_dict()}, status=exc.status, headers=headers)
+
+
+def _fields_from_detail(detail: Any) -> dict[str, list[str]]:
+    if isinstance(detail, dict):
+        out: dict[str, list[str]] = {}
+        for key, value in detail.items():
+            if isinstance(value, list):
+                out[str(key)] = [str(v) if not isinstance(v, (dict, list)) else wire.dumps(v) for v in value]
+            elif isinstance(value, dict):
+                for sub, msgs in _fields_from_detail(value).items():
+                    out[f"{key}.{sub}"] = msgs
+            else:
+                out[str(key)] = [str(value)]
+        return out
+    if isinstance(detail, list):
+        return {"non_field_errors": [str(v) for v in detail]}
+    return {"non_field_errors": [str(detail)]}
+
+
+def to_chat_error(exc: Exception) -> ChatError | None:
+    """Map framework exceptions onto the product's error codes."""
+    from chatsite import errors
+
+    if isinstance(exc, ChatError):
+        return exc
+    if isinstance(exc, drf_exc.ValidationError):
+        fields = _fields_from_detail(exc.detail)
+        first = next(iter(fields.items()), ("body", ["invalid"]))
+        return Invalid(f"{first[0]}: {first[1][0]}", fields=fields)
+    if isinstance(exc, drf_exc.ParseError):
+        return Invalid("The body could not be parsed.")
+    if isinstance(exc, (drf_exc.NotAuthenticated, drf_exc.AuthenticationFailed)):
+        return errors.NotAuthenticated()
+    if isinstance(exc, (drf_exc.PermissionDenied, DjangoPermissionDenied)):
+        return errors.Forbidden()
+    if isinstance(exc, (drf_exc.NotFound, Http404)):
+        return NotFound()
+    if isinstance(exc, drf_exc.Throttled):
+        return RateLimited(retry_after=exc.wait or 1)
+    if isinstance(exc, drf_exc.UnsupportedMediaType):
+        return errors.UnsupportedMedia("Send JSON (application/json) or multipart/form-data.")
+    if isinstance(exc, drf_exc.MethodNotAllowed):
+        err = Invalid(f"Method {exc.args[0] if exc.args else ''} is not allowed here.")
+        err.status = 405
+        return err
+    if isinstance(exc, drf_exc.NotAcceptable):
+        err = Invalid("Only application/json responses are available.")
+        err.status = 406
+        return err
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        logger.warning("database unavailable: %s", exc)
+        return Unavailable("The database is unavailable; retry later.")
+    if isinstance(exc, DatabaseError):
+        logger.exception("database error")
+        return Unavailable("The database could not complete the request; retry later.")
+    return None
+
+
+def exception_handler(exc: Exception, context: dict) -> Response | None:
+    err = to_chat_error(exc)
+    if err is None:
+        return None  # a real bug: Django's 500 handling logs it
+    response = error_response(err)
+    if err.status == 401:
+        response["WWW-Authenticate"] = 'Bearer realm="api"'
+    return response
+
+
+def parse(serializer_class: type[serializers.Serializer], request: Request | dict, *, partial: bool = False) -> dict:
+    """Validate the shape and types of the input; returns validated data."""
+    data = request.data if isinstance(request, Request) else request
+    ser = serializer_class(data=data, partial=partial)
+    ser.is_valid(raise_exception=True)
+    return dict(ser.validated_data)
+
+
+def parse_query(serializer_class: type[serializers.Serializer], request: Request) -> dict:
+    ser = serializer_class(data=request.query_params)
+    ser.is_valid(raise_exception=True)
+    return dict(ser.validated_data)
+
+
+# --------------------------------------------------------------------------- cursor pages
+
+
+def encode_cursor(values: Sequence[Any]) -> str:
+    return base64.urlsafe_b64encode(wire.dumps_bytes(list(values))).decode().rstrip("=")
+
+
+def decode_cursor(raw: str | None, *, arity: int) -> list[Any] | None:
+    if raw in (None, ""):
+        return None
+    try:
+        padded = raw + "=" * (-len(raw) % 4)  # type: ignore[operator]
+        values = wire.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (ValueError, TypeError):
+        raise Invalid.field("cursor", "Not a cursor from this list.") from None
+    if not isinstance(values, list) or len(values) != arity:
+        raise Invalid.field("cursor", "Not a cursor from this list.")
+    return values
+
+
+def page(
+    items: list[Any],
+    *,
+    limit: int,
+    key: Callable[[Any], Sequence[Any]],
+    render: Callable[[Any], dict],
+) -> dict:
+    """`{"results", "next"}` from `items` fetched with `limit + 1` rows."""
+    more = len(items) > limit
+    items = items[:limit]
+    return {
+        "results": [render(item) for item in items],
+        "next": encode_cursor(key(items[-1])) if more and items else None,
+    }
+
+
+def page_limit(request: Request, *, default: int = 50, maximum: int = 100) -> int:
+    raw = request.query_params.get("limit")
+    if raw is None:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+        raise Invalid.field("limit", f"A whole number from 1 to {maximum}.")
+    return int(raw)

@@ -1,0 +1,158 @@
+"""Reading the environment for settings.
+
+Every variable the product reads goes through these helpers so that a malformed
+or half-given configuration stops start-up with a message naming the variable,
+instead of failing later somewhere deep in a request.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def raw(name: str) -> str | None:
+    """The variable's value, or None when unset or blank."""
+    value = os.environ.get(name)
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None
+
+
+def is_set(name: str) -> bool:
+    return raw(name) is not None
+
+
+def string(name: str, default: str | None = None) -> str | None:
+    value = raw(name)
+    return default if value is None else value
+
+
+def boolean(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    value = value.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ImproperlyConfigured(f"{name} must be 0 or 1 (got {value!r})")
+
+
+def integer(name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    value = raw(name)
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an integer (got {value!r})") from None
+    if minimum is not None and number < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum} (got {number})")
+    if maximum is not None and number > maximum:
+        raise ImproperlyConfigured(f"{name} must be at most {maximum} (got {number})")
+    return number
+
+
+def csv(name: str, default: list[str] | None = None) -> list[str]:
+    value = raw(name)
+    if value is None:
+        return list(default or [])
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def choice(name: str, default: str, choices: set[str]) -> str:
+    value = raw(name)
+    if value is None:
+        return default
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(sorted(choices))} (got {value!r})")
+    return value
+
+
+def require_together(*names: str) -> None:
+    """Either all of these variables are set, or none."""
+    given = [n for n in names if is_set(n)]
+    if given and len(given) != len(names):
+        missing = [n for n in names if n not in given]
+        raise ImproperlyConfigured(f"{', '.join(given)} is set but {', '.join(missing)} is not: set all or none")
+
+
+def database(name: str, *, default_sqlite_path: str) -> dict:
+    """A Django DATABASES entry from a URL: `sqlite:///path` or `mysql://user:pass@host:port/db`."""
+    value = raw(name)
+    if value is None:
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": default_sqlite_path}
+    parts = urlsplit(value)
+    if parts.scheme == "sqlite":
+        path = unquote(parts.path)
+        if parts.netloc or not path or path == "/":
+            raise ImproperlyConfigured(f"{name}: a SQLite URL looks like sqlite:////absolute/path.sqlite3 (got {value!r})")
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": path[1:] if path.startswith("//") else path}
+    if parts.scheme not in {"mysql", "mariadb"}:
+        raise ImproperlyConfigured(f"{name} must start with mysql:// or sqlite:// (got scheme {parts.scheme!r})")
+    db_name = unquote(parts.path.lstrip("/"))
+    if not parts.hostname or not db_name:
+        raise ImproperlyConfigured(f"{name} must name a host and a database: mysql://user:password@host:3306/dbname")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} has an invalid port") from None
+    options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    return {
+        "ENGINE": "django.db.backends.mysql",
+        "NAME": db_name,
+        "USER": unquote(parts.username or "root"),
+        "PASSWORD": unquote(parts.password or ""),
+        "HOST": parts.hostname,
+        "PORT": str(port or 3306),
+        "OPTIONS": options,
+    }
+
+
+@dataclass(frozen=True)
+class RedisLocation:
+    url: str
+    host: str
+    port: int
+    db: int
+    password: str | None
+
+
+def redis_url(name: str) -> RedisLocation | None:
+    value = raw(name)
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in {"redis", "rediss"}:
+        raise ImproperlyConfigured(f"{name} must look like redis://host:6379/0 (got scheme {parts.scheme!r})")
+    if not parts.hostname:
+        raise ImproperlyConfigured(f"{name} must name a host: redis://host:6379/0")
+    try:
+        port = parts.port or 6379
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} has an invalid port") from None
+    path = parts.path.lstrip("/") or "0"
+    if not path.isdigit():
+        raise ImproperlyConfigured(f"{name}: the database after the host must be a number (got {path!r})")
+    return RedisLocation(url=value, host=parts.hostname, port=port, db=int(path), password=parts.password)
+
+
+def host_ports(name: str) -> str | None:
+    """A comma-separated list of host:port pairs (Kafka bootstrap servers)."""
+    value = raw(name)
+    if value is None:
+        return None
+    for item in value.split(","):
+        host, sep, port = item.strip().rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise ImproperlyConfigured(f"{name} must be host:port[,host:port...] (got {item.strip()!r})")
+    return value

@@ -1,0 +1,45 @@
+"""Scheduling events for sockets from services.
+
+Services compute the recipients at write time and schedule the event to go
+out when the transaction commits (Zulip's `send_event_on_commit`): nobody hears
+of a change that was rolled back, and the recipient set is the one that was
+true when the change was made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.db import transaction
+
+from chatsite import realtime
+
+
+def _on_commit(fn) -> None:
+    transaction.on_commit(fn, robust=True)
+
+
+def send_event_on_commit(*, user_ids: Iterable[int], frame: dict) -> None:
+    """Send `frame` to every socket of these users once the transaction commits."""
+    targets = set(user_ids)
+    if not targets:
+        return
+    envelope = realtime.frame_envelope(frame)
+    _on_commit(lambda: realtime.hub().deliver(targets, envelope))
+
+
+def send_events_on_commit(items: Iterable[tuple[Iterable[int], dict]]) -> None:
+    """Several (recipients, frame) pairs in one round trip."""
+    batch = [(set(uids), realtime.frame_envelope(frame)) for uids, frame in items]
+    batch = [(uids, env) for uids, env in batch if uids]
+    if batch:
+        _on_commit(lambda: realtime.hub().deliver_many(batch))
+
+
+def close_sockets_on_commit(*, user_ids: Iterable[int], code: int, session_id: str | None = None) -> None:
+    """Close the users' sockets (only those of one login session when given)."""
+    targets = set(user_ids)
+    if not targets:
+        return
+    envelope = realtime.close_envelope(code, session_id=session_id)
+    _on_commit(lambda: realtime.hub().deliver(targets, envelope))

@@ -1,0 +1,91 @@
+"""The one registry of WebSocket frame handlers, filled by each app's `ws_handlers`.
+
+    from chatsite.gateway.registry import frame_handler
+
+    @frame_handler("typing")
+    async def handle_typing(conn, frame): ...
+
+A handler gets the connection and the parsed frame (a dict with a known
+`type`); it raises ChatError subclasses for the client's mistakes. Apps can
+also register connect/disconnect hooks (presence, calls).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from django.apps import apps
+
+if TYPE_CHECKING:
+    from chatsite.gateway.consumer import Connection
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[["Connection", dict[str, Any]], Awaitable[None]]
+Hook = Callable[["Connection"], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class FrameSpec:
+    type: str
+    handler: Handler
+    # The frame field `ref` defaults to, when the client sends none.
+    ref_field: str | None
+
+
+_frames: dict[str, FrameSpec] = {}
+_connect_hooks: list[Hook] = []
+_disconnect_hooks: list[Hook] = []
+
+
+def frame_handler(frame_type: str, *, ref_field: str | None = None) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        if frame_type in _frames and _frames[frame_type].handler is not fn:
+            raise RuntimeError(f"two handlers for frame type {frame_type!r}")
+        _frames[frame_type] = FrameSpec(frame_type, fn, ref_field)
+        return fn
+
+    return register
+
+
+def on_connect(fn: Hook) -> Hook:
+    if fn not in _connect_hooks:
+        _connect_hooks.append(fn)
+    return fn
+
+
+def on_disconnect(fn: Hook) -> Hook:
+    if fn not in _disconnect_hooks:
+        _disconnect_hooks.append(fn)
+    return fn
+
+
+def get(frame_type: str) -> FrameSpec | None:
+    return _frames.get(frame_type)
+
+
+def connect_hooks() -> list[Hook]:
+    return list(_connect_hooks)
+
+
+def disconnect_hooks() -> list[Hook]:
+    return list(_disconnect_hooks)
+
+
+def known_types() -> list[str]:
+    return sorted(_frames)
+
+
+def autodiscover() -> None:
+    """Import `ws_handlers` of every installed app (and the gateway's own)."""
+    importlib.import_module("chatsite.gateway.handlers")
+    for config in apps.get_app_configs():
+        try:
+            importlib.import_module(f"{config.name}.ws_handlers")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{config.name}.ws_handlers":
+                raise

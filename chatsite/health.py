@@ -1,0 +1,61 @@
+"""/healthz (the process serves) and /readyz (each configured backing service answers)."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.cache import never_cache
+
+from chatsite.errors import NotFound
+
+logger = logging.getLogger(__name__)
+
+
+@never_cache
+def healthz(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"status": "ok"})
+
+
+def _check_database() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+
+
+def _check_cache() -> None:
+    from chatsite import redis as rds
+
+    rds.client().ping()
+
+
+def _check_broker() -> None:
+    from chatsite import bus
+
+    bus.get_bus().check(timeout=2.0)
+
+
+@never_cache
+def readyz(request: HttpRequest) -> JsonResponse:
+    checks = {"database": _check_database}
+    if settings.REDIS_URL:
+        checks["cache"] = _check_cache
+    if settings.BUS_BACKEND == "kafka":
+        checks["broker"] = _check_broker
+    result: dict[str, str] = {}
+    ok = True
+    for name, check in checks.items():
+        try:
+            check()
+            result[name] = "ok"
+        except Exception as exc:
+            ok = False
+            result[name] = "unavailable"
+            logger.warning("readyz: %s unavailable: %s", name, exc)
+    return JsonResponse(result, status=200 if ok else 503)
+
+
+def api_not_found(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"error": NotFound("No such endpoint.").as_dict()}, status=404)

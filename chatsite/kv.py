@@ -1,0 +1,311 @@
+"""Small atomic operations the product needs from a shared store.
+
+Rate limits, cooldowns, SMS codes and similar state must be shared by every
+server node, so with REDIS_URL they live in Redis and each operation is one
+atomic Lua script or command. In the embedded default (one process) the same
+operations run on an in-process dict under a lock.
+
+Errors talking to Redis become `Unavailable`: callers that guard security
+(login, SMS) therefore fail closed.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Protocol
+
+import redis
+from django.conf import settings
+
+from chatsite import redis as rds
+from chatsite.errors import Unavailable
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    retry_after: float = 0.0
+
+
+class Store(Protocol):
+    def token_bucket(self, key: str, *, rate: float, burst: int, cost: int = 1) -> Decision: ...
+    async def atoken_bucket(self, key: str, *, rate: float, burst: int, cost: int = 1) -> Decision: ...
+    def counter_incr(self, key: str, *, window_s: int) -> tuple[int, int]: ...
+    def counter_get(self, key: str) -> tuple[int, int]: ...
+    def cooldown(self, key: str, *, seconds: float) -> float: ...
+    async def acooldown(self, key: str, *, seconds: float) -> float: ...
+    def code_put(self, key: str, *, digest: str, ttl_s: int) -> None: ...
+    def code_consume(self, key: str, *, digest: str, max_tries: int) -> str: ...
+    def delete(self, *keys: str) -> None: ...
+    def ping(self) -> None: ...
+
+
+# --------------------------------------------------------------------------- Redis
+
+_TOKEN_BUCKET = """
+local now_parts = redis.call('TIME')
+local now = tonumber(now_parts[1]) + tonumber(now_parts[2]) / 1000000
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local cost = tonumber(ARGV[3])
+local data = redis.call('HMGET', KEYS[1], 't', 'v')
+local ts = tonumber(data[1])
+local tokens = tonumber(data[2])
+if tokens == nil or ts == nil then tokens = burst; ts = now end
+tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
+local allowed = 0
+local retry = 0
+if tokens >= cost then
+  tokens = tokens - cost
+  allowed = 1
+else
+  retry = (cost - tokens) / rate
+end
+redis.call('HSET', KEYS[1], 't', tostring(now), 'v', tostring(tokens))
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
+return {allowed, tostring(retry)}
+"""
+
+_COUNTER_INCR = """
+local c = redis.call('INCR', KEYS[1])
+local ttl = redis.call('TTL', KEYS[1])
+if ttl < 0 then
+  redis.call('EXPIRE', KEYS[1], ARGV[1])
+  ttl = tonumber(ARGV[1])
+end
+return {c, ttl}
+"""
+
+_CODE_CONSUME = """
+local h = redis.call('HGET', KEYS[1], 'h')
+if not h then return 0 end
+if h == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+local tries = redis.call('HINCRBY', KEYS[1], 'n', 1)
+if tries >= tonumber(ARGV[2]) then redis.call('DEL', KEYS[1]) end
+return -1
+"""
+
+_CODE_RESULTS = {1: "ok", 0: "missing", -1: "wrong"}
+
+
+class RedisStore:
+    def __init__(self) -> None:
+        self._scripts: dict[str, redis.commands.core.Script] = {}
+
+    def _sync(self):
+        return rds.client()
+
+    def _run(self, source: str, keys: list[str], args: list) -> object:
+        try:
+            return self._script(source)(keys, args)
+        except redis.RedisError as exc:
+            raise Unavailable("The shared store (Redis) is unavailable.") from exc
+
+    def _script(self, source: str):
+        script = self._scripts.get(source)
+        if script is None:
+            script = self._sync().register_script(source)
+            self._scripts[source] = script
+        return script
+
+    async def _arun(self, source: str, keys: list[str], args: list) -> object:
+        client = rds.async_client()
+        try:
+            return await client.evalsha(self._script(source).sha, len(keys), *keys, *args)
+        except redis.exceptions.NoScriptError:
+            try:
+                return await client.eval(source, len(keys), *keys, *args)
+            except redis.RedisError as exc:
+                raise Unavailable("The shared store (Redis) is unavailable.") from exc
+        except (redis.RedisError, OSError) as exc:
+            raise Unavailable("The shared store (Redis) is unavailable.") from exc
+
+    def token_bucket(self, key: str, *, rate: float, burst: int, cost: int = 1) -> Decision:
+        allowed, retry = self._run(_TOKEN_BUCKET, [rds.key("tb", key)], [rate, burst, cost])  # type: ignore[misc]
+        return Decision(bool(int(allowed)), float(retry))
+
+    async def atoken_bucket(self, key: str, *, rate: float, burst: int, cost: int = 1) -> Decision:
+        allowed, retry = await self._arun(_TOKEN_BUCKET, [rds.key("tb", key)], [rate, burst, cost])  # type: ignore[misc]
+        return Decision(bool(int(allowed)), float(retry))
+
+    def counter_incr(self, key: str, *, window_s: int) -> tuple[int, int]:
+        count, ttl = self._run(_COUNTER_INCR, [rds.key("ct", key)], [window_s])  # type: ignore[misc]
+        return int(count), int(ttl)
+
+    def counter_get(self, key: str) -> tuple[int, int]:
+        try:
+            pipe = self._sync().pipeline(transaction=False)
+            pipe.get(rds.key("ct", key))
+            pipe.ttl(rds.key("ct", key))
+            value, ttl = pipe.execute()
+        except redis.RedisError as exc:
+            raise Unavailable("The shared store (Redis) is unavailable.") from exc
+        return int(value or 0), max(0, int(ttl))
+
+    def cooldown(self, key: str, *, seconds: float) -> float:
+        try:
+            name = rds.key("cd", key)
+            if self._sync().set(name, 1, px=max(1, int(seconds * 1000)), nx=True):
+                return 0.0
+            return max(0.001, self._sync().pttl(name) / 1000)
+        except redis.RedisError as exc:
+            raise Unavailable("The shared store (Redis) is unavailable.") from exc
+
+    async def acooldown(self, key: str, *, seconds: float) -> float:
+        client = rds.async_client()
+        try:
+            name = rds.key("cd", key)
+            if await client.set(name, 1, px=max(1, int(seconds * 1000)), nx=True):
+                return 0.0
+            return max(0.001, (await client.pttl(name)) / 1000)
+        except (redis.RedisError, OSError) as exc:
+            raise Unavailable("The shared store (Redis) is unavailable.") from exc
+
+    def code_put(self, key: str, *, digest: str, ttl_s: int) -> None:
+        name = rds.key("code", key)
+        try:
+            pipe = self._sync().pipeline(transaction=True)
+            pipe.delete(name)
+            pipe.hset(name, mapping={"h": digest, "n": 0})
+            pipe.expire(name, ttl_s)
+            pipe.execute()
+        except redis.RedisError as exc:
+            raise Unavailable("The shared store (Redis) is unavailable.") from exc
+
+    def code_consume(self, key: str, *, digest: str, max_tries: int) -> str:
+        result = self._run(_CODE_CONSUME, [rds.key("code", key)], [digest, max_tries])
+        return _CODE_RESULTS[int(result)]  # type: ignore[arg-type]
+
+    def delete(self, *keys: str) -> None:
+        if not keys:
+            return
+        names = [rds.key(prefix, k) for k in keys for prefix in ("tb", "ct", "cd", "code")]
+        try:
+            self._sync().delete(*names)
+        except redis.RedisError as exc:
+            raise Unavailable("The shared store (Redis) is unavailable.") from exc
+
+    def ping(self) -> None:
+        self._sync().ping()
+
+
+# --------------------------------------------------------------------------- memory
+
+
+class MemoryStore:
+    """The same operations for one process (the embedded default and its tests)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._data: dict[str, tuple[float, object]] = {}  # key -> (expires_at, value)
+
+    def _get(self, key: str, now: float) -> object | None:
+        item = self._data.get(key)
+        if item is None:
+            return None
+        if item[0] <= now:
+            del self._data[key]
+            return None
+        return item[1]
+
+    def _sweep(self, now: float) -> None:
+        if len(self._data) > 50_000:
+            for k in [k for k, (exp, _) in self._data.items() if exp <= now]:
+                del self._data[k]
+
+    def token_bucket(self, key: str, *, rate: float, burst: int, cost: int = 1) -> Decision:
+        now = time.monotonic()
+        with self._lock:
+            self._sweep(now)
+            state = self._get("tb:" + key, now)
+            tokens, ts = (float(burst), now) if state is None else state  # type: ignore[misc]
+            tokens = min(burst, tokens + max(0.0, now - ts) * rate)
+            if tokens >= cost:
+                decision = Decision(True)
+                tokens -= cost
+            else:
+                decision = Decision(False, (cost - tokens) / rate)
+            self._data["tb:" + key] = (now + burst / rate + 1, (tokens, now))
+            return decision
+
+    async def atoken_bucket(self, key: str, *, rate: float, burst: int, cost: int = 1) -> Decision:
+        return self.token_bucket(key, rate=rate, burst=burst, cost=cost)
+
+    def counter_incr(self, key: str, *, window_s: int) -> tuple[int, int]:
+        now = time.monotonic()
+        with self._lock:
+            name = "ct:" + key
+            item = self._data.get(name)
+            if item is None or item[0] <= now:
+                item = (now + window_s, 0)
+            count = int(item[1]) + 1  # type: ignore[call-overload]
+            self._data[name] = (item[0], count)
+            return count, max(1, math.ceil(item[0] - now))
+
+    def counter_get(self, key: str) -> tuple[int, int]:
+        now = time.monotonic()
+        with self._lock:
+            item = self._data.get("ct:" + key)
+            if item is None or item[0] <= now:
+                return 0, 0
+            return int(item[1]), max(1, math.ceil(item[0] - now))  # type: ignore[call-overload]
+
+    def cooldown(self, key: str, *, seconds: float) -> float:
+        now = time.monotonic()
+        with self._lock:
+            name = "cd:" + key
+            item = self._data.get(name)
+            if item is not None and item[0] > now:
+                return item[0] - now
+            self._data[name] = (now + seconds, 1)
+            return 0.0
+
+    async def acooldown(self, key: str, *, seconds: float) -> float:
+        return self.cooldown(key, seconds=seconds)
+
+    def code_put(self, key: str, *, digest: str, ttl_s: int) -> None:
+        with self._lock:
+            self._data["code:" + key] = (time.monotonic() + ttl_s, [digest, 0])
+
+    def code_consume(self, key: str, *, digest: str, max_tries: int) -> str:
+        now = time.monotonic()
+        with self._lock:
+            state = self._get("code:" + key, now)
+            if state is None:
+                return "missing"
+            if state[0] == digest:  # type: ignore[index]
+                del self._data["code:" + key]
+                return "ok"
+            state[1] += 1  # type: ignore[index]
+            if state[1] >= max_tries:  # type: ignore[index]
+                del self._data["code:" + key]
+            return "wrong"
+
+    def delete(self, *keys: str) -> None:
+        with self._lock:
+            for k in keys:
+                for prefix in ("tb:", "ct:", "cd:", "code:"):
+                    self._data.pop(prefix + k, None)
+
+    def ping(self) -> None:
+        return None
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+
+
+@lru_cache(maxsize=1)
+def _store(redis_url: str | None) -> Store:
+    return RedisStore() if redis_url else MemoryStore()
+
+
+def store() -> Store:
+    return _store(settings.REDIS_URL)

@@ -1,0 +1,21 @@
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+
+class Command(BaseCommand):
+    help = (
+        "Consume the message bus (Kafka): store messages and fan them out. Run as many as you like: "
+        "they share the partitions. SIGTERM finishes the current batch and leaves the group."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--group", help="consumer group (default: KAFKA_CONSUMER_GROUP)")
+
+    def handle(self, *args, **options):
+        if settings.BUS_BACKEND != "kafka":
+            raise CommandError(
+                "KAFKA_BOOTSTRAP_SERVERS is not set: with the in-process bus the server stores messages itself."
+            )
+        from chatsite.bus.worker import Worker
+
+        Worker(group_id=options.get("group")).run()

@@ -1,0 +1,397 @@
+"""WebsocketChat settings: one module, read from the environment.
+
+With nothing set the product runs in one process on SQLite, the in-memory
+channel layer, the in-process bus and the console SMS backend. Each
+integration turns on when its variable is set; from then on a missing or
+malformed setting stops start-up with a message that names the variable.
+`.env.example` documents every variable read here.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from datetime import timedelta
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from chatsite import env
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env.string("VAR_DIR", str(BASE_DIR / "var")))
+
+# ---------------------------------------------------------------------------
+# Core
+# ---------------------------------------------------------------------------
+DEBUG = env.boolean("DJANGO_DEBUG", True)
+
+_DEV_SECRET = "dev-only-insecure-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
+SECRET_KEY = env.string("DJANGO_SECRET_KEY")
+if SECRET_KEY is None:
+    if not DEBUG:
+        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG=0")
+    SECRET_KEY = _DEV_SECRET
+elif len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5:
+    raise ImproperlyConfigured("DJANGO_SECRET_KEY must be at least 50 characters with at least 5 distinct ones")
+
+ALLOWED_HOSTS = env.csv("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"] if DEBUG else [])
+if not DEBUG and not ALLOWED_HOSTS:
+    raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS must be set when DJANGO_DEBUG=0")
+if "*" in ALLOWED_HOSTS and not DEBUG:
+    raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS must list the real host names, not '*'")
+
+# Browser origins allowed to open the WebSocket and to call the REST API with
+# credentials (CORS). The server's own origin is always allowed.
+ALLOWED_ORIGINS = env.csv("ALLOWED_ORIGINS")
+for _origin in ALLOWED_ORIGINS:
+    if not _origin.startswith(("http://", "https://")) or _origin.count("/") != 2:
+        raise ImproperlyConfigured(f"ALLOWED_ORIGINS entries look like https://chat.example.com (got {_origin!r})")
+CORS_ALLOWED_ORIGINS = ALLOWED_ORIGINS
+CORS_ALLOW_CREDENTIALS = True
+CSRF_TRUSTED_ORIGINS = ALLOWED_ORIGINS
+
+# A name for this server process in logs, metrics and presence bookkeeping.
+NODE_ID = env.string("NODE_ID", f"{socket.gethostname()}-{os.getpid()}")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "corsheaders",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "channels",
+    "chatsite",
+    "accounts",
+    "contacts",
+    "groups",
+    "files",
+    "messaging",
+    "calls",
+    "backoffice",
+]
+
+MIDDLEWARE = [
+    "chatsite.middleware.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.middleware.LoginSessionMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "chatsite.middleware.ServiceUnavailableMiddleware",
+]
+
+ROOT_URLCONF = "chatsite.urls"
+APPEND_SLASH = False
+ASGI_APPLICATION = "chatsite.asgi.application"
+WSGI_APPLICATION = "chatsite.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# ---------------------------------------------------------------------------
+# Database
+# ---------------------------------------------------------------------------
+DATABASES = {"default": env.database("DATABASE_URL", default_sqlite_path=str(VAR_DIR / "chat.sqlite3"))}
+_db = DATABASES["default"]
+if _db["ENGINE"] == "django.db.backends.mysql":
+    _db["OPTIONS"] = {
+        "charset": "utf8mb4",
+        "init_command": "SET sql_mode='STRICT_TRANS_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,"
+        "ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION', innodb_lock_wait_timeout=10",
+        "isolation_level": "read committed",
+        "connect_timeout": env.integer("DATABASE_CONNECT_TIMEOUT_S", 5, minimum=1),
+        **_db["OPTIONS"],
+    }
+    _db["CONN_MAX_AGE"] = env.integer("DATABASE_CONN_MAX_AGE", 60, minimum=0)
+    _db["CONN_HEALTH_CHECKS"] = True
+    _db["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
+else:
+    _db["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+    Path(_db["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+if env.is_set("DATABASE_TEST_NAME"):
+    _db.setdefault("TEST", {})["NAME"] = env.string("DATABASE_TEST_NAME")
+USING_MYSQL = _db["ENGINE"] == "django.db.backends.mysql"
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "accounts.User"
+
+# ---------------------------------------------------------------------------
+# Redis: channel layer, cache, rate limits, SMS codes, revocation, presence
+# ---------------------------------------------------------------------------
+REDIS = env.redis_url("REDIS_URL")
+REDIS_URL = REDIS.url if REDIS else None
+# Every key the product writes to Redis starts with this, so several
+# deployments (or test runs) can share one Redis.
+REDIS_KEY_PREFIX = env.string("REDIS_KEY_PREFIX", "wsc")
+REDIS_MAX_CONNECTIONS = env.integer("REDIS_MAX_CONNECTIONS", 200, minimum=10)
+
+if REDIS:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS.url,
+            "KEY_PREFIX": REDIS_KEY_PREFIX,
+            "OPTIONS": {"max_connections": REDIS_MAX_CONNECTIONS},
+        }
+    }
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {
+                "hosts": [{"address": REDIS.url, "max_connections": REDIS_MAX_CONNECTIONS}],
+                "prefix": f"{REDIS_KEY_PREFIX}:layer",
+            },
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "wsc"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# How events reach sockets: "local" (this process only; the embedded default)
+# or "redis" (one pub/sub subscription per process, local dispatch by user).
+REALTIME_BACKEND = env.choice("REALTIME_BACKEND", "redis" if REDIS else "local", {"local", "redis"})
+if REALTIME_BACKEND == "redis" and not REDIS:
+    raise ImproperlyConfigured("REALTIME_BACKEND=redis needs REDIS_URL")
+# A socket whose outgoing queue grows past this is too slow to keep up: it is
+# closed with 1012 (reconnect and sync) instead of buffering without bound.
+REALTIME_SOCKET_QUEUE = env.integer("REALTIME_SOCKET_QUEUE", 2000, minimum=10)
+
+# ---------------------------------------------------------------------------
+# Kafka (the message bus between the WebSocket and storage)
+# ---------------------------------------------------------------------------
+KAFKA_BOOTSTRAP_SERVERS = env.host_ports("KAFKA_BOOTSTRAP_SERVERS")
+BUS_BACKEND = "kafka" if KAFKA_BOOTSTRAP_SERVERS else "inprocess"
+if KAFKA_BOOTSTRAP_SERVERS:
+    if not REDIS:
+        raise ImproperlyConfigured(
+            "KAFKA_BOOTSTRAP_SERVERS is set but REDIS_URL is not: the message worker reaches the sockets through Redis"
+        )
+    if not USING_MYSQL and not env.boolean("KAFKA_ALLOW_SQLITE", False):
+        raise ImproperlyConfigured(
+            "KAFKA_BOOTSTRAP_SERVERS is set but DATABASE_URL is not a MySQL URL: the server and its workers must share one database"
+        )
+env.require_together("KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD")
+KAFKA_TOPIC_PREFIX = env.string("KAFKA_TOPIC_PREFIX", "wsc")
+KAFKA_PARTITIONS = env.integer("KAFKA_PARTITIONS", 12, minimum=1, maximum=1000)
+KAFKA_REPLICATION_FACTOR = env.integer("KAFKA_REPLICATION_FACTOR", 1, minimum=1)
+KAFKA_CONSUMER_GROUP = env.string("KAFKA_CONSUMER_GROUP", f"{KAFKA_TOPIC_PREFIX}-message-worker")
+KAFKA_CLIENT_CONFIG = {
+    "security.protocol": env.choice(
+        "KAFKA_SECURITY_PROTOCOL", "PLAINTEXT", {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"}
+    ),
+}
+if env.is_set("KAFKA_SASL_USERNAME"):
+    KAFKA_CLIENT_CONFIG.update(
+        {
+            "sasl.mechanism": env.choice(
+                "KAFKA_SASL_MECHANISM", "SCRAM-SHA-512", {"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"}
+            ),
+            "sasl.username": env.string("KAFKA_SASL_USERNAME"),
+            "sasl.password": env.string("KAFKA_SASL_PASSWORD"),
+        }
+    )
+# Tuned for latency (../shared/checklists/stack-notes.md): a consumer's latency
+# follows fetch.wait.max.ms; linger 5 ms keeps the tail low under load; the
+# group session timeout decides how fast a group (re)forms. Real Kafka refuses
+# session timeouts under its group.min.session.timeout.ms (6000 by default).
+KAFKA_LINGER_MS = env.integer("KAFKA_LINGER_MS", 5, minimum=0)
+KAFKA_FETCH_WAIT_MAX_MS = env.integer("KAFKA_FETCH_WAIT_MAX_MS", 10, minimum=0)
+KAFKA_SESSION_TIMEOUT_MS = env.integer("KAFKA_SESSION_TIMEOUT_MS", 6000, minimum=1000)
+KAFKA_HEARTBEAT_INTERVAL_MS = env.integer(
+    "KAFKA_HEARTBEAT_INTERVAL_MS", max(300, KAFKA_SESSION_TIMEOUT_MS // 4), minimum=100
+)
+if KAFKA_HEARTBEAT_INTERVAL_MS >= KAFKA_SESSION_TIMEOUT_MS:
+    raise ImproperlyConfigured("KAFKA_HEARTBEAT_INTERVAL_MS must be lower than KAFKA_SESSION_TIMEOUT_MS")
+# A message the broker has not confirmed within this time is answered with
+# `unavailable` (the spec allows at most 5 s).
+KAFKA_PRODUCE_TIMEOUT_MS = env.integer("KAFKA_PRODUCE_TIMEOUT_MS", 4000, minimum=100, maximum=5000)
+KAFKA_MAX_POLL_RECORDS = env.integer("KAFKA_MAX_POLL_RECORDS", 500, minimum=1)
+
+# ---------------------------------------------------------------------------
+# Authentication and tokens
+# ---------------------------------------------------------------------------
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+if env.boolean("FAST_PASSWORD_HASHER", False):
+    # For test runs only: bcrypt costs ~0.3 s per hash on this hardware.
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+JWT_ACCESS_TTL_S = env.integer("JWT_ACCESS_TTL_S", 900, minimum=30)
+JWT_REFRESH_TTL_S = env.integer("JWT_REFRESH_TTL_S", 30 * 24 * 3600, minimum=60)
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(seconds=JWT_ACCESS_TTL_S),
+    "REFRESH_TOKEN_LIFETIME": timedelta(seconds=JWT_REFRESH_TTL_S),
+    "ALGORITHM": "HS256",
+    "SIGNING_KEY": env.string("JWT_SIGNING_KEY", SECRET_KEY),
+    "LEEWAY": 5,
+    "USER_ID_FIELD": "uuid",
+    "USER_ID_CLAIM": "uid",
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "UPDATE_LAST_LOGIN": False,
+}
+if len(SIMPLE_JWT["SIGNING_KEY"]) < 32:
+    raise ImproperlyConfigured("JWT_SIGNING_KEY must be at least 32 characters")
+
+SESSION_COOKIE_AGE = JWT_REFRESH_TTL_S
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+
+# SMS: "console" prints codes to the server's stderr (development), "log"
+# writes them to the `accounts.sms` logger at DEBUG, "memory" keeps them in the
+# process (tests), "file" appends JSON lines to SMS_FILE_PATH (tests across
+# processes). A dotted path names a class of your own for a real provider
+# (see accounts/sms.py for the interface).
+SMS_BACKEND = env.string("SMS_BACKEND", "console")
+SMS_FILE_PATH = env.string("SMS_FILE_PATH", str(VAR_DIR / "sms.jsonl"))
+SMS_CODE_TTL_S = env.integer("SMS_CODE_TTL_S", 300, minimum=30)
+SMS_CODE_MAX_TRIES = env.integer("SMS_CODE_MAX_TRIES", 5, minimum=1)
+SMS_DEFAULT_REGION = env.string("SMS_DEFAULT_REGION", "CN")
+
+# ---------------------------------------------------------------------------
+# Limits (rest.md "Limits"): every one is an environment variable
+# ---------------------------------------------------------------------------
+LIMIT_MESSAGES_PER_S = env.integer("LIMIT_MESSAGES_PER_S", 10, minimum=1)
+LIMIT_MESSAGES_BURST = env.integer("LIMIT_MESSAGES_BURST", 60, minimum=1)
+LIMIT_FRAMES_PER_S = env.integer("LIMIT_FRAMES_PER_S", 50, minimum=1)
+LIMIT_FRAMES_BURST = env.integer("LIMIT_FRAMES_BURST", 200, minimum=1)
+# Consecutive rate-limited frames after which a socket is closed with 4429.
+LIMIT_FRAMES_STRIKES = env.integer("LIMIT_FRAMES_STRIKES", 20, minimum=1)
+LIMIT_LOGIN_FAILURES_PER_ACCOUNT = env.integer("LIMIT_LOGIN_FAILURES_PER_ACCOUNT", 5, minimum=1)
+LIMIT_LOGIN_FAILURES_PER_IP = env.integer("LIMIT_LOGIN_FAILURES_PER_IP", 50, minimum=1)
+LIMIT_LOGIN_WINDOW_S = env.integer("LIMIT_LOGIN_WINDOW_S", 900, minimum=1)
+LIMIT_REGISTER_PER_IP = env.integer("LIMIT_REGISTER_PER_IP", 100, minimum=1)
+LIMIT_SMS_COOLDOWN_S = env.integer("LIMIT_SMS_COOLDOWN_S", 60, minimum=0)
+LIMIT_SMS_PER_PHONE = env.integer("LIMIT_SMS_PER_PHONE", 10, minimum=1)
+LIMIT_SMS_PER_IP = env.integer("LIMIT_SMS_PER_IP", 30, minimum=1)
+LIMIT_SMS_VERIFY_PER_IP = env.integer("LIMIT_SMS_VERIFY_PER_IP", 100, minimum=1)
+LIMIT_SEARCH_PER_MIN = env.integer("LIMIT_SEARCH_PER_MIN", 30, minimum=1)
+LIMIT_WS_CONNECTS_PER_USER = env.integer("LIMIT_WS_CONNECTS_PER_USER", 60, minimum=1)
+LIMIT_TYPING_INTERVAL_S = env.integer("LIMIT_TYPING_INTERVAL_S", 3, minimum=0)
+MAX_TEXT = env.integer("MAX_TEXT", 5000, minimum=1)
+MAX_FILE_BYTES = env.integer("MAX_FILE_BYTES", 100 * 1024 * 1024, minimum=1)
+MAX_FRAME_BYTES = env.integer("MAX_FRAME_BYTES", 64 * 1024, minimum=1024)
+GROUP_MAX_MEMBERS = env.integer("GROUP_MAX_MEMBERS", 2000, minimum=2)
+HEARTBEAT_S = env.integer("HEARTBEAT_S", 25, minimum=1)
+# Number of proxies in front of the server that append to X-Forwarded-For;
+# only their hop is trusted for the client's IP (0: use the socket's peer).
+TRUSTED_PROXY_COUNT = env.integer("TRUSTED_PROXY_COUNT", 0, minimum=0)
+
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+
+# ---------------------------------------------------------------------------
+# REST framework and the OpenAPI schema
+# ---------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.authentication.BearerAuthentication",
+        "accounts.authentication.CookieSessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["chatsite.drf.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["chatsite.drf.StrictJSONParser", "rest_framework.parsers.MultiPartParser"],
+    "EXCEPTION_HANDLER": "chatsite.drf.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "WebsocketChat API",
+    "DESCRIPTION": "REST API of WebsocketChat. The WebSocket protocol is described in docs/protocol.md.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# ---------------------------------------------------------------------------
+# Internationalisation, static and media files
+# ---------------------------------------------------------------------------
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = Path(env.string("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+STATICFILES_DIRS = [BASE_DIR / "static"]
+WHITENOISE_USE_FINDERS = DEBUG
+MEDIA_ROOT = Path(env.string("MEDIA_ROOT", str(VAR_DIR / "media")))
+
+# ---------------------------------------------------------------------------
+# Security (manage.py check --deploy is clean with production settings)
+# ---------------------------------------------------------------------------
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+if not DEBUG:
+    # Behind a TLS-terminating proxy that sets X-Forwarded-Proto.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env.boolean("SECURE_SSL_REDIRECT", True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+    SECURE_HSTS_SECONDS = env.integer("SECURE_HSTS_SECONDS", 31536000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.boolean("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env.boolean("SECURE_HSTS_PRELOAD", True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+
+# ---------------------------------------------------------------------------
+# Logging: never tokens, passwords, SMS codes or message content
+# ---------------------------------------------------------------------------
+LOG_LEVEL = env.choice("LOG_LEVEL", "INFO", {"DEBUG", "INFO", "WARNING", "ERROR"})
+LOG_FORMAT = env.choice("LOG_FORMAT", "text", {"text", "json"})
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "chatsite.logging.RequestIdFilter"}},
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "chatsite.logging.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]},
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.server": {"level": "WARNING"},
+        "django.request": {"level": "ERROR"},
+        "daphne": {"level": "WARNING"},
+        "kafka": {"level": "WARNING"},
+    },
+}

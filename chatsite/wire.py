@@ -1,0 +1,59 @@
+"""Wire encoding shared by REST and the WebSocket: strict JSON and UTC times."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import orjson
+
+_UTC = dt.timezone.utc
+
+
+def iso(value: dt.datetime | None) -> str | None:
+    """`2026-11-25T12:00:00.123Z`: ISO 8601, UTC, millisecond precision, Z suffix."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=_UTC)
+    value = value.astimezone(_UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def now_iso() -> str:
+    return iso(dt.datetime.now(_UTC))  # type: ignore[return-value]
+
+
+def _default(obj: Any) -> Any:
+    if isinstance(obj, uuid.UUID):
+        return str(obj)
+    if isinstance(obj, dt.datetime):
+        return iso(obj)
+    raise TypeError(f"Type is not JSON serializable: {type(obj).__name__}")
+
+
+def dumps(obj: Any) -> str:
+    """Compact JSON text (never NaN or Infinity; newlines inside strings are escaped)."""
+    return orjson.dumps(obj, default=_default).decode()
+
+
+def dumps_bytes(obj: Any) -> bytes:
+    return orjson.dumps(obj, default=_default)
+
+
+def loads(data: str | bytes) -> Any:
+    """Strict JSON: rejects NaN, Infinity, lone surrogates, invalid UTF-8 and
+    nesting deeper than 1024. Raises ValueError."""
+    return orjson.loads(data)
+
+
+def parse_uuid(value: Any) -> uuid.UUID | None:
+    """A canonical UUID string as a UUID, or None for anything else."""
+    if not isinstance(value, str) or len(value) != 36:
+        return None
+    try:
+        parsed = uuid.UUID(value)
+    except ValueError:
+        return None
+    return parsed if str(parsed) == value.lower() else None

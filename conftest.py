@@ -1,0 +1,219 @@
+"""Root fixtures: users (alice, bob her contact, carol a stranger), API clients
+and a WebSocket communicator factory, against whatever services the
+environment configures (see scripts/test)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from rest_framework.test import APIClient
+
+REAL_KAFKA = bool(os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
+REAL_REDIS = bool(os.environ.get("REDIS_URL"))
+REAL_MYSQL = os.environ.get("DATABASE_URL", "").startswith(("mysql://", "mariadb://"))
+
+PASSWORD = "correct-horse-42"
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "kafka" in item.keywords and not REAL_KAFKA:
+            item.add_marker(pytest.mark.skip(reason="needs KAFKA_BOOTSTRAP_SERVERS (the real-services run)"))
+        if "redis" in item.keywords and not REAL_REDIS:
+            item.add_marker(pytest.mark.skip(reason="needs REDIS_URL (the real-services run)"))
+        if "real_services" in item.keywords and not (REAL_KAFKA and REAL_REDIS and REAL_MYSQL):
+            item.add_marker(pytest.mark.skip(reason="needs MariaDB, Redis and Kafka (the real-services run)"))
+
+
+@pytest.fixture(autouse=True)
+def _isolation(settings):
+    """Fast hashing, in-memory SMS, and no rate-limit state carried between tests."""
+    from accounts.sms import MemoryBackend
+    from chatsite import kv
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.SMS_BACKEND = "memory"
+    MemoryBackend.clear()
+    yield
+    MemoryBackend.clear()
+    store = kv.store()
+    if isinstance(store, kv.MemoryStore):
+        store.clear()
+    else:
+        from chatsite import redis as rds
+
+        client = rds.client()
+        keys = list(client.scan_iter(match=rds.key("*"), count=1000))
+        for i in range(0, len(keys), 500):
+            client.delete(*keys[i : i + 500])
+
+
+# --------------------------------------------------------------------------- users
+
+
+def make_user(username: str, *, nickname: str = "", phone: str | None = None, **extra):
+    from accounts.models import User
+
+    return User.objects.create_user(username, PASSWORD, nickname=nickname, phone=phone, **extra)
+
+
+@pytest.fixture
+def user_factory(db):
+    counter = {"n": 0}
+
+    def create(username: str | None = None, **kwargs):
+        counter["n"] += 1
+        return make_user(username or f"user{counter['n']}", **kwargs)
+
+    return create
+
+
+@pytest.fixture
+def alice(db):
+    return make_user("alice", nickname="Alice", phone="+8613800138000")
+
+
+@pytest.fixture
+def bob(db, alice):
+    from contacts.services import do_connect
+
+    user = make_user("bob", nickname="Bob", phone="+8613800138001")
+    do_connect(user=alice, other=user)
+    return user
+
+
+@pytest.fixture
+def carol(db):
+    return make_user("carol", nickname="Carol")
+
+
+@pytest.fixture
+def admin_user(db):
+    from accounts.models import User
+
+    return User.objects.create_superuser("root_admin", PASSWORD, nickname="Admin")
+
+
+# --------------------------------------------------------------------------- tokens and API clients
+
+
+def login_tokens(user) -> dict:
+    """A real login session for `user` (as a password login would make)."""
+    from accounts.services import Client, _start_session
+
+    result = _start_session(user=user, client=Client(ip="127.0.0.1", device="pytest"))
+    return {"access": result.tokens.access, "refresh": result.tokens.refresh, "session": result.session}
+
+
+@pytest.fixture
+def api_for(db):
+    def make(user) -> APIClient:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {login_tokens(user)['access']}")
+        client.user = user
+        return client
+
+    return make
+
+
+@pytest.fixture
+def api(api_for, alice) -> APIClient:
+    """Alice's authenticated API client."""
+    return api_for(alice)
+
+
+@pytest.fixture
+def anon() -> APIClient:
+    return APIClient()
+
+
+# --------------------------------------------------------------------------- WebSockets
+
+
+class WS:
+    """A connected test socket: send frames, expect frames, assert silence."""
+
+    def __init__(self, communicator: WebsocketCommunicator, hello: dict, user) -> None:
+        self.comm = communicator
+        self.hello = hello
+        self.user = user
+
+    async def send(self, frame: dict | str) -> None:
+        if isinstance(frame, str):
+            await self.comm.send_to(text_data=frame)
+        else:
+            await self.comm.send_json_to(frame)
+
+    async def recv(self, timeout: float = 3.0) -> dict:
+        return await self.comm.receive_json_from(timeout=timeout)
+
+    async def expect(self, frame_type: str, timeout: float = 3.0, *, skip: tuple[str, ...] = ("presence",)) -> dict:
+        """The next frame, which must be of `frame_type` (frames in `skip` are passed over)."""
+        while True:
+            frame = await self.recv(timeout)
+            if frame.get("type") in skip and frame_type not in skip:
+                continue
+            assert frame.get("type") == frame_type, f"expected {frame_type}, got {frame}"
+            return frame
+
+    async def silent(self, timeout: float = 0.3, *, skip: tuple[str, ...] = ("presence",)) -> None:
+        """Nothing (but frames in `skip`) arrives within `timeout`."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return
+            if await self.comm.receive_nothing(timeout=remaining, interval=0.01):
+                return
+            frame = await self.recv()
+            assert frame.get("type") in skip, f"expected silence, got {frame}"
+
+    async def closed(self, timeout: float = 3.0) -> int:
+        """Wait for the server to close the socket; returns the close code."""
+        while True:
+            message = await self.comm.receive_output(timeout)
+            if message["type"] == "websocket.close":
+                return message.get("code")
+
+    async def close(self) -> None:
+        await self.comm.disconnect()
+
+
+def ws_headers(origin: str | None = None) -> list[tuple[bytes, bytes]]:
+    headers = [(b"host", b"testserver")]
+    if origin is not None:
+        headers.append((b"origin", origin.encode()))
+    return headers
+
+
+@pytest.fixture
+async def ws_connect(transactional_db):
+    """`await ws_connect(user)` → a WS that got its `hello` (token in the query string)."""
+    from chatsite.asgi import application
+
+    opened: list[WebsocketCommunicator] = []
+
+    async def connect(user, *, token: str | None = None, origin: str | None = None) -> WS:
+        if token is None:
+            token = (await sync_to_async(login_tokens)(user))["access"]
+        comm = WebsocketCommunicator(application, f"/ws/?token={token}", headers=ws_headers(origin))
+        opened.append(comm)
+        connected, _ = await comm.connect(timeout=5)
+        assert connected, "the handshake was refused"
+        hello = await comm.receive_json_from(timeout=5)
+        assert hello["type"] == "hello", hello
+        return WS(comm, hello, user)
+
+    yield connect
+    for comm in opened:
+        try:
+            await comm.disconnect(timeout=2)
+        except Exception:
+            pass
+    from chatsite.testing import shutdown_loop_tasks
+
+    await shutdown_loop_tasks()
