@@ -217,3 +217,51 @@ async def ws_connect(transactional_db):
     from chatsite.testing import shutdown_loop_tasks
 
     await shutdown_loop_tasks()
+
+
+# --------------------------------------------------------------------------- the message worker
+
+
+@pytest.fixture(scope="session")
+def message_worker(django_db_setup, django_db_blocker, tmp_path_factory):
+    """With Kafka: one real `manage.py run_message_worker` process for the session,
+    on the test database. In the embedded run the in-process bus stores messages
+    itself and this is None."""
+    if not REAL_KAFKA:
+        yield None
+        return
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    with django_db_blocker.unblock():
+        from django.db import connection
+
+        db = connection.settings_dict
+    url = f"mysql://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
+    env = dict(os.environ, DATABASE_URL=url, LOG_LEVEL="INFO", NODE_ID="pytest-worker")
+    env.pop("DATABASE_TEST_NAME", None)
+    log = open(log_path, "w")
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "run_message_worker"],
+        cwd=Path(__file__).parent,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 30
+    while "assigned" not in log_path.read_text():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"the message worker did not start:\n{log_path.read_text()}")
+        time.sleep(0.1)
+    proc.log_path = log_path
+    yield proc
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()

@@ -44,9 +44,7 @@ class User(AbstractBaseUser, PermissionsMixin):
     nickname = models.CharField(max_length=64, blank=True, default="")
     # E.164, normalised with `phonenumbers`.
     phone = models.CharField(max_length=20, unique=True, null=True, blank=True)
-    avatar = models.ForeignKey(
-        "files.File", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    avatar = models.ForeignKey("files.File", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     signature = models.CharField(max_length=200, blank=True, default="")
     status = models.CharField(max_length=16, choices=UserStatus.choices, default=UserStatus.ACTIVE)
     is_staff = models.BooleanField(default=False)

@@ -162,11 +162,7 @@ def authenticate_access_token(raw: object) -> tuple[User, LoginSession]:
     account active: revoking a session or disabling an account stops its
     tokens at once. Raises NotAuthenticated or AccountDisabled."""
     claims = tokens.decode_access(raw)
-    session = (
-        LoginSession.objects.select_related("user", "user__avatar")
-        .filter(uuid=claims.session_uuid)
-        .first()
-    )
+    session = LoginSession.objects.select_related("user", "user__avatar").filter(uuid=claims.session_uuid).first()
     if session is None or str(session.user.uuid) != claims.user_uuid or not session.is_live:
         raise NotAuthenticated("This login session has ended.")
     if session.user.status == UserStatus.DISABLED:
@@ -315,7 +311,11 @@ def do_send_sms_code(*, phone: object, purpose: object, client: Client) -> int:
     _limit_counter(
         f"sms:ip:{client.ip}", limit=settings.LIMIT_SMS_PER_IP, window_s=3600, message="Too many codes requested."
     )
-    wait = store.cooldown(f"sms:cd:{number}", seconds=settings.LIMIT_SMS_COOLDOWN_S) if settings.LIMIT_SMS_COOLDOWN_S else 0
+    wait = (
+        store.cooldown(f"sms:cd:{number}", seconds=settings.LIMIT_SMS_COOLDOWN_S)
+        if settings.LIMIT_SMS_COOLDOWN_S
+        else 0
+    )
     if wait:
         raise RateLimited("A code was sent to this number a moment ago.", retry_after=wait)
     _limit_counter(
@@ -454,7 +454,9 @@ def do_login_password(*, login: object, password: object, client: Client) -> Log
     _check_not_limited(
         account_key, limit=settings.LIMIT_LOGIN_FAILURES_PER_ACCOUNT, message="Too many failed logins; wait a while."
     )
-    _check_not_limited(ip_key, limit=settings.LIMIT_LOGIN_FAILURES_PER_IP, message="Too many failed logins; wait a while.")
+    _check_not_limited(
+        ip_key, limit=settings.LIMIT_LOGIN_FAILURES_PER_IP, message="Too many failed logins; wait a while."
+    )
     user = _find_login(login)
     if user is None:
         _dummy_check(password)

@@ -95,7 +95,9 @@ def database(name: str, *, default_sqlite_path: str) -> dict:
     if parts.scheme == "sqlite":
         path = unquote(parts.path)
         if parts.netloc or not path or path == "/":
-            raise ImproperlyConfigured(f"{name}: a SQLite URL looks like sqlite:////absolute/path.sqlite3 (got {value!r})")
+            raise ImproperlyConfigured(
+                f"{name}: a SQLite URL looks like sqlite:////absolute/path.sqlite3 (got {value!r})"
+            )
         return {"ENGINE": "django.db.backends.sqlite3", "NAME": path[1:] if path.startswith("//") else path}
     if parts.scheme not in {"mysql", "mariadb"}:
         raise ImproperlyConfigured(f"{name} must start with mysql:// or sqlite:// (got scheme {parts.scheme!r})")

@@ -38,7 +38,9 @@ class ChatError(Exception):
 class Invalid(ChatError):
     code, status, default_message = "invalid", 400, "A field is missing, of the wrong type or malformed."
 
-    def __init__(self, message: str | None = None, *, fields: dict[str, list[str]] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, message: str | None = None, *, fields: dict[str, list[str]] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(message, fields=fields, **kwargs)
         if self.fields is None:
             self.fields = {"non_field_errors": [self.message]}

@@ -43,3 +43,11 @@ def close_sockets_on_commit(*, user_ids: Iterable[int], code: int, session_id: s
         return
     envelope = realtime.close_envelope(code, session_id=session_id)
     _on_commit(lambda: realtime.hub().deliver(targets, envelope))
+
+
+def deliver_envelopes_on_commit(items: Iterable[tuple[Iterable[int], bytes]]) -> None:
+    """Prebuilt envelopes (see chatsite.realtime), delivered in one round trip on commit."""
+    batch = [(set(uids), env) for uids, env in items]
+    batch = [(uids, env) for uids, env in batch if uids]
+    if batch:
+        _on_commit(lambda: realtime.hub().deliver_many(batch))

@@ -248,9 +248,7 @@ class _Subscriber:
         while True:
             client = None
             try:
-                client = aredis.Redis.from_url(
-                    settings.REDIS_URL, socket_connect_timeout=2, health_check_interval=15
-                )
+                client = aredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, health_check_interval=15)
                 self.pubsub = client.pubsub(ignore_subscribe_messages=False)
                 # A subscription to a channel of our own keeps the connection in
                 # pub/sub mode even when no user is connected.
@@ -273,7 +271,9 @@ class _Subscriber:
                         future.set_exception(Unavailable("Real-time delivery (Redis) is unavailable."))
                 self.pending.clear()
                 if was_ready:
-                    logger.warning("realtime subscription lost (%s); closing %d sockets with 1012", exc, len(self.sockets))
+                    logger.warning(
+                        "realtime subscription lost (%s); closing %d sockets with 1012", exc, len(self.sockets)
+                    )
                     for sock in list(self.sockets):
                         sock.close_soon(CLOSE_RESUBSCRIBE)
                 await asyncio.sleep(backoff)

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-_UTC = dt.timezone.utc
+_UTC = dt.UTC
 
 
 def iso(value: dt.datetime | None) -> str | None:

@@ -34,3 +34,24 @@ def resolve_avatar_file(*, user: User, file_id: object) -> File | None:
     if not file.mime.startswith("image/") or file.width is None:
         raise Invalid.field("avatar", "An avatar must be an image.")
     return file
+
+
+def may_read_file(*, user: User, file: File) -> bool:
+    """The uploader, and members (current or former, within what they may read)
+    of a conversation the file was sent in. Checked on every access."""
+    if file.owner_id == user.pk:
+        return True
+    from django.db.models import Q
+
+    from messaging.models import ConversationMember, Message
+
+    sent_in = Message.objects.filter(file=file, recalled=False).values_list("conversation_id", "seq")
+    for conversation_id, seq in sent_in:
+        if ConversationMember.objects.filter(
+            Q(left_seq__isnull=True) | Q(left_seq__gte=seq),
+            conversation_id=conversation_id,
+            user=user,
+            visible_from_seq__lt=seq,
+        ).exists():
+            return True
+    return False

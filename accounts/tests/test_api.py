@@ -45,7 +45,9 @@ def assert_error(response, status: int, code: str) -> dict:
 
 
 def test_register_returns_user_and_tokens(anon):
-    r = anon.post("/api/v1/auth/register", {"username": "Dave_1", "password": "s3cret-pass", "nickname": "戴夫"}, format="json")
+    r = anon.post(
+        "/api/v1/auth/register", {"username": "Dave_1", "password": "s3cret-pass", "nickname": "戴夫"}, format="json"
+    )
     assert r.status_code == 201, r.content
     body = r.json()
     assert set(body) == {"user", "access", "refresh", "expires_in"}
@@ -159,7 +161,11 @@ def test_login_failures_are_throttled_per_account(anon, alice):
     # The same for an account that does not exist: no enumeration through the limit.
     for _ in range(5):
         anon.post("/api/v1/auth/login", {"login": "ghost", "password": "nope-nope"}, format="json")
-    assert_error(anon.post("/api/v1/auth/login", {"login": "ghost", "password": "x-nope-nope"}, format="json"), 429, "rate_limited")
+    assert_error(
+        anon.post("/api/v1/auth/login", {"login": "ghost", "password": "x-nope-nope"}, format="json"),
+        429,
+        "rate_limited",
+    )
 
 
 @override_settings(LIMIT_LOGIN_FAILURES_PER_IP=3, LIMIT_LOGIN_FAILURES_PER_ACCOUNT=100)
@@ -199,7 +205,11 @@ def test_sms_code_burns_after_five_wrong_tries(anon, alice, settings):
     code = last_code("+8613800138000")
     wrong = [c for c in ("000001", "000002", "000003", "000004", "000005", "000006") if c != code][:5]
     for guess in wrong:
-        assert_error(anon.post("/api/v1/auth/sms/login", {"phone": "+8613800138000", "code": guess}, format="json"), 401, "invalid_credentials")
+        assert_error(
+            anon.post("/api/v1/auth/sms/login", {"phone": "+8613800138000", "code": guess}, format="json"),
+            401,
+            "invalid_credentials",
+        )
     r = anon.post("/api/v1/auth/sms/login", {"phone": "+8613800138000", "code": code}, format="json")
     assert_error(r, 401, "invalid_credentials")
 
@@ -207,8 +217,16 @@ def test_sms_code_burns_after_five_wrong_tries(anon, alice, settings):
 def test_sms_code_is_bound_to_phone_and_purpose(anon, alice, bob):
     anon.post("/api/v1/auth/sms/send", {"phone": "+8613800138000", "purpose": "reset"}, format="json")
     code = last_code("+8613800138000")
-    assert_error(anon.post("/api/v1/auth/sms/login", {"phone": "+8613800138000", "code": code}, format="json"), 401, "invalid_credentials")
-    assert_error(anon.post("/api/v1/auth/sms/login", {"phone": "+8613800138001", "code": code}, format="json"), 401, "invalid_credentials")
+    assert_error(
+        anon.post("/api/v1/auth/sms/login", {"phone": "+8613800138000", "code": code}, format="json"),
+        401,
+        "invalid_credentials",
+    )
+    assert_error(
+        anon.post("/api/v1/auth/sms/login", {"phone": "+8613800138001", "code": code}, format="json"),
+        401,
+        "invalid_credentials",
+    )
 
 
 def test_sms_send_limits(anon, alice, settings):
@@ -220,20 +238,42 @@ def test_sms_send_limits(anon, alice, settings):
     settings.LIMIT_SMS_COOLDOWN_S = 0
     settings.LIMIT_SMS_PER_PHONE = 3
     for _ in range(2):
-        assert anon.post("/api/v1/auth/sms/send", {"phone": "+8613800138000", "purpose": "login"}, format="json").status_code == 202
-    assert_error(anon.post("/api/v1/auth/sms/send", {"phone": "+8613800138000", "purpose": "login"}, format="json"), 429, "rate_limited")
+        assert (
+            anon.post(
+                "/api/v1/auth/sms/send", {"phone": "+8613800138000", "purpose": "login"}, format="json"
+            ).status_code
+            == 202
+        )
+    assert_error(
+        anon.post("/api/v1/auth/sms/send", {"phone": "+8613800138000", "purpose": "login"}, format="json"),
+        429,
+        "rate_limited",
+    )
 
 
 def test_sms_send_per_ip_limit(anon, settings):
     settings.LIMIT_SMS_PER_IP = 2
     for n in range(2):
-        assert anon.post("/api/v1/auth/sms/send", {"phone": f"+861390013900{n}", "purpose": "register"}, format="json").status_code == 202
-    assert_error(anon.post("/api/v1/auth/sms/send", {"phone": "+8613900139009", "purpose": "register"}, format="json"), 429, "rate_limited")
+        assert (
+            anon.post(
+                "/api/v1/auth/sms/send", {"phone": f"+861390013900{n}", "purpose": "register"}, format="json"
+            ).status_code
+            == 202
+        )
+    assert_error(
+        anon.post("/api/v1/auth/sms/send", {"phone": "+8613900139009", "purpose": "register"}, format="json"),
+        429,
+        "rate_limited",
+    )
 
 
 def test_sms_send_rejects_bad_input(anon):
     assert_error(anon.post("/api/v1/auth/sms/send", {"phone": "12", "purpose": "login"}, format="json"), 400, "invalid")
-    assert_error(anon.post("/api/v1/auth/sms/send", {"phone": "+8613800138000", "purpose": "hack"}, format="json"), 400, "invalid")
+    assert_error(
+        anon.post("/api/v1/auth/sms/send", {"phone": "+8613800138000", "purpose": "hack"}, format="json"),
+        400,
+        "invalid",
+    )
 
 
 def test_sms_send_is_silent_about_unknown_numbers(anon):
@@ -273,9 +313,13 @@ def test_refresh_rotates_and_reuse_revokes_the_session(anon, alice):
     assert set(second) == {"access", "refresh", "expires_in"}
     assert anon.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {second['access']}").status_code == 200
     # The rotated token is now "stolen": presenting it ends the whole session.
-    assert_error(anon.post("/api/v1/auth/refresh", {"refresh": first["refresh"]}, format="json"), 401, "not_authenticated")
+    assert_error(
+        anon.post("/api/v1/auth/refresh", {"refresh": first["refresh"]}, format="json"), 401, "not_authenticated"
+    )
     assert_error(anon.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {second['access']}"), 401, "not_authenticated")
-    assert_error(anon.post("/api/v1/auth/refresh", {"refresh": second["refresh"]}, format="json"), 401, "not_authenticated")
+    assert_error(
+        anon.post("/api/v1/auth/refresh", {"refresh": second["refresh"]}, format="json"), 401, "not_authenticated"
+    )
 
 
 def test_logout_ends_only_that_session(anon, alice):
@@ -287,7 +331,9 @@ def test_logout_ends_only_that_session(anon, alice):
 
 def test_access_token_cannot_refresh_and_refresh_cannot_authenticate(anon, alice):
     tokens = _login(anon)
-    assert_error(anon.post("/api/v1/auth/refresh", {"refresh": tokens["access"]}, format="json"), 401, "not_authenticated")
+    assert_error(
+        anon.post("/api/v1/auth/refresh", {"refresh": tokens["access"]}, format="json"), 401, "not_authenticated"
+    )
     assert_error(anon.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {tokens['refresh']}"), 401, "not_authenticated")
 
 
@@ -333,7 +379,14 @@ def test_disabling_a_user_stops_their_tokens(api, alice):
 def test_me_patch_changes_only_writable_fields(api, alice):
     r = api.patch(
         "/api/v1/me",
-        {"nickname": "  Alicia 🌸 ", "signature": "hi", "is_admin": True, "username": "root", "phone": "+10000000000", "is_staff": True},
+        {
+            "nickname": "  Alicia 🌸 ",
+            "signature": "hi",
+            "is_admin": True,
+            "username": "root",
+            "phone": "+10000000000",
+            "is_staff": True,
+        },
         format="json",
     )
     assert r.status_code == 200, r.content
@@ -351,17 +404,28 @@ def test_me_patch_rejects_bad_values(api):
     assert_error(api.patch("/api/v1/me", {"nickname": "x" * 65}, format="json"), 400, "invalid")
     assert_error(api.patch("/api/v1/me", {"signature": "a\x07b"}, format="json"), 400, "invalid")
     assert_error(api.patch("/api/v1/me", {"avatar": "not-a-uuid"}, format="json"), 400, "invalid")
-    assert_error(api.patch("/api/v1/me", {"avatar": "5b0f1ad4-0c4e-4a57-9d2a-0d6f0d7c1f00"}, format="json"), 400, "invalid")
+    assert_error(
+        api.patch("/api/v1/me", {"avatar": "5b0f1ad4-0c4e-4a57-9d2a-0d6f0d7c1f00"}, format="json"), 400, "invalid"
+    )
 
 
 def test_password_change_keeps_this_session_and_ends_others(anon, alice):
     mine, other = _login(anon), _login(anon)
     auth = {"HTTP_AUTHORIZATION": f"Bearer {mine['access']}"}
-    r = anon.post("/api/v1/me/password", {"old_password": "wrong-one-1", "new_password": "another-pass-1"}, format="json", **auth)
+    r = anon.post(
+        "/api/v1/me/password", {"old_password": "wrong-one-1", "new_password": "another-pass-1"}, format="json", **auth
+    )
     assert_error(r, 401, "invalid_credentials")
-    r = anon.post("/api/v1/me/password", {"old_password": "correct-horse-42", "new_password": "1234"}, format="json", **auth)
+    r = anon.post(
+        "/api/v1/me/password", {"old_password": "correct-horse-42", "new_password": "1234"}, format="json", **auth
+    )
     assert_error(r, 400, "invalid")
-    r = anon.post("/api/v1/me/password", {"old_password": "correct-horse-42", "new_password": "another-pass-1"}, format="json", **auth)
+    r = anon.post(
+        "/api/v1/me/password",
+        {"old_password": "correct-horse-42", "new_password": "another-pass-1"},
+        format="json",
+        **auth,
+    )
     assert r.status_code == 204
     assert anon.get("/api/v1/me", **auth).status_code == 200
     assert_error(anon.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {other['access']}"), 401, "not_authenticated")
@@ -377,7 +441,9 @@ def test_sessions_list_and_revoke(anon, alice, carol):
     assert len(body["results"]) == 2
     assert sorted(s["current"] for s in body["results"]) == [False, True]
     other_id = next(s["id"] for s in body["results"] if not s["current"])
-    carol_session = LoginSession.objects.create(user=carol, expires_at=LoginSession._meta.get_field("expires_at").to_python("2099-01-01T00:00:00Z"))
+    carol_session = LoginSession.objects.create(
+        user=carol, expires_at=LoginSession._meta.get_field("expires_at").to_python("2099-01-01T00:00:00Z")
+    )
     assert_error(anon.delete(f"/api/v1/me/sessions/{carol_session.uuid}", **auth), 404, "not_found")
     assert anon.delete(f"/api/v1/me/sessions/{other_id}", **auth).status_code == 204
     assert_error(anon.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {other['access']}"), 401, "not_authenticated")

@@ -17,6 +17,7 @@ a batch of records; they must be idempotent (a redelivery changes nothing).
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
 import threading
@@ -83,9 +84,14 @@ def autodiscover() -> None:
 class Bus(Protocol):
     name: str
 
+    def submit(self, *, topic: str, key: str, value: bytes) -> asyncio.Future:
+        """Hand the record over now (records submitted in order stay in order)
+        and return a future, on the running loop, that resolves once the record
+        is durable (broker ack, or handler commit) or fails with
+        chatsite.errors.Unavailable within the produce timeout."""
+
     async def publish(self, *, topic: str, key: str, value: bytes) -> None:
-        """Resolves once the record is durable (broker ack or handler commit);
-        raises chatsite.errors.Unavailable otherwise, within the produce timeout."""
+        """`await submit(...)`."""
 
     def publish_sync(self, *, topic: str, key: str, value: bytes) -> None:
         """The same, blocking, for synchronous callers (REST views, services)."""

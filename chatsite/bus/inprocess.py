@@ -45,12 +45,18 @@ class InProcessBus:
     def _timeout() -> float:
         return settings.KAFKA_PRODUCE_TIMEOUT_MS / 1000 + 1
 
-    async def publish(self, *, topic: str, key: str, value: bytes) -> None:
+    def submit(self, *, topic: str, key: str, value: bytes) -> asyncio.Future:
         future = self._submit(topic, key, value)
+        return asyncio.ensure_future(self._wait(future))
+
+    async def _wait(self, future: concurrent.futures.Future) -> None:
         try:
             await asyncio.wait_for(asyncio.wrap_future(future), timeout=self._timeout())
         except TimeoutError:
             raise Unavailable("Storage is slow; retry with the same client_msg_id.") from None
+
+    async def publish(self, *, topic: str, key: str, value: bytes) -> None:
+        await self.submit(topic=topic, key=key, value=value)
 
     def publish_sync(self, *, topic: str, key: str, value: bytes) -> None:
         future = self._submit(topic, key, value)
@@ -99,7 +105,7 @@ class InProcessBus:
             records = [r for r, _ in items]
             try:
                 rejected = handler_for(topic)(records)
-            except Exception as exc:
+            except Exception:
                 logger.exception("in-process handler for %s failed on %d records", topic, len(records))
                 close_old_connections()
                 for _, future in items:

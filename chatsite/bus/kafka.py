@@ -110,10 +110,10 @@ class KafkaBus:
         librdkafka then reports the delivery (or its failure) as usual."""
         if topic in _topics_ready or time.monotonic() < self._ensure_after:
             return
+        self._ensure_after = time.monotonic() + 5
         try:
             ensure_topics([topic], timeout=2.0)
         except Exception as exc:
-            self._ensure_after = time.monotonic() + 5
             logger.warning("could not ensure topic %s: %s", topic, exc)
 
     def _produce(self, topic: str, key: str, value: bytes, on_delivery) -> None:
@@ -124,33 +124,42 @@ class KafkaBus:
         except KafkaException as exc:
             raise Unavailable("The message broker is unavailable; retry later.") from exc
 
-    async def publish(self, *, topic: str, key: str, value: bytes) -> None:
+    def submit(self, *, topic: str, key: str, value: bytes) -> asyncio.Future:
         loop = asyncio.get_running_loop()
-        future: asyncio.Future = loop.create_future()
+        delivered: asyncio.Future = loop.create_future()
 
-        def settle(fut: asyncio.Future, err) -> None:
-            if fut.done():
+        def settle(err) -> None:
+            if delivered.done():
                 return
             if err is None:
-                fut.set_result(None)
+                delivered.set_result(None)
             else:
-                fut.set_exception(Unavailable("The message broker did not confirm the message; retry later."))
+                delivered.set_exception(Unavailable("The message broker did not confirm the message; retry later."))
 
         def on_delivery(err, msg) -> None:
+            # On the poll thread: hand the outcome to the loop.
             if err is not None:
                 logger.warning("delivery failed for key %s: %s", key, err)
             try:
-                loop.call_soon_threadsafe(settle, future, err)
+                loop.call_soon_threadsafe(settle, err)
             except RuntimeError:  # the loop is gone
                 pass
 
         if topic not in _topics_ready:
-            await asyncio.to_thread(self._ensure, topic)
+            # Never block the event loop on the admin API: ensure in the background.
+            threading.Thread(target=self._ensure, args=(topic,), daemon=True).start()
         self._produce(topic, key, value, on_delivery)
+        return asyncio.ensure_future(self._wait(delivered))
+
+    @staticmethod
+    async def _wait(delivered: asyncio.Future) -> None:
         try:
-            await asyncio.wait_for(future, timeout=settings.KAFKA_PRODUCE_TIMEOUT_MS / 1000 + 0.5)
+            await asyncio.wait_for(delivered, timeout=settings.KAFKA_PRODUCE_TIMEOUT_MS / 1000 + 0.5)
         except TimeoutError:
             raise Unavailable("The message broker did not confirm the message in time; retry later.") from None
+
+    async def publish(self, *, topic: str, key: str, value: bytes) -> None:
+        await self.submit(topic=topic, key=key, value=value)
 
     def publish_sync(self, *, topic: str, key: str, value: bytes) -> None:
         future: concurrent.futures.Future = concurrent.futures.Future()

@@ -189,9 +189,7 @@ class Worker:
                 self._dead_letter(record, reason)
 
     def _dead_letter(self, record: Record, reason: str) -> None:
-        logger.warning(
-            "dead-lettering %s[%s]@%s: %s", record.topic, record.partition, record.offset, reason
-        )
+        logger.warning("dead-lettering %s[%s]@%s: %s", record.topic, record.partition, record.offset, reason)
         self.dlq.produce(
             dead_letter_topic(record.topic),
             key=record.key.encode(),

@@ -93,7 +93,9 @@ class Connection(AsyncWebsocketConsumer):
         self.user, self.user_id, self.session_id = user, user.pk, str(session.uuid)
         try:
             allowed = await kv.store().atoken_bucket(
-                f"wsconn:{self.user_id}", rate=settings.LIMIT_WS_CONNECTS_PER_USER / 60, burst=settings.LIMIT_WS_CONNECTS_PER_USER
+                f"wsconn:{self.user_id}",
+                rate=settings.LIMIT_WS_CONNECTS_PER_USER / 60,
+                burst=settings.LIMIT_WS_CONNECTS_PER_USER,
             )
         except Unavailable:
             allowed = kv.Decision(True)
@@ -115,7 +117,9 @@ class Connection(AsyncWebsocketConsumer):
             except Exception:
                 logger.exception("connect hook %s failed", getattr(hook, "__name__", hook))
         logger.info(
-            "ws connect user=%s socket=%s", self.user_id, self.socket_id,
+            "ws connect user=%s socket=%s",
+            self.user_id,
+            self.socket_id,
             extra={"event": "ws.connect", "user_id": self.user_id, "socket": self.socket_id},
         )
 
@@ -178,7 +182,10 @@ class Connection(AsyncWebsocketConsumer):
                 return
             if text is None:
                 raise BadFrame("Frames are JSON text, not binary.")
-            if len(text) * 4 > settings.MAX_FRAME_BYTES and len(text.encode("utf-8", "surrogatepass")) > settings.MAX_FRAME_BYTES:
+            if (
+                len(text) * 4 > settings.MAX_FRAME_BYTES
+                and len(text.encode("utf-8", "surrogatepass")) > settings.MAX_FRAME_BYTES
+            ):
                 raise TooLarge(f"A frame may be at most {settings.MAX_FRAME_BYTES} bytes.")
             try:
                 frame = wire.loads(text)
@@ -327,7 +334,10 @@ class Connection(AsyncWebsocketConsumer):
                     logger.exception("disconnect hook %s failed", getattr(hook, "__name__", hook))
             logger.info(
                 "ws close user=%s socket=%s code=%s duration=%.1fs",
-                self.user_id, self.socket_id, self.close_code or code, time.monotonic() - self.connected_at,
+                self.user_id,
+                self.socket_id,
+                self.close_code or code,
+                time.monotonic() - self.connected_at,
                 extra={
                     "event": "ws.close",
                     "user_id": self.user_id,

@@ -245,11 +245,12 @@ async def test_password_change_closes_other_sessions_sockets(ws_connect, alice):
 
 async def test_refresh_token_theft_closes_the_sessions_sockets(ws_connect, alice):
     from accounts.services import do_refresh
+    from chatsite.errors import NotAuthenticated
 
     tokens = await sync_to_async(login_tokens)(alice)
     ws = await ws_connect(alice, token=tokens["access"])
     await sync_to_async(do_refresh)(refresh_token=tokens["refresh"])
-    with pytest.raises(Exception):
+    with pytest.raises(NotAuthenticated):
         await sync_to_async(do_refresh)(refresh_token=tokens["refresh"])
     assert await ws.closed() == 4401
 

@@ -23,7 +23,9 @@ class Command(BaseCommand):
                 break
             except Exception as exc:
                 if time.monotonic() > deadline:
-                    raise CommandError(f"the broker at {settings.KAFKA_BOOTSTRAP_SERVERS} did not answer: {exc}")
+                    raise CommandError(
+                        f"the broker at {settings.KAFKA_BOOTSTRAP_SERVERS} did not answer: {exc}"
+                    ) from exc
                 time.sleep(1)
         for topic in bus.topics():
             self.stdout.write(f"ready: {full_topic(topic)} ({settings.KAFKA_PARTITIONS} partitions)")

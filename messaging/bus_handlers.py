@@ -1,0 +1,46 @@
+"""The bus handler for chat messages: decode, store (idempotent, gapless), fan out."""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+
+from django.db import InterfaceError, OperationalError
+
+from chatsite.bus import Record, bus_handler
+from messaging.services import TOPIC, decode_record
+from messaging.store import Incoming, store_messages
+
+logger = logging.getLogger(__name__)
+
+# Errors that say "try again later" (the database is down or restarting);
+# anything else about a record is that record's fault.
+TRANSIENT = (OperationalError, InterfaceError)
+
+
+@bus_handler(TOPIC)
+def handle_messages(records: list[Record]) -> list[tuple[Record, str]]:
+    rejected: list[tuple[Record, str]] = []
+    by_conversation: OrderedDict[int, list[tuple[Record, Incoming]]] = OrderedDict()
+    for record in records:
+        try:
+            item = decode_record(record.value)
+        except (ValueError, KeyError, TypeError) as exc:
+            rejected.append((record, f"undecodable record: {exc}"))
+            continue
+        by_conversation.setdefault(item.conversation_id, []).append((record, item))
+    for conversation_id, pairs in by_conversation.items():
+        try:
+            store_messages([item for _, item in pairs])
+        except TRANSIENT:
+            raise
+        except Exception:
+            logger.exception("conversation %s: batch failed; isolating the bad record", conversation_id)
+            for record, item in pairs:
+                try:
+                    store_messages([item])
+                except TRANSIENT:
+                    raise
+                except Exception as exc:
+                    rejected.append((record, f"{type(exc).__name__}: {exc}"[:500]))
+    return rejected

@@ -1,0 +1,344 @@
+"""Sending messages: the checks before a message is accepted, and the hooks
+other apps use to post system and call messages through the same store path."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db.models import Q
+
+from accounts.models import User
+from chatsite import kv, wire
+from chatsite.bus import get_bus
+from chatsite.errors import (
+    Blocked,
+    GroupDisabled,
+    Invalid,
+    NotContact,
+    NotFound,
+    NotMember,
+    RateLimited,
+    TooLarge,
+)
+from contacts.models import Block, Contact
+from files.models import File
+from messaging.models import Conversation, ConversationKind, ConversationMember, Message, MessageKind
+from messaging.store import Incoming, store_messages
+
+logger = logging.getLogger(__name__)
+
+TOPIC = "messages"
+SENDABLE_KINDS = (MessageKind.TEXT, MessageKind.FILE)
+
+
+@dataclass(frozen=True)
+class SendDraft:
+    """A message that passed every check and may be accepted."""
+
+    conversation_id: int
+    conversation_uuid: str
+    sender_id: int
+    kind: str
+    text: str | None
+    file_id: int | None
+    client_msg_id: str
+    # Set when this client_msg_id was stored before: answer with its ack.
+    existing: Message | None = None
+
+    def record(self, *, socket_id: str | None, ref: str | None) -> bytes:
+        return wire.dumps_bytes(
+            {
+                "v": 1,
+                "c": self.conversation_id,
+                "s": self.sender_id,
+                "k": self.kind,
+                "t": self.text,
+                "f": self.file_id,
+                "m": self.client_msg_id,
+                "sock": socket_id,
+                "ref": ref,
+            }
+        )
+
+
+def decode_record(value: bytes) -> Incoming:
+    """The inverse of SendDraft.record; raises ValueError/KeyError/TypeError on garbage."""
+    data = wire.loads(value)
+    if not isinstance(data, dict) or data.get("v") != 1:
+        raise ValueError("unknown record version")
+    kind = data["k"]
+    if kind not in SENDABLE_KINDS:
+        raise ValueError(f"unknown kind {kind!r}")
+    conversation_id, sender_id = int(data["c"]), int(data["s"])
+    text, file_id, cmid = data.get("t"), data.get("f"), data["m"]
+    if text is not None and not isinstance(text, str):
+        raise TypeError("text must be a string")
+    if not isinstance(cmid, str) or not cmid:
+        raise TypeError("client_msg_id must be a string")
+    return Incoming(
+        conversation_id=conversation_id,
+        sender_id=sender_id,
+        kind=kind,
+        text=text,
+        file_id=int(file_id) if file_id is not None else None,
+        client_msg_id=cmid,
+        socket_id=data.get("sock"),
+        ref=data.get("ref"),
+    )
+
+
+# --------------------------------------------------------------------------- rate
+
+
+async def acheck_send_rate(*, user_id: int) -> None:
+    """Take one token from the user's message bucket (all sockets and REST together)."""
+    decision = await kv.store().atoken_bucket(
+        f"msg:{user_id}", rate=settings.LIMIT_MESSAGES_PER_S, burst=settings.LIMIT_MESSAGES_BURST
+    )
+    if not decision.allowed:
+        raise RateLimited("You are sending messages too fast.", retry_after=decision.retry_after)
+
+
+def check_send_rate(*, user_id: int) -> None:
+    decision = kv.store().token_bucket(
+        f"msg:{user_id}", rate=settings.LIMIT_MESSAGES_PER_S, burst=settings.LIMIT_MESSAGES_BURST
+    )
+    if not decision.allowed:
+        raise RateLimited("You are sending messages too fast.", retry_after=decision.retry_after)
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _clean_client_msg_id(value: object) -> str:
+    parsed = wire.parse_uuid(value.lower() if isinstance(value, str) else value)
+    if parsed is None:
+        raise Invalid.field("client_msg_id", "A UUID made by the client.")
+    return str(parsed)
+
+
+def _clean_text(value: object, *, required: bool) -> str | None:
+    if value is None and not required:
+        return None
+    if not isinstance(value, str):
+        raise Invalid.field("content", "Must be a string.")
+    if len(value) > settings.MAX_TEXT:
+        raise TooLarge(f"A message may have at most {settings.MAX_TEXT} characters.")
+    if "\x00" in value:
+        raise Invalid.field("content", "Must not contain NUL characters.")
+    if not value.strip():
+        if required:
+            raise Invalid.field("content", "Must not be empty.")
+        return None
+    return value
+
+
+def _direct_peer_id(conversation: Conversation, user_id: int) -> int:
+    low, high = (int(x) for x in conversation.direct_key.split(":"))  # type: ignore[union-attr]
+    return high if low == user_id else low
+
+
+def _check_direct(sender_id: int, peer_id: int) -> None:
+    if Block.objects.filter(
+        Q(blocker_id=sender_id, blocked_id=peer_id) | Q(blocker_id=peer_id, blocked_id=sender_id)
+    ).exists():
+        raise Blocked()
+    if not Contact.objects.filter(owner_id=sender_id, other_id=peer_id).exists():
+        raise NotContact()
+
+
+def _check_group(conversation: Conversation, member: ConversationMember | None) -> None:
+    from groups.models import GroupStatus
+
+    if member is None:
+        raise NotFound("No such conversation.")
+    if member.left_seq is not None:
+        raise NotMember()
+    if conversation.group.status != GroupStatus.ACTIVE:  # type: ignore[union-attr]
+        raise GroupDisabled()
+
+
+def resolve_target(
+    *, sender: User, conversation: object = None, to: object = None
+) -> tuple[Conversation, ConversationMember | None]:
+    """The conversation a message goes to, and the sender's membership in it,
+    from exactly one of `conversation` (an id) or `to` ({"user": id} or {"group": id}).
+    `to` only finds an existing conversation; it never creates one."""
+    if (conversation is None) == (to is None):
+        raise Invalid.field("conversation", "Give exactly one of `conversation` or `to`.")
+    if conversation is not None:
+        cid = wire.parse_uuid(conversation)
+        if cid is None:
+            raise Invalid.field("conversation", "Must be a conversation id.")
+        found = Conversation.objects.select_related("group").filter(uuid=cid).first()
+        if found is None:
+            raise NotFound("No such conversation.")
+    else:
+        if not isinstance(to, dict) or len(to) != 1 or not ({"user", "group"} & set(to)):
+            raise Invalid.field("to", 'Must be {"user": id} or {"group": id}.')
+        if "user" in to:
+            peer_uuid = wire.parse_uuid(to["user"])
+            if peer_uuid is None:
+                raise Invalid.field("to", "Must be a user id.")
+            peer = User.objects.filter(uuid=peer_uuid).only("id").first()
+            if peer is None:
+                raise NotFound("No such user.")
+            from messaging.conversations import direct_key
+
+            found = Conversation.objects.filter(direct_key=direct_key(sender.pk, peer.pk)).first()
+            if found is None:
+                if Block.objects.filter(
+                    Q(blocker_id=sender.pk, blocked_id=peer.pk) | Q(blocker_id=peer.pk, blocked_id=sender.pk)
+                ).exists():
+                    raise Blocked()
+                raise NotContact()
+        else:
+            group_uuid = wire.parse_uuid(to["group"])
+            if group_uuid is None:
+                raise Invalid.field("to", "Must be a group id.")
+            found = Conversation.objects.select_related("group").filter(group__uuid=group_uuid).first()
+            if found is None:
+                raise NotFound("No such group.")
+    member = ConversationMember.objects.filter(conversation=found, user=sender).first()
+    return found, member
+
+
+def check_send_message(
+    *,
+    sender: User,
+    client_msg_id: object,
+    kind: object,
+    content: object = None,
+    file: object = None,
+    conversation: object = None,
+    to: object = None,
+) -> SendDraft:
+    """Validate and authorise a message; writes nothing.
+
+    A client_msg_id the sender already used answers with the first copy
+    (`existing`), whatever the rest of the frame says. Otherwise: the target
+    conversation (contact and block rules for direct ones; membership and
+    status for groups), the kind, the text (1..MAX_TEXT code points, no NUL)
+    and the file (one the sender uploaded)."""
+    cmid = _clean_client_msg_id(client_msg_id)
+    existing = (
+        Message.objects.select_related("conversation", "sender__avatar", "file")
+        .filter(sender=sender, client_msg_id=cmid)
+        .first()
+    )
+    if existing is not None:
+        return SendDraft(
+            conversation_id=existing.conversation_id,
+            conversation_uuid=str(existing.conversation.uuid),
+            sender_id=sender.pk,
+            kind=existing.kind,
+            text=existing.text,
+            file_id=existing.file_id,
+            client_msg_id=cmid,
+            existing=existing,
+        )
+    if kind not in SENDABLE_KINDS:
+        raise Invalid.field("kind", 'Must be "text" or "file".')
+    file_id = None
+    if kind == MessageKind.TEXT:
+        if file is not None:
+            raise Invalid.field("file", "Only for kind file.")
+        text = _clean_text(content, required=True)
+    else:
+        text = _clean_text(content, required=False)
+        file_uuid = wire.parse_uuid(file)
+        if file_uuid is None:
+            raise Invalid.field("file", "A file id is required for kind file.")
+        file_obj = File.objects.filter(uuid=file_uuid).only("id", "owner_id").first()
+        if file_obj is None or not _may_send_file(sender, file_obj):
+            raise NotFound("No such file.")
+        file_id = file_obj.pk
+    target, member = resolve_target(sender=sender, conversation=conversation, to=to)
+    if target.kind == ConversationKind.DIRECT:
+        if member is None:
+            raise NotFound("No such conversation.")
+        _check_direct(sender.pk, _direct_peer_id(target, sender.pk))
+    else:
+        _check_group(target, member)
+    return SendDraft(
+        conversation_id=target.pk,
+        conversation_uuid=str(target.uuid),
+        sender_id=sender.pk,
+        kind=kind,  # type: ignore[arg-type]
+        text=text,
+        file_id=file_id,
+        client_msg_id=cmid,
+    )
+
+
+def _may_send_file(sender: User, file: File) -> bool:
+    if file.owner_id == sender.pk:
+        return True
+    from files.selectors import may_read_file
+
+    return may_read_file(user=sender, file=file)
+
+
+def do_send_message(*, draft: SendDraft) -> None:
+    """The REST path: hand the message to the bus and wait until it is durable
+    (broker ack, or stored by the in-process bus). Every socket of the sender
+    gets `message.new` once it is stored."""
+    if draft.existing is not None:
+        return
+    get_bus().publish_sync(
+        topic=TOPIC, key=draft.conversation_uuid, value=draft.record(socket_id=None, ref=draft.client_msg_id)
+    )
+
+
+# --------------------------------------------------------------------------- system and call messages
+
+
+def post_system_message(
+    *,
+    conversation: Conversation,
+    event: str,
+    actor: User | None,
+    targets: list[User] | tuple[User, ...] = (),
+    changes: dict | None = None,
+) -> Message:
+    """Record a group event (`group_created`, `member_added`, `member_removed`,
+    `member_left`, `group_updated`, `owner_transferred`, `recall`) as a
+    `kind: "system"` message, through the same store path as chat messages.
+    Call it inside the transaction that makes the change: the message is
+    stored with it and fanned out when it commits."""
+    content = {
+        "event": event,
+        "actor": str(actor.uuid) if actor is not None else None,
+        "targets": [str(u.uuid) for u in targets],
+        "changes": changes or {},
+    }
+    [stored] = store_messages(
+        [
+            Incoming(
+                conversation_id=conversation.pk,
+                sender_id=actor.pk if actor is not None else None,
+                kind=MessageKind.SYSTEM,
+                data=content,
+            )
+        ]
+    )
+    return stored.message
+
+
+def post_call_message(
+    *, conversation: Conversation, caller: User, call_id: str, media: str, outcome: str, duration_s: int
+) -> Message:
+    """Record an ended call as a `kind: "call"` message in the direct conversation."""
+    [stored] = store_messages(
+        [
+            Incoming(
+                conversation_id=conversation.pk,
+                sender_id=caller.pk,
+                kind=MessageKind.CALL,
+                data={"call_id": call_id, "media": media, "outcome": outcome, "duration_s": duration_s},
+            )
+        ]
+    )
+    return stored.message

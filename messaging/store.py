@@ -1,0 +1,228 @@
+"""The store step: the one path every message takes into the database.
+
+Chat messages come here from the bus (the Kafka worker or the in-process
+bus); system and call messages come here directly from the services that
+cause them. Guarantees:
+
+- Idempotent: a (sender, client_msg_id) is stored once, for good. A resent or
+  redelivered one stores nothing and re-sends the `stored` ack of the first copy.
+- Gapless `seq` per conversation: the batch for one conversation bumps
+  `Conversation.last_seq` by its size with one UPDATE inside the insert
+  transaction. The UPDATE holds the row lock until commit, so concurrent
+  writers (two workers during a rebalance, services posting system messages)
+  serialise on it, and a rollback takes the seqs back with the rows.
+- Fan-out after commit: `message.new` to every current member's sockets, and
+  to the sender's own socket the `stored` ack instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.db.models.functions import Greatest
+from django.utils import timezone
+
+from accounts.models import User
+from accounts.serializers import user_to_wire
+from chatsite import realtime, wire
+from chatsite.events import deliver_envelopes_on_commit
+from files.models import File
+from messaging.models import Conversation, ConversationMember, Message
+from messaging.serializers import message_to_wire
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Incoming:
+    """A message to store."""
+
+    conversation_id: int
+    sender_id: int | None
+    kind: str
+    text: str | None = None
+    data: dict | None = None
+    file_id: int | None = None
+    client_msg_id: str | None = None
+    # Where the `stored` ack goes: the sending socket, and the ref it echoes.
+    socket_id: str | None = None
+    ref: str | None = None
+
+
+@dataclass
+class Stored:
+    message: Message
+    duplicate: bool
+    wire: dict = field(default_factory=dict)
+
+
+def store_messages(items: list[Incoming]) -> list[Stored]:
+    """Store `items` (any conversations, in the order given per conversation).
+    Returns one result per item, in order."""
+    by_conversation: OrderedDict[int, list[tuple[int, Incoming]]] = OrderedDict()
+    for index, item in enumerate(items):
+        by_conversation.setdefault(item.conversation_id, []).append((index, item))
+    results: list[Stored | None] = [None] * len(items)
+    for conversation_id, indexed in by_conversation.items():
+        for attempt in range(3):
+            try:
+                stored = _store_conversation(conversation_id, [item for _, item in indexed])
+                break
+            except IntegrityError:
+                # Someone stored one of these client_msg_ids meanwhile (a second
+                # worker during a rebalance): our transaction rolled back whole;
+                # the next attempt finds it and treats it as a duplicate.
+                if attempt == 2:
+                    raise
+                logger.info("conversation %s: concurrent store, retrying", conversation_id)
+        for (index, _), result in zip(indexed, stored, strict=True):
+            results[index] = result
+    return results  # type: ignore[return-value]
+
+
+def _store_conversation(conversation_id: int, items: list[Incoming]) -> list[Stored]:
+    with transaction.atomic():
+        keys = {(i.sender_id, i.client_msg_id) for i in items if i.client_msg_id and i.sender_id}
+        existing: dict[tuple[int, str], Message] = {}
+        if keys:
+            found = Message.objects.filter(
+                sender_id__in={k[0] for k in keys}, client_msg_id__in={k[1] for k in keys}
+            ).select_related("conversation", "sender__avatar", "file")
+            existing = {(m.sender_id, m.client_msg_id): m for m in found if (m.sender_id, m.client_msg_id) in keys}
+
+        fresh: list[Incoming] = []
+        seen: set[tuple[int, str]] = set()
+        for item in items:
+            key = (item.sender_id, item.client_msg_id)
+            if item.client_msg_id and item.sender_id and (key in existing or key in seen):
+                continue
+            if item.client_msg_id and item.sender_id:
+                seen.add(key)  # type: ignore[arg-type]
+            fresh.append(item)
+
+        now = timezone.now()
+        created: dict[int, Message] = {}
+        conversation = None
+        if fresh:
+            updated = Conversation.objects.filter(pk=conversation_id).update(
+                last_seq=F("last_seq") + len(fresh), last_message_at=now
+            )
+            if not updated:
+                raise Conversation.DoesNotExist(f"conversation {conversation_id}")
+            conversation = Conversation.objects.get(pk=conversation_id)
+            first_seq = conversation.last_seq - len(fresh) + 1
+            messages = [
+                Message(
+                    conversation_id=conversation_id,
+                    seq=first_seq + n,
+                    sender_id=item.sender_id,
+                    kind=item.kind,
+                    text=item.text,
+                    data=item.data,
+                    file_id=item.file_id,
+                    client_msg_id=item.client_msg_id,
+                    created_at=now,
+                )
+                for n, item in enumerate(fresh)
+            ]
+            Message.objects.bulk_create(messages)
+            for item, message in zip(fresh, messages, strict=True):
+                created[id(item)] = message
+            _after_insert(conversation_id, fresh, messages, now)
+        else:
+            conversation = Conversation.objects.get(pk=conversation_id)
+
+        results = _results(conversation, items, created, existing)
+        _schedule_fanout(conversation, items, results)
+        return results
+
+
+def _after_insert(conversation_id: int, fresh: list[Incoming], messages: list[Message], now) -> None:
+    # Sending moves the sender's own read cursor; a new message un-hides the
+    # conversation for everyone; files sent become attached (kept).
+    last_by_sender: dict[int, int] = {}
+    for item, message in zip(fresh, messages, strict=True):
+        if item.sender_id:
+            last_by_sender[item.sender_id] = message.seq
+    for sender_id, seq in last_by_sender.items():
+        ConversationMember.objects.filter(conversation_id=conversation_id, user_id=sender_id).update(
+            read_seq=Greatest(F("read_seq"), seq)
+        )
+    ConversationMember.objects.filter(conversation_id=conversation_id, hidden=True, left_seq__isnull=True).update(
+        hidden=False
+    )
+    file_ids = [m.file_id for m in messages if m.file_id]
+    if file_ids:
+        File.objects.filter(pk__in=file_ids, attached_at__isnull=True).update(attached_at=now)
+
+
+def _results(conversation, items, created, existing) -> list[Stored]:
+    sender_ids = {i.sender_id for i in items if i.sender_id}
+    senders = {u.pk: user_to_wire(u) for u in User.objects.select_related("avatar").filter(pk__in=sender_ids)}
+    file_ids = {m.file_id for m in created.values() if m.file_id}
+    files = {f.pk: f for f in File.objects.filter(pk__in=file_ids)} if file_ids else {}
+    conversation_uuid = str(conversation.uuid)
+    first_copies = {(i.sender_id, i.client_msg_id): m for i in items if (m := created.get(id(i))) is not None}
+    results: list[Stored] = []
+    for item in items:
+        message = created.get(id(item))
+        duplicate = message is None
+        if duplicate:
+            key = (item.sender_id, item.client_msg_id)
+            # Stored before, or a repeat of one stored earlier in this very batch.
+            message = existing.get(key) or first_copies[key]
+        elif message.file_id:
+            message.file = files.get(message.file_id)
+        sender = senders.get(message.sender_id) if message.sender_id else None
+        results.append(
+            Stored(
+                message=message,
+                duplicate=duplicate,
+                wire=message_to_wire(
+                    message,
+                    conversation_uuid=str(message.conversation.uuid) if duplicate else conversation_uuid,
+                    sender_wire=sender,
+                ),
+            )
+        )
+    return results
+
+
+def _schedule_fanout(conversation: Conversation, items: list[Incoming], results: list[Stored]) -> None:
+    members = list(
+        ConversationMember.objects.filter(conversation=conversation, left_seq__isnull=True).values_list(
+            "user_id", flat=True
+        )
+    )
+    envelopes: list[tuple[list[int], bytes]] = []
+    for item, result in zip(items, results, strict=True):
+        new_frame = wire.dumps({"type": "message.new", "message": result.wire})
+        ack = None
+        if item.socket_id:
+            ack = wire.dumps(
+                {
+                    "type": "message.ack",
+                    "client_msg_id": item.client_msg_id,
+                    "ref": item.ref,
+                    "status": "stored",
+                    "message": result.wire,
+                }
+            )
+        if result.duplicate:
+            # Only the sender hears about a duplicate: its ack, nothing new for anyone.
+            if ack is not None and item.sender_id:
+                envelopes.append(([item.sender_id], realtime.split_envelope(item.socket_id, ack, None)))
+            continue
+        others = [uid for uid in members if uid != item.sender_id]
+        if others:
+            envelopes.append((others, realtime.frame_envelope(new_frame)))
+        if item.sender_id:
+            if ack is not None:
+                envelopes.append(([item.sender_id], realtime.split_envelope(item.socket_id, ack, new_frame)))
+            else:
+                envelopes.append(([item.sender_id], realtime.frame_envelope(new_frame)))
+    deliver_envelopes_on_commit(envelopes)

@@ -1,0 +1,113 @@
+"""WebSocket frames of the message pipeline (shared/spec/websocket.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from chatsite import wire
+from chatsite.bus import get_bus
+from chatsite.errors import ChatError, Unavailable
+from chatsite.gateway.registry import frame_handler
+from messaging import services
+from messaging.serializers import message_to_wire
+
+logger = logging.getLogger(__name__)
+
+# conn.state["acks"][client_msg_id] is "pending" until the `accepted` ack went out.
+PENDING, ACCEPTED = "pending", "accepted"
+
+
+def _acks(conn) -> dict[str, str]:
+    acks = conn.state.get("acks")
+    if acks is None:
+        acks = conn.state["acks"] = {}
+        conn.state["own_frame_hook"] = _own_frame
+    return acks
+
+
+def _accepted_frame(client_msg_id: str, ref: str | None) -> dict:
+    return {"type": "message.ack", "client_msg_id": client_msg_id, "ref": ref, "status": "accepted"}
+
+
+def _own_frame(conn, text: str) -> None:
+    """The `stored` ack for this socket. If the broker's confirmation has not
+    come back yet (the worker can be faster than the delivery report), the
+    `accepted` ack goes out first: acks always arrive accepted → stored."""
+    frame = wire.loads(text)
+    if frame.get("type") == "message.ack" and frame.get("status") == "stored":
+        cmid = frame.get("client_msg_id")
+        state = _acks(conn).pop(cmid, None)
+        if state == PENDING:
+            conn.push_text(wire.dumps(_accepted_frame(cmid, frame.get("ref"))))
+    conn.push_text(text)
+
+
+async def _await_durable(conn, future: asyncio.Future, client_msg_id: str, ref: str | None) -> None:
+    acks = _acks(conn)
+    try:
+        await future
+    except ChatError as err:
+        if acks.pop(client_msg_id, None) is not None:
+            await conn.send_error(err, ref)
+        return
+    except Exception:
+        logger.exception("bus submit failed")
+        if acks.pop(client_msg_id, None) is not None:
+            await conn.send_error(Unavailable("The message could not be queued; retry later."), ref)
+        return
+    if acks.get(client_msg_id) == PENDING:
+        acks[client_msg_id] = ACCEPTED
+        await conn.send_frame(_accepted_frame(client_msg_id, ref))
+    elif client_msg_id in acks:
+        pass
+
+
+@frame_handler("message.send", ref_field="client_msg_id")
+async def handle_message_send(conn, frame: dict) -> None:
+    await services.acheck_send_rate(user_id=conn.user_id)
+    draft = await conn.run_sync(
+        services.check_send_message,
+        sender=conn.user,
+        client_msg_id=frame.get("client_msg_id"),
+        kind=frame.get("kind"),
+        content=frame.get("content"),
+        file=frame.get("file"),
+        conversation=frame.get("conversation"),
+        to=frame.get("to"),
+    )
+    ref = frame["ref"]
+    if draft.existing is not None:
+        message = await conn.run_sync(_existing_wire, message=draft.existing)
+        await conn.send_frame(_accepted_frame(draft.client_msg_id, ref))
+        await conn.send_frame(
+            {
+                "type": "message.ack",
+                "client_msg_id": draft.client_msg_id,
+                "ref": ref,
+                "status": "stored",
+                "message": message,
+            }
+        )
+        return
+    acks = _acks(conn)
+    if draft.client_msg_id in acks:
+        # The same message is already in flight from this socket: its acks will answer.
+        return
+    acks[draft.client_msg_id] = PENDING
+    # Submitted now, in frame order (one partition per conversation keeps it);
+    # the confirmation is awaited off the frame loop so the next frame is not held up.
+    try:
+        future = get_bus().submit(
+            topic=services.TOPIC,
+            key=draft.conversation_uuid,
+            value=draft.record(socket_id=conn.socket_id, ref=ref),
+        )
+    except ChatError:
+        acks.pop(draft.client_msg_id, None)
+        raise
+    asyncio.ensure_future(_await_durable(conn, future, draft.client_msg_id, ref))
+
+
+def _existing_wire(*, message) -> dict:
+    return message_to_wire(message)
