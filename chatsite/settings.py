@@ -387,6 +387,72 @@ LOGGING = {
         "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
         "json": {"()": "chatsite.logging.JsonFormatter"},
     },
+# Uploaded files (docs/files.md): stored through the "files" storage under
+# server-generated keys; the local filesystem under MEDIA_ROOT by default, an
+# S3-compatible bucket with FILE_STORAGE=s3 so several nodes share the files.
+FILE_STORAGE = env.choice("FILE_STORAGE", "local", {"local", "s3"})
+# The sum of the sizes of one user's files (0: no quota).
+FILE_QUOTA_BYTES_PER_USER = env.integer("FILE_QUOTA_BYTES_PER_USER", 5 * 1024**3, minimum=0)
+# Files never sent in a message nor made an avatar are removed after this
+# (manage.py cleanup_files).
+FILE_UNATTACHED_GRACE_S = env.integer("FILE_UNATTACHED_GRACE_S", 24 * 3600, minimum=60)
+# Larger images are stored without a thumbnail (decompression bombs).
+FILE_IMAGE_MAX_PIXELS = env.integer("FILE_IMAGE_MAX_PIXELS", 50_000_000, minimum=1)
+# Sniffed types refused with 415 `unsupported_media`: native executables.
+FILE_REFUSED_MIME_TYPES = env.csv(
+    "FILE_REFUSED_MIME_TYPES",
+    [
+        "application/x-dosexec",
+        "application/x-msdownload",
+        "application/vnd.microsoft.portable-executable",
+        "application/x-msi",
+        "application/x-ms-installer",
+        "application/x-executable",
+        "application/x-pie-executable",
+        "application/x-sharedlib",
+        "application/x-mach-binary",
+    ],
+)
+# Behind nginx: downloads answer with `X-Accel-Redirect: <prefix><key>` and
+# nginx sends the bytes from an internal location (local storage only).
+FILE_ACCEL_REDIRECT_PREFIX = env.string("FILE_ACCEL_REDIRECT_PREFIX", "")
+if FILE_ACCEL_REDIRECT_PREFIX and not (
+    FILE_ACCEL_REDIRECT_PREFIX.startswith("/") and FILE_ACCEL_REDIRECT_PREFIX.endswith("/")
+):
+    raise ImproperlyConfigured("FILE_ACCEL_REDIRECT_PREFIX must start and end with '/' (like /protected-files/)")
+if FILE_STORAGE == "s3":
+    if not env.is_set("AWS_STORAGE_BUCKET_NAME"):
+        raise ImproperlyConfigured("FILE_STORAGE=s3 needs AWS_STORAGE_BUCKET_NAME")
+    env.require_together("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+    if FILE_ACCEL_REDIRECT_PREFIX:
+        raise ImproperlyConfigured("FILE_ACCEL_REDIRECT_PREFIX works with FILE_STORAGE=local only")
+    _files_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env.string("AWS_STORAGE_BUCKET_NAME"),
+            "endpoint_url": env.string("AWS_S3_ENDPOINT_URL"),
+            "region_name": env.string("AWS_S3_REGION_NAME"),
+            # Unset: boto3's own chain (environment, instance role, ...).
+            "access_key": env.string("AWS_ACCESS_KEY_ID"),
+            "secret_key": env.string("AWS_SECRET_ACCESS_KEY"),
+            "addressing_style": env.choice("AWS_S3_ADDRESSING_STYLE", "auto", {"auto", "path", "virtual"}),
+            "location": env.string("AWS_LOCATION", ""),
+            "default_acl": None,
+            "file_overwrite": False,
+            "querystring_auth": True,
+        },
+    }
+else:
+    _files_storage = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(MEDIA_ROOT), "base_url": None},
+    }
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "files": _files_storage,
+}
+
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]},
     },
