@@ -180,3 +180,12 @@ def page_limit(request: Request, *, default: int = 50, maximum: int = 100) -> in
     if not raw.isdigit() or not 1 <= int(raw) <= maximum:
         raise Invalid.field("limit", f"A whole number from 1 to {maximum}.")
     return int(raw)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """JSON true/false only (DRF's BooleanField also takes "yes", 1, "on"...)."""
+
+    def to_internal_value(self, data: Any) -> bool:
+        if isinstance(data, bool):
+            return data
+        self.fail("invalid", input=data)

@@ -21,6 +21,7 @@ Envelopes are bytes, built once per event:
                                  one socket gets `own_frame`, the user's others
                                  get `other_frame` (empty: nothing)
     b"C" + control JSON          {"op": "close", "code": 4401, "session": id|null}
+    b"T" + topic + b"|" + frame  only sockets subscribed to `topic` (presence)
 
 Real-time delivery is a fast path: a socket that cannot keep up or that lost
 the subscription is closed with 1012 so the client reconnects and syncs.
@@ -74,6 +75,11 @@ def split_envelope(socket_id: str, own: dict | str, others: dict | str | None) -
     own_text = own if isinstance(own, str) else wire.dumps(own)
     other_text = "" if others is None else others if isinstance(others, str) else wire.dumps(others)
     return b"S" + socket_id.encode() + b"|" + own_text.encode() + b"\0" + other_text.encode()
+
+
+def topic_envelope(topic: str, frame: dict | str) -> bytes:
+    text = frame if isinstance(frame, str) else wire.dumps(frame)
+    return b"T" + topic.encode() + b"|" + text.encode()
 
 
 def close_envelope(code: int, *, session_id: str | None = None, socket_id: str | None = None) -> bytes:

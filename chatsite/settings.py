@@ -306,9 +306,40 @@ MAX_FILE_BYTES = env.integer("MAX_FILE_BYTES", 100 * 1024 * 1024, minimum=1)
 MAX_FRAME_BYTES = env.integer("MAX_FRAME_BYTES", 64 * 1024, minimum=1024)
 GROUP_MAX_MEMBERS = env.integer("GROUP_MAX_MEMBERS", 2000, minimum=2)
 HEARTBEAT_S = env.integer("HEARTBEAT_S", 25, minimum=1)
+# A socket's presence entry lives this long unless its process refreshes it
+# (every third of it): a crashed node's users go offline within this time.
+PRESENCE_TTL_S = env.integer("PRESENCE_TTL_S", 60, minimum=3)
+PRESENCE_MAX_SUBSCRIPTIONS = env.integer("PRESENCE_MAX_SUBSCRIPTIONS", 2000, minimum=1)
+# The sender may recall a message for this long; group owners and admins any time.
+RECALL_WINDOW_S = env.integer("RECALL_WINDOW_S", 120, minimum=0)
 # Number of proxies in front of the server that append to X-Forwarded-For;
 # only their hop is trusted for the client's IP (0: use the socket's peer).
 TRUSTED_PROXY_COUNT = env.integer("TRUSTED_PROXY_COUNT", 0, minimum=0)
+
+# ---------------------------------------------------------------------------
+# Calls (docs/calls.md): timers, signalling limits, ICE servers
+# ---------------------------------------------------------------------------
+CALL_RING_TIMEOUT_S = env.integer("CALL_RING_TIMEOUT_S", 45, minimum=1)
+CALL_RECONNECT_GRACE_S = env.integer("CALL_RECONNECT_GRACE_S", 15, minimum=1)
+# How often each server process sweeps due calls and renews its users' leases.
+CALL_SWEEP_INTERVAL_S = env.integer("CALL_SWEEP_INTERVAL_S", 1, minimum=1)
+LIMIT_CALL_SIGNALS_PER_S = env.integer("LIMIT_CALL_SIGNALS_PER_S", 20, minimum=1)
+LIMIT_CALL_SIGNALS_BURST = env.integer("LIMIT_CALL_SIGNALS_BURST", 100, minimum=1)
+LIMIT_CALL_INVITES_PER_MIN = env.integer("LIMIT_CALL_INVITES_PER_MIN", 10, minimum=1)
+MAX_CALL_SDP_BYTES = env.integer("MAX_CALL_SDP_BYTES", 16 * 1024, minimum=1024)
+MAX_CALL_CANDIDATE_BYTES = env.integer("MAX_CALL_CANDIDATE_BYTES", 1024, minimum=256)
+ICE_STUN_URLS = env.csv("ICE_STUN_URLS")
+TURN_URLS = env.csv("TURN_URLS")
+# coturn's `use-auth-secret`: time-limited credentials; or fixed ones.
+TURN_SHARED_SECRET = env.string("TURN_SHARED_SECRET")
+env.require_together("TURN_USERNAME", "TURN_PASSWORD")
+TURN_USERNAME = env.string("TURN_USERNAME")
+TURN_PASSWORD = env.string("TURN_PASSWORD")
+TURN_TTL_S = env.integer("TURN_TTL_S", 3600, minimum=60)
+if (TURN_SHARED_SECRET or TURN_USERNAME) and not TURN_URLS:
+    raise ImproperlyConfigured("TURN_SHARED_SECRET or TURN_USERNAME is set but TURN_URLS is not")
+if TURN_SHARED_SECRET and TURN_USERNAME:
+    raise ImproperlyConfigured("set TURN_SHARED_SECRET or TURN_USERNAME/TURN_PASSWORD, not both")
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
@@ -356,37 +387,6 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = DEBUG
 MEDIA_ROOT = Path(env.string("MEDIA_ROOT", str(VAR_DIR / "media")))
 
-# ---------------------------------------------------------------------------
-# Security (manage.py check --deploy is clean with production settings)
-# ---------------------------------------------------------------------------
-SECURE_CONTENT_TYPE_NOSNIFF = True
-SECURE_REFERRER_POLICY = "same-origin"
-SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
-X_FRAME_OPTIONS = "DENY"
-if not DEBUG:
-    # Behind a TLS-terminating proxy that sets X-Forwarded-Proto.
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SECURE_SSL_REDIRECT = env.boolean("SECURE_SSL_REDIRECT", True)
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
-    SECURE_HSTS_SECONDS = env.integer("SECURE_HSTS_SECONDS", 31536000, minimum=0)
-    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.boolean("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
-    SECURE_HSTS_PRELOAD = env.boolean("SECURE_HSTS_PRELOAD", True)
-    SESSION_COOKIE_SECURE = True
-    CSRF_COOKIE_SECURE = True
-
-# ---------------------------------------------------------------------------
-# Logging: never tokens, passwords, SMS codes or message content
-# ---------------------------------------------------------------------------
-LOG_LEVEL = env.choice("LOG_LEVEL", "INFO", {"DEBUG", "INFO", "WARNING", "ERROR"})
-LOG_FORMAT = env.choice("LOG_FORMAT", "text", {"text", "json"})
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "chatsite.logging.RequestIdFilter"}},
-    "formatters": {
-        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
-        "json": {"()": "chatsite.logging.JsonFormatter"},
-    },
 # Uploaded files (docs/files.md): stored through the "files" storage under
 # server-generated keys; the local filesystem under MEDIA_ROOT by default, an
 # S3-compatible bucket with FILE_STORAGE=s3 so several nodes share the files.
@@ -453,6 +453,37 @@ STORAGES = {
     "files": _files_storage,
 }
 
+# ---------------------------------------------------------------------------
+# Security (manage.py check --deploy is clean with production settings)
+# ---------------------------------------------------------------------------
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+if not DEBUG:
+    # Behind a TLS-terminating proxy that sets X-Forwarded-Proto.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env.boolean("SECURE_SSL_REDIRECT", True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+    SECURE_HSTS_SECONDS = env.integer("SECURE_HSTS_SECONDS", 31536000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.boolean("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env.boolean("SECURE_HSTS_PRELOAD", True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+
+# ---------------------------------------------------------------------------
+# Logging: never tokens, passwords, SMS codes or message content
+# ---------------------------------------------------------------------------
+LOG_LEVEL = env.choice("LOG_LEVEL", "INFO", {"DEBUG", "INFO", "WARNING", "ERROR"})
+LOG_FORMAT = env.choice("LOG_FORMAT", "text", {"text", "json"})
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "chatsite.logging.RequestIdFilter"}},
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "chatsite.logging.JsonFormatter"},
+    },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]},
     },

@@ -57,3 +57,10 @@ def parse_uuid(value: Any) -> uuid.UUID | None:
     except ValueError:
         return None
     return parsed if str(parsed) == value.lower() else None
+
+
+def iso_from_timestamp(value: float | None) -> str | None:
+    """A unix time as wire text (None stays None)."""
+    if value is None:
+        return None
+    return iso(dt.datetime.fromtimestamp(value, _UTC))

@@ -7,6 +7,7 @@ from collections import OrderedDict
 
 from django.db import InterfaceError, OperationalError
 
+from chatsite import bus
 from chatsite.bus import Record, bus_handler
 from messaging.services import TOPIC, decode_record
 from messaging.store import Incoming, store_messages
@@ -16,6 +17,12 @@ logger = logging.getLogger(__name__)
 # Errors that say "try again later" (the database is down or restarting);
 # anything else about a record is that record's fault.
 TRANSIENT = (OperationalError, InterfaceError)
+
+
+def _count(results) -> None:
+    duplicates = sum(1 for r in results if r.duplicate)
+    bus.count("messages.duplicates", duplicates)
+    bus.count("messages.stored", len(results) - duplicates)
 
 
 @bus_handler(TOPIC)
@@ -31,14 +38,14 @@ def handle_messages(records: list[Record]) -> list[tuple[Record, str]]:
         by_conversation.setdefault(item.conversation_id, []).append((record, item))
     for conversation_id, pairs in by_conversation.items():
         try:
-            store_messages([item for _, item in pairs])
+            _count(store_messages([item for _, item in pairs]))
         except TRANSIENT:
             raise
         except Exception:
             logger.exception("conversation %s: batch failed; isolating the bad record", conversation_id)
             for record, item in pairs:
                 try:
-                    store_messages([item])
+                    _count(store_messages([item]))
                 except TRANSIENT:
                     raise
                 except Exception as exc:

@@ -342,3 +342,235 @@ def post_call_message(
         ]
     )
     return stored.message
+
+
+# --------------------------------------------------------------------------- read cursors
+
+
+@dataclass(frozen=True)
+class ReadMoved:
+    conversation: Conversation
+    seq: int
+    # The frame others get; None when coalesced away (groups: one per reader per second).
+    announce_after_s: float | None
+
+
+def _clean_seq(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise Invalid.field("seq", "A whole number.")
+    return value
+
+
+def do_mark_read(*, user: User, conversation_id: object, seq: object) -> ReadMoved | None:
+    """Move the user's read cursor forward (never back), up to what exists.
+
+    The other members get `read` (in groups at most one per reader per second:
+    a read inside the second is announced when it ends), the user's own
+    sockets get `conversation.updated`. None when nothing moved."""
+    from messaging.selectors import access_conversation
+
+    target = _clean_seq(seq)
+    access = access_conversation(user=user, conversation_id=conversation_id)
+    target = min(target, access.last_seq)
+    moved = ConversationMember.objects.filter(pk=access.member.pk, read_seq__lt=target).update(read_seq=target)
+    if not moved:
+        return None
+    access.member.read_seq = target
+    _announce_own_state(user=user, member=access.member)
+    delay = announce_read(conversation=access.conversation, user=user)
+    return ReadMoved(conversation=access.conversation, seq=target, announce_after_s=delay)
+
+
+def announce_read(*, conversation: Conversation, user: User) -> float | None:
+    """Send `read` with the user's current cursor to the other members now, or
+    return how long to wait (groups: at most one per reader per second)."""
+    from chatsite.events import send_event_on_commit
+    from messaging.selectors import current_member_ids
+
+    if conversation.kind == ConversationKind.GROUP:
+        wait = kv.store().cooldown(f"readev:{conversation.pk}:{user.pk}", seconds=1.0)
+        if wait:
+            return wait
+    member = ConversationMember.objects.filter(conversation=conversation, user=user).only("read_seq").first()
+    if member is None:
+        return None
+    others = [uid for uid in current_member_ids(conversation=conversation) if uid != user.pk]
+    send_event_on_commit(
+        user_ids=others,
+        frame={"type": "read", "conversation": str(conversation.uuid), "user": str(user.uuid), "seq": member.read_seq},
+    )
+    return None
+
+
+def _announce_own_state(*, user: User, member: ConversationMember) -> None:
+    """`conversation.updated` to the user's sockets after their own state changed."""
+    from chatsite.events import send_event_on_commit
+    from messaging.conversation_wire import conversation_for
+
+    send_event_on_commit(
+        user_ids=[user.pk],
+        frame={"type": "conversation.updated", "conversation": conversation_for(user=user, member_id=member.pk)},
+    )
+
+
+# --------------------------------------------------------------------------- per-user conversation state
+
+
+def do_open_conversation(*, user: User, peer: object = None, group: object = None) -> ConversationMember:
+    """Find (and un-hide) the user's conversation with a contact or a group.
+    Never creates one with a non-contact."""
+    if (peer is None) == (group is None):
+        raise Invalid.field("peer", "Give exactly one of `peer` or `group`.")
+    to = {"user": peer} if peer is not None else {"group": group}
+    conversation, member = resolve_target(sender=user, to=to)
+    if member is None:
+        raise NotFound("No such conversation.")
+    if conversation.kind == ConversationKind.DIRECT:
+        if not Contact.objects.filter(owner=user, other_id=_direct_peer_id(conversation, user.pk)).exists():
+            raise NotContact()
+    elif member.left_seq is not None:
+        raise NotMember()
+    if member.hidden:
+        member.hidden = False
+        member.save(update_fields=["hidden", "updated_at"])
+        _announce_own_state(user=user, member=member)
+    return member
+
+
+def do_update_conversation_state(
+    *, user: User, conversation_id: object, pinned: object = None, muted: object = None
+) -> ConversationMember:
+    """Pin or mute; the user's other sockets get `conversation.updated`."""
+    from messaging.selectors import access_conversation
+
+    member = access_conversation(user=user, conversation_id=conversation_id).member
+    fields = []
+    for name, value in (("pinned", pinned), ("muted", muted)):
+        if value is None:
+            continue
+        if not isinstance(value, bool):
+            raise Invalid.field(name, "true or false.")
+        if getattr(member, name) != value:
+            setattr(member, name, value)
+            fields.append(name)
+    if fields:
+        member.save(update_fields=[*fields, "updated_at"])
+        _announce_own_state(user=user, member=member)
+    return member
+
+
+def do_hide_conversation(*, user: User, conversation_id: object) -> None:
+    """Hide from the user's list until a new message arrives; messages are kept."""
+    from messaging.selectors import access_conversation
+
+    member = access_conversation(user=user, conversation_id=conversation_id).member
+    if not member.hidden:
+        member.hidden = True
+        member.save(update_fields=["hidden", "updated_at"])
+        _announce_own_state(user=user, member=member)
+
+
+# --------------------------------------------------------------------------- typing
+
+
+def check_typing(*, user: User, conversation_id: object) -> list[int]:
+    """Who should see that `user` is typing: the other current members (a
+    direct peer only while the two are contacts without a block). Writes nothing."""
+    from messaging.selectors import access_conversation, current_member_ids
+
+    access = access_conversation(user=user, conversation_id=conversation_id)
+    if access.conversation.kind == ConversationKind.DIRECT:
+        _check_direct(user.pk, _direct_peer_id(access.conversation, user.pk))
+    else:
+        _check_group(access.conversation, access.member)
+    return [uid for uid in current_member_ids(conversation=access.conversation) if uid != user.pk]
+
+
+# --------------------------------------------------------------------------- recall
+
+
+def do_recall_message(*, user: User, message_id: object, now=None) -> Message:
+    """Recall a message: the sender within RECALL_WINDOW_S, a group's owner and
+    admins any message of their group. The content and the file are removed;
+    the message stays as a placeholder with its seq. Members get
+    `message.recalled`, and a `system` message (event `recall`) records it so
+    `sync` carries the change to devices that were offline."""
+    from django.db import transaction
+    from django.utils import timezone
+
+    from chatsite.errors import Conflict, Forbidden
+    from chatsite.events import send_event_on_commit
+    from messaging.selectors import access_conversation, current_member_ids
+
+    mid = wire.parse_uuid(message_id)
+    if mid is None:
+        raise Invalid.field("message", "Must be a message id.")
+    now = now or timezone.now()
+    with transaction.atomic():
+        message = Message.objects.select_for_update().select_related("conversation").filter(uuid=mid).first()
+        if message is None:
+            raise NotFound("No such message.")
+        access = access_conversation(user=user, conversation_id=str(message.conversation.uuid))
+        if not (access.first_seq <= message.seq <= access.last_seq):
+            raise NotFound("No such message.")
+        if message.kind not in SENDABLE_KINDS:
+            raise Forbidden("Only text and file messages can be recalled.")
+        if message.recalled:
+            raise Conflict("This message was already recalled.")
+        conversation = access.conversation
+        moderator = False
+        if conversation.kind == ConversationKind.GROUP:
+            if access.member.left_seq is not None:
+                raise NotMember()
+            _check_group(conversation, access.member)
+            from groups.models import Membership, Role
+
+            moderator = Membership.objects.filter(
+                group_id=conversation.group_id, user=user, role__in=[Role.OWNER, Role.ADMIN]
+            ).exists()
+        own_in_time = (
+            message.sender_id == user.pk and (now - message.created_at).total_seconds() <= settings.RECALL_WINDOW_S
+        )
+        if not (own_in_time or moderator):
+            raise Forbidden("You can only recall your own messages within 2 minutes.")
+        file = message.file
+        message.recalled = True
+        message.recalled_at = now
+        message.text = None
+        message.data = None
+        message.file = None
+        message.save(update_fields=["recalled", "recalled_at", "text", "data", "file"])
+        if file is not None:
+            _discard_file_if_unused(file)
+        send_event_on_commit(
+            user_ids=current_member_ids(conversation=conversation),
+            frame={
+                "type": "message.recalled",
+                "conversation": str(conversation.uuid),
+                "message": str(message.uuid),
+                "seq": message.seq,
+            },
+        )
+        post_system_message(
+            conversation=conversation,
+            event="recall",
+            actor=user,
+            targets=[message.sender] if message.sender_id else [],
+            changes={"message": str(message.uuid), "seq": message.seq},
+        )
+    return message
+
+
+def _discard_file_if_unused(file: File) -> None:
+    """Remove a recalled message's file from storage unless something else uses it."""
+    from groups.models import Group
+
+    if (
+        Message.objects.filter(file=file).exists()
+        or User.objects.filter(avatar=file).exists()
+        or Group.objects.filter(avatar=file).exists()
+    ):
+        return
+    from files import services as file_services
+
+    file_services.delete_file(file=file)

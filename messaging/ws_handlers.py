@@ -111,3 +111,85 @@ async def handle_message_send(conn, frame: dict) -> None:
 
 def _existing_wire(*, message) -> dict:
     return message_to_wire(message)
+
+
+# --------------------------------------------------------------------------- sync
+
+
+def _sync_frames(*, user, cursors) -> tuple[list[str], bool, list[str]]:
+    from messaging.selectors import clean_cursors, sync_for
+
+    result = sync_for(user=user, cursors=clean_cursors(cursors))
+    frames = [
+        wire.dumps({"type": "message.new", "message": message_to_wire(m, conversation_uuid=cid), "sync": True})
+        for cid, m in result.messages
+    ]
+    return frames, result.more, result.gone
+
+
+@frame_handler("sync")
+async def handle_sync(conn, frame: dict) -> None:
+    frames, more, gone = await conn.run_sync(_sync_frames, user=conn.user, cursors=frame.get("cursors"))
+    for text in frames:
+        conn.push_text(text)
+    await conn.send_frame({"type": "sync.done", "more": more, "gone": gone, "ref": frame["ref"]})
+
+
+# --------------------------------------------------------------------------- read
+
+
+@frame_handler("read")
+async def handle_read(conn, frame: dict) -> None:
+    moved = await conn.run_sync(
+        services.do_mark_read, user=conn.user, conversation_id=frame.get("conversation"), seq=frame.get("seq")
+    )
+    if moved is not None and moved.announce_after_s:
+        loop = asyncio.get_running_loop()
+        key = f"read:{moved.conversation.pk}"
+        pending = conn.state.setdefault("read_pending", set())
+        if key not in pending:
+            pending.add(key)
+
+            def later(conversation=moved.conversation) -> None:
+                pending.discard(key)
+                asyncio.ensure_future(conn.run_sync(services.announce_read, conversation=conversation, user=conn.user))
+
+            loop.call_later(moved.announce_after_s + 0.01, later)
+
+
+# --------------------------------------------------------------------------- typing
+
+
+@frame_handler("typing")
+async def handle_typing(conn, frame: dict) -> None:
+    from django.conf import settings
+
+    from chatsite import kv, realtime
+
+    conversation = frame.get("conversation")
+    if not isinstance(conversation, str):
+        from chatsite.errors import Invalid
+
+        raise Invalid.field("conversation", "Must be a conversation id.")
+    # At most one relay per sender and conversation every LIMIT_TYPING_INTERVAL_S;
+    # extra frames are dropped silently (they carry no information).
+    if settings.LIMIT_TYPING_INTERVAL_S:
+        wait = await kv.store().acooldown(
+            f"typing:{conn.user_id}:{conversation[:64]}", seconds=settings.LIMIT_TYPING_INTERVAL_S
+        )
+        if wait:
+            return
+    recipients = await conn.run_sync(services.check_typing, user=conn.user, conversation_id=conversation)
+    if recipients:
+        await realtime.hub().adeliver(
+            recipients,
+            realtime.frame_envelope({"type": "typing", "conversation": conversation, "user": str(conn.user.uuid)}),
+        )
+
+
+# --------------------------------------------------------------------------- recall
+
+
+@frame_handler("message.recall")
+async def handle_recall(conn, frame: dict) -> None:
+    await conn.run_sync(services.do_recall_message, user=conn.user, message_id=frame.get("message"))

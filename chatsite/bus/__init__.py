@@ -21,6 +21,7 @@ import asyncio
 import importlib
 import logging
 import threading
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -51,6 +52,14 @@ class PoisonRecord(Exception):
 BatchHandler = Callable[[list[Record]], list[tuple[Record, str]]]
 
 _handlers: dict[str, BatchHandler] = {}
+
+# What handlers did in this process (`messages.stored`, `messages.duplicates`...):
+# the worker logs it, metrics expose it.
+counters: Counter[str] = Counter()
+
+
+def count(name: str, n: int = 1) -> None:
+    counters[name] += n
 
 
 def bus_handler(topic: str) -> Callable[[BatchHandler], BatchHandler]:

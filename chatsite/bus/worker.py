@@ -98,7 +98,7 @@ class Worker:
         except Exception:
             logger.debug("consumer close failed", exc_info=True)
         self.dlq.flush(5)
-        logger.info("worker stopped: %s", self.stats)
+        logger.info("worker stopped: %s %s", self.stats, dict(bus.counters))
 
     def process_one(self, *, timeout: float = 1.0) -> int:
         """Poll once and handle what came; returns the number of records handled."""
@@ -142,6 +142,7 @@ class Worker:
                 logger.info("could not store offsets (%s)", exc)
         self.stats["records"] += len(records)
         self.stats["batches"] += 1
+        logger.debug("batch of %d records done", len(records))
         return len(records)
 
     def _handle_with_retry(self, records: list[tuple[Message, Record]]) -> bool:

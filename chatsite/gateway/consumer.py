@@ -58,6 +58,8 @@ class Connection(AsyncWebsocketConsumer):
         self.session_id: str | None = None
         self.socket_id = uuid.uuid4().hex
         self.state: dict[str, Any] = {}
+        # Topics this socket listens to (presence of some users).
+        self.topics: set[str] = set()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.attached = False
         self.closing = False
@@ -283,6 +285,10 @@ class Connection(AsyncWebsocketConsumer):
                 self._own_frame(own.decode())
             elif other:
                 self.push_text(other.decode())
+        elif kind == b"T":
+            name, _, text = envelope[1:].partition(b"|")
+            if name.decode() in self.topics:
+                self.push_text(text.decode())
         elif kind == b"C":
             control = realtime.decode_control(envelope)
             if control.get("op") == "close":

@@ -1,10 +1,104 @@
-"""Frames that belong to the gateway itself."""
+"""Frames and hooks that belong to the gateway itself: ping, presence."""
 
 from __future__ import annotations
 
-from chatsite.gateway.registry import frame_handler
+import logging
+
+from chatsite import presence, realtime
+from chatsite.errors import Invalid
+from chatsite.gateway.registry import frame_handler, on_connect, on_disconnect
+from chatsite.wire import iso_from_timestamp, now_iso, parse_uuid
+
+logger = logging.getLogger(__name__)
+
+PRESENCE_SUBSCRIBE_MAX = 500
 
 
 @frame_handler("ping")
 async def handle_ping(conn, frame: dict) -> None:
     await conn.send_frame({"type": "pong", "ref": frame.get("ref")})
+
+
+# --------------------------------------------------------------------------- presence
+
+
+def _presence_frame(user_uuid: str, status: presence.Status) -> dict:
+    return {
+        "type": "presence",
+        "user": user_uuid,
+        "online": status.online,
+        "last_seen": now_iso() if status.online else iso_from_timestamp(status.last_seen),
+    }
+
+
+def _audience(user_id: int) -> tuple[str, list[int]]:
+    """The user's uuid and the contacts who may see their presence (no block either way)."""
+    from accounts.models import User
+    from contacts.selectors import blocked_either_way_ids, contact_user_ids
+
+    user = User.objects.only("uuid").get(pk=user_id)
+    hidden = blocked_either_way_ids(user=user)
+    return str(user.uuid), [uid for uid in contact_user_ids(user=user) if uid not in hidden]
+
+
+async def announce(user_id: int, *, online: bool) -> None:
+    """Tell the user's contacts (the sockets among them that subscribed)."""
+    from channels.db import database_sync_to_async
+
+    user_uuid, audience = await database_sync_to_async(_audience)(user_id)
+    if not audience:
+        return
+    [status] = await database_sync_to_async(presence.store().statuses)([user_id])
+    if status.online != online:
+        return  # changed again meanwhile; that change announces itself
+    envelope = realtime.topic_envelope(presence.topic(user_id), _presence_frame(user_uuid, status))
+    await realtime.hub().adeliver(audience, envelope)
+
+
+@on_connect
+async def presence_connect(conn) -> None:
+    from channels.db import database_sync_to_async
+
+    presence.track(conn, announce)
+    came_online = await database_sync_to_async(presence.store().connect)(conn.user_id, conn.socket_id)
+    if came_online:
+        await announce(conn.user_id, online=True)
+
+
+@on_disconnect
+async def presence_disconnect(conn) -> None:
+    from channels.db import database_sync_to_async
+
+    presence.untrack(conn)
+    went_offline = await database_sync_to_async(presence.store().disconnect)(conn.user_id, conn.socket_id)
+    if went_offline:
+        await announce(conn.user_id, online=False)
+
+
+def _subscribable(*, user, uuids: list) -> list[tuple[int, str]]:
+    """(pk, uuid) of the contacts among `uuids` without a block either way."""
+    from contacts.models import Contact
+    from contacts.selectors import blocked_either_way_ids
+
+    hidden = blocked_either_way_ids(user=user)
+    rows = Contact.objects.filter(owner=user, other__uuid__in=uuids).values_list("other_id", "other__uuid")
+    return [(pk, str(uid)) for pk, uid in rows if pk not in hidden]
+
+
+@frame_handler("presence.subscribe")
+async def handle_presence_subscribe(conn, frame: dict) -> None:
+    from channels.db import database_sync_to_async
+    from django.conf import settings
+
+    users = frame.get("users")
+    if not isinstance(users, list) or len(users) > PRESENCE_SUBSCRIBE_MAX:
+        raise Invalid.field("users", f"A list of at most {PRESENCE_SUBSCRIBE_MAX} user ids.")
+    uuids = [u for u in (parse_uuid(x) for x in users) if u is not None]
+    allowed = await database_sync_to_async(_subscribable)(user=conn.user, uuids=uuids)
+    room = settings.PRESENCE_MAX_SUBSCRIPTIONS - len(conn.topics)
+    allowed = allowed[: max(0, room)]
+    for pk, _ in allowed:
+        conn.topics.add(presence.topic(pk))
+    statuses = await database_sync_to_async(presence.store().statuses)([pk for pk, _ in allowed])
+    for (_, user_uuid), status in zip(allowed, statuses, strict=True):
+        await conn.send_frame(_presence_frame(user_uuid, status))
