@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from accounts.models import User
-from chatsite.errors import Invalid
+from django.db.models import Exists, OuterRef, Q, Sum
+
+from accounts.models import User, UserStatus
+from chatsite.errors import Invalid, NotFound
 from chatsite.wire import parse_uuid
 from files.models import File
 
@@ -36,22 +38,57 @@ def resolve_avatar_file(*, user: User, file_id: object) -> File | None:
     return file
 
 
+def is_avatar(file: File) -> bool:
+    """The file is the avatar of an active user or an active group."""
+    from groups.models import Group, GroupStatus
+
+    return (
+        User.objects.filter(avatar_id=file.pk, status=UserStatus.ACTIVE).exists()
+        or Group.objects.filter(avatar_id=file.pk, status=GroupStatus.ACTIVE).exists()
+    )
+
+
 def may_read_file(*, user: User, file: File) -> bool:
-    """The uploader, and members (current or former, within what they may read)
-    of a conversation the file was sent in. Checked on every access."""
+    """Who may load a file; checked on every access, so a change of
+    membership takes effect at the next request:
+
+    - its uploader;
+    - a member of a conversation where a (not recalled) message carries it,
+      when that message is within what the member may read there:
+      `visible_from_seq < seq` and, after leaving or being removed,
+      `seq <= left_seq` (the same window as the history);
+    - any signed-in user when it is an active user's or group's avatar.
+
+    Two queries at most, whatever the number of messages carrying the file."""
+    if not user.is_authenticated:
+        return False
     if file.owner_id == user.pk:
         return True
-    from django.db.models import Q
-
     from messaging.models import ConversationMember, Message
 
-    sent_in = Message.objects.filter(file=file, recalled=False).values_list("conversation_id", "seq")
-    for conversation_id, seq in sent_in:
-        if ConversationMember.objects.filter(
-            Q(left_seq__isnull=True) | Q(left_seq__gte=seq),
-            conversation_id=conversation_id,
-            user=user,
-            visible_from_seq__lt=seq,
-        ).exists():
-            return True
-    return False
+    in_window = ConversationMember.objects.filter(
+        Q(left_seq__isnull=True) | Q(left_seq__gte=OuterRef("seq")),
+        conversation_id=OuterRef("conversation_id"),
+        user_id=user.pk,
+        visible_from_seq__lt=OuterRef("seq"),
+    )
+    if Message.objects.filter(file_id=file.pk, recalled=False).filter(Exists(in_window)).exists():
+        return True
+    return is_avatar(file)
+
+
+def access_file(*, user: User, file_id: object) -> File:
+    """The file with this id if the user may read it; missing and forbidden
+    both raise NotFound, so a file's existence never leaks."""
+    uid = parse_uuid(file_id)
+    if uid is None:
+        raise NotFound("No such file.")
+    file = File.objects.filter(uuid=uid).first()
+    if file is None or not may_read_file(user=user, file=file):
+        raise NotFound("No such file.")
+    return file
+
+
+def get_storage_used(*, user: User) -> int:
+    """Bytes of files the user has stored (what the quota counts)."""
+    return File.objects.filter(owner_id=user.pk).aggregate(total=Sum("size"))["total"] or 0
