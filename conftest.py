@@ -265,3 +265,59 @@ def message_worker(django_db_setup, django_db_blocker, tmp_path_factory):
     except subprocess.TimeoutExpired:
         proc.kill()
     log.close()
+
+
+# --------------------------------------------------------------------------- a real server
+
+
+@pytest.fixture(scope="session")
+def live_server_url(django_db_setup, django_db_blocker, tmp_path_factory):
+    """A real daphne process on a free port, serving this session's test database.
+    Tests that use it must commit their data (django_db(transaction=True))."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    with django_db_blocker.unblock():
+        from django.db import connection
+
+        db = connection.settings_dict
+    if db["ENGINE"].endswith("mysql"):
+        url = f"mysql://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    else:
+        url = f"sqlite:///{Path(db['NAME']).resolve()}"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log_path = tmp_path_factory.mktemp("daphne") / "daphne.log"
+    env = dict(os.environ, DATABASE_URL=url, NODE_ID="pytest-daphne", SMS_BACKEND="file")
+    env["SMS_FILE_PATH"] = str(log_path.parent / "sms.jsonl")
+    env.pop("DATABASE_TEST_NAME", None)
+    log = open(log_path, "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "chatsite.asgi:application"],
+        cwd=Path(__file__).parent,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError(f"daphne did not start:\n{log_path.read_text()}") from None
+            time.sleep(0.1)
+    base = f"http://127.0.0.1:{port}"
+    yield base
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()

@@ -1,0 +1,115 @@
+"""Against a real daphne process with a real WebSocket client (`websockets`)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import httpx
+import pytest
+import websockets
+from asgiref.sync import sync_to_async
+from websockets.exceptions import InvalidStatus
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def ws_url(base: str, token: str = "") -> str:
+    return base.replace("http://", "ws://") + "/ws/" + (f"?token={token}" if token else "")
+
+
+def register(base: str, username: str) -> dict:
+    r = httpx.post(f"{base}/api/v1/auth/register", json={"username": username, "password": "a-long-password"})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+async def test_register_login_and_hello_over_the_network(live_server_url):
+    account = await sync_to_async(register)(live_server_url, "livealice")
+    r = await sync_to_async(httpx.post)(
+        f"{live_server_url}/api/v1/auth/login", json={"login": "livealice", "password": "a-long-password"}
+    )
+    assert r.status_code == 200
+    async with websockets.connect(ws_url(live_server_url, r.json()["access"])) as ws:
+        hello = json.loads(await ws.recv())
+        assert hello["type"] == "hello" and hello["user"]["id"] == account["user"]["id"]
+        await ws.send(json.dumps({"type": "ping", "ref": "p"}))
+        assert json.loads(await ws.recv()) == {"type": "pong", "ref": "p"}
+        await ws.send("garbage")
+        assert json.loads(await ws.recv())["code"] == "bad_frame"
+
+
+async def test_subprotocol_token(live_server_url):
+    account = await sync_to_async(register)(live_server_url, "livebob")
+    async with websockets.connect(ws_url(live_server_url), subprotocols=["bearer", account["access"]]) as ws:
+        assert ws.subprotocol == "bearer"
+        assert json.loads(await ws.recv())["type"] == "hello"
+
+
+async def test_foreign_origin_gets_http_403(live_server_url):
+    account = await sync_to_async(register)(live_server_url, "livecarol")
+    with pytest.raises(InvalidStatus) as caught:
+        async with websockets.connect(ws_url(live_server_url, account["access"]), origin="https://evil.example"):
+            pass
+    assert caught.value.response.status_code == 403
+    # Its own origin is fine.
+    async with websockets.connect(ws_url(live_server_url, account["access"]), origin=live_server_url) as ws:
+        assert json.loads(await ws.recv())["type"] == "hello"
+
+
+async def test_bad_token_closes_4401_after_the_handshake(live_server_url):
+    async with websockets.connect(ws_url(live_server_url, "nope")) as ws:
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await ws.recv()
+        assert closed.value.rcvd.code == 4401
+
+
+async def test_two_real_clients_chat(live_server_url, message_worker):
+    from contacts.services import do_connect
+    from messaging.models import Conversation
+
+    a = await sync_to_async(register)(live_server_url, "livedave")
+    b = await sync_to_async(register)(live_server_url, "liveerin")
+
+    def befriend():
+        from accounts.models import User
+
+        contact = do_connect(user=User.objects.get(username="livedave"), other=User.objects.get(username="liveerin"))
+        return str(Conversation.objects.get(pk=contact.conversation_id).uuid)
+
+    conversation = await sync_to_async(befriend)()
+    async with (
+        websockets.connect(ws_url(live_server_url, a["access"])) as wa,
+        websockets.connect(ws_url(live_server_url, b["access"])) as wb,
+    ):
+        await wa.recv()
+        await wb.recv()
+        cmid = str(uuid.uuid4())
+        await wa.send(
+            json.dumps(
+                {
+                    "type": "message.send",
+                    "client_msg_id": cmid,
+                    "conversation": conversation,
+                    "kind": "text",
+                    "content": "over the wire",
+                }
+            )
+        )
+        acks = [json.loads(await wa.recv()) for _ in range(2)]
+        assert [x["status"] for x in acks] == ["accepted", "stored"]
+        new = json.loads(await wb.recv())
+        while new["type"] != "message.new":
+            new = json.loads(await wb.recv())
+        assert new["message"] == acks[1]["message"]
+
+
+def test_health_endpoints(live_server_url):
+    assert httpx.get(f"{live_server_url}/healthz").json() == {"status": "ok"}
+    ready = httpx.get(f"{live_server_url}/readyz")
+    assert ready.status_code == 200
+    assert set(ready.json()) <= {"database", "cache", "broker"} and set(ready.json().values()) == {"ok"}
+    schema = httpx.get(f"{live_server_url}/api/schema/")
+    assert schema.status_code == 200 and b"/api/v1/auth/register" in schema.content
+    docs = httpx.get(f"{live_server_url}/api/docs/")
+    assert docs.status_code == 200 and b"swagger" in docs.content.lower()
