@@ -1,3 +1,8 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from calls import api
+
+urlpatterns = [
+    path("calls", api.CallListView.as_view()),
+    path("calls/ice-servers", api.IceServersView.as_view()),
+]

@@ -1,0 +1,178 @@
+"""WebSocket frames of calls (shared/spec/websocket.md "Calls"): thin adapters
+over calls.services, plus the per-process sweeper that runs the call timers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+
+from calls import services
+from chatsite import realtime
+from chatsite.gateway.registry import frame_handler, on_connect, on_disconnect
+
+logger = logging.getLogger(__name__)
+
+# conn.state[ENDPOINTS]: ids of the calls whose media this socket holds.
+ENDPOINTS = "call_endpoints"
+
+
+def _hold_endpoint(conn, call_id: str) -> None:
+    conn.state.setdefault(ENDPOINTS, set()).add(call_id)
+
+
+async def _signal(conn) -> None:
+    await services.acheck_signal_rate(user_id=conn.user_id)
+
+
+@frame_handler("call.invite")
+async def handle_call_invite(conn, frame: dict) -> None:
+    await _signal(conn)
+    await services.acheck_invite_rate(user_id=conn.user_id)
+    call = await conn.run_sync(
+        services.do_invite_call,
+        caller=conn.user,
+        to=frame.get("to"),
+        media=frame.get("media"),
+        sdp=frame.get("sdp"),
+        socket_id=conn.socket_id,
+        ref=frame["ref"],
+    )
+    _hold_endpoint(conn, str(call.uuid))
+
+
+@frame_handler("call.accept", ref_field="call_id")
+async def handle_call_accept(conn, frame: dict) -> None:
+    await _signal(conn)
+    call = await conn.run_sync(
+        services.do_accept_call,
+        user=conn.user,
+        call_id=frame.get("call_id"),
+        sdp=frame.get("sdp"),
+        socket_id=conn.socket_id,
+        ref=frame["ref"],
+    )
+    _hold_endpoint(conn, str(call.uuid))
+
+
+@frame_handler("call.ice", ref_field="call_id")
+async def handle_call_ice(conn, frame: dict) -> None:
+    await _signal(conn)
+    call = await conn.run_sync(
+        services.do_relay_candidate,
+        user=conn.user,
+        call_id=frame.get("call_id"),
+        candidate=frame.get("candidate"),
+        socket_id=conn.socket_id,
+    )
+    _hold_endpoint(conn, str(call.uuid))
+
+
+@frame_handler("call.reject", ref_field="call_id")
+async def handle_call_reject(conn, frame: dict) -> None:
+    await _signal(conn)
+    await conn.run_sync(
+        services.do_reject_call,
+        user=conn.user,
+        call_id=frame.get("call_id"),
+        reason=frame.get("reason"),
+        socket_id=conn.socket_id,
+        ref=frame["ref"],
+    )
+
+
+@frame_handler("call.cancel", ref_field="call_id")
+async def handle_call_cancel(conn, frame: dict) -> None:
+    await _signal(conn)
+    await conn.run_sync(
+        services.do_cancel_call,
+        user=conn.user,
+        call_id=frame.get("call_id"),
+        socket_id=conn.socket_id,
+        ref=frame["ref"],
+    )
+
+
+@frame_handler("call.hangup", ref_field="call_id")
+async def handle_call_hangup(conn, frame: dict) -> None:
+    await _signal(conn)
+    await conn.run_sync(
+        services.do_hangup_call,
+        user=conn.user,
+        call_id=frame.get("call_id"),
+        socket_id=conn.socket_id,
+        ref=frame["ref"],
+    )
+
+
+# --------------------------------------------------------------------------- sockets
+
+
+@on_connect
+async def calls_connect(conn) -> None:
+    ensure_sweeper()
+    incoming = await conn.run_sync(services.on_user_connected, user_id=conn.user_id)
+    if incoming is None:
+        return
+    await conn.send_frame(incoming)
+    # If the call ended between our read and the frame, this socket may have
+    # got `call.ended` first: repeat it so the device stops ringing.
+    ended = await conn.run_sync(services.ended_frame_if_ended, call_id=incoming["call_id"])
+    if ended is not None:
+        await conn.send_frame(ended)
+
+
+@on_disconnect
+async def calls_disconnect(conn) -> None:
+    held = conn.state.get(ENDPOINTS)
+    if held:
+        await conn.run_sync(services.release_endpoints, call_ids=list(held), socket_id=conn.socket_id)
+
+
+# --------------------------------------------------------------------------- the sweeper
+
+
+class _Sweeper:
+    """One per event loop (one per server process under daphne): every
+    CALL_SWEEP_INTERVAL_S, renew the leases of this process's users in a
+    call and end the due calls (services.sweep_tick). Every node runs one;
+    the rows' locks make each call end once."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.task = loop.create_task(self._run(), name="calls-sweeper")
+
+    async def _run(self) -> None:
+        tick = database_sync_to_async(services.sweep_tick)
+        while True:
+            await asyncio.sleep(float(settings.CALL_SWEEP_INTERVAL_S))
+            try:
+                await tick(local_user_ids=realtime.hub().registry.user_ids())
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.warning("call sweep failed; retrying next round", exc_info=True)
+
+
+_sweepers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Sweeper] = weakref.WeakKeyDictionary()
+
+
+def ensure_sweeper() -> None:
+    """Start this loop's sweeper if it is not running (called on every connect)."""
+    loop = asyncio.get_running_loop()
+    sweeper = _sweepers.get(loop)
+    if sweeper is None or sweeper.task.done():
+        _sweepers[loop] = _Sweeper(loop)
+
+
+async def stop_sweeper() -> None:
+    """Stop this loop's sweeper (tests, at the end of their loop)."""
+    sweeper = _sweepers.pop(asyncio.get_running_loop(), None)
+    if sweeper is not None:
+        sweeper.task.cancel()
+        try:
+            await sweeper.task
+        except (asyncio.CancelledError, Exception):
+            pass
