@@ -368,6 +368,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Choice sets that share a field name across components get stable names.
+    "ENUM_NAME_OVERRIDES": {
+        "RequestStatusEnum": "contacts.models.RequestStatus",
+        "GroupStatusEnum": "groups.models.GroupStatus",
+        "GroupRoleEnum": "groups.models.Role",
+        "AssignableRoleEnum": "groups.serializers.ASSIGNABLE_ROLES",
+    },
 }
 
 # ---------------------------------------------------------------------------

@@ -1,0 +1,135 @@
+"""Reads about groups, and who may see what.
+
+- Anyone signed in who has a group's id sees its public card.
+- Members (whatever the group's status) see the group, its members and its
+  history; owners and admins also see its join requests.
+- Everyone else gets `not_member` if they once belonged (their row in the
+  group's conversation says so) and `not_found` if they never did, so a
+  group's membership never leaks to strangers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Case, IntegerField, Q, Value, When
+
+from accounts.models import User
+from chatsite.errors import Forbidden, Invalid, NotFound, NotMember
+from chatsite.wire import parse_uuid
+from groups.models import Group, JoinRequest, JoinRequestStatus, Membership, Role
+
+GROUP_RELATED = ("owner__avatar", "avatar", "conversation")
+ROLE_RANK = {Role.OWNER: 0, Role.ADMIN: 1, Role.MEMBER: 2}
+MANAGERS = (Role.OWNER, Role.ADMIN)
+
+
+def get_group(*, group_id: object) -> Group | None:
+    uid = parse_uuid(group_id)
+    if uid is None:
+        return None
+    return Group.objects.select_related(*GROUP_RELATED).filter(uuid=uid).first()
+
+
+def was_member(*, group: Group, user: User) -> bool:
+    """True when `user` belonged to `group` once and has left or been removed."""
+    from messaging.models import ConversationMember
+
+    return ConversationMember.objects.filter(conversation__group=group, user=user, left_seq__isnull=False).exists()
+
+
+def membership_of(*, group: Group, user: User) -> Membership | None:
+    return Membership.objects.filter(group=group, user=user).first()
+
+
+def require_membership(*, group: Group, user: User) -> Membership:
+    """`user`'s membership; `not_member` for a former member, `not_found` for anyone else."""
+    membership = membership_of(group=group, user=user)
+    if membership is None:
+        if was_member(group=group, user=user):
+            raise NotMember()
+        raise NotFound("No such group.")
+    return membership
+
+
+@dataclass(frozen=True)
+class GroupView:
+    group: Group
+    membership: Membership | None
+
+
+def access_group_card(*, user: User, group_id: object) -> GroupView:
+    """The group with the caller's membership (None: they see only the card)."""
+    group = get_group(group_id=group_id)
+    if group is None:
+        raise NotFound("No such group.")
+    return GroupView(group=group, membership=membership_of(group=group, user=user))
+
+
+def access_group(*, user: User, group_id: object) -> GroupView:
+    """The group for one of its members (see the module docstring for the errors)."""
+    group = get_group(group_id=group_id)
+    if group is None:
+        raise NotFound("No such group.")
+    return GroupView(group=group, membership=require_membership(group=group, user=user))
+
+
+def access_managed_group(*, user: User, group_id: object) -> GroupView:
+    """The group for its owner or an admin; other members get `forbidden`."""
+    view = access_group(user=user, group_id=group_id)
+    if view.membership.role not in MANAGERS:  # type: ignore[union-attr]
+        raise Forbidden("Only the owner and admins may do this.")
+    return view
+
+
+def member_roles(*, group: Group) -> dict[int, str]:
+    """{user pk: role} of the current members: the recipients of the group's events. One query."""
+    return dict(Membership.objects.filter(group=group).values_list("user_id", "role"))
+
+
+# --------------------------------------------------------------------------- lists
+
+
+def list_my_groups(*, user: User, after_id: int | None, limit: int) -> list[Membership]:
+    """`user`'s memberships with their groups, most recently joined first;
+    `limit + 1` rows from the keyset. One query."""
+    qs = Membership.objects.filter(user=user).select_related(*(f"group__{r}" for r in GROUP_RELATED), "group")
+    if after_id is not None:
+        qs = qs.filter(pk__lt=after_id)
+    return list(qs.order_by("-pk")[: limit + 1])
+
+
+def decode_member_cursor(values: list | None) -> tuple[int, int] | None:
+    if values is None:
+        return None
+    rank, pk = values
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (rank, pk)):
+        raise Invalid.field("cursor", "Not a cursor from this list.")
+    return rank, pk
+
+
+def list_members(*, group: Group, after: tuple[int, int] | None, limit: int) -> list[Membership]:
+    """Members: the owner, then admins, then members, each in joining order;
+    `limit + 1` rows from the keyset (rank, pk). One query."""
+    rank = Case(
+        *(When(role=role, then=Value(n)) for role, n in ROLE_RANK.items()),
+        default=Value(3),
+        output_field=IntegerField(),
+    )
+    qs = Membership.objects.filter(group=group).select_related("user__avatar").annotate(rank=rank)
+    if after is not None:
+        after_rank, after_pk = after
+        qs = qs.filter(Q(rank__gt=after_rank) | Q(rank=after_rank, pk__gt=after_pk))
+    return list(qs.order_by("rank", "pk")[: limit + 1])
+
+
+def list_join_requests(*, group: Group, after_id: int | None, limit: int, status: object = None) -> list[JoinRequest]:
+    """The group's join requests, newest first, optionally of one status. One query."""
+    if status is not None and status not in JoinRequestStatus.values:
+        raise Invalid.field("status", f"One of {', '.join(JoinRequestStatus.values)}.")
+    qs = JoinRequest.objects.filter(group=group).select_related("user__avatar", "group__avatar")
+    if status is not None:
+        qs = qs.filter(status=status)
+    if after_id is not None:
+        qs = qs.filter(pk__lt=after_id)
+    return list(qs.order_by("-pk")[: limit + 1])

@@ -1,0 +1,1 @@
+from contacts.tests.recorder import events  # noqa: F401
