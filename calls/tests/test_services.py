@@ -1,0 +1,273 @@
+"""The call state machine's guarantees that frames alone cannot show: timers
+kept in the rows (a restarted or different process ends the call), exactly
+once with several sweepers, the database as the cluster-wide busy check, leases."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from calls import services
+from calls.models import Call, CallSlot
+from calls.tests.helpers import ANSWER, OFFER, call_messages, candidate
+from chatsite.errors import Busy, CallState, TooLarge
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def ring(caller, callee, *, socket_id: str = "sock-caller") -> Call:
+    return services.do_invite_call(
+        caller=caller, to=str(callee.uuid), media="audio", sdp=OFFER, socket_id=socket_id, ref=None
+    )
+
+
+def answer(call: Call, callee, *, socket_id: str = "sock-callee") -> Call:
+    return services.do_accept_call(user=callee, call_id=str(call.uuid), sdp=ANSWER, socket_id=socket_id, ref=None)
+
+
+def in_threads(n: int, fn) -> list:
+    """Run `fn(i)` in `n` threads released together; returns results or exceptions."""
+    barrier = threading.Barrier(n)
+    results: list = [None] * n
+
+    def run(i: int) -> None:
+        try:
+            barrier.wait()
+            results[i] = fn(i)
+        except Exception as exc:
+            results[i] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return results
+
+
+def test_ring_timer_lives_in_the_row(alice, bob, settings):
+    """Nothing about the timer is in memory: any process sweeping later ends the call."""
+    call = ring(alice, bob)
+    deadline = Call.objects.get(pk=call.pk).ring_deadline
+    assert deadline == call.started_at + dt.timedelta(seconds=settings.CALL_RING_TIMEOUT_S)
+    # The caller is still connected (some process renews her lease); Bob never answers.
+    services.renew_leases(user_ids=[alice.pk], now=deadline - dt.timedelta(seconds=1))
+    assert services.sweep_due_calls(now=deadline - dt.timedelta(seconds=1)) == []
+    [ended] = services.sweep_due_calls(now=deadline)
+    assert ended.pk == call.pk
+    row = Call.objects.get(pk=call.pk)
+    assert (row.state, row.outcome, row.duration_s, row.ended_at) == ("ended", "missed", 0, deadline)
+    assert (row.ring_deadline, row.offer, row.caller_socket) == (None, None, "")
+    assert call_messages(alice, bob) == [
+        {
+            "content": {"call_id": str(call.uuid), "media": "audio", "outcome": "missed", "duration_s": 0},
+            "sender": alice.pk,
+        }
+    ]
+    assert not CallSlot.objects.exists()
+    assert services.sweep_due_calls(now=deadline + dt.timedelta(minutes=5)) == []
+    assert len(call_messages(alice, bob)) == 1
+
+
+def test_several_sweepers_end_a_call_exactly_once(alice, bob, dave):
+    calls = [ring(alice, bob)]
+    later = timezone.now() + dt.timedelta(minutes=1)
+    results = in_threads(4, lambda i: services.sweep_due_calls(now=later))
+    assert not [r for r in results if isinstance(r, Exception)], results
+    assert sorted(c.pk for r in results for c in r) == [calls[0].pk]
+    assert len(call_messages(alice, bob)) == 1
+    assert Call.objects.get(pk=calls[0].pk).outcome == "missed"
+
+
+def test_a_frame_and_the_sweeper_racing_end_the_call_once(alice, bob):
+    call = ring(alice, bob)
+    later = timezone.now() + dt.timedelta(minutes=1)
+
+    def contender(i: int):
+        if i == 0:
+            return services.sweep_due_calls(now=later)
+        return services.do_cancel_call(user=alice, call_id=str(call.uuid))
+
+    results = in_threads(2, contender)
+    swept, cancelled = results
+    # Whoever came second found the call ended: no second outcome, no second message.
+    assert isinstance(cancelled, (Call, CallState)), results
+    assert isinstance(swept, list)
+    outcome = Call.objects.get(pk=call.pk).outcome
+    assert outcome == ("cancelled" if isinstance(cancelled, Call) else "missed")
+    assert len(swept) == (0 if isinstance(cancelled, Call) else 1)
+    assert [m["content"]["outcome"] for m in call_messages(alice, bob)] == [outcome]
+
+
+def test_two_callers_racing_for_one_callee_one_gets_busy(alice, bob, dave):
+    def call_bob(i: int):
+        return ring([alice, dave][i], bob, socket_id=f"s{i}")
+
+    results = in_threads(2, call_bob)
+    assert sorted(type(r).__name__ for r in results) == ["Busy", "Call"], results
+    winner = next(r for r in results if isinstance(r, Call))
+    assert set(CallSlot.objects.values_list("user_id", "call_id")) == {
+        (winner.caller_id, winner.pk),
+        (bob.pk, winner.pk),
+    }
+    assert Call.objects.filter(outcome="busy").count() == 1
+    assert Call.objects.filter(state="ringing").get().pk == winner.pk
+
+
+def test_calling_each_other_at_once_does_not_deadlock(alice, bob):
+    def call_other(i: int):
+        me, other = (alice, bob) if i == 0 else (bob, alice)
+        return ring(me, other, socket_id=f"s{i}")
+
+    results = in_threads(2, call_other)
+    assert sorted(type(r).__name__ for r in results) == ["Busy", "Call"], results
+    assert CallSlot.objects.count() == 2
+
+
+def test_busy_when_either_side_is_in_a_call(alice, bob, dave):
+    ring(alice, bob)
+    with pytest.raises(Busy):
+        ring(dave, bob)  # the callee is busy
+    with pytest.raises(Busy):
+        ring(bob, dave)  # the caller is busy
+    busy = list(Call.objects.filter(outcome="busy").order_by("id").values_list("caller_id", "callee_id", "state"))
+    assert busy == [(dave.pk, bob.pk, "ended"), (bob.pk, dave.pk, "ended")]
+    assert call_messages(dave, bob) == []
+
+
+def test_a_party_fails_only_after_the_lease_runs_out(alice, bob, carol, settings):
+    call = ring(alice, bob)
+    answer(call, bob)
+    t = timezone.now()
+    grace = dt.timedelta(seconds=settings.CALL_RECONNECT_GRACE_S + settings.CALL_SWEEP_INTERVAL_S)
+    # Only users in a live call are touched (carol has a socket here but no call).
+    assert services.renew_leases(user_ids=[alice.pk, bob.pk, carol.pk], now=t) == 2
+    # Alice keeps a socket on this process, Bob has none any more.
+    assert services.renew_leases(user_ids=[alice.pk, carol.pk], now=t + grace) == 1
+    assert services.sweep_due_calls(now=t + grace - dt.timedelta(seconds=1)) == []
+    [ended] = services.sweep_due_calls(now=t + grace + dt.timedelta(seconds=1))
+    row = Call.objects.get(pk=ended.pk)
+    assert (row.outcome, row.ended_by_id) == ("failed", None)
+    assert row.duration_s == int((row.ended_at - row.answered_at).total_seconds() + 0.5)
+
+
+def test_a_new_socket_renews_the_lease(alice, bob, settings):
+    call = ring(alice, bob)
+    answer(call, bob)
+    grace = dt.timedelta(seconds=settings.CALL_RECONNECT_GRACE_S + settings.CALL_SWEEP_INTERVAL_S)
+    CallSlot.objects.update(seen_at=timezone.now() - grace - dt.timedelta(seconds=5))
+    assert services.on_user_connected(user_id=bob.pk) is None  # active: nothing to ring
+    assert services.on_user_connected(user_id=alice.pk) is None
+    assert services.sweep_due_calls() == []
+
+
+def test_while_ringing_only_the_caller_can_fail(alice, bob, settings):
+    call = ring(alice, bob)
+    t = timezone.now()
+    grace = dt.timedelta(seconds=settings.CALL_RECONNECT_GRACE_S + settings.CALL_SWEEP_INTERVAL_S)
+    later = t + grace + dt.timedelta(seconds=1)
+    # Bob (the callee) has no socket at all: that is not a failure, the call rings on.
+    services.renew_leases(user_ids=[alice.pk], now=later)
+    assert services.sweep_due_calls(now=later) == []
+    # Alice (the caller) gone for the grace: failed.
+    [ended] = services.sweep_due_calls(now=later + grace + dt.timedelta(seconds=1))
+    assert ended.pk == call.pk and Call.objects.get(pk=call.pk).outcome == "failed"
+
+
+def test_the_ring_deadline_wins_over_a_lapsed_lease(alice, bob):
+    call = ring(alice, bob)
+    [ended] = services.sweep_due_calls(now=timezone.now() + dt.timedelta(hours=1))
+    assert ended.pk == call.pk and Call.objects.get(pk=call.pk).outcome == "missed"
+
+
+def test_on_user_connected_rings_a_new_callee_socket(alice, bob):
+    call = ring(alice, bob)
+    frame = services.on_user_connected(user_id=bob.pk)
+    assert frame["type"] == "call.incoming" and frame["call_id"] == str(call.uuid)
+    assert frame["from"]["id"] == str(alice.uuid) and frame["sdp"] == OFFER and frame["media"] == "audio"
+    assert services.on_user_connected(user_id=alice.pk) is None
+    assert services.ended_frame_if_ended(call_id=str(call.uuid)) is None
+    services.do_reject_call(user=bob, call_id=str(call.uuid))
+    assert services.on_user_connected(user_id=bob.pk) is None
+    assert services.ended_frame_if_ended(call_id=str(call.uuid)) == {
+        "type": "call.ended",
+        "call_id": str(call.uuid),
+        "by": str(bob.uuid),
+        "outcome": "rejected",
+        "duration_s": 0,
+    }
+
+
+def test_a_closed_endpoint_is_released_and_taken_over(alice, bob):
+    call = ring(alice, bob, socket_id="a1")
+    answer(call, bob, socket_id="b1")
+    services.release_endpoints(call_ids=[str(call.uuid)], socket_id="b1")
+    row = Call.objects.get(pk=call.pk)
+    assert (row.caller_socket, row.callee_socket) == ("a1", "")
+    services.do_relay_candidate(user=bob, call_id=str(call.uuid), candidate=candidate(1), socket_id="b2")
+    assert Call.objects.get(pk=call.pk).callee_socket == "b2"
+    with pytest.raises(CallState):
+        services.do_relay_candidate(user=bob, call_id=str(call.uuid), candidate=candidate(1), socket_id="b3")
+
+
+def test_held_candidates_are_capped(alice, bob):
+    call = ring(alice, bob, socket_id="a1")
+    for n in range(services.MAX_HELD_CANDIDATES):
+        services.do_relay_candidate(user=alice, call_id=str(call.uuid), candidate=candidate(n), socket_id="a1")
+    with pytest.raises(TooLarge):
+        services.do_relay_candidate(user=alice, call_id=str(call.uuid), candidate=candidate(0), socket_id="a1")
+    assert len(Call.objects.get(pk=call.pk).held_candidates) == services.MAX_HELD_CANDIDATES
+    answer(call, bob)
+    assert Call.objects.get(pk=call.pk).held_candidates == []
+
+
+def test_relaying_a_candidate_is_one_query(alice, bob):
+    call = ring(alice, bob, socket_id="a1")
+    answer(call, bob, socket_id="b1")
+    with CaptureQueriesContext(connection) as captured:
+        services.do_relay_candidate(user=alice, call_id=str(call.uuid), candidate=candidate(1), socket_id="a1")
+    statements = [q["sql"] for q in captured.captured_queries if not q["sql"].startswith(("BEGIN", "COMMIT"))]
+    assert len(statements) == 1 and statements[0].startswith("SELECT"), statements
+
+
+def test_ending_calls_between_two_users(alice, bob):
+    call = ring(alice, bob)
+    [ended] = services.do_end_calls_between(user=bob, other=alice)
+    assert ended.pk == call.pk
+    row = Call.objects.get(pk=call.pk)
+    assert (row.outcome, row.ended_by_id) == ("rejected", bob.pk)
+    call = ring(alice, bob)
+    answer(call, bob)
+    services.do_end_calls_between(user=alice, other=bob)
+    assert Call.objects.get(pk=call.pk).outcome == "completed"
+    assert services.do_end_calls_between(user=alice, other=bob) == []
+    assert [m["content"]["outcome"] for m in call_messages(alice, bob)] == ["rejected", "completed"]
+
+
+def test_the_call_message_goes_to_the_direct_conversation_even_without_the_link(alice, bob):
+    """A call whose conversation link was lost still leaves its message in the pair's conversation."""
+    call = ring(alice, bob)
+    Call.objects.filter(pk=call.pk).update(conversation=None)
+    services.do_cancel_call(user=alice, call_id=str(call.uuid))
+    assert [m["content"]["outcome"] for m in call_messages(alice, bob)] == ["cancelled"]
+
+
+def test_the_sweep_command(alice, bob, settings):
+    settings.CALL_RING_TIMEOUT_S = 1
+    call = ring(alice, bob)
+    Call.objects.filter(pk=call.pk).update(ring_deadline=timezone.now() - dt.timedelta(seconds=1))
+    out = StringIO()
+    call_command("sweep_calls", stdout=out)
+    assert out.getvalue() == f"{call.uuid} missed\n"
+    out = StringIO()
+    call_command("sweep_calls", stdout=out)
+    assert out.getvalue() == ""
