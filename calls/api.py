@@ -19,6 +19,7 @@ class CallListView(APIView):
             OpenApiParameter("limit", int, description="1-100, default 50"),
         ],
         responses={200: CallListOut},
+        operation_id="calls_list",
         tags=["calls"],
     )
     def get(self, request: Request) -> Response:
@@ -29,7 +30,7 @@ class CallListView(APIView):
 
 
 class IceServersView(APIView):
-    @extend_schema(responses={200: IceServersOut}, tags=["calls"])
+    @extend_schema(responses={200: IceServersOut}, tags=["calls"], operation_id="calls_ice_servers")
     def get(self, request: Request) -> Response:
         # Credentials: never cached by anyone in between.
         return Response(selectors.get_ice_servers(user=request.user), headers={"Cache-Control": "no-store"})

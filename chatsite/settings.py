@@ -374,6 +374,9 @@ SPECTACULAR_SETTINGS = {
         "GroupStatusEnum": "groups.models.GroupStatus",
         "GroupRoleEnum": "groups.models.Role",
         "AssignableRoleEnum": "groups.serializers.ASSIGNABLE_ROLES",
+        "CallMediaEnum": "calls.models.CallMedia",
+        "CallStateEnum": "calls.models.CallState",
+        "CallOutcomeEnum": "calls.models.CallOutcome",
     },
 }
 
