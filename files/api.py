@@ -45,7 +45,12 @@ class UploadView(APIView):
         request={
             "multipart/form-data": inline_serializer("FileUploadIn", {FIELD: serializers.FileField()}),
         },
-        responses={201: FileOut},
+        responses={
+            201: FileOut,
+            400: OpenApiResponse(description="`invalid`: no file, an empty file, or more than one"),
+            413: OpenApiResponse(description="`too_large`: over MAX_FILE_BYTES or the user's storage quota"),
+            415: OpenApiResponse(description="`unsupported_media`: a refused type, or not multipart/form-data"),
+        },
         tags=["files"],
     )
     def post(self, request: Request) -> Response:
