@@ -450,3 +450,31 @@ def test_join_requests_are_paged_and_bounded(cast, api_for, user_factory, django
 )
 def test_everything_needs_authentication(anon, method, path):
     assert_error(getattr(anon, method)(path, {}, format="json"), 401, "not_authenticated")
+
+
+def test_history_follows_membership(cast, api_for):
+    """Through the conversations API: a removed member reads up to their removal, members of
+    a dismissed group keep their history, a returning member reads from their return."""
+    group, owner, member = cast["group"], cast["owner"], cast["member"]
+    conversation = str(Group.objects.select_related("conversation").get(pk=group.pk).conversation.uuid)
+    history = f"/api/v1/conversations/{conversation}/messages"
+
+    def events_seen(user):
+        r = api_for(user).get(history)
+        assert r.status_code == 200, r.content
+        return [(m["seq"], m["content"]["event"]) for m in r.json()["results"]]
+
+    before = events_seen(member)
+    remove(group, owner, member)
+    services.do_update_group(user=owner, group_id=str(group.uuid), notice="after she left")
+    seen = events_seen(member)
+    assert seen[:-1] == before and seen[-1][1] == "member_removed"
+    assert events_seen(owner)[-1][1] == "group_updated"
+
+    services.do_update_group(user=owner, group_id=str(group.uuid), join_mode="open")
+    services.do_join_group(user=member, group_id=str(group.uuid))
+    assert [e for _, e in events_seen(member)] == ["member_added"]
+
+    services.do_dismiss_group(user=owner, group_id=str(group.uuid))
+    assert [e for _, e in events_seen(member)] == ["member_added"]
+    assert events_seen(owner)[0] == (1, "group_created")
