@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Exists, Q
 
 from accounts.models import User
 from chatsite import kv, wire
@@ -141,11 +141,26 @@ def _direct_peer_id(conversation: Conversation, user_id: int) -> int:
 
 
 def _check_direct(sender_id: int, peer_id: int) -> None:
-    if Block.objects.filter(
-        Q(blocker_id=sender_id, blocked_id=peer_id) | Q(blocker_id=peer_id, blocked_id=sender_id)
-    ).exists():
+    """A block either way → `blocked`; otherwise not contacts → `not_contact`. One query."""
+    row = list(
+        User.objects.filter(pk=peer_id)
+        .annotate(
+            is_contact=Exists(Contact.objects.filter(owner_id=sender_id, other_id=peer_id)),
+            is_blocked=Exists(
+                Block.objects.filter(
+                    Q(blocker_id=sender_id, blocked_id=peer_id) | Q(blocker_id=peer_id, blocked_id=sender_id)
+                )
+            ),
+        )
+        .values_list("is_contact", "is_blocked")[:1]
+    )
+    row = row[0] if row else None
+    if row is None:
+        raise NotContact()
+    is_contact, is_blocked = row
+    if is_blocked:
         raise Blocked()
-    if not Contact.objects.filter(owner_id=sender_id, other_id=peer_id).exists():
+    if not is_contact:
         raise NotContact()
 
 
@@ -160,49 +175,56 @@ def _check_group(conversation: Conversation, member: ConversationMember | None) 
         raise GroupDisabled()
 
 
+def _membership(**conversation_filter) -> ConversationMember | None:
+    # A slice, not .first(): a unique lookup needs no ORDER BY (hot path).
+    rows = list(
+        ConversationMember.objects.select_related("conversation", "conversation__group").filter(**conversation_filter)[
+            :1
+        ]
+    )
+    return rows[0] if rows else None
+
+
 def resolve_target(
     *, sender: User, conversation: object = None, to: object = None
 ) -> tuple[Conversation, ConversationMember | None]:
     """The conversation a message goes to, and the sender's membership in it,
     from exactly one of `conversation` (an id) or `to` ({"user": id} or {"group": id}).
-    `to` only finds an existing conversation; it never creates one."""
+    `to` only finds an existing conversation; it never creates one. A
+    conversation the sender never belonged to is `not_found`."""
     if (conversation is None) == (to is None):
         raise Invalid.field("conversation", "Give exactly one of `conversation` or `to`.")
     if conversation is not None:
         cid = wire.parse_uuid(conversation)
         if cid is None:
             raise Invalid.field("conversation", "Must be a conversation id.")
-        found = Conversation.objects.select_related("group").filter(uuid=cid).first()
-        if found is None:
+        member = _membership(conversation__uuid=cid, user=sender)
+        if member is None:
             raise NotFound("No such conversation.")
-    else:
-        if not isinstance(to, dict) or len(to) != 1 or not ({"user", "group"} & set(to)):
-            raise Invalid.field("to", 'Must be {"user": id} or {"group": id}.')
-        if "user" in to:
-            peer_uuid = wire.parse_uuid(to["user"])
-            if peer_uuid is None:
-                raise Invalid.field("to", "Must be a user id.")
-            peer = User.objects.filter(uuid=peer_uuid).only("id").first()
-            if peer is None:
-                raise NotFound("No such user.")
-            from messaging.conversations import direct_key
+        return member.conversation, member
+    if not isinstance(to, dict) or len(to) != 1 or not ({"user", "group"} & set(to)):
+        raise Invalid.field("to", 'Must be {"user": id} or {"group": id}.')
+    if "user" in to:
+        peer_uuid = wire.parse_uuid(to["user"])
+        if peer_uuid is None:
+            raise Invalid.field("to", "Must be a user id.")
+        peer_id = User.objects.filter(uuid=peer_uuid).values_list("pk", flat=True).first()
+        if peer_id is None:
+            raise NotFound("No such user.")
+        from messaging.conversations import direct_key
 
-            found = Conversation.objects.filter(direct_key=direct_key(sender.pk, peer.pk)).first()
-            if found is None:
-                if Block.objects.filter(
-                    Q(blocker_id=sender.pk, blocked_id=peer.pk) | Q(blocker_id=peer.pk, blocked_id=sender.pk)
-                ).exists():
-                    raise Blocked()
-                raise NotContact()
-        else:
-            group_uuid = wire.parse_uuid(to["group"])
-            if group_uuid is None:
-                raise Invalid.field("to", "Must be a group id.")
-            found = Conversation.objects.select_related("group").filter(group__uuid=group_uuid).first()
-            if found is None:
-                raise NotFound("No such group.")
-    member = ConversationMember.objects.filter(conversation=found, user=sender).first()
-    return found, member
+        member = _membership(conversation__direct_key=direct_key(sender.pk, peer_id), user=sender)
+        if member is None:
+            _check_direct(sender.pk, peer_id)  # blocked or not_contact, whichever applies
+            raise NotContact()
+        return member.conversation, member
+    group_uuid = wire.parse_uuid(to["group"])
+    if group_uuid is None:
+        raise Invalid.field("to", "Must be a group id.")
+    member = _membership(conversation__group__uuid=group_uuid, user=sender)
+    if member is None:
+        raise NotFound("No such group.")
+    return member.conversation, member
 
 
 def check_send_message(
@@ -223,11 +245,12 @@ def check_send_message(
     status for groups), the kind, the text (1..MAX_TEXT code points, no NUL)
     and the file (one the sender uploaded)."""
     cmid = _clean_client_msg_id(client_msg_id)
-    existing = (
-        Message.objects.select_related("conversation", "sender__avatar", "file")
-        .filter(sender=sender, client_msg_id=cmid)
-        .first()
+    found = list(
+        Message.objects.select_related("conversation", "sender__avatar", "file").filter(
+            sender=sender, client_msg_id=cmid
+        )[:1]
     )
+    existing = found[0] if found else None
     if existing is not None:
         return SendDraft(
             conversation_id=existing.conversation_id,

@@ -18,7 +18,6 @@ cause them. Guarantees:
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from django.db import IntegrityError, transaction
@@ -62,25 +61,31 @@ class Stored:
 
 def store_messages(items: list[Incoming]) -> list[Stored]:
     """Store `items` (any conversations, in the order given per conversation).
-    Returns one result per item, in order."""
-    by_conversation: OrderedDict[int, list[tuple[int, Incoming]]] = OrderedDict()
+    Returns one result per item, in order.
+
+    One transaction for the whole batch (one commit per poll, not per
+    conversation), with a savepoint per conversation; conversations are
+    locked in id order so two writers never deadlock on each other."""
+    by_conversation: dict[int, list[tuple[int, Incoming]]] = {}
     for index, item in enumerate(items):
         by_conversation.setdefault(item.conversation_id, []).append((index, item))
     results: list[Stored | None] = [None] * len(items)
-    for conversation_id, indexed in by_conversation.items():
-        for attempt in range(3):
-            try:
-                stored = _store_conversation(conversation_id, [item for _, item in indexed])
-                break
-            except IntegrityError:
-                # Someone stored one of these client_msg_ids meanwhile (a second
-                # worker during a rebalance): our transaction rolled back whole;
-                # the next attempt finds it and treats it as a duplicate.
-                if attempt == 2:
-                    raise
-                logger.info("conversation %s: concurrent store, retrying", conversation_id)
-        for (index, _), result in zip(indexed, stored, strict=True):
-            results[index] = result
+    with transaction.atomic():
+        for conversation_id in sorted(by_conversation):
+            indexed = by_conversation[conversation_id]
+            for attempt in range(3):
+                try:
+                    stored = _store_conversation(conversation_id, [item for _, item in indexed])
+                    break
+                except IntegrityError:
+                    # Someone stored one of these client_msg_ids meanwhile (a second
+                    # worker during a rebalance): the savepoint rolled back; the next
+                    # attempt finds it and treats it as a duplicate.
+                    if attempt == 2:
+                        raise
+                    logger.info("conversation %s: concurrent store, retrying", conversation_id)
+            for (index, _), result in zip(indexed, stored, strict=True):
+                results[index] = result
     return results  # type: ignore[return-value]
 
 
@@ -106,14 +111,19 @@ def _store_conversation(conversation_id: int, items: list[Incoming]) -> list[Sto
 
         now = timezone.now()
         created: dict[int, Message] = {}
-        conversation = None
         if fresh:
+            # Takes the conversation's row lock until commit: the seq range is ours.
             updated = Conversation.objects.filter(pk=conversation_id).update(
                 last_seq=F("last_seq") + len(fresh), last_message_at=now
             )
             if not updated:
                 raise Conversation.DoesNotExist(f"conversation {conversation_id}")
-            conversation = Conversation.objects.get(pk=conversation_id)
+        conversation = Conversation.objects.get(pk=conversation_id)
+        # Read under the lock: the members as of this message, for the fan-out.
+        members = list(
+            ConversationMember.objects.filter(conversation_id=conversation_id).select_related("user__avatar")
+        )
+        if fresh:
             first_seq = conversation.last_seq - len(fresh) + 1
             messages = [
                 Message(
@@ -132,16 +142,14 @@ def _store_conversation(conversation_id: int, items: list[Incoming]) -> list[Sto
             Message.objects.bulk_create(messages)
             for item, message in zip(fresh, messages, strict=True):
                 created[id(item)] = message
-            _after_insert(conversation_id, fresh, messages, now)
-        else:
-            conversation = Conversation.objects.get(pk=conversation_id)
+            _after_insert(conversation_id, fresh, messages, members, now)
 
-        results = _results(conversation, items, created, existing)
-        _schedule_fanout(conversation, items, results)
+        results = _results(conversation, items, created, existing, members)
+        _schedule_fanout(conversation, items, results, members)
         return results
 
 
-def _after_insert(conversation_id: int, fresh: list[Incoming], messages: list[Message], now) -> None:
+def _after_insert(conversation_id: int, fresh: list[Incoming], messages: list[Message], members, now) -> None:
     # Sending moves the sender's own read cursor; a new message un-hides the
     # conversation for everyone; files sent become attached (kept).
     last_by_sender: dict[int, int] = {}
@@ -152,17 +160,20 @@ def _after_insert(conversation_id: int, fresh: list[Incoming], messages: list[Me
         ConversationMember.objects.filter(conversation_id=conversation_id, user_id=sender_id).update(
             read_seq=Greatest(F("read_seq"), seq)
         )
-    ConversationMember.objects.filter(conversation_id=conversation_id, hidden=True, left_seq__isnull=True).update(
-        hidden=False
-    )
+    if any(m.hidden and m.left_seq is None for m in members):
+        ConversationMember.objects.filter(conversation_id=conversation_id, hidden=True, left_seq__isnull=True).update(
+            hidden=False
+        )
     file_ids = [m.file_id for m in messages if m.file_id]
     if file_ids:
         File.objects.filter(pk__in=file_ids, attached_at__isnull=True).update(attached_at=now)
 
 
-def _results(conversation, items, created, existing) -> list[Stored]:
-    sender_ids = {i.sender_id for i in items if i.sender_id}
-    senders = {u.pk: user_to_wire(u) for u in User.objects.select_related("avatar").filter(pk__in=sender_ids)}
+def _results(conversation, items, created, existing, members) -> list[Stored]:
+    senders = {m.user_id: user_to_wire(m.user) for m in members}
+    missing = {i.sender_id for i in items if i.sender_id and i.sender_id not in senders}
+    if missing:
+        senders.update({u.pk: user_to_wire(u) for u in User.objects.select_related("avatar").filter(pk__in=missing)})
     file_ids = {m.file_id for m in created.values() if m.file_id}
     files = {f.pk: f for f in File.objects.filter(pk__in=file_ids)} if file_ids else {}
     conversation_uuid = str(conversation.uuid)
@@ -192,12 +203,8 @@ def _results(conversation, items, created, existing) -> list[Stored]:
     return results
 
 
-def _schedule_fanout(conversation: Conversation, items: list[Incoming], results: list[Stored]) -> None:
-    members = list(
-        ConversationMember.objects.filter(conversation=conversation, left_seq__isnull=True).values_list(
-            "user_id", flat=True
-        )
-    )
+def _schedule_fanout(conversation: Conversation, items: list[Incoming], results: list[Stored], rows) -> None:
+    members = [m.user_id for m in rows if m.left_seq is None]
     envelopes: list[tuple[list[int], bytes]] = []
     for item, result in zip(items, results, strict=True):
         new_frame = wire.dumps({"type": "message.new", "message": result.wire})
