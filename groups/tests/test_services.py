@@ -592,3 +592,22 @@ def test_a_former_member_rejoins_with_a_new_window(team, alice, people):
     member = ConversationMember.objects.get(conversation=conversation, user=mia)
     assert member.left_seq is None and member.visible_from_seq == conversation.last_seq - 1
     assert send_check(mia, team)
+
+
+def test_changing_and_clearing_the_avatar(events, team, alice, people):
+    from files.models import File
+    from files.selectors import avatar_url
+
+    image = File.objects.create(
+        owner=people["ada"], name="g.png", size=10, mime="image/png", storage_key="g1", width=8, height=8
+    )
+    with pytest.raises(Invalid):  # someone else's upload
+        services.do_update_group(user=alice, group_id=gid(team), avatar=str(image.uuid))
+    with events.capture():
+        services.do_update_group(user=people["ada"], group_id=gid(team), avatar=str(image.uuid))
+    assert fresh(team).avatar == image
+    assert system_messages(team)[-1]["changes"] == {"avatar": avatar_url(image)}
+    assert {f["group"]["avatar"] for _, f in events.of_type("group.updated")} == {avatar_url(image)}
+    services.do_update_group(user=alice, group_id=gid(team), avatar=None)
+    assert fresh(team).avatar is None
+    assert system_messages(team)[-1]["changes"] == {"avatar": None}
