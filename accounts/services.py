@@ -24,7 +24,7 @@ from accounts import sms, tokens
 from accounts.models import LoginSession, SessionKind, User, UserStatus
 from accounts.phones import normalize_phone
 from accounts.tokens import TokenPair
-from chatsite import kv
+from chatsite import kv, metrics
 from chatsite.errors import (
     AccountDisabled,
     Conflict,
@@ -341,6 +341,7 @@ def do_send_sms_code(*, phone: object, purpose: object, client: Client) -> int:
             logger.exception("sms backend failed for purpose %s", purpose)
             raise Unavailable("The SMS service is unavailable; try again later.") from exc
         logger.info("sms code sent for purpose %s", purpose)
+        metrics.sms_sent.labels(purpose).inc()
     return settings.SMS_CODE_TTL_S
 
 
@@ -550,6 +551,10 @@ def do_update_profile(
 
         user.avatar = resolve_avatar_file(user=user, file_id=avatar)
         fields.append("avatar")
+        if user.avatar is not None:
+            from files.services import mark_attached
+
+            mark_attached(file=user.avatar)
     if not fields:
         return user
     with transaction.atomic():

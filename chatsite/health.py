@@ -59,3 +59,40 @@ def readyz(request: HttpRequest) -> JsonResponse:
 
 def api_not_found(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"error": NotFound("No such endpoint.").as_dict()}, status=404)
+
+
+def _metrics_allowed(request: HttpRequest) -> bool:
+    import hmac
+    import ipaddress
+
+    from chatsite.net import request_ip
+
+    if settings.DEBUG:
+        return True
+    token = settings.METRICS_TOKEN
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    if token and header.startswith("Bearer ") and hmac.compare_digest(header[7:].strip(), token):
+        return True
+    ip = request_ip(request)
+    try:
+        address = ipaddress.ip_address(ip or "")
+    except ValueError:
+        return False
+    for allowed in settings.METRICS_ALLOWED_IPS:
+        try:
+            if address in ipaddress.ip_network(allowed, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+@never_cache
+def metrics_view(request: HttpRequest):
+    from django.http import HttpResponse
+
+    from chatsite import metrics
+
+    if not _metrics_allowed(request):
+        return JsonResponse({"error": NotFound("No such endpoint.").as_dict()}, status=404)
+    return HttpResponse(metrics.render(), content_type=metrics.CONTENT_TYPE)

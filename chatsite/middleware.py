@@ -10,6 +10,7 @@ import uuid
 from django.db import InterfaceError, OperationalError
 from django.http import JsonResponse
 
+from chatsite import metrics
 from chatsite.errors import Unavailable
 from chatsite.logging import request_id_var
 
@@ -32,6 +33,11 @@ class RequestIdMiddleware:
         try:
             response = self.get_response(request)
             response["X-Request-ID"] = rid
+            elapsed = time.perf_counter() - started
+            match = getattr(request, "resolver_match", None)
+            route = match.route if match is not None else "unmatched"
+            metrics.http_requests.labels(request.method, route, str(response.status_code)).inc()
+            metrics.http_latency.labels(request.method, route).observe(elapsed)
             user = getattr(request, "user", None)
             logger.info(
                 "%s %s %s %.1fms",

@@ -144,6 +144,34 @@ class RedisPresence:
             out.append(Status(uid, bool(live), None if live or last is None else float(last)))
         return out
 
+    def node_heartbeat(self, sockets: int) -> None:
+        """This server process is alive with `sockets` sockets (for `manage.py status`)."""
+        import json
+
+        pipe = rds.client().pipeline(transaction=False)
+        pipe.hset(rds.key("nodes"), settings.NODE_ID, json.dumps({"sockets": sockets, "ts": time.time()}))
+        pipe.execute()
+
+    def nodes(self) -> dict[str, dict]:
+        """Server processes seen within 3 × PRESENCE_TTL_S; older entries are dropped."""
+        import json
+
+        client = rds.client()
+        raw = client.hgetall(rds.key("nodes"))
+        alive, stale = {}, []
+        for node, value in raw.items():
+            info = json.loads(value)
+            if time.time() - info["ts"] > 3 * settings.PRESENCE_TTL_S:
+                stale.append(node)
+            else:
+                alive[node.decode()] = info
+        if stale:
+            client.hdel(rds.key("nodes"), *stale)
+        return alive
+
+    def online_count(self) -> int:
+        return int(rds.client().zcount(rds.key("pres", "all"), time.time(), "+inf"))
+
     def sweep(self) -> list[int]:
         """Users whose every socket expired (their node died): now offline.
         One node at a time does it (a short lock)."""
@@ -203,6 +231,16 @@ class LocalPresence:
     def sweep(self) -> list[int]:
         return []
 
+    def node_heartbeat(self, sockets: int) -> None:
+        return None
+
+    def nodes(self) -> dict[str, dict]:
+        return {}
+
+    def online_count(self) -> int:
+        with self._lock:
+            return len(self._sockets)
+
 
 _store: RedisPresence | LocalPresence | None = None
 _store_lock = threading.Lock()
@@ -240,6 +278,7 @@ class _Refresher:
             entries = [(s.user_id, s.socket_id) for s in list(self.sockets) if not s.closing]
             try:
                 await asyncio.to_thread(store().refresh, entries)
+                await asyncio.to_thread(store().node_heartbeat, len(entries))
                 gone = await asyncio.to_thread(store().sweep)
             except (redis.RedisError, OSError) as exc:
                 logger.warning("presence refresh failed: %s", exc)

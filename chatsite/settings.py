@@ -119,7 +119,8 @@ TEMPLATES = [
 # ---------------------------------------------------------------------------
 DATABASES = {"default": env.database("DATABASE_URL", default_sqlite_path=str(VAR_DIR / "chat.sqlite3"))}
 _db = DATABASES["default"]
-if _db["ENGINE"] == "django.db.backends.mysql":
+USING_MYSQL = _db["ENGINE"] == "django.db.backends.mysql"
+if USING_MYSQL:
     _db["OPTIONS"] = {
         "charset": "utf8mb4",
         "init_command": "SET sql_mode='STRICT_TRANS_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,"
@@ -145,9 +146,8 @@ else:
     # and the in-process bus writes from its own thread.
     _db["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
     Path(_db["NAME"]).parent.mkdir(parents=True, exist_ok=True)
-if env.is_set("DATABASE_TEST_NAME"):
+if env.is_set("DATABASE_TEST_NAME") and USING_MYSQL:
     _db.setdefault("TEST", {})["NAME"] = env.string("DATABASE_TEST_NAME")
-USING_MYSQL = _db["ENGINE"] == "django.db.backends.mysql"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
@@ -243,6 +243,15 @@ if KAFKA_HEARTBEAT_INTERVAL_MS >= KAFKA_SESSION_TIMEOUT_MS:
 # `unavailable` (the spec allows at most 5 s).
 KAFKA_PRODUCE_TIMEOUT_MS = env.integer("KAFKA_PRODUCE_TIMEOUT_MS", 4000, minimum=100, maximum=5000)
 KAFKA_MAX_POLL_RECORDS = env.integer("KAFKA_MAX_POLL_RECORDS", 500, minimum=1)
+# A message worker serves its own Prometheus metrics here (0: off); with
+# several workers on one host give each its own port.
+WORKER_METRICS_PORT = env.integer("WORKER_METRICS_PORT", 0, minimum=0, maximum=65535)
+WORKER_METRICS_ADDR = env.string("WORKER_METRICS_ADDR", "127.0.0.1")
+
+# /metrics: open in development; in production only with the bearer token
+# METRICS_TOKEN or from an address in METRICS_ALLOWED_IPS (default: loopback).
+METRICS_TOKEN = env.string("METRICS_TOKEN")
+METRICS_ALLOWED_IPS = env.csv("METRICS_ALLOWED_IPS", ["127.0.0.1", "::1"])
 
 # ---------------------------------------------------------------------------
 # Authentication and tokens

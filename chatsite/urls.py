@@ -20,6 +20,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("healthz", health.healthz),
     path("readyz", health.readyz),
+    path("metrics", health.metrics_view),
     path("admin/", admin.site.urls),
     re_path(r"^api/", health.api_not_found),
 ]

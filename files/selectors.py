@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Exists, OuterRef, Q, Sum
+from django.db.models import Exists, OuterRef, Sum
 
 from accounts.models import User, UserStatus
 from chatsite.errors import Invalid, NotFound
@@ -53,10 +53,11 @@ def may_read_file(*, user: User, file: File) -> bool:
     membership takes effect at the next request:
 
     - its uploader;
-    - a member of a conversation where a (not recalled) message carries it,
-      when that message is within what the member may read there:
-      `visible_from_seq < seq` and, after leaving or being removed,
-      `seq <= left_seq` (the same window as the history);
+    - a current member of a conversation where a (not recalled) message
+      carries it, sent since they joined (`visible_from_seq < seq`). A member
+      who leaves or is removed loses access to the group's files at once,
+      even those sent while they were in (the issue's rule: "a removed member
+      loses access"), though the history keeps showing the messages;
     - any signed-in user when it is an active user's or group's avatar.
 
     Two queries at most, whatever the number of messages carrying the file."""
@@ -67,7 +68,7 @@ def may_read_file(*, user: User, file: File) -> bool:
     from messaging.models import ConversationMember, Message
 
     in_window = ConversationMember.objects.filter(
-        Q(left_seq__isnull=True) | Q(left_seq__gte=OuterRef("seq")),
+        left_seq__isnull=True,
         conversation_id=OuterRef("conversation_id"),
         user_id=user.pk,
         visible_from_seq__lt=OuterRef("seq"),

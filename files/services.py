@@ -136,6 +136,14 @@ def _delete_quietly(*keys: str) -> None:
         logger.exception("could not delete blobs %s", [k for k in keys if k])
 
 
+def delete_file(*, file: File) -> None:
+    """Remove a file for good: its blobs (file and thumbnail), then its row
+    (messages that carried it keep a null file). Used when the one message
+    that carried it is recalled."""
+    _delete_quietly(file.storage_key, file.thumbnail_key)
+    File.objects.filter(pk=file.pk).delete()
+
+
 def mark_attached(*, file: File) -> None:
     """The file is in use (made an avatar, say): the cleanup keeps it for good.
     Idempotent; the message store marks files sent in messages itself."""

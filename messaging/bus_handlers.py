@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections import OrderedDict
 
 from django.db import InterfaceError, OperationalError
 
-from chatsite import bus
+from chatsite import bus, metrics
 from chatsite.bus import Record, bus_handler
 from messaging.services import TOPIC, decode_record
 from messaging.store import Incoming, store_messages
@@ -19,10 +20,18 @@ logger = logging.getLogger(__name__)
 TRANSIENT = (OperationalError, InterfaceError)
 
 
-def _count(results) -> None:
-    duplicates = sum(1 for r in results if r.duplicate)
+def _count(items, results) -> None:
+    now = time.time()
+    duplicates = 0
+    for item, result in zip(items, results, strict=True):
+        if result.duplicate:
+            duplicates += 1
+        elif item.accepted_at is not None:
+            metrics.store_latency.observe(max(0.0, now - item.accepted_at))
     bus.count("messages.duplicates", duplicates)
     bus.count("messages.stored", len(results) - duplicates)
+    metrics.messages_duplicates.inc(duplicates)
+    metrics.messages_stored.inc(len(results) - duplicates)
 
 
 @bus_handler(TOPIC)
@@ -38,14 +47,15 @@ def handle_messages(records: list[Record]) -> list[tuple[Record, str]]:
         by_conversation.setdefault(item.conversation_id, []).append((record, item))
     for conversation_id, pairs in by_conversation.items():
         try:
-            _count(store_messages([item for _, item in pairs]))
+            items = [item for _, item in pairs]
+            _count(items, store_messages(items))
         except TRANSIENT:
             raise
         except Exception:
             logger.exception("conversation %s: batch failed; isolating the bad record", conversation_id)
             for record, item in pairs:
                 try:
-                    _count(store_messages([item]))
+                    _count([item], store_messages([item]))
                 except TRANSIENT:
                     raise
                 except Exception as exc:

@@ -72,7 +72,7 @@ def render(user: User, members: list[ConversationMember]) -> list[dict]:
         if conv.group_id:
             from groups.serializers import group_to_wire
 
-            group_wire = group_to_wire(conv.group, my_role=roles.get(conv.group_id), conversation_uuid=str(conv.uuid))
+            group_wire = group_to_wire(conv.group, my_role=roles.get(conv.group_id))
         last = last_messages.get(conv.pk)
         conv_uuid = str(conv.uuid)
         out.append(

@@ -4,6 +4,7 @@ other apps use to post system and call messages through the same store path."""
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -59,6 +60,8 @@ class SendDraft:
                 "m": self.client_msg_id,
                 "sock": socket_id,
                 "ref": ref,
+                # When it was accepted, for the store-latency metric.
+                "ts": time.time(),
             }
         )
 
@@ -86,6 +89,7 @@ def decode_record(value: bytes) -> Incoming:
         client_msg_id=cmid,
         socket_id=data.get("sock"),
         ref=data.get("ref"),
+        accepted_at=float(data["ts"]) if isinstance(data.get("ts"), (int, float)) else None,
     )
 
 

@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.serializers import user_to_wire
-from chatsite import realtime, wire
+from chatsite import metrics, realtime, wire
 from chatsite.events import deliver_envelopes_on_commit
 from files.models import File
 from messaging.models import Conversation, ConversationMember, Message
@@ -50,6 +50,8 @@ class Incoming:
     # Where the `stored` ack goes: the sending socket, and the ref it echoes.
     socket_id: str | None = None
     ref: str | None = None
+    # Unix time the gateway accepted it (chat messages), for the store-latency metric.
+    accepted_at: float | None = None
 
 
 @dataclass
@@ -206,6 +208,7 @@ def _results(conversation, items, created, existing, members) -> list[Stored]:
 def _schedule_fanout(conversation: Conversation, items: list[Incoming], results: list[Stored], rows) -> None:
     members = [m.user_id for m in rows if m.left_seq is None]
     envelopes: list[tuple[list[int], bytes]] = []
+    delivered = 0
     for item, result in zip(items, results, strict=True):
         new_frame = wire.dumps({"type": "message.new", "message": result.wire})
         ack = None
@@ -225,6 +228,7 @@ def _schedule_fanout(conversation: Conversation, items: list[Incoming], results:
                 envelopes.append(([item.sender_id], realtime.split_envelope(item.socket_id, ack, None)))
             continue
         others = [uid for uid in members if uid != item.sender_id]
+        delivered += len(others) + (1 if item.sender_id else 0)
         if others:
             envelopes.append((others, realtime.frame_envelope(new_frame)))
         if item.sender_id:
@@ -233,3 +237,5 @@ def _schedule_fanout(conversation: Conversation, items: list[Incoming], results:
             else:
                 envelopes.append(([item.sender_id], realtime.frame_envelope(new_frame)))
     deliver_envelopes_on_commit(envelopes)
+    if delivered:
+        transaction.on_commit(lambda: metrics.messages_delivered.inc(delivered))

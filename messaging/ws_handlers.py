@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from chatsite import wire
+from chatsite import metrics, wire
 from chatsite.bus import get_bus
 from chatsite.errors import ChatError, Unavailable
 from chatsite.gateway.registry import frame_handler
@@ -48,14 +48,17 @@ async def _await_durable(conn, future: asyncio.Future, client_msg_id: str, ref: 
     try:
         await future
     except ChatError as err:
+        metrics.bus_errors.inc()
         if acks.pop(client_msg_id, None) is not None:
             await conn.send_error(err, ref)
         return
     except Exception:
+        metrics.bus_errors.inc()
         logger.exception("bus submit failed")
         if acks.pop(client_msg_id, None) is not None:
             await conn.send_error(Unavailable("The message could not be queued; retry later."), ref)
         return
+    metrics.messages_accepted.inc()
     if acks.get(client_msg_id) == PENDING:
         acks[client_msg_id] = ACCEPTED
         await conn.send_frame(_accepted_frame(client_msg_id, ref))

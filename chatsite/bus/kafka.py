@@ -17,6 +17,7 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 from django.conf import settings
 
+from chatsite import metrics
 from chatsite.errors import Unavailable
 
 logger = logging.getLogger(__name__)
@@ -127,6 +128,7 @@ class KafkaBus:
     def submit(self, *, topic: str, key: str, value: bytes) -> asyncio.Future:
         loop = asyncio.get_running_loop()
         delivered: asyncio.Future = loop.create_future()
+        submitted = time.monotonic()
 
         def settle(err) -> None:
             if delivered.done():
@@ -138,6 +140,7 @@ class KafkaBus:
 
         def on_delivery(err, msg) -> None:
             # On the poll thread: hand the outcome to the loop.
+            metrics.produce_latency.observe(time.monotonic() - submitted)
             if err is not None:
                 logger.warning("delivery failed for key %s: %s", key, err)
             try:

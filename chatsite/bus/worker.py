@@ -25,13 +25,14 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from django.conf import settings
 from django.db import close_old_connections
 
-from chatsite import bus
+from chatsite import bus, metrics
 from chatsite.bus import Record
 from chatsite.bus.kafka import client_config, dead_letter_topic, ensure_topics, full_topic
 
 logger = logging.getLogger(__name__)
 
 RETRY_BACKOFF_MAX_S = 5.0
+LAG_INTERVAL_S = 10.0
 
 
 def consumer_config(group_id: str | None = None) -> dict:
@@ -82,11 +83,45 @@ class Worker:
         signal.signal(signal.SIGTERM, self._request_stop)
         signal.signal(signal.SIGINT, self._request_stop)
         logger.info("worker started on %s (group %s)", sorted(self._by_full), settings.KAFKA_CONSUMER_GROUP)
+        next_lag = 0.0
         try:
             while not self.stopping:
                 self.process_one(timeout=0.5)
+                if time.monotonic() >= next_lag:
+                    next_lag = time.monotonic() + LAG_INTERVAL_S
+                    self.report_lag()
         finally:
             self.close()
+
+    def report_lag(self) -> dict[tuple[str, int], int]:
+        """Records not yet consumed per assigned partition: to the metrics gauge,
+        and to Redis for `manage.py status` (expires if this worker dies)."""
+        lags: dict[tuple[str, int], int] = {}
+        try:
+            assignment = self.consumer.assignment()
+            if assignment:
+                positions = self.consumer.position(assignment)
+                for tp in positions:
+                    low, high = self.consumer.get_watermark_offsets(tp, timeout=1.0, cached=False)
+                    position = tp.offset if tp.offset >= 0 else low
+                    lags[(tp.topic, tp.partition)] = max(0, high - position)
+        except KafkaException as exc:
+            logger.info("could not read lag: %s", exc)
+            return lags
+        for (topic, partition), lag in lags.items():
+            metrics.consumer_lag.labels(topic, str(partition)).set(lag)
+        if settings.REDIS_URL and lags:
+            from chatsite import redis as rds
+
+            try:
+                key = rds.key("lag", settings.KAFKA_CONSUMER_GROUP)
+                pipe = rds.client().pipeline(transaction=False)
+                pipe.hset(key, mapping={f"{t}:{p}": lag for (t, p), lag in lags.items()})
+                pipe.expire(key, int(LAG_INTERVAL_S * 6))
+                pipe.execute()
+            except Exception as exc:
+                logger.info("could not publish lag: %s", exc)
+        return lags
 
     def _request_stop(self, signum, frame) -> None:
         logger.info("signal %s: finishing the current batch, then stopping", signum)
@@ -207,6 +242,7 @@ class Worker:
         if remaining:
             raise RuntimeError("the dead-letter topic did not confirm the record")
         self.stats["dead_lettered"] += 1
+        metrics.dead_lettered.labels(record.topic).inc()
 
 
 def _last_per_partition(records: list[tuple[Message, Record]]) -> list[tuple[Message, Record]]:

@@ -25,7 +25,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from chatsite import kv, realtime, wire
+from chatsite import kv, metrics, realtime, wire
 from chatsite.errors import AccountDisabled, BadFrame, ChatError, Invalid, NotAuthenticated, TooLarge, Unavailable
 from chatsite.gateway import registry
 from chatsite.gateway.origin import origin_allowed
@@ -111,6 +111,7 @@ class Connection(AsyncWebsocketConsumer):
             await self.close(CLOSE_TRY_AGAIN)
             return
         self.attached = True
+        metrics.websockets_open.inc()
         _sweeper_for(self.loop).add(self)
         await self.send_frame(self._hello())
         for hook in registry.connect_hooks():
@@ -202,7 +203,9 @@ class Connection(AsyncWebsocketConsumer):
                 ref = None
                 raise Invalid.field("ref", f"A string of at most {REF_MAX} characters.")
             if spec is None:
+                metrics.frames_in.labels("unknown").inc()
                 raise BadFrame("Unknown frame type." if isinstance(ftype, str) else "A frame needs a string `type`.")
+            metrics.frames_in.labels(ftype).inc()
             if ref is None and spec.ref_field:
                 default = frame.get(spec.ref_field)
                 ref = default if isinstance(default, str) and len(default) <= REF_MAX else None
@@ -251,6 +254,7 @@ class Connection(AsyncWebsocketConsumer):
         if self.closing:
             return
         self._outbox.append(text)
+        metrics.frames_out.inc()
         if len(self._outbox) > settings.REALTIME_SOCKET_QUEUE:
             logger.warning("socket of user %s too slow: closing with 1012", self.user_id)
             self._outbox.clear()
@@ -327,6 +331,8 @@ class Connection(AsyncWebsocketConsumer):
         self.closing = True
         if self.attached:
             self.attached = False
+            metrics.websockets_open.dec()
+            metrics.websocket_closes.labels(str(self.close_code or code)).inc()
             if self.loop is not None:
                 _sweeper_for(self.loop).discard(self)
             try:

@@ -95,12 +95,13 @@ def test_group_members_read_within_their_window(api_for, alice, bob, carol, user
     group, conversation = group_factory(alice, bob, carol)
     before = store(alice, "before.txt", b"sent while bob was in")
     send_file(conversation=conversation, sender=alice, file=before)
-    # bob is removed: he keeps what he could read, he loses what comes after.
+    bob_api, carol_api = api_for(bob), api_for(carol)
+    assert bob_api.get(f"/api/v1/files/{before.uuid}/content").status_code == 200
+    # bob is removed: he loses the group's files, those sent while he was in too.
     leave_conversation(conversation=conversation, user=bob)
     after = store(alice, "after.txt", b"sent after bob left")
     send_file(conversation=conversation, sender=alice, file=after)
-    bob_api, carol_api = api_for(bob), api_for(carol)
-    assert bob_api.get(f"/api/v1/files/{before.uuid}/content").status_code == 200
+    assert bob_api.get(f"/api/v1/files/{before.uuid}/content").json() == NOT_FOUND
     assert bob_api.get(f"/api/v1/files/{after.uuid}/content").json() == NOT_FOUND
     assert carol_api.get(f"/api/v1/files/{before.uuid}/content").status_code == 200
     assert carol_api.get(f"/api/v1/files/{after.uuid}/content").status_code == 200
@@ -124,9 +125,10 @@ def test_a_removed_member_loses_access_at_the_next_request(api_for, alice, bob, 
     group, conversation = group_factory(alice, bob)
     file = store(alice, "x.txt", b"x")
     bob_api = api_for(bob)
-    # bob was removed before the file was sent (left_seq below its seq).
-    ConversationMember.objects.filter(conversation=conversation, user=bob).update(left_seq=0)
     send_file(conversation=conversation, sender=alice, file=file)
+    assert bob_api.get(f"/api/v1/files/{file.uuid}/content").status_code == 200
+    # Removed after the file was sent, while he could read it.
+    ConversationMember.objects.filter(conversation=conversation, user=bob).update(left_seq=conversation.last_seq + 5)
     assert bob_api.get(f"/api/v1/files/{file.uuid}/content").json() == NOT_FOUND
     assert bob_api.get(f"/api/v1/files/{file.uuid}/thumbnail").status_code == 404
 

@@ -268,3 +268,54 @@ def test_search_is_literal_and_scoped(api, api_for, alice, bob, carol, direct):
     assert api_for(carol).get("/api/v1/messages/search", {"q": "plain"}).json()["results"] == []
     assert_error(api.get("/api/v1/messages/search", {"q": ""}), 400, "invalid")
     assert_error(api.get("/api/v1/messages/search", {"q": "x" * 101}), 400, "invalid")
+
+
+def test_group_conversations_in_the_list(api, api_for, alice, bob, user_factory, django_assert_max_num_queries):
+    from contacts.services import do_connect
+    from groups.services import do_create_group
+
+    dave = user_factory("dave")
+    do_connect(user=alice, other=dave)
+    group = do_create_group(owner=alice, name="Team 团队", members=[str(bob.uuid), str(dave.uuid)])
+    with django_assert_max_num_queries(8):
+        results = api.get("/api/v1/conversations").json()["results"]
+    conv = next(c for c in results if c["kind"] == "group")
+    assert conv["peer"] is None and conv["peer_read_seq"] is None
+    assert conv["group"]["id"] == str(group.uuid) and conv["group"]["my_role"] == "owner"
+    assert conv["group"]["conversation"] == conv["id"] and conv["group"]["member_count"] == 3
+    assert conv["last_message"]["kind"] == "system" and conv["last_message"]["content"]["event"] == "group_created"
+    bob_conv = next(c for c in api_for(bob).get("/api/v1/conversations").json()["results"] if c["kind"] == "group")
+    assert bob_conv["group"]["my_role"] == "member" and bob_conv["unread"] == 1
+
+
+async def test_a_removed_member_receives_nothing_after_removal(ws_connect, message_worker, alice, bob, user_factory):
+    from asgiref.sync import sync_to_async
+
+    from contacts.services import do_connect
+    from groups.services import do_create_group, do_remove_member
+    from messaging.tests.helpers import send_text
+
+    dave = await sync_to_async(user_factory)("dave")
+    await sync_to_async(do_connect)(user=alice, other=dave)
+    group = await sync_to_async(do_create_group)(owner=alice, name="G", members=[str(bob.uuid), str(dave.uuid)])
+    conversation = await sync_to_async(lambda: str(group.conversation.uuid))()
+    a, b, d = await ws_connect(alice), await ws_connect(bob), await ws_connect(dave)
+    first = await send_text(a, conversation, "before")
+    assert (await b.expect("message.new", skip=("presence", "conversation.updated")))["message"]["id"] == first["id"]
+    await sync_to_async(do_remove_member)(user=alice, group_id=str(group.uuid), member_id=str(bob.uuid))
+    removed = await b.expect("group.member_removed", skip=("presence", "message.new", "group.updated"))
+    assert removed["user"]["id"] == str(bob.uuid)
+    await send_text(a, conversation, "after")
+    await a.send({"type": "typing", "conversation": conversation})
+    await d.expect("message.new", skip=("presence", "group.member_removed", "group.updated"))
+    await b.silent(0.5, skip=())
+    await b.send(
+        {
+            "type": "message.send",
+            "client_msg_id": new_id(),
+            "conversation": conversation,
+            "kind": "text",
+            "content": "x",
+        }
+    )
+    assert (await b.expect("error"))["code"] == "not_member"

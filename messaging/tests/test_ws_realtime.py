@@ -220,3 +220,35 @@ async def test_strangers_cannot_recall_or_learn_of_messages(ws_connect, alice, c
     c = await ws_connect(carol)
     await c.send({"type": "message.recall", "message": str(message.uuid)})
     assert (await c.expect("error"))["code"] == "not_found"
+
+
+def test_recalling_a_file_message_removes_the_file(alice, bob, direct, settings, tmp_path):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from files import services as file_services
+    from files.models import File
+    from files.storage import files_storage
+    from messaging.models import Conversation
+    from messaging.services import do_recall_message
+    from messaging.store import Incoming, store_messages
+
+    file = file_services.do_upload_file(owner=alice, upload=SimpleUploadedFile("notes.txt", b"secret notes"))
+    assert files_storage().exists(file.storage_key)
+    conv = Conversation.objects.get(uuid=direct)
+    [stored] = store_messages(
+        [
+            Incoming(
+                conversation_id=conv.pk,
+                sender_id=alice.pk,
+                kind="file",
+                text="see",
+                file_id=file.pk,
+                client_msg_id=new_id(),
+            )
+        ]
+    )
+    do_recall_message(user=alice, message_id=str(stored.message.uuid))
+    row = Message.objects.get(pk=stored.message.pk)
+    assert row.recalled and row.file_id is None and row.text is None
+    assert not File.objects.filter(pk=file.pk).exists()
+    assert not files_storage().exists(file.storage_key)

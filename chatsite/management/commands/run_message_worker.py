@@ -18,4 +18,13 @@ class Command(BaseCommand):
             )
         from chatsite.bus.worker import Worker
 
+        if settings.WORKER_METRICS_PORT:
+            from prometheus_client import start_http_server
+
+            from chatsite.metrics import REGISTRY
+
+            start_http_server(settings.WORKER_METRICS_PORT, addr=settings.WORKER_METRICS_ADDR, registry=REGISTRY)
+            self.stdout.write(
+                f"metrics on http://{settings.WORKER_METRICS_ADDR}:{settings.WORKER_METRICS_PORT}/metrics"
+            )
         Worker(group_id=options.get("group")).run()
