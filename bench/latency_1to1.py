@@ -129,9 +129,17 @@ def main() -> None:
     parser.add_argument("--server", choices=["daphne", "uvicorn"], default="daphne")
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
-    with stack.stack(args.mode, workers=args.workers, server=args.server) as (base, env, _procs):
+    with stack.stack(args.mode, workers=args.workers, server=args.server) as (base, env, procs):
         pairs = stack.seed_pairs(env, args.pairs)
+        before = {p.pid: stack.cpu_seconds(p.pid) for p in procs}
         result = asyncio.run(run(base, pairs, args.rate, args.seconds))
+        after = {p.pid: stack.cpu_seconds(p.pid) for p in procs}
+    # CPU each server-side process spent per delivered message (robust to other load on the box).
+    names = (["worker"] * (len(procs) - 1)) + ["server"]
+    result["cpu_ms_per_msg"] = {
+        f"{name}{n}": round(1000 * (after[p.pid] - before[p.pid]) / max(1, result["received"]), 3)
+        for n, (name, p) in enumerate(zip(names, procs, strict=True))
+    }
     row = (
         f"| 1:1 {args.mode} ({args.server}) | {args.rate:.0f}/s | {result['p50_ms']:.1f} | {result['p99_ms']:.1f} | "
         f"{result['p999_ms']:.1f} | {result['max_ms']:.1f} | {result['throughput']:.0f}/s | {result['errors']} | "
@@ -140,6 +148,7 @@ def main() -> None:
     print("| scenario | offered | p50 ms | p99 ms | p99.9 ms | max ms | delivered | errors | lost | dup | client CPU |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     print(row)
+    print(f"server-side CPU per message (ms): {result['cpu_ms_per_msg']}")
     print(f"versions: {stack.versions()}")
     print(json.dumps(result))
 

@@ -25,6 +25,12 @@ async def shutdown_loop_tasks() -> None:
         sub = subscribers.pop(loop, None)
         if sub is not None:
             tasks.append(sub.task)
+    try:
+        from calls.ws_handlers import stop_sweeper
+
+        await stop_sweeper()
+    except ImportError:
+        pass
     for task in tasks:
         task.cancel()
     for task in tasks:

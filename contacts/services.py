@@ -285,6 +285,10 @@ def do_block(*, user: User, target_id: object) -> User:
             Block.objects.create(blocker=user, blocked=target)
     except IntegrityError:
         raise Conflict("You already block this user.") from None
+    # A block takes effect at once: a live call between the two ends now.
+    from calls.services import do_end_calls_between
+
+    do_end_calls_between(user=user, other=target)
     logger.info("user %s blocks %s", user.pk, target.pk)
     return target
 

@@ -561,3 +561,17 @@ async def test_invites_per_minute_are_limited(connect, alice, bob, settings):
     await a.send({"type": "call.invite", "to": str(bob.uuid), "media": "audio", "sdp": OFFER})
     assert (await a.expect("error"))["code"] == "rate_limited"
     await b.silent()
+
+
+async def test_a_block_ends_a_live_call_at_once(connect, alice, bob):
+    from contacts.services import do_block
+
+    a, b = await connect(alice), await connect(bob)
+    call_id = await establish(a, b, bob)
+    await sync_to_async(do_block)(user=bob, target_id=str(alice.uuid))
+    for ws in (a, b):
+        _, ended = await expect_end(ws, call_id)
+        assert ended["outcome"] == "completed" and ended["by"] == str(bob.uuid)
+    row = await acall_row(call_id)
+    assert row.state == "ended"
+    assert not await sync_to_async(CallSlot.objects.exists)()

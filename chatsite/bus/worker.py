@@ -137,7 +137,14 @@ class Worker:
 
     def process_one(self, *, timeout: float = 1.0) -> int:
         """Poll once and handle what came; returns the number of records handled."""
-        messages = self.consumer.consume(num_messages=settings.KAFKA_MAX_POLL_RECORDS, timeout=timeout)
+        # consume(n, timeout) waits for the whole timeout unless n records came:
+        # wait for the first record only, then take whatever else is already here.
+        first = self.consumer.poll(timeout)
+        if first is None:
+            return 0
+        messages = [first]
+        if settings.KAFKA_MAX_POLL_RECORDS > 1:
+            messages += self.consumer.consume(num_messages=settings.KAFKA_MAX_POLL_RECORDS - 1, timeout=0)
         records: list[tuple[Message, Record]] = []
         for msg in messages:
             err = msg.error()
