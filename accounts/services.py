@@ -163,10 +163,14 @@ def authenticate_access_token(raw: object) -> tuple[User, LoginSession]:
     tokens at once. Raises NotAuthenticated or AccountDisabled."""
     claims = tokens.decode_access(raw)
     session = LoginSession.objects.select_related("user", "user__avatar").filter(uuid=claims.session_uuid).first()
-    if session is None or str(session.user.uuid) != claims.user_uuid or not session.is_live:
+    if session is None or str(session.user.uuid) != claims.user_uuid:
         raise NotAuthenticated("This login session has ended.")
+    # Before liveness: disabling revokes every session, and the holder of one
+    # of its tokens is told why (403 account_disabled, close 4403), not 401.
     if session.user.status == UserStatus.DISABLED:
         raise AccountDisabled()
+    if not session.is_live:
+        raise NotAuthenticated("This login session has ended.")
     if session.user.status != UserStatus.ACTIVE:
         raise NotAuthenticated("This account no longer exists.")
     touch_session(session)
@@ -178,10 +182,12 @@ def authenticate_session_id(session_uuid: object) -> tuple[User, LoginSession]:
     if not isinstance(session_uuid, str):
         raise NotAuthenticated()
     session = LoginSession.objects.select_related("user", "user__avatar").filter(uuid=session_uuid).first()
-    if session is None or not session.is_live:
+    if session is None:
         raise NotAuthenticated("This login session has ended.")
     if session.user.status == UserStatus.DISABLED:
         raise AccountDisabled()
+    if not session.is_live:
+        raise NotAuthenticated("This login session has ended.")
     if session.user.status != UserStatus.ACTIVE:
         raise NotAuthenticated()
     touch_session(session)

@@ -1,0 +1,448 @@
+"""Administration: what an administrator may do to users and groups, and the
+audit log of it.
+
+Every action is one transaction that
+
+1. locks the target's row (users: the User row; groups: the Group row);
+2. checks the actor: an active administrator (else `forbidden`); nobody
+   disables, deletes or removes the admin right of themselves (`conflict`,
+   errors.md "removing one's own admin right"); only a superuser does any of
+   that to a superuser (`forbidden`), so staff administrators cannot lock the
+   superusers out;
+3. makes the change through the services that own it (accounts' session
+   revocation, contacts' and groups' services, groups'
+   `do_admin_set_group_status`), so events and their recipients are the same
+   as when users act themselves;
+4. appends one `AuditEntry` (who, what, target, when, reason, how), in the
+   same transaction: a change that rolls back leaves no entry, and no change
+   goes unrecorded.
+
+An action that finds its target already in the requested state changes
+nothing, records nothing and returns the target as it is (like groups'
+`do_admin_set_group_status`). A deleted account cannot be changed any more
+(`conflict`), except that deleting it again is such a no-op.
+
+The REST API (backoffice.api) and the Django admin's actions (accounts/admin.py,
+groups/admin.py) are the two callers; they pass `via` so the log says which.
+
+Why here and not in accounts/services.py: accounts keeps what a status means
+(disabled accounts cannot log in and their tokens stop working, deleted ones
+are gone: `_ensure_active`, `authenticate_access_token`) and how sessions end
+(`do_revoke_user_sessions`). Deciding that a status changes is an
+administrator's act that needs the actor's checks and the audit entry in the
+same transaction, and deleting an account also unwinds contacts, requests and
+group memberships: putting that in accounts would make the lowest app depend
+on contacts, groups and the audit log.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.contrib.auth.hashers import make_password
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.models import User, UserStatus
+from accounts.serializers import user_to_wire
+from accounts.services import CLOSE_DISABLED, do_revoke_user_sessions
+from backoffice.models import AuditAction, AuditEntry, AuditTargetType, AuditVia
+from chatsite.errors import Conflict, Forbidden, NotFound
+from chatsite.events import send_event_on_commit
+from chatsite.wire import parse_uuid
+from contacts.models import Block, Contact, ContactRequest, RequestStatus
+from contacts.selectors import contact_user_ids
+from contacts.services import clean_text
+from groups.models import Group, GroupStatus, Membership, Role
+
+logger = logging.getLogger(__name__)
+
+REASON_MAX = 500
+
+GROUP_STATUS_ACTIONS = {
+    GroupStatus.DISABLED: AuditAction.GROUP_DISABLE,
+    GroupStatus.ACTIVE: AuditAction.GROUP_ENABLE,
+    GroupStatus.DISMISSED: AuditAction.GROUP_DISMISS,
+}
+
+
+# --------------------------------------------------------------------------- plumbing
+
+
+def clean_reason(value: object) -> str:
+    """The optional reason: 0–500 characters, newlines allowed (None → "")."""
+    if value is None:
+        return ""
+    return clean_text(value, field="reason", max_len=REASON_MAX, allow_empty=True, multiline=True)
+
+
+def _clean_via(via: str) -> str:
+    if via not in AuditVia.values:
+        raise ValueError(f"via must be one of {AuditVia.values}")
+    return via
+
+
+def require_admin(actor: User) -> None:
+    """Only an active administrator may use the back office (`forbidden`)."""
+    if not (actor.is_authenticated and actor.is_admin and actor.status == UserStatus.ACTIVE):
+        raise Forbidden("Only administrators may do this.")
+
+
+def user_label(user: User) -> str:
+    return user.username or f"deleted user {user.uuid}"
+
+
+def record(
+    *,
+    actor: User | None,
+    action: str,
+    target_type: str,
+    target_id: str,
+    target_label: str,
+    reason: str = "",
+    via: str,
+    metadata: dict | None = None,
+) -> AuditEntry:
+    """Append one audit entry (in the caller's transaction)."""
+    return AuditEntry.objects.create(
+        actor=actor,
+        actor_label=user_label(actor)[:150] if actor is not None else "system",
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        target_label=target_label[:200],
+        reason=reason,
+        via=_clean_via(via),
+        metadata=metadata or {},
+    )
+
+
+def _lock_user(user_id: object) -> User:
+    uid = parse_uuid(user_id)
+    user = User.objects.select_for_update().filter(uuid=uid).first() if uid else None
+    if user is None:
+        raise NotFound("No such user.")
+    return user
+
+
+def _check_target(actor: User, target: User, *, what: str, against_self: bool) -> None:
+    """The rules of step 2 (see the module docstring) for acting on `target`."""
+    if against_self and target.pk == actor.pk:
+        raise Conflict(f"You cannot {what} yourself.")
+    if against_self and target.is_superuser and not actor.is_superuser:
+        raise Forbidden(f"Only a superuser may {what} a superuser.")
+
+
+def _refuse_deleted(target: User) -> None:
+    if target.status == UserStatus.DELETED:
+        raise Conflict("This account is deleted.")
+
+
+def _announce_user(user: User) -> None:
+    """`user.updated` to the user and their contacts (the User object changed)."""
+    send_event_on_commit(
+        user_ids=[user.pk, *contact_user_ids(user=user)], frame={"type": "user.updated", "user": user_to_wire(user)}
+    )
+
+
+# --------------------------------------------------------------------------- users
+
+
+@transaction.atomic
+def do_disable_user(*, actor: User, user_id: object, reason: object = "", via: str = AuditVia.API) -> User:
+    """Disable an account: every login session of the user is revoked and
+    every socket of theirs, on every node, closes with 4403 when this commits;
+    from then on login and tokens answer 403 `account_disabled` until an
+    administrator enables the account again. Audited as `user.disable`."""
+    require_admin(actor)
+    text = clean_reason(reason)
+    target = _lock_user(user_id)
+    _refuse_deleted(target)
+    _check_target(actor, target, what="disable", against_self=True)
+    if target.status == UserStatus.DISABLED:
+        return target
+    target.status = UserStatus.DISABLED
+    target.save(update_fields=["status", "updated_at"])
+    revoked = do_revoke_user_sessions(user=target, reason="disabled", close_code=CLOSE_DISABLED)
+    record(
+        actor=actor,
+        action=AuditAction.USER_DISABLE,
+        target_type=AuditTargetType.USER,
+        target_id=str(target.uuid),
+        target_label=user_label(target),
+        reason=text,
+        via=via,
+        metadata={"sessions_revoked": revoked},
+    )
+    logger.info("user %s disabled by %s", target.pk, actor.pk)
+    return target
+
+
+@transaction.atomic
+def do_enable_user(*, actor: User, user_id: object, reason: object = "", via: str = AuditVia.API) -> User:
+    """Enable a disabled account: the user may log in again (no session comes
+    back: they log in afresh). Audited as `user.enable`."""
+    require_admin(actor)
+    text = clean_reason(reason)
+    target = _lock_user(user_id)
+    _refuse_deleted(target)
+    if target.status == UserStatus.ACTIVE:
+        return target
+    target.status = UserStatus.ACTIVE
+    target.save(update_fields=["status", "updated_at"])
+    record(
+        actor=actor,
+        action=AuditAction.USER_ENABLE,
+        target_type=AuditTargetType.USER,
+        target_id=str(target.uuid),
+        target_label=user_label(target),
+        reason=text,
+        via=via,
+    )
+    logger.info("user %s enabled by %s", target.pk, actor.pk)
+    return target
+
+
+@transaction.atomic
+def do_set_admin(*, actor: User, user_id: object, admin: bool, reason: object = "", via: str = AuditVia.API) -> User:
+    """Give (`admin=True`) or take away the administrator right.
+
+    Giving sets `is_staff` (a superuser is already an administrator and stays
+    one). Taking it away clears `is_staff` and `is_superuser`, so `is_admin`
+    is false afterwards whatever the account was; only a superuser may do that
+    to a superuser (`forbidden`), and nobody to themselves (`conflict`), so
+    the actor always remains an administrator. The user and their contacts
+    get `user.updated` (`is_admin` changed). Audited as `user.set_admin` /
+    `user.unset_admin`, with the flags before the change."""
+    require_admin(actor)
+    text = clean_reason(reason)
+    target = _lock_user(user_id)
+    _refuse_deleted(target)
+    before = {"is_staff": target.is_staff, "is_superuser": target.is_superuser}
+    if admin:
+        if target.is_admin:
+            return target
+        target.is_staff = True
+    else:
+        _check_target(actor, target, what="remove the administrator right of", against_self=True)
+        if not target.is_admin:
+            return target
+        target.is_staff = target.is_superuser = False
+    target.save(update_fields=["is_staff", "is_superuser", "updated_at"])
+    _announce_user(target)
+    record(
+        actor=actor,
+        action=AuditAction.USER_SET_ADMIN if admin else AuditAction.USER_UNSET_ADMIN,
+        target_type=AuditTargetType.USER,
+        target_id=str(target.uuid),
+        target_label=user_label(target),
+        reason=text,
+        via=via,
+        metadata={"before": before},
+    )
+    logger.info("user %s admin=%s by %s", target.pk, admin, actor.pk)
+    return target
+
+
+@transaction.atomic
+def do_delete_user(*, actor: User, user_id: object, reason: object = "", via: str = AuditVia.API) -> User:
+    """Deactivate and anonymise an account (it is never removed: messages keep
+    their sender, shown as "Deleted user").
+
+    - The User row: username and phone set to NULL (both can be taken again),
+      nickname, signature and avatar wiped, the password made unusable, the
+      administrator flags cleared, status `deleted`.
+    - Every login session is revoked; every socket closes with 4403.
+    - Contacts: the relation is removed on both sides through contacts'
+      `do_delete_contact`, so each former contact gets `contact.removed`
+      (the user shows as "Deleted user"); blocks either way are removed;
+      pending contact requests are cancelled (sent ones) or rejected
+      (received ones), and the other party gets `contact.request`.
+    - Groups: in an active group the user owns, ownership passes to the
+      longest-serving admin, else the longest-serving member, and then the
+      user leaves; a group where the user is the only member is dismissed.
+      From every other group the user leaves (groups' services: system
+      messages and `group.member_removed` as for anyone leaving). A disabled
+      or dismissed group the user owns keeps them as its owner (nothing can
+      change in it; an administrator who enables it again should dismiss it
+      or it stays without an active owner). Pending join requests are
+      cancelled.
+    - Audited as `user.delete`; the entry keeps the username the account had
+      (the audit label), with what was unwound in `metadata`."""
+    from contacts.services import do_cancel_contact_request, do_delete_contact, do_reject_contact_request
+    from groups.services import do_dismiss_group, do_leave_group, do_transfer_ownership
+
+    require_admin(actor)
+    text = clean_reason(reason)
+    uid = parse_uuid(user_id)
+    if uid is None:
+        raise NotFound("No such user.")
+    # Lock the user together with their contacts, in primary-key order (the
+    # order contacts' pair locks use), so removing the contacts below cannot
+    # deadlock with a contact change of one of them running at the same time.
+    pk = User.objects.filter(uuid=uid).values_list("pk", flat=True).first()
+    if pk is None:
+        raise NotFound("No such user.")
+    others = set(Contact.objects.filter(owner_id=pk).values_list("other_id", flat=True))
+    for a, b in ContactRequest.objects.filter(
+        Q(from_user_id=pk) | Q(to_user_id=pk), status=RequestStatus.PENDING
+    ).values_list("from_user_id", "to_user_id"):
+        others |= {a, b}
+    list(User.objects.select_for_update().filter(pk__in={pk, *others}).order_by("pk").values_list("pk"))
+    target = User.objects.get(pk=pk)
+    _check_target(actor, target, what="delete", against_self=True)
+    if target.status == UserStatus.DELETED:
+        return target
+    label = user_label(target)
+
+    # First the account itself, so every event below shows "Deleted user".
+    target.username = None
+    target.phone = None
+    target.nickname = ""
+    target.signature = ""
+    target.avatar = None
+    target.status = UserStatus.DELETED
+    target.is_staff = target.is_superuser = False
+    target.password = make_password(None)
+    target.save()
+    revoked = do_revoke_user_sessions(user=target, reason="deleted", close_code=CLOSE_DISABLED)
+
+    contacts = list(Contact.objects.select_related("other").filter(owner=target).order_by("pk"))
+    for contact in contacts:
+        do_delete_contact(user=target, other_id=str(contact.other.uuid))
+    blocks, _ = Block.objects.filter(Q(blocker=target) | Q(blocked=target)).delete()
+    pending = list(
+        ContactRequest.objects.filter(Q(from_user=target) | Q(to_user=target), status=RequestStatus.PENDING)
+        .only("uuid", "from_user_id")
+        .order_by("pk")
+    )
+    for request in pending:
+        if request.from_user_id == target.pk:
+            do_cancel_contact_request(user=target, request_id=str(request.uuid))
+        else:
+            do_reject_contact_request(user=target, request_id=str(request.uuid))
+
+    # Join requests before memberships: an accept that wins the group lock
+    # first makes a membership the loop below then ends.
+    cancelled_joins = _cancel_join_requests(target)
+    transferred: dict[str, str] = {}
+    dismissed: list[str] = []
+    left: list[str] = []
+    kept: list[str] = []
+    memberships = list(Membership.objects.select_related("group").filter(user=target).order_by("pk"))
+    for membership in memberships:
+        group = membership.group
+        gid = str(group.uuid)
+        if membership.role != Role.OWNER:
+            do_leave_group(user=target, group_id=gid)
+            left.append(gid)
+        elif group.status != GroupStatus.ACTIVE:
+            kept.append(gid)
+        else:
+            successor = _successor(group, target)
+            if successor is None:
+                do_dismiss_group(user=target, group_id=gid)
+                dismissed.append(gid)
+            else:
+                do_transfer_ownership(user=target, group_id=gid, new_owner_id=str(successor.uuid))
+                do_leave_group(user=target, group_id=gid)
+                transferred[gid] = str(successor.uuid)
+
+    record(
+        actor=actor,
+        action=AuditAction.USER_DELETE,
+        target_type=AuditTargetType.USER,
+        target_id=str(target.uuid),
+        target_label=label,
+        reason=text,
+        via=via,
+        metadata={
+            "sessions_revoked": revoked,
+            "contacts_removed": len(contacts),
+            "blocks_removed": blocks,
+            "requests_closed": len(pending),
+            "groups_left": left,
+            "groups_transferred": transferred,
+            "groups_dismissed": dismissed,
+            "groups_kept": kept,
+            "join_requests_cancelled": cancelled_joins,
+        },
+    )
+    logger.info("user %s deleted by %s", target.pk, actor.pk)
+    return target
+
+
+def _successor(group: Group, owner: User) -> User | None:
+    """Who takes a group over from its deleted owner: the longest-serving
+    admin, else the longest-serving member, active accounts before disabled
+    ones; None when the owner is alone."""
+    rank = {Role.ADMIN: 0, Role.MEMBER: 1}
+    candidates = list(Membership.objects.select_related("user").filter(group=group).exclude(user=owner))
+    if not candidates:
+        return None
+    candidates.sort(key=lambda m: (m.user.status != UserStatus.ACTIVE, rank.get(m.role, 2), m.joined_at, m.pk))
+    return candidates[0].user
+
+
+def _cancel_join_requests(user: User) -> int:
+    """Cancel `user`'s pending join requests, each under its group's lock (the
+    lock groups' accept and reject take); the group's owner and admins get
+    `group.join_request` with the cancelled request."""
+    from groups.models import JoinRequest, JoinRequestStatus
+    from groups.selectors import MANAGERS, member_roles
+    from groups.serializers import join_request_to_wire
+
+    cancelled = 0
+    pending = JoinRequest.objects.select_related("group__avatar").filter(user=user, status=JoinRequestStatus.PENDING)
+    for request in list(pending.order_by("pk")):
+        list(Group.objects.select_for_update().filter(pk=request.group_id).values_list("pk"))
+        done = JoinRequest.objects.filter(pk=request.pk, status=JoinRequestStatus.PENDING).update(
+            status=JoinRequestStatus.CANCELLED, pending_key=None, updated_at=timezone.now()
+        )
+        if not done:
+            continue
+        cancelled += 1
+        request.status, request.user = JoinRequestStatus.CANCELLED, user
+        managers = [uid for uid, role in member_roles(group=request.group).items() if role in MANAGERS]
+        send_event_on_commit(
+            user_ids=managers, frame={"type": "group.join_request", "request": join_request_to_wire(request)}
+        )
+    return cancelled
+
+
+# --------------------------------------------------------------------------- groups
+
+
+@transaction.atomic
+def do_set_group_status(
+    *, actor: User, group_id: object, status: str, reason: object = "", via: str = AuditVia.API
+) -> Group:
+    """Disable, enable or dismiss any group as an administrator (groups'
+    `do_admin_set_group_status`: members get `group.updated` or
+    `group.dismissed`; a dismissed group cannot change any more, `conflict`).
+    Audited as `group.disable` / `group.enable` / `group.dismiss`, with the
+    status before the change."""
+    require_admin(actor)
+    text = clean_reason(reason)
+    from groups.services import do_admin_set_group_status
+
+    uid = parse_uuid(group_id)
+    locked = Group.objects.select_for_update().filter(uuid=uid).values_list("status", flat=True) if uid else None
+    before = locked.first() if locked is not None else None
+    if before is None:
+        raise NotFound("No such group.")
+    group = do_admin_set_group_status(group_id=str(uid), status=status)
+    if group.status != before:
+        record(
+            actor=actor,
+            action=GROUP_STATUS_ACTIONS[group.status],
+            target_type=AuditTargetType.GROUP,
+            target_id=str(group.uuid),
+            target_label=group.name,
+            reason=text,
+            via=via,
+            metadata={"before": before},
+        )
+        logger.info("group %s set to %s by %s", group.pk, group.status, actor.pk)
+    return group
