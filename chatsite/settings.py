@@ -56,7 +56,7 @@ NODE_ID = env.string("NODE_ID", f"{socket.gethostname()}-{os.getpid()}")
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    "backoffice.site.BackofficeAdminConfig",  # django.contrib.admin as the back office (backoffice/site.py)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -394,6 +394,8 @@ SPECTACULAR_SETTINGS = {
         "CallMediaEnum": "calls.models.CallMedia",
         "CallStateEnum": "calls.models.CallState",
         "CallOutcomeEnum": "calls.models.CallOutcome",
+        "UserStatusEnum": "accounts.models.UserStatus",
+        "AuditTargetTypeEnum": "backoffice.models.AuditTargetType",
     },
 }
 

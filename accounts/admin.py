@@ -1,0 +1,142 @@
+"""Users in the back office: search, filter, and the administrator's actions
+(disable, enable, set admin, unset admin, delete = deactivate and anonymise),
+each one a call to backoffice.services, audited like the admin API's."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.auth.models import Group as PermissionGroup
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+
+from accounts.models import User
+from backoffice import services
+from backoffice.adminkit import ReadOnlyModelAdmin, ReasonActionForm, run_action
+from backoffice.models import AuditVia
+
+# Django's permission groups are not used (administrators are staff or
+# superusers); their page would only be confused with chat groups.
+if admin.site.is_registered(PermissionGroup):
+    admin.site.unregister(PermissionGroup)
+
+
+class RoleFilter(admin.SimpleListFilter):
+    title = "role"
+    parameter_name = "role"
+
+    def lookups(self, request, model_admin):
+        return [("admin", "administrator"), ("superuser", "superuser"), ("user", "user")]
+
+    def queryset(self, request, queryset: QuerySet) -> QuerySet:
+        if self.value() == "admin":
+            return queryset.filter(Q(is_staff=True) | Q(is_superuser=True))
+        if self.value() == "superuser":
+            return queryset.filter(is_superuser=True)
+        if self.value() == "user":
+            return queryset.filter(is_staff=False, is_superuser=False)
+        return queryset
+
+
+def _user_label(user: User) -> str:
+    return services.user_label(user)
+
+
+@admin.register(User)
+class UserAdmin(ReadOnlyModelAdmin):
+    list_display = ("username", "nickname", "phone", "status", "is_admin", "created_at")
+    list_display_links = ("username",)
+    search_fields = ("username", "phone", "nickname")
+    list_filter = ("status", RoleFilter)
+    ordering = ("-id",)
+    list_per_page = 50
+    action_form = ReasonActionForm
+    actions = ["disable", "enable", "set_admin", "unset_admin", "delete_and_anonymise"]
+    fields = (
+        "uuid",
+        "username",
+        "nickname",
+        "phone",
+        "signature",
+        "status",
+        "is_staff",
+        "is_superuser",
+        "created_at",
+        "updated_at",
+        "last_login",
+        "live_sessions",
+    )
+    readonly_fields = fields
+
+    @admin.display(boolean=True, description="admin")
+    def is_admin(self, obj: User) -> bool:
+        return obj.is_admin
+
+    @admin.display(description="live login sessions")
+    def live_sessions(self, obj: User) -> int:
+        return obj.login_sessions.filter(revoked_at__isnull=True, expires_at__gt=timezone.now()).count()
+
+    @admin.action(description="Disable the selected users (ends their sessions, closes their sockets)")
+    def disable(self, request: HttpRequest, queryset: QuerySet) -> None:
+        run_action(
+            self,
+            request,
+            queryset,
+            verb="Disable",
+            label=_user_label,
+            act=lambda actor, target_id, reason: services.do_disable_user(
+                actor=actor, user_id=target_id, reason=reason, via=AuditVia.ADMIN
+            ),
+        )
+
+    @admin.action(description="Enable the selected users")
+    def enable(self, request: HttpRequest, queryset: QuerySet) -> None:
+        run_action(
+            self,
+            request,
+            queryset,
+            verb="Enable",
+            label=_user_label,
+            act=lambda actor, target_id, reason: services.do_enable_user(
+                actor=actor, user_id=target_id, reason=reason, via=AuditVia.ADMIN
+            ),
+        )
+
+    @admin.action(description="Make the selected users administrators")
+    def set_admin(self, request: HttpRequest, queryset: QuerySet) -> None:
+        run_action(
+            self,
+            request,
+            queryset,
+            verb="Set admin",
+            label=_user_label,
+            act=lambda actor, target_id, reason: services.do_set_admin(
+                actor=actor, user_id=target_id, admin=True, reason=reason, via=AuditVia.ADMIN
+            ),
+        )
+
+    @admin.action(description="Remove the administrator right of the selected users")
+    def unset_admin(self, request: HttpRequest, queryset: QuerySet) -> None:
+        run_action(
+            self,
+            request,
+            queryset,
+            verb="Unset admin",
+            label=_user_label,
+            act=lambda actor, target_id, reason: services.do_set_admin(
+                actor=actor, user_id=target_id, admin=False, reason=reason, via=AuditVia.ADMIN
+            ),
+        )
+
+    @admin.action(description="Delete the selected users (deactivate and anonymise; messages stay)")
+    def delete_and_anonymise(self, request: HttpRequest, queryset: QuerySet) -> None:
+        run_action(
+            self,
+            request,
+            queryset,
+            verb="Delete",
+            label=_user_label,
+            act=lambda actor, target_id, reason: services.do_delete_user(
+                actor=actor, user_id=target_id, reason=reason, via=AuditVia.ADMIN
+            ),
+        )

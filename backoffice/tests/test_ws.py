@@ -1,0 +1,120 @@
+"""What administrators' actions do to live sockets (real clients over the
+gateway; with Redis the close orders travel through the real-time fan-out
+as they would between nodes)."""
+
+from __future__ import annotations
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.test import Client as PageClient
+from rest_framework.test import APIClient
+
+from backoffice.models import AuditEntry
+from conftest import PASSWORD, login_tokens, ws_headers
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+A = "/api/v1/admin"
+
+
+def bearer(user) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {login_tokens(user)['access']}")
+    return client
+
+
+def login(username: str):
+    return APIClient().post("/api/v1/auth/login", {"login": username, "password": PASSWORD}, format="json")
+
+
+async def raw_close_code(token: str) -> int:
+    from channels.testing import WebsocketCommunicator
+
+    from chatsite.asgi import application
+
+    comm = WebsocketCommunicator(application, f"/ws/?token={token}", headers=ws_headers())
+    connected, _ = await comm.connect(timeout=5)
+    assert connected
+    while True:
+        message = await comm.receive_output(timeout=3)
+        if message["type"] == "websocket.close":
+            return message.get("code")
+
+
+async def test_disabling_through_the_api_closes_every_socket_and_locks_the_account_until_enabled(
+    ws_connect, admin_user, alice, bob
+):
+    first, second, other = await ws_connect(alice), await ws_connect(alice), await ws_connect(bob)
+    old_access = (await sync_to_async(login_tokens)(alice))["access"]
+    root = await sync_to_async(bearer)(admin_user)
+
+    response = await sync_to_async(root.post)(f"{A}/users/{alice.uuid}/disable", {"reason": "spam"}, format="json")
+    assert response.status_code == 200 and response.json()["status"] == "disabled"
+    assert await first.closed() == 4403
+    assert await second.closed() == 4403
+    await other.send({"type": "ping"})
+    await other.expect("pong")  # bob's socket is untouched
+
+    stale = APIClient()
+    stale.credentials(HTTP_AUTHORIZATION=f"Bearer {old_access}")
+    response = await sync_to_async(stale.get)("/api/v1/me")
+    assert response.status_code == 403 and response.json()["error"]["code"] == "account_disabled"
+    response = await sync_to_async(login)("alice")
+    assert response.status_code == 403 and response.json()["error"]["code"] == "account_disabled"
+    assert await raw_close_code(old_access) == 4403
+
+    response = await sync_to_async(root.post)(f"{A}/users/{alice.uuid}/enable", {}, format="json")
+    assert response.status_code == 200 and response.json()["status"] == "active"
+    response = await sync_to_async(login)("alice")
+    assert response.status_code == 200
+    again = await ws_connect(alice, token=response.json()["access"])
+    assert again.hello["user"]["id"] == str(alice.uuid)
+    # The revoked sessions stay revoked: only a new login gets in.
+    response = await sync_to_async(stale.get)("/api/v1/me")
+    assert response.status_code == 401 and response.json()["error"]["code"] == "not_authenticated"
+    actions = await sync_to_async(lambda: list(AuditEntry.objects.order_by("pk").values_list("action", "via")))()
+    assert actions == [("user.disable", "api"), ("user.enable", "api")]
+
+
+async def test_deleting_closes_the_sockets_and_the_contact_hears_of_a_deleted_user(ws_connect, admin_user, alice, bob):
+    mine, theirs = await ws_connect(alice), await ws_connect(bob)
+    old_access = (await sync_to_async(login_tokens)(alice))["access"]
+    root = await sync_to_async(bearer)(admin_user)
+    response = await sync_to_async(root.delete)(f"{A}/users/{alice.uuid}", {}, format="json")
+    assert response.status_code == 200
+    assert await mine.closed() == 4403
+    frame = await theirs.expect("contact.removed")
+    assert frame["user"]["id"] == str(alice.uuid)
+    assert (frame["user"]["username"], frame["user"]["nickname"]) == ("", "Deleted user")
+    await theirs.silent()
+    stale = APIClient()
+    stale.credentials(HTTP_AUTHORIZATION=f"Bearer {old_access}")
+    response = await sync_to_async(stale.get)("/api/v1/me")
+    assert response.status_code == 401
+    assert (await sync_to_async(login)("alice")).status_code == 401
+
+
+async def test_the_django_admin_action_disables_with_the_same_effect_and_audit(ws_connect, admin_user, alice):
+    first, second = await ws_connect(alice), await ws_connect(alice)
+
+    def disable_in_the_admin():
+        page = PageClient()
+        response = page.post("/admin/login/", {"username": "root_admin", "password": PASSWORD})
+        assert response.status_code == 302, response.content
+        return page.post(
+            "/admin/accounts/user/",
+            {"action": "disable", "_selected_action": [alice.pk], "reason": "reported twice", "index": 0},
+        )
+
+    response = await sync_to_async(disable_in_the_admin)()
+    assert response.status_code == 302
+    assert await first.closed() == 4403
+    assert await second.closed() == 4403
+    entry = await sync_to_async(AuditEntry.objects.get)()
+    assert (entry.action, entry.via, entry.reason, entry.actor_id, entry.target_id) == (
+        "user.disable",
+        "admin",
+        "reported twice",
+        admin_user.pk,
+        str(alice.uuid),
+    )
