@@ -34,6 +34,11 @@ def bench_env(mode: str, run_id: str, *, extra: dict[str, str] | None = None) ->
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_", "KAFKA_"))}
     env.update(
         DJANGO_SETTINGS_MODULE="chatsite.settings",
+        # Production settings: DEBUG off (no query log, no debug cursor).
+        DJANGO_DEBUG="0",
+        DJANGO_SECRET_KEY="bench-" + "x" * 20 + "abcdefghijklmnopqrstuvwxyz0123456789",
+        DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
+        SECURE_SSL_REDIRECT="0",
         FAST_PASSWORD_HASHER="1",
         LOG_LEVEL="INFO",
         SMS_BACKEND="log",

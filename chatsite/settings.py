@@ -75,11 +75,13 @@ INSTALLED_APPS = [
     "messaging",
     "calls",
     "backoffice",
+    "web",
 ]
 
 MIDDLEWARE = [
     "chatsite.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "web.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -23,4 +23,6 @@ urlpatterns = [
     path("metrics", health.metrics_view),
     path("admin/", admin.site.urls),
     re_path(r"^api/", health.api_not_found),
+    # The web app (the chat home at /, sign-in, sign-up, the sections).
+    path("", include("web.urls")),
 ]

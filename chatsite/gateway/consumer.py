@@ -21,11 +21,11 @@ import weakref
 from typing import Any
 from urllib.parse import parse_qs
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from chatsite import kv, metrics, realtime, wire
+from chatsite.db import run_in_db_thread
 from chatsite.errors import AccountDisabled, BadFrame, ChatError, Invalid, NotAuthenticated, TooLarge, Unavailable
 from chatsite.gateway import registry
 from chatsite.gateway.origin import origin_allowed
@@ -141,14 +141,14 @@ class Connection(AsyncWebsocketConsumer):
         from accounts.services import authenticate_access_token, authenticate_session_id
 
         if token is not None:
-            return await database_sync_to_async(authenticate_access_token)(token)
+            return await run_in_db_thread(authenticate_access_token, raw=token)
         session = self.scope.get("session")
         sid = None
         if session is not None:
-            sid = await database_sync_to_async(session.get)(SESSION_KEY)
+            sid = await run_in_db_thread(session.get, key=SESSION_KEY)
         if sid is None:
             raise NotAuthenticated()
-        return await database_sync_to_async(authenticate_session_id)(sid)
+        return await run_in_db_thread(authenticate_session_id, session_uuid=sid)
 
     def _hello(self) -> dict:
         from accounts.serializers import user_to_wire
@@ -363,8 +363,8 @@ class Connection(AsyncWebsocketConsumer):
     # ------------------------------------------------------------------ helpers for handlers
 
     async def run_sync(self, fn, /, **kwargs: Any) -> Any:
-        """Run a (database) service function off the event loop."""
-        return await database_sync_to_async(fn)(**kwargs)
+        """Run a (database) service function off the event loop (see chatsite.db)."""
+        return await run_in_db_thread(fn, **kwargs)
 
     @property
     def client_ip(self) -> str | None:

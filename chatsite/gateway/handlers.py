@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from chatsite import presence, realtime
+from chatsite.db import run_in_db_thread
 from chatsite.errors import Invalid
 from chatsite.gateway.registry import frame_handler, on_connect, on_disconnect
 from chatsite.wire import iso_from_timestamp, now_iso, parse_uuid
@@ -43,12 +44,10 @@ def _audience(user_id: int) -> tuple[str, list[int]]:
 
 async def announce(user_id: int, *, online: bool) -> None:
     """Tell the user's contacts (the sockets among them that subscribed)."""
-    from channels.db import database_sync_to_async
-
-    user_uuid, audience = await database_sync_to_async(_audience)(user_id)
+    user_uuid, audience = await run_in_db_thread(_audience, user_id=user_id)
     if not audience:
         return
-    [status] = await database_sync_to_async(presence.store().statuses)([user_id])
+    [status] = await run_in_db_thread(presence.store().statuses, user_ids=[user_id])
     if status.online != online:
         return  # changed again meanwhile; that change announces itself
     envelope = realtime.topic_envelope(presence.topic(user_id), _presence_frame(user_uuid, status))
@@ -57,20 +56,16 @@ async def announce(user_id: int, *, online: bool) -> None:
 
 @on_connect
 async def presence_connect(conn) -> None:
-    from channels.db import database_sync_to_async
-
     presence.track(conn, announce)
-    came_online = await database_sync_to_async(presence.store().connect)(conn.user_id, conn.socket_id)
+    came_online = await run_in_db_thread(presence.store().connect, user_id=conn.user_id, socket_id=conn.socket_id)
     if came_online:
         await announce(conn.user_id, online=True)
 
 
 @on_disconnect
 async def presence_disconnect(conn) -> None:
-    from channels.db import database_sync_to_async
-
     presence.untrack(conn)
-    went_offline = await database_sync_to_async(presence.store().disconnect)(conn.user_id, conn.socket_id)
+    went_offline = await run_in_db_thread(presence.store().disconnect, user_id=conn.user_id, socket_id=conn.socket_id)
     if went_offline:
         await announce(conn.user_id, online=False)
 
@@ -87,18 +82,17 @@ def _subscribable(*, user, uuids: list) -> list[tuple[int, str]]:
 
 @frame_handler("presence.subscribe")
 async def handle_presence_subscribe(conn, frame: dict) -> None:
-    from channels.db import database_sync_to_async
     from django.conf import settings
 
     users = frame.get("users")
     if not isinstance(users, list) or len(users) > PRESENCE_SUBSCRIBE_MAX:
         raise Invalid.field("users", f"A list of at most {PRESENCE_SUBSCRIBE_MAX} user ids.")
     uuids = [u for u in (parse_uuid(x) for x in users) if u is not None]
-    allowed = await database_sync_to_async(_subscribable)(user=conn.user, uuids=uuids)
+    allowed = await run_in_db_thread(_subscribable, user=conn.user, uuids=uuids)
     room = settings.PRESENCE_MAX_SUBSCRIPTIONS - len(conn.topics)
     allowed = allowed[: max(0, room)]
     for pk, _ in allowed:
         conn.topics.add(presence.topic(pk))
-    statuses = await database_sync_to_async(presence.store().statuses)([pk for pk, _ in allowed])
+    statuses = await run_in_db_thread(presence.store().statuses, user_ids=[pk for pk, _ in allowed])
     for (_, user_uuid), status in zip(allowed, statuses, strict=True):
         await conn.send_frame(_presence_frame(user_uuid, status))
