@@ -1,16 +1,20 @@
-"""Start a throwaway WebsocketChat stack for a benchmark and seed it.
+"""Start what a benchmark measures, seed it, tear it down.
 
-Modes:
-  embedded  one daphne process, SQLite, in-process bus, local fan-out
-  kafka     daphne + message worker(s) on MariaDB, Redis and the Kafka broker
+Targets (the ladder of performance.md, cheapest first):
+  ws-relay          a bare `websockets` relay of the same frames
+  channels-pubsub   a bare Channels relay on RedisPubSubChannelLayer
+  channels-core     a bare Channels relay on RedisChannelLayer
+  embedded          the product: one process, SQLite, in-process bus
+  kafka             the product: N server nodes + M message workers on
+                    MariaDB, Redis and the Kafka broker
 
-The benchmark talks to the stack only over HTTP/WebSocket; seeding uses the
-ORM against the same database (creating accounts through the API would spend
-most of the run hashing passwords).
+Seeding the product uses the ORM against its database (creating accounts
+through the API would spend the run hashing passwords).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -18,10 +22,12 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
+TARGETS = ("ws-relay", "channels-pubsub", "channels-core", "embedded", "kafka")
 
 
 def free_port() -> int:
@@ -77,71 +83,187 @@ def wait_port(port: int, proc: subprocess.Popen, timeout: float = 30) -> None:
                 return
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the server did not start") from None
+                raise RuntimeError(f"the server on port {port} did not start") from None
             time.sleep(0.1)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+@dataclass
+class Target:
+    kind: str
+    urls: list[str]  # ws://host:port/ws/ of each server node
+    env: dict[str, str]
+    servers: list[subprocess.Popen] = field(default_factory=list)
+    workers: list[subprocess.Popen] = field(default_factory=list)
+
+    @property
+    def product(self) -> bool:
+        return self.kind in ("embedded", "kafka")
+
+    def processes(self) -> dict[str, int]:
+        names = {f"server{n}": p.pid for n, p in enumerate(self.servers)}
+        names.update({f"worker{n}": p.pid for n, p in enumerate(self.workers)})
+        return names
+
+    def seed_pairs(self, count: int) -> list[tuple[str, str, str]]:
+        """`count` pairs of contacts: (sender token, conversation id, receiver token)."""
+        if not self.product:
+            return [(f"a{n}", f"b{n}", f"b{n}") for n in range(count)]
+        code = (
+            "import django, json, sys\n"
+            "django.setup()\n"
+            "from accounts.models import User\n"
+            "from accounts.services import Client, _start_session\n"
+            "from contacts.services import do_connect\n"
+            "out = []\n"
+            f"for n in range({count}):\n"
+            "    a = User.objects.create_user(f'bench_a{n}', 'bench-password')\n"
+            "    b = User.objects.create_user(f'bench_b{n}', 'bench-password')\n"
+            "    contact = do_connect(user=a, other=b)\n"
+            "    ta = _start_session(user=a, client=Client(ip='127.0.0.1', device='bench')).tokens.access\n"
+            "    tb = _start_session(user=b, client=Client(ip='127.0.0.1', device='bench')).tokens.access\n"
+            "    out.append((ta, str(contact.conversation.uuid), tb))\n"
+            "json.dump(out, sys.stdout)\n"
+        )
+        return [tuple(x) for x in json.loads(self._django(code))]
+
+    def seed_group(self, members: int) -> tuple[str, list[str]]:
+        """A group of `members` users (all contacts of the first, its owner):
+        (group conversation id, tokens, owner's first)."""
+        if not self.product:
+            raise RuntimeError("groups exist only in the product")
+        code = (
+            "import django, json, sys\n"
+            "django.setup()\n"
+            "from django.db import transaction\n"
+            "from accounts.models import User\n"
+            "from accounts.services import Client, _start_session\n"
+            "from contacts.services import do_connect\n"
+            "from groups.services import do_create_group\n"
+            "owner = User.objects.create_user('bench_owner', 'bench-password')\n"
+            "users = []\n"
+            f"for n in range({members - 1}):\n"
+            "    u = User.objects.create_user(f'bench_m{n}', 'bench-password')\n"
+            "    do_connect(user=owner, other=u)\n"
+            "    users.append(u)\n"
+            "group = do_create_group(owner=owner, name='bench', members=[str(u.uuid) for u in users])\n"
+            "tokens = [_start_session(user=u, client=Client(ip='127.0.0.1', device='bench')).tokens.access for u in [owner, *users]]\n"
+            "json.dump([str(group.conversation.uuid), tokens], sys.stdout)\n"
+        )
+        conversation, tokens = json.loads(self._django(code))
+        return conversation, tokens
+
+    def _django(self, code: str) -> str:
+        env = dict(self.env, GROUP_MAX_MEMBERS="100000", LOG_LEVEL="WARNING")
+        return subprocess.run([PY, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True, text=True).stdout
+
+
 @contextmanager
-def stack(mode: str, *, workers: int = 1, server: str = "daphne"):
-    """Yields (base_url, env). Tears everything down (and drops the bench data) after."""
+def start(kind: str, *, nodes: int = 1, workers: int = 1, server: str = "daphne", extra_env: dict | None = None):
+    """Start a target; yields a Target. Everything it started is stopped (and
+    the product's bench database dropped) afterwards."""
+    if kind not in TARGETS:
+        raise ValueError(f"unknown target {kind}")
     run_id = f"{int(time.time())}{os.getpid()}"
-    env = bench_env(mode, run_id)
+    mode = "kafka" if kind == "kafka" else "embedded"
+    env = bench_env(mode, run_id, extra=extra_env)
     var = Path(env["VAR_DIR"])
     var.mkdir(parents=True, exist_ok=True)
-    if mode == "kafka":
-        _recreate_mysql_database(env["DATABASE_URL"])
-    manage(env, "migrate", "--noinput")
-    procs: list[subprocess.Popen] = []
     logs = []
-    try:
-        if mode == "kafka":
-            manage(env, "create_topics")
-            for n in range(workers):
-                log = open(var / f"worker{n}.log", "w")
-                logs.append(log)
-                procs.append(
-                    subprocess.Popen(
-                        [PY, "manage.py", "run_message_worker"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-                    )
-                )
-        port = free_port()
-        log = open(var / "server.log", "w")
+    target = Target(kind=kind, urls=[], env=env)
+
+    def spawn(cmd: list[str], name: str, **kw) -> subprocess.Popen:
+        log = open(var / f"{name}.log", "w")
         logs.append(log)
-        if server == "uvicorn":
-            cmd = [
-                PY,
-                "-m",
-                "uvicorn",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--no-access-log",
-                "--ws-max-size",
-                "1048576",
-                "chatsite.asgi:application",
-            ]
+        return subprocess.Popen(cmd, cwd=ROOT, env=kw.get("env", env), stdout=log, stderr=subprocess.STDOUT)
+
+    try:
+        if kind == "ws-relay":
+            port = free_port()
+            proc = spawn([PY, "bench/baselines/ws_relay.py", "--port", str(port)], "relay")
+            target.servers.append(proc)
+            wait_port(port, proc)
+            target.urls.append(f"ws://127.0.0.1:{port}/ws/")
+        elif kind.startswith("channels-"):
+            relay_env = dict(
+                env,
+                DJANGO_SETTINGS_MODULE="bench.baselines.channels_relay",
+                BENCH_LAYER=kind.split("-", 1)[1],
+                REDIS_URL=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/8"),
+                PYTHONPATH=str(ROOT),
+            )
+            port = free_port()
+            proc = spawn(
+                _server_cmd(server, port, "bench.baselines.channels_relay:application"), "relay", env=relay_env
+            )
+            target.servers.append(proc)
+            wait_port(port, proc)
+            target.urls.append(f"ws://127.0.0.1:{port}/ws/")
         else:
-            cmd = [PY, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "chatsite.asgi:application"]
-        server_proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        procs.append(server_proc)
-        wait_port(port, server_proc)
-        if mode == "kafka":
-            _wait_for_log(var / "worker0.log", "assigned", 30)
-        yield f"http://127.0.0.1:{port}", env, procs
+            if mode == "kafka":
+                _recreate_mysql_database(env["DATABASE_URL"])
+            manage(env, "migrate", "--noinput")
+            if mode == "kafka":
+                manage(env, "create_topics")
+                for n in range(workers):
+                    target.workers.append(spawn([PY, "manage.py", "run_message_worker"], f"worker{n}"))
+            for n in range(nodes if mode == "kafka" else 1):
+                port = free_port()
+                node_env = dict(env, NODE_ID=f"bench-node{n}")
+                cmd = _server_cmd(server, port, "chatsite.asgi:application")
+                if os.environ.get("BENCH_PROFILE_SERVER") and n == 0:
+                    # A deterministic profile of node 0 (slower: for finding hot spots, not for figures).
+                    cmd = [PY, "-m", "cProfile", "-o", os.environ["BENCH_PROFILE_SERVER"], *cmd[1:]]
+                proc = spawn(cmd, f"server{n}", env=node_env)
+                target.servers.append(proc)
+                wait_port(port, proc)
+                target.urls.append(f"ws://127.0.0.1:{port}/ws/")
+            for n in range(len(target.workers)):
+                _wait_for_log(var / f"worker{n}.log", "assigned", 30)
+        yield target
     finally:
-        for proc in procs:
+        for proc in target.servers + target.workers:
             proc.terminate()
-        for proc in procs:
+        for proc in target.servers + target.workers:
             try:
                 proc.wait(15)
             except subprocess.TimeoutExpired:
                 proc.kill()
         for log in logs:
             log.close()
-        if mode == "kafka":
+        if mode == "kafka" and kind == "kafka":
             _drop_mysql_database(env["DATABASE_URL"])
         shutil.rmtree(var, ignore_errors=True)
+
+
+def _server_cmd(server: str, port: int, app: str) -> list[str]:
+    if server == "uvicorn":
+        return [
+            PY,
+            "-m",
+            "uvicorn",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--ws-max-size",
+            "1048576",
+            app,
+        ]
+    return [PY, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app]
 
 
 def _wait_for_log(path: Path, text: str, timeout: float) -> None:
@@ -187,36 +309,21 @@ def _drop_mysql_database(url: str) -> None:
     subprocess.run([*args, "-e", f"DROP DATABASE IF EXISTS `{name}`"], check=False)
 
 
-def seed_pairs(env: dict[str, str], pairs: int) -> list[dict]:
-    """`pairs` pairs of contacts; returns [{"a": token, "b": token, "conversation": id}]."""
-    code = (
-        "import django, json, sys\n"
-        "django.setup()\n"
-        "from accounts.models import User\n"
-        "from accounts.services import Client, _start_session\n"
-        "from contacts.services import do_connect\n"
-        "out = []\n"
-        f"for n in range({pairs}):\n"
-        "    a = User.objects.create_user(f'bench_a{n}', 'bench-password')\n"
-        "    b = User.objects.create_user(f'bench_b{n}', 'bench-password')\n"
-        "    contact = do_connect(user=a, other=b)\n"
-        "    ta = _start_session(user=a, client=Client(ip='127.0.0.1', device='bench')).tokens.access\n"
-        "    tb = _start_session(user=b, client=Client(ip='127.0.0.1', device='bench')).tokens.access\n"
-        "    out.append({'a': ta, 'b': tb, 'conversation': str(contact.conversation.uuid)})\n"
-        "json.dump(out, sys.stdout)\n"
-    )
-    import json
-
-    result = subprocess.run([PY, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True, text=True)
-    return json.loads(result.stdout)
-
-
 def versions() -> str:
     import importlib.metadata as md
 
-    names = ["django", "channels", "daphne", "redis", "confluent-kafka", "orjson", "websockets"]
     found = []
-    for name in names:
+    for name in [
+        "django",
+        "channels",
+        "channels-redis",
+        "daphne",
+        "uvicorn",
+        "redis",
+        "confluent-kafka",
+        "orjson",
+        "websockets",
+    ]:
         try:
             found.append(f"{name} {md.version(name)}")
         except md.PackageNotFoundError:
@@ -229,10 +336,3 @@ def versions() -> str:
         pass
     found.append(f"python {sys.version.split()[0]}")
     return ", ".join(found)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks
