@@ -381,6 +381,7 @@ def do_register(
     phone: object = None,
     sms_code: object = None,
     client: Client,
+    session_kind: str = SessionKind.API,
 ) -> LoginResult:
     """Create an account (and its first login session).
 
@@ -412,7 +413,7 @@ def do_register(
             user = User(username=name, nickname=nick, phone=number)
             user.set_password(secret)
             user.save()
-            result = _start_session(user=user, client=client)
+            result = _start_session(user=user, client=client, kind=session_kind)
     except IntegrityError:
         raise Conflict("This username or phone number is taken.") from None
     logger.info("user %s registered", user.pk)
@@ -445,8 +446,11 @@ def _find_login(login: str) -> User | None:
     return None
 
 
-def do_login_password(*, login: object, password: object, client: Client) -> LoginResult:
-    """Log in with username or phone and password.
+def do_login_password(
+    *, login: object, password: object, client: Client, session_kind: str = SessionKind.API
+) -> LoginResult:
+    """Log in with username or phone and password (`session_kind` "web" for the
+    server's own pages, whose cookie session holds the LoginSession).
 
     Same answer and about the same time whether the account exists or not.
     LIMIT_LOGIN_FAILURES_PER_ACCOUNT failures per login name and
@@ -478,12 +482,12 @@ def do_login_password(*, login: object, password: object, client: Client) -> Log
     _ensure_active(user)
     kv.store().delete(account_key)
     with transaction.atomic():
-        result = _start_session(user=user, client=client)
+        result = _start_session(user=user, client=client, kind=session_kind)
     logger.info("user %s logged in (password)", user.pk)
     return result
 
 
-def do_login_sms(*, phone: object, code: object, client: Client) -> LoginResult:
+def do_login_sms(*, phone: object, code: object, client: Client, session_kind: str = SessionKind.API) -> LoginResult:
     """Log in with an SMS code (purpose `login`), used once."""
     number = normalize_phone(phone)
     _consume_code(phone=number, purpose="login", code=code, client=client)
@@ -492,7 +496,7 @@ def do_login_sms(*, phone: object, code: object, client: Client) -> LoginResult:
         raise InvalidCredentials("Wrong or expired code.")
     _ensure_active(user)
     with transaction.atomic():
-        result = _start_session(user=user, client=client)
+        result = _start_session(user=user, client=client, kind=session_kind)
     logger.info("user %s logged in (sms)", user.pk)
     return result
 

@@ -1,0 +1,521 @@
+// Calls: WebRTC audio and video between two contacts, signalled over the
+// socket (call.* frames); the incoming-call dialog (every open tab rings),
+// the in-call view, and the call log.
+
+import { api, apiAll } from "./api.js";
+import { avatar, clear, formatDateTime, formatDuration, h, svgIcon, t, tf, uuid4 } from "./dom.js";
+import { emit, nameOf, on, rememberUser, state } from "./state.js";
+import { appLink, backButton, emptyState, errorText, toast } from "./ui.js";
+
+let call = null; // the call this tab takes part in
+const incoming = new Map(); // call_id -> {frame, dialog}
+const seenIncoming = new Set();
+let log = null; // the call log, once loaded
+
+export function title() {
+  return t("Calls");
+}
+
+export function init() {
+  window.addEventListener("beforeunload", () => {
+    if (call && call.id) hangUp();
+  });
+}
+
+// ------------------------------------------------------------------ media
+
+async function iceServers() {
+  try {
+    const data = await api("GET", "calls/ice-servers");
+    return data.ice_servers.map((s) => ({ urls: s.urls, username: s.username, credential: s.credential }));
+  } catch (err) {
+    return [];
+  }
+}
+
+async function openMedia(media) {
+  return navigator.mediaDevices.getUserMedia({ audio: true, video: media === "video" });
+}
+
+function newPeerConnection(servers) {
+  const pc = new RTCPeerConnection({ iceServers: servers });
+  pc.onicecandidate = (event) => {
+    if (!event.candidate || !call || call.pc !== pc) return;
+    const candidate = event.candidate.toJSON();
+    if (call.id && call.signalling) state.socket.send({ type: "call.ice", call_id: call.id, candidate });
+    else call.outgoingIce.push(candidate);
+  };
+  pc.ontrack = (event) => {
+    if (!call || call.pc !== pc) return;
+    const stream = event.streams[0] || new MediaStream([event.track]);
+    call.remoteStream = stream;
+    if (call.ui) {
+      call.ui.remoteVideo.srcObject = stream;
+      call.ui.remoteAudio.srcObject = stream;
+    }
+  };
+  pc.onconnectionstatechange = () => {
+    if (!call || call.pc !== pc) return;
+    if (pc.connectionState === "connected" && call.state !== "active") {
+      call.state = "active";
+      call.answeredAt = call.answeredAt || Date.now();
+      updateCallView();
+    } else if (pc.connectionState === "failed") {
+      call.state = "reconnecting";
+      updateCallView();
+    }
+  };
+  return pc;
+}
+
+function flushIce() {
+  if (!call || !call.id || !call.signalling) return;
+  for (const candidate of call.outgoingIce.splice(0)) state.socket.send({ type: "call.ice", call_id: call.id, candidate });
+}
+
+async function addRemoteIce(candidate) {
+  if (!call) return;
+  if (!call.remoteSet) {
+    call.incomingIce.push(candidate);
+    return;
+  }
+  try {
+    await call.pc.addIceCandidate(candidate);
+  } catch (err) {
+    // A candidate for a network we cannot use: ignore it.
+  }
+}
+
+async function setRemote(description) {
+  await call.pc.setRemoteDescription(description);
+  call.remoteSet = true;
+  for (const c of call.incomingIce.splice(0)) await addRemoteIce(c);
+}
+
+// ------------------------------------------------------------------ placing and answering
+
+export async function startCall(peer, media) {
+  if (call) {
+    toast(t("You are already in a call."), { kind: "error" });
+    return;
+  }
+  rememberUser(peer);
+  call = {
+    id: null,
+    ref: `call-${uuid4().slice(0, 8)}`,
+    role: "caller",
+    peer,
+    media,
+    state: "calling",
+    outgoingIce: [],
+    incomingIce: [],
+    remoteSet: false,
+    signalling: false,
+  };
+  showCallView();
+  try {
+    const [stream, servers] = await Promise.all([openMedia(media), iceServers()]);
+    if (!call) {
+      stream.getTracks().forEach((tr) => tr.stop());
+      return;
+    }
+    call.localStream = stream;
+    call.ui.localVideo.srcObject = stream;
+    call.pc = newPeerConnection(servers);
+    stream.getTracks().forEach((track) => call.pc.addTrack(track, stream));
+    const offer = await call.pc.createOffer();
+    await call.pc.setLocalDescription(offer);
+    if (!state.socket.send({ type: "call.invite", to: peer.id, media, sdp: { type: offer.type, sdp: offer.sdp }, ref: call.ref })) {
+      finish({ text: t("Not connected. Try again when the connection is back.") });
+    }
+  } catch (err) {
+    finish({ text: mediaErrorText(err) });
+  }
+}
+
+function mediaErrorText(err) {
+  if (err && (err.name === "NotAllowedError" || err.name === "SecurityError"))
+    return t("The browser was not allowed to use the microphone or camera.");
+  if (err && err.name === "NotFoundError") return t("No microphone or camera was found.");
+  return errorText(err);
+}
+
+async function accept(frame) {
+  closeIncoming(frame.call_id);
+  if (call) {
+    toast(t("You are already in a call."), { kind: "error" });
+    return;
+  }
+  call = {
+    id: frame.call_id,
+    role: "callee",
+    peer: rememberUser(frame.from),
+    media: frame.media,
+    state: "connecting",
+    outgoingIce: [],
+    incomingIce: [],
+    remoteSet: false,
+    signalling: false,
+  };
+  showCallView();
+  try {
+    const [stream, servers] = await Promise.all([openMedia(frame.media), iceServers()]);
+    if (!call) {
+      stream.getTracks().forEach((tr) => tr.stop());
+      return;
+    }
+    call.localStream = stream;
+    call.ui.localVideo.srcObject = stream;
+    call.pc = newPeerConnection(servers);
+    stream.getTracks().forEach((track) => call.pc.addTrack(track, stream));
+    await setRemote(frame.sdp);
+    const answer = await call.pc.createAnswer();
+    await call.pc.setLocalDescription(answer);
+    state.socket.send({ type: "call.accept", call_id: call.id, sdp: { type: answer.type, sdp: answer.sdp } });
+    // The callee may send candidates only once its accept is on the wire.
+    call.signalling = true;
+    flushIce();
+  } catch (err) {
+    state.socket.send({ type: "call.reject", call_id: frame.call_id, reason: "media" });
+    finish({ text: mediaErrorText(err) });
+  }
+}
+
+function reject(frame) {
+  closeIncoming(frame.call_id);
+  state.socket.send({ type: "call.reject", call_id: frame.call_id });
+}
+
+export function hangUp() {
+  if (!call) return;
+  if (!call.id) {
+    finish({ text: t("Call cancelled") });
+    return;
+  }
+  const type = call.role === "caller" && call.state !== "active" && !call.answered ? "call.cancel" : "call.hangup";
+  state.socket.send({ type, call_id: call.id });
+  call.state = "ending";
+  updateCallView();
+}
+
+function outcomeText(frame, role) {
+  const who = call ? nameOf(call.peer) : "";
+  switch (frame.outcome) {
+    case "completed":
+      return tf("Call ended · %(d)s", { d: formatDuration(frame.duration_s) });
+    case "rejected":
+      return role === "caller" ? tf("%(who)s declined the call.", { who }) : t("Call declined");
+    case "cancelled":
+      return t("Call cancelled");
+    case "missed":
+      return role === "caller" ? tf("%(who)s did not answer.", { who }) : t("Missed call");
+    case "busy":
+      return tf("%(who)s is busy in another call.", { who });
+    case "failed":
+      return t("The call failed: the connection was lost.");
+    default:
+      return t("Call ended");
+  }
+}
+
+// Ends the call in this tab: media off, the view shows why for a moment.
+function finish({ text }) {
+  if (!call) return;
+  const ended = call;
+  call = null;
+  if (ended.pc) ended.pc.close();
+  if (ended.localStream) ended.localStream.getTracks().forEach((track) => track.stop());
+  clearInterval(ended.timer);
+  if (ended.ui) {
+    ended.ui.status.textContent = text;
+    ended.ui.root.classList.add("call-ended");
+    for (const b of ended.ui.root.querySelectorAll(".call-controls button")) b.disabled = true;
+    ended.ui.close.hidden = false;
+    ended.ui.close.focus();
+    ended.closeTimer = setTimeout(() => ended.ui.root.remove(), 4000);
+  }
+  loadLog().catch(() => {});
+}
+
+// ------------------------------------------------------------------ frames
+
+export function onFrame(frame) {
+  switch (frame.type) {
+    case "call.ringing":
+      if (call && call.role === "caller" && !call.id && frame.ref === call.ref) {
+        call.id = frame.call_id;
+        call.signalling = true;
+        call.state = "ringing";
+        flushIce();
+        updateCallView();
+      }
+      return;
+    case "call.incoming":
+      if (seenIncoming.has(frame.call_id) || (call && call.id === frame.call_id)) return;
+      seenIncoming.add(frame.call_id);
+      showIncoming(frame);
+      return;
+    case "call.accepted":
+      if (call && call.id === frame.call_id) {
+        call.answered = true;
+        if (call.role === "caller" && frame.sdp) {
+          call.state = "connecting";
+          updateCallView();
+          setRemote(frame.sdp).catch(() => finish({ text: t("The call failed: the connection was lost.") }));
+        }
+      }
+      return;
+    case "call.answered_elsewhere":
+      if (incoming.has(frame.call_id)) {
+        closeIncoming(frame.call_id);
+        toast(t("The call was answered on another device."));
+      }
+      return;
+    case "call.ice":
+      if (call && call.id === frame.call_id && frame.candidate) addRemoteIce(frame.candidate);
+      return;
+    case "call.ended":
+      if (incoming.has(frame.call_id)) {
+        const { frame: inc } = incoming.get(frame.call_id);
+        closeIncoming(frame.call_id);
+        if (frame.outcome === "missed" || frame.outcome === "cancelled")
+          toast(tf("Missed call from %(who)s", { who: nameOf(inc.from) }));
+      }
+      if (call && (call.id === frame.call_id || (!call.id && frame.ref && frame.ref === call.ref))) {
+        finish({ text: outcomeText(frame, call.role) });
+      } else {
+        loadLog().catch(() => {});
+      }
+      return;
+    case "error":
+      if (call && !call.id && frame.ref === call.ref) {
+        finish({ text: frame.code === "busy" ? outcomeText({ outcome: "busy" }, "caller") : errorText(frame) });
+      } else if (call && call.id && frame.ref === call.id && frame.code !== "call_state") {
+        toast(errorText(frame), { kind: "error" });
+      }
+      return;
+    default:
+  }
+}
+
+// ------------------------------------------------------------------ the incoming dialog
+
+function showIncoming(frame) {
+  rememberUser(frame.from);
+  const video = frame.media === "video";
+  const dialog = h(
+    "dialog.dialog.incoming-call",
+    { "aria-labelledby": `incoming-${frame.call_id}`, "aria-describedby": `incoming-d-${frame.call_id}` },
+    avatar(frame.from, { size: 64 }),
+    h("h2", { id: `incoming-${frame.call_id}` }, nameOf(frame.from)),
+    h("p", { id: `incoming-d-${frame.call_id}` }, video ? t("is calling you (video)…") : t("is calling you (voice)…")),
+    h(
+      "div.dialog-actions",
+      h("button.btn.btn-danger", { type: "button", onclick: () => reject(frame) }, svgIcon("hangup"), " ", t("Decline")),
+      h("button.btn.btn-primary.accept-call", { type: "button", onclick: () => accept(frame) }, svgIcon(video ? "video" : "phone"), " ", t("Accept")),
+    ),
+  );
+  dialog.addEventListener("cancel", (event) => event.preventDefault());
+  document.body.append(dialog);
+  dialog.showModal();
+  incoming.set(frame.call_id, { frame, dialog });
+}
+
+function closeIncoming(callId) {
+  const entry = incoming.get(callId);
+  if (!entry) return;
+  incoming.delete(callId);
+  entry.dialog.close();
+  entry.dialog.remove();
+}
+
+// ------------------------------------------------------------------ the call view
+
+function showCallView() {
+  const video = call.media === "video";
+  const status = h("p.call-status", { role: "status", "aria-live": "polite" });
+  const remoteVideo = h("video.remote-video", { autoplay: true, playsInline: true, "aria-label": t("The other person's video") });
+  const localVideo = h("video.local-video", { autoplay: true, playsInline: true, muted: true, "aria-label": t("Your video") });
+  localVideo.muted = true;
+  const remoteAudio = h("audio", { autoplay: true });
+  const muteButton = h("button.btn-round", { type: "button", "aria-pressed": "false", onclick: () => toggleTrack("audio") }, svgIcon("mic"), h("span", t("Mute")));
+  const cameraButton = video
+    ? h("button.btn-round", { type: "button", "aria-pressed": "false", onclick: () => toggleTrack("video") }, svgIcon("video"), h("span", t("Camera off")))
+    : null;
+  const hangButton = h("button.btn-round.btn-danger", { type: "button", onclick: hangUp }, svgIcon("hangup"), h("span", t("Hang up")));
+  const close = h("button.btn", { type: "button", hidden: true, onclick: () => root.remove() }, t("Close"));
+  const root = h(
+    `section.call-view${video ? ".call-video" : ".call-audio"}`,
+    { role: "dialog", "aria-label": tf("Call with %(who)s", { who: nameOf(call.peer) }) },
+    h(
+      "div.call-stage",
+      video ? remoteVideo : h("div.call-peer", avatar(call.peer, { size: 96 })),
+      video ? localVideo : null,
+      remoteAudio,
+    ),
+    h("div.call-info", h("h2", nameOf(call.peer)), status, h("p.call-timer", { "aria-hidden": "true" })),
+    h("div.call-controls", muteButton, cameraButton, hangButton, close),
+  );
+  document.getElementById("call-layer").append(root);
+  call.ui = { root, status, remoteVideo, localVideo, remoteAudio, muteButton, cameraButton, close, timer: root.querySelector(".call-timer") };
+  call.timer = setInterval(updateTimer, 1000);
+  updateCallView();
+  hangButton.focus();
+}
+
+function updateTimer() {
+  if (!call || !call.ui) return;
+  call.ui.timer.textContent = call.answeredAt ? formatDuration((Date.now() - call.answeredAt) / 1000) : "";
+}
+
+function updateCallView() {
+  if (!call || !call.ui) return;
+  const who = nameOf(call.peer);
+  const text = {
+    calling: tf("Calling %(who)s…", { who }),
+    ringing: tf("Ringing %(who)s…", { who }),
+    connecting: t("Connecting…"),
+    active: call.media === "video" ? t("Video call") : t("Voice call"),
+    reconnecting: t("Connection problems…"),
+    ending: t("Ending…"),
+  }[call.state];
+  call.ui.status.textContent = text || "";
+  call.ui.root.dataset.state = call.state;
+  updateTimer();
+}
+
+function toggleTrack(kind) {
+  if (!call || !call.localStream) return;
+  const tracks = kind === "audio" ? call.localStream.getAudioTracks() : call.localStream.getVideoTracks();
+  const off = tracks.length && tracks[0].enabled;
+  tracks.forEach((track) => (track.enabled = !off));
+  const button = kind === "audio" ? call.ui.muteButton : call.ui.cameraButton;
+  button.setAttribute("aria-pressed", String(Boolean(off)));
+  button.querySelector("span").textContent =
+    kind === "audio" ? (off ? t("Unmute") : t("Mute")) : off ? t("Camera on") : t("Camera off");
+}
+
+export function currentCall() {
+  return call;
+}
+
+// ------------------------------------------------------------------ the call log
+
+export async function loadLog() {
+  log = await apiAll("calls?limit=100", { max: 200 });
+  for (const c of log) {
+    rememberUser(c.caller);
+    rememberUser(c.callee);
+  }
+  emit("calls");
+}
+
+function logOutcome(c) {
+  const outgoing = c.caller.id === state.me.id;
+  const video = c.media === "video";
+  if (c.state !== "ended") return t("In progress");
+  switch (c.outcome) {
+    case "completed":
+      return formatDuration(c.duration_s);
+    case "missed":
+      return outgoing ? t("No answer") : t("Missed");
+    case "rejected":
+      return outgoing ? t("Declined") : t("You declined");
+    case "cancelled":
+      return outgoing ? t("Cancelled") : t("Missed");
+    case "busy":
+      return t("Busy");
+    case "failed":
+      return t("Failed");
+    default:
+      return video ? t("Video call") : t("Voice call");
+  }
+}
+
+export function renderList(pane) {
+  const list = h("div.list-scroll");
+  pane.append(h("header.pane-header", h("h1", t("Calls"))), list);
+  const draw = () => {
+    if (!log) {
+      clear(list, h("p.muted.pad", t("Loading…")));
+      return;
+    }
+    if (!log.length) {
+      clear(list, emptyState(t("No calls yet. Start one from a chat with a contact.")));
+      return;
+    }
+    const ul = h("ul.conv-list.call-log", { "aria-label": t("Call log") });
+    for (const c of log) {
+      const outgoing = c.caller.id === state.me.id;
+      const peer = outgoing ? c.callee : c.caller;
+      const bad = c.outcome && c.outcome !== "completed" && !outgoing;
+      ul.append(
+        h(
+          "li",
+          appLink(
+            "calls",
+            c.id,
+            [
+              avatar(peer),
+              h(
+                "span.conv-text",
+                h("span.conv-top", h(`span.conv-name${bad ? ".missed" : ""}`, nameOf(peer)), h("time.conv-time", { datetime: c.started_at }, formatDateTime(c.started_at))),
+                h(
+                  "span.conv-bottom",
+                  h(
+                    "span.conv-preview",
+                    svgIcon(c.media === "video" ? "video" : "phone"),
+                    " ",
+                    outgoing ? t("Outgoing") : t("Incoming"),
+                    " · ",
+                    h("span.call-outcome", logOutcome(c)),
+                  ),
+                ),
+              ),
+            ],
+            { class: "conv-item", "aria-current": state.route.item === c.id ? "page" : null, dataset: { call: c.id } },
+          ),
+        ),
+      );
+    }
+    clear(list, ul);
+  };
+  draw();
+  loadLog().catch((err) => clear(list, h("p.muted.pad", errorText(err))));
+  return on("calls", draw);
+}
+
+export function renderMain(main, item) {
+  const c = item && log && log.find((x) => x.id === item);
+  if (!c) {
+    main.append(emptyState(t("Calls with your contacts are listed here.")));
+    return null;
+  }
+  const outgoing = c.caller.id === state.me.id;
+  const peer = outgoing ? c.callee : c.caller;
+  main.append(
+    h("header.pane-header", backButton(), h("h1", t("Call"))),
+    h(
+      "div.card.center",
+      avatar(peer, { size: 72 }),
+      h("h2", nameOf(peer)),
+      h(
+        "dl.facts",
+        h("dt", t("Direction")),
+        h("dd", outgoing ? t("Outgoing") : t("Incoming")),
+        h("dt", t("Type")),
+        h("dd", c.media === "video" ? t("Video call") : t("Voice call")),
+        h("dt", t("Result")),
+        h("dd", logOutcome(c)),
+        h("dt", t("Started")),
+        h("dd", formatDateTime(c.started_at)),
+      ),
+      h(
+        "div.actions",
+        h("button.btn", { type: "button", onclick: () => startCall(peer, "audio") }, svgIcon("phone"), " ", t("Voice call")),
+        h("button.btn.btn-primary", { type: "button", onclick: () => startCall(peer, "video") }, svgIcon("video"), " ", t("Video call")),
+      ),
+    ),
+  );
+  return null;
+}

@@ -1,0 +1,388 @@
+// Contacts: the A–Z list, requests, adding by username or phone, remarks, blocks.
+
+import { api, apiAll } from "./api.js";
+import { avatar, clear, displayName, field, formatDateTime, h, svgIcon, t, tf } from "./dom.js";
+import { emit, nameOf, on, rememberUser, state } from "./state.js";
+import { appLink, backButton, confirmDialog, emptyState, errorText, navigate, toast } from "./ui.js";
+import { startCall } from "./calls.js";
+import { openConversationWith } from "./chats.js";
+
+export function title() {
+  return t("Contacts");
+}
+
+export async function loadContacts() {
+  const data = await api("GET", "contacts");
+  state.sections = data.sections;
+  const map = new Map();
+  for (const section of data.sections) {
+    for (const contact of section.contacts) {
+      map.set(contact.user.id, contact);
+      rememberUser(contact.user);
+    }
+  }
+  state.contacts = map;
+  emit("contacts");
+}
+
+export async function loadIncoming() {
+  const list = await apiAll("contact-requests?box=incoming&status=pending&limit=100", { max: 500 });
+  state.incoming = new Map(list.map((r) => [r.id, r]));
+  list.forEach((r) => rememberUser(r.from));
+  emit("requests");
+  emit("badges");
+}
+
+export function onFrame(frame) {
+  switch (frame.type) {
+    case "contact.request": {
+      const r = frame.request;
+      const toMe = r.to && r.to.id === state.me.id;
+      if (toMe && r.status === "pending") {
+        if (!state.incoming.has(r.id)) toast(tf("%(who)s wants to add you as a contact.", { who: displayName(r.from) }));
+        state.incoming.set(r.id, r);
+      } else {
+        state.incoming.delete(r.id);
+        if (!toMe && r.status === "rejected") toast(tf("%(who)s declined your request.", { who: displayName(r.to) }));
+      }
+      emit("requests");
+      emit("badges");
+      return;
+    }
+    case "contact.added":
+      toast(tf("You and %(who)s are now contacts.", { who: displayName(frame.user) }));
+      loadContacts().catch(() => {});
+      return;
+    case "contact.removed":
+      loadContacts().catch(() => {});
+      return;
+    default:
+  }
+}
+
+// ------------------------------------------------------------------ list
+
+export function renderList(pane) {
+  const scroll = h("div.list-scroll");
+  pane.append(
+    h(
+      "header.pane-header",
+      h("h1", t("Contacts")),
+      appLink("contacts", "add", [svgIcon("add-user"), h("span.sr-only", t("Add a contact"))], { class: "btn-icon", title: t("Add a contact") }),
+    ),
+    scroll,
+  );
+  const draw = () => {
+    const current = state.route.item;
+    const requestsBadge = state.incoming.size
+      ? h("span.badge", { "aria-label": tf("%(n)s new requests", { n: state.incoming.size }) }, String(state.incoming.size))
+      : null;
+    const top = h(
+      "ul.conv-list",
+      h("li", appLink("contacts", "requests", [h("span.avatar.icon-avatar", svgIcon("inbox")), h("span.conv-name.grow", t("New requests")), requestsBadge], { class: "conv-item", "aria-current": current === "requests" ? "page" : null })),
+      h("li", appLink("contacts", "add", [h("span.avatar.icon-avatar", svgIcon("add-user")), h("span.conv-name.grow", t("Add a contact"))], { class: "conv-item", "aria-current": current === "add" ? "page" : null })),
+      h("li", appLink("contacts", "blocked", [h("span.avatar.icon-avatar", svgIcon("block")), h("span.conv-name.grow", t("Blocked"))], { class: "conv-item", "aria-current": current === "blocked" ? "page" : null })),
+    );
+    const parts = [top];
+    if (!state.sections.length) parts.push(emptyState(t("No contacts yet.")));
+    const index = h("nav.az-index", { "aria-label": t("Jump to letter") });
+    for (const section of state.sections) {
+      const id = `letter-${section.letter === "#" ? "other" : section.letter}`;
+      index.append(h("a", { href: `#${id}`, onclick: (e) => { e.preventDefault(); document.getElementById(id)?.scrollIntoView(); } }, section.letter));
+      const ul = h("ul.conv-list", { "aria-labelledby": id });
+      for (const contact of section.contacts) {
+        const u = contact.user;
+        const p = state.presence.get(u.id);
+        ul.append(
+          h(
+            "li",
+            appLink(
+              "contacts",
+              u.id,
+              [
+                h("span.avatar-wrap", avatar(u, { name: displayName(u, contact.remark) }), p && p.online ? h("span.dot-online", { title: t("Online") }) : null),
+                h("span.conv-text", h("span.conv-name", displayName(u, contact.remark)), contact.remark ? h("span.conv-preview", displayName(u)) : null),
+                contact.blocked ? h("span.tag", t("Blocked")) : null,
+              ],
+              { class: "conv-item", "aria-current": current === u.id ? "page" : null, dataset: { contact: u.id } },
+            ),
+          ),
+        );
+      }
+      parts.push(h("section.letter-section", h("h2.letter", { id }, section.letter), ul));
+    }
+    clear(scroll, parts);
+    if (state.sections.length > 1) scroll.append(index);
+  };
+  draw();
+  const offs = [on("contacts", draw), on("requests", draw), on("presence", draw), on("users", draw)];
+  return () => offs.forEach((off) => off());
+}
+
+// ------------------------------------------------------------------ main
+
+export function renderMain(main, item) {
+  if (!item) {
+    main.append(emptyState(t("Choose a contact, or add one.")));
+    return null;
+  }
+  if (item === "add") return renderAdd(main);
+  if (item === "requests") return renderRequests(main);
+  if (item === "blocked") return renderBlocked(main);
+  return renderContact(main, item);
+}
+
+function renderAdd(main) {
+  const input = h("input", { type: "search", name: "q", autocomplete: "off", required: true, maxLength: 64, id: "add-contact-q" });
+  const results = h("div.results", { "aria-live": "polite" });
+  const form = h(
+    "form.form.card",
+    { role: "search" },
+    field(t("Username or phone number"), input, t("Enter the exact username or phone number.")).field,
+    h("button.btn.btn-primary", { type: "submit" }, t("Search")),
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const q = input.value.trim();
+    if (!q) return;
+    clear(results, h("p.muted", t("Searching…")));
+    try {
+      const data = await api("GET", `users/search?q=${encodeURIComponent(q)}`);
+      if (!data.results.length) {
+        clear(results, h("p.muted", t("Nobody found with this username or phone number.")));
+        return;
+      }
+      clear(results, data.results.map((u) => userResult(rememberUser(u))));
+    } catch (err) {
+      clear(results, h("p.alert", { role: "alert" }, errorText(err)));
+    }
+  });
+  main.append(h("header.pane-header", backButton(), h("h1", t("Add a contact"))), h("div.pane-scroll", form, results));
+  input.focus();
+  return null;
+}
+
+function userResult(user) {
+  const card = h("div.card.user-result", h("div.user-line", avatar(user, { size: 48 }), h("div", h("strong", displayName(user)), h("p.muted", `@${user.username}`))));
+  if (user.id === state.me.id) {
+    card.append(h("p.muted", t("This is you.")));
+  } else if (state.contacts.has(user.id)) {
+    card.append(
+      h("p.muted", t("Already a contact.")),
+      h("button.btn", { type: "button", onclick: () => openConversationWith({ peer: user.id }).catch((e) => toast(errorText(e), { kind: "error" })) }, t("Send message")),
+    );
+  } else {
+    const message = h("input", { maxLength: 200, value: tf("Hi, I am %(name)s.", { name: displayName(state.me) }) });
+    const send = h("button.btn.btn-primary", { type: "submit" }, t("Send request"));
+    const form = h("form.form", field(t("Message (optional)"), message).field, send);
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      send.disabled = true;
+      try {
+        const r = await api("POST", "contact-requests", { to: user.id, message: message.value });
+        if (r.status === "accepted") {
+          toast(tf("You and %(who)s are now contacts.", { who: displayName(user) }));
+          loadContacts().catch(() => {});
+        }
+        form.replaceWith(h("p.ok", { role: "status" }, r.status === "accepted" ? t("You are now contacts.") : t("Request sent. You will be told when it is answered.")));
+      } catch (err) {
+        send.disabled = false;
+        toast(errorText(err), { kind: "error" });
+      }
+    });
+    card.append(form);
+  }
+  return card;
+}
+
+function requestItem(r, box) {
+  const other = box === "incoming" ? r.from : r.to;
+  const actions = h("div.actions");
+  if (r.status === "pending" && box === "incoming") {
+    actions.append(
+      h("button.btn", { type: "button", onclick: () => decide(r, "reject") }, t("Reject")),
+      h("button.btn.btn-primary", { type: "button", onclick: () => decide(r, "accept") }, t("Accept")),
+    );
+  } else if (r.status === "pending") {
+    actions.append(h("button.btn", { type: "button", onclick: () => cancel(r) }, t("Cancel request")));
+  } else {
+    const labels = { accepted: t("Accepted"), rejected: t("Rejected"), cancelled: t("Cancelled") };
+    actions.append(h("span.tag", labels[r.status] || r.status));
+  }
+  return h(
+    "li.request",
+    { dataset: { request: r.id } },
+    avatar(other, { size: 44 }),
+    h("div.grow", h("strong", displayName(other)), h("p.muted", `@${other.username}`), r.message ? h("p.request-message", r.message) : null, h("p.muted.small", formatDateTime(r.created_at))),
+    actions,
+  );
+}
+
+async function decide(r, action) {
+  try {
+    await api("POST", `contact-requests/${r.id}/${action}`);
+    state.incoming.delete(r.id);
+    emit("requests");
+    emit("badges");
+    if (action === "accept") await loadContacts();
+  } catch (err) {
+    toast(errorText(err), { kind: "error" });
+  }
+}
+
+async function cancel(r) {
+  try {
+    await api("DELETE", `contact-requests/${r.id}`);
+    emit("requests");
+  } catch (err) {
+    toast(errorText(err), { kind: "error" });
+  }
+}
+
+function renderRequests(main) {
+  const incomingBox = h("ul.request-list", { "aria-label": t("Received") });
+  const outgoingBox = h("ul.request-list", { "aria-label": t("Sent") });
+  main.append(
+    h("header.pane-header", backButton(), h("h1", t("New requests"))),
+    h("div.pane-scroll", h("h2.list-heading", t("Received")), incomingBox, h("h2.list-heading", t("Sent")), outgoingBox),
+  );
+  const draw = async () => {
+    try {
+      const [inc, out] = await Promise.all([
+        apiAll("contact-requests?box=incoming&limit=100", { max: 200 }),
+        apiAll("contact-requests?box=outgoing&limit=100", { max: 200 }),
+      ]);
+      clear(incomingBox, inc.length ? inc.map((r) => requestItem(r, "incoming")) : h("li.muted.pad", t("No requests.")));
+      clear(outgoingBox, out.length ? out.map((r) => requestItem(r, "outgoing")) : h("li.muted.pad", t("No requests.")));
+    } catch (err) {
+      clear(incomingBox, h("li.alert", errorText(err)));
+    }
+  };
+  draw();
+  return on("requests", draw);
+}
+
+function renderBlocked(main) {
+  const list = h("ul.request-list", { "aria-label": t("Blocked") });
+  main.append(
+    h("header.pane-header", backButton(), h("h1", t("Blocked"))),
+    h("div.pane-scroll", h("p.muted.pad", t("People you block cannot message you, call you or send you requests.")), list),
+  );
+  const draw = async () => {
+    try {
+      const users = await apiAll("blocks?limit=100", { max: 1000 });
+      clear(
+        list,
+        users.length
+          ? users.map((u) =>
+              h(
+                "li.request",
+                avatar(u, { size: 40 }),
+                h("div.grow", h("strong", displayName(u)), h("p.muted", `@${u.username}`)),
+                h("button.btn", { type: "button", onclick: () => unblock(u).then(draw) }, t("Unblock")),
+              ),
+            )
+          : h("li.muted.pad", t("You block nobody.")),
+      );
+    } catch (err) {
+      clear(list, h("li.alert", errorText(err)));
+    }
+  };
+  draw();
+  return on("contacts", draw);
+}
+
+async function block(user) {
+  const ok = await confirmDialog(tf("Block %(who)s? You will not get their messages, calls or requests.", { who: nameOf(user) }), { ok: t("Block"), danger: true });
+  if (!ok) return;
+  try {
+    await api("POST", "blocks", { user: user.id });
+    await loadContacts();
+  } catch (err) {
+    toast(errorText(err), { kind: "error" });
+  }
+}
+
+async function unblock(user) {
+  try {
+    await api("DELETE", `blocks/${user.id}`);
+    await loadContacts();
+  } catch (err) {
+    toast(errorText(err), { kind: "error" });
+  }
+}
+
+function renderContact(main, userId) {
+  const draw = async () => {
+    let contact = state.contacts.get(userId);
+    let user = contact ? contact.user : state.users.get(userId);
+    if (!user) {
+      try {
+        user = rememberUser(await api("GET", `users/${userId}`));
+      } catch (err) {
+        clear(main, h("header.pane-header", backButton()), emptyState(errorText(err)));
+        return;
+      }
+    }
+    contact = state.contacts.get(userId);
+    const p = state.presence.get(userId);
+    const status = p ? (p.online ? t("Online") : t("Offline")) : "";
+    const card = h(
+      "div.card.profile-card",
+      h("div.user-line", avatar(user, { size: 72 }), h("div", h("h2", displayName(user, contact && contact.remark)), user.nickname && contact && contact.remark ? h("p", tf("Nickname: %(name)s", { name: user.nickname })) : null, h("p.muted", `@${user.username}`), status ? h("p.muted", status) : null)),
+      user.signature ? h("p.signature", user.signature) : null,
+    );
+    const body = [card];
+    if (contact) {
+      const actions = h(
+        "div.actions",
+        h("button.btn.btn-primary", { type: "button", onclick: () => openConversationWith({ peer: userId }).catch((e) => toast(errorText(e), { kind: "error" })) }, svgIcon("chat"), " ", t("Send message")),
+        h("button.btn", { type: "button", onclick: () => startCall(user, "audio"), disabled: contact.blocked }, svgIcon("phone"), " ", t("Voice call")),
+        h("button.btn", { type: "button", onclick: () => startCall(user, "video"), disabled: contact.blocked }, svgIcon("video"), " ", t("Video call")),
+      );
+      const remark = h("input", { value: contact.remark, maxLength: 64 });
+      const remarkForm = h("form.form.card", field(t("Remark (only you see it)"), remark).field, h("button.btn", { type: "submit" }, t("Save remark")));
+      remarkForm.addEventListener("submit", async (event) => {
+        event.preventDefault();
+        try {
+          await api("PATCH", `contacts/${userId}`, { remark: remark.value });
+          await loadContacts();
+          toast(t("Saved."));
+        } catch (err) {
+          toast(errorText(err), { kind: "error" });
+        }
+      });
+      const danger = h(
+        "div.actions.danger-zone",
+        contact.blocked
+          ? h("button.btn", { type: "button", onclick: () => unblock(user) }, t("Unblock"))
+          : h("button.btn", { type: "button", onclick: () => block(user) }, t("Block")),
+        h(
+          "button.btn.btn-danger",
+          {
+            type: "button",
+            onclick: async () => {
+              if (!(await confirmDialog(tf("Delete %(who)s from your contacts?", { who: nameOf(user) }), { ok: t("Delete"), danger: true }))) return;
+              try {
+                await api("DELETE", `contacts/${userId}`);
+                await loadContacts();
+                navigate("contacts", null);
+              } catch (err) {
+                toast(errorText(err), { kind: "error" });
+              }
+            },
+          },
+          t("Delete contact"),
+        ),
+      );
+      if (contact.blocked) body.push(h("p.alert", t("You block this contact.")));
+      body.push(actions, remarkForm, danger);
+    } else if (userId !== state.me.id) {
+      body.push(userResult(user));
+    }
+    clear(main, h("header.pane-header", backButton(), h("h1", displayName(user, contact && contact.remark))), h("div.pane-scroll", body));
+  };
+  draw();
+  const offs = [on("contacts", draw), on("presence", (f) => f.user === userId && draw())];
+  return () => offs.forEach((off) => off());
+}

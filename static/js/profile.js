@@ -1,0 +1,148 @@
+// Profile: avatar, nickname, signature, password, sessions, language, sign out.
+
+import { api, upload } from "./api.js";
+import { avatar, clear, displayName, field, formatDateTime, h, t } from "./dom.js";
+import { emit, rememberUser, state } from "./state.js";
+import { emptyState, errorText, toast } from "./ui.js";
+
+export function title() {
+  return t("Me");
+}
+
+function fromTemplate(id) {
+  const tpl = document.getElementById(id);
+  return tpl ? tpl.content.cloneNode(true) : null;
+}
+
+function setMe(user) {
+  state.me = rememberUser({ ...state.me, ...user });
+  const rail = document.querySelector(".rail-me");
+  if (rail) clear(rail, avatar(state.me, { size: 36 }), h("span.sr-only", t("Me")));
+  emit("users", state.me);
+}
+
+export function renderList(pane) {
+  const me = state.me;
+  const pic = h("div.avatar-edit", avatar(me, { size: 96 }));
+  const fileInput = h("input.sr-only", { type: "file", accept: "image/png,image/jpeg,image/gif,image/webp", id: "avatar-file" });
+  const progress = h("progress", { max: 1, value: 0, hidden: true, "aria-label": t("Uploading the picture") });
+  fileInput.addEventListener("change", async () => {
+    const file = fileInput.files[0];
+    if (!file) return;
+    progress.hidden = false;
+    try {
+      const stored = await upload(file, (f) => (progress.value = f)).promise;
+      const user = await api("PATCH", "me", { avatar: stored.id });
+      setMe(user);
+      clear(pic, avatar(state.me, { size: 96 }));
+      toast(t("Saved."));
+    } catch (err) {
+      toast(errorText(err), { kind: "error" });
+    } finally {
+      progress.hidden = true;
+      fileInput.value = "";
+    }
+  });
+  pane.append(
+    h("header.pane-header", h("h1", t("Me"))),
+    h(
+      "div.list-scroll.pad",
+      h(
+        "div.card.center",
+        pic,
+        h("label.btn.btn-small", { for: "avatar-file" }, t("Change picture")),
+        fileInput,
+        progress,
+        h("h2", displayName(me)),
+        h("p.muted", `@${me.username}`),
+        me.phone ? h("p.muted", me.phone) : null,
+      ),
+      me.is_admin ? h("p", h("a.btn.btn-block", { href: "/admin/" }, t("Administration"))) : null,
+      h("div.card", fromTemplate("tpl-language")),
+      h("div.card", fromTemplate("tpl-logout")),
+    ),
+  );
+  const select = pane.querySelector("[data-autosubmit]");
+  if (select) select.addEventListener("change", () => select.form.requestSubmit());
+  pane.querySelectorAll(".js-hide").forEach((el) => (el.hidden = true));
+  return null;
+}
+
+export function renderMain(main) {
+  const me = state.me;
+  const nickname = h("input", { value: me.nickname || "", maxLength: 64, autocomplete: "nickname" });
+  const signature = h("textarea", { maxLength: 200, rows: 2 });
+  signature.value = me.signature || "";
+  const profileForm = h("form.form.card", h("h2", t("Profile")), field(t("Nickname"), nickname).field, field(t("Signature"), signature).field, h("button.btn.btn-primary", { type: "submit" }, t("Save")));
+  profileForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      setMe(await api("PATCH", "me", { nickname: nickname.value, signature: signature.value }));
+      toast(t("Saved."));
+    } catch (err) {
+      toast(errorText(err), { kind: "error" });
+    }
+  });
+  const oldPw = h("input", { type: "password", autocomplete: "current-password", required: true });
+  const newPw = h("input", { type: "password", autocomplete: "new-password", required: true, minLength: 8 });
+  const pwForm = h(
+    "form.form.card",
+    h("h2", t("Password")),
+    h("input.sr-only", { type: "text", autocomplete: "username", value: me.username, tabindex: "-1", "aria-hidden": "true", readOnly: true }),
+    field(t("Current password"), oldPw).field,
+    field(t("New password"), newPw, t("At least 8 characters, not all digits, not your username.")).field,
+    h("button.btn", { type: "submit" }, t("Change password")),
+  );
+  pwForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      await api("POST", "me/password", { old_password: oldPw.value, new_password: newPw.value });
+      oldPw.value = newPw.value = "";
+      toast(t("Password changed. Your other sessions were signed out."));
+      drawSessions();
+    } catch (err) {
+      toast(errorText(err), { kind: "error" });
+    }
+  });
+  const sessions = h("ul.request-list", { "aria-label": t("Where you are signed in") });
+  const drawSessions = async () => {
+    try {
+      const data = await api("GET", "me/sessions");
+      clear(
+        sessions,
+        data.results.map((s) =>
+          h(
+            "li.request",
+            h("div.grow", h("strong", s.device || (s.kind === "web" ? t("Browser") : t("App"))), h("p.muted.small", `${s.ip || ""} · ${formatDateTime(s.last_seen_at)}`)),
+            s.current
+              ? h("span.tag", t("This browser"))
+              : h(
+                  "button.btn.btn-small",
+                  {
+                    type: "button",
+                    onclick: async () => {
+                      try {
+                        await api("DELETE", `me/sessions/${s.id}`);
+                        drawSessions();
+                      } catch (err) {
+                        toast(errorText(err), { kind: "error" });
+                      }
+                    },
+                  },
+                  t("Sign out"),
+                ),
+          ),
+        ),
+      );
+    } catch (err) {
+      clear(sessions, h("li.alert", errorText(err)));
+    }
+  };
+  drawSessions();
+  main.append(
+    h("header.pane-header", h("h1", t("Settings"))),
+    h("div.pane-scroll", profileForm, pwForm, h("section.card", h("h2", t("Where you are signed in")), sessions)),
+  );
+  if (!main.childElementCount) main.append(emptyState(""));
+  return null;
+}

@@ -1,0 +1,83 @@
+// The app's state, kept in memory for this tab (nothing in localStorage).
+
+import { displayName, t } from "./dom.js";
+
+export const state = {
+  config: null,
+  me: null,
+  socket: null,
+  conversations: new Map(), // id -> Conversation
+  boxes: new Map(), // conversation id -> loaded messages (see box())
+  contacts: new Map(), // user id -> Contact
+  sections: [], // the lettered contact list
+  users: new Map(), // user id -> User, every user the tab has seen
+  groups: new Map(), // group id -> Group
+  incoming: new Map(), // pending incoming contact requests, by id
+  presence: new Map(), // user id -> {online, last_seen}
+  typing: new Map(), // conversation id -> Map(user id -> expiry ms)
+  reads: new Map(), // group conversation id -> Map(user id -> read seq)
+  route: { section: "chats", item: null },
+};
+
+const bus = new EventTarget();
+
+export function emit(type, detail) {
+  bus.dispatchEvent(new CustomEvent(type, { detail }));
+}
+
+export function on(type, fn) {
+  const handler = (event) => fn(event.detail);
+  bus.addEventListener(type, handler);
+  return () => bus.removeEventListener(type, handler);
+}
+
+export function rememberUser(user) {
+  if (user && user.id) state.users.set(user.id, { ...(state.users.get(user.id) || {}), ...user });
+  return user;
+}
+
+// The name to show for a user: my remark for them, else nickname, else username.
+export function nameOf(userOrId) {
+  const id = typeof userOrId === "string" ? userOrId : userOrId && userOrId.id;
+  if (id && state.me && id === state.me.id) return t("You");
+  const contact = id ? state.contacts.get(id) : null;
+  const user = (id && state.users.get(id)) || (typeof userOrId === "object" ? userOrId : null);
+  if (!user && !contact) return t("a member");
+  return displayName(contact ? contact.user : user, contact ? contact.remark : "");
+}
+
+export function conversationTitle(conv) {
+  if (!conv) return "";
+  if (conv.kind === "group") return conv.group ? conv.group.name : t("Group chat");
+  return nameOf(conv.peer);
+}
+
+export function box(conversationId) {
+  let b = state.boxes.get(conversationId);
+  if (!b) {
+    b = {
+      loaded: false,
+      loading: false,
+      hasMore: true,
+      bySeq: new Map(), // seq -> Message
+      ids: new Set(),
+      pending: new Map(), // client_msg_id -> pending message (not stored yet)
+    };
+    state.boxes.set(conversationId, b);
+  }
+  return b;
+}
+
+// Cursors for `sync`: the last seq this tab has of each conversation it knows.
+export function cursors() {
+  const out = {};
+  for (const conv of state.conversations.values()) out[conv.id] = conv.last_seq || 0;
+  return out;
+}
+
+export function sortedConversations() {
+  return [...state.conversations.values()].sort((a, b) => {
+    if (a.pinned !== b.pinned) return a.pinned ? -1 : 1;
+    return (b.updated_at || "").localeCompare(a.updated_at || "");
+  });
+}

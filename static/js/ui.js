@@ -1,0 +1,113 @@
+// Navigation, toasts and dialogs shared by every section.
+
+import { h, t } from "./dom.js";
+import { emit, state } from "./state.js";
+
+export function parseRoute(pathname) {
+  const parts = pathname.replace(/^\/+|\/+$/g, "").split("/");
+  const map = { "": "chats", chats: "chats", contacts: "contacts", groups: "groups", calls: "calls", profile: "profile" };
+  const section = map[parts[0]] || "chats";
+  return { section, item: parts[1] ? decodeURIComponent(parts[1]) : null };
+}
+
+export function pathOf(section, item) {
+  const base = section === "chats" ? (item ? "/chats" : "/") : `/${section}`;
+  return item ? `${base}/${encodeURIComponent(item)}` : base;
+}
+
+export function navigate(section, item = null, { replace = false } = {}) {
+  const path = pathOf(section, item);
+  if (replace) history.replaceState({}, "", path);
+  else if (location.pathname !== path) history.pushState({}, "", path);
+  state.route = { section, item };
+  emit("route", state.route);
+}
+
+// Links inside the app move without reloading the page (the socket and a
+// call stay up); modified clicks keep their usual meaning.
+export function appLink(section, item, children, attrs = {}) {
+  return h(
+    "a",
+    {
+      href: pathOf(section, item),
+      onclick: (event) => {
+        if (event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+        event.preventDefault();
+        navigate(section, item);
+      },
+      ...attrs,
+    },
+    children,
+  );
+}
+
+export function toast(text, { kind = "info", timeout = 5000 } = {}) {
+  const box = document.getElementById("toasts");
+  if (!box) return;
+  const node = h(`div.toast.toast-${kind}`, { role: kind === "error" ? "alert" : "status" }, text);
+  box.append(node);
+  setTimeout(() => node.remove(), timeout);
+}
+
+export function errorText(err) {
+  const byCode = {
+    network: t("No connection to the server."),
+    not_contact: t("You are not contacts (any more)."),
+    blocked: t("One of you has blocked the other."),
+    not_member: t("You are not a member of this group."),
+    group_disabled: t("This group is disabled or dismissed."),
+    forbidden: t("You are not allowed to do this."),
+    not_found: t("Not found."),
+    conflict: t("Already done, or not possible in the current state."),
+    too_large: t("Too large."),
+    unsupported_media: t("This type of file is refused."),
+    rate_limited: t("Too many requests. Wait a moment and try again."),
+    unavailable: t("The service is unavailable right now. Try again in a moment."),
+    invalid_credentials: t("Wrong password or code."),
+    busy: t("Busy: already in a call."),
+    call_state: t("The call has already ended."),
+  };
+  if (err && err.code === "invalid" && err.fields) {
+    return Object.values(err.fields).flat().join(" ");
+  }
+  return (err && byCode[err.code]) || (err && err.message) || t("Something went wrong.");
+}
+
+export function confirmDialog(message, { ok = t("OK"), danger = false } = {}) {
+  return new Promise((resolve) => {
+    const okButton = h(`button.btn${danger ? ".btn-danger" : ".btn-primary"}`, { type: "submit", value: "ok" }, ok);
+    const dialog = h(
+      "dialog.dialog",
+      { "aria-labelledby": "confirm-text" },
+      h(
+        "form",
+        { method: "dialog" },
+        h("p", { id: "confirm-text" }, message),
+        h(
+          "div.dialog-actions",
+          h("button.btn", { type: "submit", value: "cancel" }, t("Cancel")),
+          okButton,
+        ),
+      ),
+    );
+    dialog.addEventListener("close", () => {
+      resolve(dialog.returnValue === "ok");
+      dialog.remove();
+    });
+    document.body.append(dialog);
+    dialog.showModal();
+    okButton.focus();
+  });
+}
+
+export function emptyState(text) {
+  return h("div.empty", h("p", text));
+}
+
+export function backButton() {
+  return h(
+    "button.btn-icon.back",
+    { type: "button", "aria-label": t("Back"), onclick: () => navigate(state.route.section, null) },
+    "‹",
+  );
+}

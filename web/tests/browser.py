@@ -1,0 +1,157 @@
+"""Helpers for the browser tests: Debian's Chromium driven by Playwright, one
+person per browser context (so two people never share a cookie)."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "artifacts" / "screenshots"
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+    "--allow-loopback-in-peer-connection",
+]
+PASSWORD = "a-good-password-1"
+DESKTOP = {"width": 1440, "height": 900}
+PHONE = {"width": 390, "height": 844}
+
+
+class Person:
+    """One user in one browser context; `page` is their first tab."""
+
+    def __init__(self, browser: Browser, base: str, *, viewport=DESKTOP, locale: str = "en-US", phone: bool = False):
+        options = {"viewport": viewport, "locale": locale}
+        if phone:
+            options.update(is_mobile=True, has_touch=True, device_scale_factor=2)
+        self.base = base
+        self.context: BrowserContext = browser.new_context(**options)
+        self.context.set_default_timeout(15_000)
+        self.problems: list[str] = []
+        self.page = self.new_tab()
+
+    def new_tab(self) -> Page:
+        page = self.context.new_page()
+        page.on("console", lambda m: self._console(m))
+        page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
+        # A script injected by a user string would show itself this way.
+        page.on("dialog", lambda d: (self.problems.append(f"unexpected dialog: {d.message}"), d.dismiss()))
+        return page
+
+    def _console(self, message) -> None:
+        if message.type != "error":
+            return
+        text = message.text
+        # Expected while the test takes the network away.
+        if "ERR_INTERNET_DISCONNECTED" in text or "WebSocket connection to" in text:
+            return
+        self.problems.append(f"console error: {text}")
+
+    def assert_clean(self) -> None:
+        """No script errors, no Content-Security-Policy violations, no failed loads."""
+        assert self.problems == [], self.problems
+
+    def close(self) -> None:
+        self.context.close()
+
+    # ---------------------------------------------------------------- accounts
+
+    def register(self, username: str, nickname: str = "") -> None:
+        page = self.page
+        page.goto(f"{self.base}/register")
+        page.get_by_label("Username").fill(username)
+        page.get_by_label("Nickname (optional)").fill(nickname)
+        page.get_by_label("Password", exact=True).fill(PASSWORD)
+        page.get_by_label("Repeat the password").fill(PASSWORD)
+        page.get_by_role("button", name="Create account").click()
+        page.wait_for_url(f"{self.base}/")
+        self.wait_online()
+
+    def login(self, username: str, password: str = PASSWORD, page: Page | None = None) -> None:
+        page = page or self.page
+        page.goto(f"{self.base}/login")
+        page.get_by_label("Username or phone number").fill(username)
+        page.get_by_label("Password", exact=True).fill(password)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(f"{self.base}/")
+        self.wait_online(page)
+
+    def wait_online(self, page: Page | None = None) -> None:
+        wait_js(page or self.page, "!!(window.wsc && window.wsc.socket.ready)")
+
+    # ---------------------------------------------------------------- navigation
+
+    def nav(self, section: str, page: Page | None = None) -> None:
+        page = page or self.page
+        back = page.locator("main button.back")
+        if back.is_visible():
+            back.click()
+        page.locator(f'.rail [data-nav="{section}"]').last.click()
+
+    def open_chat(self, title: str, page: Page | None = None) -> None:
+        page = page or self.page
+        self.nav("chats", page)
+        exact = re.compile(f"^{re.escape(title)}$")
+        page.locator(".conv-item").filter(has=page.locator(".conv-name", has_text=exact)).first.click()
+        expect(page.locator(".chat-header h1")).to_have_text(title)
+
+    def send(self, text: str, page: Page | None = None) -> None:
+        page = page or self.page
+        box = page.get_by_label("Message", exact=True)
+        box.fill(text)
+        box.press("Enter")
+
+    def message(self, text: str, page: Page | None = None):
+        return (page or self.page).locator(".messages .msg .text", has_text=re.compile(f"^{re.escape(text)}$"))
+
+    # ---------------------------------------------------------------- checks
+
+    def axe(self, page: Page | None = None) -> list[dict]:
+        """Serious and critical axe-core violations on the page as it is now."""
+        page = page or self.page
+        if not page.evaluate("typeof window.axe !== 'undefined'"):
+            # Evaluated by the DevTools protocol, which the page's CSP does not govern.
+            page.evaluate(AXE.read_text() + "\n;0")
+        result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+        return [
+            {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:5]}
+            for v in result["violations"]
+            if v["impact"] in ("serious", "critical")
+        ]
+
+    def shot(self, name: str, page: Page | None = None) -> None:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        (page or self.page).screenshot(path=str(SHOTS / f"{name}.png"))
+
+
+def wait_js(page: Page, expression: str, timeout: float = 15.0, interval: float = 0.1):
+    """Poll a JavaScript expression until it is truthy. (Playwright's
+    wait_for_function evaluates strings with eval(), which the page's CSP
+    forbids; page.evaluate goes through the DevTools protocol.)"""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = page.evaluate(expression)
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for: {expression} (last value {value!r})")
+        time.sleep(interval)
+
+
+def read_sms_codes(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

@@ -1,0 +1,31 @@
+from django.urls import path
+from django.utils import timezone
+from django.views.decorators.http import last_modified
+from django.views.i18n import JavaScriptCatalog, set_language
+
+from web import views
+
+app_name = "web"
+
+_started = timezone.now()
+
+urlpatterns = [
+    path("", views.app_page, name="home"),
+    path("chats/<str:item>", views.app_page, {"section": "chats"}, name="chat"),
+    path("contacts", views.app_page, {"section": "contacts"}, name="contacts"),
+    path("contacts/<str:item>", views.app_page, {"section": "contacts"}, name="contact"),
+    path("groups", views.app_page, {"section": "groups"}, name="groups"),
+    path("groups/<str:item>", views.app_page, {"section": "groups"}, name="group"),
+    path("calls", views.app_page, {"section": "calls"}, name="calls"),
+    path("profile", views.app_page, {"section": "profile"}, name="profile"),
+    path("login", views.login_page, name="login"),
+    path("register", views.register_page, name="register"),
+    path("logout", views.logout_view, name="logout"),
+    path("i18n/setlang", set_language, name="set_language"),
+    # The translations the scripts use, per language (LocaleMiddleware picks it).
+    path(
+        "jsi18n/",
+        last_modified(lambda request: _started)(JavaScriptCatalog.as_view()),
+        name="jsi18n",
+    ),
+]
