@@ -223,3 +223,176 @@ def run_sends(
     for proc in procs:
         proc.join(10)
     return total
+
+
+# --------------------------------------------------------------------------- group fan-out
+
+
+async def _group_load(
+    sender: tuple[str, str] | None,
+    conversation: str,
+    members: list[tuple[str, str]],
+    rate: float,
+    seconds: float,
+    drain_s: float,
+    expected_total: int,
+) -> dict:
+    """One process: maybe the sender, and some members' sockets. Returns the
+    send times (if sender) and, per message, how many of our members got it
+    and when the last of them did."""
+    sockets = [await connect(url, token) for url, token in members]
+    send_ws = await connect(*sender) if sender else None
+    sent_at: dict[str, int] = {}
+    last: dict[str, int] = {}
+    counts: dict[str, int] = {}
+    histogram = new_histogram()
+    deliveries = 0
+
+    async def receive(ws) -> None:
+        nonlocal deliveries
+        try:
+            async for raw in ws:
+                frame = json.loads(raw)
+                if frame.get("type") != "message.new":
+                    continue
+                now = time.time_ns()
+                message = frame["message"]
+                cmid = message.get("client_msg_id")
+                stamp = (message.get("content") or "").split(":", 1)[0]
+                if not cmid or not stamp.isdigit():
+                    continue
+                deliveries += 1
+                counts[cmid] = counts.get(cmid, 0) + 1
+                last[cmid] = max(last.get(cmid, 0), now)
+                histogram.record_value(max(1, min(HIST_MAX_US, (now - int(stamp)) // 1000)))
+        except websockets.ConnectionClosed:
+            pass
+
+    tasks = [asyncio.create_task(receive(ws)) for ws in sockets]
+    cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+    start = time.perf_counter()
+    if send_ws is not None:
+        drain_task = asyncio.create_task(_discard(send_ws))
+        total = int(rate * seconds)
+        for n in range(total):
+            delay = start + n / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            cmid = str(uuid.uuid4())
+            sent_at[cmid] = time.time_ns()
+            await send_ws.send(
+                json.dumps(
+                    {
+                        "type": "message.send",
+                        "client_msg_id": cmid,
+                        "conversation": conversation,
+                        "kind": "text",
+                        "content": f"{sent_at[cmid]}:group {n}",
+                    }
+                )
+            )
+    else:
+        drain_task = None
+    deadline = time.monotonic() + seconds + drain_s
+    while deliveries < expected_total and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    elapsed = time.perf_counter() - start
+    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+    for task in tasks + ([drain_task] if drain_task else []):
+        task.cancel()
+    for ws in sockets + ([send_ws] if send_ws else []):
+        await ws.close()
+    return {
+        "sent_at": sent_at,
+        "last": last,
+        "counts": counts,
+        "deliveries": deliveries,
+        "histogram": histogram.encode(),
+        "elapsed": elapsed,
+        "cpu": (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime),
+    }
+
+
+async def _discard(ws) -> None:
+    try:
+        async for _ in ws:
+            pass
+    except websockets.ConnectionClosed:
+        pass
+
+
+def _group_worker(args: tuple, queue: mp.Queue) -> None:
+    try:
+        queue.put(("ok", asyncio.run(_group_load(*args))))
+    except Exception as exc:
+        queue.put(("error", repr(exc)))
+
+
+def run_group(
+    sender: tuple[str, str],
+    conversation: str,
+    members: list[tuple[str, str]],
+    *,
+    rate: float,
+    seconds: float,
+    processes: int = 2,
+    drain_s: float = 30.0,
+) -> dict:
+    """One sender posts `rate` messages/s to a group whose other members'
+    sockets are spread over `processes` client processes. Reports the latency
+    to the LAST member per message, every delivery's latency, deliveries/s."""
+    ctx = mp.get_context("fork")
+    queue: mp.Queue = ctx.Queue()
+    expected_per_message = len(members)
+    procs = []
+    for p in range(processes):
+        share = members[p::processes]
+        args = (
+            sender if p == 0 else None,
+            conversation,
+            share,
+            rate,
+            seconds,
+            drain_s,
+            int(rate * seconds) * len(share),
+        )
+        proc = ctx.Process(target=_group_worker, args=(args, queue), daemon=True)
+        proc.start()
+        procs.append(proc)
+    parts = []
+    for _ in procs:
+        status, payload = queue.get(timeout=seconds + drain_s + 600)
+        if status != "ok":
+            raise RuntimeError(f"a client process failed: {payload}")
+        parts.append(payload)
+    for proc in procs:
+        proc.join(10)
+    sent_at = {k: v for part in parts for k, v in part["sent_at"].items()}
+    last_member = new_histogram()
+    every = new_histogram()
+    complete = 0
+    duplicated = 0
+    for cmid, sent in sent_at.items():
+        got = sum(part["counts"].get(cmid, 0) for part in parts)
+        duplicated += max(0, got - expected_per_message)
+        if got >= expected_per_message:
+            complete += 1
+            finish = max(part["last"].get(cmid, 0) for part in parts)
+            last_member.record_value(max(1, min(HIST_MAX_US, (finish - sent) // 1000)))
+    for part in parts:
+        every.add(HdrHistogram.decode(part["histogram"]))
+    elapsed = max(part["elapsed"] for part in parts)
+    deliveries = sum(part["deliveries"] for part in parts)
+    return {
+        "sent": len(sent_at),
+        "complete": complete,
+        "lost_deliveries": len(sent_at) * expected_per_message - deliveries + duplicated,
+        "duplicated": duplicated,
+        "last_p50_ms": last_member.get_value_at_percentile(50) / 1000,
+        "last_p99_ms": last_member.get_value_at_percentile(99) / 1000,
+        "last_max_ms": last_member.get_max_value() / 1000,
+        "each_p50_ms": every.get_value_at_percentile(50) / 1000,
+        "each_p99_ms": every.get_value_at_percentile(99) / 1000,
+        "deliveries_per_s": deliveries / elapsed if elapsed else 0.0,
+        "client_cpu_pct": 100 * sum(part["cpu"] for part in parts) / elapsed if elapsed else 0.0,
+    }

@@ -258,7 +258,7 @@ class _Subscriber:
                 self.pubsub = client.pubsub(ignore_subscribe_messages=False)
                 # A subscription to a channel of our own keeps the connection in
                 # pub/sub mode even when no user is connected.
-                await self.pubsub.subscribe(self.hub.node_channel)
+                await self.pubsub.subscribe(self.hub.node_channel, self.hub.broadcast_channel)
                 # Users who connected while we were reconnecting.
                 wanted = {self.channel(s.user_id) for s in self.sockets}
                 if wanted:
@@ -308,6 +308,9 @@ class _Subscriber:
             kind = message["type"]
             if kind == "message":
                 channel = message["channel"]
+                if channel == self.hub.broadcast_channel:
+                    self._dispatch_many(message["data"])
+                    continue
                 uid = self.hub.user_of(channel)
                 if uid is not None:
                     _dispatch([s for s in self.hub.registry.sockets_of(uid) if s.loop is self.loop], message["data"])
@@ -318,9 +321,20 @@ class _Subscriber:
                 if future is not None and not future.done():
                     future.set_result(None)
 
+    def _dispatch_many(self, data: bytes) -> None:
+        """A multi-user envelope (b"M" + ids + b"\n" + envelope): the sockets
+        here of any of those users get the inner envelope."""
+        head, _, envelope = data[1:].partition(b"\n")
+        registry = self.hub.registry
+        targets = [s for uid in head.split(b",") if uid for s in registry.sockets_of(int(uid)) if s.loop is self.loop]
+        if targets:
+            _dispatch(targets, envelope)
+
 
 class RedisHub:
-    """Many nodes: Redis pub/sub with one channel per user."""
+    """Many nodes: Redis pub/sub with one channel per user, and one channel
+    every node listens to for events with many recipients (a big group): one
+    PUBLISH carrying the recipient list instead of one per recipient."""
 
     name = "redis"
 
@@ -328,6 +342,7 @@ class RedisHub:
         self.registry = _Registry()
         self.prefix = rds.key("u").encode() + b":"
         self.node_channel = rds.key("node", settings.NODE_ID).encode()
+        self.broadcast_channel = rds.key("all").encode()
         self._subscribers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Subscriber] = (
             weakref.WeakKeyDictionary()
         )
@@ -373,14 +388,22 @@ class RedisHub:
     def deliver(self, user_ids: Iterable[int], envelope: bytes) -> None:
         self.deliver_many([(user_ids, envelope)])
 
+    def _queue(self, pipe, user_ids: Iterable[int], envelope: bytes) -> int:
+        targets = set(user_ids)
+        if len(targets) >= settings.REALTIME_BROADCAST_MIN:
+            ids = ",".join(str(uid) for uid in sorted(targets)).encode()
+            pipe.publish(self.broadcast_channel, b"M" + ids + b"\n" + envelope)
+            return 1
+        for uid in targets:
+            pipe.publish(self.channel(uid), envelope)
+        return len(targets)
+
     def deliver_many(self, items: Iterable[tuple[Iterable[int], bytes]]) -> None:
         try:
             pipe = rds.client().pipeline(transaction=False)
             count = 0
             for user_ids, envelope in items:
-                for uid in set(user_ids):
-                    pipe.publish(self.channel(uid), envelope)
-                    count += 1
+                count += self._queue(pipe, user_ids, envelope)
             if count:
                 pipe.execute()
         except redis.RedisError:
@@ -393,8 +416,7 @@ class RedisHub:
             return
         try:
             pipe = rds.async_client().pipeline(transaction=False)
-            for uid in targets:
-                pipe.publish(self.channel(uid), envelope)
+            self._queue(pipe, targets, envelope)
             await pipe.execute()
         except (redis.RedisError, OSError):
             logger.warning("realtime delivery failed: Redis unavailable", exc_info=True)

@@ -194,6 +194,9 @@ if REALTIME_BACKEND == "redis" and not REDIS:
 # A socket whose outgoing queue grows past this is too slow to keep up: it is
 # closed with 1012 (reconnect and sync) instead of buffering without bound.
 REALTIME_SOCKET_QUEUE = env.integer("REALTIME_SOCKET_QUEUE", 2000, minimum=10)
+# An event for at least this many users goes out as one PUBLISH on the channel
+# every node listens to (with the recipient list) instead of one per user.
+REALTIME_BROADCAST_MIN = env.integer("REALTIME_BROADCAST_MIN", 16, minimum=2)
 
 # ---------------------------------------------------------------------------
 # Kafka (the message bus between the WebSocket and storage)
