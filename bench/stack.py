@@ -139,6 +139,34 @@ class Target:
         )
         return [tuple(x) for x in json.loads(self._django(code))]
 
+    def seed_users(self, count: int) -> list[str]:
+        """`count` users; returns an access token for each (a name for baselines)."""
+        if not self.product:
+            return [f"u{n}" for n in range(count)]
+        code = (
+            "import django, json, sys\n"
+            "django.setup()\n"
+            "from django.utils import timezone\n"
+            "from datetime import timedelta\n"
+            "from accounts.models import User, LoginSession\n"
+            "from accounts import tokens\n"
+            "from django.contrib.auth.hashers import make_password\n"
+            "pw = make_password('bench-password')\n"
+            f"users = User.objects.bulk_create([User(username=f'bench_u{{n}}', password=pw) for n in range({count})], batch_size=1000)\n"
+            "users = list(User.objects.filter(username__startswith='bench_u').order_by('id'))\n"
+            "now = timezone.now()\n"
+            "sessions = [LoginSession(user=u, device='bench', created_at=now, last_seen_at=now, expires_at=now + timedelta(days=1)) for u in users]\n"
+            "LoginSession.objects.bulk_create(sessions, batch_size=1000)\n"
+            "sessions = list(LoginSession.objects.filter(user__in=users).select_related('user').order_by('id'))\n"
+            "out = []\n"
+            "for s in sessions:\n"
+            "    pair = tokens.issue(s)\n"
+            "    out.append(pair.access)\n"
+            "LoginSession.objects.bulk_update([s for s in sessions], ['refresh_jti'], batch_size=1000)\n"
+            "json.dump(out, sys.stdout)\n"
+        )
+        return json.loads(self._django(code))
+
     def seed_group(self, members: int) -> tuple[str, list[str]]:
         """A group of `members` users (all contacts of the first, its owner):
         (group conversation id, tokens, owner's first)."""
