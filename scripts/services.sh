@@ -25,7 +25,7 @@ ensure_redis() {
 }
 
 ensure_mariadb() {
-  if mariadb -uroot -h127.0.0.1 -P3306 -e 'select 1' >/dev/null 2>&1; then return 0; fi
+  if mariadb -uroot -h127.0.0.1 -P3306 -e 'select 1' >/dev/null 2>&1; then mariadb_capacity; return 0; fi
   echo "starting MariaDB on 127.0.0.1:3306" >&2
   command -v mariadbd >/dev/null || [[ -x /usr/sbin/mariadbd ]] || { scripts/system-deps-services mariadb; }
   mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld
@@ -39,6 +39,14 @@ ensure_mariadb() {
   mariadb -uroot -e "ALTER USER root@localhost IDENTIFIED VIA mysql_native_password USING PASSWORD('') OR unix_socket;" \
     >/dev/null 2>&1 || true
   mariadb -uroot -h127.0.0.1 -P3306 -e 'select 1' >/dev/null
+  mariadb_capacity
+}
+
+# The suite runs real server and worker processes side by side: Debian's default
+# of 151 connections can run out. Raise it (for this server's lifetime) if lower.
+mariadb_capacity() {
+  mariadb -uroot -h127.0.0.1 -P3306 -e \
+    "SET GLOBAL max_connections = GREATEST(@@global.max_connections, 500)" >/dev/null 2>&1 || true
 }
 
 tansu_bin() {

@@ -1,0 +1,139 @@
+"""History pages over many messages: GET /conversations/{id}/messages?before=<seq>&limit=50.
+
+    .venv/bin/python bench/history.py --messages 1000000 --rate 200 --seconds 20
+
+Seeds `messages` messages (manage.py seed_history) into direct conversations,
+then requests pages at `rate` per second (open loop) from random conversations
+at random depths (deep pages included), over HTTP through the real server
+with a Bearer token. Beside it, the floor: the same keyset query straight to
+MariaDB with mysqlclient, no HTTP, no Django.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from hdrh.histogram import HdrHistogram
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import stack  # noqa: E402
+
+SESSIONS = (
+    "import django, json, sys\n"
+    "django.setup()\n"
+    "from accounts.models import User\n"
+    "from accounts.services import Client, _start_session\n"
+    "from contacts.models import Contact\n"
+    "out = []\n"
+    "for c in Contact.objects.filter(owner__username__startswith='bench_h').select_related('conversation', 'owner').order_by('id'):\n"
+    "    if c.owner_id < c.other_id:\n"
+    "        token = _start_session(user=c.owner, client=Client(ip='127.0.0.1', device='bench')).tokens.access\n"
+    "        out.append([token, str(c.conversation.uuid), c.conversation.last_seq, c.conversation_id])\n"
+    "json.dump(out, sys.stdout)\n"
+)
+
+
+async def http_load(base: str, targets: list, rate: float, seconds: float) -> dict:
+    histogram = HdrHistogram(1, 60_000_000, 3)
+    errors = 0
+    async with httpx.AsyncClient(base_url=base, timeout=30, limits=httpx.Limits(max_connections=64)) as client:
+
+        async def one(token, conversation, before):
+            nonlocal errors
+            started = time.perf_counter_ns()
+            r = await client.get(
+                f"/api/v1/conversations/{conversation}/messages",
+                params={"before": before, "limit": 50},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            elapsed = (time.perf_counter_ns() - started) // 1000
+            if r.status_code != 200 or len(r.json()["results"]) == 0:
+                errors += 1
+            histogram.record_value(max(1, elapsed))
+
+        tasks = []
+        start = time.perf_counter()
+        for n in range(int(rate * seconds)):
+            delay = start + n / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            token, conversation, last_seq, _ = random.choice(targets)
+            before = random.randint(52, last_seq + 1)
+            tasks.append(asyncio.create_task(one(token, conversation, before)))
+        await asyncio.gather(*tasks)
+        elapsed = time.perf_counter() - start
+    return {"histogram": histogram, "errors": errors, "throughput": len(tasks) / elapsed}
+
+
+def sql_floor(env: dict, targets: list, count: int) -> HdrHistogram:
+    from urllib.parse import urlsplit
+
+    import MySQLdb
+
+    url = urlsplit(env["DATABASE_URL"])
+    db = MySQLdb.connect(
+        host=url.hostname,
+        port=url.port or 3306,
+        user=url.username or "root",
+        passwd=url.password or "",
+        db=url.path.lstrip("/"),
+        charset="utf8mb4",
+    )
+    cursor = db.cursor()
+    histogram = HdrHistogram(1, 60_000_000, 3)
+    for _ in range(count):
+        _, _, last_seq, conv_id = random.choice(targets)
+        before = random.randint(52, last_seq + 1)
+        started = time.perf_counter_ns()
+        cursor.execute(
+            "SELECT * FROM messaging_message WHERE conversation_id = %s AND seq < %s ORDER BY seq DESC LIMIT 51",
+            (conv_id, before),
+        )
+        cursor.fetchall()
+        histogram.record_value(max(1, (time.perf_counter_ns() - started) // 1000))
+    db.close()
+    return histogram
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--messages", type=int, default=1_000_000)
+    parser.add_argument("--users", type=int, default=200)
+    parser.add_argument("--rate", type=float, default=200)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--server", choices=["daphne", "uvicorn"], default="daphne")
+    args = parser.parse_args()
+    with stack.start("kafka", server=args.server) as target:
+        started = time.monotonic()
+        stack.manage(target.env, "seed_history", "--messages", str(args.messages), "--users", str(args.users))
+        seed_s = time.monotonic() - started
+        targets = json.loads(target._django(SESSIONS))
+        result = asyncio.run(
+            http_load(target.urls[0].replace("ws://", "http://").removesuffix("/ws/"), targets, args.rate, args.seconds)
+        )
+        floor = sql_floor(target.env, targets, 2000)
+    h = result["histogram"]
+    print("| scenario | target | rate | p50 ms | p99 ms | p99.9 ms | max ms | req/s | errors |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    print(
+        f"| history page (50 of {args.messages} messages) | kafka stack, {args.server} | {args.rate:.0f}/s | "
+        f"{h.get_value_at_percentile(50) / 1000:.1f} | {h.get_value_at_percentile(99) / 1000:.1f} | "
+        f"{h.get_value_at_percentile(99.9) / 1000:.1f} | {h.get_max_value() / 1000:.1f} | {result['throughput']:.0f} | {result['errors']} |"
+    )
+    print(
+        f"| floor: the same keyset query, mysqlclient | MariaDB | sequential | {floor.get_value_at_percentile(50) / 1000:.2f} | "
+        f"{floor.get_value_at_percentile(99) / 1000:.2f} | {floor.get_value_at_percentile(99.9) / 1000:.2f} | {floor.get_max_value() / 1000:.2f} | - | 0 |"
+    )
+    print(f"seeding {args.messages} messages took {seed_s:.0f} s")
+    print(f"versions: {stack.versions()}")
+
+
+if __name__ == "__main__":
+    main()
