@@ -4,6 +4,8 @@ as they would between nodes)."""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from asgiref.sync import sync_to_async
 from django.test import Client as PageClient
@@ -11,6 +13,7 @@ from rest_framework.test import APIClient
 
 from backoffice.models import AuditEntry
 from conftest import PASSWORD, login_tokens, ws_headers
+from groups.tests.factories import make_group
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -118,3 +121,45 @@ async def test_the_django_admin_action_disables_with_the_same_effect_and_audit(w
         admin_user.pk,
         str(alice.uuid),
     )
+
+
+async def test_disabling_a_group_tells_its_members_and_stops_sending_until_enabled(
+    ws_connect, message_worker, admin_user, alice, bob, carol
+):
+    group = await sync_to_async(make_group)(alice, members=[bob], name="Crew")
+    conversation = await sync_to_async(lambda: str(group.conversation.uuid))()
+    owner, member, stranger = await ws_connect(alice), await ws_connect(bob), await ws_connect(carol)
+    root = await sync_to_async(bearer)(admin_user)
+
+    response = await sync_to_async(root.post)(f"{A}/groups/{group.uuid}/disable", {"reason": "x"}, format="json")
+    assert response.status_code == 200
+    for ws, role in ((owner, "owner"), (member, "member")):
+        frame = await ws.expect("group.updated")
+        assert frame["group"]["id"] == str(group.uuid)
+        assert (frame["group"]["status"], frame["group"]["my_role"]) == ("disabled", role)
+    await stranger.silent()
+    send = {"type": "message.send", "conversation": conversation, "kind": "text", "content": "?"}
+    await member.send({**send, "client_msg_id": str(uuid.uuid4())})
+    assert (await member.expect("error"))["code"] == "group_disabled"
+
+    response = await sync_to_async(root.post)(f"{A}/groups/{group.uuid}/enable", {}, format="json")
+    assert response.status_code == 200
+    assert (await member.expect("group.updated"))["group"]["status"] == "active"
+    cmid = str(uuid.uuid4())
+    await member.send({**send, "client_msg_id": cmid})
+    ack = await member.expect("message.ack", timeout=10)
+    assert ack["client_msg_id"] == cmid and ack["status"] == "accepted"
+
+
+async def test_set_admin_updates_the_user_object_on_their_sockets_and_their_contacts(
+    ws_connect, admin_user, alice, bob
+):
+    mine, theirs = await ws_connect(alice), await ws_connect(bob)
+    root = await sync_to_async(bearer)(admin_user)
+    response = await sync_to_async(root.post)(f"{A}/users/{alice.uuid}/set-admin", {}, format="json")
+    assert response.status_code == 200
+    for ws in (mine, theirs):
+        frame = await ws.expect("user.updated")
+        assert frame["user"]["id"] == str(alice.uuid) and frame["user"]["is_admin"] is True
+    await mine.send({"type": "ping"})
+    await mine.expect("pong")  # the socket stays open
