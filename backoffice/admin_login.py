@@ -34,8 +34,6 @@ class AdminLoginForm(AdminAuthenticationForm):
     def __init__(self, request=None, *args, **kwargs) -> None:
         super().__init__(request, *args, **kwargs)
         self.fields["username"].label = "Username or phone"
-        self.fields["username"].max_length = 64
-        self.fields["username"].widget.attrs["maxlength"] = 64
         self.login_session = None
 
     def clean(self):

@@ -71,6 +71,13 @@ def test_a_staff_administrator_gets_in_and_a_superuser_without_staff_too(user_fa
         assert page.get("/admin/accounts/user/").status_code == 200
 
 
+def test_an_administrator_may_log_in_with_the_phone_number(user_factory):
+    user_factory("staffer", is_staff=True, phone="+8613900139000")
+    page, response = log_in("13900139000")
+    assert response.status_code == 302
+    assert page.get("/admin/").status_code == 200
+
+
 def test_a_plain_user_is_refused_like_a_wrong_password_and_keeps_no_session(alice):
     _, response = log_in("alice")
     assert response.status_code == 200
