@@ -7,13 +7,11 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.auth.models import Group as PermissionGroup
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.models import User
 from backoffice import services
-from backoffice.adminkit import ReadOnlyModelAdmin, ReasonActionForm, run_action
-from backoffice.models import AuditVia
+from backoffice.adminkit import ReadOnlyModelAdmin, ReasonActionForm, service_action
 
 # Django's permission groups are not used (administrators are staff or
 # superusers); their page would only be confused with chat groups.
@@ -38,8 +36,10 @@ class RoleFilter(admin.SimpleListFilter):
         return queryset
 
 
-def _user_label(user: User) -> str:
-    return services.user_label(user)
+def _user_action(name: str, description: str, verb: str, service, **fixed):
+    return service_action(
+        name, description, verb=verb, service=service, id_arg="user_id", label=services.user_label, **fixed
+    )
 
 
 @admin.register(User)
@@ -51,7 +51,31 @@ class UserAdmin(ReadOnlyModelAdmin):
     ordering = ("-id",)
     list_per_page = 50
     action_form = ReasonActionForm
-    actions = ["disable", "enable", "set_admin", "unset_admin", "delete_and_anonymise"]
+    actions = [
+        _user_action(
+            "disable",
+            "Disable the selected users (ends their sessions, closes their sockets)",
+            "Disable",
+            services.do_disable_user,
+        ),
+        _user_action("enable", "Enable the selected users", "Enable", services.do_enable_user),
+        _user_action(
+            "set_admin", "Make the selected users administrators", "Set admin", services.do_set_admin, admin=True
+        ),
+        _user_action(
+            "unset_admin",
+            "Remove the administrator right of the selected users",
+            "Unset admin",
+            services.do_set_admin,
+            admin=False,
+        ),
+        _user_action(
+            "delete_and_anonymise",
+            "Delete the selected users (deactivate and anonymise; messages stay)",
+            "Delete",
+            services.do_delete_user,
+        ),
+    ]
     fields = (
         "uuid",
         "username",
@@ -75,68 +99,3 @@ class UserAdmin(ReadOnlyModelAdmin):
     @admin.display(description="live login sessions")
     def live_sessions(self, obj: User) -> int:
         return obj.login_sessions.filter(revoked_at__isnull=True, expires_at__gt=timezone.now()).count()
-
-    @admin.action(description="Disable the selected users (ends their sessions, closes their sockets)")
-    def disable(self, request: HttpRequest, queryset: QuerySet) -> None:
-        run_action(
-            self,
-            request,
-            queryset,
-            verb="Disable",
-            label=_user_label,
-            act=lambda actor, target_id, reason: services.do_disable_user(
-                actor=actor, user_id=target_id, reason=reason, via=AuditVia.ADMIN
-            ),
-        )
-
-    @admin.action(description="Enable the selected users")
-    def enable(self, request: HttpRequest, queryset: QuerySet) -> None:
-        run_action(
-            self,
-            request,
-            queryset,
-            verb="Enable",
-            label=_user_label,
-            act=lambda actor, target_id, reason: services.do_enable_user(
-                actor=actor, user_id=target_id, reason=reason, via=AuditVia.ADMIN
-            ),
-        )
-
-    @admin.action(description="Make the selected users administrators")
-    def set_admin(self, request: HttpRequest, queryset: QuerySet) -> None:
-        run_action(
-            self,
-            request,
-            queryset,
-            verb="Set admin",
-            label=_user_label,
-            act=lambda actor, target_id, reason: services.do_set_admin(
-                actor=actor, user_id=target_id, admin=True, reason=reason, via=AuditVia.ADMIN
-            ),
-        )
-
-    @admin.action(description="Remove the administrator right of the selected users")
-    def unset_admin(self, request: HttpRequest, queryset: QuerySet) -> None:
-        run_action(
-            self,
-            request,
-            queryset,
-            verb="Unset admin",
-            label=_user_label,
-            act=lambda actor, target_id, reason: services.do_set_admin(
-                actor=actor, user_id=target_id, admin=False, reason=reason, via=AuditVia.ADMIN
-            ),
-        )
-
-    @admin.action(description="Delete the selected users (deactivate and anonymise; messages stay)")
-    def delete_and_anonymise(self, request: HttpRequest, queryset: QuerySet) -> None:
-        run_action(
-            self,
-            request,
-            queryset,
-            verb="Delete",
-            label=_user_label,
-            act=lambda actor, target_id, reason: services.do_delete_user(
-                actor=actor, user_id=target_id, reason=reason, via=AuditVia.ADMIN
-            ),
-        )

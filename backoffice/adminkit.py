@@ -15,6 +15,7 @@ from django.contrib.admin.helpers import ActionForm
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from backoffice.models import AuditVia
 from backoffice.site import is_admin_user
 from chatsite.errors import ChatError
 
@@ -28,7 +29,23 @@ class ReasonActionForm(ActionForm):
     )
 
 
-class ReadOnlyModelAdmin(admin.ModelAdmin):
+class _ReadOnly:
+    """Administrators see; nobody adds, changes or deletes."""
+
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+        return is_admin_user(request.user)
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+class ReadOnlyModelAdmin(_ReadOnly, admin.ModelAdmin):
     """Administrators see every row; nobody adds, changes or deletes one here."""
 
     show_full_result_count = False  # one COUNT per changelist, not two
@@ -36,35 +53,11 @@ class ReadOnlyModelAdmin(admin.ModelAdmin):
     def has_module_permission(self, request: HttpRequest) -> bool:
         return is_admin_user(request.user)
 
-    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
-        return is_admin_user(request.user)
 
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-
-class ReadOnlyTabularInline(admin.TabularInline):
+class ReadOnlyTabularInline(_ReadOnly, admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = False
-
-    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
-        return is_admin_user(request.user)
-
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 def run_action(
@@ -92,3 +85,32 @@ def run_action(
         modeladmin.message_user(request, f"{verb}: {done} done.", messages.SUCCESS)
     for line in refused:
         modeladmin.message_user(request, f"{verb} refused for {line}", messages.ERROR)
+
+
+def service_action(
+    name: str,
+    description: str,
+    *,
+    verb: str,
+    service: Callable[..., object],
+    id_arg: str,
+    label: Callable[[object], str] = str,
+    **fixed: object,
+):
+    """An admin action named `name` that calls `service(actor=, <id_arg>=,
+    reason=, via="admin", **fixed)` for each selected row (see run_action)."""
+
+    def action(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
+        run_action(
+            modeladmin,
+            request,
+            queryset,
+            verb=verb,
+            label=label,
+            act=lambda actor, target_id, reason: service(
+                actor=actor, reason=reason, via=AuditVia.ADMIN, **{id_arg: target_id}, **fixed
+            ),
+        )
+
+    action.__name__ = name
+    return admin.action(description=description)(action)

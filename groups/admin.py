@@ -9,8 +9,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from backoffice import services
-from backoffice.adminkit import ReadOnlyModelAdmin, ReadOnlyTabularInline, ReasonActionForm, run_action
-from backoffice.models import AuditVia
+from backoffice.adminkit import ReadOnlyModelAdmin, ReadOnlyTabularInline, ReasonActionForm, service_action
 from groups.models import Group, GroupStatus, Membership
 
 
@@ -24,16 +23,15 @@ class MembershipInline(ReadOnlyTabularInline):
         return super().get_queryset(request).select_related("user")
 
 
-def _set_status(modeladmin, request, queryset, *, status: str, verb: str) -> None:
-    run_action(
-        modeladmin,
-        request,
-        queryset,
+def _status_action(name: str, description: str, verb: str, status: str):
+    return service_action(
+        name,
+        description,
         verb=verb,
+        service=services.do_set_group_status,
+        id_arg="group_id",
         label=lambda g: g.name,
-        act=lambda actor, target_id, reason: services.do_set_group_status(
-            actor=actor, group_id=target_id, status=status, reason=reason, via=AuditVia.ADMIN
-        ),
+        status=status,
     )
 
 
@@ -46,19 +44,13 @@ class GroupAdmin(ReadOnlyModelAdmin):
     ordering = ("-id",)
     list_per_page = 50
     action_form = ReasonActionForm
-    actions = ["disable", "enable", "dismiss"]
+    actions = [
+        _status_action(
+            "disable", "Disable the selected groups (no sends, no changes)", "Disable", GroupStatus.DISABLED
+        ),
+        _status_action("enable", "Enable the selected groups", "Enable", GroupStatus.ACTIVE),
+        _status_action("dismiss", "Dismiss the selected groups (for good)", "Dismiss", GroupStatus.DISMISSED),
+    ]
     fields = ("uuid", "name", "notice", "owner", "status", "join_mode", "member_count", "created_at", "updated_at")
     readonly_fields = fields
     inlines = [MembershipInline]
-
-    @admin.action(description="Disable the selected groups (no sends, no changes)")
-    def disable(self, request: HttpRequest, queryset: QuerySet) -> None:
-        _set_status(self, request, queryset, status=GroupStatus.DISABLED, verb="Disable")
-
-    @admin.action(description="Enable the selected groups")
-    def enable(self, request: HttpRequest, queryset: QuerySet) -> None:
-        _set_status(self, request, queryset, status=GroupStatus.ACTIVE, verb="Enable")
-
-    @admin.action(description="Dismiss the selected groups (for good)")
-    def dismiss(self, request: HttpRequest, queryset: QuerySet) -> None:
-        _set_status(self, request, queryset, status=GroupStatus.DISMISSED, verb="Dismiss")
