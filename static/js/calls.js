@@ -229,10 +229,10 @@ function finish({ text }) {
   if (ended.ui) {
     ended.ui.status.textContent = text;
     ended.ui.root.classList.add("call-ended");
-    for (const b of ended.ui.root.querySelectorAll(".call-controls button")) b.disabled = true;
+    for (const b of ended.ui.root.querySelectorAll(".call-controls .btn-round")) b.disabled = true;
     ended.ui.close.hidden = false;
     ended.ui.close.focus();
-    ended.closeTimer = setTimeout(() => ended.ui.root.remove(), 4000);
+    ended.closeTimer = setTimeout(() => closeCallView(ended), 4000);
   }
   loadLog().catch(() => {});
 }
@@ -343,10 +343,10 @@ function showCallView() {
     ? h("button.btn-round", { type: "button", "aria-pressed": "false", onclick: () => toggleTrack("video") }, svgIcon("video"), h("span", t("Camera off")))
     : null;
   const hangButton = h("button.btn-round.btn-danger", { type: "button", onclick: hangUp }, svgIcon("hangup"), h("span", t("Hang up")));
-  const close = h("button.btn", { type: "button", hidden: true, onclick: () => root.remove() }, t("Close"));
+  const close = h("button.btn", { type: "button", hidden: true, onclick: () => closeCallView(call || { ui: { root } }) }, t("Close"));
   const root = h(
     `section.call-view${video ? ".call-video" : ".call-audio"}`,
-    { role: "dialog", "aria-label": tf("Call with %(who)s", { who: nameOf(call.peer) }) },
+    { role: "dialog", "aria-modal": "true", "aria-label": tf("Call with %(who)s", { who: nameOf(call.peer) }) },
     h(
       "div.call-stage",
       video ? remoteVideo : h("div.call-peer", avatar(call.peer, { size: 96 })),
@@ -356,11 +356,23 @@ function showCallView() {
     h("div.call-info", h("h2", nameOf(call.peer)), status, h("p.call-timer", { "aria-hidden": "true" })),
     h("div.call-controls", muteButton, cameraButton, hangButton, close),
   );
-  document.getElementById("call-layer").append(root);
+  const layer = document.getElementById("call-layer");
+  layer.append(h("div.call-backdrop"), root);
+  // The page behind is out of reach while the call view is up.
+  document.querySelector(".app").inert = true;
   call.ui = { root, status, remoteVideo, localVideo, remoteAudio, muteButton, cameraButton, close, timer: root.querySelector(".call-timer") };
   call.timer = setInterval(updateTimer, 1000);
   updateCallView();
   hangButton.focus();
+}
+
+function closeCallView(ended) {
+  clearTimeout(ended.closeTimer);
+  if (ended.ui && ended.ui.root.isConnected) ended.ui.root.remove();
+  if (!call) {
+    document.getElementById("call-layer").replaceChildren();
+    document.querySelector(".app").inert = false;
+  }
 }
 
 function updateTimer() {

@@ -112,11 +112,16 @@ export function renderList(pane) {
       parts.push(h("section.letter-section", h("h2.letter", { id }, section.letter), ul));
     }
     clear(scroll, parts);
-    if (state.sections.length > 1) scroll.append(index);
+    pane.querySelector(".az-index")?.remove();
+    pane.classList.toggle("has-index", state.sections.length > 1);
+    if (state.sections.length > 1) pane.append(index);
   };
   draw();
   const offs = [on("contacts", draw), on("requests", draw), on("presence", draw), on("users", draw)];
-  return () => offs.forEach((off) => off());
+  return () => {
+    offs.forEach((off) => off());
+    pane.classList.remove("has-index");
+  };
 }
 
 // ------------------------------------------------------------------ main

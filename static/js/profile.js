@@ -62,6 +62,9 @@ export function renderList(pane) {
       h("div.card", fromTemplate("tpl-logout")),
     ),
   );
+  // Come back to this page in the new language.
+  const next = pane.querySelector('.lang-form input[name="next"]');
+  if (next) next.value = location.pathname;
   const select = pane.querySelector("[data-autosubmit]");
   if (select) select.addEventListener("change", () => select.form.requestSubmit());
   pane.querySelectorAll(".js-hide").forEach((el) => (el.hidden = true));

@@ -51,6 +51,13 @@ class Person:
         page.on("dialog", lambda d: (self.problems.append(f"unexpected dialog: {d.message}"), d.dismiss()))
         return page
 
+    def open_tab(self) -> Page:
+        """Another tab of the same signed-in browser."""
+        page = self.new_tab()
+        page.goto(f"{self.base}/")
+        self.wait_online(page)
+        return page
+
     def _console(self, message) -> None:
         if message.type != "error":
             return
@@ -83,8 +90,8 @@ class Person:
     def login(self, username: str, password: str = PASSWORD, page: Page | None = None) -> None:
         page = page or self.page
         page.goto(f"{self.base}/login")
-        page.get_by_label("Username or phone number").fill(username)
-        page.get_by_label("Password", exact=True).fill(password)
+        page.get_by_role("textbox", name="Username or phone number").fill(username)
+        page.get_by_role("textbox", name="Password", exact=True).fill(password)
         page.get_by_role("button", name="Sign in").click()
         page.wait_for_url(f"{self.base}/")
         self.wait_online(page)

@@ -16,7 +16,7 @@ import time
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from web.tests.browser import ARGS, CHROMIUM, PHONE, Person, wait_js
+from web.tests.browser import ARGS, AXE, CHROMIUM, DESKTOP, PHONE, Person, read_sms_codes, wait_js
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.timeout(300)]
 
@@ -211,3 +211,202 @@ def test_two_people_chat_share_files_group_recall_and_come_back(people, live_ser
 
     ann.assert_clean()
     ben.assert_clean()
+
+
+FRAMES_DECODED = """async () => {
+  const call = window.wsc.calls.currentCall();
+  if (!call || !call.pc || call.pc.connectionState !== "connected") return 0;
+  let frames = 0;
+  (await call.pc.getStats()).forEach((r) => {
+    if (r.type === "inbound-rtp" && r.kind === "video") frames += r.framesDecoded || 0;
+  });
+  return frames;
+}"""
+
+
+def contacts_pair(user_factory):
+    from conftest import PASSWORD
+    from contacts.services import do_connect
+
+    ann = user_factory("ann_call", nickname="Ann")
+    ben = user_factory("ben_call", nickname="Ben")
+    do_connect(user=ann, other=ben)
+    return PASSWORD
+
+
+def test_video_call_connects_with_decoded_frames_then_shows_in_the_log(people, user_factory):
+    password = contacts_pair(user_factory)
+    ann = people()
+    ben = people()
+    ann.login("ann_call", password)
+    ben.login("ben_call", password)
+    ben_second_tab = ben.open_tab()
+
+    ann.open_chat("Ben")
+    ann.page.get_by_role("button", name="Video call").click()
+    # Every open tab of Ben's rings.
+    for tab in (ben.page, ben_second_tab):
+        expect(tab.get_by_role("dialog", name="Ann")).to_contain_text("is calling you (video)")
+    expect(ann.page.locator(".call-status")).to_have_text("Ringing Ben…")
+    ben.page.get_by_role("dialog", name="Ann").get_by_role("button", name="Accept").click()
+    # The other tab stops ringing.
+    expect(ben_second_tab.get_by_role("dialog", name="Ann")).to_have_count(0)
+
+    # Media flows both ways: each side decodes the other's fake camera.
+    assert wait_js(ann.page, FRAMES_DECODED, timeout=30) > 0
+    assert wait_js(ben.page, FRAMES_DECODED, timeout=30) > 0
+    expect(ann.page.locator(".call-status")).to_have_text("Video call")
+    call_view = ann.page.get_by_role("dialog", name="Call with Ben")
+    call_view.get_by_role("button", name="Mute", exact=True).click()
+    expect(call_view.get_by_role("button", name="Unmute")).to_have_attribute("aria-pressed", "true")
+    assert ann.page.evaluate("wsc.calls.currentCall().localStream.getAudioTracks()[0].enabled") is False
+    call_view.get_by_role("button", name="Camera off").click()
+    assert ann.page.evaluate("wsc.calls.currentCall().localStream.getVideoTracks()[0].enabled") is False
+    ann.shot("call-desktop")
+    time.sleep(1.2)
+
+    call_view.get_by_role("button", name="Hang up").click()
+    for page in (ann.page, ben.page):
+        expect(page.locator(".call-status")).to_have_text(re.compile(r"^Call ended · 0:0\d$"))
+        page.get_by_role("dialog", name="Call with").get_by_role("button", name="Close").click()
+        expect(page.locator(".call-view")).to_have_count(0)
+    # The call message in the chat, and the call in the log.
+    expect(ann.page.locator(".msg-call").last).to_contain_text(re.compile(r"Video call · 0:0\d"))
+    ann.nav("calls")
+    entry = ann.page.locator(".call-log .conv-item").first
+    expect(entry).to_contain_text("Ben")
+    expect(entry).to_contain_text("Outgoing")
+    expect(entry.locator(".call-outcome")).to_have_text(re.compile(r"^0:0\d$"))
+    ben.nav("calls", page=ben_second_tab)
+    expect(ben_second_tab.locator(".call-log .conv-item").first).to_contain_text("Incoming")
+
+    # A declined voice call is said plainly on both sides and logged.
+    ann.open_chat("Ben")
+    ann.page.get_by_role("button", name="Voice call").click()
+    ben_second_tab.get_by_role("dialog", name="Ann").get_by_role("button", name="Decline").click()
+    expect(ann.page.locator(".call-status")).to_have_text("Ben declined the call.")
+    ann.page.get_by_role("button", name="Close").click()
+    expect(ben.page.get_by_role("dialog", name="Ann")).to_have_count(0)
+    ann.nav("calls")
+    expect(ann.page.locator(".call-log .conv-item").first.locator(".call-outcome")).to_have_text("Declined")
+
+    ann.assert_clean()
+    ben.assert_clean()
+
+
+def seed_world(user_factory):
+    """Ann with a contact (Ben, remarked), a Chinese-named contact, a group with a
+    notice and a pending join request, a few messages, and a request from Carol."""
+    import uuid
+
+    from conftest import PASSWORD
+    from contacts.services import do_connect, do_send_contact_request, do_update_contact
+    from groups.services import do_create_group, do_join_group
+    from messaging.models import Conversation
+    from messaging.services import check_send_message, do_send_message
+
+    ann = user_factory("ann_pages", nickname="Ann", signature="Hello from Ann")
+    ben = user_factory("ben_pages", nickname="Benjamin")
+    zhang = user_factory("zhang_pages", nickname="张伟")
+    carol = user_factory("carol_pages", nickname="Carol")
+    contact = do_connect(user=ann, other=ben)
+    do_connect(user=ann, other=zhang)
+    do_update_contact(user=ann, other_id=str(ben.uuid), remark="Ben (work)")
+    do_send_contact_request(user=carol, to=str(ann.uuid), message="Hi Ann, it is Carol from the club.")
+    group = do_create_group(
+        owner=ann, name="Book club", members=[str(ben.uuid), str(zhang.uuid)], notice="Next: 三体, chapter 3"
+    )
+    do_join_group(user=carol, group_id=str(group.uuid), message="May I join?")
+    direct = str(Conversation.objects.get(pk=contact.conversation_id).uuid)
+    for sender, text in [
+        (ben, "Are we still on for Friday?"),
+        (ann, "Yes! 7pm at the usual place 🍕"),
+        (ben, "Great, see you there. I will bring the book.\nAnd snacks."),
+    ]:
+        do_send_message(
+            draft=check_send_message(
+                sender=sender, client_msg_id=str(uuid.uuid4()), kind="text", content=text, conversation=direct
+            )
+        )
+    return PASSWORD, direct, str(group.uuid), str(ben.uuid)
+
+
+def test_every_main_page_on_a_phone_and_a_desktop_has_no_serious_axe_violation(people, user_factory, live_server_url):
+    assert AXE.exists(), "run `npm ci` first: axe-core is injected from node_modules"
+    password, direct, group_id, ben_id = seed_world(user_factory)
+    pages = [
+        ("chats", "/", ".conv-item"),
+        ("chat", f"/chats/{direct}", ".messages .msg"),
+        ("contacts", "/contacts", "[data-contact]"),
+        ("contact", f"/contacts/{ben_id}", ".profile-card"),
+        ("requests", "/contacts/requests", ".request"),
+        ("add-contact", "/contacts/add", "form"),
+        ("groups", "/groups", "[data-group]"),
+        ("group", f"/groups/{group_id}", "[data-member]"),
+        ("new-group", "/groups/new", ".picker"),
+        ("calls", "/calls", ".empty"),
+        ("profile", "/profile", ".avatar-edit"),
+    ]
+    found: dict[str, list] = {}
+    for size, viewport, phone in (("desktop", DESKTOP, False), ("phone", PHONE, True)):
+        person = people(viewport=viewport, phone=phone)
+        page = person.page
+        for name, path in (("login", "/login"), ("login-sms", "/login?tab=sms"), ("register", "/register")):
+            page.goto(live_server_url + path)
+            person.shot(f"{name}-{size}")
+            found[f"{name}-{size}"] = person.axe()
+        person.login("ann_pages", password)
+        for name, path, ready in pages:
+            page.goto(live_server_url + path)
+            person.wait_online()
+            expect(page.locator(ready).first).to_be_visible()
+            page.wait_for_timeout(150)
+            person.shot(f"{name}-{size}")
+            found[f"{name}-{size}"] = person.axe()
+        # The Chinese name is filed under its pinyin letter.
+        page.goto(live_server_url + "/contacts")
+        expect(page.locator(".letter-section", has=page.locator("h2", has_text="Z"))).to_contain_text("张伟")
+        person.assert_clean()
+    assert {k: v for k, v in found.items() if v} == {}
+
+
+def test_sign_in_with_an_sms_code_in_chinese_then_switch_to_english(people, user_factory, tmp_path_factory):
+    from accounts.models import User
+    from conftest import make_user
+
+    make_user("sms_user", nickname="短信用户", phone="+8613900139000")
+    assert User.objects.filter(username="sms_user").exists()
+    person = people(viewport=PHONE, phone=True, locale="zh-CN")
+    page = person.page
+    page.goto(person.base + "/login")
+    # The browser's language picks Chinese.
+    expect(page.get_by_role("heading", level=1)).to_have_text("登录")
+    page.get_by_role("tab", name="短信验证码").click()
+    expect(page.get_by_role("tabpanel", name="短信验证码")).to_be_visible()
+    page.get_by_role("textbox", name="手机号").fill("13900139000")
+    send = page.get_by_role("button", name="发送验证码")
+    send.click()
+    # A countdown before another code may be asked for.
+    expect(page.locator("[data-send-code]")).to_be_disabled()
+    expect(page.locator("[data-send-code]")).to_have_text(re.compile(r"^\d+ 秒后重发$"))
+    # The live server's SMS backend writes to a file beside its log (conftest.py).
+    sms_files = {p.resolve() for p in tmp_path_factory.getbasetemp().glob("daphne*/sms.jsonl")}
+    deadline = time.monotonic() + 10
+    while not (texts := [m["text"] for f in sms_files for m in read_sms_codes(f) if m["phone"] == "+8613900139000"]):
+        assert time.monotonic() < deadline, "no SMS was sent"
+        time.sleep(0.1)
+        sms_files = {p.resolve() for p in tmp_path_factory.getbasetemp().glob("daphne*/sms.jsonl")}
+    code = re.search(r"\b(\d{6})\b", texts[-1]).group(1)
+    page.get_by_role("textbox", name="验证码").fill(code)
+    page.get_by_role("tabpanel", name="短信验证码").get_by_role("button", name="登录").click()
+    page.wait_for_url(person.base + "/")
+    person.wait_online()
+    expect(page.get_by_role("heading", name="聊天")).to_be_visible()
+    person.shot("chats-phone-zh")
+    # The switch overrides the browser's language.
+    person.nav("profile")
+    page.get_by_role("combobox", name="语言").select_option("en")
+    expect(page.get_by_role("heading", name="Me", exact=True)).to_be_visible()
+    page.goto(person.base + "/")
+    expect(page.get_by_role("heading", name="Chats")).to_be_visible()
+    person.assert_clean()
