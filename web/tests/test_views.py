@@ -1,0 +1,320 @@
+"""The pages as HTTP: sign-in and sign-up on the cookie session (with the
+API's own rules and limits), sign-out, the app shell, the CSP, i18n."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from django.test import Client
+from django.utils import translation
+
+from accounts.middleware import SESSION_KEY
+from accounts.models import LoginSession
+from accounts.sms import MemoryBackend
+from conftest import PASSWORD
+from web.middleware import POLICY
+
+pytestmark = pytest.mark.django_db
+
+LOCALE = Path(__file__).resolve().parents[2] / "locale" / "zh_Hans" / "LC_MESSAGES"
+
+
+@pytest.fixture
+def browser_client() -> Client:
+    return Client(enforce_csrf_checks=True)
+
+
+def csrf(client: Client, path: str = "/login") -> str:
+    response = client.get(path)
+    return response.cookies["csrftoken"].value if "csrftoken" in response.cookies else client.cookies["csrftoken"].value
+
+
+def sign_in(client: Client, login: str, password: str = PASSWORD, next_url: str = "") -> object:
+    token = csrf(client)
+    return client.post(
+        "/login",
+        {"method": "password", "login": login, "password": password, "next": next_url, "csrfmiddlewaretoken": token},
+    )
+
+
+def app_config(response) -> dict:
+    match = re.search(rb'<script id="app-config" type="application/json">(.*?)</script>', response.content, re.S)
+    assert match, "the page carries its config as JSON"
+    return json.loads(match.group(1))
+
+
+# --------------------------------------------------------------------------- pages and the CSP
+
+
+def test_the_home_page_asks_who_you_are(client):
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response["Location"] == "/login?next=/"
+    assert client.get("/contacts").headers["Location"] == "/login?next=/contacts"
+
+
+def test_sign_in_page_has_the_strict_csp_and_a_csrf_cookie(client):
+    response = client.get("/login")
+    assert response.status_code == 200
+    assert response["Content-Security-Policy"] == POLICY
+    assert "script-src 'self';" in POLICY and "unsafe-inline" not in POLICY
+    assert "frame-ancestors 'none'" in POLICY
+    assert "csrftoken" in response.cookies
+    assert response["Cache-Control"].startswith("max-age=0")
+    body = response.content.decode()
+    # No inline script and no inline style anywhere on the page.
+    assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>\s*\S", body)
+    assert " style=" not in body and "<style" not in body
+
+
+def test_csp_is_on_the_admin_but_not_on_swagger_ui_nor_the_api(client, admin_user):
+    assert client.get("/admin/login/")["Content-Security-Policy"] == POLICY
+    docs = client.get("/api/docs/")
+    assert docs.status_code == 200
+    assert docs.get("Content-Security-Policy") != POLICY
+    assert "Content-Security-Policy" not in client.get("/healthz")
+
+
+# --------------------------------------------------------------------------- password sign-in
+
+
+def test_password_sign_in_starts_a_web_login_session(browser_client, alice):
+    response = sign_in(browser_client, "alice", next_url="/contacts")
+    assert response.status_code == 302 and response["Location"] == "/contacts"
+    session = LoginSession.objects.get(uuid=browser_client.session[SESSION_KEY])
+    assert session.user == alice and session.kind == "web" and session.is_live
+    page = browser_client.get("/")
+    assert page.status_code == 200
+    assert page["Content-Security-Policy"] == POLICY
+    config = app_config(page)
+    assert config["user"]["id"] == str(alice.uuid) and config["user"]["phone"] == alice.phone
+    assert config["section"] == "chats"
+    # The signed-in browser uses the API with its cookie and CSRF token.
+    assert browser_client.get("/api/v1/me").json()["id"] == str(alice.uuid)
+    refused = browser_client.patch("/api/v1/me", {"nickname": "A"}, content_type="application/json")
+    assert refused.status_code == 403
+    ok = browser_client.patch(
+        "/api/v1/me",
+        {"nickname": "A"},
+        content_type="application/json",
+        headers={"X-CSRFToken": browser_client.cookies["csrftoken"].value},
+    )
+    assert ok.status_code == 200 and ok.json()["nickname"] == "A"
+
+
+def test_sign_in_page_refuses_a_post_without_csrf(browser_client, alice):
+    response = browser_client.post("/login", {"method": "password", "login": "alice", "password": PASSWORD})
+    assert response.status_code == 403
+    assert not LoginSession.objects.filter(user=alice).exists()
+
+
+def test_sign_in_never_redirects_off_site(browser_client, alice):
+    response = sign_in(browser_client, "alice", next_url="https://evil.example/phish")
+    assert response.status_code == 302 and response["Location"] == "/"
+
+
+def test_wrong_password_is_said_plainly_and_limited(browser_client, alice, settings):
+    settings.LIMIT_LOGIN_FAILURES_PER_ACCOUNT = 2
+    first = sign_in(browser_client, "alice", password="wrong-password")
+    assert first.status_code == 401
+    assert "Wrong login or password" in first.content.decode()
+    assert 'value="alice"' in first.content.decode()  # the login is kept, the password is not
+    sign_in(browser_client, "alice", password="wrong-password")
+    limited = sign_in(browser_client, "alice")  # even the right password, once limited
+    assert limited.status_code == 429
+    assert "Too many attempts" in limited.content.decode()
+    assert SESSION_KEY not in browser_client.session
+
+
+def test_a_disabled_account_is_told_so(browser_client, alice):
+    alice.status = "disabled"
+    alice.save()
+    response = sign_in(browser_client, "alice")
+    assert response.status_code == 403
+    assert "disabled by an administrator" in response.content.decode()
+
+
+def test_a_signed_in_visitor_skips_the_sign_in_page(browser_client, alice):
+    sign_in(browser_client, "alice")
+    response = browser_client.get("/login")
+    assert response.status_code == 302 and response["Location"] == "/"
+
+
+# --------------------------------------------------------------------------- SMS sign-in
+
+
+def test_sms_code_sign_in(browser_client, alice):
+    token = csrf(browser_client)
+    sent = browser_client.post(
+        "/api/v1/auth/sms/send", {"phone": alice.phone, "purpose": "login"}, content_type="application/json"
+    )
+    assert sent.status_code == 202
+    code = re.search(r"\b(\d{6})\b", MemoryBackend.outbox[-1]["text"]).group(1)
+    wrong = browser_client.post(
+        "/login", {"method": "sms", "phone": alice.phone, "code": "000000", "csrfmiddlewaretoken": token}
+    )
+    assert wrong.status_code == 401
+    assert 'id="panel-sms"' in wrong.content.decode() and 'aria-selected="true" class="tab" data-tab="sms"' in (
+        wrong.content.decode()
+    )
+    ok = browser_client.post(
+        "/login", {"method": "sms", "phone": alice.phone, "code": code, "csrfmiddlewaretoken": token}
+    )
+    assert ok.status_code == 302 and ok["Location"] == "/"
+    assert LoginSession.objects.get(uuid=browser_client.session[SESSION_KEY]).kind == "web"
+
+
+# --------------------------------------------------------------------------- sign-up
+
+
+def test_sign_up_creates_the_account_and_signs_in(browser_client):
+    from accounts.models import User
+
+    token = csrf(browser_client, "/register")
+    response = browser_client.post(
+        "/register",
+        {
+            "username": "Newbie_1",
+            "nickname": "  New  ",
+            "password": "a-good-password",
+            "password2": "a-good-password",
+            "csrfmiddlewaretoken": token,
+        },
+    )
+    assert response.status_code == 302 and response["Location"] == "/"
+    user = User.objects.get(username="newbie_1")
+    assert user.nickname == "New"
+    assert LoginSession.objects.get(uuid=browser_client.session[SESSION_KEY]).kind == "web"
+    assert LoginSession.objects.filter(user=user).count() == 1
+
+
+@pytest.mark.parametrize(
+    ("form", "status", "text"),
+    [
+        ({"username": "ab", "password": "a-good-password", "password2": "a-good-password"}, 400, "3 to 32 letters"),
+        ({"username": "okname", "password": "12345678", "password2": "12345678"}, 400, "Must not be all digits"),
+        ({"username": "okname", "password": "a-good-password", "password2": "other-password"}, 400, "differ"),
+        ({"username": "alice", "password": "a-good-password", "password2": "a-good-password"}, 409, "already taken"),
+        (
+            {
+                "username": "okname",
+                "password": "a-good-password",
+                "password2": "a-good-password",
+                "phone": "13800000000",
+            },
+            400,
+            "Required when a phone number is given",
+        ),
+    ],
+)
+def test_sign_up_refusals_are_shown_on_the_form(browser_client, alice, form, status, text):
+    token = csrf(browser_client, "/register")
+    response = browser_client.post("/register", {**form, "csrfmiddlewaretoken": token})
+    assert response.status_code == status
+    assert text in response.content.decode()
+    assert SESSION_KEY not in browser_client.session
+
+
+def test_sign_up_with_a_phone_needs_its_code(browser_client):
+    from accounts.models import User
+
+    token = csrf(browser_client, "/register")
+    browser_client.post(
+        "/api/v1/auth/sms/send", {"phone": "+8613700137000", "purpose": "register"}, content_type="application/json"
+    )
+    code = re.search(r"\b(\d{6})\b", MemoryBackend.outbox[-1]["text"]).group(1)
+    response = browser_client.post(
+        "/register",
+        {
+            "username": "phoneuser",
+            "password": "a-good-password",
+            "password2": "a-good-password",
+            "phone": "13700137000",
+            "sms_code": code,
+            "csrfmiddlewaretoken": token,
+        },
+    )
+    assert response.status_code == 302
+    assert User.objects.get(username="phoneuser").phone == "+8613700137000"
+
+
+# --------------------------------------------------------------------------- sign-out and ended sessions
+
+
+def test_sign_out_revokes_the_login_session(browser_client, alice):
+    sign_in(browser_client, "alice")
+    session = LoginSession.objects.get(uuid=browser_client.session[SESSION_KEY])
+    token = browser_client.cookies["csrftoken"].value
+    assert browser_client.get("/logout").status_code == 405
+    response = browser_client.post("/logout", {"csrfmiddlewaretoken": token})
+    assert response.status_code == 302 and response["Location"] == "/login"
+    session.refresh_from_db()
+    assert session.revoked_at is not None and session.revoked_reason == "logout"
+    assert browser_client.get("/").status_code == 302
+    assert browser_client.get("/api/v1/me").status_code == 401
+
+
+def test_a_session_ended_elsewhere_signs_the_page_out(browser_client, alice, api):
+    sign_in(browser_client, "alice")
+    sid = browser_client.session[SESSION_KEY]
+    assert api.delete(f"/api/v1/me/sessions/{sid}").status_code == 204
+    response = browser_client.get("/")
+    assert response.status_code == 302 and response["Location"].startswith("/login")
+
+
+def test_user_strings_in_the_page_config_cannot_close_the_script(browser_client, user_factory):
+    user_factory("tricky", nickname="</script><script>alert(1)</script>")
+    sign_in(browser_client, "tricky")
+    body = browser_client.get("/").content.decode()
+    assert "</script><script>alert(1)" not in body
+    assert app_config(browser_client.get("/"))["user"]["nickname"] == "</script><script>alert(1)</script>"
+
+
+# --------------------------------------------------------------------------- languages
+
+
+def test_the_browser_language_picks_chinese_and_the_switch_overrides_it(client):
+    zh = client.get("/login", headers={"Accept-Language": "zh-CN,zh;q=0.9"})
+    assert zh["Content-Language"] == "zh-hans"
+    assert "<h1>登录</h1>" in zh.content.decode()
+    assert 'lang="zh-Hans"' in zh.content.decode()
+    token = zh.cookies["csrftoken"].value
+    switched = client.post("/i18n/setlang", {"language": "en", "next": "/login", "csrfmiddlewaretoken": token})
+    assert switched.status_code == 302 and switched["Location"] == "/login"
+    en = client.get("/login", headers={"Accept-Language": "zh-CN,zh;q=0.9"})
+    assert "<h1>Sign in</h1>" in en.content.decode()
+
+
+def test_the_script_catalogue_is_served_per_language(client):
+    zh = client.get("/jsi18n/", headers={"Accept-Language": "zh-CN"})
+    assert zh.status_code == 200 and zh["Content-Type"].startswith("text/javascript")
+    reconnecting = json.dumps("正在重新连接…")[1:-1]  # the catalogue is JSON with \\u escapes
+    assert reconnecting in zh.content.decode()
+    assert reconnecting not in client.get("/jsi18n/", headers={"Accept-Language": "en"}).content.decode()
+
+
+def po_entries(path: Path) -> dict[str, str]:
+    text = path.read_text(encoding="utf-8")
+    entries = {}
+    for msgid, msgstr in re.findall(r'^msgid ((?:".*"\n)+)msgstr ((?:".*"\n)+)', text, re.M):
+        key = "".join(re.findall(r'"(.*)"', msgid)).replace('\\"', '"')
+        value = "".join(re.findall(r'"(.*)"', msgstr)).replace('\\"', '"')
+        if key:
+            entries[key] = value
+    return entries
+
+
+def test_every_string_is_translated_and_the_compiled_catalogues_are_current(client):
+    pages = po_entries(LOCALE / "django.po")
+    scripts = po_entries(LOCALE / "djangojs.po")
+    assert pages and scripts
+    assert [k for k, v in {**pages, **scripts}.items() if not v] == []
+    with translation.override("zh-hans"):
+        stale = [k for k, v in pages.items() if translation.gettext(k) != v]
+    assert stale == [], "run manage.py compilemessages -l zh_Hans -i .venv (django.mo is older than django.po)"
+    catalogue = client.get("/jsi18n/", headers={"Accept-Language": "zh-CN"}).content.decode()
+    missing = [k for k, v in scripts.items() if json.dumps(v)[1:-1] not in catalogue and v not in catalogue]
+    assert missing == [], "run manage.py compilemessages -l zh_Hans -i .venv (djangojs.mo is older than djangojs.po)"
