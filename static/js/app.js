@@ -2,7 +2,7 @@
 // the dispatch of WebSocket frames to the sections.
 
 import { api } from "./api.js";
-import { clear, h, t, tf } from "./dom.js";
+import { avatar, clear, h, t, tf } from "./dom.js";
 import { ChatSocket } from "./socket.js";
 import { cursors, emit, on, rememberUser, state } from "./state.js";
 import { navigate, parseRoute } from "./ui.js";
@@ -190,6 +190,8 @@ async function boot() {
     if (socket.ready) subscribePresence();
   });
 
+  const rail = document.querySelector(".rail-me");
+  if (rail) clear(rail, avatar(state.me, { size: 36 }), h("span.sr-only", t("Me")));
   render();
   await refreshLists();
   render();

@@ -236,7 +236,16 @@ function renderGroup(main, groupId) {
         "div.card.profile-card",
         h("div.user-line", avatar({ id: g.id, avatar: g.avatar }, { name: g.name, size: 64 }), h("div", h("h2", g.name), h("p.muted", tf("%(n)s members", { n: g.member_count })), role ? h("p.muted", tf("Your role: %(role)s", { role: ROLE()[role] })) : null)),
         g.notice ? h("div.notice", h("h3", t("Notice")), h("p.signature", g.notice)) : null,
-        h("p.muted.small", t("Group ID"), ": ", h("code", g.id)),
+        h(
+          "p.muted.small.group-id",
+          t("Group ID"),
+          ": ",
+          h("code", g.id),
+          " ",
+          navigator.clipboard
+            ? h("button.linklike", { type: "button", onclick: () => navigator.clipboard.writeText(g.id).then(() => toast(t("Copied."))) }, t("Copy"))
+            : null,
+        ),
         !active ? h("p.alert", g.status === "dismissed" ? t("This group was dismissed.") : t("This group is disabled.")) : null,
       ),
     );

@@ -71,6 +71,15 @@ export function renderList(pane) {
   return null;
 }
 
+// "Chrome on Linux" from a user agent (the full string is in the tooltip).
+function deviceName(session) {
+  const ua = session.device || "";
+  const browser = [["Edg/", "Edge"], ["Firefox/", "Firefox"], ["Chrome/", "Chrome"], ["Safari/", "Safari"]].find(([k]) => ua.includes(k));
+  const os = [["Android", "Android"], ["iPhone", "iPhone"], ["iPad", "iPad"], ["Windows", "Windows"], ["Mac OS", "macOS"], ["Linux", "Linux"]].find(([k]) => ua.includes(k));
+  if (browser && os) return `${browser[1]} · ${os[1]}`;
+  return ua.slice(0, 60) || (session.kind === "web" ? t("Browser") : t("App"));
+}
+
 export function renderMain(main) {
   const me = state.me;
   const nickname = h("input", { value: me.nickname || "", maxLength: 64, autocomplete: "nickname" });
@@ -116,7 +125,7 @@ export function renderMain(main) {
         data.results.map((s) =>
           h(
             "li.request",
-            h("div.grow", h("strong", s.device || (s.kind === "web" ? t("Browser") : t("App"))), h("p.muted.small", `${s.ip || ""} · ${formatDateTime(s.last_seen_at)}`)),
+            h("div.grow", h("strong", { title: s.device }, deviceName(s)), h("p.muted.small", `${s.ip || ""} · ${formatDateTime(s.last_seen_at)}`)),
             s.current
               ? h("span.tag", t("This browser"))
               : h(
