@@ -40,6 +40,7 @@ class Outgoing:
     sent_at: float = 0.0
     sends: int = 0
     accepted: bool = False
+    answered: bool = False  # the last send got an ack or an error
     errors: list[str] = field(default_factory=list)
 
 
@@ -88,7 +89,9 @@ class ChatClient:
         self.accepted: set[str] = set()  # client_msg_ids that got `accepted`
         self.stored: dict[str, dict] = {}  # client_msg_id -> its stored message
         self.errors: Counter[str] = Counter()
-        self.error_refs: list[tuple[str, str | None]] = []  # (code, ref)
+        self.error_refs: list[tuple[str, str | None, float]] = []  # (code, ref, monotonic time)
+        # Seconds from sending a message to its first answer (ack or error), per answer kind.
+        self.answer_s: dict[str, list[float]] = {}
         self.events: list[dict] = []  # every other frame (typing, read, presence, call.*, group.*, ...)
         self._event_added = asyncio.Condition()
         # Connection history.
@@ -162,9 +165,9 @@ class ChatClient:
             if self.synced.is_set():
                 failures = 0
             self.synced.clear()
-            self.closes.append(code)
             if self._stopping:
                 return
+            self.closes.append(code)
             if code in FINAL_CLOSE_CODES:
                 self.final_code = code
                 return
@@ -206,6 +209,7 @@ class ChatClient:
             self._hold(frame["message"])
         elif kind == "message.ack":
             cmid = frame["client_msg_id"]
+            self._answered(cmid, frame["status"])
             if frame["status"] == "accepted":
                 self.accepted.add(cmid)
                 out = self.outbox.get(cmid)
@@ -220,7 +224,10 @@ class ChatClient:
         elif kind == "error":
             code, ref = frame.get("code"), frame.get("ref")
             self.errors[code] += 1
-            self.error_refs.append((code, ref))
+            self.error_refs.append((code, ref, time.monotonic()))
+            if ref in self.outbox:
+                self.outbox[ref].errors.append(code)
+                self._answered(ref, code)
             if self.retry_errors and ref in self.outbox and code in ("unavailable", "rate_limited"):
                 delay = frame.get("retry_after") or self.retry_unavailable_s
                 self._schedule_resend(ref, float(delay) + random.uniform(0, 0.2))
@@ -249,6 +256,24 @@ class ChatClient:
                 self.events.append(frame)
                 async with self._event_added:
                     self._event_added.notify_all()
+
+    def _answered(self, cmid: str, kind: str) -> None:
+        out = self.outbox.get(cmid)
+        if out is not None and not out.answered and out.sent_at:
+            out.answered = True
+            self.answer_s.setdefault(kind, []).append(time.monotonic() - out.sent_at)
+
+    def unanswered(self, older_than: float) -> list[str]:
+        """Messages sent on the open socket more than `older_than` seconds ago
+        that got neither an ack nor an error: silence."""
+        if not self.synced.is_set():
+            return []
+        now = time.monotonic()
+        return [
+            cmid
+            for cmid, out in self.outbox.items()
+            if out.sends and not out.answered and now - out.sent_at > older_than
+        ]
 
     def _hold(self, message: dict, *, own: bool = False) -> None:
         mid = message["id"]
@@ -311,6 +336,7 @@ class ChatClient:
             return
         out.sends += 1
         out.sent_at = time.monotonic()
+        out.answered = False
         await self._send_raw(out.frame)
 
     def _schedule_resend(self, cmid: str, delay: float) -> None:
