@@ -18,6 +18,7 @@ urlpatterns = [
     path("groups/<str:item>", views.app_page, {"section": "groups"}, name="group"),
     path("calls", views.app_page, {"section": "calls"}, name="calls"),
     path("profile", views.app_page, {"section": "profile"}, name="profile"),
+    path("profile/<str:item>", views.app_page, {"section": "profile"}, name="profile_item"),
     path("login", views.login_page, name="login"),
     path("register", views.register_page, name="register"),
     path("logout", views.logout_view, name="logout"),

@@ -1,9 +1,9 @@
 // Profile: avatar, nickname, signature, password, sessions, language, sign out.
 
 import { api, upload } from "./api.js";
-import { avatar, clear, displayName, field, formatDateTime, h, t } from "./dom.js";
+import { avatar, clear, displayName, field, formatDateTime, h, svgIcon, t } from "./dom.js";
 import { emit, rememberUser, state } from "./state.js";
-import { emptyState, errorText, toast } from "./ui.js";
+import { appLink, backButton, emptyState, errorText, toast } from "./ui.js";
 
 export function title() {
   return t("Me");
@@ -56,6 +56,10 @@ export function renderList(pane) {
         h("h2", displayName(me)),
         h("p.muted", `@${me.username}`),
         me.phone ? h("p.muted", me.phone) : null,
+      ),
+      h(
+        "ul.conv-list.card.flush",
+        h("li", appLink("profile", "settings", [h("span.avatar.icon-avatar", svgIcon("user")), h("span.conv-name.grow", t("Profile, password and devices"))], { class: "conv-item", "aria-current": state.route.item === "settings" ? "page" : null })),
       ),
       me.is_admin ? h("p", h("a.btn.btn-block", { href: "/admin/" }, t("Administration"))) : null,
       h("div.card", fromTemplate("tpl-language")),
@@ -152,7 +156,7 @@ export function renderMain(main) {
   };
   drawSessions();
   main.append(
-    h("header.pane-header", h("h1", t("Settings"))),
+    h("header.pane-header", backButton(), h("h1", t("Settings"))),
     h("div.pane-scroll", profileForm, pwForm, h("section.card", h("h2", t("Where you are signed in")), sessions)),
   );
   if (!main.childElementCount) main.append(emptyState(""));

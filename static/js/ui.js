@@ -45,6 +45,8 @@ export function toast(text, { kind = "info", timeout = 5000 } = {}) {
   const box = document.getElementById("toasts");
   if (!box) return;
   const node = h(`div.toast.toast-${kind}`, { role: kind === "error" ? "alert" : "status" }, text);
+  // At most three at once: a burst of events must not cover the screen.
+  while (box.childElementCount >= 3) box.firstElementChild.remove();
   box.append(node);
   setTimeout(() => node.remove(), timeout);
 }

@@ -205,6 +205,7 @@ def test_two_people_chat_share_files_group_recall_and_come_back(people, live_ser
     # And after a reload, from the server's history: still once each, in order.
     ben.page.reload()
     ben.wait_online()
+    expect(ben.message("missed two")).to_be_visible()
     texts = ben.page.locator(".messages .msg .text").all_inner_texts()
     assert texts.count("missed one") == 1 and texts.count("written while offline") == 1
     assert texts.index("missed one") < texts.index("missed two")
@@ -243,6 +244,8 @@ def test_video_call_connects_with_decoded_frames_then_shows_in_the_log(people, u
     ben_second_tab = ben.open_tab()
 
     ann.open_chat("Ben")
+    # Presence: Ben is signed in.
+    expect(ann.page.locator(".chat-header .subtitle")).to_have_text("Online")
     ann.page.get_by_role("button", name="Video call").click()
     # Every open tab of Ben's rings.
     for tab in (ben.page, ben_second_tab):
@@ -506,3 +509,48 @@ def test_history_pins_search_contact_and_group_management(people, user_factory, 
     # (the injected image itself is a 404 and a CSP report: expected here)
     ann.problems = [p for p in ann.problems if "Content Security Policy" not in p and "status of 404" not in p]
     ann.assert_clean()
+
+
+def test_profile_avatar_nickname_password_and_sign_out(people, user_factory, live_server_url):
+    from accounts.models import LoginSession
+    from conftest import PASSWORD
+
+    user_factory("pat_profile", nickname="Pat")
+    pat = people(viewport=PHONE, phone=True)
+    pat.login("pat_profile", PASSWORD)
+    page = pat.page
+    pat.nav("profile")
+    # A new picture: uploaded, then shown as the avatar.
+    page.locator("#avatar-file").set_input_files(
+        {"name": "me.png", "mimeType": "image/png", "buffer": png((20, 90, 200))}
+    )
+    expect(page.locator(".avatar-edit img")).to_have_attribute("src", re.compile(r"^/api/v1/files/.+"))
+    page.get_by_role("link", name="Profile, password and devices").click()
+    page.get_by_label("Nickname").fill("Patricia 🌸")
+    page.get_by_label("Signature").fill("<b>not bold</b>")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator(".toast", has_text="Saved.").first).to_be_visible()
+    page.get_by_role("button", name="Back").click()
+    expect(page.locator(".list-pane h2")).to_have_text("Patricia 🌸")
+    page.get_by_role("link", name="Profile, password and devices").click()
+    # A wrong current password is refused; the right one works.
+    page.get_by_label("Current password").fill("not-my-password")
+    page.get_by_label("New password").fill("a-brand-new-password")
+    page.get_by_role("button", name="Change password").click()
+    expect(page.locator(".toast-error")).to_have_text("Wrong password or code.")
+    # (the browser logs that refused request as a failed load: expected here)
+    pat.problems = [p for p in pat.problems if "status of 401" not in p]
+    page.get_by_label("Current password").fill(PASSWORD)
+    page.get_by_role("button", name="Change password").click()
+    expect(page.locator(".toast", has_text="Password changed").first).to_be_visible()
+    pat.shot("profile-settings-phone")
+    # Sign out ends this browser's session; the new password signs in again.
+    page.get_by_role("button", name="Back").click()
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(live_server_url + "/login")
+    assert not LoginSession.objects.filter(user__username="pat_profile", revoked_at__isnull=True).exists()
+    page.goto(live_server_url + "/")
+    page.wait_for_url(re.compile(r"/login\?next=/$"))
+    pat.login("pat_profile", "a-brand-new-password")
+    expect(page.locator(".rail-me img")).to_have_count(1)
+    pat.assert_clean()
