@@ -26,6 +26,8 @@ ARGS = [
     "--allow-loopback-in-peer-connection",
 ]
 PASSWORD = "a-good-password-1"
+# The machine running the suite is shared and small: give assertions room.
+expect.set_options(timeout=12_000)
 DESKTOP = {"width": 1440, "height": 900}
 PHONE = {"width": 390, "height": 844}
 
