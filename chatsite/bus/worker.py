@@ -12,6 +12,12 @@ reason and the partition keeps moving. A failure of the whole batch (the
 database is down) is retried with backoff while the partitions are paused;
 if the partitions are taken away meanwhile, the batch is dropped: the new
 owner will process it.
+
+A worker left with no partition checks every few seconds that its topics
+exist and creates them again if the broker lost them (a broker restarted
+without its data), then joins the group again with a new consumer.
+A dead-letter producer that fails to confirm a record is replaced before the
+batch is retried (a fenced or fatal producer never recovers by itself).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import time
 from collections import defaultdict
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
 from django.conf import settings
 from django.db import close_old_connections
 
@@ -33,6 +40,7 @@ logger = logging.getLogger(__name__)
 
 RETRY_BACKOFF_MAX_S = 5.0
 LAG_INTERVAL_S = 10.0
+TOPIC_CHECK_INTERVAL_S = 5.0
 
 
 def consumer_config(group_id: str | None = None) -> dict:
@@ -58,13 +66,50 @@ class Worker:
         self.topics = topics or bus.topics()
         ensure_topics(self.topics)
         self._by_full = {full_topic(t): t for t in self.topics}
+        self._group_id = group_id
         self.consumer = Consumer(consumer_config(group_id), logger=logger)
-        self.dlq = Producer({**client_config(), "acks": "all", "enable.idempotence": True, "linger.ms": 0})
+        self.dlq = _dead_letter_producer()
+        self._admin: AdminClient | None = None
         self.stopping = False
         self.assigned: set[tuple[str, int]] = set()
         self._revoked_during_batch = False
-        self.consumer.subscribe(list(self._by_full), on_assign=self._on_assign, on_revoke=self._on_revoke)
+        self._subscribe()
         self.stats = {"records": 0, "batches": 0, "dead_lettered": 0, "retries": 0}
+
+    def _subscribe(self) -> None:
+        self.consumer.subscribe(list(self._by_full), on_assign=self._on_assign, on_revoke=self._on_revoke)
+
+    def check_topics(self) -> bool:
+        """With no partition assigned: make sure the topics exist, creating the
+        missing ones (a broker that lost its data), and join the group again
+        so that it is rebalanced onto them. Returns True if it created any."""
+        from chatsite.bus import kafka
+
+        if self.assigned:
+            return False
+        names = [full_topic(t) for t in self.topics] + [dead_letter_topic(t) for t in self.topics]
+        try:
+            if self._admin is None:
+                self._admin = AdminClient(client_config())
+            existing = set(self._admin.list_topics(timeout=5.0).topics)
+            missing = [n for n in names if n not in existing]
+            if not missing:
+                return False
+            kafka._topics_ready.difference_update(self.topics)
+            ensure_topics(self.topics, timeout=5.0)
+        except Exception as exc:
+            logger.info("could not check the topics: %s", exc)
+            return False
+        # The consumer remembers the topics as unknown until its next metadata
+        # refresh (minutes): a new consumer sees them at once.
+        logger.warning("topics %s were missing: created again; joining the group again", missing)
+        try:
+            self.consumer.close()
+        except Exception:
+            logger.debug("closing the consumer failed", exc_info=True)
+        self.consumer = Consumer(consumer_config(self._group_id), logger=logger)
+        self._subscribe()
+        return True
 
     # ------------------------------------------------------------------ rebalance callbacks
 
@@ -84,12 +129,16 @@ class Worker:
         signal.signal(signal.SIGINT, self._request_stop)
         logger.info("worker started on %s (group %s)", sorted(self._by_full), settings.KAFKA_CONSUMER_GROUP)
         next_lag = 0.0
+        next_topic_check = time.monotonic() + TOPIC_CHECK_INTERVAL_S
         try:
             while not self.stopping:
                 self.process_one(timeout=0.5)
                 if time.monotonic() >= next_lag:
                     next_lag = time.monotonic() + LAG_INTERVAL_S
                     self.report_lag()
+                if time.monotonic() >= next_topic_check:
+                    next_topic_check = time.monotonic() + TOPIC_CHECK_INTERVAL_S
+                    self.check_topics()
         finally:
             self.close()
 
@@ -233,23 +282,50 @@ class Worker:
 
     def _dead_letter(self, record: Record, reason: str) -> None:
         logger.warning("dead-lettering %s[%s]@%s: %s", record.topic, record.partition, record.offset, reason)
-        self.dlq.produce(
-            dead_letter_topic(record.topic),
-            key=record.key.encode(),
-            value=record.value,
-            headers=[
-                ("reason", reason[:500].encode()),
-                ("topic", record.topic.encode()),
-                ("partition", str(record.partition).encode()),
-                ("offset", str(record.offset).encode()),
-            ],
-        )
-        # The partition only moves on once the dead letter is safely written.
-        remaining = self.dlq.flush(10)
-        if remaining:
-            raise RuntimeError("the dead-letter topic did not confirm the record")
+        failures: list[object] = []
+
+        def on_delivery(err, msg) -> None:
+            if err is not None:
+                failures.append(err)
+
+        try:
+            self.dlq.produce(
+                dead_letter_topic(record.topic),
+                key=record.key.encode(),
+                value=record.value,
+                headers=[
+                    ("reason", reason[:500].encode()),
+                    ("topic", record.topic.encode()),
+                    ("partition", str(record.partition).encode()),
+                    ("offset", str(record.offset).encode()),
+                ],
+                on_delivery=on_delivery,
+            )
+            remaining = self.dlq.flush(10)
+        except (KafkaException, BufferError) as exc:
+            failures.append(exc)
+            remaining = 0
+        # The partition only moves on once the dead letter is safely written:
+        # a failed delivery report counts, not only a flush that timed out.
+        if remaining or failures:
+            self._replace_dead_letter_producer()
+            raise RuntimeError(f"the dead-letter topic did not confirm the record: {failures or 'timed out'}")
         self.stats["dead_lettered"] += 1
         metrics.dead_lettered.labels(record.topic).inc()
+
+    def _replace_dead_letter_producer(self) -> None:
+        """A producer that could not deliver may be fenced or in a fatal state,
+        which it never leaves: the retry uses a new one."""
+        old, self.dlq = self.dlq, _dead_letter_producer()
+        try:
+            old.purge()
+            old.flush(0)
+        except Exception:
+            logger.debug("discarding the dead-letter producer failed", exc_info=True)
+
+
+def _dead_letter_producer() -> Producer:
+    return Producer({**client_config(), "acks": "all", "enable.idempotence": True, "linger.ms": 0})
 
 
 def _last_per_partition(records: list[tuple[Message, Record]]) -> list[tuple[Message, Record]]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -140,3 +141,60 @@ async def test_broker_stopped_and_started_again(make_cluster, tmp_path):
     )
     assert report.accepted == before + after + 1
     assert worker.alive() and a.alive() and b.alive()
+
+
+async def test_a_worker_recreates_its_topics_on_a_fresh_broker(make_cluster, tmp_path):
+    """The worker's half of recovering from a broker that lost its data: with
+    no partition left it finds its topics gone, creates them (and their
+    dead-letter topics) again and subscribes again; records then flow, and a
+    poison record still reaches the dead-letter topic. Records are produced by
+    a new producer here, as a node would once its own producer is replaced."""
+    from confluent_kafka import Consumer, Producer, TopicPartition
+
+    from messaging.models import Conversation, Message
+    from messaging.services import SendDraft
+
+    broker = Broker(tmp_path / "broker").start()
+    cluster = make_cluster(kafka=broker.bootstrap)
+    cluster.services.append(broker)
+    worker = cluster.start_worker("w1")
+    w = await sync_to_async(make_world)(prefix="rt", users=2, pairs=[(0, 1)])
+    conversation = w["direct"][0]["conversation"]
+    conversation_pk = await sync_to_async(lambda: Conversation.objects.get(uuid=conversation).pk)()
+
+    broker.stop()
+    broker = Broker(tmp_path / "broker2", port=broker.port).start()
+    cluster.services.append(broker)
+    started_at = time.monotonic()
+    await asyncio.to_thread(worker.wait_for_log, "were missing: created again", 40)
+    await asyncio.to_thread(worker.wait_for_log, "assigned [(", 40, count=2)
+    recovered = time.monotonic() - started_at
+
+    cmid = str(uuid.uuid4())
+    record = SendDraft(
+        conversation_id=conversation_pk,
+        conversation_uuid=conversation,
+        sender_id=w["users"][0]["pk"],
+        kind="text",
+        text="after a fresh broker",
+        file_id=None,
+        client_msg_id=cmid,
+    ).record(socket_id=None, ref=None)
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "acks": "all"})
+    for value in (b"poison", record):
+        producer.produce(f"{cluster.id}.messages", key=conversation.encode(), value=value)
+    assert producer.flush(10) == 0
+    deadline = time.monotonic() + 20
+    while not await sync_to_async(Message.objects.filter(client_msg_id=cmid).exists)():
+        assert time.monotonic() < deadline, worker.log()[-3000:]
+        await asyncio.sleep(0.1)
+    probe = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "probe", "auto.offset.reset": "earliest"})
+    probe.assign([TopicPartition(f"{cluster.id}.messages.dlq", 0, 0)])
+    dead = []
+    while not dead and time.monotonic() < deadline:
+        msg = probe.poll(0.5)
+        if msg is not None and not msg.error():
+            dead.append(msg.value())
+    probe.close()
+    print(f"[fresh broker] the worker consumed again {recovered:.1f}s after the new broker started")
+    assert dead == [b"poison"]
