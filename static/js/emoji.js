@@ -15,7 +15,7 @@ export function emojiPicker(onPick) {
   const id = `emoji-${Math.random().toString(36).slice(2, 8)}`;
   const panel = h("div.emoji-panel", { id, role: "group", "aria-label": t("Emoji"), hidden: true });
   const button = h(
-    "button.btn-icon",
+    "button.btn-icon.emoji-toggle",
     {
       type: "button",
       "aria-label": t("Emoji"),
