@@ -7,11 +7,13 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
 
-.PHONY: run test test-embedded test-real broker worker lint format bench deps deps-dev clean help
+.PHONY: run test test-embedded test-real test-faults cluster broker worker lint format bench deps deps-dev clean help
 
 help:
 	@echo "make run      - install, migrate and serve on $(HOST):$(PORT) (plus the worker when Kafka is configured)"
 	@echo "make test     - install test deps, start missing services (MariaDB, Redis, broker) and run every test"
+	@echo "make test-faults - the fault tests: nodes, workers, Redis, MariaDB and the broker killed and restarted"
+	@echo "make cluster  - NODES server nodes (ports PORT, PORT+1, ...) and WORKERS workers on the shared services"
 	@echo "make broker   - run the local Kafka-protocol broker (Tansu) on 127.0.0.1:$${BROKER_PORT:-9092}"
 	@echo "make worker   - run one message worker (needs KAFKA_BOOTSTRAP_SERVERS)"
 	@echo "make bench    - run the benchmarks in bench/ and print their figures"
@@ -36,6 +38,12 @@ run: $(VENV)/.runtime
 
 test: $(VENV)/.dev
 	@scripts/test
+
+test-faults: $(VENV)/.dev
+	@scripts/test-faults
+
+cluster: $(VENV)/.runtime
+	@scripts/cluster
 
 broker: $(VENV)/.dev
 	@scripts/broker foreground

@@ -446,11 +446,40 @@ class Cluster:
         ]
 
     def stop(self) -> None:
-        for proc in [*self.nodes, *self.workers, *self.services]:
+        for proc in [*self.nodes, *self.workers]:
             try:
                 proc.stop()
             except Exception:
                 pass
+        self._forget()
+        for proc in self.services:
+            try:
+                proc.stop()
+            except Exception:
+                pass
+
+    def _forget(self) -> None:
+        """Remove this cluster's Redis keys and topics (on shared services they
+        would pile up from run to run)."""
+        try:
+            import redis
+
+            client = redis.Redis.from_url(self.env["REDIS_URL"], socket_connect_timeout=1, socket_timeout=2)
+            keys = list(client.scan_iter(match=f"{self.id}:*", count=1000))
+            for i in range(0, len(keys), 500):
+                client.delete(*keys[i : i + 500])
+        except Exception:
+            pass
+        try:
+            from confluent_kafka.admin import AdminClient
+
+            admin = AdminClient({"bootstrap.servers": self.env["KAFKA_BOOTSTRAP_SERVERS"]})
+            topics = [t for t in admin.list_topics(timeout=3).topics if t.startswith(f"{self.id}.")]
+            if topics:
+                for future in admin.delete_topics(topics, operation_timeout=3, request_timeout=3).values():
+                    future.result(timeout=5)
+        except Exception:
+            pass
 
     def __enter__(self) -> Cluster:
         return self
