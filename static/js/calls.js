@@ -229,7 +229,8 @@ function finish({ text }) {
   if (ended.ui) {
     ended.ui.status.textContent = text;
     ended.ui.root.classList.add("call-ended");
-    for (const b of ended.ui.root.querySelectorAll(".call-controls .btn-round")) b.disabled = true;
+    // Only "Close" is left to do.
+    for (const b of ended.ui.root.querySelectorAll(".call-controls .btn-round")) b.hidden = true;
     ended.ui.close.hidden = false;
     ended.ui.close.focus();
     ended.closeTimer = setTimeout(() => closeCallView(ended), 4000);

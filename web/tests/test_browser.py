@@ -231,7 +231,9 @@ def contacts_pair(user_factory):
 
     ann = user_factory("ann_call", nickname="Ann")
     ben = user_factory("ben_call", nickname="Ben")
+    cat = user_factory("cat_call", nickname="Cat")
     do_connect(user=ann, other=ben)
+    do_connect(user=cat, other=ann)
     return PASSWORD
 
 
@@ -266,6 +268,15 @@ def test_video_call_connects_with_decoded_frames_then_shows_in_the_log(people, u
     call_view.get_by_role("button", name="Camera off").click()
     assert ann.page.evaluate("wsc.calls.currentCall().localStream.getVideoTracks()[0].enabled") is False
     ann.shot("call-desktop")
+    # Someone else calling Ann now hears she is busy; Ann is not disturbed.
+    cat = people(viewport=PHONE, phone=True)
+    cat.login("cat_call", password)
+    cat.open_chat("Ann")
+    cat.page.get_by_role("button", name="Voice call").click()
+    expect(cat.page.locator(".call-status")).to_have_text("Ann is busy in another call.")
+    assert ann.page.get_by_role("dialog", name="Cat").count() == 0
+    cat.shot("call-busy-phone")
+    cat.assert_clean()
     time.sleep(1.2)
 
     call_view.get_by_role("button", name="Hang up").click()
