@@ -242,10 +242,12 @@ function upsertMessage(message, { fromSync = false } = {}) {
   if (message.kind === "system" && message.content && message.content.event === "recall") {
     markRecalled(message.conversation, message.content.changes && message.content.changes.message);
   }
+  // A conversation that was opened keeps its messages, even those that come
+  // while its history is still loading (the history merges by id).
   const b = state.boxes.get(message.conversation);
   let isNew = true;
   let pending = null;
-  if (b && b.loaded) {
+  if (b) {
     if (b.ids.has(message.id)) isNew = false;
     else {
       b.ids.add(message.id);
@@ -644,6 +646,13 @@ class ConversationView {
 
   absorb(b, messages) {
     for (const m of messages) {
+      // A message sent from this tab that the history already has is no longer pending.
+      const pending = m.client_msg_id && b.pending.get(m.client_msg_id);
+      if (pending && m.sender && m.sender.id === state.me.id) {
+        b.pending.delete(m.client_msg_id);
+        if (pending.node) pending.node.remove();
+        state.socket.outbox.delete(m.client_msg_id);
+      }
       if (b.ids.has(m.id)) continue;
       b.ids.add(m.id);
       b.bySeq.set(m.seq, m);

@@ -53,6 +53,8 @@ export function clear(node, ...children) {
   return node;
 }
 
+const ICONS = document.querySelector('meta[name="icons"]')?.content || "/static/img/icons.svg";
+
 export function svgIcon(name, label) {
   const ns = "http://www.w3.org/2000/svg";
   const svg = document.createElementNS(ns, "svg");
@@ -67,7 +69,7 @@ export function svgIcon(name, label) {
     svg.setAttribute("aria-hidden", "true");
   }
   const use = document.createElementNS(ns, "use");
-  use.setAttribute("href", `${window.STATIC_ICONS || "/static/img/icons.svg"}#${name}`);
+  use.setAttribute("href", `${ICONS}#${name}`);
   svg.append(use);
   return svg;
 }
