@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.real_services
 
 USERS = int(os.environ.get("FAULTS_NODE_KILL_USERS", "500"))  # two sockets each
 SENDERS = 100
-RECONNECT_BOUND_S = 30.0
+RECONNECT_BOUND_S = 45.0
 
 
 @pytest.mark.timeout(600)
