@@ -108,7 +108,7 @@ class Person:
         back = page.locator("main button.back")
         if back.is_visible():
             back.click()
-        page.locator(f'.rail [data-nav="{section}"]').last.click()
+        page.locator(f'.rail [data-nav="{section}"]:visible').first.click()
 
     def open_chat(self, title: str, page: Page | None = None) -> None:
         page = page or self.page
