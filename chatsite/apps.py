@@ -6,6 +6,8 @@ class ChatsiteConfig(AppConfig):
     verbose_name = "WebsocketChat"
 
     def ready(self) -> None:
+        from chatsite import daphne_compat
         from chatsite.gateway import registry
 
         registry.autodiscover()
+        daphne_compat.install()

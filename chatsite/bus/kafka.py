@@ -50,6 +50,18 @@ def producer_config() -> dict:
 
 
 _topics_ready: set[str] = set()
+
+PRODUCER_STUCK_S = 10.0
+
+# Delivery errors after which an idempotent producer never produces again.
+_PRODUCER_DEAD = {
+    KafkaError._FATAL,
+    KafkaError.PRODUCER_FENCED,
+    KafkaError.UNKNOWN_PRODUCER_ID,
+    KafkaError.INVALID_PRODUCER_EPOCH,
+    KafkaError.OUT_OF_ORDER_SEQUENCE_NUMBER,
+    KafkaError.INVALID_PRODUCER_ID_MAPPING,
+}
 _topics_lock = threading.Lock()
 
 
@@ -88,12 +100,65 @@ class KafkaBus:
     name = "kafka"
 
     def __init__(self) -> None:
-        self._producer = Producer(producer_config())
+        self._producer_lock = threading.Lock()
+        self._broken: str | None = None
+        # Since when every delivery has failed (None: the last one succeeded).
+        self._failing_since: float | None = None
+        self._producer = self._new_producer()
         self._admin: AdminClient | None = None
         self._ensure_after = 0.0
         self._stop = threading.Event()
         self._poller = threading.Thread(target=self._poll, name="kafka-producer-poll", daemon=True)
         self._poller.start()
+
+    def _new_producer(self) -> Producer:
+        return Producer({**producer_config(), "error_cb": self._on_error})
+
+    def _on_error(self, err) -> None:
+        # librdkafka calls this (on the poll thread) for client-level errors.
+        if err.fatal():
+            self._mark_broken(f"fatal: {err}")
+
+    def _mark_broken(self, why: str) -> None:
+        if self._broken is None:
+            logger.warning("the Kafka producer cannot produce any more (%s): replacing it", why)
+        self._broken = why
+
+    def _check_delivery(self, err) -> None:
+        """An idempotent producer the broker fenced (a stall past the produce
+        timeout bumps its epoch) or no longer knows (a broker that lost its
+        state) never produces again: it must be replaced, not retried. One that
+        has failed every delivery for PRODUCER_STUCK_S (seen against a broker
+        that came back empty: it waits forever for a producer id) is replaced
+        too; against a broker that is really down that costs nothing."""
+        now = time.monotonic()
+        if err is None:
+            self._failing_since = None
+            return
+        if err.fatal() or err.code() in _PRODUCER_DEAD:
+            self._mark_broken(str(err))
+            return
+        if self._failing_since is None:
+            self._failing_since = now
+        elif now - self._failing_since >= PRODUCER_STUCK_S:
+            self._failing_since = None
+            self._mark_broken(f"every delivery failed for {PRODUCER_STUCK_S:.0f} s ({err})")
+
+    def _replace_if_broken(self) -> None:
+        if self._broken is None:
+            return
+        with self._producer_lock:
+            if self._broken is None:
+                return
+            old, self._producer = self._producer, self._new_producer()
+            self._broken = None
+        try:
+            # Its queued records fail now (their senders get `unavailable` and resend).
+            old.purge()
+            old.poll(0)
+        except Exception:
+            logger.debug("purging the old producer failed", exc_info=True)
+        logger.info("Kafka producer replaced")
 
     def _poll(self) -> None:
         # Delivery reports are served here, off the event loop.
@@ -118,11 +183,19 @@ class KafkaBus:
             logger.warning("could not ensure topic %s: %s", topic, exc)
 
     def _produce(self, topic: str, key: str, value: bytes, on_delivery) -> None:
+        self._replace_if_broken()
+
+        def report(err, msg) -> None:
+            self._check_delivery(err)
+            on_delivery(err, msg)
+
         try:
-            self._producer.produce(full_topic(topic), key=key.encode(), value=value, on_delivery=on_delivery)
+            self._producer.produce(full_topic(topic), key=key.encode(), value=value, on_delivery=report)
         except BufferError:
             raise Unavailable("The message broker is not keeping up; retry later.") from None
         except KafkaException as exc:
+            if exc.args and hasattr(exc.args[0], "fatal"):
+                self._check_delivery(exc.args[0])
             raise Unavailable("The message broker is unavailable; retry later.") from exc
 
     def submit(self, *, topic: str, key: str, value: bytes) -> asyncio.Future:

@@ -58,6 +58,8 @@ def consumer_config(group_id: str | None = None) -> dict:
         "fetch.wait.max.ms": settings.KAFKA_FETCH_WAIT_MAX_MS,
         "max.poll.interval.ms": 300_000,
         "partition.assignment.strategy": "range,roundrobin",
+        # Topics recreated on a broker that lost its data are seen within 5 s.
+        "topic.metadata.refresh.interval.ms": 5000,
     }
 
 
@@ -80,13 +82,12 @@ class Worker:
         self.consumer.subscribe(list(self._by_full), on_assign=self._on_assign, on_revoke=self._on_revoke)
 
     def check_topics(self) -> bool:
-        """With no partition assigned: make sure the topics exist, creating the
-        missing ones (a broker that lost its data), and join the group again
-        so that it is rebalanced onto them. Returns True if it created any."""
+        """Make sure the topics exist, creating the missing ones (a broker that
+        lost its data). Returns True if it created any. (A consumer whose broker
+        vanished may still believe it holds its partitions, so this runs
+        whatever the assignment: one metadata request every TOPIC_CHECK_INTERVAL_S.)"""
         from chatsite.bus import kafka
 
-        if self.assigned:
-            return False
         names = [full_topic(t) for t in self.topics] + [dead_letter_topic(t) for t in self.topics]
         try:
             if self._admin is None:
@@ -100,15 +101,10 @@ class Worker:
         except Exception as exc:
             logger.info("could not check the topics: %s", exc)
             return False
-        # The consumer remembers the topics as unknown until its next metadata
-        # refresh (minutes): a new consumer sees them at once.
-        logger.warning("topics %s were missing: created again; joining the group again", missing)
-        try:
-            self.consumer.close()
-        except Exception:
-            logger.debug("closing the consumer failed", exc_info=True)
-        self.consumer = Consumer(consumer_config(self._group_id), logger=logger)
-        self._subscribe()
+        # The consumer sees them at its next metadata refresh (every 5 s, see
+        # consumer_config) and joins them itself; librdkafka resets positions
+        # that are past the end of the new, empty partitions.
+        logger.warning("topics %s were missing: created again", missing)
         return True
 
     # ------------------------------------------------------------------ rebalance callbacks

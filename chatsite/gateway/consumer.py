@@ -324,7 +324,13 @@ class Connection(AsyncWebsocketConsumer):
             await self._flush()
         self.closing = True
         self.close_code = code
-        await self.close(code)
+        try:
+            await self.close(code)
+        except Exception:
+            # Never leave a socket open but deaf: close it some way.
+            logger.exception("closing socket %s with %s failed; closing with 1000", self.socket_id, code)
+            self.close_code = 1000
+            await self.close()
 
     async def websocket_disconnect(self, message: dict) -> None:
         code = message.get("code")

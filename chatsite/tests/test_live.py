@@ -113,3 +113,21 @@ def test_health_endpoints(live_server_url):
     assert schema.status_code == 200 and b"/api/v1/auth/register" in schema.content
     docs = httpx.get(f"{live_server_url}/api/docs/")
     assert docs.status_code == 200 and b"swagger" in docs.content.lower()
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("code", [1012, 1001, 4403])
+async def test_daphne_closes_with_the_codes_the_protocol_uses(live_server_url, code):
+    """autobahn refuses 1001 and 1012 from applications; chatsite.daphne_compat
+    lets them through (a socket that cannot be closed would be left deaf)."""
+    from accounts.models import User
+    from chatsite import realtime
+
+    account = await sync_to_async(register)(live_server_url, f"closer{code}")
+    user = await sync_to_async(User.objects.get)(uuid=account["user"]["id"])
+    async with websockets.connect(ws_url(live_server_url, account["access"])) as ws:
+        assert json.loads(await ws.recv())["type"] == "hello"
+        await realtime.hub().adeliver([user.pk], realtime.close_envelope(code))
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await ws.recv()
+        assert closed.value.rcvd.code == code

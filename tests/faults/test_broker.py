@@ -32,16 +32,6 @@ from tests.seed import world as make_world
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.real_services, pytest.mark.faults]
 
-# A product bug these tests found (see the report of issue 9): the bus never
-# replaces a producer that can no longer produce. After the broker stalls past
-# the produce timeout, Tansu fences the idempotent producer's bumped epoch
-# (PRODUCER_FENCED on every later record); against a fresh broker the producer
-# goes fatal (UNKNOWN_PRODUCER_ID). Either way the node answers `unavailable`
-# to every message until it is restarted. A new Producer works at once.
-BUG_PRODUCER = pytest.mark.xfail(
-    strict=True,
-    reason="BUG: chatsite.bus.kafka keeps a fenced or fatal producer forever: every send answers unavailable",
-)
 
 ANSWER_WITHIN_S = 5.0
 SLACK_S = 0.5  # the client's own clock and event loop
@@ -55,7 +45,6 @@ def _placements(a, b):
     return [(0, [a.ws, b.ws]), (1, [b.ws, a.ws]), (2, [a.ws, b.ws]), (3, [b.ws, a.ws]), (0, [b.ws, a.ws])]
 
 
-@BUG_PRODUCER
 async def test_broker_paused_while_users_send(make_cluster, tmp_path):
     broker = Broker(tmp_path / "broker").start()
     cluster = make_cluster(kafka=broker.bootstrap)
@@ -95,7 +84,6 @@ async def test_broker_paused_while_users_send(make_cluster, tmp_path):
     assert all(c.closes == [] for c in clients), "nobody was disconnected"
 
 
-@BUG_PRODUCER
 async def test_broker_stopped_and_started_again(make_cluster, tmp_path):
     broker = Broker(tmp_path / "broker").start()
     cluster = make_cluster(kafka=broker.bootstrap)

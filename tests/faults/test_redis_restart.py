@@ -19,17 +19,7 @@ from tests.seed import world as make_world
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.real_services, pytest.mark.faults]
 
-# A product bug these tests found (see the report of issue 9): under daphne a
-# server-side close with 1012 raises instead of closing. autobahn's sendClose
-# accepts only 1000 and 3000-4999; Connection.close_with has already set
-# `closing`, so the socket stays open and drops every event: deaf, not closed.
-BUG_1012 = pytest.mark.xfail(
-    strict=True,
-    reason="BUG: daphne/autobahn refuses close code 1012 (only 1000 and 3000-4999): the socket is left open and deaf",
-)
 
-
-@BUG_1012
 async def test_a_node_that_loses_redis_closes_its_sockets_with_1012(make_cluster, tmp_path):
     """The smallest case: one node, one socket, Redis goes away. The socket
     must be closed with 1012 at once, and a socket opened while Redis is down
@@ -55,7 +45,6 @@ async def test_a_node_that_loses_redis_closes_its_sockets_with_1012(make_cluster
         await Fleet([client, late]).close()
 
 
-@BUG_1012
 @pytest.mark.parametrize("how", ["restart", "kill"])
 async def test_redis_restart_under_traffic(make_cluster, tmp_path, how):
     redis = RedisServer(tmp_path / "redis").start()
@@ -121,4 +110,5 @@ async def test_redis_restart_under_traffic(make_cluster, tmp_path, how):
         f"{back:.2f}s after Redis returned; {reconnect_summary(clients)}"
     )
     assert codes <= {1012}, f"sockets closed with {codes}, expected 1012 only"
-    assert report.accepted == sent
+    # Every send was stored (its ack may have died with the socket: sync brought it back).
+    assert report.stored >= sent and not report.problems, report.problems
