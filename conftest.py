@@ -5,6 +5,7 @@ environment configures (see scripts/test)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 
 import pytest
@@ -270,15 +271,17 @@ def message_worker(django_db_setup, django_db_blocker, tmp_path_factory):
 # --------------------------------------------------------------------------- a real server
 
 
-@pytest.fixture(scope="session")
-def live_server_url(django_db_setup, django_db_blocker, tmp_path_factory):
-    """A real daphne process on a free port, serving this session's test database.
-    Tests that use it must commit their data (django_db(transaction=True))."""
+@contextlib.contextmanager
+def serving(server: str, django_db_blocker, directory):
+    """A real `server` process (uvicorn or daphne) on a free port serving this
+    session's test database; yields its base URL. SMS codes go to
+    <directory>/sms.jsonl."""
     import socket
     import subprocess
-    import sys
     import time
     from pathlib import Path
+
+    from chatsite.serve import command
 
     with django_db_blocker.unblock():
         from django.db import connection
@@ -291,33 +294,41 @@ def live_server_url(django_db_setup, django_db_blocker, tmp_path_factory):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    log_path = tmp_path_factory.mktemp("daphne") / "daphne.log"
-    env = dict(os.environ, DATABASE_URL=url, NODE_ID="pytest-daphne", SMS_BACKEND="file")
+    log_path = Path(directory) / "server.log"
+    env = dict(os.environ, DATABASE_URL=url, NODE_ID=f"pytest-{server}", SMS_BACKEND="file")
     env["SMS_FILE_PATH"] = str(log_path.parent / "sms.jsonl")
     env.pop("DATABASE_TEST_NAME", None)
-    log = open(log_path, "w")
+    log = open(log_path, "w")  # noqa: SIM115
     proc = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "chatsite.asgi:application"],
-        cwd=Path(__file__).parent,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+        command(server, "127.0.0.1", port), cwd=Path(__file__).parent, env=env, stdout=log, stderr=subprocess.STDOUT
     )
     deadline = time.monotonic() + 30
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError(f"daphne did not start:\n{log_path.read_text()}") from None
-            time.sleep(0.1)
-    base = f"http://127.0.0.1:{port}"
-    yield base
-    proc.terminate()
     try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    proc.kill()
+                    raise RuntimeError(f"the server did not start:\n{log_path.read_text()}") from None
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def live_server_url(django_db_setup, django_db_blocker, tmp_path_factory):
+    """A real server process (the production default, uvicorn, unless
+    TEST_ASGI_SERVER=daphne) on a free port, serving this session's test
+    database. Tests that use it must commit their data (django_db(transaction=True))."""
+    with serving(
+        os.environ.get("TEST_ASGI_SERVER", "uvicorn"), django_db_blocker, tmp_path_factory.mktemp("liveserver")
+    ) as base:
+        yield base

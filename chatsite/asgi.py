@@ -15,9 +15,24 @@ from chatsite.gateway.consumer import Connection  # noqa: E402
 
 websocket_urlpatterns = [path("ws/", Connection.as_asgi())]
 
+
+def _warm_up() -> None:
+    """Open the connections a server needs before its first user does."""
+    from django.conf import settings
+
+    if settings.BUS_BACKEND == "kafka":
+        from chatsite.bus import get_bus
+
+        get_bus().warm_up()
+
+
+_warm_up()
+
+from chatsite.bodyguard import BodyGuard  # noqa: E402
+
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": BodyGuard(django_asgi_app),
         # The Origin check happens in the consumer before accept (see chatsite.gateway.origin).
         "websocket": SessionMiddlewareStack(URLRouter(websocket_urlpatterns)),
     }

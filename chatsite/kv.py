@@ -34,6 +34,9 @@ class Decision:
 class Store(Protocol):
     def token_bucket(self, key: str, *, rate: float, burst: int, cost: int = 1) -> Decision: ...
     async def atoken_bucket(self, key: str, *, rate: float, burst: int, cost: int = 1) -> Decision: ...
+    async def atoken_bucket_pair(
+        self, first: tuple[str, float, int], second: tuple[str, float, int]
+    ) -> tuple[int, float]: ...
     def counter_incr(self, key: str, *, window_s: int) -> tuple[int, int]: ...
     def counter_get(self, key: str) -> tuple[int, int]: ...
     def cooldown(self, key: str, *, seconds: float) -> float: ...
@@ -68,6 +71,32 @@ end
 redis.call('HSET', KEYS[1], 't', tostring(now), 'v', tostring(tokens))
 redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
 return {allowed, tostring(retry)}
+"""
+
+# Two buckets at once (a frame, and a message it carries): the first always
+# takes its token if it can; the second only if the first allowed. Returns
+# {which failed (0 none, 1, 2), retry}.
+_TOKEN_BUCKET_PAIR = """
+local now_parts = redis.call('TIME')
+local now = tonumber(now_parts[1]) + tonumber(now_parts[2]) / 1000000
+local function take(key, rate, burst)
+  local data = redis.call('HMGET', key, 't', 'v')
+  local ts = tonumber(data[1])
+  local tokens = tonumber(data[2])
+  if tokens == nil or ts == nil then tokens = burst; ts = now end
+  tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
+  local ok = tokens >= 1
+  if ok then tokens = tokens - 1 end
+  redis.call('HSET', key, 't', tostring(now), 'v', tostring(tokens))
+  redis.call('PEXPIRE', key, math.ceil(burst / rate * 1000) + 1000)
+  if ok then return 0 end
+  return (1 - tokens) / rate
+end
+local r1 = take(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))
+if r1 > 0 then return {1, tostring(r1)} end
+local r2 = take(KEYS[2], tonumber(ARGV[3]), tonumber(ARGV[4]))
+if r2 > 0 then return {2, tostring(r2)} end
+return {0, "0"}
 """
 
 _COUNTER_INCR = """
@@ -134,6 +163,15 @@ class RedisStore:
     async def atoken_bucket(self, key: str, *, rate: float, burst: int, cost: int = 1) -> Decision:
         allowed, retry = await self._arun(_TOKEN_BUCKET, [rds.key("tb", key)], [rate, burst, cost])  # type: ignore[misc]
         return Decision(bool(int(allowed)), float(retry))
+
+    async def atoken_bucket_pair(
+        self, first: tuple[str, float, int], second: tuple[str, float, int]
+    ) -> tuple[int, float]:
+        """(0, 0) if both buckets gave a token; (1, retry) if the first refused
+        (the second untouched); (2, retry) if only the second refused."""
+        (k1, r1, b1), (k2, r2, b2) = first, second
+        which, retry = await self._arun(_TOKEN_BUCKET_PAIR, [rds.key("tb", k1), rds.key("tb", k2)], [r1, b1, r2, b2])  # type: ignore[misc]
+        return int(which), float(retry)
 
     def counter_incr(self, key: str, *, window_s: int) -> tuple[int, int]:
         count, ttl = self._run(_COUNTER_INCR, [rds.key("ct", key)], [window_s])  # type: ignore[misc]
@@ -204,6 +242,7 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._pair_lock = threading.Lock()
         self._data: dict[str, tuple[float, object]] = {}  # key -> (expires_at, value)
 
     def _get(self, key: str, now: float) -> object | None:
@@ -237,6 +276,16 @@ class MemoryStore:
 
     async def atoken_bucket(self, key: str, *, rate: float, burst: int, cost: int = 1) -> Decision:
         return self.token_bucket(key, rate=rate, burst=burst, cost=cost)
+
+    async def atoken_bucket_pair(
+        self, first: tuple[str, float, int], second: tuple[str, float, int]
+    ) -> tuple[int, float]:
+        with self._pair_lock:
+            one = self.token_bucket(first[0], rate=first[1], burst=first[2])
+            if not one.allowed:
+                return 1, one.retry_after
+            two = self.token_bucket(second[0], rate=second[1], burst=second[2])
+            return (0, 0.0) if two.allowed else (2, two.retry_after)
 
     def counter_incr(self, key: str, *, window_s: int) -> tuple[int, int]:
         now = time.monotonic()

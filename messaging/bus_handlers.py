@@ -48,14 +48,14 @@ def handle_messages(records: list[Record]) -> list[tuple[Record, str]]:
     for conversation_id, pairs in by_conversation.items():
         try:
             items = [item for _, item in pairs]
-            _count(items, store_messages(items))
+            _count(items, store_messages(items, need_keys=False))
         except TRANSIENT:
             raise
         except Exception:
             logger.exception("conversation %s: batch failed; isolating the bad record", conversation_id)
             for record, item in pairs:
                 try:
-                    _count([item], store_messages([item]))
+                    _count([item], store_messages([item], need_keys=False))
                 except TRANSIENT:
                     raise
                 except Exception as exc:

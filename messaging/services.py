@@ -96,15 +96,6 @@ def decode_record(value: bytes) -> Incoming:
 # --------------------------------------------------------------------------- rate
 
 
-async def acheck_send_rate(*, user_id: int) -> None:
-    """Take one token from the user's message bucket (all sockets and REST together)."""
-    decision = await kv.store().atoken_bucket(
-        f"msg:{user_id}", rate=settings.LIMIT_MESSAGES_PER_S, burst=settings.LIMIT_MESSAGES_BURST
-    )
-    if not decision.allowed:
-        raise RateLimited("You are sending messages too fast.", retry_after=decision.retry_after)
-
-
 def check_send_rate(*, user_id: int) -> None:
     decision = kv.store().token_bucket(
         f"msg:{user_id}", rate=settings.LIMIT_MESSAGES_PER_S, burst=settings.LIMIT_MESSAGES_BURST
@@ -241,8 +232,7 @@ def check_send_message(
     status for groups), the kind, the text (1..MAX_TEXT code points, no NUL)
     and the file (one the sender uploaded).
 
-    The usual case (a conversation id) costs two queries for a direct
-    conversation and one for a group: see `_lookup`."""
+    The usual case (a conversation id) costs one query: see `_lookup`."""
     cmid = _clean_client_msg_id(client_msg_id)
     conv_uuid = wire.parse_uuid(conversation) if conversation is not None and to is None else None
     found = _lookup(sender_id=sender.pk, conversation_uuid=conv_uuid, client_msg_id=cmid) if conv_uuid else None
@@ -279,7 +269,10 @@ def check_send_message(
         if found.member_id is None:
             raise NotFound("No such conversation.")
         if found.kind == ConversationKind.DIRECT:
-            _check_direct(sender.pk, _peer_from_key(found.direct_key, sender.pk))
+            if found.is_blocked:
+                raise Blocked()
+            if not found.is_contact:
+                raise NotContact()
         else:
             from groups.models import GroupStatus
 
@@ -325,6 +318,11 @@ class _Found:
     member_id: int | None
     left_seq: int | None
     existing_id: int | None
+    # For direct conversations: the peer, and whether the sender has them as a
+    # contact and whether either blocks the other.
+    peer_id: int | None = None
+    is_contact: bool = False
+    is_blocked: bool = False
 
 
 def _t(model) -> str:
@@ -333,21 +331,37 @@ def _t(model) -> str:
 
 def _lookup(*, sender_id: int, conversation_uuid, client_msg_id: str) -> _Found | None:
     """One query: the conversation, the sender's membership, the group's status,
-    and whether this client_msg_id is already stored. None: no such conversation."""
+    whether this client_msg_id is already stored and, for a direct
+    conversation, the contact and block state of the pair. None: no such
+    conversation."""
     from groups.models import Group
 
-    sql = (
-        f"SELECT c.id, c.kind, c.direct_key, g.status, cm.id, cm.left_seq, "
-        f"(SELECT m.id FROM {_t(Message)} m WHERE m.sender_id = %s AND m.client_msg_id = %s) "
+    inner = (
+        f"SELECT c.id AS cid, c.kind, c.direct_key, g.status, cm.id AS mid, cm.left_seq, "
+        f"(SELECT m.id FROM {_t(Message)} m WHERE m.sender_id = %s AND m.client_msg_id = %s) AS existing, "
+        f"(SELECT o.user_id FROM {_t(ConversationMember)} o WHERE o.conversation_id = c.id AND o.user_id <> %s "
+        f"AND c.kind = 'direct' LIMIT 1) AS peer "
         f"FROM {_t(Conversation)} c "
         f"LEFT JOIN {_t(ConversationMember)} cm ON cm.conversation_id = c.id AND cm.user_id = %s "
         f"LEFT JOIN {_t(Group)} g ON g.id = c.group_id "
         f"WHERE c.uuid = %s"
     )
+    sql = (
+        f"SELECT x.cid, x.kind, x.direct_key, x.status, x.mid, x.left_seq, x.existing, x.peer, "
+        f"EXISTS(SELECT 1 FROM {_t(Contact)} WHERE owner_id = %s AND other_id = x.peer), "
+        f"EXISTS(SELECT 1 FROM {_t(Block)} WHERE (blocker_id = %s AND blocked_id = x.peer) "
+        f"OR (blocker_id = x.peer AND blocked_id = %s)) "
+        f"FROM ({inner}) x"
+    )
+    # In the order the placeholders appear: the outer EXISTS first, then the inner query's.
+    params = [sender_id, sender_id, sender_id, sender_id, client_msg_id, sender_id, sender_id, conversation_uuid.hex]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [sender_id, client_msg_id, sender_id, conversation_uuid.hex])
+        cursor.execute(sql, params)
         row = cursor.fetchone()
-    return _Found(*row) if row is not None else None
+    if row is None:
+        return None
+    *head, is_contact, is_blocked = row
+    return _Found(*head, is_contact=bool(is_contact), is_blocked=bool(is_blocked))
 
 
 def _existing_id(*, sender_id: int, client_msg_id: str) -> int | None:
@@ -357,11 +371,6 @@ def _existing_id(*, sender_id: int, client_msg_id: str) -> int | None:
         )
         row = cursor.fetchone()
     return row[0] if row else None
-
-
-def _peer_from_key(key: str | None, user_id: int) -> int:
-    low, high = (int(x) for x in (key or "0:0").split(":"))
-    return high if low == user_id else low
 
 
 def _may_send_file(sender: User, file: File) -> bool:

@@ -60,13 +60,16 @@ class Stored:
     wire: dict = field(default_factory=dict)
 
 
-def store_messages(items: list[Incoming]) -> list[Stored]:
+def store_messages(items: list[Incoming], *, need_keys: bool = True) -> list[Stored]:
     """Store `items` (any conversations, in the order given per conversation).
     Returns one result per item, in order.
 
     One transaction for the whole batch (one commit per poll, not per
     conversation), with a savepoint per conversation; conversations are
-    locked in id order so two writers never deadlock on each other."""
+    locked in id order so two writers never deadlock on each other.
+
+    `need_keys=False` (the bus) skips reading back the new rows' primary keys:
+    nothing downstream of the bus needs them, and it is a query per batch."""
     by_conversation: dict[int, list[tuple[int, Incoming]]] = {}
     for index, item in enumerate(items):
         by_conversation.setdefault(item.conversation_id, []).append((index, item))
@@ -76,7 +79,7 @@ def store_messages(items: list[Incoming]) -> list[Stored]:
             indexed = by_conversation[conversation_id]
             for attempt in range(3):
                 try:
-                    stored = _store_conversation(conversation_id, [item for _, item in indexed])
+                    stored = _store_conversation(conversation_id, [item for _, item in indexed], need_keys)
                     break
                 except IntegrityError:
                     # Someone stored one of these client_msg_ids meanwhile (a second
@@ -130,7 +133,7 @@ def _existing(keys: set[tuple[int, str]]) -> dict[tuple[int, str], Message]:
     return {(m.sender_id, m.client_msg_id): m for m in found}
 
 
-def _store_conversation(conversation_id: int, items: list[Incoming]) -> list[Stored]:
+def _store_conversation(conversation_id: int, items: list[Incoming], need_keys: bool = True) -> list[Stored]:
     with transaction.atomic():
         keys = {(i.sender_id, i.client_msg_id) for i in items if i.client_msg_id and i.sender_id}
         existing = _existing(keys) if keys else {}
@@ -183,7 +186,7 @@ def _store_conversation(conversation_id: int, items: list[Incoming]) -> list[Sto
                 )
                 for n, item in enumerate(fresh)
             ]
-            _insert(messages)
+            _insert(messages, need_keys=need_keys)
             for item, message in zip(fresh, messages, strict=True):
                 created[id(item)] = message
             _after_insert(conversation_id, fresh, messages, members, now)
@@ -208,13 +211,15 @@ _INSERT_FIELDS = (
 )
 
 
-def _insert(messages: list[Message]) -> None:
+def _insert(messages: list[Message], *, need_keys: bool) -> None:
     fields = [Message._meta.get_field(name) for name in _INSERT_FIELDS]
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     placeholders = ", ".join(["%s"] * len(fields))
     rows = [[f.get_db_prep_save(getattr(m, f.attname), connection) for f in fields] for m in messages]
     with connection.cursor() as cursor:
         cursor.executemany(f"INSERT INTO {_t(Message)} ({columns}) VALUES ({placeholders})", rows)
+        if not need_keys:
+            return
         # The new rows' keys, so callers get saved Message objects (MySQL has no
         # RETURNING for a multi-row insert); (conversation, seq) is unique.
         cursor.execute(

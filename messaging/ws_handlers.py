@@ -66,9 +66,15 @@ async def _await_durable(conn, future: asyncio.Future, client_msg_id: str, ref: 
         pass
 
 
-@frame_handler("message.send", ref_field="client_msg_id")
+def _message_budget() -> tuple[str, float, int]:
+    from django.conf import settings
+
+    # The same bucket as services.check_send_rate (REST), so both count together.
+    return "msg", settings.LIMIT_MESSAGES_PER_S, settings.LIMIT_MESSAGES_BURST
+
+
+@frame_handler("message.send", ref_field="client_msg_id", budget=_message_budget)
 async def handle_message_send(conn, frame: dict) -> None:
-    await services.acheck_send_rate(user_id=conn.user_id)
     draft = await conn.run_sync(
         services.check_send_message,
         sender=conn.user,

@@ -1,4 +1,4 @@
-"""Processes for multi-node and fault tests: server nodes (daphne), message
+"""Processes for multi-node and fault tests: server nodes (uvicorn or daphne), message
 workers, and private Redis, Kafka-protocol broker and MariaDB instances that a
 test may stop, pause, kill and restart without disturbing anyone else.
 
@@ -312,25 +312,17 @@ def manage(*args: str, env: dict[str, str], timeout: float = 120.0) -> str:
 
 
 class Node(Proc):
-    """A server node: daphne serving chatsite.asgi on its own port."""
+    """A server node serving chatsite.asgi on its own port, with the production
+    default server (uvicorn) unless TEST_ASGI_SERVER says daphne."""
 
     name = "node"
 
     def __init__(self, name: str, *, env: dict[str, str], log_path: Path, port: int | None = None) -> None:
+        from chatsite.serve import command
+
         self.name = f"node {name}"
         self.port = port or free_port()
-        argv = [
-            PY,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(self.port),
-            "--websocket_timeout",
-            "-1",
-            "chatsite.asgi:application",
-        ]
+        argv = command(os.environ.get("TEST_ASGI_SERVER", "uvicorn"), "127.0.0.1", self.port)
         super().__init__(argv, log_path=log_path, env=env)
 
     @property

@@ -111,6 +111,20 @@ class KafkaBus:
         self._poller = threading.Thread(target=self._poll, name="kafka-producer-poll", daemon=True)
         self._poller.start()
 
+    def warm_up(self) -> None:
+        """Connect to the broker and learn the topics' partitions now, so that
+        the first messages do not wait for it (off the event loop: a thread)."""
+
+        def connect() -> None:
+            try:
+                self._producer.list_topics(timeout=5)
+                for topic in list(_topics_ready) or ["messages"]:
+                    self._producer.list_topics(full_topic(topic), timeout=5)
+            except Exception as exc:
+                logger.info("producer warm-up failed (%s); it connects on first use", exc)
+
+        threading.Thread(target=connect, name="kafka-warm-up", daemon=True).start()
+
     def _new_producer(self) -> Producer:
         return Producer({**producer_config(), "error_cb": self._on_error})
 

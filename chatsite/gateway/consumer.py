@@ -181,60 +181,86 @@ class Connection(AsyncWebsocketConsumer):
     async def _receive(self, text: str | None, data: bytes | None) -> None:
         ref = None
         try:
-            if not await self._within_frame_rate():
+            # Parse first (cheap, bounded): a frame with a budget of its own
+            # (message.send) is then checked against both in one call.
+            frame, spec, problem = self._parse(text)
+            if frame is not None:
+                ref = frame.get("ref")
+            if not await self._within_rate(spec.budget if spec is not None and problem is None else None, ref):
                 return
-            if text is None:
-                raise BadFrame("Frames are JSON text, not binary.")
-            if (
-                len(text) * 4 > settings.MAX_FRAME_BYTES
-                and len(text.encode("utf-8", "surrogatepass")) > settings.MAX_FRAME_BYTES
-            ):
-                raise TooLarge(f"A frame may be at most {settings.MAX_FRAME_BYTES} bytes.")
-            try:
-                frame = wire.loads(text)
-            except ValueError:
-                raise BadFrame("The frame is not valid JSON.") from None
-            if not isinstance(frame, dict):
-                raise BadFrame("A frame must be a JSON object.")
-            ftype = frame.get("type")
-            spec = registry.get(ftype) if isinstance(ftype, str) else None
-            ref = frame.get("ref")
-            if ref is not None and (not isinstance(ref, str) or len(ref) > REF_MAX):
-                ref = None
-                raise Invalid.field("ref", f"A string of at most {REF_MAX} characters.")
-            if spec is None:
-                metrics.frames_in.labels("unknown").inc()
-                raise BadFrame("Unknown frame type." if isinstance(ftype, str) else "A frame needs a string `type`.")
-            metrics.frames_in.labels(ftype).inc()
-            if ref is None and spec.ref_field:
-                default = frame.get(spec.ref_field)
-                ref = default if isinstance(default, str) and len(default) <= REF_MAX else None
-            frame["ref"] = ref
-            await spec.handler(self, frame)
+            if problem is not None:
+                raise problem
+            await spec.handler(self, frame)  # type: ignore[union-attr]
         except ChatError as err:
             await self.send_error(err, ref)
         except Exception:
             logger.exception("frame handler failed for user %s", self.user_id)
             await self.send_error(Unavailable("The server could not handle this frame; retry later."), ref)
 
-    async def _within_frame_rate(self) -> bool:
+    def _parse(self, text: str | None) -> tuple[dict | None, registry.FrameSpec | None, ChatError | None]:
+        """(frame, its spec, the error to answer instead of handling it)."""
+        if text is None:
+            return None, None, BadFrame("Frames are JSON text, not binary.")
+        if (
+            len(text) * 4 > settings.MAX_FRAME_BYTES
+            and len(text.encode("utf-8", "surrogatepass")) > settings.MAX_FRAME_BYTES
+        ):
+            return None, None, TooLarge(f"A frame may be at most {settings.MAX_FRAME_BYTES} bytes.")
         try:
-            decision = await kv.store().atoken_bucket(
-                f"frames:{self.user_id}", rate=settings.LIMIT_FRAMES_PER_S, burst=settings.LIMIT_FRAMES_BURST
+            frame = wire.loads(text)
+        except ValueError:
+            return None, None, BadFrame("The frame is not valid JSON.")
+        if not isinstance(frame, dict):
+            return None, None, BadFrame("A frame must be a JSON object.")
+        ftype = frame.get("type")
+        spec = registry.get(ftype) if isinstance(ftype, str) else None
+        ref = frame.get("ref")
+        if ref is not None and (not isinstance(ref, str) or len(ref) > REF_MAX):
+            frame["ref"] = None
+            return frame, spec, Invalid.field("ref", f"A string of at most {REF_MAX} characters.")
+        if spec is None:
+            metrics.frames_in.labels("unknown").inc()
+            frame["ref"] = ref
+            return (
+                frame,
+                None,
+                BadFrame("Unknown frame type." if isinstance(ftype, str) else "A frame needs a string `type`."),
             )
+        metrics.frames_in.labels(ftype).inc()
+        if ref is None and spec.ref_field:
+            default = frame.get(spec.ref_field)
+            ref = default if isinstance(default, str) and len(default) <= REF_MAX else None
+        frame["ref"] = ref
+        return frame, spec, None
+
+    async def _within_rate(self, budget, ref: str | None) -> bool:
+        """The per-user frame budget (and the frame's own budget, if any).
+        Flooding past the frame budget earns strikes and, in the end, 4429."""
+        from chatsite.errors import RateLimited
+
+        frames = (f"frames:{self.user_id}", settings.LIMIT_FRAMES_PER_S, settings.LIMIT_FRAMES_BURST)
+        try:
+            if budget is None:
+                decision = await kv.store().atoken_bucket(frames[0], rate=frames[1], burst=frames[2])
+                which, retry = (0, 0.0) if decision.allowed else (1, decision.retry_after)
+            else:
+                prefix, rate, burst = budget()
+                which, retry = await kv.store().atoken_bucket_pair(frames, (f"{prefix}:{self.user_id}", rate, burst))
         except Unavailable:
             return True  # chat limits fail open; security limits (login, SMS) fail closed
-        if decision.allowed:
+        if which == 0:
             self.strikes = 0
             return True
+        if which == 2:
+            self.strikes = 0
+            await self.send_error(RateLimited("You are sending messages too fast.", retry_after=retry), ref)
+            return False
         self.strikes += 1
         if self.strikes >= settings.LIMIT_FRAMES_STRIKES:
             logger.warning("closing flooding socket of user %s", self.user_id)
             await self.close_with(CLOSE_FLOOD)
             return False
-        from chatsite.errors import RateLimited
-
-        await self.send_error(RateLimited("Too many frames; slow down.", retry_after=decision.retry_after), None)
+        await self.send_error(RateLimited("Too many frames; slow down.", retry_after=retry), None)
         return False
 
     # ------------------------------------------------------------------ frames out

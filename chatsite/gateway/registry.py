@@ -35,6 +35,9 @@ class FrameSpec:
     handler: Handler
     # The frame field `ref` defaults to, when the client sends none.
     ref_field: str | None
+    # A budget of its own on top of the frame budget, checked in the same
+    # shared-store call: (key prefix, rate per s, burst) read at call time.
+    budget: Callable[[], tuple[str, float, int]] | None = None
 
 
 _frames: dict[str, FrameSpec] = {}
@@ -42,11 +45,13 @@ _connect_hooks: list[Hook] = []
 _disconnect_hooks: list[Hook] = []
 
 
-def frame_handler(frame_type: str, *, ref_field: str | None = None) -> Callable[[Handler], Handler]:
+def frame_handler(
+    frame_type: str, *, ref_field: str | None = None, budget: Callable[[], tuple[str, float, int]] | None = None
+) -> Callable[[Handler], Handler]:
     def register(fn: Handler) -> Handler:
         if frame_type in _frames and _frames[frame_type].handler is not fn:
             raise RuntimeError(f"two handlers for frame type {frame_type!r}")
-        _frames[frame_type] = FrameSpec(frame_type, fn, ref_field)
+        _frames[frame_type] = FrameSpec(frame_type, fn, ref_field, budget)
         return fn
 
     return register

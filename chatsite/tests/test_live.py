@@ -46,15 +46,38 @@ async def test_subprotocol_token(live_server_url):
         assert json.loads(await ws.recv())["type"] == "hello"
 
 
-async def test_foreign_origin_gets_http_403(live_server_url):
-    account = await sync_to_async(register)(live_server_url, "livecarol")
+async def test_foreign_origin_gets_http_403(each_server):
+    account = await sync_to_async(register)(each_server, f"carol{uuid.uuid4().hex[:6]}")
     with pytest.raises(InvalidStatus) as caught:
-        async with websockets.connect(ws_url(live_server_url, account["access"]), origin="https://evil.example"):
+        async with websockets.connect(ws_url(each_server, account["access"]), origin="https://evil.example"):
             pass
     assert caught.value.response.status_code == 403
     # Its own origin is fine.
-    async with websockets.connect(ws_url(live_server_url, account["access"]), origin=live_server_url) as ws:
+    async with websockets.connect(ws_url(each_server, account["access"]), origin=each_server) as ws:
         assert json.loads(await ws.recv())["type"] == "hello"
+
+
+def test_oversized_bodies_are_refused_before_they_are_read(each_server, settings):
+    """The body cap holds under both servers (chatsite.bodyguard; files/daphne.py under daphne)."""
+    import socket
+
+    from chatsite.bodyguard import body_cap
+
+    host, port = each_server.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(
+            f"POST /api/v1/files HTTP/1.1\r\nHost: {host}\r\nContent-Type: multipart/form-data; boundary=x\r\n"
+            f"Content-Length: {body_cap() + 1}\r\n\r\n".encode()
+        )
+        answer = b""
+        while b"too_large" not in answer:  # the head and the body may come in separate segments
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+        answer = answer.decode("latin-1")
+    assert answer.startswith("HTTP/1.1 413"), answer[:200]
+    assert '"too_large"' in answer
 
 
 async def test_bad_token_closes_4401_after_the_handshake(live_server_url):
@@ -115,17 +138,27 @@ def test_health_endpoints(live_server_url):
     assert docs.status_code == 200 and b"swagger" in docs.content.lower()
 
 
+@pytest.fixture(scope="module", params=["uvicorn", "daphne"])
+def each_server(request, django_db_setup, django_db_blocker, tmp_path_factory):
+    """Both supported servers (each test using it runs against both)."""
+    from conftest import serving
+
+    with serving(request.param, django_db_blocker, tmp_path_factory.mktemp(request.param)) as base:
+        yield base
+
+
 @pytest.mark.redis
 @pytest.mark.parametrize("code", [1012, 1001, 4403])
-async def test_daphne_closes_with_the_codes_the_protocol_uses(live_server_url, code):
-    """autobahn refuses 1001 and 1012 from applications; chatsite.daphne_compat
-    lets them through (a socket that cannot be closed would be left deaf)."""
+async def test_both_servers_close_with_the_codes_the_protocol_uses(each_server, code):
+    """autobahn (under daphne) refuses 1001 and 1012 from applications;
+    chatsite.daphne_compat lets them through (a socket that cannot be closed
+    would be left deaf). The Redis hub carries the close from this process."""
     from accounts.models import User
     from chatsite import realtime
 
-    account = await sync_to_async(register)(live_server_url, f"closer{code}")
+    account = await sync_to_async(register)(each_server, f"closer{code}{uuid.uuid4().hex[:6]}")
     user = await sync_to_async(User.objects.get)(uuid=account["user"]["id"])
-    async with websockets.connect(ws_url(live_server_url, account["access"])) as ws:
+    async with websockets.connect(ws_url(each_server, account["access"])) as ws:
         assert json.loads(await ws.recv())["type"] == "hello"
         await realtime.hub().adeliver([user.pk], realtime.close_envelope(code))
         with pytest.raises(websockets.ConnectionClosed) as closed:

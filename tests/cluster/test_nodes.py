@@ -1,4 +1,4 @@
-"""Two server nodes (separate daphne processes on their own ports) and two
+"""Two server nodes (separate server processes on their own ports) and two
 message workers on the real MariaDB, Redis and broker, with users split across
 the nodes: everything that must be shared is shared.
 

@@ -1,5 +1,5 @@
 """The web app in a real browser (Debian's Chromium through Playwright)
-against a real daphne serving the test database: two people register,
+against a real server (uvicorn, or daphne with TEST_ASGI_SERVER) serving the test database: two people register,
 befriend, chat live, send and open files, make a group, recall, lose the
 network and come back, and call each other with fake camera and microphone.
 
@@ -409,12 +409,12 @@ def test_sign_in_with_an_sms_code_in_chinese_then_switch_to_english(people, user
     expect(page.locator("[data-send-code]")).to_be_disabled()
     expect(page.locator("[data-send-code]")).to_have_text(re.compile(r"^\d+ 秒后重发$"))
     # The live server's SMS backend writes to a file beside its log (conftest.py).
-    sms_files = {p.resolve() for p in tmp_path_factory.getbasetemp().glob("daphne*/sms.jsonl")}
+    sms_files = {p.resolve() for p in tmp_path_factory.getbasetemp().glob("liveserver*/sms.jsonl")}
     deadline = time.monotonic() + 10
     while not (texts := [m["text"] for f in sms_files for m in read_sms_codes(f) if m["phone"] == "+8613900139000"]):
         assert time.monotonic() < deadline, "no SMS was sent"
         time.sleep(0.1)
-        sms_files = {p.resolve() for p in tmp_path_factory.getbasetemp().glob("daphne*/sms.jsonl")}
+        sms_files = {p.resolve() for p in tmp_path_factory.getbasetemp().glob("liveserver*/sms.jsonl")}
     code = re.search(r"\b(\d{6})\b", texts[-1]).group(1)
     page.get_by_role("textbox", name="验证码").fill(code)
     page.get_by_role("tabpanel", name="短信验证码").get_by_role("button", name="登录").click()

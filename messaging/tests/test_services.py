@@ -1,0 +1,67 @@
+"""The send check's fast path: one query answers everything for a conversation id."""
+
+from __future__ import annotations
+
+import pytest
+
+from chatsite.errors import Blocked, NotContact, NotFound, NotMember
+from messaging.services import check_send_message
+from messaging.tests.helpers import new_id
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def direct(alice, bob):
+    from contacts.models import Contact
+
+    return str(Contact.objects.get(owner=alice, other=bob).conversation.uuid)
+
+
+def check(sender, conversation, **kw):
+    return check_send_message(
+        sender=sender, client_msg_id=new_id(), kind="text", content="hi", conversation=conversation, **kw
+    )
+
+
+def test_a_direct_message_is_checked_in_one_query(alice, direct, django_assert_num_queries):
+    with django_assert_num_queries(1):
+        draft = check(alice, direct)
+    assert draft.conversation_uuid == direct and draft.existing is None
+
+
+def test_blocks_and_removed_contacts_are_caught_by_that_query(alice, bob, direct, django_assert_num_queries):
+    from contacts.models import Block, Contact
+
+    Block.objects.create(blocker=bob, blocked=alice)
+    with django_assert_num_queries(1), pytest.raises(Blocked):
+        check(alice, direct)
+    Block.objects.all().delete()
+    Contact.objects.filter(owner=alice).delete()
+    with django_assert_num_queries(1), pytest.raises(NotContact):
+        check(alice, direct)
+
+
+def test_strangers_and_former_group_members(alice, bob, carol, direct, user_factory):
+    from contacts.services import do_connect
+    from groups.services import do_create_group
+    from messaging.conversations import leave_conversation
+
+    with pytest.raises(NotFound):
+        check(carol, direct)
+    dave = user_factory("dave")
+    do_connect(user=alice, other=dave)
+    group = do_create_group(owner=alice, name="g", members=[str(bob.uuid), str(dave.uuid)])
+    assert check(bob, str(group.conversation.uuid)).conversation_id == group.conversation.pk
+    leave_conversation(conversation=group.conversation, user=bob)
+    with pytest.raises(NotMember):
+        check(bob, str(group.conversation.uuid))
+
+
+def test_a_resent_client_msg_id_finds_the_first_copy(alice, direct):
+    from messaging.tests.helpers import store_text_sync
+
+    cmid = new_id()
+    first = store_text_sync(sender=alice, conversation_uuid=direct, text="x", cmid=cmid)
+    draft = check_send_message(sender=alice, client_msg_id=cmid, kind="text", content="other", conversation=direct)
+    assert draft.existing.pk == first.pk
