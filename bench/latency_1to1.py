@@ -22,7 +22,7 @@ import loadgen  # noqa: E402
 import stack  # noqa: E402
 
 HEADER = (
-    "| scenario | target | offered | p50 ms | p99 ms | p99.9 ms | max ms | delivered/s | errors | lost | dup | server CPU ms/msg |\n"
+    "| scenario | target | offered | p50 ms | p99 ms | p99.9 ms | max ms | delivered/s | errors | lost | dup | CPU ms/msg by process |\n"
     "|---|---|---|---|---|---|---|---|---|---|---|---|"
 )
 
@@ -36,11 +36,13 @@ def measure(
         # With several nodes the sender and the receiver sit on different nodes: cross-node delivery.
         senders = [(urls[n % len(urls)], s, c) for n, (s, c, _) in enumerate(seeded)]
         receivers = [(urls[(n + 1) % len(urls)], r) for n, (_, _, r) in enumerate(seeded)]
-        before = {name: stack.cpu_seconds(pid) for name, pid in target.processes().items()}
+        watched = {**target.processes(), **stack.infra_pids()}
+        before = {name: stack.cpu_seconds(pid) for name, pid in watched.items()}
         result = loadgen.run_sends(senders, receivers, rate=rate, seconds=seconds, processes=clients)
-        after = {name: stack.cpu_seconds(pid) for name, pid in target.processes().items()}
+        after = {name: stack.cpu_seconds(pid) for name, pid in watched.items()}
     row = result.row()
     row["cpu_ms_per_msg"] = {k: round(1000 * (after[k] - before[k]) / max(1, result.received), 3) for k in before}
+    row["cpu_ms_per_msg"]["clients"] = round(1000 * result.client_cpu / max(1, result.received), 3)
     row.update(target=kind, rate=rate, server=server, nodes=nodes, workers=workers)
     return row
 

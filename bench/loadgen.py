@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import multiprocessing as mp
+import os
 import resource
 import time
 import uuid
@@ -21,6 +22,8 @@ import websockets
 from hdrh.histogram import HdrHistogram
 
 HIST_MAX_US = 120_000_000
+# BENCH_TRACE=<file>: every delivery's send time (ns) and latency (us), for finding stalls.
+TRACE = open(os.environ["BENCH_TRACE"], "a") if os.environ.get("BENCH_TRACE") else None  # noqa: SIM115
 
 
 def new_histogram() -> HdrHistogram:
@@ -117,6 +120,8 @@ async def _send_load(
                 stamp = content.split(":", 1)[0]
                 if stamp.isdigit():
                     result.histogram.record_value(max(1, min(HIST_MAX_US, (now - int(stamp)) // 1000)))
+                    if TRACE is not None:
+                        TRACE.write(f"{stamp} {(now - int(stamp)) // 1000}\n")
         except websockets.ConnectionClosed:
             pass
 

@@ -364,3 +364,13 @@ def versions() -> str:
         pass
     found.append(f"python {sys.version.split()[0]}")
     return ", ".join(found)
+
+
+def infra_pids() -> dict[str, int]:
+    """The shared services on this box (their CPU counts against the same 2 cores)."""
+    found = {}
+    for name, pattern in (("mariadb", "mariadbd"), ("redis", "redis-server"), ("broker", "tansu")):
+        out = subprocess.run(["pgrep", "-o", "-f", pattern], capture_output=True, text=True).stdout.split()
+        if out:
+            found[name] = int(out[0])
+    return found
