@@ -162,7 +162,7 @@ def authenticate_access_token(raw: object) -> tuple[User, LoginSession]:
     account active: revoking a session or disabling an account stops its
     tokens at once. Raises NotAuthenticated or AccountDisabled."""
     claims = tokens.decode_access(raw)
-    session = LoginSession.objects.select_related("user", "user__avatar").filter(uuid=claims.session_uuid).first()
+    session = _session_with_user(claims.session_uuid)
     if session is None or str(session.user.uuid) != claims.user_uuid:
         raise NotAuthenticated("This login session has ended.")
     # Before liveness: disabling revokes every session, and the holder of one
@@ -181,7 +181,7 @@ def authenticate_session_id(session_uuid: object) -> tuple[User, LoginSession]:
     """The same checks for a web (cookie) session, which stores the LoginSession id."""
     if not isinstance(session_uuid, str):
         raise NotAuthenticated()
-    session = LoginSession.objects.select_related("user", "user__avatar").filter(uuid=session_uuid).first()
+    session = _session_with_user(session_uuid)
     if session is None:
         raise NotAuthenticated("This login session has ended.")
     if session.user.status == UserStatus.DISABLED:
@@ -192,6 +192,39 @@ def authenticate_session_id(session_uuid: object) -> tuple[User, LoginSession]:
         raise NotAuthenticated()
     touch_session(session)
     return session.user, session
+
+
+def _session_with_user(session_uuid: str) -> LoginSession | None:
+    """The session with its user and the user's avatar, in one hand-written
+    query (this runs on every request and every WebSocket connect; see
+    chatsite.rawmodels)."""
+    import uuid as uuidlib
+
+    from django.db import connection
+
+    from chatsite.rawmodels import Columns
+    from files.models import File
+
+    try:
+        key = uuidlib.UUID(str(session_uuid))
+    except ValueError:
+        return None
+    s, u, a = Columns(LoginSession, "s"), Columns(User, "u"), Columns(File, "a")
+    sql = (
+        f"SELECT {s.sql}, {u.sql}, {a.sql} FROM {s.table} JOIN {u.table} ON u.id = s.user_id "
+        f"LEFT JOIN {a.table} ON a.id = u.avatar_id WHERE s.uuid = %s"
+    )
+    param = LoginSession._meta.get_field("uuid").get_db_prep_value(key, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [param])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    session = s.load(row)
+    user = u.load(row, s.width)
+    user.avatar = a.load(row, s.width + u.width)
+    session.user = user
+    return session
 
 
 def touch_session(session: LoginSession) -> None:

@@ -162,7 +162,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=2, help="client processes")
     parser.add_argument("--in-flight", type=int, default=200)
     parser.add_argument("--idle-seconds", type=float, default=20)
-    parser.add_argument("--server", choices=["daphne", "uvicorn"], default="daphne")
+    parser.add_argument("--server", choices=["daphne", "uvicorn"], default="uvicorn")
     args = parser.parse_args()
     print(
         "| scenario | target | sockets | connected | failures | connect all (s) | close (s) | RSS/socket KB | idle CPU % | Redis clients |"

@@ -42,7 +42,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=2)
     parser.add_argument("--nodes", type=int, default=1)
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--server", choices=["daphne", "uvicorn"], default="daphne")
+    parser.add_argument("--server", choices=["daphne", "uvicorn"], default="uvicorn")
     args = parser.parse_args()
     row = measure(
         args.target,

@@ -40,25 +40,27 @@ SESSIONS = (
 )
 
 
-async def http_load(base: str, targets: list, rate: float, seconds: float) -> dict:
+async def http_load(bases: list[str], targets: list, rate: float, seconds: float) -> dict:
+    """Requests at `rate` per second (open loop), spread over the server nodes."""
     histogram = HdrHistogram(1, 60_000_000, 3)
     errors = 0
-    async with httpx.AsyncClient(base_url=base, timeout=30, limits=httpx.Limits(max_connections=64)) as client:
+    clients = [httpx.AsyncClient(base_url=b, timeout=30, limits=httpx.Limits(max_connections=64)) for b in bases]
 
-        async def one(token, conversation, before):
-            nonlocal errors
-            started = time.perf_counter_ns()
-            r = await client.get(
-                f"/api/v1/conversations/{conversation}/messages",
-                params={"before": before, "limit": 50},
-                headers={"Authorization": f"Bearer {token}"},
-            )
-            elapsed = (time.perf_counter_ns() - started) // 1000
-            if r.status_code != 200 or len(r.json()["results"]) == 0:
-                errors += 1
-            histogram.record_value(max(1, elapsed))
+    async def one(token, conversation, before, n):
+        nonlocal errors
+        started = time.perf_counter_ns()
+        r = await clients[n % len(clients)].get(
+            f"/api/v1/conversations/{conversation}/messages",
+            params={"before": before, "limit": 50},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        elapsed = (time.perf_counter_ns() - started) // 1000
+        if r.status_code != 200 or len(r.json()["results"]) == 0:
+            errors += 1
+        histogram.record_value(max(1, elapsed))
 
-        tasks = []
+    tasks = []
+    try:
         start = time.perf_counter()
         for n in range(int(rate * seconds)):
             delay = start + n / rate - time.perf_counter()
@@ -66,9 +68,12 @@ async def http_load(base: str, targets: list, rate: float, seconds: float) -> di
                 await asyncio.sleep(delay)
             token, conversation, last_seq, _ = random.choice(targets)
             before = random.randint(52, last_seq + 1)
-            tasks.append(asyncio.create_task(one(token, conversation, before)))
+            tasks.append(asyncio.create_task(one(token, conversation, before, n)))
         await asyncio.gather(*tasks)
         elapsed = time.perf_counter() - start
+    finally:
+        for client in clients:
+            await client.aclose()
     return {"histogram": histogram, "errors": errors, "throughput": len(tasks) / elapsed}
 
 
@@ -108,22 +113,34 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=200)
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--seconds", type=float, default=20)
-    parser.add_argument("--server", choices=["daphne", "uvicorn"], default="daphne")
+    parser.add_argument("--server", choices=["daphne", "uvicorn"], default="uvicorn")
+    parser.add_argument("--nodes", type=int, default=2, help="server processes the requests are spread over")
     args = parser.parse_args()
-    with stack.start("kafka", server=args.server) as target:
+    with stack.start("kafka", server=args.server, nodes=args.nodes) as target:
         started = time.monotonic()
         stack.manage(target.env, "seed_history", "--messages", str(args.messages), "--users", str(args.users))
         seed_s = time.monotonic() - started
         targets = json.loads(target._django(SESSIONS))
-        result = asyncio.run(
-            http_load(target.urls[0].replace("ws://", "http://").removesuffix("/ws/"), targets, args.rate, args.seconds)
+        bases = [url.replace("ws://", "http://").removesuffix("/ws/") for url in target.urls]
+        watched = {**target.processes(), **stack.infra_pids()}
+        before = {k: stack.cpu_seconds(pid) for k, pid in watched.items()}
+        import resource
+
+        client0 = resource.getrusage(resource.RUSAGE_SELF)
+        result = asyncio.run(http_load(bases, targets, args.rate, args.seconds))
+        client1 = resource.getrusage(resource.RUSAGE_SELF)
+        after = {k: stack.cpu_seconds(pid) for k, pid in watched.items()}
+        requests = result["throughput"] * args.seconds
+        cpu = {k: round(1000 * (after[k] - before[k]) / max(1, requests), 2) for k in before}
+        cpu["client"] = round(
+            1000 * ((client1.ru_utime + client1.ru_stime) - (client0.ru_utime + client0.ru_stime)) / max(1, requests), 2
         )
         floor = sql_floor(target.env, targets, 2000)
     h = result["histogram"]
     print("| scenario | target | rate | p50 ms | p99 ms | p99.9 ms | max ms | req/s | errors |")
     print("|---|---|---|---|---|---|---|---|---|")
     print(
-        f"| history page (50 of {args.messages} messages) | kafka stack, {args.server} | {args.rate:.0f}/s | "
+        f"| history page (50 of {args.messages} messages) | kafka stack, {args.server}, {args.nodes} node(s) | {args.rate:.0f}/s | "
         f"{h.get_value_at_percentile(50) / 1000:.1f} | {h.get_value_at_percentile(99) / 1000:.1f} | "
         f"{h.get_value_at_percentile(99.9) / 1000:.1f} | {h.get_max_value() / 1000:.1f} | {result['throughput']:.0f} | {result['errors']} |"
     )
@@ -131,6 +148,7 @@ def main() -> None:
         f"| floor: the same keyset query, mysqlclient | MariaDB | sequential | {floor.get_value_at_percentile(50) / 1000:.2f} | "
         f"{floor.get_value_at_percentile(99) / 1000:.2f} | {floor.get_value_at_percentile(99.9) / 1000:.2f} | {floor.get_max_value() / 1000:.2f} | - | 0 |"
     )
+    print(f"CPU ms per request by process: {cpu}")
     print(f"seeding {args.messages} messages took {seed_s:.0f} s")
     print(f"versions: {stack.versions()}")
 

@@ -69,7 +69,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=2, help="client processes")
     parser.add_argument("--nodes", type=int, default=1)
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--server", choices=["daphne", "uvicorn"], default="daphne")
+    parser.add_argument("--server", choices=["daphne", "uvicorn"], default="uvicorn")
     parser.add_argument("--json", action="store_true", help="also print each row as JSON")
     args = parser.parse_args()
     print(HEADER)

@@ -91,7 +91,7 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=2)
     parser.add_argument("--processes", type=int, default=4, help="client processes")
     parser.add_argument("--in-flight", type=int, default=400)
-    parser.add_argument("--server", choices=["daphne", "uvicorn"], default="daphne")
+    parser.add_argument("--server", choices=["daphne", "uvicorn"], default="uvicorn")
     args = parser.parse_args()
     users = args.clients + args.clients % 2
     with stack.start("kafka", nodes=args.nodes, server=args.server) as target:

@@ -199,7 +199,7 @@ class Target:
 
 
 @contextmanager
-def start(kind: str, *, nodes: int = 1, workers: int = 1, server: str = "daphne", extra_env: dict | None = None):
+def start(kind: str, *, nodes: int = 1, workers: int = 1, server: str = "uvicorn", extra_env: dict | None = None):
     """Start a target; yields a Target. Everything it started is stopped (and
     the product's bench database dropped) afterwards."""
     if kind not in TARGETS:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.db import connection
 from django.db.models import Count, F, Q
 
 from accounts.models import User
 from chatsite.errors import Invalid, NotFound
+from chatsite.rawmodels import Columns
 from chatsite.wire import parse_uuid
 from messaging.models import Conversation, ConversationKind, ConversationMember, Message
 
@@ -48,14 +50,57 @@ def access_conversation(*, user: User, conversation_id: object) -> Access:
     cid = parse_uuid(conversation_id)
     if cid is None:
         raise NotFound("No such conversation.")
-    member = (
-        ConversationMember.objects.select_related("conversation", "conversation__group")
-        .filter(conversation__uuid=cid, user=user)
-        .first()
+    # Hand-written (chatsite.rawmodels): every history page and read starts here.
+    from groups.models import Group
+
+    m, c, g = Columns(ConversationMember, "m"), Columns(Conversation, "c"), Columns(Group, "g")
+    sql = (
+        f"SELECT {m.sql}, {c.sql}, {g.sql} FROM {m.table} JOIN {c.table} ON c.id = m.conversation_id "
+        f"LEFT JOIN {g.table} ON g.id = c.group_id WHERE c.uuid = %s AND m.user_id = %s"
     )
-    if member is None:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [Conversation._meta.get_field("uuid").get_db_prep_value(cid, connection), user.pk])
+        row = cursor.fetchone()
+    if row is None:
         raise NotFound("No such conversation.")
-    return Access(conversation=member.conversation, member=member)
+    member = m.load(row)
+    conversation = c.load(row, m.width)
+    conversation.group = g.load(row, m.width + c.width)
+    member.conversation = conversation
+    return Access(conversation=conversation, member=member)
+
+
+def _page(access: Access, *, where: str, params: list, order: str, limit: int) -> list[Message]:
+    """Readable messages of the conversation with their sender (and avatar)
+    and file, in one hand-written query."""
+    from accounts.models import User
+    from files.models import File
+
+    msg, u, a, f = Columns(Message, "msg"), Columns(User, "u"), Columns(File, "a"), Columns(File, "f")
+    sql = (
+        f"SELECT {msg.sql}, {u.sql}, {a.sql}, {f.sql} FROM {msg.table} "
+        f"LEFT JOIN {u.table} ON u.id = msg.sender_id LEFT JOIN {a.table} ON a.id = u.avatar_id "
+        f"LEFT JOIN {f.table} ON f.id = msg.file_id "
+        f"WHERE msg.conversation_id = %s AND msg.seq >= %s AND msg.seq <= %s{where} ORDER BY msg.seq {order} LIMIT %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [access.conversation.pk, access.first_seq, access.last_seq, *params, limit])
+        rows = cursor.fetchall()
+    users: dict[int, object] = {}
+    out = []
+    for row in rows:
+        message = msg.load(row)
+        if message.sender_id is not None:
+            sender = users.get(message.sender_id)
+            if sender is None:
+                sender = u.load(row, msg.width)
+                sender.avatar = a.load(row, msg.width + u.width)
+                users[message.sender_id] = sender
+            message.sender = sender
+        message.file = f.load(row, msg.width + u.width + a.width)
+        message.conversation = access.conversation
+        out.append(message)
+    return out
 
 
 def _readable(access: Access):
@@ -91,15 +136,22 @@ def history_page(
         size = HISTORY_DEFAULT
     if not 1 <= size <= HISTORY_MAX:
         raise Invalid.field("limit", f"From 1 to {HISTORY_MAX}.")
-    base = _readable(access)
     if client_msg_id not in (None, ""):
-        found = base.filter(sender=access.member.user_id, client_msg_id=str(client_msg_id)[:64]).first()
-        return ([found] if found else []), False
+        found = _page(
+            access,
+            where=" AND msg.sender_id = %s AND msg.client_msg_id = %s",
+            params=[access.member.user_id, str(client_msg_id)[:64]],
+            order="ASC",
+            limit=1,
+        )
+        return found, False
     if after_seq is not None:
-        rows = list(base.filter(seq__gt=after_seq).order_by("seq")[: size + 1])
+        rows = _page(access, where=" AND msg.seq > %s", params=[after_seq], order="ASC", limit=size + 1)
         return rows[:size], len(rows) > size
-    query = base.filter(seq__lt=before_seq) if before_seq is not None else base
-    rows = list(query.order_by("-seq")[: size + 1])
+    if before_seq is not None:
+        rows = _page(access, where=" AND msg.seq < %s", params=[before_seq], order="DESC", limit=size + 1)
+    else:
+        rows = _page(access, where="", params=[], order="DESC", limit=size + 1)
     more = len(rows) > size
     return list(reversed(rows[:size])), more
 
