@@ -25,7 +25,7 @@ def command(server: str, host: str, port: int) -> list[str]:
     if server == "uvicorn":
         return [
             sys.executable, "-m", "uvicorn", "--host", host, "--port", str(port),
-            "--lifespan", "off", "--ws", "websockets", "--ws-max-size", str(1024 * 1024),
+            "--lifespan", "off", "--ws", "websockets-sansio", "--ws-max-size", str(1024 * 1024),
             "--no-access-log", "--timeout-graceful-shutdown", "5", app,
         ]  # fmt: skip
     raise SystemExit(f"ASGI_SERVER must be one of {', '.join(SERVERS)} (got {server!r})")
