@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 
 import pytest
@@ -271,11 +272,19 @@ def message_worker(django_db_setup, django_db_blocker, tmp_path_factory):
 # --------------------------------------------------------------------------- a real server
 
 
+@dataclasses.dataclass
+class Served:
+    url: str  # http://127.0.0.1:<port>
+    port: int
+    proc: object  # subprocess.Popen
+    log_path: object  # pathlib.Path
+
+
 @contextlib.contextmanager
-def serving(server: str, django_db_blocker, directory):
+def serving(server: str, django_db_blocker, directory, *, env: dict | None = None, name: str = "server"):
     """A real `server` process (uvicorn or daphne) on a free port serving this
-    session's test database; yields its base URL. SMS codes go to
-    <directory>/sms.jsonl."""
+    session's test database, with `env` on top of ours; yields a Served. SMS
+    codes go to <directory>/sms.jsonl, the log to <directory>/<name>.log."""
     import socket
     import subprocess
     import time
@@ -294,13 +303,14 @@ def serving(server: str, django_db_blocker, directory):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    log_path = Path(directory) / "server.log"
-    env = dict(os.environ, DATABASE_URL=url, NODE_ID=f"pytest-{server}", SMS_BACKEND="file")
-    env["SMS_FILE_PATH"] = str(log_path.parent / "sms.jsonl")
-    env.pop("DATABASE_TEST_NAME", None)
+    log_path = Path(directory) / f"{name}.log"
+    environ = dict(os.environ, DATABASE_URL=url, NODE_ID=f"pytest-{server}-{name}", SMS_BACKEND="file")
+    environ["SMS_FILE_PATH"] = str(log_path.parent / "sms.jsonl")
+    environ.pop("DATABASE_TEST_NAME", None)
+    environ.update({k: str(v) for k, v in (env or {}).items()})
     log = open(log_path, "w")  # noqa: SIM115
     proc = subprocess.Popen(
-        command(server, "127.0.0.1", port), cwd=Path(__file__).parent, env=env, stdout=log, stderr=subprocess.STDOUT
+        command(server, "127.0.0.1", port), cwd=Path(__file__).parent, env=environ, stdout=log, stderr=subprocess.STDOUT
     )
     deadline = time.monotonic() + 30
     try:
@@ -313,9 +323,10 @@ def serving(server: str, django_db_blocker, directory):
                     proc.kill()
                     raise RuntimeError(f"the server did not start:\n{log_path.read_text()}") from None
                 time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
+        yield Served(url=f"http://127.0.0.1:{port}", port=port, proc=proc, log_path=log_path)
     finally:
-        proc.terminate()
+        if proc.poll() is None:
+            proc.terminate()
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -330,5 +341,5 @@ def live_server_url(django_db_setup, django_db_blocker, tmp_path_factory):
     database. Tests that use it must commit their data (django_db(transaction=True))."""
     with serving(
         os.environ.get("TEST_ASGI_SERVER", "uvicorn"), django_db_blocker, tmp_path_factory.mktemp("liveserver")
-    ) as base:
-        yield base
+    ) as served:
+        yield served.url

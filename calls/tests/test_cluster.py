@@ -5,13 +5,10 @@ fire when a node is killed without any chance to clean up."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-import os
 import signal
-import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -27,8 +24,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class Node:
-    def __init__(self, proc: subprocess.Popen, port: int, log_path: Path, log) -> None:
-        self.proc, self.port, self.log_path, self.log = proc, port, log_path, log
+    def __init__(self, proc: subprocess.Popen, port: int, log_path: Path) -> None:
+        self.proc, self.port, self.log_path = proc, port, log_path
 
     def ws_url(self, token: str) -> str:
         return f"ws://127.0.0.1:{self.port}/ws/?token={token}"
@@ -41,51 +38,18 @@ class Node:
 
 @pytest.fixture
 def start_node(django_db_setup, django_db_blocker, tmp_path):
-    from django.db import connection
+    """`start(name, **settings)`: a daphne node (the supported alternative to
+    uvicorn; tests/cluster covers uvicorn nodes) on this test database."""
+    from conftest import serving
 
-    db = connection.settings_dict
-    url = f"mysql://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-    started: list[Node] = []
+    with contextlib.ExitStack() as stack:
 
-    def start(name: str, **settings: object) -> Node:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        log_path = tmp_path / f"{name}.log"
-        env = dict(os.environ, DATABASE_URL=url, NODE_ID=f"calls-{name}", LOG_LEVEL="INFO")
-        env.pop("DATABASE_TEST_NAME", None)
-        env.update({k: str(v) for k, v in settings.items()})
-        log = open(log_path, "w")  # noqa: SIM115 (closed at teardown)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "chatsite.asgi:application"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    proc.kill()
-                    raise RuntimeError(f"daphne {name} did not start:\n{log_path.read_text()}") from None
-                time.sleep(0.1)
-        node = Node(proc, port, log_path, log)
-        started.append(node)
-        return node
+        def start(name: str, **settings: object) -> Node:
+            env = {"NODE_ID": f"calls-{name}", "LOG_LEVEL": "INFO", **settings}
+            served = stack.enter_context(serving("daphne", django_db_blocker, tmp_path, env=env, name=name))
+            return Node(served.proc, served.port, served.log_path)
 
-    yield start
-    for node in started:
-        if node.proc.poll() is None:
-            node.proc.terminate()
-            try:
-                node.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                node.proc.kill()
-        node.log.close()
+        yield start
 
 
 class Client:

@@ -143,8 +143,8 @@ def each_server(request, django_db_setup, django_db_blocker, tmp_path_factory):
     """Both supported servers (each test using it runs against both)."""
     from conftest import serving
 
-    with serving(request.param, django_db_blocker, tmp_path_factory.mktemp(request.param)) as base:
-        yield base
+    with serving(request.param, django_db_blocker, tmp_path_factory.mktemp(request.param)) as served:
+        yield served.url
 
 
 @pytest.mark.redis

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -24,52 +21,12 @@ ROOT = Path(__file__).resolve().parents[2]
 def server(django_db_setup, django_db_blocker, tmp_path_factory):
     """daphne on a free port with MAX_FILE_BYTES=40 MiB, a MEDIA_ROOT of its
     own, on this session's test database. Yields (base url, pid)."""
-    with django_db_blocker.unblock():
-        from django.db import connection
+    from conftest import serving
 
-        db = connection.settings_dict
-    if db["ENGINE"].endswith("mysql"):
-        url = f"mysql://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-    else:
-        url = f"sqlite:///{Path(db['NAME']).resolve()}"
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     workdir = tmp_path_factory.mktemp("files-daphne")
-    env = dict(
-        os.environ,
-        DATABASE_URL=url,
-        MAX_FILE_BYTES=str(MAX),
-        MEDIA_ROOT=str(workdir / "media"),
-        NODE_ID="pytest-files-daphne",
-        LOG_LEVEL="WARNING",
-    )
-    env.pop("DATABASE_TEST_NAME", None)
-    log_path = workdir / "daphne.log"
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "chatsite.asgi:application"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError(f"daphne did not start:\n{log_path.read_text()}") from None
-            time.sleep(0.1)
-    yield f"http://127.0.0.1:{port}", proc.pid
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    env = {"MAX_FILE_BYTES": MAX, "MEDIA_ROOT": workdir / "media", "LOG_LEVEL": "WARNING"}
+    with serving("daphne", django_db_blocker, workdir, env=env, name="daphne") as served:
+        yield served.url, served.proc.pid
 
 
 def token(base: str, username: str) -> str:
