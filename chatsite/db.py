@@ -5,12 +5,15 @@ after every call, which with CONN_HEALTH_CHECKS pings MySQL each time: one
 extra round trip per frame. The gateway's hot path uses `run_in_db_thread`
 instead: the same single database thread, a connection kept open, and a
 connection the server dropped (restart, wait_timeout) is replaced and the
-call retried once, so no request fails on a stale connection.
+call retried once, so no request fails on a stale connection. Django's own
+upkeep (CONN_MAX_AGE, a connection left broken or outside autocommit) runs at
+most every MAINTENANCE_S seconds instead of around every call.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -23,6 +26,8 @@ T = TypeVar("T")
 
 # MySQL client errors meaning "this connection is gone" (not "this query failed").
 _CONNECTION_LOST = {2006, 2013, 2055}
+
+MAINTENANCE_S = 10.0
 
 
 def connection_lost(exc: BaseException) -> bool:
@@ -37,6 +42,7 @@ def connection_lost(exc: BaseException) -> bool:
 def call_with_reconnect(fn: Callable[..., T], /, **kwargs: Any) -> T:
     """Call `fn`; if the connection turns out to be dead (and we are not inside
     a transaction the caller opened), reconnect and call it once more."""
+    _maintain()
     try:
         return fn(**kwargs)
     except (OperationalError, InterfaceError) as exc:
@@ -45,6 +51,17 @@ def call_with_reconnect(fn: Callable[..., T], /, **kwargs: Any) -> T:
         logger.info("database connection lost (%s); reconnecting", exc)
         connection.close()
         return fn(**kwargs)
+
+
+def _maintain() -> None:
+    """Django's per-request connection upkeep, at most every MAINTENANCE_S
+    seconds for this thread's connection (it re-arms the health check, so the
+    next query pings the server once)."""
+    now = time.monotonic()
+    if now < getattr(connection, "wsc_next_upkeep", 0.0) or connection.in_atomic_block:
+        return
+    connection.wsc_next_upkeep = now + MAINTENANCE_S
+    connection.close_if_unusable_or_obsolete()
 
 
 async def run_in_db_thread(fn: Callable[..., T], /, **kwargs: Any) -> T:
