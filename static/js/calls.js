@@ -95,34 +95,9 @@ async function setRemote(description) {
 // ------------------------------------------------------------------ placing and answering
 
 export async function startCall(peer, media) {
-  if (call) {
-    toast(t("You are already in a call."), { kind: "error" });
-    return;
-  }
-  rememberUser(peer);
-  call = {
-    id: null,
-    ref: `call-${uuid4().slice(0, 8)}`,
-    role: "caller",
-    peer,
-    media,
-    state: "calling",
-    outgoingIce: [],
-    incomingIce: [],
-    remoteSet: false,
-    signalling: false,
-  };
-  showCallView();
+  if (!begin({ id: null, ref: `call-${uuid4().slice(0, 8)}`, role: "caller", peer: rememberUser(peer), media, state: "calling" })) return;
   try {
-    const [stream, servers] = await Promise.all([openMedia(media), iceServers()]);
-    if (!call) {
-      stream.getTracks().forEach((tr) => tr.stop());
-      return;
-    }
-    call.localStream = stream;
-    call.ui.localVideo.srcObject = stream;
-    call.pc = newPeerConnection(servers);
-    stream.getTracks().forEach((track) => call.pc.addTrack(track, stream));
+    if (!(await attachMedia(media))) return;
     const offer = await call.pc.createOffer();
     await call.pc.setLocalDescription(offer);
     if (!state.socket.send({ type: "call.invite", to: peer.id, media, sdp: { type: offer.type, sdp: offer.sdp }, ref: call.ref })) {
@@ -131,6 +106,32 @@ export async function startCall(peer, media) {
   } catch (err) {
     finish({ text: mediaErrorText(err) });
   }
+}
+
+// The call of this tab, shown at once; false (and a toast) when one is going on.
+function begin(fields) {
+  if (call) {
+    toast(t("You are already in a call."), { kind: "error" });
+    return false;
+  }
+  call = { ...fields, outgoingIce: [], incomingIce: [], remoteSet: false, signalling: false };
+  showCallView();
+  return true;
+}
+
+// Camera/microphone and the peer connection for the call; false when the call
+// ended while the browser was asking for them (the devices are released).
+async function attachMedia(media) {
+  const [stream, servers] = await Promise.all([openMedia(media), iceServers()]);
+  if (!call) {
+    stream.getTracks().forEach((tr) => tr.stop());
+    return false;
+  }
+  call.localStream = stream;
+  call.ui.localVideo.srcObject = stream;
+  call.pc = newPeerConnection(servers);
+  stream.getTracks().forEach((track) => call.pc.addTrack(track, stream));
+  return true;
 }
 
 function mediaErrorText(err) {
@@ -142,32 +143,9 @@ function mediaErrorText(err) {
 
 async function accept(frame) {
   closeIncoming(frame.call_id);
-  if (call) {
-    toast(t("You are already in a call."), { kind: "error" });
-    return;
-  }
-  call = {
-    id: frame.call_id,
-    role: "callee",
-    peer: rememberUser(frame.from),
-    media: frame.media,
-    state: "connecting",
-    outgoingIce: [],
-    incomingIce: [],
-    remoteSet: false,
-    signalling: false,
-  };
-  showCallView();
+  if (!begin({ id: frame.call_id, role: "callee", peer: rememberUser(frame.from), media: frame.media, state: "connecting" })) return;
   try {
-    const [stream, servers] = await Promise.all([openMedia(frame.media), iceServers()]);
-    if (!call) {
-      stream.getTracks().forEach((tr) => tr.stop());
-      return;
-    }
-    call.localStream = stream;
-    call.ui.localVideo.srcObject = stream;
-    call.pc = newPeerConnection(servers);
-    stream.getTracks().forEach((track) => call.pc.addTrack(track, stream));
+    if (!(await attachMedia(frame.media))) return;
     await setRemote(frame.sdp);
     const answer = await call.pc.createAnswer();
     await call.pc.setLocalDescription(answer);
