@@ -85,6 +85,10 @@ class Message(models.Model):
     client_msg_id = models.CharField(max_length=64, null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     recalled = models.BooleanField(default=False)
+    # The bus record that stored it (one per accepted frame): when the same
+    # record comes again (its worker died after the commit, before the
+    # fan-out), the fan-out is repeated; a client's resend is a new record.
+    send_id = models.CharField(max_length=32, null=True, blank=True, editable=False)
     recalled_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -60,6 +61,7 @@ class SendDraft:
                 "m": self.client_msg_id,
                 "sock": socket_id,
                 "ref": ref,
+                "id": uuid.uuid4().hex,
                 # When it was accepted, for the store-latency metric.
                 "ts": time.time(),
             }
@@ -89,6 +91,7 @@ def decode_record(value: bytes) -> Incoming:
         client_msg_id=cmid,
         socket_id=data.get("sock"),
         ref=data.get("ref"),
+        send_id=data["id"] if isinstance(data.get("id"), str) and len(data["id"]) <= 32 else None,
         accepted_at=float(data["ts"]) if isinstance(data.get("ts"), (int, float)) else None,
     )
 

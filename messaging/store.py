@@ -52,6 +52,8 @@ class Incoming:
     ref: str | None = None
     # Unix time the gateway accepted it (chat messages), for the store-latency metric.
     accepted_at: float | None = None
+    # The bus record's id (Message.send_id).
+    send_id: str | None = None
 
 
 @dataclass
@@ -108,6 +110,7 @@ class _Member:
     user_id: int
     hidden: bool
     left_seq: int | None
+    visible_from_seq: int
 
 
 @dataclass(frozen=True)
@@ -167,10 +170,11 @@ def _store_conversation(conversation_id: int, items: list[Incoming], need_keys: 
             conversation = _Conversation(pk=row[0], uuid=str(uuid.UUID(str(row[1]))), last_seq=row[2])
             # Read under the lock: the members as of this message, for the fan-out.
             cursor.execute(
-                f"SELECT user_id, hidden, left_seq FROM {_t(ConversationMember)} WHERE conversation_id = %s",
+                f"SELECT user_id, hidden, left_seq, visible_from_seq FROM {_t(ConversationMember)} "
+                f"WHERE conversation_id = %s",
                 [conversation_id],
             )
-            members = [_Member(uid, bool(hidden), left) for uid, hidden, left in cursor.fetchall()]
+            members = [_Member(uid, bool(hidden), left, start) for uid, hidden, left, start in cursor.fetchall()]
         if fresh:
             first_seq = conversation.last_seq - len(fresh) + 1
             messages = [
@@ -184,6 +188,7 @@ def _store_conversation(conversation_id: int, items: list[Incoming], need_keys: 
                     file_id=item.file_id,
                     client_msg_id=item.client_msg_id,
                     created_at=now,
+                    send_id=item.send_id,
                 )
                 for n, item in enumerate(fresh)
             ]
@@ -209,6 +214,7 @@ _INSERT_FIELDS = (
     "client_msg_id",
     "created_at",
     "recalled",
+    "send_id",
 )
 
 
@@ -311,7 +317,7 @@ def _results(conversation, items, created, existing) -> list[Stored]:
 
 
 def _schedule_fanout(conversation: _Conversation, items: list[Incoming], results: list[Stored], rows) -> None:
-    members = [m.user_id for m in rows if m.left_seq is None]
+    members = [(m.user_id, m.visible_from_seq) for m in rows if m.left_seq is None]
     envelopes: list[tuple[list[int], bytes]] = []
     delivered = 0
     for item, result in zip(items, results, strict=True):
@@ -327,13 +333,19 @@ def _schedule_fanout(conversation: _Conversation, items: list[Incoming], results
                     "message": result.wire,
                 }
             )
-        if result.duplicate:
-            # Only the sender hears about a duplicate: its ack, nothing new for anyone.
+        redelivered = result.duplicate and item.send_id is not None and result.message.send_id == item.send_id
+        if result.duplicate and not redelivered:
+            # A client's resend: only the sender hears about it (its ack).
             if ack is not None and item.sender_id:
                 envelopes.append(([item.sender_id], realtime.split_envelope(item.socket_id, ack, None)))
             continue
-        others = [uid for uid in members if uid != item.sender_id]
-        delivered += len(others) + (1 if item.sender_id else 0)
+        # New, or the record that stored it coming again (its worker died
+        # between the commit and the fan-out): everyone hears of it; clients
+        # drop a `message.new` whose id they already have.
+        seq = result.message.seq
+        others = [uid for uid, visible_from in members if uid != item.sender_id and visible_from < seq]
+        if not redelivered:
+            delivered += len(others) + (1 if item.sender_id else 0)
         if others:
             envelopes.append((others, realtime.frame_envelope(new_frame)))
         if item.sender_id:

@@ -99,6 +99,60 @@ async def test_duplicates_in_flight_store_once(ws_connect, message_worker, alice
     assert await sync_to_async(Message.objects.filter(client_msg_id=cmid).count)() == 1
 
 
+async def test_a_record_coming_again_repeats_its_fan_out_but_a_resend_does_not(ws_connect, alice, bob, direct):
+    """A worker killed between the commit and the fan-out leaves its records
+    uncommitted on the topic: their next owner finds the messages stored and
+    must still tell the members (clients drop repeats by id). A client's resend
+    of the same client_msg_id is another record: only the sender's ack."""
+    from messaging.models import Conversation
+    from messaging.store import Incoming, store_messages
+
+    b = await ws_connect(bob)
+    conversation = await sync_to_async(Conversation.objects.get)(uuid=direct)
+    cmid = new_id()
+
+    def store(send_id: str):
+        item = Incoming(
+            conversation_id=conversation.pk,
+            sender_id=alice.pk,
+            kind="text",
+            text="hi",
+            client_msg_id=cmid,
+            send_id=send_id,
+        )
+        return store_messages([item])[0]
+
+    first = await sync_to_async(store)("record-1")
+    assert not first.duplicate
+    heard = await b.expect("message.new", timeout=10)
+    assert heard["message"]["id"] == first.wire["id"]
+    again = await sync_to_async(store)("record-1")
+    assert again.duplicate
+    assert (await b.expect("message.new", timeout=10))["message"] == heard["message"]
+    resend = await sync_to_async(store)("record-2")
+    assert resend.duplicate and resend.wire == first.wire
+    await b.silent(0.5)
+    assert await sync_to_async(Message.objects.filter(client_msg_id=cmid).count)() == 1
+
+
+def test_every_accepted_frame_is_a_record_of_its_own():
+    from messaging.services import SendDraft, decode_record
+
+    draft = SendDraft(
+        conversation_id=1,
+        conversation_uuid=new_id(),
+        sender_id=2,
+        kind="text",
+        text="x",
+        file_id=None,
+        client_msg_id="c",
+    )
+    one = decode_record(draft.record(socket_id="s", ref="r"))
+    two = decode_record(draft.record(socket_id="s", ref="r"))
+    assert one.client_msg_id == two.client_msg_id == "c"
+    assert one.send_id and two.send_id and one.send_id != two.send_id
+
+
 async def test_many_messages_from_one_socket_keep_their_order(ws_connect, message_worker, alice, bob, direct):
     a, b = await ws_connect(alice), await ws_connect(bob)
     for n in range(30):
