@@ -25,6 +25,7 @@ from pathlib import Path
 import websockets
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import loadgen  # noqa: E402
 import stack  # noqa: E402
 
 
@@ -126,14 +127,7 @@ def run(
         time.sleep(idle_s)
         cpu1 = {k: stack.cpu_seconds(pid) for k, pid in target.processes().items()}
         release.set()
-        parts = []
-        for _ in procs:
-            status, payload = queue.get(timeout=600)
-            if status != "ok":
-                raise RuntimeError(payload)
-            parts.append(payload)
-        for proc in procs:
-            proc.join(30)
+        parts = loadgen.collect(procs, queue, 600)
         time.sleep(3)
         redis1 = redis_clients()
     connected = sum(p["connected"] for p in parts)

@@ -197,6 +197,20 @@ def _decode(data: dict) -> Result:
     return Result(histogram=merged, **data)
 
 
+def collect(procs: list, queue, timeout: float) -> list:
+    """The payload each client process put on `queue` ("ok", payload), in the
+    order they finished; a process that reported a failure fails the run."""
+    parts = []
+    for _ in procs:
+        status, payload = queue.get(timeout=timeout)
+        if status != "ok":
+            raise RuntimeError(f"a client process failed: {payload}")
+        parts.append(payload)
+    for proc in procs:
+        proc.join(30)
+    return parts
+
+
 def run_sends(
     senders: list[tuple[str, str, str]],
     receivers: list[tuple[str, str]],
@@ -220,13 +234,8 @@ def run_sends(
         proc.start()
         procs.append(proc)
     total = Result()
-    for _ in procs:
-        status, payload = queue.get(timeout=seconds + drain_s + 300)
-        if status != "ok":
-            raise RuntimeError(f"a client process failed: {payload}")
+    for payload in collect(procs, queue, seconds + drain_s + 300):
         total.merge(_decode(payload))
-    for proc in procs:
-        proc.join(10)
     return total
 
 
@@ -364,14 +373,7 @@ def run_group(
         proc = ctx.Process(target=_group_worker, args=(args, queue), daemon=True)
         proc.start()
         procs.append(proc)
-    parts = []
-    for _ in procs:
-        status, payload = queue.get(timeout=seconds + drain_s + 600)
-        if status != "ok":
-            raise RuntimeError(f"a client process failed: {payload}")
-        parts.append(payload)
-    for proc in procs:
-        proc.join(10)
+    parts = collect(procs, queue, seconds + drain_s + 600)
     sent_at = {k: v for part in parts for k, v in part["sent_at"].items()}
     last_member = new_histogram()
     every = new_histogram()

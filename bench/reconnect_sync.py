@@ -22,6 +22,7 @@ from pathlib import Path
 import websockets
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import loadgen  # noqa: E402
 import stack  # noqa: E402
 
 TOKENS = (
@@ -112,14 +113,7 @@ def main() -> None:
         ]
         for proc in procs:
             proc.start()
-        parts = []
-        for _ in procs:
-            status, payload = queue.get(timeout=900)
-            if status != "ok":
-                raise RuntimeError(payload)
-            parts.append(payload)
-        for proc in procs:
-            proc.join(30)
+        parts = loadgen.collect(procs, queue, 900)
     done = sorted(t for part in parts for t in part["done"])
     received = sum(part["received"] for part in parts)
     expected = args.clients * args.missed
