@@ -273,7 +273,9 @@ class Connection(AsyncWebsocketConsumer):
             logger.warning("closing flooding socket of user %s", self.user_id)
             await self.close_with(CLOSE_FLOOD)
             return False
-        await self.send_error(RateLimited("Too many frames; slow down.", retry_after=retry), None)
+        # Echo the frame's ref like every other error: a client that cannot
+        # tell which send was refused never resends it.
+        await self.send_error(RateLimited("Too many frames; slow down.", retry_after=retry), ref)
         return False
 
     # ------------------------------------------------------------------ frames out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -174,7 +175,7 @@ async def test_flood_gets_rate_limited_then_closed_4429(ws_connect, alice, setti
         assert (await ws.expect("pong"))["ref"] == str(i)
     await ws.send({"type": "ping", "ref": "over"})
     error = await ws.expect("error")
-    assert error["code"] == "rate_limited" and error["retry_after"] >= 1 and error["ref"] is None
+    assert error["code"] == "rate_limited" and error["retry_after"] >= 1 and error["ref"] == "over"
     for _ in range(3):
         await ws.send({"type": "ping"})
     codes = []
@@ -186,6 +187,20 @@ async def test_flood_gets_rate_limited_then_closed_4429(ws_connect, alice, setti
         frame = json.loads(message["text"])
         assert frame["type"] == "error" and frame["code"] == "rate_limited"
     assert codes == [4429]
+
+
+async def test_a_send_refused_by_the_frame_limit_names_its_message(ws_connect, alice, settings):
+    """The refusal echoes the message's client_msg_id (its default ref), so the
+    client knows which message to send again after retry_after."""
+    settings.LIMIT_FRAMES_PER_S = 1
+    settings.LIMIT_FRAMES_BURST = 1
+    ws = await ws_connect(alice)
+    await ws.send({"type": "ping"})
+    await ws.expect("pong")
+    cmid = str(uuid.uuid4())
+    await ws.send({"type": "message.send", "client_msg_id": cmid, "conversation": "1", "kind": "text", "content": "hi"})
+    error = await ws.expect("error")
+    assert error["code"] == "rate_limited" and error["ref"] == cmid and error["retry_after"] > 0
 
 
 async def test_the_frame_limit_is_per_user_across_sockets(ws_connect, alice, settings):
