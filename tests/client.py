@@ -5,7 +5,8 @@
 - Sends go through an outbox: a message stays there, keyed by its
   `client_msg_id`, until its `stored` ack (or the message itself, through
   `sync`) arrives; after a reconnect, or an `unavailable` or `rate_limited`
-  answer, it is sent again with the same `client_msg_id`.
+  answer, it is sent again with the same `client_msg_id` (after `retry_after`,
+  and refused messages paced at the `messages_per_s` the server announced).
 - On a close (1001, 1006, 1011, 1012, a refused connection) it reconnects with
   exponential backoff and jitter, trying its servers in turn (the one that
   worked last first), then sends `sync` with its cursors (per conversation, the
@@ -78,6 +79,7 @@ class ChatClient:
         self._ping_task: asyncio.Task | None = None
         self._stopping = False
         self._retry_handles: dict[str, asyncio.TimerHandle] = {}
+        self._resend_at = 0.0  # loop time of the last paced resend
         # What it holds.
         self.messages: dict[str, dict] = {}  # message id -> message
         # Conversation id -> seqs held. Conversations the client knows of (a real
@@ -263,6 +265,17 @@ class ChatClient:
             out.answered = True
             self.answer_s.setdefault(kind, []).append(time.monotonic() - out.sent_at)
 
+    def describe_outbox(self) -> str:
+        """What is still waiting, for a failure message: per message, how often
+        it was sent, what came back and how long ago it was last sent."""
+        now = time.monotonic()
+        return "; ".join(
+            f"{cmid[:8]} to {out.frame.get('conversation', '')[:8]}: sent {out.sends}x, "
+            f"{'accepted' if out.accepted else 'not accepted'}, errors {out.errors[-4:]}, "
+            f"last sent {now - out.sent_at:.1f}s ago"
+            for cmid, out in self.outbox.items()
+        )
+
     def unanswered(self, older_than: float) -> list[str]:
         """Messages sent on the open socket more than `older_than` seconds ago
         that got neither an ack nor an error: silence."""
@@ -340,16 +353,23 @@ class ChatClient:
         await self._send_raw(out.frame)
 
     def _schedule_resend(self, cmid: str, delay: float) -> None:
+        """Send again after `delay`, and at most `messages_per_s` (from hello)
+        resends a second: a backlog of refused messages goes out paced, not
+        all at once into the same limit (which would earn 4429 in the end)."""
         old = self._retry_handles.pop(cmid, None)
         if old is not None:
             old.cancel()
+        loop = asyncio.get_running_loop()
+        rate = ((self.hello or {}).get("limits") or {}).get("messages_per_s") or 10
+        at = max(loop.time() + delay, self._resend_at + 1.0 / rate)
+        self._resend_at = at
 
         def fire() -> None:
             self._retry_handles.pop(cmid, None)
             if cmid in self.outbox and self.synced.is_set():
                 asyncio.ensure_future(self._send_out(cmid))
 
-        self._retry_handles[cmid] = asyncio.get_running_loop().call_later(delay, fire)
+        self._retry_handles[cmid] = loop.call_at(at, fire)
 
     # ------------------------------------------------------------------ waiting
 
@@ -396,15 +416,23 @@ class Fleet:
         await asyncio.gather(*(one(c) for c in self.clients))
         return time.monotonic() - started
 
-    async def wait(self, condition: Callable[[ChatClient], bool], timeout: float, *, what: str = "") -> float:
-        """Until `condition` holds for every client; returns the seconds it took."""
+    async def wait(
+        self,
+        condition: Callable[[ChatClient], bool],
+        timeout: float,
+        *,
+        what: str = "",
+        explain: Callable[[ChatClient], str] | None = None,
+    ) -> float:
+        """Until `condition` holds for every client; returns the seconds it took.
+        On a timeout, `explain` says per lagging client what it is stuck on."""
         started = time.monotonic()
         while True:
             lagging = [c for c in self.clients if not condition(c)]
             if not lagging:
                 return time.monotonic() - started
             if time.monotonic() - started > timeout:
-                sample = ", ".join(c.name for c in lagging[:5])
+                sample = ", ".join(c.name + (f" ({explain(c)})" if explain else "") for c in lagging[:5])
                 raise TimeoutError(f"{len(lagging)} clients never {what or 'got there'} in {timeout}s (e.g. {sample})")
             await asyncio.sleep(0.1)
 

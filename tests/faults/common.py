@@ -85,7 +85,7 @@ async def settle(
     fleet = Fleet(clients)
     started = time.monotonic()
     await fleet.wait(lambda c: c.synced.is_set(), timeout, what="synced")
-    await fleet.wait(lambda c: not c.outbox, timeout, what="emptied their outbox")
+    await fleet.wait(lambda c: not c.outbox, timeout, what="emptied their outbox", explain=ChatClient.describe_outbox)
     members = members_of(world)
     expected = await sync_to_async(oracle.expected_by_user)(db_url, members)
     try:
