@@ -25,6 +25,8 @@ export class ChatSocket extends EventTarget {
     this.seen = new Set(); // message ids already delivered to the app
     this.syncRound = 0;
     this.retryAt = 0;
+    this.limits = null; // from hello
+    this.resendAt = 0; // when the last paced resend goes
     window.addEventListener("online", () => this.reconnectNow());
     document.addEventListener("visibilitychange", () => {
       if (document.visibilityState === "visible") this.reconnectNow();
@@ -160,6 +162,19 @@ export class ChatSocket extends EventTarget {
     this.send(frame);
   }
 
+  // A refused message goes again after retry_after; a backlog of them at most
+  // `messages_per_s` (announced in hello) a second, not all at once into the
+  // same limit.
+  scheduleResend(cmid, afterS) {
+    const gap = 1000 / ((this.limits && this.limits.messages_per_s) || 10);
+    const at = Math.max(Date.now() + afterS * 1000, this.resendAt + gap);
+    this.resendAt = at;
+    setTimeout(() => {
+      const frame = this.outbox.get(cmid);
+      if (frame) this.send(frame);
+    }, at - Date.now());
+  }
+
   sync() {
     this.syncRound += 1;
     this.send({ type: "sync", cursors: this.cursors(), ref: `sync-${this.syncRound}` });
@@ -171,6 +186,7 @@ export class ChatSocket extends EventTarget {
         this.ready = true;
         this.attempt = 0;
         this.heartbeatS = frame.heartbeat_s || 25;
+        this.limits = frame.limits || null;
         this.startHeartbeat();
         this.emit("status", { state: "online" });
         this.emit("hello", frame);
@@ -201,8 +217,7 @@ export class ChatSocket extends EventTarget {
       case "error":
         if (frame.ref && this.outbox.has(frame.ref)) {
           if (frame.code === "rate_limited" || frame.code === "unavailable") {
-            const retry = this.outbox.get(frame.ref);
-            setTimeout(() => this.outbox.has(retry.client_msg_id) && this.send(retry), (frame.retry_after || 2) * 1000);
+            this.scheduleResend(frame.ref, frame.retry_after || 2);
             return;
           }
           this.outbox.delete(frame.ref);

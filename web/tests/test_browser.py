@@ -565,3 +565,47 @@ def test_profile_avatar_nickname_password_and_sign_out(people, user_factory, liv
     pat.login("pat_profile", "a-brand-new-password")
     expect(page.locator(".rail-me img")).to_have_count(1)
     pat.assert_clean()
+
+
+def test_messages_sent_faster_than_the_limit_all_arrive_once(
+    browser, message_worker, user_factory, django_db_blocker, tmp_path_factory
+):
+    """A server that allows 2 messages a second (burst 2): Ann sends 8 at once.
+    The server refuses those past the limit with `rate_limited`; the page keeps
+    them pending and sends them again, paced, until each is stored once."""
+    from conftest import PASSWORD as password
+    from conftest import serving
+    from contacts.services import do_connect
+
+    do_connect(user=user_factory("ann_fast", nickname="Ann"), other=user_factory("ben_fast", nickname="Ben"))
+    limits = {"LIMIT_MESSAGES_PER_S": 2, "LIMIT_MESSAGES_BURST": 2}
+    server = os.environ.get("TEST_ASGI_SERVER", "uvicorn")
+    with serving(server, django_db_blocker, tmp_path_factory.mktemp("limited"), env=limits, name="limited") as served:
+        ann, ben = Person(browser, served.url), Person(browser, served.url)
+        try:
+            ann.login("ann_fast", password)
+            ben.login("ben_fast", password)
+            ann.open_chat("Ben")
+            ben.open_chat("Ann")
+            # Count the refusals the page sees (it shows none: they are not the user's business).
+            ann.page.evaluate(
+                """() => {
+                  const socket = window.wsc.socket, handle = socket.onFrame.bind(socket);
+                  window.refused = 0;
+                  socket.onFrame = (f) => { if (f.code === "rate_limited") window.refused++; handle(f); };
+                }"""
+            )
+            texts = [f"quick {i}" for i in range(8)]
+            for text in texts:
+                ann.send(text)
+            expect(ann.page.locator(".messages [data-pending]")).to_have_count(0, timeout=20_000)
+            shown = ann.page.locator(".messages .msg .text")
+            expect(shown).to_have_count(8)
+            expect(ben.page.locator(".messages .msg .text")).to_have_text(shown.all_inner_texts())
+            assert sorted(shown.all_inner_texts()) == texts
+            assert ann.page.evaluate("window.refused") >= 6
+            ann.assert_clean()
+            ben.assert_clean()
+        finally:
+            ann.close()
+            ben.close()
