@@ -89,6 +89,10 @@ def render(user: User, members: list[ConversationMember]) -> list[dict]:
                 "updated_at": iso(conv.last_message_at or conv.created_at),
                 "pinned": m.pinned,
                 "muted": m.muted,
+                # Beyond the spec (which lets the server add fields): the list
+                # leaves hidden ones out, so only conversation.updated and PATCH
+                # answers can say true; other tabs learn of a hide from it.
+                "hidden": m.hidden,
             }
         )
     return out

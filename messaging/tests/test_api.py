@@ -208,6 +208,7 @@ def test_conversation_list_shape_and_order(api, api_for, alice, bob, user_factor
         "updated_at",
         "pinned",
         "muted",
+        "hidden",
     }
     assert first["kind"] == "direct" and first["group"] is None and first["last_message"]["content"] == "m1"
     dave_conv = results[1]["id"]

@@ -109,6 +109,23 @@ async def test_read_moves_forward_only_and_tells_the_peer(ws_connect, alice, bob
     assert (await b.expect("error", skip=("conversation.updated", "presence")))["code"] == "invalid"
 
 
+async def test_hiding_and_opening_again_tell_every_socket_of_the_user(ws_connect, alice, bob, direct):
+    """Another tab drops a chat hidden elsewhere from its list: the
+    conversation.updated says `hidden`; opening it again says so too."""
+    from messaging.services import do_hide_conversation, do_open_conversation
+
+    a, a2, b = await ws_connect(alice), await ws_connect(alice), await ws_connect(bob)
+    await sync_to_async(do_hide_conversation)(user=alice, conversation_id=direct)
+    for ws in (a, a2):
+        updated = await ws.expect("conversation.updated", skip=("presence",))
+        assert updated["conversation"]["id"] == direct and updated["conversation"]["hidden"] is True
+    await sync_to_async(do_hide_conversation)(user=alice, conversation_id=direct)  # already hidden: nothing
+    await a.silent(skip=("presence",))
+    await sync_to_async(do_open_conversation)(user=alice, peer=str(bob.uuid))
+    assert (await a2.expect("conversation.updated", skip=("presence",)))["conversation"]["hidden"] is False
+    await b.silent(skip=("presence",))  # the peer's list is theirs alone
+
+
 async def test_read_in_someone_elses_conversation_is_not_found(ws_connect, carol, direct):
     c = await ws_connect(carol)
     await c.send({"type": "read", "conversation": direct, "seq": 1})
