@@ -21,6 +21,7 @@ urlpatterns = [
     path("profile/<str:item>", views.app_page, {"section": "profile"}, name="profile_item"),
     path("login", views.login_page, name="login"),
     path("register", views.register_page, name="register"),
+    path("reset", views.reset_page, name="reset"),
     path("logout", views.logout_view, name="logout"),
     path("i18n/setlang", set_language, name="set_language"),
     # The translations the scripts use, per language (LocaleMiddleware picks it).

@@ -87,7 +87,14 @@ def login_page(request: HttpRequest) -> HttpResponse:
         return redirect(_next_url(request))
     method = request.POST.get("method", "password") if request.method == "POST" else request.GET.get("tab", "password")
     method = method if method in ("password", "sms") else "password"
-    context = {"method": method, "next": _next_url(request), "values": {}, "error": None, "fields": {}}
+    context = {
+        "method": method,
+        "next": _next_url(request),
+        "values": {},
+        "error": None,
+        "fields": {},
+        "was_reset": request.GET.get("reset") == "1",
+    }
     if request.method == "POST":
         values = {"login": request.POST.get("login", ""), "phone": request.POST.get("phone", "")}
         context["values"] = values
@@ -149,6 +156,45 @@ def register_page(request: HttpRequest) -> HttpResponse:
             return render(request, "web/register.html", context, status=status)
         return _start_web_session(request, result)
     return render(request, "web/register.html", context)
+
+
+@never_cache
+@ensure_csrf_cookie
+@require_http_methods(["GET", "POST"])
+def reset_page(request: HttpRequest) -> HttpResponse:
+    """A forgotten password: a new one with an SMS code to the account's phone.
+    Every session of the account ends; the person then signs in again."""
+    context = {"values": {}, "error": None, "fields": {}}
+    if request.method == "POST":
+        values = {"phone": request.POST.get("phone", "")}
+        context["values"] = values
+        password, confirm = request.POST.get("password", ""), request.POST.get("password2", "")
+        if password != confirm:
+            context["error"] = _("Please check the form.")
+            context["fields"] = {"password2": [_("The two passwords differ.")]}
+            return render(request, "web/reset.html", context, status=400)
+        try:
+            accounts.do_reset_password(
+                phone=values["phone"].strip(),
+                code=request.POST.get("code", "").strip(),
+                new_password=password,
+                client=_client(request),
+            )
+        except ChatError as err:
+            if err.code == "invalid_credentials":
+                context["error"] = _("Wrong or expired code.")
+            else:
+                context["error"] = _error_text(err)
+            fields = _field_errors(err)
+            if "new_password" in fields:
+                fields["password"] = fields.pop("new_password")
+            context["fields"] = fields
+            status = {"rate_limited": 429, "invalid_credentials": 401, "account_disabled": 403}.get(err.code, 400)
+            return render(request, "web/reset.html", context, status=status)
+        if _signed_in(request):
+            auth_logout(request)  # its login session has just ended with the others
+        return redirect(f"{reverse('web:login')}?reset=1")
+    return render(request, "web/reset.html", context)
 
 
 @require_POST

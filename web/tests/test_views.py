@@ -241,6 +241,65 @@ def test_sign_up_with_a_phone_needs_its_code(browser_client):
     assert User.objects.get(username="phoneuser").phone == "+8613700137000"
 
 
+# --------------------------------------------------------------------------- a forgotten password
+
+
+def _reset_code(client: Client, phone: str) -> str:
+    sent = client.post("/api/v1/auth/sms/send", {"phone": phone, "purpose": "reset"}, content_type="application/json")
+    assert sent.status_code == 202
+    return re.search(r"\b(\d{6})\b", MemoryBackend.outbox[-1]["text"]).group(1)
+
+
+def test_the_sign_in_page_leads_to_the_reset_page(client):
+    page = client.get("/login").content.decode()
+    assert 'href="/reset"' in page
+    reset = client.get("/reset")
+    assert reset.status_code == 200
+    assert 'data-purpose="reset"' in reset.content.decode() and "csrftoken" in reset.cookies
+
+
+def test_reset_with_an_sms_code_sets_the_password_and_ends_every_session(browser_client, alice, api):
+    assert api.get("/api/v1/me").status_code == 200  # a session elsewhere
+    token = csrf(browser_client, "/reset")
+    code = _reset_code(browser_client, alice.phone)
+    form = {"phone": alice.phone, "code": code, "csrfmiddlewaretoken": token}
+    differ = browser_client.post("/reset", {**form, "password": "a-new-password-9", "password2": "another-one-9"})
+    assert differ.status_code == 400 and "The two passwords differ." in differ.content.decode()
+    weak = browser_client.post("/reset", {**form, "password": "12345678", "password2": "12345678"})
+    assert weak.status_code == 400 and 'id="reset-password-error"' in weak.content.decode()
+    done = browser_client.post("/reset", {**form, "password": "a-new-password-9", "password2": "a-new-password-9"})
+    assert done.status_code == 302 and done["Location"] == "/login?reset=1"
+    assert "Your password was changed." in browser_client.get(done["Location"]).content.decode()
+    assert api.get("/api/v1/me").status_code == 401  # every session ended
+    assert sign_in(browser_client, "alice").status_code == 401  # the old password no longer works
+    assert sign_in(browser_client, "alice", "a-new-password-9").status_code == 302
+    # The code was used up: it cannot reset the password again.
+    fresh = csrf(browser_client, "/reset")  # signing in rotated the CSRF token
+    again = browser_client.post(
+        "/reset",
+        {**form, "csrfmiddlewaretoken": fresh, "password": "a-third-password-9", "password2": "a-third-password-9"},
+    )
+    assert again.status_code == 401 and "Wrong or expired code." in again.content.decode()
+
+
+def test_reset_with_a_wrong_code_changes_nothing(browser_client, alice):
+    token = csrf(browser_client, "/reset")
+    _reset_code(browser_client, alice.phone)
+    response = browser_client.post(
+        "/reset",
+        {
+            "phone": alice.phone,
+            "code": "000000",
+            "password": "a-new-password-9",
+            "password2": "a-new-password-9",
+            "csrfmiddlewaretoken": token,
+        },
+    )
+    assert response.status_code == 401 and "Wrong or expired code." in response.content.decode()
+    alice.refresh_from_db()
+    assert alice.check_password(PASSWORD)
+
+
 # --------------------------------------------------------------------------- sign-out and ended sessions
 
 
