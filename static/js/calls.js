@@ -4,7 +4,7 @@
 
 import { api, apiAll } from "./api.js";
 import { avatar, clear, formatDateTime, formatDuration, h, svgIcon, t, tf, uuid4 } from "./dom.js";
-import { emit, nameOf, on, rememberUser, state } from "./state.js";
+import { emit, nameOf, newest, on, rememberUser, state } from "./state.js";
 import { appLink, backButton, emptyState, errorText, toast } from "./ui.js";
 
 let call = null; // the call this tab takes part in
@@ -392,14 +392,14 @@ export function currentCall() {
 
 // ------------------------------------------------------------------ the call log
 
-export async function loadLog() {
-  log = await apiAll("calls?limit=100", { max: 200 });
+export const loadLog = newest(() => apiAll("calls?limit=100", { max: 200 }), (list) => {
+  log = list;
   for (const c of log) {
     rememberUser(c.caller);
     rememberUser(c.callee);
   }
   emit("calls");
-}
+});
 
 function logOutcome(c) {
   const outgoing = c.caller.id === state.me.id;

@@ -8,6 +8,7 @@ import {
   conversationTitle,
   emit,
   nameOf,
+  newest,
   on,
   rememberUser,
   sortedConversations,
@@ -27,8 +28,7 @@ export function title() {
 
 // ------------------------------------------------------------------ loading
 
-export async function loadConversations() {
-  const list = await apiAll("conversations?limit=200");
+export const loadConversations = newest(() => apiAll("conversations?limit=200"), (list) => {
   const fresh = new Map();
   for (const conv of list) {
     const known = state.conversations.get(conv.id);
@@ -40,7 +40,7 @@ export async function loadConversations() {
   }
   state.conversations = fresh;
   emit("conversations");
-}
+});
 
 const reloadConversations = debounce(() => loadConversations().catch(() => {}), 300);
 
@@ -64,6 +64,7 @@ function systemText(message) {
     case "group_updated":
       if ("name" in changes) return tf("%(actor)s renamed the group to “%(name)s”", { actor, name: changes.name });
       if ("notice" in changes) return tf("%(actor)s changed the group notice", { actor });
+      if ("avatar" in changes) return tf("%(actor)s changed the group picture", { actor });
       return tf("%(actor)s changed the group settings", { actor });
     case "owner_transferred":
       return tf("%(actor)s made %(targets)s the owner", { actor, targets });
@@ -351,6 +352,12 @@ export function onFrame(frame) {
     }
     case "conversation.updated": {
       const fresh = frame.conversation;
+      if (fresh.hidden) {
+        // Hidden here or in another tab: out of the list until a new message.
+        state.conversations.delete(fresh.id);
+        emit("conversations");
+        return;
+      }
       const known = state.conversations.get(fresh.id);
       if (known && known.last_seq > fresh.last_seq) {
         fresh.last_seq = known.last_seq;
@@ -439,7 +446,8 @@ class ConversationView {
     }
     this.pinButton = h("button.btn-icon", { type: "button", onclick: () => this.toggle("pinned") }, svgIcon("pin"));
     this.muteButton = h("button.btn-icon", { type: "button", onclick: () => this.toggle("muted") }, svgIcon("mute"));
-    actions.append(this.pinButton, this.muteButton);
+    const hideButton = h("button.btn-icon", { type: "button", "aria-label": t("Hide chat"), title: t("Hide chat"), onclick: () => this.hide() }, svgIcon("hide"));
+    actions.append(this.pinButton, this.muteButton, hideButton);
     if (conv.kind === "group" && conv.group) {
       actions.append(appLink("groups", conv.group.id, svgIcon("info"), { class: "btn-icon", "aria-label": t("Group details"), title: t("Group details") }));
     } else if (conv.peer) {
@@ -513,6 +521,21 @@ class ConversationView {
     } catch (err) {
       toast(errorText(err), { kind: "error" });
     }
+  }
+
+  // Out of the chat list until a new message arrives; the messages are kept
+  // and the chat opens again from the contact or the group.
+  async hide() {
+    try {
+      await api("DELETE", `conversations/${this.id}`);
+    } catch (err) {
+      toast(errorText(err), { kind: "error" });
+      return;
+    }
+    state.conversations.delete(this.id);
+    emit("conversations");
+    navigate("chats");
+    toast(t("Chat hidden. It comes back with the next message."));
   }
 
   composer() {
@@ -651,7 +674,7 @@ class ConversationView {
       if (pending && m.sender && m.sender.id === state.me.id) {
         b.pending.delete(m.client_msg_id);
         if (pending.node) pending.node.remove();
-        state.socket.outbox.delete(m.client_msg_id);
+        state.socket.forget(m.client_msg_id);
       }
       if (b.ids.has(m.id)) continue;
       b.ids.add(m.id);
@@ -708,14 +731,13 @@ class ConversationView {
   onMessage(message, { pending } = {}) {
     const stick = this.nearBottom() || (message.sender && message.sender.id === state.me.id);
     const node = this.messageNode(message);
-    if (this.list.querySelector(`[data-id="${message.id}"]`)) {
-      if (pending && pending.node) pending.node.remove();
-    } else if (pending && pending.node && pending.node.isConnected) {
-      if (node) pending.node.replaceWith(node);
-      else pending.node.remove();
+    if (pending && pending.node) {
+      pending.node.remove();
       if (pending.previewUrl) URL.revokeObjectURL(pending.previewUrl);
-    } else if (node) {
-      // In seq order, before the pending ones.
+    }
+    if (node && !this.list.querySelector(`[data-id="${message.id}"]`)) {
+      // In seq order, before the pending ones: one's own message too takes
+      // the place the server gave it, so every member sees the same order.
       const after = [...this.list.querySelectorAll("[data-seq]")].find((el) => Number(el.dataset.seq) > message.seq);
       const firstPending = this.list.querySelector("[data-pending]");
       this.list.insertBefore(node, after || firstPending || null);

@@ -2,7 +2,7 @@
 
 import { api, apiAll } from "./api.js";
 import { avatar, clear, displayName, field, formatDateTime, h, svgIcon, t, tf } from "./dom.js";
-import { emit, nameOf, on, rememberUser, state } from "./state.js";
+import { emit, nameOf, newest, on, rememberUser, state } from "./state.js";
 import { appLink, backButton, confirmDialog, emptyState, errorText, navigate, toast } from "./ui.js";
 import { startCall } from "./calls.js";
 import { openConversationWith } from "./chats.js";
@@ -11,8 +11,7 @@ export function title() {
   return t("Contacts");
 }
 
-export async function loadContacts() {
-  const data = await api("GET", "contacts");
+export const loadContacts = newest(() => api("GET", "contacts"), (data) => {
   state.sections = data.sections;
   const map = new Map();
   for (const section of data.sections) {
@@ -23,15 +22,14 @@ export async function loadContacts() {
   }
   state.contacts = map;
   emit("contacts");
-}
+});
 
-export async function loadIncoming() {
-  const list = await apiAll("contact-requests?box=incoming&status=pending&limit=100", { max: 500 });
+export const loadIncoming = newest(() => apiAll("contact-requests?box=incoming&status=pending&limit=100", { max: 500 }), (list) => {
   state.incoming = new Map(list.map((r) => [r.id, r]));
   list.forEach((r) => rememberUser(r.from));
   emit("requests");
   emit("badges");
-}
+});
 
 export function onFrame(frame) {
   switch (frame.type) {

@@ -3,8 +3,8 @@
 
 import { api, apiAll } from "./api.js";
 import { avatar, clear, displayName, field, formatDateTime, h, svgIcon, t, tf } from "./dom.js";
-import { emit, nameOf, on, rememberUser, state } from "./state.js";
-import { appLink, backButton, confirmDialog, emptyState, errorText, navigate, toast } from "./ui.js";
+import { emit, nameOf, newest, on, rememberUser, state } from "./state.js";
+import { appLink, backButton, confirmDialog, emptyState, errorText, navigate, pictureUpload, toast } from "./ui.js";
 import { openConversationWith } from "./chats.js";
 
 export function title() {
@@ -12,11 +12,10 @@ export function title() {
   return g ? g.name : t("Groups");
 }
 
-export async function loadGroups() {
-  const list = await apiAll("groups?limit=100", { max: 2000 });
+export const loadGroups = newest(() => apiAll("groups?limit=100", { max: 2000 }), (list) => {
   state.groups = new Map(list.map((g) => [g.id, g]));
   emit("groups");
-}
+});
 
 export function onFrame(frame) {
   switch (frame.type) {
@@ -290,7 +289,20 @@ function editForm(g) {
   const notice = h("textarea", { maxLength: 2000, rows: 3 });
   notice.value = g.notice || "";
   const mode = joinModeSelect(g.join_mode);
-  const form = h("form.form.card", h("h3", t("Edit group")), field(t("Group name"), name).field, field(t("Notice"), notice).field, field(t("Who can join"), mode).field, h("button.btn", { type: "submit" }, t("Save")));
+  const picture = h(
+    "div.user-line",
+    avatar({ id: g.id, avatar: g.avatar }, { name: g.name, size: 48 }),
+    ...pictureUpload({
+      id: `group-avatar-${g.id}`,
+      label: t("Change the group picture"),
+      save: (fileId) => api("PATCH", `groups/${g.id}`, { avatar: fileId }),
+      saved: (fresh) => {
+        state.groups.set(fresh.id, fresh);
+        emit("groups", fresh);
+      },
+    }),
+  );
+  const form = h("form.form.card", h("h3", t("Edit group")), picture, field(t("Group name"), name).field, field(t("Notice"), notice).field, field(t("Who can join"), mode).field, h("button.btn", { type: "submit" }, t("Save")));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const changes = {};

@@ -1,9 +1,9 @@
 // Profile: avatar, nickname, signature, password, sessions, language, sign out.
 
-import { api, upload } from "./api.js";
+import { api } from "./api.js";
 import { avatar, clear, displayName, field, formatDateTime, h, svgIcon, t } from "./dom.js";
 import { emit, rememberUser, state } from "./state.js";
-import { appLink, backButton, emptyState, errorText, toast } from "./ui.js";
+import { appLink, backButton, emptyState, errorText, pictureUpload, toast } from "./ui.js";
 
 export function title() {
   return t("Me");
@@ -24,24 +24,13 @@ function setMe(user) {
 export function renderList(pane) {
   const me = state.me;
   const pic = h("div.avatar-edit", avatar(me, { size: 96 }));
-  const fileInput = h("input.sr-only", { type: "file", accept: "image/png,image/jpeg,image/gif,image/webp", id: "avatar-file" });
-  const progress = h("progress", { max: 1, value: 0, hidden: true, "aria-label": t("Uploading the picture") });
-  fileInput.addEventListener("change", async () => {
-    const file = fileInput.files[0];
-    if (!file) return;
-    progress.hidden = false;
-    try {
-      const stored = await upload(file, (f) => (progress.value = f)).promise;
-      const user = await api("PATCH", "me", { avatar: stored.id });
+  const picture = pictureUpload({
+    id: "avatar-file",
+    save: (fileId) => api("PATCH", "me", { avatar: fileId }),
+    saved: (user) => {
       setMe(user);
       clear(pic, avatar(state.me, { size: 96 }));
-      toast(t("Saved."));
-    } catch (err) {
-      toast(errorText(err), { kind: "error" });
-    } finally {
-      progress.hidden = true;
-      fileInput.value = "";
-    }
+    },
   });
   pane.append(
     h("header.pane-header", h("h1", t("Me"))),
@@ -50,9 +39,7 @@ export function renderList(pane) {
       h(
         "div.card.center",
         pic,
-        h("label.btn.btn-small", { for: "avatar-file" }, t("Change picture")),
-        fileInput,
-        progress,
+        ...picture,
         h("h2", displayName(me)),
         h("p.muted", `@${me.username}`),
         me.phone ? h("p.muted", me.phone) : null,

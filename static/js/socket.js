@@ -26,7 +26,10 @@ export class ChatSocket extends EventTarget {
     this.syncRound = 0;
     this.retryAt = 0;
     this.limits = null; // from hello
-    this.resendAt = 0; // when the last paced resend goes
+    this.due = new Map(); // client_msg_id -> when it may be (re)sent; absent while its answer is awaited
+    this.tokens = null; // the send bucket (null: full)
+    this.tokensAt = 0;
+    this.pumpTimer = null;
     window.addEventListener("online", () => this.reconnectNow());
     document.addEventListener("visibilitychange", () => {
       if (document.visibilityState === "visible") this.reconnectNow();
@@ -159,20 +162,54 @@ export class ChatSocket extends EventTarget {
   // A message.send frame: kept until its `stored` ack, resent after reconnects.
   sendMessage(frame) {
     this.outbox.set(frame.client_msg_id, frame);
-    this.send(frame);
+    this.due.set(frame.client_msg_id, 0);
+    this.pump();
   }
 
-  // A refused message goes again after retry_after; a backlog of them at most
-  // `messages_per_s` (announced in hello) a second, not all at once into the
-  // same limit.
-  scheduleResend(cmid, afterS) {
-    const gap = 1000 / ((this.limits && this.limits.messages_per_s) || 10);
-    const at = Math.max(Date.now() + afterS * 1000, this.resendAt + gap);
-    this.resendAt = at;
-    setTimeout(() => {
-      const frame = this.outbox.get(cmid);
-      if (frame) this.send(frame);
-    }, at - Date.now());
+  // The message is stored (or given up): nothing more to send for it.
+  forget(cmid) {
+    this.outbox.delete(cmid);
+    this.due.delete(cmid);
+  }
+
+  // Sends what is due, in the order it was written, within the message limit
+  // that hello announced (a token bucket like the server's): a tab never sends
+  // faster than it may, so its messages are not refused and then overtaken by
+  // the next one. A message refused anyway (the user's other tabs share the
+  // limit, or the broker is away) holds the ones after it until its retry.
+  pump() {
+    clearTimeout(this.pumpTimer);
+    this.pumpTimer = null;
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN || !this.ready) return; // hello pumps again
+    // A little under the limit: the server's clock sees our frames a little
+    // bunched up or spread out by the network.
+    const rate = ((this.limits && this.limits.messages_per_s) || 10) * 0.9;
+    const burst = (this.limits && this.limits.messages_burst) || 60;
+    for (const [cmid, frame] of this.outbox) {
+      if (!this.due.has(cmid)) continue; // sent, waiting for its answer
+      const now = Date.now();
+      this.tokens = this.tokens === null ? burst : Math.min(burst, this.tokens + ((now - this.tokensAt) / 1000) * rate);
+      this.tokensAt = now;
+      const wait = Math.max(this.due.get(cmid) - now, this.tokens >= 1 ? 0 : ((1 - this.tokens) / rate) * 1000);
+      if (wait > 0) {
+        this.pumpTimer = setTimeout(() => this.pump(), wait);
+        return;
+      }
+      if (!this.send(frame)) return;
+      this.tokens -= 1;
+      this.due.delete(cmid);
+    }
+  }
+
+  // Refused for a passing reason: send it again after retry_after. A
+  // `rate_limited` also says the server's bucket is empty, so ours is too.
+  scheduleResend(cmid, afterS, { limited = false } = {}) {
+    this.due.set(cmid, Date.now() + afterS * 1000);
+    if (limited) {
+      this.tokens = 0;
+      this.tokensAt = Date.now();
+    }
+    this.pump();
   }
 
   sync() {
@@ -193,7 +230,8 @@ export class ChatSocket extends EventTarget {
         this.sync();
         // Messages never acked as stored: same client_msg_id, so the server
         // answers a stored one with its acks and stores the rest once.
-        for (const pending of this.outbox.values()) this.send(pending);
+        for (const cmid of this.outbox.keys()) this.due.set(cmid, 0);
+        this.pump();
         return;
       case "pong":
         return;
@@ -209,7 +247,7 @@ export class ChatSocket extends EventTarget {
         return;
       case "message.ack":
         if (frame.status === "stored") {
-          this.outbox.delete(frame.client_msg_id);
+          this.forget(frame.client_msg_id);
           if (frame.message) this.seen.add(frame.message.id);
         }
         this.emit("frame", frame);
@@ -217,10 +255,10 @@ export class ChatSocket extends EventTarget {
       case "error":
         if (frame.ref && this.outbox.has(frame.ref)) {
           if (frame.code === "rate_limited" || frame.code === "unavailable") {
-            this.scheduleResend(frame.ref, frame.retry_after || 2);
+            this.scheduleResend(frame.ref, frame.retry_after || 2, { limited: frame.code === "rate_limited" });
             return;
           }
-          this.outbox.delete(frame.ref);
+          this.forget(frame.ref);
         }
         this.emit("frame", frame);
         return;

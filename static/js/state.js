@@ -21,6 +21,22 @@ export const state = {
 
 const bus = new EventTarget();
 
+// A list read again over REST (after an event, a reconnect, an edit) can be
+// answered after a later read of the same list: `newest(fetch, apply)` applies
+// an answer only if no read started after it was applied first, so an old
+// answer never overwrites a newer one.
+export function newest(fetch, apply) {
+  let started = 0;
+  let applied = 0;
+  return async (...args) => {
+    const mine = ++started;
+    const data = await fetch(...args);
+    if (mine < applied) return;
+    applied = mine;
+    apply(data);
+  };
+}
+
 export function emit(type, detail) {
   bus.dispatchEvent(new CustomEvent(type, { detail }));
 }

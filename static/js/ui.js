@@ -1,5 +1,6 @@
 // Navigation, toasts and dialogs shared by every section.
 
+import { upload } from "./api.js";
 import { h, t } from "./dom.js";
 import { emit, state } from "./state.js";
 
@@ -49,6 +50,30 @@ export function toast(text, { kind = "info", timeout = 5000 } = {}) {
   while (box.childElementCount >= 3) box.firstElementChild.remove();
   box.append(node);
   setTimeout(() => node.remove(), timeout);
+}
+
+// "Change picture": a button-styled label for a hidden image input, and a
+// progress bar while the picture uploads; `save(fileId)` stores the upload
+// (PATCH /me, PATCH /groups/{id}) and `saved()` redraws.
+export function pictureUpload({ id, label = t("Change picture"), save, saved }) {
+  const input = h("input.sr-only", { type: "file", accept: "image/png,image/jpeg,image/gif,image/webp", id });
+  const progress = h("progress", { max: 1, value: 0, hidden: true, "aria-label": t("Uploading the picture") });
+  input.addEventListener("change", async () => {
+    const file = input.files[0];
+    if (!file) return;
+    progress.hidden = false;
+    try {
+      const stored = await upload(file, (f) => (progress.value = f)).promise;
+      saved(await save(stored.id));
+      toast(t("Saved."));
+    } catch (err) {
+      toast(errorText(err), { kind: "error" });
+    } finally {
+      progress.hidden = true;
+      input.value = "";
+    }
+  });
+  return [h("label.btn.btn-small", { for: id }, label), input, progress];
 }
 
 export function errorText(err) {
