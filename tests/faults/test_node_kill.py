@@ -62,6 +62,12 @@ async def test_a_node_killed_with_1000_clients(make_cluster):
     print(f"[node kill] {sent} messages sent; {reconnect_summary(clients)}")
     assert {code for c in clients for code in c.closes} == {1006}
     assert all(c.server_history[-1] == b.ws for c in clients)
-    assert report.accepted == sent
+    # Every message sent is stored once (the oracle rules out doubles and
+    # checks that each one acknowledged is stored) and its sender knows it
+    # (its outbox emptied). A send in flight when the node died may have lost
+    # its ack with the node: its sender then learns of it from `sync` instead,
+    # so `accepted` may fall a few short of `sent`, never `stored`.
+    assert report.stored == sent
+    assert report.accepted >= sent - SENDERS
     assert max(t for c in clients for t in c.reconnect_s) <= RECONNECT_BOUND_S
     assert killed_at
