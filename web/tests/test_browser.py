@@ -310,6 +310,57 @@ def test_video_call_connects_with_decoded_frames_then_shows_in_the_log(people, u
     ben.assert_clean()
 
 
+def test_an_unanswered_call_and_a_cancelled_one_are_missed_calls(
+    browser, message_worker, user_factory, django_db_blocker, tmp_path_factory
+):
+    """A server whose calls ring for 2 s: Ann's call that Ben leaves ringing
+    ends as "did not answer" for her and a missed call for him (a toast, the
+    chat, the log); a call she cancels while it rings is a missed call for him too."""
+    from conftest import serving
+
+    password = contacts_pair(user_factory)
+    timers = {"CALL_RING_TIMEOUT_S": 2, "CALL_SWEEP_INTERVAL_S": 1}
+    server = os.environ.get("TEST_ASGI_SERVER", "uvicorn")
+    with serving(server, django_db_blocker, tmp_path_factory.mktemp("ringing"), env=timers, name="ringing") as served:
+        ann, ben = Person(browser, served.url), Person(browser, served.url)
+        try:
+            ann.login("ann_call", password)
+            ben.login("ben_call", password)
+            ann.open_chat("Ben")
+            ben.open_chat("Ann")
+            ann.page.get_by_role("button", name="Voice call").click()
+            expect(ben.page.get_by_role("dialog", name="Ann")).to_contain_text("is calling you")
+            # Nobody answers.
+            expect(ann.page.locator(".call-status")).to_have_text("Ben did not answer.", timeout=15_000)
+            expect(ben.page.get_by_role("dialog", name="Ann")).to_have_count(0)
+            expect(ben.page.locator(".toast", has_text="Missed call from Ann").first).to_be_visible()
+            ann.page.get_by_role("button", name="Close").click()
+            expect(ben.page.locator(".msg-call").last).to_contain_text("Missed voice call")
+            expect(ann.page.locator(".msg-call").last).to_contain_text("No answer")
+
+            # Ann gives up while it rings.
+            ann.page.get_by_role("button", name="Video call").click()
+            expect(ben.page.get_by_role("dialog", name="Ann")).to_contain_text("is calling you (video)")
+            ann.page.get_by_role("button", name="Hang up").click()
+            expect(ann.page.locator(".call-status")).to_have_text("Call cancelled")
+            expect(ben.page.get_by_role("dialog", name="Ann")).to_have_count(0)
+            expect(ben.page.locator(".msg-call").last).to_contain_text("Missed video call")
+            ann.page.get_by_role("button", name="Close").click()
+
+            ben.nav("calls")
+            outcomes = ben.page.locator(".call-log .call-outcome")
+            expect(outcomes).to_have_text(["Missed", "Missed"])
+            expect(ben.page.locator(".call-log .conv-name.missed")).to_have_count(2)
+            ann.nav("calls")
+            expect(ann.page.locator(".call-log .call-outcome")).to_have_text(["Cancelled", "No answer"])
+            ben.shot("calls-missed-desktop")
+            ann.assert_clean()
+            ben.assert_clean()
+        finally:
+            ann.close()
+            ben.close()
+
+
 def seed_world(user_factory):
     """Ann with a contact (Ben, remarked), a Chinese-named contact, a group with a
     notice and a pending join request, a few messages, and a request from Carol."""
