@@ -71,6 +71,16 @@ def _field_errors(err: ChatError) -> dict[str, list[str]]:
     return {name: list(messages) for name, messages in err.fields.items()}
 
 
+def _repeated_password(request: HttpRequest, context: dict) -> str | None:
+    """The new password when both fields agree; else None, with the error in `context`."""
+    password, confirm = request.POST.get("password", ""), request.POST.get("password2", "")
+    if password != confirm:
+        context["error"] = _("Please check the form.")
+        context["fields"] = {"password2": [_("The two passwords differ.")]}
+        return None
+    return password
+
+
 def _start_web_session(request: HttpRequest, result: accounts.LoginResult) -> HttpResponse:
     # login() rotates the session key (no fixation) and lets an administrator
     # use /admin/ with the same sign-in.
@@ -134,10 +144,8 @@ def register_page(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         values = {k: request.POST.get(k, "") for k in ("username", "nickname", "phone")}
         context["values"] = values
-        password, confirm = request.POST.get("password", ""), request.POST.get("password2", "")
-        if password != confirm:
-            context["error"] = _("Please check the form.")
-            context["fields"] = {"password2": [_("The two passwords differ.")]}
+        password = _repeated_password(request, context)
+        if password is None:
             return render(request, "web/register.html", context, status=400)
         try:
             result = accounts.do_register(
@@ -168,10 +176,8 @@ def reset_page(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         values = {"phone": request.POST.get("phone", "")}
         context["values"] = values
-        password, confirm = request.POST.get("password", ""), request.POST.get("password2", "")
-        if password != confirm:
-            context["error"] = _("Please check the form.")
-            context["fields"] = {"password2": [_("The two passwords differ.")]}
+        password = _repeated_password(request, context)
+        if password is None:
             return render(request, "web/reset.html", context, status=400)
         try:
             accounts.do_reset_password(

@@ -8,6 +8,7 @@ artifacts/screenshots/ (git-ignored); each page is checked with axe-core."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
@@ -310,55 +311,65 @@ def test_video_call_connects_with_decoded_frames_then_shows_in_the_log(people, u
     ben.assert_clean()
 
 
+@contextlib.contextmanager
+def pair_on_a_server_of_their_own(browser, django_db_blocker, directory, *, env: dict, logins: tuple[str, str]):
+    """Ann and Ben (signed in as `logins`) on a server of their own with `env`
+    on top of the tests' settings, each in the chat with the other."""
+    from conftest import PASSWORD, serving
+
+    server = os.environ.get("TEST_ASGI_SERVER", "uvicorn")
+    with serving(server, django_db_blocker, directory, env=env, name=directory.name) as served:
+        ann, ben = Person(browser, served.url), Person(browser, served.url)
+        try:
+            ann.login(logins[0], PASSWORD)
+            ben.login(logins[1], PASSWORD)
+            ann.open_chat("Ben")
+            ben.open_chat("Ann")
+            yield ann, ben
+        finally:
+            ann.close()
+            ben.close()
+
+
 def test_an_unanswered_call_and_a_cancelled_one_are_missed_calls(
     browser, message_worker, user_factory, django_db_blocker, tmp_path_factory
 ):
     """A server whose calls ring for 2 s: Ann's call that Ben leaves ringing
     ends as "did not answer" for her and a missed call for him (a toast, the
     chat, the log); a call she cancels while it rings is a missed call for him too."""
-    from conftest import serving
-
-    password = contacts_pair(user_factory)
+    contacts_pair(user_factory)
     timers = {"CALL_RING_TIMEOUT_S": 2, "CALL_SWEEP_INTERVAL_S": 1}
-    server = os.environ.get("TEST_ASGI_SERVER", "uvicorn")
-    with serving(server, django_db_blocker, tmp_path_factory.mktemp("ringing"), env=timers, name="ringing") as served:
-        ann, ben = Person(browser, served.url), Person(browser, served.url)
-        try:
-            ann.login("ann_call", password)
-            ben.login("ben_call", password)
-            ann.open_chat("Ben")
-            ben.open_chat("Ann")
-            ann.page.get_by_role("button", name="Voice call").click()
-            expect(ben.page.get_by_role("dialog", name="Ann")).to_contain_text("is calling you")
-            # Nobody answers.
-            expect(ann.page.locator(".call-status")).to_have_text("Ben did not answer.", timeout=15_000)
-            expect(ben.page.get_by_role("dialog", name="Ann")).to_have_count(0)
-            expect(ben.page.locator(".toast", has_text="Missed call from Ann").first).to_be_visible()
-            ann.page.get_by_role("button", name="Close").click()
-            expect(ben.page.locator(".msg-call").last).to_contain_text("Missed voice call")
-            expect(ann.page.locator(".msg-call").last).to_contain_text("No answer")
+    directory = tmp_path_factory.mktemp("ringing")
+    with pair_on_a_server_of_their_own(
+        browser, django_db_blocker, directory, env=timers, logins=("ann_call", "ben_call")
+    ) as (ann, ben):
+        ann.page.get_by_role("button", name="Voice call").click()
+        expect(ben.page.get_by_role("dialog", name="Ann")).to_contain_text("is calling you")
+        # Nobody answers.
+        expect(ann.page.locator(".call-status")).to_have_text("Ben did not answer.", timeout=15_000)
+        expect(ben.page.get_by_role("dialog", name="Ann")).to_have_count(0)
+        expect(ben.page.locator(".toast", has_text="Missed call from Ann").first).to_be_visible()
+        ann.page.get_by_role("button", name="Close").click()
+        expect(ben.page.locator(".msg-call").last).to_contain_text("Missed voice call")
+        expect(ann.page.locator(".msg-call").last).to_contain_text("No answer")
 
-            # Ann gives up while it rings.
-            ann.page.get_by_role("button", name="Video call").click()
-            expect(ben.page.get_by_role("dialog", name="Ann")).to_contain_text("is calling you (video)")
-            ann.page.get_by_role("button", name="Hang up").click()
-            expect(ann.page.locator(".call-status")).to_have_text("Call cancelled")
-            expect(ben.page.get_by_role("dialog", name="Ann")).to_have_count(0)
-            expect(ben.page.locator(".msg-call").last).to_contain_text("Missed video call")
-            ann.page.get_by_role("button", name="Close").click()
+        # Ann gives up while it rings.
+        ann.page.get_by_role("button", name="Video call").click()
+        expect(ben.page.get_by_role("dialog", name="Ann")).to_contain_text("is calling you (video)")
+        ann.page.get_by_role("button", name="Hang up").click()
+        expect(ann.page.locator(".call-status")).to_have_text("Call cancelled")
+        expect(ben.page.get_by_role("dialog", name="Ann")).to_have_count(0)
+        expect(ben.page.locator(".msg-call").last).to_contain_text("Missed video call")
+        ann.page.get_by_role("button", name="Close").click()
 
-            ben.nav("calls")
-            outcomes = ben.page.locator(".call-log .call-outcome")
-            expect(outcomes).to_have_text(["Missed", "Missed"])
-            expect(ben.page.locator(".call-log .conv-name.missed")).to_have_count(2)
-            ann.nav("calls")
-            expect(ann.page.locator(".call-log .call-outcome")).to_have_text(["Cancelled", "No answer"])
-            ben.shot("calls-missed-desktop")
-            ann.assert_clean()
-            ben.assert_clean()
-        finally:
-            ann.close()
-            ben.close()
+        ben.nav("calls")
+        expect(ben.page.locator(".call-log .call-outcome")).to_have_text(["Missed", "Missed"])
+        expect(ben.page.locator(".call-log .conv-name.missed")).to_have_count(2)
+        ann.nav("calls")
+        expect(ann.page.locator(".call-log .call-outcome")).to_have_text(["Cancelled", "No answer"])
+        ben.shot("calls-missed-desktop")
+        ann.assert_clean()
+        ben.assert_clean()
 
 
 def seed_world(user_factory):
@@ -694,52 +705,43 @@ def test_messages_sent_faster_than_the_limit_all_arrive_once_in_one_order(
 ):
     """A server that allows 2 messages a second (burst 2). Ann sends 8 at once:
     the page paces itself at the limit hello announced, so they are stored in
-    the order written (one refused now and then holds the ones after it). Then two tabs of Ann's send 4 each at
-    once: they share her limit, so the server refuses some; the pages send
-    those again until each is stored once, and every view shows the one order
-    the server stored."""
-    from conftest import PASSWORD as password
-    from conftest import serving
+    the order written (one refused now and then holds the ones after it).
+    Then two tabs of Ann's send 4 each at once: they share her limit, so the
+    server refuses some; the pages send those again until each is stored
+    once, and every view shows the one order the server stored."""
     from contacts.services import do_connect
 
     do_connect(user=user_factory("ann_fast", nickname="Ann"), other=user_factory("ben_fast", nickname="Ben"))
     limits = {"LIMIT_MESSAGES_PER_S": 2, "LIMIT_MESSAGES_BURST": 2}
-    server = os.environ.get("TEST_ASGI_SERVER", "uvicorn")
-    with serving(server, django_db_blocker, tmp_path_factory.mktemp("limited"), env=limits, name="limited") as served:
-        ann, ben = Person(browser, served.url), Person(browser, served.url)
-        try:
-            ann.login("ann_fast", password)
-            ben.login("ben_fast", password)
-            ann.open_chat("Ben")
-            ben.open_chat("Ann")
-            count_refusals(ann.page)
-            texts = [f"quick {i}" for i in range(8)]
-            for text in texts:
-                ann.send(text)
-            expect(ben.page.locator(".messages .msg .text")).to_have_text(texts, timeout=20_000)
-            expect(ann.page.locator(".messages .msg .text")).to_have_text(texts)
-            # Sent all at once, at least 6 would have been refused; the network's
-            # jitter may still get one or two refused now and then.
-            assert ann.page.evaluate("window.refused") < 6
+    directory = tmp_path_factory.mktemp("limited")
+    with pair_on_a_server_of_their_own(
+        browser, django_db_blocker, directory, env=limits, logins=("ann_fast", "ben_fast")
+    ) as (ann, ben):
+        count_refusals(ann.page)
+        texts = [f"quick {i}" for i in range(8)]
+        for text in texts:
+            ann.send(text)
+        expect(ben.page.locator(".messages .msg .text")).to_have_text(texts, timeout=20_000)
+        expect(ann.page.locator(".messages .msg .text")).to_have_text(texts)
+        # Sent all at once, at least 6 would have been refused; the network's
+        # jitter may still get one or two refused now and then.
+        assert ann.page.evaluate("window.refused") < 6
 
-            tab = ann.open_tab()
-            ann.open_chat("Ben", tab)
-            count_refusals(tab)
-            more = []
-            for i in range(4):
-                for page, name in ((ann.page, "one"), (tab, "two")):
-                    ann.send(f"tab {name} {i}", page)
-                    more.append(f"tab {name} {i}")
-            for page in (ann.page, tab):
-                expect(page.locator(".messages [data-pending]")).to_have_count(0, timeout=20_000)
-            expect(ben.page.locator(".messages .msg .text")).to_have_count(16)
-            stored = ben.page.locator(".messages .msg .text").all_inner_texts()
-            assert stored[:8] == texts and sorted(stored[8:]) == sorted(more)
-            for page in (ann.page, tab):
-                expect(page.locator(".messages .msg .text")).to_have_text(stored)
-            assert ann.page.evaluate("window.refused") + tab.evaluate("window.refused") > 0
-            ann.assert_clean()
-            ben.assert_clean()
-        finally:
-            ann.close()
-            ben.close()
+        tab = ann.open_tab()
+        ann.open_chat("Ben", tab)
+        count_refusals(tab)
+        more = []
+        for i in range(4):
+            for page, name in ((ann.page, "one"), (tab, "two")):
+                ann.send(f"tab {name} {i}", page)
+                more.append(f"tab {name} {i}")
+        for page in (ann.page, tab):
+            expect(page.locator(".messages [data-pending]")).to_have_count(0, timeout=20_000)
+        expect(ben.page.locator(".messages .msg .text")).to_have_count(16)
+        stored = ben.page.locator(".messages .msg .text").all_inner_texts()
+        assert stored[:8] == texts and sorted(stored[8:]) == sorted(more)
+        for page in (ann.page, tab):
+            expect(page.locator(".messages .msg .text")).to_have_text(stored)
+        assert ann.page.evaluate("window.refused") + tab.evaluate("window.refused") > 0
+        ann.assert_clean()
+        ben.assert_clean()
