@@ -537,14 +537,16 @@ def do_login_sms(*, phone: object, code: object, client: Client, session_kind: s
 def do_reset_password(*, phone: object, code: object, new_password: object, client: Client) -> None:
     """Set a new password with an SMS code (purpose `reset`); every session ends."""
     number = normalize_phone(phone)
-    if not isinstance(new_password, str):
-        raise Invalid.field("new_password", "Must be a string.")
-    user = User.objects.filter(phone=number).first()
-    clean_password(new_password, username=user.username if user else None, field="new_password")
+    # Only the rules that say nothing about the account come before the code:
+    # "not the username" checked earlier would tell anyone, without a code and
+    # without a limit, which username a phone number belongs to.
+    clean_password(new_password, username=None, field="new_password")
     _consume_code(phone=number, purpose="reset", code=code, client=client)
+    user = User.objects.filter(phone=number).first()
     if user is None:
         raise InvalidCredentials("Wrong or expired code.")
     _ensure_active(user)
+    clean_password(new_password, username=user.username, field="new_password")
     with transaction.atomic():
         user.set_password(new_password)
         user.save(update_fields=["password", "updated_at"])

@@ -9,6 +9,7 @@ from django.test import override_settings
 
 from accounts.models import LoginSession, User
 from accounts.sms import MemoryBackend
+from conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
 
@@ -294,6 +295,24 @@ def test_password_reset_revokes_sessions(anon, alice, api):
     assert_error(api.get("/api/v1/me"), 401, "not_authenticated")
     ok = anon.post("/api/v1/auth/login", {"login": "alice", "password": "brand-new-pass"}, format="json")
     assert ok.status_code == 200
+
+
+def test_password_reset_never_tells_a_phone_s_username_without_the_code(anon, user_factory):
+    """The "not the username" rule comes only after the code: before it, a
+    guessed username as the new password is answered like any other password."""
+    user = user_factory("longname_user", phone="+8613800138009")
+    phone = "+8613800138009"
+    for password in ("longname_user", "another-pass"):
+        r = anon.post(
+            "/api/v1/auth/password/reset", {"phone": phone, "code": "000000", "new_password": password}, format="json"
+        )
+        assert_error(r, 401, "invalid_credentials")
+    # With the right code the rule holds (and the code is used up).
+    anon.post("/api/v1/auth/sms/send", {"phone": phone, "purpose": "reset"}, format="json")
+    body = {"phone": phone, "code": last_code(phone), "new_password": "LongName_User"}
+    assert_error(anon.post("/api/v1/auth/password/reset", body, format="json"), 400, "invalid")
+    user.refresh_from_db()
+    assert user.check_password(PASSWORD)
 
 
 # ----------------------------------------------------------------- tokens
