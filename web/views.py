@@ -31,6 +31,7 @@ from chatsite.errors import ChatError
 from chatsite.net import request_device, request_ip
 
 SECTIONS = ("chats", "contacts", "groups", "calls", "profile")
+PASSWORD_RESET_KEY = "web.password_reset"
 
 
 def _client(request: HttpRequest) -> accounts.Client:
@@ -103,7 +104,7 @@ def login_page(request: HttpRequest) -> HttpResponse:
         "values": {},
         "error": None,
         "fields": {},
-        "was_reset": request.GET.get("reset") == "1",
+        "was_reset": request.method == "GET" and request.session.pop(PASSWORD_RESET_KEY, False),
     }
     if request.method == "POST":
         values = {"login": request.POST.get("login", ""), "phone": request.POST.get("phone", "")}
@@ -126,10 +127,7 @@ def login_page(request: HttpRequest) -> HttpResponse:
         except ChatError as err:
             context["error"] = _error_text(err)
             context["fields"] = _field_errors(err)
-            status = 429 if err.code == "rate_limited" else 400 if err.code == "invalid" else 401
-            if err.code == "account_disabled":
-                status = 403
-            return render(request, "web/login.html", context, status=status)
+            return render(request, "web/login.html", context, status=err.status)
         return _start_web_session(request, result)
     return render(request, "web/login.html", context)
 
@@ -160,8 +158,7 @@ def register_page(request: HttpRequest) -> HttpResponse:
         except ChatError as err:
             context["error"] = _error_text(err)
             context["fields"] = _field_errors(err)
-            status = {"rate_limited": 429, "conflict": 409, "invalid_credentials": 401}.get(err.code, 400)
-            return render(request, "web/register.html", context, status=status)
+            return render(request, "web/register.html", context, status=err.status)
         return _start_web_session(request, result)
     return render(request, "web/register.html", context)
 
@@ -195,11 +192,11 @@ def reset_page(request: HttpRequest) -> HttpResponse:
             if "new_password" in fields:
                 fields["password"] = fields.pop("new_password")
             context["fields"] = fields
-            status = {"rate_limited": 429, "invalid_credentials": 401, "account_disabled": 403}.get(err.code, 400)
-            return render(request, "web/reset.html", context, status=status)
+            return render(request, "web/reset.html", context, status=err.status)
         if _signed_in(request):
             auth_logout(request)  # its login session has just ended with the others
-        return redirect(f"{reverse('web:login')}?reset=1")
+        request.session[PASSWORD_RESET_KEY] = True  # the sign-in page says so, once
+        return redirect("web:login")
     return render(request, "web/reset.html", context)
 
 

@@ -268,8 +268,9 @@ def test_reset_with_an_sms_code_sets_the_password_and_ends_every_session(browser
     weak = browser_client.post("/reset", {**form, "password": "12345678", "password2": "12345678"})
     assert weak.status_code == 400 and 'id="reset-password-error"' in weak.content.decode()
     done = browser_client.post("/reset", {**form, "password": "a-new-password-9", "password2": "a-new-password-9"})
-    assert done.status_code == 302 and done["Location"] == "/login?reset=1"
+    assert done.status_code == 302 and done["Location"] == "/login"
     assert "Your password was changed." in browser_client.get(done["Location"]).content.decode()
+    assert "Your password was changed." not in browser_client.get("/login").content.decode()  # said once
     assert api.get("/api/v1/me").status_code == 401  # every session ended
     assert sign_in(browser_client, "alice").status_code == 401  # the old password no longer works
     assert sign_in(browser_client, "alice", "a-new-password-9").status_code == 302
@@ -280,6 +281,10 @@ def test_reset_with_an_sms_code_sets_the_password_and_ends_every_session(browser
         {**form, "csrfmiddlewaretoken": fresh, "password": "a-third-password-9", "password2": "a-third-password-9"},
     )
     assert again.status_code == 401 and "Wrong or expired code." in again.content.decode()
+
+
+def test_nobody_can_link_to_the_password_changed_notice(client):
+    assert "Your password was changed." not in client.get("/login?reset=1").content.decode()
 
 
 def test_reset_with_a_wrong_code_changes_nothing(browser_client, alice):
