@@ -28,19 +28,36 @@ export function title() {
 
 // ------------------------------------------------------------------ loading
 
-export const loadConversations = newest(() => apiAll("conversations?limit=200"), (list) => {
-  const fresh = new Map();
-  for (const conv of list) {
-    const known = state.conversations.get(conv.id);
-    // Keep what the socket already told us if it is newer than the list.
-    if (known && known.last_seq > conv.last_seq) conv.last_seq = known.last_seq;
-    fresh.set(conv.id, conv);
-    if (conv.peer) rememberUser(conv.peer);
-    if (conv.last_message && conv.last_message.sender) rememberUser(conv.last_message.sender);
-  }
-  state.conversations = fresh;
+// Conversation id -> when it was hidden: a list read that started before
+// that still has it, and must not bring it back.
+const hiddenAt = new Map();
+
+function dropHidden(id) {
+  hiddenAt.set(id, Date.now());
+  state.conversations.delete(id);
   emit("conversations");
-});
+}
+
+export const loadConversations = newest(
+  async () => {
+    const startedAt = Date.now();
+    return { list: await apiAll("conversations?limit=200"), startedAt };
+  },
+  ({ list, startedAt }) => {
+    const fresh = new Map();
+    for (const conv of list) {
+      if ((hiddenAt.get(conv.id) || 0) >= startedAt) continue;
+      const known = state.conversations.get(conv.id);
+      // Keep what the socket already told us if it is newer than the list.
+      if (known && known.last_seq > conv.last_seq) conv.last_seq = known.last_seq;
+      fresh.set(conv.id, conv);
+      if (conv.peer) rememberUser(conv.peer);
+      if (conv.last_message && conv.last_message.sender) rememberUser(conv.last_message.sender);
+    }
+    state.conversations = fresh;
+    emit("conversations");
+  },
+);
 
 const reloadConversations = debounce(() => loadConversations().catch(() => {}), 300);
 
@@ -354,10 +371,10 @@ export function onFrame(frame) {
       const fresh = frame.conversation;
       if (fresh.hidden) {
         // Hidden here or in another tab: out of the list until a new message.
-        state.conversations.delete(fresh.id);
-        emit("conversations");
+        dropHidden(fresh.id);
         return;
       }
+      hiddenAt.delete(fresh.id); // opened again (here or elsewhere)
       const known = state.conversations.get(fresh.id);
       if (known && known.last_seq > fresh.last_seq) {
         fresh.last_seq = known.last_seq;
@@ -515,6 +532,10 @@ class ConversationView {
   async toggle(field) {
     try {
       const fresh = await api("PATCH", `conversations/${this.id}`, { [field]: !this.conv[field] });
+      if (fresh.hidden) {
+        dropHidden(fresh.id); // hidden in another tab meanwhile
+        return;
+      }
       state.conversations.set(fresh.id, { ...fresh, last_seq: Math.max(fresh.last_seq, this.conv.last_seq) });
       this.conv = state.conversations.get(fresh.id);
       emit("conversations");
@@ -532,8 +553,7 @@ class ConversationView {
       toast(errorText(err), { kind: "error" });
       return;
     }
-    state.conversations.delete(this.id);
-    emit("conversations");
+    dropHidden(this.id);
     navigate("chats");
     toast(t("Chat hidden. It comes back with the next message."));
   }
@@ -1010,6 +1030,7 @@ class ConversationView {
 
 export function openConversationWith({ peer, group }) {
   return api("POST", "conversations", peer ? { peer } : { group }).then((conv) => {
+    hiddenAt.delete(conv.id);
     const known = state.conversations.get(conv.id);
     if (!known) state.conversations.set(conv.id, conv);
     emit("conversations");

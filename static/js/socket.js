@@ -27,6 +27,7 @@ export class ChatSocket extends EventTarget {
     this.retryAt = 0;
     this.limits = null; // from hello
     this.due = new Map(); // client_msg_id -> when it may be (re)sent; absent while its answer is awaited
+    this.tries = new Map(); // client_msg_id -> `unavailable` answers in a row
     this.tokens = null; // the send bucket (null: full)
     this.tokensAt = 0;
     this.pumpTimer = null;
@@ -166,10 +167,12 @@ export class ChatSocket extends EventTarget {
     this.pump();
   }
 
-  // The message is stored (or given up): nothing more to send for it.
+  // The message is stored (or given up): nothing more to send for it. If it
+  // was waiting for a retry, the ones behind it need not wait any longer.
   forget(cmid) {
     this.outbox.delete(cmid);
-    this.due.delete(cmid);
+    this.tries.delete(cmid);
+    if (this.due.delete(cmid)) this.pump();
   }
 
   // Sends what is due, in the order it was written, within the message limit
@@ -203,12 +206,19 @@ export class ChatSocket extends EventTarget {
 
   // Refused for a passing reason: send it again after retry_after. A
   // `rate_limited` also says the server's bucket is empty, so ours is too.
+  // `unavailable` again and again backs off (doubling up to a minute): the
+  // outbox keeps the message through an outage, without knocking every second.
   scheduleResend(cmid, afterS, { limited = false } = {}) {
-    this.due.set(cmid, Date.now() + afterS * 1000);
+    let wait = afterS;
     if (limited) {
       this.tokens = 0;
       this.tokensAt = Date.now();
+    } else {
+      const tries = (this.tries.get(cmid) || 0) + 1;
+      this.tries.set(cmid, tries);
+      wait = Math.max(afterS, Math.min(60, 0.5 * 2 ** (tries - 1)));
     }
+    this.due.set(cmid, Date.now() + wait * 1000);
     this.pump();
   }
 
@@ -231,6 +241,7 @@ export class ChatSocket extends EventTarget {
         // Messages never acked as stored: same client_msg_id, so the server
         // answers a stored one with its acks and stores the rest once.
         for (const cmid of this.outbox.keys()) this.due.set(cmid, 0);
+        this.tries.clear();
         this.pump();
         return;
       case "pong":
