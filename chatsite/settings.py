@@ -248,6 +248,10 @@ if KAFKA_HEARTBEAT_INTERVAL_MS >= KAFKA_SESSION_TIMEOUT_MS:
 # `unavailable` (the spec allows at most 5 s).
 KAFKA_PRODUCE_TIMEOUT_MS = env.integer("KAFKA_PRODUCE_TIMEOUT_MS", 4000, minimum=100, maximum=5000)
 KAFKA_MAX_POLL_RECORDS = env.integer("KAFKA_MAX_POLL_RECORDS", 500, minimum=1)
+# How often a worker commits the offsets it stored after each database commit.
+# A crash redelivers what was stored since (the store step absorbs it), so this
+# trades commit traffic for redelivered records, never for loss.
+KAFKA_COMMIT_INTERVAL_MS = env.integer("KAFKA_COMMIT_INTERVAL_MS", 1000, minimum=100)
 # A message worker serves its own Prometheus metrics here (0: off); with
 # several workers on one host give each its own port.
 WORKER_METRICS_PORT = env.integer("WORKER_METRICS_PORT", 0, minimum=0, maximum=65535)

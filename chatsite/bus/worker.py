@@ -50,7 +50,7 @@ def consumer_config(group_id: str | None = None) -> dict:
         "client.id": f"{settings.NODE_ID}-worker",
         "auto.offset.reset": "earliest",
         "enable.auto.commit": True,
-        "auto.commit.interval.ms": 1000,
+        "auto.commit.interval.ms": settings.KAFKA_COMMIT_INTERVAL_MS,
         # Offsets are stored by us, after the database commit, never by poll().
         "enable.auto.offset.store": False,
         "session.timeout.ms": settings.KAFKA_SESSION_TIMEOUT_MS,
