@@ -331,6 +331,12 @@ def pair_on_a_server_of_their_own(browser, django_db_blocker, directory, *, env:
             ben.close()
 
 
+# Real services only: this test needs a second server process (with short
+# ring timers) beside the session's live server. In the embedded default they
+# would share a SQLite file but no real-time layer, and the live server's own
+# call sweeper, finding the call due first, would end it and send `call.ended`
+# to nobody (a topology the embedded default never runs: it is one process).
+@pytest.mark.real_services
 def test_an_unanswered_call_and_a_cancelled_one_are_missed_calls(
     browser, message_worker, user_factory, django_db_blocker, tmp_path_factory
 ):
