@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
+from dataclasses import dataclass
+
 from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -11,6 +15,45 @@ from accounts.phones import try_normalize_phone
 from chatsite import kv
 from chatsite.errors import Invalid, NotFound, RateLimited
 from chatsite.wire import parse_uuid
+
+
+# Usernames: 3 to 32 of the ASCII letters a-z and A-Z, the digits 0-9 and `_`,
+# compared without case (stored in lower case). Input is NFKC-normalised
+# first, so full-width forms typed with a CJK input method (ａｌｉｃｅ) are the
+# same name; every other script is refused, so no lookalike (Cyrillic а,
+# Greek ο) can pose as an existing name.
+USERNAME_RE = re.compile(r"[A-Za-z0-9_]{3,32}")
+# What a phone number typed into a login field may look like.
+_PHONE_LIKE = re.compile(r"[0-9 ()+.-]{6,32}")
+
+
+def canonical_username(text: object) -> str | None:
+    """The username `text` names (lower case), or None when it is not a valid one."""
+    if not isinstance(text, str):
+        return None
+    name = unicodedata.normalize("NFKC", text)
+    return name.lower() if USERNAME_RE.fullmatch(name) else None
+
+
+@dataclass(frozen=True)
+class LoginName:
+    """What a login or search text names: a phone number (E.164) and/or a username."""
+
+    phone: str | None
+    username: str | None
+    text: str  # the text, normalised (NFKC, trimmed, case-folded)
+
+    @property
+    def key(self) -> str:
+        """One spelling per name however it was typed (+86 138…, 0086 138…, 138-…),
+        for counting failures against it."""
+        return self.phone or self.username or self.text
+
+
+def parse_login(text: str) -> LoginName:
+    text = unicodedata.normalize("NFKC", text).strip()
+    phone = try_normalize_phone(text) if _PHONE_LIKE.fullmatch(text) else None
+    return LoginName(phone=phone, username=canonical_username(text), text=text.casefold())
 
 
 def users_by_uuid(ids) -> QuerySet[User]:
@@ -40,12 +83,12 @@ def search_users(*, viewer: User, q: object) -> list[User]:
     count, ttl = kv.store().counter_incr(f"search:user:{viewer.pk}", window_s=60)
     if count > settings.LIMIT_SEARCH_PER_MIN:
         raise RateLimited("Too many searches; wait a moment.", retry_after=ttl)
-    text = q.strip()
+    name = parse_login(q)
     conditions = []
-    number = try_normalize_phone(text) if (text.startswith("+") or text.isdigit()) else None
-    if number:
-        conditions.append(User.objects.filter(phone=number))
-    conditions.append(User.objects.filter(username=text.lower()))
+    if name.phone:
+        conditions.append(User.objects.filter(phone=name.phone))
+    if name.username:
+        conditions.append(User.objects.filter(username=name.username))
     found: dict[int, User] = {}
     for qs in conditions:
         for user in qs.select_related("avatar").filter(status=UserStatus.ACTIVE)[:2]:

@@ -23,6 +23,7 @@ from django.utils import timezone
 from accounts import sms, tokens
 from accounts.models import LoginSession, SessionKind, User, UserStatus
 from accounts.phones import normalize_phone
+from accounts.selectors import LoginName, canonical_username, parse_login
 from accounts.tokens import TokenPair
 from chatsite import kv, metrics
 from chatsite.errors import (
@@ -38,7 +39,6 @@ from chatsite.events import close_sockets_on_commit, send_event_on_commit
 
 logger = logging.getLogger(__name__)
 
-USERNAME_RE = re.compile(r"^[A-Za-z0-9_]{3,32}$")
 SMS_PURPOSES = ("login", "register", "reset")
 PASSWORD_MAX = 128
 NICKNAME_MAX = 64
@@ -83,9 +83,11 @@ def _clean_text(value: object, *, field: str, max_len: int, allow_empty: bool) -
 
 
 def clean_username(value: object) -> str:
-    if not isinstance(value, str) or not USERNAME_RE.match(value):
-        raise Invalid.field("username", "3 to 32 letters, digits or underscores.")
-    return value.lower()
+    """The username to store (see accounts.selectors.USERNAME_RE for the rule)."""
+    name = canonical_username(value)
+    if name is None:
+        raise Invalid.field("username", "3 to 32 letters (a-z), digits or underscores.")
+    return name
 
 
 def clean_password(value: object, *, username: str | None, field: str = "password") -> str:
@@ -465,17 +467,13 @@ def _dummy_check(password: str) -> None:
     check_password(password, _DUMMY_HASH)
 
 
-def _find_login(login: str) -> User | None:
-    if login.startswith("+") or login.isdigit():
-        from accounts.phones import try_normalize_phone
-
-        number = try_normalize_phone(login)
-        if number:
-            user = User.objects.filter(phone=number).first()
-            if user is not None:
-                return user
-    if USERNAME_RE.match(login):
-        return User.objects.filter(username=login.lower()).first()
+def _find_login(name: LoginName) -> User | None:
+    if name.phone:
+        user = User.objects.filter(phone=name.phone).first()
+        if user is not None:
+            return user
+    if name.username:
+        return User.objects.filter(username=name.username).first()
     return None
 
 
@@ -486,14 +484,17 @@ def do_login_password(
     server's own pages, whose cookie session holds the LoginSession).
 
     Same answer and about the same time whether the account exists or not.
-    LIMIT_LOGIN_FAILURES_PER_ACCOUNT failures per login name and
-    LIMIT_LOGIN_FAILURES_PER_IP per address in LIMIT_LOGIN_WINDOW_S → 429."""
+    LIMIT_LOGIN_FAILURES_PER_ACCOUNT failures per account (however its
+    username or phone number is spelt; per normalised login for names of no
+    account) and LIMIT_LOGIN_FAILURES_PER_IP per address in
+    LIMIT_LOGIN_WINDOW_S → 429."""
     if not isinstance(login, str) or not login.strip() or len(login) > 64:
         raise Invalid.field("login", "Enter your username or phone number.")
     if not isinstance(password, str) or not password or len(password) > PASSWORD_MAX:
         raise Invalid.field("password", "Enter your password.")
-    login = login.strip()
-    account_key = f"loginfail:acct:{login.lower()}"
+    name = parse_login(login)
+    user = _find_login(name)
+    account_key = f"loginfail:user:{user.pk}" if user is not None else f"loginfail:login:{name.key}"
     ip_key = f"loginfail:ip:{client.ip}"
     _check_not_limited(
         account_key, limit=settings.LIMIT_LOGIN_FAILURES_PER_ACCOUNT, message="Too many failed logins; wait a while."
@@ -501,7 +502,6 @@ def do_login_password(
     _check_not_limited(
         ip_key, limit=settings.LIMIT_LOGIN_FAILURES_PER_IP, message="Too many failed logins; wait a while."
     )
-    user = _find_login(login)
     if user is None:
         _dummy_check(password)
         ok = False

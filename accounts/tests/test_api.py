@@ -89,6 +89,29 @@ def test_register_invalid_fields(anon, payload, field):
     assert not User.objects.filter(username__startswith="dave").exists()
 
 
+@pytest.mark.parametrize(
+    "username", ["dave\n", "dave\r\n", " dave", "dave ", "da ve", "dаve", "dave\u200b", "ďave", "dave!", "dv", "d" * 33]
+)
+def test_register_refuses_usernames_that_are_not_exactly_the_rule(anon, username):
+    """3 to 32 of a-z, A-Z, 0-9 and `_`, matched in full: a trailing newline,
+    spaces, a Cyrillic а, a zero-width space or an accented letter is refused."""
+    r = anon.post("/api/v1/auth/register", {"username": username, "password": "s3cret-pass"}, format="json")
+    err = assert_error(r, 400, "invalid")
+    assert set(err["fields"]) == {"username"}
+    assert User.objects.count() == 0
+
+
+def test_usernames_are_unique_without_case_and_full_width_forms_are_the_same_name(anon):
+    r = anon.post("/api/v1/auth/register", {"username": "Dave_1", "password": "s3cret-pass"}, format="json")
+    assert r.status_code == 201 and r.json()["user"]["username"] == "dave_1"
+    for same in ("DAVE_1", "dave_1", "ｄａｖｅ＿１"):
+        r = anon.post("/api/v1/auth/register", {"username": same, "password": "s3cret-pass"}, format="json")
+        assert_error(r, 409, "conflict")
+    r = anon.post("/api/v1/auth/login", {"login": "ＤＡＶＥ＿１", "password": "s3cret-pass"}, format="json")
+    assert r.status_code == 200 and r.json()["user"]["username"] == "dave_1"
+    assert list(User.objects.values_list("username", flat=True)) == ["dave_1"]
+
+
 def test_register_conflicts(anon, alice):
     r = anon.post("/api/v1/auth/register", {"username": "ALICE", "password": "s3cret-pass"}, format="json")
     assert_error(r, 409, "conflict")
@@ -167,6 +190,42 @@ def test_login_failures_are_throttled_per_account(anon, alice):
         429,
         "rate_limited",
     )
+
+
+# One phone number, spelt eleven ways (alice's is +86 138 0013 8000).
+ALICE_PHONE_SPELLINGS = [
+    "+8613800138000",
+    "13800138000",
+    "138 0013 8000",
+    "138-0013-8000",
+    "+86 138 0013 8000",
+    "+86-138-0013-8000",
+    "0086 138 0013 8000",
+    "008613800138000",
+    "86 13800138000",
+    "(+86) 138 0013 8000",
+    "+86 (138) 0013-8000",
+]
+
+
+@override_settings(LIMIT_LOGIN_FAILURES_PER_ACCOUNT=5, LIMIT_LOGIN_FAILURES_PER_IP=1000)
+def test_login_failures_count_per_account_however_the_login_is_spelt(anon, alice):
+    for spelling in ALICE_PHONE_SPELLINGS:  # each spelling finds the account
+        r = anon.post("/api/v1/auth/login", {"login": spelling, "password": PASSWORD}, format="json")
+        assert r.status_code == 200, (spelling, r.content)
+    answers = []
+    for i in range(20):
+        login = (ALICE_PHONE_SPELLINGS + ["alice", "ALICE", "ａｌｉｃｅ"])[i % 14]
+        answers.append(anon.post("/api/v1/auth/login", {"login": login, "password": "nope-nope"}, format="json"))
+    assert [r.status_code for r in answers] == [401] * 5 + [429] * 15
+    for login in (*ALICE_PHONE_SPELLINGS, "alice"):
+        r = anon.post("/api/v1/auth/login", {"login": login, "password": PASSWORD}, format="json")
+        assert_error(r, 429, "rate_limited")
+    # Names of no account are counted per normalised name too.
+    for login in ("+86 139 0000 0000", "13900000000", "139-0000-0000", "0086 139 0000 0000", "+8613900000000"):
+        anon.post("/api/v1/auth/login", {"login": login, "password": "nope-nope"}, format="json")
+    r = anon.post("/api/v1/auth/login", {"login": "(+86) 13900000000", "password": "nope-nope"}, format="json")
+    assert_error(r, 429, "rate_limited")
 
 
 @override_settings(LIMIT_LOGIN_FAILURES_PER_IP=3, LIMIT_LOGIN_FAILURES_PER_ACCOUNT=100)
@@ -518,3 +577,17 @@ def test_protected_endpoints_need_authentication(anon):
 def test_unknown_api_path_is_json_404(anon):
     assert_error(anon.get("/api/v1/nope"), 404, "not_found")
     assert_error(anon.get("/api/v1/me/"), 404, "not_found")
+
+
+def test_unknown_api_path_is_json_404_for_every_method_and_caller(api):
+    """Not Django's HTML CSRF page: an API client posting with a Bearer token
+    to a path that does not exist learns that it does not exist."""
+    from rest_framework.test import APIClient
+
+    strict = APIClient(enforce_csrf_checks=True)
+    strict.credentials(HTTP_AUTHORIZATION=api._credentials["HTTP_AUTHORIZATION"])
+    for client in (api, strict):
+        for method in ("get", "post", "put", "patch", "delete"):
+            r = getattr(client, method)("/api/v1/no/such/thing", {"a": 1}, format="json")
+            assert_error(r, 404, "not_found")
+            assert r["Content-Type"] == "application/json"
