@@ -16,7 +16,6 @@ from chatsite import kv
 from chatsite.errors import Invalid, NotFound, RateLimited
 from chatsite.wire import parse_uuid
 
-
 # Usernames: 3 to 32 of the ASCII letters a-z and A-Z, the digits 0-9 and `_`,
 # compared without case (stored in lower case). Input is NFKC-normalised
 # first, so full-width forms typed with a CJK input method (ａｌｉｃｅ) are the
