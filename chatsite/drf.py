@@ -182,6 +182,22 @@ def page_limit(request: Request, *, default: int = 50, maximum: int = 100) -> in
     return int(raw)
 
 
+class BoundedListField(serializers.ListField):
+    """A list whose length is checked before any item is: DRF's own
+    `max_length` runs after validating every item, so a list of 50,000 ids
+    cost seconds before it was refused. `max_items` is read at validation
+    time (a callable, so a setting changed at run time applies)."""
+
+    def __init__(self, *, max_items: Callable[[], int], **kwargs: Any) -> None:
+        self.max_items = max_items
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> list[Any]:
+        if isinstance(data, (list, tuple)) and len(data) > self.max_items():
+            raise serializers.ValidationError(f"At most {self.max_items()} items.")
+        return super().to_internal_value(data)
+
+
 class StrictBooleanField(serializers.BooleanField):
     """JSON true/false only (DRF's BooleanField also takes "yes", 1, "on"...)."""
 

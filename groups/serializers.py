@@ -7,10 +7,12 @@ groups.services)."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from rest_framework import serializers
 
 from accounts.serializers import UserOut, user_to_wire
+from chatsite.drf import BoundedListField
 from chatsite.wire import iso
 from contacts.serializers import StrictCharField
 from files.selectors import avatar_url
@@ -130,9 +132,15 @@ class MemberOut(serializers.Serializer):
 # --------------------------------------------------------------------------- input shapes
 
 
+def _max_members() -> int:
+    return settings.GROUP_MAX_MEMBERS
+
+
 class GroupCreateIn(serializers.Serializer):
     name = StrictCharField(trim_whitespace=False, allow_blank=True)
-    members = serializers.ListField(child=StrictCharField(), required=False, help_text="user ids (contacts)")
+    members = BoundedListField(
+        child=StrictCharField(), required=False, max_items=_max_members, help_text="user ids (contacts)"
+    )
     notice = StrictCharField(required=False, allow_blank=True, trim_whitespace=False)
     avatar = StrictCharField(required=False, allow_null=True, help_text="a File id you uploaded (an image)")
     join_mode = serializers.ChoiceField(choices=JoinMode.choices, required=False)
@@ -146,7 +154,9 @@ class GroupPatchIn(serializers.Serializer):
 
 
 class MembersAddIn(serializers.Serializer):
-    users = serializers.ListField(child=StrictCharField(), allow_empty=False, help_text="user ids (contacts)")
+    users = BoundedListField(
+        child=StrictCharField(), allow_empty=False, max_items=_max_members, help_text="user ids (contacts)"
+    )
 
 
 class RoleIn(serializers.Serializer):

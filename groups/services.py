@@ -128,17 +128,20 @@ def _group_updated(group: Group, roles: dict[int, str | None]) -> None:
 
 
 def _parse_user_ids(ids: object, *, field: str) -> list[uuid.UUID]:
-    """Distinct user ids, in the order given; a malformed one → `invalid`."""
+    """Distinct user ids, in the order given; a malformed one → `invalid`.
+    A list longer than a group can hold is refused before anything else
+    (its length bounds the work of every step after this one)."""
     if not isinstance(ids, (list, tuple)):
         raise Invalid.field(field, "A list of user ids.")
-    uuids: list[uuid.UUID] = []
+    if len(ids) > settings.GROUP_MAX_MEMBERS:
+        raise Invalid.field(field, f"At most {settings.GROUP_MAX_MEMBERS} user ids.")
+    uuids: dict[uuid.UUID, None] = {}
     for raw in ids:
         uid = parse_uuid(raw)
         if uid is None:
             raise Invalid.field(field, "A list of user ids.")
-        if uid not in uuids:
-            uuids.append(uid)
-    return uuids
+        uuids[uid] = None
+    return list(uuids)
 
 
 def _invitees(*, inviter: User, ids: object, field: str, group: Group | None = None) -> list[User]:

@@ -338,6 +338,32 @@ def test_add_members_json(cast, api_for, user_factory):
     )
 
 
+def test_member_lists_longer_than_a_group_are_refused_before_any_work(cast, api, api_for, alice, bob):
+    """50,000 unknown ids once took minutes (and stalled everyone): a list
+    longer than GROUP_MAX_MEMBERS is `invalid` before any query about it."""
+    from django.conf import settings
+
+    ids = [str(uuid.uuid4()) for _ in range(50_000)]
+    owner_api = api_for(cast["owner"])
+    owner_api.get("/api/v1/me")  # authentication's own queries are not the point
+    baseline, _ = count_queries(lambda: owner_api.get("/api/v1/me"))
+    for client, path, field in (
+        (api, "/api/v1/groups", "members"),
+        (owner_api, url(cast["group"], "/members"), "users"),
+    ):
+        queries, r = count_queries(lambda c=client, p=path, f=field: c.post(p, {"name": "x", f: ids}, format="json"))
+        err = assert_error(r, 400, "invalid")
+        assert set(err["fields"]) == {field}
+        assert str(settings.GROUP_MAX_MEMBERS) in err["fields"][field][0]
+        assert queries <= baseline
+    # Exactly the limit's worth of ids is a list like any other (here: not contacts).
+    ids = ids[: settings.GROUP_MAX_MEMBERS]
+    assert_error(api.post("/api/v1/groups", {"name": "x", "members": ids}, format="json"), 403, "not_contact")
+    # Duplicates collapse (in linear time) before the contact check.
+    r = api.post("/api/v1/groups", {"name": "x", "members": [str(bob.uuid)] * 2000}, format="json")
+    assert r.status_code == 201 and r.json()["member_count"] == 2
+
+
 def test_add_beyond_the_limit(cast, api_for, user_factory, settings):
     group, owner = cast["group"], cast["owner"]
     settings.GROUP_MAX_MEMBERS = group.member_count
