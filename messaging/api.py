@@ -49,7 +49,8 @@ class SendIn(serializers.Serializer):
     kind = serializers.ChoiceField(choices=["text", "file"])
     content = serializers.JSONField(required=False, allow_null=True)
     file = serializers.CharField(required=False, allow_null=True)
-    client_msg_id = serializers.CharField()
+    # Not trimmed: the service decides, and " <uuid> " padded to any length is not a UUID.
+    client_msg_id = serializers.CharField(trim_whitespace=False)
 
 
 class ReadIn(serializers.Serializer):

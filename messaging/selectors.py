@@ -137,10 +137,13 @@ def history_page(
     if not 1 <= size <= HISTORY_MAX:
         raise Invalid.field("limit", f"From 1 to {HISTORY_MAX}.")
     if client_msg_id not in (None, ""):
+        cmid = parse_uuid(client_msg_id.lower() if isinstance(client_msg_id, str) else client_msg_id)
+        if cmid is None:
+            raise Invalid.field("client_msg_id", "A UUID made by the client.")
         found = _page(
             access,
             where=" AND msg.sender_id = %s AND msg.client_msg_id = %s",
-            params=[access.member.user_id, str(client_msg_id)[:64]],
+            params=[access.member.user_id, str(cmid)],
             order="ASC",
             limit=1,
         )

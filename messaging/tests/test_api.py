@@ -156,6 +156,35 @@ def test_rest_send_refusals(api, api_for, alice, bob, carol, direct):
     assert Message.objects.count() == 0
 
 
+@pytest.mark.parametrize(
+    "cmid",
+    [
+        "x" * 10_000,
+        " " * 5_000 + "5b0f1ad4-0c4e-4a57-9d2a-0d6f0d7c1f00" + " " * 5_000,
+        "5b0f1ad4-0c4e-4a57-9d2a-0d6f0d7c1f00\n",
+        "5b0f1ad40c4e4a579d2a0d6f0d7c1f00",
+        "{5b0f1ad4-0c4e-4a57-9d2a-0d6f0d7c1f00}",
+        "urn:uuid:5b0f1ad4-0c4e-4a57-9d2a-0d6f0d7c1f00",
+        "",
+        12345,
+    ],
+)
+def test_client_msg_id_must_be_a_uuid(api, direct, cmid):
+    """The contract's client-made UUID in its canonical form, and nothing
+    else (a UUID padded with 10,000 spaces was once accepted), over REST for
+    a send and for the history lookup alike (the WebSocket: test_ws_send)."""
+    r = api.post(
+        f"/api/v1/conversations/{direct}/messages",
+        {"kind": "text", "content": "x", "client_msg_id": cmid},
+        format="json",
+    )
+    assert set(assert_error(r, 400, "invalid")["fields"]) == {"client_msg_id"}
+    if cmid != "":  # an empty lookup is no lookup: the newest page
+        r = api.get(f"/api/v1/conversations/{direct}/messages", {"client_msg_id": cmid})
+        assert set(assert_error(r, 400, "invalid")["fields"]) == {"client_msg_id"}
+    assert Message.objects.count() == 0
+
+
 # ----------------------------------------------------------------- read
 
 

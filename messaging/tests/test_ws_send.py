@@ -175,6 +175,9 @@ async def test_many_messages_from_one_socket_keep_their_order(ws_connect, messag
     [
         ({"client_msg_id": "not-a-uuid"}, "invalid"),
         ({"client_msg_id": None}, "invalid"),
+        ({"client_msg_id": " " * 5_000 + "5b0f1ad4-0c4e-4a57-9d2a-0d6f0d7c1f00" + " " * 5_000}, "invalid"),
+        ({"client_msg_id": "x" * 10_000}, "invalid"),
+        ({"client_msg_id": "5b0f1ad40c4e4a579d2a0d6f0d7c1f00"}, "invalid"),
         ({"kind": "system"}, "invalid"),
         ({"kind": "call"}, "invalid"),
         ({"content": ""}, "invalid"),
