@@ -8,9 +8,9 @@ SMS_BACKEND:
             '''Deliver `text` to `phone` (E.164). Raise an exception on failure;
             the caller answers `unavailable` and the code is not kept.'''
 
-The backends here: console (development: printed to stderr), log (the
-`accounts.sms` logger at DEBUG level), memory (tests in one process) and file
-(JSON lines in SMS_FILE_PATH, for tests that span processes).
+The backends here: console (no provider: printed on the server's terminal,
+never to a log), memory (tests in one process) and file (JSON lines in
+SMS_FILE_PATH, for tests that span processes). No backend logs a code.
 """
 
 from __future__ import annotations
@@ -33,14 +33,17 @@ class SmsBackend(Protocol):
 
 
 class ConsoleBackend:
+    """Prints each SMS to the server's terminal: the stand-in for a provider
+    when none is configured. Deliberately not a log record (codes never go
+    to a log); its first use says once, in the log, that nothing is sent."""
+
+    warned = False
+
     def send(self, *, phone: str, text: str, purpose: str) -> None:
-        # Deliberately not a log record: a development convenience only.
+        if not ConsoleBackend.warned:
+            ConsoleBackend.warned = True
+            logger.warning("SMS_BACKEND=console: codes are printed on this terminal, not sent; configure a provider")
         print(f"[sms] to {phone} ({purpose}): {text}", file=sys.stderr, flush=True)
-
-
-class LogBackend:
-    def send(self, *, phone: str, text: str, purpose: str) -> None:
-        logger.debug("sms to %s (%s): %s", phone, purpose, text)
 
 
 class MemoryBackend:
@@ -68,7 +71,6 @@ class FileBackend:
 
 _ALIASES = {
     "console": ConsoleBackend,
-    "log": LogBackend,
     "memory": MemoryBackend,
     "file": FileBackend,
 }
