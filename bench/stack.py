@@ -27,6 +27,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
+sys.path.insert(0, str(ROOT))
+
+from chatsite.serve import command as serve_command  # noqa: E402  (Django-free)
+
 TARGETS = ("ws-relay", "channels-pubsub", "channels-core", "embedded", "kafka")
 
 
@@ -40,14 +44,14 @@ def bench_env(mode: str, run_id: str, *, extra: dict[str, str] | None = None) ->
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_", "KAFKA_"))}
     env.update(
         DJANGO_SETTINGS_MODULE="chatsite.settings",
-        # Production settings: DEBUG off (no query log, no debug cursor).
+        # Production settings (the defaults): DEBUG off, no query log, no debug cursor.
         DJANGO_DEBUG="0",
         DJANGO_SECRET_KEY="bench-" + "x" * 20 + "abcdefghijklmnopqrstuvwxyz0123456789",
         DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
         SECURE_SSL_REDIRECT="0",
         FAST_PASSWORD_HASHER="1",
         LOG_LEVEL="INFO",
-        SMS_BACKEND="log",
+        SMS_BACKEND="memory",
         LIMIT_MESSAGES_PER_S="100000",
         LIMIT_MESSAGES_BURST="100000",
         LIMIT_FRAMES_PER_S="100000",
@@ -250,7 +254,7 @@ def start(kind: str, *, nodes: int = 1, workers: int = 1, server: str = "uvicorn
             for n in range(nodes if mode == "kafka" else 1):
                 port = free_port()
                 node_env = dict(env, NODE_ID=f"bench-node{n}")
-                cmd = _server_cmd(server, port, "chatsite.asgi:application")
+                cmd = serve_command(server, "127.0.0.1", port)  # the product as `make run` serves it
                 if os.environ.get("BENCH_PROFILE_SERVER") and n == 0:
                     # A deterministic profile of node 0 (slower: for finding hot spots, not for figures).
                     cmd = [PY, "-m", "cProfile", "-o", os.environ["BENCH_PROFILE_SERVER"], *cmd[1:]]
@@ -277,6 +281,7 @@ def start(kind: str, *, nodes: int = 1, workers: int = 1, server: str = "uvicorn
 
 
 def _server_cmd(server: str, port: int, app: str) -> list[str]:
+    """A stock server for the baselines (the product uses chatsite.serve)."""
     if server == "uvicorn":
         return [
             PY,

@@ -1,11 +1,19 @@
 """Serve chatsite.asgi with the configured ASGI server.
 
-    python -m chatsite.serve [--host H] [--port P]
+    python -m chatsite.serve [--host H] [--port P] [--server uvicorn|daphne]
 
 ASGI_SERVER picks the server: `uvicorn` (the default: measured faster here,
 see docs/performance.md) or `daphne` (supported). HOST and PORT are the
 defaults for --host and --port. Both run one process; run several (one per
 core, behind a load balancer) for more: see docs/operations.md.
+
+Neither server is allowed to believe proxy headers itself: chatsite.net
+decides who the client is from TRUSTED_PROXIES, for every layer. uvicorn runs
+in this process with the protocols of chatsite.asgi_server (request-head
+caps, slow readers dropped) and a WebSocket message cap of
+WS_TRANSPORT_MAX_BYTES: a frame above it closes the socket with 1009; frames
+between the contract's 64 KiB and this cap are answered `too_large` and the
+socket stays open.
 """
 
 from __future__ import annotations
@@ -15,20 +23,44 @@ import os
 import sys
 
 SERVERS = ("uvicorn", "daphne")
+APP = "chatsite.asgi:application"
+WS_TRANSPORT_MAX_BYTES = 1024 * 1024
 
 
 def command(server: str, host: str, port: int) -> list[str]:
     """The argv that serves the product on host:port with `server`."""
-    app = "chatsite.asgi:application"
     if server == "daphne":
-        return [sys.executable, "-m", "daphne", "-b", host, "-p", str(port), "--websocket_timeout", "-1", app]
-    if server == "uvicorn":
+        # daphne ignores X-Forwarded-* unless given --proxy-headers. Its own
+        # access log is off, as uvicorn's: chatsite.access and the gateway
+        # log each request and socket with the client chatsite.net resolved.
         return [
-            sys.executable, "-m", "uvicorn", "--host", host, "--port", str(port),
-            "--lifespan", "off", "--ws", "websockets-sansio", "--ws-max-size", str(1024 * 1024),
-            "--no-access-log", "--timeout-graceful-shutdown", "5", app,
+            sys.executable, "-m", "daphne", "-b", host, "-p", str(port), "--websocket_timeout", "-1",
+            "--access-log", os.devnull, APP,
         ]  # fmt: skip
+    if server == "uvicorn":
+        return [sys.executable, "-m", "chatsite.serve", "--server", "uvicorn", "--host", host, "--port", str(port)]
     raise SystemExit(f"ASGI_SERVER must be one of {', '.join(SERVERS)} (got {server!r})")
+
+
+def run_uvicorn(host: str, port: int) -> None:
+    import uvicorn
+
+    from chatsite.asgi_server import HttpProtocol, WebSocketProtocol
+
+    config = uvicorn.Config(
+        APP,
+        host=host,
+        port=port,
+        http=HttpProtocol,
+        ws=WebSocketProtocol,
+        ws_max_size=WS_TRANSPORT_MAX_BYTES,
+        lifespan="off",
+        proxy_headers=False,
+        server_header=False,
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )
+    uvicorn.Server(config).run()
 
 
 def main() -> None:
@@ -37,6 +69,10 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     parser.add_argument("--server", default=os.environ.get("ASGI_SERVER", "uvicorn"))
     args = parser.parse_args()
+    os.environ["HOST"] = args.host  # the settings derive ALLOWED_HOSTS from it
+    if args.server == "uvicorn":
+        run_uvicorn(args.host, args.port)
+        return
     argv = command(args.server, args.host, args.port)
     os.execv(argv[0], argv)
 
