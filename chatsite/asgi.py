@@ -30,11 +30,15 @@ def _warm_up() -> None:
 _warm_up()
 
 from chatsite.bodyguard import BodyGuard  # noqa: E402
+from chatsite.net import ClientAddressMiddleware  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        "http": BodyGuard(django_asgi_app),
-        # The Origin check happens in the consumer before accept (see chatsite.gateway.origin).
-        "websocket": SessionMiddlewareStack(URLRouter(websocket_urlpatterns)),
-    }
+# The client's address and scheme are settled first, once, for everything below.
+application = ClientAddressMiddleware(
+    ProtocolTypeRouter(
+        {
+            "http": BodyGuard(django_asgi_app),
+            # The Origin check happens in the consumer before accept (see chatsite.gateway.origin).
+            "websocket": SessionMiddlewareStack(URLRouter(websocket_urlpatterns)),
+        }
+    )
 )

@@ -42,7 +42,7 @@ def connection_lost(exc: BaseException) -> bool:
 def call_with_reconnect(fn: Callable[..., T], /, **kwargs: Any) -> T:
     """Call `fn`; if the connection turns out to be dead (and we are not inside
     a transaction the caller opened), reconnect and call it once more."""
-    _maintain()
+    maintain()
     try:
         return fn(**kwargs)
     except (OperationalError, InterfaceError) as exc:
@@ -53,7 +53,7 @@ def call_with_reconnect(fn: Callable[..., T], /, **kwargs: Any) -> T:
         return fn(**kwargs)
 
 
-def _maintain() -> None:
+def maintain() -> None:
     """Django's per-request connection upkeep, at most every MAINTENANCE_S
     seconds for this thread's connection (it re-arms the health check, so the
     next query pings the server once)."""

@@ -7,8 +7,13 @@ instead of failing later somewhere deep in a request.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import secrets
+import socket
+import time
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
@@ -158,3 +163,76 @@ def host_ports(name: str) -> str | None:
         if not sep or not host or not port.isdigit():
             raise ImproperlyConfigured(f"{name} must be host:port[,host:port...] (got {item.strip()!r})")
     return value
+
+
+def networks(name: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """A comma-separated list of addresses or CIDR networks (`10.0.0.0/8,127.0.0.1`)."""
+    out = []
+    for item in csv(name):
+        try:
+            out.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name} must list IP addresses or networks like 127.0.0.1,10.0.0.0/8 (got {item!r})"
+            ) from None
+    return out
+
+
+def persistent_secret(path: Path, *, nbytes: int = 48) -> str:
+    """A random secret made on first use and kept in `path` (mode 0600), so
+    that it survives restarts and every process sharing the folder uses the
+    same one. Never printed. Created with O_EXCL: processes starting together
+    agree on the first one written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(50):
+        try:
+            value = path.read_text().strip()
+        except FileNotFoundError:
+            value = ""
+        except OSError as exc:
+            raise ImproperlyConfigured(f"cannot read the secret key file {path}: {exc}") from None
+        if len(value) >= 50:
+            return value
+        if value:  # being written by another process right now
+            time.sleep(0.02)
+            continue
+        new = secrets.token_urlsafe(nbytes)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            time.sleep(0.02)
+            continue
+        except OSError as exc:
+            raise ImproperlyConfigured(
+                f"cannot create the secret key file {path} ({exc}): set DJANGO_SECRET_KEY or make VAR_DIR writable"
+            ) from None
+        with os.fdopen(fd, "w") as handle:
+            handle.write(new + "\n")
+        return new
+    raise ImproperlyConfigured(f"the secret key file {path} is empty or too short: delete it or set DJANGO_SECRET_KEY")
+
+
+def allowed_hosts_for(host: str) -> list[str]:
+    """The host names a server bound to `host` answers to when
+    DJANGO_ALLOWED_HOSTS is not set: the loopback forms, the address itself
+    and, when bound to every interface, this machine's name and main address."""
+    hosts = ["127.0.0.1", "localhost", "[::1]"]
+
+    def add(name: str) -> None:
+        if ":" in name and not name.startswith("["):
+            name = f"[{name}]"
+        if name and name.lower() not in hosts:
+            hosts.append(name.lower())
+
+    if host in ("", "0.0.0.0", "::", "[::]"):
+        add(socket.gethostname())
+        add(socket.getfqdn())
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+                probe.connect(("10.255.255.255", 1))  # no packet is sent: this picks the outgoing interface
+                add(probe.getsockname()[0])
+        except OSError:
+            pass
+    else:
+        add(host)
+    return hosts

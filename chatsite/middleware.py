@@ -1,4 +1,4 @@
-"""Request ids, one access-log line per request, and 503 when a backing service is down."""
+"""Request ids, one access-log line per request, Secure cookies over TLS, and 503 when a backing service is down."""
 
 from __future__ import annotations
 
@@ -11,11 +11,25 @@ from django.db import InterfaceError, OperationalError
 from django.http import JsonResponse
 
 from chatsite import metrics
+from chatsite.db import maintain
 from chatsite.errors import Unavailable
 from chatsite.logging import request_id_var
 
 logger = logging.getLogger("chatsite.access")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class ConnectionUpkeepMiddleware:
+    """Django's per-request database upkeep (CONN_MAX_AGE, health checks), on
+    the thread that serves the request (chatsite.asgi_http's lanes), at most
+    every few seconds per thread (chatsite.db.maintain)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        maintain()
+        return self.get_response(request)
 
 
 class RequestIdMiddleware:
@@ -40,12 +54,14 @@ class RequestIdMiddleware:
             metrics.http_latency.labels(request.method, route).observe(elapsed)
             user = getattr(request, "user", None)
             logger.info(
-                "%s %s %s %.1fms",
+                "%s %s %s %s %.1fms",
+                request.META.get("REMOTE_ADDR") or "-",
                 request.method,
                 request.path,
                 response.status_code,
                 (time.perf_counter() - started) * 1000,
                 extra={
+                    "client_ip": request.META.get("REMOTE_ADDR"),
                     "method": request.method,
                     "path": request.path,
                     "status": response.status_code,
@@ -56,6 +72,25 @@ class RequestIdMiddleware:
             return response
         finally:
             request_id_var.reset(token)
+
+
+class SecureCookiesMiddleware:
+    """Every cookie set on a request that came over TLS is `Secure`.
+
+    Whether a request is TLS is known per request (chatsite.net decides it
+    from the socket or a trusted proxy), so one configuration serves plain
+    http on localhost (`make run`) and https behind a proxy. Listed before the
+    session and CSRF middleware so it sees the cookies they set."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if request.is_secure():
+            for morsel in response.cookies.values():
+                morsel["secure"] = True
+        return response
 
 
 class ServiceUnavailableMiddleware:

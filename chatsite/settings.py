@@ -24,20 +24,23 @@ VAR_DIR = Path(env.string("VAR_DIR", str(BASE_DIR / "var")))
 # ---------------------------------------------------------------------------
 # Core
 # ---------------------------------------------------------------------------
-DEBUG = env.boolean("DJANGO_DEBUG", True)
+# Off unless asked for: `make run` is also how a small team hosts the product,
+# and DEBUG shows settings and every URL on an error page (and is slower).
+DEBUG = env.boolean("DJANGO_DEBUG", False)
 
-_DEV_SECRET = "dev-only-insecure-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
+# Signs sessions, CSRF tokens and (unless JWT_SIGNING_KEY is set) access
+# tokens. Without DJANGO_SECRET_KEY one is generated on first start into the
+# data folder and kept there: every process using that folder shares it, and
+# restarts keep everyone signed in. Nodes on several hosts must set it.
 SECRET_KEY = env.string("DJANGO_SECRET_KEY")
 if SECRET_KEY is None:
-    if not DEBUG:
-        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG=0")
-    SECRET_KEY = _DEV_SECRET
+    SECRET_KEY = env.persistent_secret(VAR_DIR / "secret_key")
 elif len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5:
     raise ImproperlyConfigured("DJANGO_SECRET_KEY must be at least 50 characters with at least 5 distinct ones")
 
-ALLOWED_HOSTS = env.csv("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"] if DEBUG else [])
-if not DEBUG and not ALLOWED_HOSTS:
-    raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS must be set when DJANGO_DEBUG=0")
+# The host names this server answers to: DJANGO_ALLOWED_HOSTS, else those of
+# the address it serves on (HOST, as `make run` uses it).
+ALLOWED_HOSTS = env.csv("DJANGO_ALLOWED_HOSTS") or env.allowed_hosts_for(env.string("HOST", "127.0.0.1"))
 if "*" in ALLOWED_HOSTS and not DEBUG:
     raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS must list the real host names, not '*'")
 
@@ -79,7 +82,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "chatsite.middleware.ConnectionUpkeepMiddleware",
     "chatsite.middleware.RequestIdMiddleware",
+    "chatsite.middleware.SecureCookiesMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "web.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -94,6 +99,10 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "chatsite.middleware.ServiceUnavailableMiddleware",
 ]
+
+# Threads that run HTTP requests' synchronous code (chatsite.asgi_http), each
+# keeping its database connection; the WebSocket gateway has its own.
+HTTP_THREADS = env.integer("HTTP_THREADS", 4, minimum=1, maximum=64)
 
 ROOT_URLCONF = "chatsite.urls"
 APPEND_SLASH = False
@@ -296,11 +305,10 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 
-# SMS: "console" prints codes to the server's stderr (development), "log"
-# writes them to the `accounts.sms` logger at DEBUG, "memory" keeps them in the
-# process (tests), "file" appends JSON lines to SMS_FILE_PATH (tests across
-# processes). A dotted path names a class of your own for a real provider
-# (see accounts/sms.py for the interface).
+# SMS: "console" prints codes to the server's terminal (no provider; never
+# to a log), "memory" keeps them in the process (tests), "file" appends JSON
+# lines to SMS_FILE_PATH (tests across processes). A dotted path names a class
+# of your own for a real provider (see accounts/sms.py for the interface).
 SMS_BACKEND = env.string("SMS_BACKEND", "console")
 SMS_FILE_PATH = env.string("SMS_FILE_PATH", str(VAR_DIR / "sms.jsonl"))
 SMS_CODE_TTL_S = env.integer("SMS_CODE_TTL_S", 300, minimum=30)
@@ -338,9 +346,14 @@ PRESENCE_TTL_S = env.integer("PRESENCE_TTL_S", 60, minimum=3)
 PRESENCE_MAX_SUBSCRIPTIONS = env.integer("PRESENCE_MAX_SUBSCRIPTIONS", 2000, minimum=1)
 # The sender may recall a message for this long; group owners and admins any time.
 RECALL_WINDOW_S = env.integer("RECALL_WINDOW_S", 120, minimum=0)
-# Number of proxies in front of the server that append to X-Forwarded-For;
-# only their hop is trusted for the client's IP (0: use the socket's peer).
-TRUSTED_PROXY_COUNT = env.integer("TRUSTED_PROXY_COUNT", 0, minimum=0)
+# The proxies (addresses or networks) whose X-Forwarded-For and
+# X-Forwarded-Proto are believed (chatsite.net); none by default: the
+# socket's peer is the client, for limits, sessions, the audit and access logs.
+TRUSTED_PROXIES = env.networks("TRUSTED_PROXIES")
+if env.is_set("TRUSTED_PROXY_COUNT"):
+    raise ImproperlyConfigured(
+        "TRUSTED_PROXY_COUNT was replaced by TRUSTED_PROXIES: list your proxies' addresses (say 127.0.0.1 or 10.0.0.0/8)"
+    )
 
 # ---------------------------------------------------------------------------
 # Calls (docs/calls.md): timers, signalling limits, ICE servers
@@ -498,16 +511,20 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-if not DEBUG:
-    # Behind a TLS-terminating proxy that sets X-Forwarded-Proto.
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SECURE_SSL_REDIRECT = env.boolean("SECURE_SSL_REDIRECT", True)
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
-    SECURE_HSTS_SECONDS = env.integer("SECURE_HSTS_SECONDS", 31536000, minimum=0)
-    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.boolean("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
-    SECURE_HSTS_PRELOAD = env.boolean("SECURE_HSTS_PRELOAD", True)
-    SESSION_COOKIE_SECURE = True
-    CSRF_COOKIE_SECURE = True
+# Whether a request came over TLS is decided once, in chatsite.net: by the
+# socket, or by a trusted proxy's X-Forwarded-Proto (so no
+# SECURE_PROXY_SSL_HEADER: Django would believe it from anyone). HSTS is sent
+# on TLS requests only; cookies get `Secure` on TLS requests
+# (chatsite.middleware.SecureCookiesMiddleware), so one configuration serves
+# plain http on localhost and https behind a proxy.
+SECURE_SSL_REDIRECT = env.boolean("SECURE_SSL_REDIRECT", False)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SECURE_HSTS_SECONDS = env.integer("SECURE_HSTS_SECONDS", 31536000, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.boolean("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env.boolean("SECURE_HSTS_PRELOAD", True)
+# check --deploy cannot see that SecureCookiesMiddleware marks the session and
+# CSRF cookies Secure on every TLS request.
+SILENCED_SYSTEM_CHECKS = ["security.W012", "security.W016"]
 
 # ---------------------------------------------------------------------------
 # Logging: never tokens, passwords, SMS codes or message content
@@ -517,13 +534,21 @@ LOG_FORMAT = env.choice("LOG_FORMAT", "text", {"text", "json"})
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "chatsite.logging.RequestIdFilter"}},
+    "filters": {
+        "request_id": {"()": "chatsite.logging.RequestIdFilter"},
+        "redact": {"()": "chatsite.logging.RedactSecretsFilter"},
+        "server_noise": {"()": "chatsite.logging.ServerNoiseFilter"},
+    },
     "formatters": {
         "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
         "json": {"()": "chatsite.logging.JsonFormatter"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_id", "server_noise", "redact"],
+        },
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
@@ -531,5 +556,8 @@ LOGGING = {
         "django.request": {"level": "ERROR"},
         "daphne": {"level": "WARNING"},
         "kafka": {"level": "WARNING"},
+        # uvicorn logs through our handler (and its filters) once the app is loaded.
+        "uvicorn": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        "uvicorn.access": {"handlers": [], "propagate": False},
     },
 }

@@ -88,7 +88,8 @@ class Connection(AsyncWebsocketConsumer):
     async def websocket_connect(self, message: dict) -> None:
         self.loop = asyncio.get_running_loop()
         if not origin_allowed(self.scope):
-            # Before accept: daphne answers the handshake with HTTP 403.
+            # Before accept: the server answers the handshake with HTTP 403.
+            self._log_refusal("origin not allowed", 403)
             await self.close()
             return
         token, subprotocol = self._token_from_scope()
@@ -96,9 +97,11 @@ class Connection(AsyncWebsocketConsumer):
         try:
             user, session = await self._authenticate(token)
         except AccountDisabled:
+            self._log_refusal("account disabled", CLOSE_DISABLED)
             await self.close(CLOSE_DISABLED)
             return
         except ChatError:
+            self._log_refusal("not authenticated", CLOSE_UNAUTHENTICATED)
             await self.close(CLOSE_UNAUTHENTICATED)
             return
         except Exception:
@@ -137,6 +140,16 @@ class Connection(AsyncWebsocketConsumer):
             self.user_id,
             self.socket_id,
             extra={"event": "ws.connect", "user_id": self.user_id, "socket": self.socket_id},
+        )
+
+    def _log_refusal(self, reason: str, code: int) -> None:
+        # The access log's line for a socket that never got its hello (never the token).
+        logger.info(
+            "ws refused %s: %s (%s)",
+            self.client_ip or "-",
+            reason,
+            code,
+            extra={"event": "ws.refused", "client_ip": self.client_ip, "code": code},
         )
 
     def _token_from_scope(self) -> tuple[str | None, str | None]:

@@ -3,6 +3,7 @@ production settings pass `check --deploy`; createsuperuser makes an administrato
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import subprocess
@@ -38,8 +39,12 @@ def manage(*args: str, env: dict[str, str], tmp_path) -> subprocess.CompletedPro
         ({"LIMIT_MESSAGES_PER_S": "ten"}, "LIMIT_MESSAGES_PER_S"),
         ({"MAX_TEXT": "0"}, "MAX_TEXT"),
         ({"DJANGO_DEBUG": "maybe"}, "DJANGO_DEBUG"),
-        ({"DJANGO_DEBUG": "0"}, "DJANGO_SECRET_KEY"),
         ({"DJANGO_SECRET_KEY": "short"}, "DJANGO_SECRET_KEY"),
+        ({"DJANGO_ALLOWED_HOSTS": "*"}, "DJANGO_ALLOWED_HOSTS"),
+        ({"TRUSTED_PROXIES": "10.0.0.0/33"}, "TRUSTED_PROXIES"),
+        ({"TRUSTED_PROXIES": "nginx"}, "TRUSTED_PROXIES"),
+        ({"TRUSTED_PROXY_COUNT": "1"}, "TRUSTED_PROXIES"),
+        ({"HTTP_THREADS": "0"}, "HTTP_THREADS"),
         ({"ALLOWED_ORIGINS": "chat.example.com"}, "ALLOWED_ORIGINS"),
         ({"KAFKA_SESSION_TIMEOUT_MS": "2000", "KAFKA_HEARTBEAT_INTERVAL_MS": "3000"}, "KAFKA_HEARTBEAT_INTERVAL_MS"),
         ({"SMS_BACKEND": "no.such.Backend"}, "SMS_BACKEND"),
@@ -52,11 +57,13 @@ def test_a_bad_setting_stops_start_up_naming_the_variable(env, named, tmp_path):
 
 
 def test_production_settings_pass_check_deploy(tmp_path):
+    """Behind a TLS proxy: the documented production settings."""
     env = {
-        "DJANGO_DEBUG": "0",
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(60),
         "DJANGO_ALLOWED_HOSTS": "chat.example.com",
         "ALLOWED_ORIGINS": "https://chat.example.com",
+        "TRUSTED_PROXIES": "127.0.0.1",
+        "SECURE_SSL_REDIRECT": "1",
     }
     result = manage("check", "--deploy", env=env, tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -77,3 +84,62 @@ def test_createsuperuser_noinput_makes_an_administrator(tmp_path):
         tmp_path=tmp_path,
     )
     assert probe.stdout.split()[-3:] == ["True", "True", "bcrypt_sha256"], probe.stdout + probe.stderr
+
+
+PROBE = (
+    "import hashlib; from django.conf import settings as s; "
+    "print('debug', s.DEBUG); print('hosts', ','.join(s.ALLOWED_HOSTS)); "
+    "print('key', hashlib.sha256(s.SECRET_KEY.encode()).hexdigest()); "
+    "print('jwt', hashlib.sha256(s.SIMPLE_JWT['SIGNING_KEY'].encode()).hexdigest())"
+)
+
+
+def probe(tmp_path, **env: str) -> dict[str, str]:
+    result = manage("shell", "-c", PROBE, env=env, tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    return dict(line.split(" ", 1) for line in result.stdout.splitlines() if " " in line)
+
+
+def test_the_defaults_are_safe_and_the_generated_secret_key_is_kept(tmp_path):
+    """With nothing set (`make run`): DEBUG off, a secret key generated once
+    into the data folder (readable by its owner only, never printed) and kept
+    across restarts, host names from HOST."""
+    first = probe(tmp_path)
+    assert first["debug"] == "False"
+    assert first["hosts"] == "127.0.0.1,localhost,[::1]"
+    key_file = tmp_path / "secret_key"
+    assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+    key = key_file.read_text().strip()
+    assert len(key) >= 50
+
+    assert first["key"] == first["jwt"] == hashlib.sha256(key.encode()).hexdigest()
+    again = probe(tmp_path)
+    assert again["key"] == first["key"], "a restart keeps the key (and everyone signed in)"
+    other = probe(tmp_path / "elsewhere")
+    assert other["key"] != first["key"], "each data folder has a key of its own"
+    result = manage("check", env={}, tmp_path=tmp_path)
+    assert key not in result.stdout + result.stderr
+    assert probe(tmp_path, DJANGO_DEBUG="1")["debug"] == "True"
+    assert probe(tmp_path, HOST="chat.lan")["hosts"] == "127.0.0.1,localhost,[::1],chat.lan"
+    assert probe(tmp_path, HOST="::1")["hosts"] == "127.0.0.1,localhost,[::1]"
+    everywhere = probe(tmp_path, HOST="0.0.0.0")["hosts"].split(",")
+    assert everywhere[:3] == ["127.0.0.1", "localhost", "[::1]"] and len(everywhere) > 3
+    assert probe(tmp_path, DJANGO_ALLOWED_HOSTS="chat.example.com")["hosts"] == "chat.example.com"
+
+
+def test_processes_starting_together_agree_on_the_generated_key(tmp_path):
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "manage.py", "shell", "-c", PROBE],
+            cwd=ROOT,
+            env={
+                **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "VAR_DIR"))},
+                "VAR_DIR": str(tmp_path),
+            },
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    keys = {line for p in procs for line in p.communicate(timeout=120)[0].splitlines() if line.startswith("key ")}
+    assert len(keys) == 1, keys
