@@ -4,7 +4,10 @@ The pages load only their own scripts, styles, images and media (no inline
 script or style, nothing from another origin); uploaded images are shown as
 `blob:` previews before they are sent, and call video plays from `blob:`
 media streams. Swagger UI at /api/docs/ ships an inline bootstrap script, so
-it keeps its own headers (it shows only the API schema).
+it keeps its own headers (it shows only the API schema). Everything else
+(JSON answers, redirects, plain errors) gets a policy that allows nothing at
+all, so an answer opened in a browser can never run or frame anything;
+downloads set their own (files.serving).
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ POLICY = "; ".join(
     ]
 )
 
+NOTHING = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+
 EXEMPT_PREFIXES = ("/api/docs/",)
 
 
@@ -37,11 +42,8 @@ class ContentSecurityPolicyMiddleware:
 
     def __call__(self, request):
         response = self.get_response(request)
-        content_type = response.get("Content-Type", "")
-        if (
-            content_type.startswith("text/html")
-            and "Content-Security-Policy" not in response
-            and not request.path.startswith(self.exempt)
-        ):
-            response["Content-Security-Policy"] = POLICY
+        if "Content-Security-Policy" in response or request.path.startswith(self.exempt):
+            return response
+        html = response.get("Content-Type", "").startswith("text/html")
+        response["Content-Security-Policy"] = POLICY if html else NOTHING
         return response
