@@ -10,10 +10,11 @@ core, behind a load balancer) for more: see docs/operations.md.
 Neither server is allowed to believe proxy headers itself: chatsite.net
 decides who the client is from TRUSTED_PROXIES, for every layer. uvicorn runs
 in this process with the protocols of chatsite.asgi_server (request-head
-caps, slow readers dropped) and a WebSocket message cap of
-WS_TRANSPORT_MAX_BYTES: a frame above it closes the socket with 1009; frames
-between the contract's 64 KiB and this cap are answered `too_large` and the
-socket stays open.
+caps, slow readers dropped). Both servers cap a WebSocket message at
+WS_TRANSPORT_MAX_BYTES: a message above it closes the socket with 1009 before
+it is buffered in full; messages between the contract's 64 KiB
+(MAX_FRAME_BYTES) and this cap are answered `too_large` and the socket stays
+open.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ def command(server: str, host: str, port: int) -> list[str]:
         # log each request and socket with the client chatsite.net resolved.
         return [
             sys.executable, "-m", "daphne", "-b", host, "-p", str(port), "--websocket_timeout", "-1",
+            "--websocket-max-message-size", str(WS_TRANSPORT_MAX_BYTES),
+            "--websocket-max-frame-size", str(WS_TRANSPORT_MAX_BYTES),
             "--access-log", os.devnull, APP,
         ]  # fmt: skip
     if server == "uvicorn":
