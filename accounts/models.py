@@ -7,6 +7,11 @@ from django.contrib.auth.models import PermissionsMixin
 from django.db import models
 from django.utils import timezone
 
+# Lengths of user-written text (the services check them; the schema states them).
+PASSWORD_MAX = 128
+NICKNAME_MAX = 64
+SIGNATURE_MAX = 200
+
 
 class UserStatus(models.TextChoices):
     ACTIVE = "active", "active"
@@ -19,7 +24,7 @@ class UserManager(BaseUserManager["User"]):
 
     def create_user(self, username: str, password: str | None = None, **extra: object) -> User:
         """Low-level creation (admin, createsuperuser, tests). Product sign-up goes
-        through accounts.services.do_register, which enforces the rules."""
+        through accounts.actions.login.do_register, which enforces the rules."""
         if not username:
             raise ValueError("username is required")
         user = self.model(username=username.lower(), **extra)
@@ -46,6 +51,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     phone = models.CharField(max_length=20, unique=True, null=True, blank=True)
     avatar = models.ForeignKey("files.File", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     signature = models.CharField(max_length=200, blank=True, default="")
+    # The language the person chose for the app (a code of settings.LANGUAGES),
+    # on the account so every device follows it; NULL: not chosen.
+    language = models.CharField(max_length=8, null=True, blank=True)
     status = models.CharField(max_length=16, choices=UserStatus.choices, default=UserStatus.ACTIVE)
     is_staff = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)

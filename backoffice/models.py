@@ -8,6 +8,9 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+# Lengths of user-written text (the services check them; the schema states them).
+REASON_MAX = 500
+
 
 class AuditLogIsAppendOnly(Exception):
     """Raised by every ORM path that would change or remove an audit entry."""
@@ -22,11 +25,13 @@ class AuditAction(models.TextChoices):
     GROUP_DISABLE = "group.disable", "disable group"
     GROUP_ENABLE = "group.enable", "enable group"
     GROUP_DISMISS = "group.dismiss", "dismiss group"
+    MESSAGE_VIEW = "message.view", "view message"
 
 
 class AuditTargetType(models.TextChoices):
     USER = "user", "user"
     GROUP = "group", "group"
+    MESSAGE = "message", "message"
 
 
 class AuditVia(models.TextChoices):

@@ -49,7 +49,7 @@ class Call(models.Model):
     caller = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     callee = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     conversation = models.ForeignKey(
-        "messaging.Conversation", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "conversations.Conversation", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     media = models.CharField(max_length=8, choices=CallMedia.choices)
     state = models.CharField(max_length=8, choices=CallState.choices, default=CallState.RINGING)

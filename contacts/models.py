@@ -6,6 +6,10 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+# Lengths of user-written text (the services check them; the schema states them).
+REQUEST_MESSAGE_MAX = 200  # ContactRequest.message
+REMARK_MAX = 64  # Contact.remark
+
 
 class Contact(models.Model):
     """One row per direction: `owner` has `other` as a contact.
@@ -18,7 +22,7 @@ class Contact(models.Model):
     remark = models.CharField(max_length=64, blank=True, default="")
     since = models.DateTimeField(default=timezone.now)
     conversation = models.ForeignKey(
-        "messaging.Conversation", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "conversations.Conversation", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
 
     class Meta:

@@ -6,6 +6,13 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from contacts.models import RequestStatus
+
+# Lengths of user-written text (the services check them; the schema states them).
+NAME_MAX = 64
+NOTICE_MAX = 2000
+JOIN_MESSAGE_MAX = 200  # JoinRequest.message
+
 
 class JoinMode(models.TextChoices):
     OPEN = "open", "open"
@@ -18,12 +25,6 @@ class GroupStatus(models.TextChoices):
     DISMISSED = "dismissed", "dismissed"
 
 
-class Role(models.TextChoices):
-    OWNER = "owner", "owner"
-    ADMIN = "admin", "admin"
-    MEMBER = "member", "member"
-
-
 class Group(models.Model):
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     name = models.CharField(max_length=64)
@@ -32,6 +33,9 @@ class Group(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_groups")
     join_mode = models.CharField(max_length=16, choices=JoinMode.choices, default=JoinMode.APPROVAL)
     status = models.CharField(max_length=16, choices=GroupStatus.choices, default=GroupStatus.ACTIVE)
+    # Who is in the group, with which role, is this conversation's membership
+    # (conversations.Member): there is no second membership table.
+    conversation = models.OneToOneField("conversations.Conversation", on_delete=models.PROTECT, related_name="group")
     # Kept by the services under the group's row lock, so lists need no COUNT.
     member_count = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
@@ -44,33 +48,12 @@ class Group(models.Model):
         return f"{self.name} ({self.uuid})"
 
 
-class Membership(models.Model):
-    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="memberships")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="group_memberships")
-    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
-    joined_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["group", "user"], name="membership_unique")]
-        indexes = [models.Index(fields=["user", "joined_at"]), models.Index(fields=["group", "role"])]
-
-    def __str__(self) -> str:
-        return f"{self.user_id} in {self.group_id} ({self.role})"
-
-
-class JoinRequestStatus(models.TextChoices):
-    PENDING = "pending", "pending"
-    ACCEPTED = "accepted", "accepted"
-    REJECTED = "rejected", "rejected"
-    CANCELLED = "cancelled", "cancelled"
-
-
 class JoinRequest(models.Model):
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="join_requests")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="group_join_requests")
     message = models.CharField(max_length=200, blank=True, default="")
-    status = models.CharField(max_length=16, choices=JoinRequestStatus.choices, default=JoinRequestStatus.PENDING)
+    status = models.CharField(max_length=16, choices=RequestStatus.choices, default=RequestStatus.PENDING)
     # "<group pk>:<user pk>" while pending, NULL after (one pending request per user and group).
     pending_key = models.CharField(max_length=48, null=True, blank=True, unique=True)
     decided_by = models.ForeignKey(

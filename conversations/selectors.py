@@ -1,0 +1,421 @@
+"""Reads: conversations a user may see, history pages, sync, search."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.db import connection
+from django.db.models import Count, Exists, F, OuterRef, Q
+
+from accounts.models import User
+from accounts.rawmodels import UserWithAvatar
+from chatsite.errors import Invalid, NotFound, NotMember
+from chatsite.rawmodels import Columns
+from chatsite.wire import parse_uuid
+from conversations.models import (
+    UNREAD_KINDS,
+    Conversation,
+    ConversationKind,
+    Member,
+    Mention,
+    Message,
+    MessageFile,
+    Reaction,
+)
+from files.models import File
+
+HISTORY_DEFAULT = 50
+HISTORY_MAX = 100
+SYNC_MAX_FRAMES = 1000
+SYNC_MAX_CURSORS = 2000
+SEARCH_MAX = 50
+
+
+@dataclass(frozen=True)
+class Access:
+    """A user's view of one conversation: which seqs they may read."""
+
+    conversation: Conversation
+    member: Member
+
+    @property
+    def is_current(self) -> bool:
+        return self.member.left_seq is None
+
+    @property
+    def first_seq(self) -> int:
+        """The first seq the user may read."""
+        return self.member.visible_from_seq + 1
+
+    @property
+    def last_seq(self) -> int:
+        """The last seq the user may read (now)."""
+        if self.member.left_seq is not None:
+            return min(self.member.left_seq, self.conversation.last_seq)
+        return self.conversation.last_seq
+
+
+def access_conversation(*, user: User, conversation_id: object) -> Access:
+    """The conversation and the user's membership (current or former). A
+    conversation the user never belonged to is `not_found`: existence never leaks."""
+    cid = parse_uuid(conversation_id)
+    if cid is None:
+        raise NotFound("No such conversation.")
+    # Hand-written (chatsite.rawmodels): every history page and read starts here.
+    m, c = Columns(Member, "m"), Columns(Conversation, "c")
+    sql = (
+        f"SELECT {m.sql}, {c.sql} FROM {m.table} JOIN {c.table} ON c.id = m.conversation_id "
+        f"WHERE c.uuid = %s AND m.user_id = %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [Conversation._meta.get_field("uuid").get_db_prep_value(cid, connection), user.pk])
+        row = cursor.fetchone()
+    if row is None:
+        raise NotFound("No such conversation.")
+    member = m.load(row)
+    conversation = c.load(row, m.width)
+    member.conversation = conversation
+    return Access(conversation=conversation, member=member)
+
+
+def _page(access: Access, *, where: str, params: list, order: str, limit: int) -> list[Message]:
+    """Readable messages of the conversation with their sender (and avatar)
+    and file, in one hand-written query."""
+
+    msg, u, f = Columns(Message, "msg"), UserWithAvatar("u"), Columns(File, "f")
+    sql = (
+        f"SELECT {msg.sql}, {u.sql}, {f.sql} FROM {msg.table} {u.join('msg.sender_id')} "
+        f"LEFT JOIN {f.table} ON f.id = msg.file_id "
+        f"WHERE msg.conversation_id = %s AND msg.seq >= %s AND msg.seq <= %s "
+        f"AND (msg.target_seq IS NULL OR msg.target_seq >= %s){where} ORDER BY msg.seq {order} LIMIT %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql, [access.conversation.pk, access.first_seq, access.last_seq, access.first_seq, *params, limit]
+        )
+        rows = cursor.fetchall()
+    users: dict[int, object] = {}
+    out = []
+    for row in rows:
+        message = msg.load(row)
+        if message.sender_id is not None:
+            sender = users.get(message.sender_id)
+            if sender is None:
+                sender = users[message.sender_id] = u.load(row, msg.width)
+            message.sender = sender
+        message.file = f.load(row, msg.width + u.width)
+        message.conversation = access.conversation
+        out.append(message)
+    return out
+
+
+def _readable(access: Access):
+    """The messages the reader may read, and the events about them (not those
+    about a message from before the reader joined)."""
+    return Message.objects.filter(
+        Q(target_seq__isnull=True) | Q(target_seq__gte=access.first_seq),
+        conversation=access.conversation,
+        seq__gte=access.first_seq,
+        seq__lte=access.last_seq,
+    ).select_related("sender__avatar", "file")
+
+
+# A seq given as a parameter: at most 18 digits, so it always fits a BIGINT.
+SEQ_PARAM_DIGITS = 18
+SEQ_PARAM_MAX = 10**SEQ_PARAM_DIGITS - 1
+
+
+def _int_param(value: object, name: str) -> int | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= SEQ_PARAM_DIGITS:
+        number = int(value)
+    else:
+        raise Invalid.field(name, "A whole number.")
+    if not 0 <= number <= SEQ_PARAM_MAX:
+        raise Invalid.field(name, "A whole number.")
+    return number
+
+
+def history_page(
+    *, access: Access, before: object = None, after: object = None, limit: object = None, client_msg_id: object = None
+) -> tuple[list[Message], bool]:
+    """Messages ascending by seq, keyset-paged: `before` a seq (older), `after`
+    a seq (newer), or neither (the newest). Returns (messages, has_more)."""
+    before_seq, after_seq = _int_param(before, "before"), _int_param(after, "after")
+    if before_seq is not None and after_seq is not None:
+        raise Invalid.field("before", "Give `before` or `after`, not both.")
+    size = _int_param(limit, "limit")
+    if size is None:
+        size = HISTORY_DEFAULT
+    if not 1 <= size <= HISTORY_MAX:
+        raise Invalid.field("limit", f"From 1 to {HISTORY_MAX}.")
+    if client_msg_id not in (None, ""):
+        cmid = parse_uuid(client_msg_id.lower() if isinstance(client_msg_id, str) else client_msg_id)
+        if cmid is None:
+            raise Invalid.field("client_msg_id", "A UUID made by the client.")
+        found = _page(
+            access,
+            where=" AND msg.sender_id = %s AND msg.client_msg_id = %s",
+            params=[access.member.user_id, str(cmid)],
+            order="ASC",
+            limit=1,
+        )
+        return found, False
+    if after_seq is not None:
+        rows = _page(access, where=" AND msg.seq > %s", params=[after_seq], order="ASC", limit=size + 1)
+        return rows[:size], len(rows) > size
+    if before_seq is not None:
+        rows = _page(access, where=" AND msg.seq < %s", params=[before_seq], order="DESC", limit=size + 1)
+    else:
+        rows = _page(access, where="", params=[], order="DESC", limit=size + 1)
+    more = len(rows) > size
+    return list(reversed(rows[:size])), more
+
+
+def pinned_messages(*, access: Access) -> list[Message]:
+    """The conversation's pinned messages the reader may read, newest pin first."""
+    return list(
+        _readable(access)
+        .filter(pinned_at__isnull=False, recalled=False)
+        .select_related("pinned_by")
+        .order_by("-pinned_at", "-seq")
+    )
+
+
+def reactors_page(*, message: Message, emoji: str, after_id: int | None, limit: int) -> list:
+    """(reaction id, User) of those who reacted to `message` with `emoji`, in
+    the order they did, keyset-paged on the reaction's id."""
+    query = Reaction.objects.filter(message=message, emoji=emoji).select_related("user__avatar").order_by("id")
+    if after_id is not None:
+        query = query.filter(pk__gt=after_id)
+    return [(r.pk, r.user) for r in query[: limit + 1]]
+
+
+def readable_message(*, user: User, message_id: object) -> Message:
+    """A message the user may read (within their window), else `not_found`."""
+    mid = parse_uuid(message_id)
+    message = Message.objects.select_related("conversation").filter(uuid=mid).first() if mid else None
+    if message is None:
+        raise NotFound("No such message.")
+    access = access_conversation(user=user, conversation_id=str(message.conversation.uuid))
+    if not access.first_seq <= message.seq <= access.last_seq:
+        raise NotFound("No such message.")
+    return message
+
+
+def reads_of(*, access: Access) -> list[tuple[str, int]]:
+    """Every current member's read cursor: (user uuid, read_seq). For current
+    members only: someone who left or was removed keeps the history up to
+    then, not a view of how far the others read since (`not_member`)."""
+    if not access.is_current:
+        raise NotMember("You are no longer a member of this conversation.")
+    return list(
+        Member.objects.filter(conversation=access.conversation, left_seq__isnull=True)
+        .order_by("user_id")
+        .values_list("user__uuid", "read_seq")
+    )
+
+
+# --------------------------------------------------------------------------- sync
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    messages: list[tuple[str, Message]]  # (conversation uuid, message), per conversation in seq order
+    more: bool
+    gone: list[str]
+    # The reader's window start per conversation pk (for rendering).
+    visible_from: dict[int, int]
+
+
+def clean_cursors(raw: object) -> dict[str, int]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise Invalid.field("cursors", "An object of conversation id → last seq.")
+    if len(raw) > SYNC_MAX_CURSORS:
+        raise Invalid.field("cursors", f"At most {SYNC_MAX_CURSORS} conversations.")
+    cursors: dict[str, int] = {}
+    for key, value in raw.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise Invalid.field("cursors", "Each cursor is a whole number (the last seq you have).")
+        cursors[key] = value
+    return cursors
+
+
+def sync_for(*, user: User, cursors: dict[str, int], max_frames: int = SYNC_MAX_FRAMES) -> SyncResult:
+    """What the client lacks: after each named cursor (for a group the user
+    left, up to the departure); after the read cursor for every other
+    conversation of the user. Ids the user never belonged to are `gone`."""
+    named = {}
+    gone: list[str] = []
+    for key in cursors:
+        uid = parse_uuid(key)
+        if uid is None:
+            gone.append(key)
+        else:
+            named[str(uid)] = cursors[key]
+    members = list(
+        Member.objects.select_related("conversation").filter(
+            Q(conversation__uuid__in=list(named)) | Q(left_seq__isnull=True), user=user
+        )
+    )
+    seen = set()
+    plan: list[tuple[Access, int]] = []
+    for member in members:
+        conv_uuid = str(member.conversation.uuid)
+        seen.add(conv_uuid)
+        access = Access(conversation=member.conversation, member=member)
+        start = named[conv_uuid] if conv_uuid in named else member.read_seq
+        start = max(start, member.visible_from_seq)
+        if access.last_seq > start:
+            plan.append((access, start))
+    gone.extend(key for key in named if key not in seen)
+    out: list[tuple[str, Message]] = []
+    more = False
+    for access, start in sorted(plan, key=lambda p: p[0].conversation.pk):
+        room = max_frames - len(out)
+        if room <= 0:
+            more = True
+            break
+        rows = list(_readable(access).filter(seq__gt=start).order_by("seq")[: room + 1])
+        if len(rows) > room:
+            more = True
+            rows = rows[:room]
+        conv_uuid = str(access.conversation.uuid)
+        for m in rows:
+            m.conversation = access.conversation
+        out.extend((conv_uuid, m) for m in rows)
+    visible_from = {member.conversation_id: member.visible_from_seq for member in members}
+    return SyncResult(messages=out, more=more, gone=gone, visible_from=visible_from)
+
+
+# --------------------------------------------------------------------------- search
+
+
+def search_messages(*, user: User, q: object, conversation: object = None, before: object = None) -> list[Message]:
+    """Messages whose text contains `q` literally (LIKE wildcards escaped by
+    the ORM), newest first, only where the user may read them."""
+    if not isinstance(q, str) or not 1 <= len(q.strip()) <= 100:
+        raise Invalid.field("q", "From 1 to 100 characters.")
+    if "\x00" in q:
+        raise Invalid.field("q", "Must not contain NUL characters.")
+    # One filter() call: every condition on the membership is about the same (joined) row.
+    query = Message.objects.filter(
+        Q(conversation__members__left_seq__isnull=True) | Q(seq__lte=F("conversation__members__left_seq")),
+        conversation__members__user=user,
+        seq__gt=F("conversation__members__visible_from_seq"),
+        recalled=False,
+        text__icontains=q.strip(),
+    )
+    if conversation not in (None, ""):
+        cid = parse_uuid(conversation)
+        if cid is None:
+            raise Invalid.field("conversation", "Must be a conversation id.")
+        query = query.filter(conversation__uuid=cid)
+    if before is not None:
+        mid = parse_uuid(before)
+        anchor = Message.objects.filter(uuid=mid).values_list("pk", flat=True).first() if mid else None
+        if anchor is None:
+            raise Invalid.field("cursor", "Not a cursor from this list.")
+        query = query.filter(pk__lt=anchor)
+    query = query.annotate(reader_visible_from=F("conversation__members__visible_from_seq"))
+    return list(query.select_related("conversation", "sender__avatar", "file").order_by("-pk")[: SEARCH_MAX + 1])
+
+
+# --------------------------------------------------------------------------- helpers for other apps
+
+
+def current_member_ids(*, conversation: Conversation) -> list[int]:
+    return list(
+        Member.objects.filter(conversation=conversation, left_seq__isnull=True).values_list("user_id", flat=True)
+    )
+
+
+def unread_counts(*, user: User, conversation_ids: list[int]) -> dict[int, int]:
+    """Messages from others after the user's read cursor, per conversation
+    (one query): what people send (UNREAD_KINDS), not recalled; never a
+    `system` event."""
+    if not conversation_ids:
+        return {}
+    rows = (
+        Message.objects.filter(
+            conversation_id__in=conversation_ids,
+            conversation__members__user=user,
+            seq__gt=F("conversation__members__read_seq"),
+            kind__in=UNREAD_KINDS,
+            recalled=False,
+        )
+        .exclude(sender=user)
+        .values("conversation_id")
+        .annotate(n=Count("id"))
+    )
+    return {row["conversation_id"]: row["n"] for row in rows}
+
+
+# Conditions under which a mention does not count for its reader, added by
+# apps built on the core: `fn(reader, sender_ref)` is an Exists over the
+# mention's sender (contacts: the reader blocks the sender).
+MentionMute = Callable[[User, OuterRef], Exists]
+_mention_mutes: list[MentionMute] = []
+
+
+def register_mention_mute(fn: MentionMute) -> None:
+    """Called by an app's AppConfig.ready()."""
+    if fn not in _mention_mutes:
+        _mention_mutes.append(fn)
+
+
+def unread_mention_counts(*, user: User, conversation_ids: list[int]) -> dict[int, int]:
+    """Messages after the user's read cursor that mention them (by name or
+    @all), per conversation, one query: muted or not, never their own, never
+    a recalled one (its Mention rows go with the recall), never from someone
+    they block (register_mention_mute)."""
+    if not conversation_ids:
+        return {}
+    query = Mention.objects.filter(
+        user=user,
+        conversation_id__in=conversation_ids,
+        conversation__members__user=user,
+        seq__gt=F("conversation__members__read_seq"),
+    )
+    for mute in _mention_mutes:
+        query = query.exclude(mute(user, OuterRef("sender_id")))
+    rows = query.values("conversation_id").annotate(n=Count("id"))
+    return {row["conversation_id"]: row["n"] for row in rows}
+
+
+def direct_peer_id(conversation: Conversation, user_id: int) -> int | None:
+    if conversation.kind != ConversationKind.DIRECT or not conversation.direct_key:
+        return None
+    low, high = (int(x) for x in conversation.direct_key.split(":"))
+    return high if low == user_id else low
+
+
+# --------------------------------------------------------------------------- files in messages (files.access)
+
+
+def may_read_attachment(user: User, file) -> bool:
+    """A current member of a conversation where a (not recalled) message, or
+    a bundle's item, carries the file, sent since they joined (`visible_from_seq < seq`). A
+    member who leaves or is removed loses the group's files at once, even
+    those sent while they were in, though the history keeps showing the
+    messages. One query, whatever the number of messages carrying it."""
+    in_window = Member.objects.filter(
+        left_seq__isnull=True,
+        conversation_id=OuterRef("conversation_id"),
+        user_id=user.pk,
+        visible_from_seq__lt=OuterRef("seq"),
+    )
+    carrying = Q(file_id=file.pk) | Q(pk__in=MessageFile.objects.filter(file_id=file.pk).values("message_id"))
+    return Message.objects.filter(carrying, recalled=False).filter(Exists(in_window)).exists()
+
+
+def messages_holding(file_ref) -> Exists:
+    """A message (or a bundle's item) still carries the file (a recalled
+    message has let it go)."""
+    return Exists(Message.objects.filter(file_id=file_ref)) | Exists(MessageFile.objects.filter(file_id=file_ref))

@@ -1,0 +1,463 @@
+"""The store step: the one path every message takes into the database.
+
+Chat messages come here from the bus (the Kafka worker or the in-process
+bus); system and call messages come here directly from the services that
+cause them. Guarantees:
+
+- Idempotent: a (sender, client_msg_id) is stored once, for good. A resent or
+  redelivered one stores nothing and re-sends the `stored` ack of the first copy.
+- Gapless `seq` per conversation: the batch for one conversation bumps
+  `Conversation.last_seq` by its size with one UPDATE inside the insert
+  transaction. The UPDATE holds the row lock until commit, so concurrent
+  writers (two workers during a rebalance, services posting system messages)
+  serialise on it, and a rollback takes the seqs back with the rows.
+- Fan-out after commit: `message.new` to every current member's sockets, and
+  to the sender's own socket the `stored` ack instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from accounts.rawmodels import UserWithAvatar
+from accounts.serializers import user_to_wire
+from chatsite import metrics, realtime, wire
+from chatsite.events import deliver_envelopes_on_commit
+from conversations.models import Conversation, Member, Mention, Message, MessageFile
+from conversations.render import load_around, render
+from files.models import File
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Incoming:
+    """A message to store."""
+
+    conversation_id: int
+    sender_id: int | None
+    kind: str
+    text: str | None = None
+    data: dict | None = None
+    file_id: int | None = None
+    client_msg_id: str | None = None
+    # Where the `stored` ack goes: the sending socket, and the ref it echoes.
+    socket_id: str | None = None
+    ref: str | None = None
+    # Unix time the gateway accepted it (chat messages), for the store-latency metric.
+    accepted_at: float | None = None
+    # The bus record's id (Message.send_id).
+    send_id: str | None = None
+    # A silent event (Message.silent): the conversation keeps its place.
+    silent: bool = False
+    # Contract v3: the message it quotes (pk, same conversation, checked on
+    # accept), the user ids it mentions as sent and the pks of those users,
+    # @all, and for a forwarded copy its forwarded_from.
+    reply_to_id: int | None = None
+    mentions: list[str] | None = None
+    mention_ids: list[int] | None = None
+    mention_all: bool = False
+    forwarded_from: dict | None = None
+    # An event about a message: that message's seq (Message.target_seq).
+    target_seq: int | None = None
+    # A bundle: the files its items carry (MessageFile).
+    attachments: list[int] | None = None
+    # Stored without a `message.new` fan-out: the service that stores it tells
+    # the members in a frame of its own (edits and reactions).
+    quiet: bool = False
+
+
+@dataclass
+class Stored:
+    message: Message
+    duplicate: bool
+    wire: dict = field(default_factory=dict)
+
+
+def store_messages(items: list[Incoming], *, need_keys: bool = True) -> list[Stored]:
+    """Store `items` (any conversations, in the order given per conversation).
+    Returns one result per item, in order.
+
+    One transaction for the whole batch (one commit per poll, not per
+    conversation), with a savepoint per conversation; conversations are
+    locked in id order so two writers never deadlock on each other.
+
+    `need_keys=False` (the bus) skips reading back the new rows' primary keys:
+    nothing downstream of the bus needs them, and it is a query per batch."""
+    by_conversation: dict[int, list[tuple[int, Incoming]]] = {}
+    for index, item in enumerate(items):
+        by_conversation.setdefault(item.conversation_id, []).append((index, item))
+    results: list[Stored | None] = [None] * len(items)
+    with transaction.atomic():
+        for conversation_id in sorted(by_conversation):
+            indexed = by_conversation[conversation_id]
+            for attempt in range(3):
+                try:
+                    stored = _store_conversation(conversation_id, [item for _, item in indexed], need_keys)
+                    break
+                except IntegrityError:
+                    # Someone stored one of these client_msg_ids meanwhile (a second
+                    # worker during a rebalance): the savepoint rolled back; the next
+                    # attempt finds it and treats it as a duplicate.
+                    if attempt == 2:
+                        raise
+                    logger.info("conversation %s: concurrent store, retrying", conversation_id)
+            for (index, _), result in zip(indexed, stored, strict=True):
+                results[index] = result
+    return results  # type: ignore[return-value]
+
+
+# The statements every batch runs are plain SQL (names from the models): on
+# this hardware the ORM spent more CPU compiling them than the database spent
+# answering. Rare paths (duplicates, files, hidden conversations) use the ORM.
+
+
+def _t(model) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+@dataclass(frozen=True)
+class _Member:
+    user_id: int
+    hidden: bool
+    left_seq: int | None
+    visible_from_seq: int
+
+
+@dataclass(frozen=True)
+class _Conversation:
+    pk: int
+    uuid: str
+    last_seq: int
+
+
+def _existing(keys: set[tuple[int, str]]) -> dict[tuple[int, str], Message]:
+    senders = sorted({k[0] for k in keys})
+    ids = sorted({k[1] for k in keys})
+    sql = (
+        f"SELECT id, sender_id, client_msg_id FROM {_t(Message)} "
+        f"WHERE sender_id IN ({', '.join(['%s'] * len(senders))}) "
+        f"AND client_msg_id IN ({', '.join(['%s'] * len(ids))})"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*senders, *ids])
+        hits = [row[0] for row in cursor.fetchall() if (row[1], row[2]) in keys]
+    if not hits:
+        return {}
+    found = Message.objects.filter(pk__in=hits).select_related("conversation", "sender__avatar", "file")
+    return {(m.sender_id, m.client_msg_id): m for m in found}
+
+
+def _store_conversation(conversation_id: int, items: list[Incoming], need_keys: bool = True) -> list[Stored]:
+    with transaction.atomic():
+        keys = {(i.sender_id, i.client_msg_id) for i in items if i.client_msg_id and i.sender_id}
+        existing = _existing(keys) if keys else {}
+
+        fresh: list[Incoming] = []
+        seen: set[tuple[int, str]] = set()
+        for item in items:
+            key = (item.sender_id, item.client_msg_id)
+            if item.client_msg_id and item.sender_id and (key in existing or key in seen):
+                continue
+            if item.client_msg_id and item.sender_id:
+                seen.add(key)  # type: ignore[arg-type]
+            fresh.append(item)
+
+        now = timezone.now()
+        created: dict[int, Message] = {}
+        with connection.cursor() as cursor:
+            if fresh:
+                # Takes the conversation's row lock until commit: the seq range
+                # is ours. Silent events do not move the conversation up.
+                if all(item.silent for item in fresh):
+                    cursor.execute(
+                        f"UPDATE {_t(Conversation)} SET last_seq = last_seq + %s WHERE id = %s",
+                        [len(fresh), conversation_id],
+                    )
+                else:
+                    cursor.execute(
+                        f"UPDATE {_t(Conversation)} SET last_seq = last_seq + %s, last_message_at = %s WHERE id = %s",
+                        [len(fresh), connection.ops.adapt_datetimefield_value(now), conversation_id],
+                    )
+                if cursor.rowcount != 1:
+                    raise Conversation.DoesNotExist(f"conversation {conversation_id}")
+            cursor.execute(f"SELECT id, uuid, last_seq FROM {_t(Conversation)} WHERE id = %s", [conversation_id])
+            row = cursor.fetchone()
+            if row is None:
+                raise Conversation.DoesNotExist(f"conversation {conversation_id}")
+            conversation = _Conversation(pk=row[0], uuid=str(uuid.UUID(str(row[1]))), last_seq=row[2])
+            # Read under the lock: the members as of this message, for the fan-out.
+            cursor.execute(
+                f"SELECT user_id, hidden, left_seq, visible_from_seq FROM {_t(Member)} WHERE conversation_id = %s",
+                [conversation_id],
+            )
+            members = [_Member(uid, bool(hidden), left, start) for uid, hidden, left, start in cursor.fetchall()]
+        if fresh:
+            first_seq = conversation.last_seq - len(fresh) + 1
+            messages = [
+                Message(
+                    conversation_id=conversation_id,
+                    seq=first_seq + n,
+                    sender_id=item.sender_id,
+                    kind=item.kind,
+                    text=item.text,
+                    data=item.data,
+                    file_id=item.file_id,
+                    client_msg_id=item.client_msg_id,
+                    created_at=now,
+                    send_id=item.send_id,
+                    silent=item.silent,
+                    reply_to_id=item.reply_to_id,
+                    mentions=item.mentions or None,
+                    mention_all=item.mention_all,
+                    forwarded_from=item.forwarded_from,
+                    target_seq=item.target_seq,
+                )
+                for n, item in enumerate(fresh)
+            ]
+            _insert(messages, need_keys=need_keys)
+            for item, message in zip(fresh, messages, strict=True):
+                created[id(item)] = message
+            _after_insert(conversation_id, fresh, messages, members, now)
+
+        results = _results(conversation, items, created, existing)
+        _schedule_fanout(conversation, items, results, members)
+        return results
+
+
+_INSERT_FIELDS = (
+    "uuid",
+    "conversation_id",
+    "seq",
+    "sender_id",
+    "kind",
+    "text",
+    "data",
+    "file_id",
+    "client_msg_id",
+    "created_at",
+    "recalled",
+    "send_id",
+    "silent",
+    "reply_to",
+    "mentions",
+    "mention_all",
+    "forwarded_from",
+    "target_seq",
+)
+
+
+def _insert(messages: list[Message], *, need_keys: bool) -> None:
+    fields = [Message._meta.get_field(name) for name in _INSERT_FIELDS]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    rows = [[f.get_db_prep_save(getattr(m, f.attname), connection) for f in fields] for m in messages]
+    with connection.cursor() as cursor:
+        cursor.executemany(f"INSERT INTO {_t(Message)} ({columns}) VALUES ({placeholders})", rows)
+        if not need_keys:
+            return
+        # The new rows' keys, so callers get saved Message objects (MySQL has no
+        # RETURNING for a multi-row insert); (conversation, seq) is unique.
+        cursor.execute(
+            f"SELECT seq, id FROM {_t(Message)} WHERE conversation_id = %s AND seq BETWEEN %s AND %s",
+            [messages[0].conversation_id, messages[0].seq, messages[-1].seq],
+        )
+        ids = dict(cursor.fetchall())
+    for message in messages:
+        message.pk = ids[message.seq]
+        message._state.adding = False
+        message._state.db = connection.alias
+
+
+def _after_insert(conversation_id: int, fresh: list[Incoming], messages: list[Message], members, now) -> None:
+    # A send (a client's message, with its client_msg_id) moves the sender's
+    # own read cursor and clears their draft in the conversation, in one
+    # statement; events (system and call records) move no one's cursor.
+    # A new message un-hides the conversation for everyone; files sent
+    # become attached (kept).
+    last_by_sender: dict[int, int] = {}
+    for item, message in zip(fresh, messages, strict=True):
+        if item.sender_id and item.client_msg_id:
+            last_by_sender[item.sender_id] = message.seq
+    with connection.cursor() as cursor:
+        for sender_id, seq in last_by_sender.items():
+            cursor.execute(
+                f"UPDATE {_t(Member)} SET read_seq = CASE WHEN read_seq < %s THEN %s ELSE read_seq END, "
+                "draft_text = '', draft_reply_to = NULL, draft_updated_at = NULL "
+                "WHERE conversation_id = %s AND user_id = %s",
+                [seq, seq, conversation_id, sender_id],
+            )
+    if any(m.hidden and m.left_seq is None for m in members) and not all(item.silent for item in fresh):
+        Member.objects.filter(conversation_id=conversation_id, hidden=True, left_seq__isnull=True).update(hidden=False)
+    _insert_mentions(conversation_id, fresh, messages, members)
+    _insert_attachments(fresh, messages)
+    file_ids = [m.file_id for m in messages if m.file_id]
+    if file_ids:
+        File.objects.filter(pk__in=file_ids, attached_at__isnull=True).update(attached_at=now)
+
+
+def _insert_mentions(conversation_id: int, fresh: list[Incoming], messages: list[Message], members) -> None:
+    """A Mention row for each member a message mentions, by name or by @all
+    (the members as of this message), never its sender."""
+    rows = []
+    current = [m.user_id for m in members if m.left_seq is None]
+    for item, message in zip(fresh, messages, strict=True):
+        if not (item.mention_ids or item.mention_all):
+            continue
+        wanted = set(current) if item.mention_all else set(item.mention_ids or ())
+        wanted.discard(item.sender_id)
+        rows.extend((conversation_id, message.pk, message.seq, uid, item.sender_id) for uid in sorted(wanted))
+    if not rows:
+        return
+    keys = _keys(messages)
+    rows = [(c, keys[seq], seq, uid, sid) for c, _, seq, uid, sid in rows]
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"INSERT INTO {_t(Mention)} (conversation_id, message_id, seq, user_id, sender_id) VALUES (%s, %s, %s, %s, %s)",
+            rows,
+        )
+
+
+def _keys(messages: list[Message]) -> dict[int, int]:
+    """{seq: primary key} of new messages (read back when need_keys=False skipped it)."""
+    if all(m.pk is not None for m in messages):
+        return {m.seq: m.pk for m in messages}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT seq, id FROM {_t(Message)} WHERE conversation_id = %s AND seq BETWEEN %s AND %s",
+            [messages[0].conversation_id, messages[0].seq, messages[-1].seq],
+        )
+        return dict(cursor.fetchall())
+
+
+def _insert_attachments(fresh: list[Incoming], messages: list[Message]) -> None:
+    """The files a bundle carries (MessageFile), marked attached (kept)."""
+    wanted = [(message, item.attachments) for item, message in zip(fresh, messages, strict=True) if item.attachments]
+    if not wanted:
+        return
+    keys = _keys(messages)
+    rows = [(keys[message.seq], file_id) for message, files in wanted for file_id in sorted(set(files))]
+    with connection.cursor() as cursor:
+        cursor.executemany(f"INSERT INTO {_t(MessageFile)} (message_id, file_id) VALUES (%s, %s)", rows)
+    File.objects.filter(pk__in={f for _, f in rows}, attached_at__isnull=True).update(attached_at=timezone.now())
+
+
+def _sender_wires(sender_ids: set[int]) -> dict[int, dict]:
+    """The senders as they appear in `message.new`, with their avatars, in one
+    hand-written query (every batch runs it; see chatsite.rawmodels)."""
+    if not sender_ids:
+        return {}
+    u = UserWithAvatar("u")
+    ids = sorted(sender_ids)
+    sql = f"SELECT {u.sql} FROM {u.user.table} {u.avatar_join} WHERE u.id IN ({', '.join(['%s'] * len(ids))})"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, ids)
+        rows = cursor.fetchall()
+    out: dict[int, dict] = {}
+    for row in rows:
+        user = u.load(row)
+        out[user.pk] = user_to_wire(user)
+    return out
+
+
+def _results(conversation, items, created, existing) -> list[Stored]:
+    senders = _sender_wires({i.sender_id for i in items if i.sender_id})
+    file_ids = {m.file_id for m in created.values() if m.file_id}
+    files = {f.pk: f for f in File.objects.filter(pk__in=file_ids)} if file_ids else {}
+    conversation_uuid = conversation.uuid
+    first_copies = {(i.sender_id, i.client_msg_id): m for i in items if (m := created.get(id(i))) is not None}
+    # Quotes and forwards need their originals; a new message has no reactions.
+    # The wire is the sender's view; the fan-out blanks a quote for members
+    # who joined after the quoted message (_schedule_fanout).
+    fresh_around = load_around(
+        [m for m in created.values() if m.reply_to_id or m.forwarded_from or m.kind == "bundle"], reactions=False
+    )
+    duplicates = [m for i in items if id(i) not in created and (m := existing.get((i.sender_id, i.client_msg_id)))]
+    old_around = load_around([*duplicates, *created.values()]) if duplicates else fresh_around
+    results: list[Stored] = []
+    for item in items:
+        message = created.get(id(item))
+        duplicate = message is None
+        if duplicate:
+            key = (item.sender_id, item.client_msg_id)
+            # Stored before, or a repeat of one stored earlier in this very batch.
+            message = existing.get(key) or first_copies[key]
+        elif message.file_id:
+            message.file = files.get(message.file_id)
+        sender = senders.get(message.sender_id) if message.sender_id else None
+        results.append(
+            Stored(
+                message=message,
+                duplicate=duplicate,
+                wire=render(
+                    message,
+                    old_around if duplicate else fresh_around,
+                    reader_id=message.sender_id,
+                    conversation_uuid=str(message.conversation.uuid) if duplicate and message.pk else conversation_uuid,
+                    sender_wire=sender,
+                ),
+            )
+        )
+    return results
+
+
+def _schedule_fanout(conversation: _Conversation, items: list[Incoming], results: list[Stored], rows) -> None:
+    members = [(m.user_id, m.visible_from_seq) for m in rows if m.left_seq is None]
+    envelopes: list[tuple[list[int], bytes]] = []
+    delivered = 0
+    for item, result in zip(items, results, strict=True):
+        if item.quiet:
+            continue
+        new_frame = wire.dumps({"type": "message.new", "message": result.wire})
+        ack = None
+        if item.socket_id:
+            ack = wire.dumps(
+                {
+                    "type": "message.ack",
+                    "client_msg_id": item.client_msg_id,
+                    "ref": item.ref,
+                    "status": "stored",
+                    "message": result.wire,
+                }
+            )
+        redelivered = result.duplicate and item.send_id is not None and result.message.send_id == item.send_id
+        if result.duplicate and not redelivered:
+            # A client's resend: only the sender hears about it (its ack).
+            if ack is not None and item.sender_id:
+                envelopes.append(([item.sender_id], realtime.split_envelope(item.socket_id, ack, None)))
+            continue
+        # New, or the record that stored it coming again (its worker died
+        # between the commit and the fan-out): everyone hears of it; clients
+        # drop a `message.new` whose id they already have.
+        seq = result.message.seq
+        # Members who joined after an event's target hear of neither.
+        floor = min(seq, item.target_seq) if item.target_seq is not None else seq
+        others = [uid for uid, visible_from in members if uid != item.sender_id and visible_from < floor]
+        if not redelivered:
+            delivered += len(others) + (1 if item.sender_id else 0)
+        quote = result.wire.get("reply_to")
+        if quote and quote["excerpt"]:
+            # Members who joined after the quoted message see the quote without its text.
+            late = {uid for uid, visible_from in members if visible_from >= quote["seq"]}
+            late_others = [uid for uid in others if uid in late]
+            if late_others:
+                others = [uid for uid in others if uid not in late]
+                blank = {**result.wire, "reply_to": {**quote, "excerpt": ""}}
+                envelopes.append(
+                    (late_others, realtime.frame_envelope(wire.dumps({"type": "message.new", "message": blank})))
+                )
+        if others:
+            envelopes.append((others, realtime.frame_envelope(new_frame)))
+        if item.sender_id:
+            if ack is not None:
+                envelopes.append(([item.sender_id], realtime.split_envelope(item.socket_id, ack, new_frame)))
+            else:
+                envelopes.append(([item.sender_id], realtime.frame_envelope(new_frame)))
+    deliver_envelopes_on_commit(envelopes)
+    if delivered:
+        transaction.on_commit(lambda: metrics.messages_delivered.inc(delivered))
