@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import os
+import types
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -105,9 +107,9 @@ def admin_user(db):
 
 def login_tokens(user) -> dict:
     """A real login session for `user` (as a password login would make)."""
-    from accounts.services import Client, _start_session
+    from accounts.actions.sessions import Client, start_session
 
-    result = _start_session(user=user, client=Client(ip="127.0.0.1", device="pytest"))
+    result = start_session(user=user, client=Client(ip="127.0.0.1", device="pytest"))
     return {"access": result.tokens.access, "refresh": result.tokens.refresh, "session": result.session}
 
 
@@ -133,25 +135,85 @@ def anon() -> APIClient:
     return APIClient()
 
 
+# --------------------------------------------------------------------------- events services send
+
+
+@pytest.fixture
+def events(monkeypatch, django_capture_on_commit_callbacks):
+    """A Recorder (chatsite.testing) of every frame services send (still delivered)."""
+    from chatsite.testing import Recorder, record_deliveries
+
+    recorder = Recorder(django_capture_on_commit_callbacks)
+    record_deliveries(monkeypatch, recorder)
+    return recorder
+
+
+@pytest.fixture
+def closes(events):
+    """The socket-close orders services send: `.items` is [(user ids, code, session id)]."""
+    return types.SimpleNamespace(items=events.closes)
+
+
 # --------------------------------------------------------------------------- WebSockets
 
 
 class WS:
-    """A connected test socket: send frames, expect frames, assert silence."""
+    """A connected test socket: send frames, expect frames, assert silence.
+
+    Every frame it receives must match docs/protocol/asyncapi.yaml (a test
+    fails at the `recv` of one that does not). A frame it sends as a dict is
+    checked too, but a test may send malformed frames on purpose: one the
+    document refuses must be refused by the server as well, with an `error`
+    of a code in SHAPE_REFUSALS echoing its `ref`, seen by the end of the
+    test; a frame the document refuses and the server took is a failure.
+    Frames sent as text are the test's own bytes and are not checked."""
+
+    SHAPE_REFUSALS = ("invalid", "bad_frame", "too_large")
 
     def __init__(self, communicator: WebsocketCommunicator, hello: dict, user) -> None:
         self.comm = communicator
         self.hello = hello
         self.user = user
+        # Client frames the document refuses, awaiting the server's refusal: (ref, frame, problems).
+        self.unrefused: list[tuple[str | None, dict, list[str]]] = []
 
     async def send(self, frame: dict | str) -> None:
         if isinstance(frame, str):
             await self.comm.send_to(text_data=frame)
-        else:
-            await self.comm.send_json_to(frame)
+            return
+        from tests.protocol import frames
+
+        found = frames.problems(frames.CLIENT, frame)
+        if found:
+            self.unrefused.append((_answer_ref(frame), frame, found))
+        await self.comm.send_json_to(frame)
 
     async def recv(self, timeout: float = 3.0) -> dict:
-        return await self.comm.receive_json_from(timeout=timeout)
+        frame = await self.comm.receive_json_from(timeout=timeout)
+        self._check(frame)
+        return frame
+
+    def _check(self, frame: dict) -> None:
+        from tests.protocol import frames
+
+        frames.check_server_frame(frame)
+        if frame.get("type") == "error" and frame.get("code") in self.SHAPE_REFUSALS:
+            for i, (ref, _, _) in enumerate(self.unrefused):
+                if ref == frame.get("ref"):
+                    del self.unrefused[i]
+                    break
+
+    async def unrefused_frames(self) -> list[str]:
+        """The frames the document refuses that the server took (after reading
+        what is left on the socket), one line each."""
+        if not self.unrefused:
+            return []
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            while self.unrefused and not await self.comm.receive_nothing(timeout=0.5, interval=0.01):
+                message = await self.comm.receive_output(timeout=1)
+                if message["type"] == "websocket.send" and message.get("text"):
+                    self._check(json.loads(message["text"]))
+        return [f"{frame!r}: {'; '.join(found)}" for _, frame, found in self.unrefused]
 
     async def expect(self, frame_type: str, timeout: float = 3.0, *, skip: tuple[str, ...] = ("presence",)) -> dict:
         """The next frame, which must be of `frame_type` (frames in `skip` are passed over)."""
@@ -180,9 +242,23 @@ class WS:
             message = await self.comm.receive_output(timeout)
             if message["type"] == "websocket.close":
                 return message.get("code")
+            if message["type"] == "websocket.send" and message.get("text"):
+                self._check(json.loads(message["text"]))
 
     async def close(self) -> None:
         await self.comm.disconnect()
+
+
+def _answer_ref(frame: dict) -> str | None:
+    """The `ref` the server echoes in the answers to `frame` (see docs/protocol/websocket.md)."""
+    from chatsite.gateway import registry
+
+    ref = frame.get("ref")
+    if ref is not None:
+        return ref if isinstance(ref, str) and len(ref) <= 64 else None
+    spec = registry.get(frame["type"]) if isinstance(frame.get("type"), str) else None
+    default = frame.get(spec.ref_field) if spec is not None and spec.ref_field else None
+    return default if isinstance(default, str) and len(default) <= 64 else None
 
 
 def ws_headers(origin: str | None = None) -> list[tuple[bytes, bytes]]:
@@ -196,8 +272,10 @@ def ws_headers(origin: str | None = None) -> list[tuple[bytes, bytes]]:
 async def ws_connect(transactional_db):
     """`await ws_connect(user)` → a WS that got its `hello` (token in the query string)."""
     from chatsite.asgi import application
+    from tests.protocol.frames import check_server_frame
 
     opened: list[WebsocketCommunicator] = []
+    sockets: list[WS] = []
 
     async def connect(user, *, token: str | None = None, origin: str | None = None) -> WS:
         if token is None:
@@ -208,9 +286,13 @@ async def ws_connect(transactional_db):
         assert connected, "the handshake was refused"
         hello = await comm.receive_json_from(timeout=5)
         assert hello["type"] == "hello", hello
-        return WS(comm, hello, user)
+        check_server_frame(hello)
+        ws = WS(comm, hello, user)
+        sockets.append(ws)
+        return ws
 
     yield connect
+    unrefused = [line for ws in sockets for line in await ws.unrefused_frames()]
     for comm in opened:
         try:
             await comm.disconnect(timeout=2)
@@ -219,6 +301,11 @@ async def ws_connect(transactional_db):
     from chatsite.testing import shutdown_loop_tasks
 
     await shutdown_loop_tasks()
+    if unrefused:
+        pytest.fail(
+            "frames that do not match docs/protocol/asyncapi.yaml were not refused by the server:\n  "
+            + "\n  ".join(unrefused)
+        )
 
 
 # --------------------------------------------------------------------------- the message worker
@@ -334,11 +421,17 @@ def serving(server: str, django_db_blocker, directory, *, env: dict | None = Non
         log.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def live_server_url(django_db_setup, django_db_blocker, tmp_path_factory):
     """A real server process (the production default, uvicorn, unless
     TEST_ASGI_SERVER=daphne) on a free port, serving this session's test
-    database. Tests that use it must commit their data (django_db(transaction=True))."""
+    database. Tests that use it must commit their data (django_db(transaction=True)).
+
+    One per module, stopped when the module ends: in the embedded run servers
+    share the SQLite file but not the in-memory layer, and a server left
+    running ends other servers' due calls (its calls sweep reads the database)
+    and tells only its own sockets (the WS fuzz test's neighbours missed
+    `call.ended` and the call's message this way)."""
     with serving(
         os.environ.get("TEST_ASGI_SERVER", "uvicorn"), django_db_blocker, tmp_path_factory.mktemp("liveserver")
     ) as served:

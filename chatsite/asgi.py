@@ -19,10 +19,11 @@ websocket_urlpatterns = [path("ws/", Connection.as_asgi())]
 
 def _warm_up() -> None:
     """Open the connections a server needs before its first user does."""
+    # Django is set up above (get_asgi_application), so these load afterwards.
     from django.conf import settings
 
     if settings.BUS_BACKEND == "kafka":
-        from chatsite.bus import get_bus
+        from chatsite.bus import get_bus  # only a server on Kafka warms up a producer
 
         get_bus().warm_up()
 
@@ -30,15 +31,19 @@ def _warm_up() -> None:
 _warm_up()
 
 from chatsite.bodyguard import BodyGuard  # noqa: E402
+from chatsite.lifespan import LifespanApp  # noqa: E402
 from chatsite.net import ClientAddressMiddleware  # noqa: E402
 
-# The client's address and scheme are settled first, once, for everything below.
-application = ClientAddressMiddleware(
-    ProtocolTypeRouter(
-        {
-            "http": BodyGuard(django_asgi_app),
-            # The Origin check happens in the consumer before accept (see chatsite.gateway.origin).
-            "websocket": SessionMiddlewareStack(URLRouter(websocket_urlpatterns)),
-        }
+# Lifespan starts and stops the background tasks (chatsite.lifespan); the
+# client's address and scheme are settled first, once, for everything below.
+application = LifespanApp(
+    ClientAddressMiddleware(
+        ProtocolTypeRouter(
+            {
+                "http": BodyGuard(django_asgi_app),
+                # The Origin check happens in the consumer before accept (see chatsite.gateway.origin).
+                "websocket": SessionMiddlewareStack(URLRouter(websocket_urlpatterns)),
+            }
+        )
     )
 )

@@ -60,7 +60,7 @@ class LaneASGIHandler(ASGIHandler):
 
 
 def get_asgi_application() -> LaneASGIHandler:
-    import django
+    import django  # the ASGI entry point sets Django up itself, as django.core.asgi does
 
     django.setup(set_prefix=False)
     return LaneASGIHandler()

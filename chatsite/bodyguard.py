@@ -6,7 +6,7 @@ application: a Content-Length over the cap is answered 413 `too_large` before
 any of the body is read, and a body without one (chunked) is cut off with the
 same answer at the first chunk past the cap. The cap is one file at
 MAX_FILE_BYTES plus the multipart framing allowance; Django's own limits
-apply below it. (Under daphne, files/daphne.py does the same inside Twisted,
+apply below it. (Under daphne, chatsite/daphne_body.py does the same inside Twisted,
 which would otherwise buffer and parse the body first.)
 """
 
@@ -16,10 +16,11 @@ import json
 
 from django.conf import settings
 
+# What multipart/form-data framing may add around one file of MAX_FILE_BYTES.
+MULTIPART_OVERHEAD = 64 * 1024
+
 
 def body_cap() -> int:
-    from files.uploads import MULTIPART_OVERHEAD
-
     return settings.MAX_FILE_BYTES + MULTIPART_OVERHEAD
 
 

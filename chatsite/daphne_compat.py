@@ -37,6 +37,7 @@ def install() -> None:
     if _installed:
         return
     try:
+        # daphne is optional (ASGI_SERVER=daphne).
         from daphne.ws_protocol import WebSocketProtocol
     except ImportError:  # not running under daphne
         return

@@ -8,6 +8,13 @@ connection the server dropped (restart, wait_timeout) is replaced and the
 call retried once, so no request fails on a stale connection. Django's own
 upkeep (CONN_MAX_AGE, a connection left broken or outside autocommit) runs at
 most every MAINTENANCE_S seconds instead of around every call.
+
+Only a call that has not written is retried. Once it sent an INSERT, UPDATE
+or DELETE, a lost connection leaves its outcome unknown (the COMMIT may have
+reached the server before the connection died): running it again could do it
+twice, or answer `conflict` for something that did happen. Such a call
+reports `unavailable` instead, and the client retries with its own key (a
+message's client_msg_id) or re-reads.
 """
 
 from __future__ import annotations
@@ -19,6 +26,8 @@ from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.db import InterfaceError, OperationalError, connection
+
+from chatsite.errors import Unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -39,17 +48,38 @@ def connection_lost(exc: BaseException) -> bool:
     return False
 
 
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+
+
+class _WriteWatch:
+    """An execute wrapper that notes whether a statement that changes rows went out."""
+
+    def __init__(self) -> None:
+        self.wrote = False
+
+    def __call__(self, execute, sql, params, many, context):
+        if not self.wrote and sql.lstrip()[:7].upper().startswith(_WRITES):
+            self.wrote = True
+        return execute(sql, params, many, context)
+
+
 def call_with_reconnect(fn: Callable[..., T], /, **kwargs: Any) -> T:
     """Call `fn`; if the connection turns out to be dead (and we are not inside
-    a transaction the caller opened), reconnect and call it once more."""
+    a transaction the caller opened), reconnect and call it once more, unless
+    `fn` had already written: then `unavailable` (see the module docstring)."""
     maintain()
+    watch = _WriteWatch()
     try:
-        return fn(**kwargs)
+        with connection.execute_wrapper(watch):
+            return fn(**kwargs)
     except (OperationalError, InterfaceError) as exc:
         if not connection_lost(exc) or connection.in_atomic_block:
             raise
-        logger.info("database connection lost (%s); reconnecting", exc)
         connection.close()
+        if watch.wrote:
+            logger.warning("database connection lost after a write (%s); not retried", exc)
+            raise Unavailable("The database connection was lost; check, then retry.") from exc
+        logger.info("database connection lost (%s); reconnecting", exc)
         return fn(**kwargs)
 
 

@@ -15,7 +15,7 @@ from rest_framework import parsers, renderers, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from chatsite import wire
+from chatsite import errors, wire
 from chatsite.errors import ChatError, Invalid, NotFound, RateLimited, Unavailable
 
 logger = logging.getLogger(__name__)
@@ -76,7 +76,6 @@ def _fields_from_detail(detail: Any) -> dict[str, list[str]]:
 
 def to_chat_error(exc: Exception) -> ChatError | None:
     """Map framework exceptions onto the product's error codes."""
-    from chatsite import errors
 
     if isinstance(exc, ChatError):
         return exc
@@ -173,11 +172,22 @@ def page(
     }
 
 
+def after_id(request: Request) -> int | None:
+    """The keyset of an id-descending list from `?cursor=`."""
+    values = decode_cursor(request.query_params.get("cursor"), arity=1)
+    if values is None:
+        return None
+    if not isinstance(values[0], int) or isinstance(values[0], bool):
+        raise Invalid.field("cursor", "Not a cursor from this list.")
+    return values[0]
+
+
 def page_limit(request: Request, *, default: int = 50, maximum: int = 100) -> int:
     raw = request.query_params.get("limit")
     if raw is None:
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+    # ASCII digits only: "²".isdigit() is true and int("²") raises.
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= maximum:
         raise Invalid.field("limit", f"A whole number from 1 to {maximum}.")
     return int(raw)
 
@@ -196,6 +206,41 @@ class BoundedListField(serializers.ListField):
         if isinstance(data, (list, tuple)) and len(data) > self.max_items():
             raise serializers.ValidationError(f"At most {self.max_items()} items.")
         return super().to_internal_value(data)
+
+
+class StrictCharField(serializers.CharField):
+    """A JSON string, and only a string (DRF's CharField turns 5 and true into
+    text). `schema` states in the OpenAPI schema the rule the service applies
+    (`minLength`, `maxLength`, `pattern`, `format`): documentation of that
+    rule, not a second copy of it (chatsite.schema renders it)."""
+
+    def __init__(self, *, schema: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        self.schema = schema or {}
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+_FORBIDDEN_ONE_LINE = "\\x00-\\x1f\\x7f-\\x9f\\u202a-\\u202e\\u2066-\\u2069"
+_FORBIDDEN_MULTILINE = "\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f\\u202a-\\u202e\\u2066-\\u2069"
+
+
+def text_field(*, max_len: int, allow_empty: bool, multiline: bool = False, **kwargs: Any) -> StrictCharField:
+    """User-written text as chatsite.text.clean_text takes it: at most
+    `max_len` characters, not blank unless `allow_empty`, no control or
+    text-direction characters (newlines and tabs when `multiline`)."""
+    forbidden = _FORBIDDEN_MULTILINE if multiline else _FORBIDDEN_ONE_LINE
+    pattern = f"^[^{forbidden}]*$" if allow_empty else f"^(?=[\\s\\S]*\\S)[^{forbidden}]*$"
+    schema = {"maxLength": max_len, "pattern": pattern}
+    return StrictCharField(schema=schema, allow_blank=allow_empty, trim_whitespace=False, **kwargs)
+
+
+def id_field(**kwargs: Any) -> StrictCharField:
+    """An object's id on the wire (a UUID; the service says whether it names one)."""
+    return StrictCharField(schema={"format": "uuid"}, **kwargs)
 
 
 class StrictBooleanField(serializers.BooleanField):

@@ -1,4 +1,4 @@
-"""The one error hierarchy (shared/spec/errors.md).
+"""The one error hierarchy (docs/protocol/errors.md).
 
 Services raise these; the DRF exception handler renders them as
 `{"error": {...}}` with their HTTP status, and the WebSocket gateway renders

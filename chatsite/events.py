@@ -25,7 +25,7 @@ def send_event_on_commit(*, user_ids: Iterable[int], frame: dict) -> None:
     if not targets:
         return
     envelope = realtime.frame_envelope(frame)
-    _on_commit(lambda: realtime.hub().deliver(targets, envelope))
+    _on_commit(lambda: realtime.deliver(targets, envelope))
 
 
 def send_events_on_commit(items: Iterable[tuple[Iterable[int], dict]]) -> None:
@@ -33,7 +33,7 @@ def send_events_on_commit(items: Iterable[tuple[Iterable[int], dict]]) -> None:
     batch = [(set(uids), realtime.frame_envelope(frame)) for uids, frame in items]
     batch = [(uids, env) for uids, env in batch if uids]
     if batch:
-        _on_commit(lambda: realtime.hub().deliver_many(batch))
+        _on_commit(lambda: realtime.deliver_many(batch))
 
 
 def close_sockets_on_commit(*, user_ids: Iterable[int], code: int, session_id: str | None = None) -> None:
@@ -42,12 +42,12 @@ def close_sockets_on_commit(*, user_ids: Iterable[int], code: int, session_id: s
     if not targets:
         return
     envelope = realtime.close_envelope(code, session_id=session_id)
-    _on_commit(lambda: realtime.hub().deliver(targets, envelope))
+    _on_commit(lambda: realtime.deliver(targets, envelope))
 
 
-def deliver_envelopes_on_commit(items: Iterable[tuple[Iterable[int], bytes]]) -> None:
-    """Prebuilt envelopes (see chatsite.realtime), delivered in one round trip on commit."""
+def deliver_envelopes_on_commit(items: Iterable[tuple[Iterable[int], dict]]) -> None:
+    """Prebuilt layer messages (see chatsite.realtime), delivered in one round trip on commit."""
     batch = [(set(uids), env) for uids, env in items]
     batch = [(uids, env) for uids, env in batch if uids]
     if batch:
-        _on_commit(lambda: realtime.hub().deliver_many(batch))
+        _on_commit(lambda: realtime.deliver_many(batch))

@@ -40,6 +40,7 @@ class Store(Protocol):
     def counter_incr(self, key: str, *, window_s: int) -> tuple[int, int]: ...
     def counter_get(self, key: str) -> tuple[int, int]: ...
     def cooldown(self, key: str, *, seconds: float) -> float: ...
+    def cooldown_left(self, key: str) -> float: ...
     async def acooldown(self, key: str, *, seconds: float) -> float: ...
     def code_put(self, key: str, *, digest: str, ttl_s: int) -> None: ...
     def code_consume(self, key: str, *, digest: str, max_tries: int) -> str: ...
@@ -196,6 +197,14 @@ class RedisStore:
         except redis.RedisError as exc:
             raise Unavailable("The shared store (Redis) is unavailable.") from exc
 
+    def cooldown_left(self, key: str) -> float:
+        """Seconds until `key`'s cooldown ends (0: none running); starts nothing."""
+        try:
+            left = self._sync().pttl(rds.key("cd", key))
+        except redis.RedisError as exc:
+            raise Unavailable("The shared store (Redis) is unavailable.") from exc
+        return max(0.0, left / 1000) if left and left > 0 else 0.0
+
     async def acooldown(self, key: str, *, seconds: float) -> float:
         client = rds.async_client()
         try:
@@ -315,6 +324,12 @@ class MemoryStore:
                 return item[0] - now
             self._data[name] = (now + seconds, 1)
             return 0.0
+
+    def cooldown_left(self, key: str) -> float:
+        now = time.monotonic()
+        with self._lock:
+            item = self._data.get("cd:" + key)
+        return max(0.0, item[0] - now) if item is not None else 0.0
 
     async def acooldown(self, key: str, *, seconds: float) -> float:
         return self.cooldown(key, seconds=seconds)

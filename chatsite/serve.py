@@ -46,6 +46,7 @@ def command(server: str, host: str, port: int) -> list[str]:
 
 
 def run_uvicorn(host: str, port: int) -> None:
+    # Loaded only when this server is the one chosen (daphne needs neither).
     import uvicorn
 
     from chatsite.asgi_server import HttpProtocol, WebSocketProtocol
@@ -57,7 +58,7 @@ def run_uvicorn(host: str, port: int) -> None:
         http=HttpProtocol,
         ws=WebSocketProtocol,
         ws_max_size=WS_TRANSPORT_MAX_BYTES,
-        lifespan="off",
+        lifespan="on",  # chatsite.lifespan: the background tasks start and stop with the server
         proxy_headers=False,
         server_header=False,
         access_log=False,

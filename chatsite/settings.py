@@ -70,11 +70,13 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
+    # The product's apps, each above those it builds on (docs/architecture.md).
     "chatsite",
+    "files",
     "accounts",
+    "conversations",
     "contacts",
     "groups",
-    "files",
     "messaging",
     "calls",
     "backoffice",
@@ -182,30 +184,41 @@ if REDIS:
             "OPTIONS": {"max_connections": REDIS_MAX_CONNECTIONS},
         }
     }
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {
-                "hosts": [{"address": REDIS.url, "max_connections": REDIS_MAX_CONNECTIONS}],
-                "prefix": f"{REDIS_KEY_PREFIX}:layer",
-            },
-        }
-    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "wsc"}}
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
-# How events reach sockets: "local" (this process only; the embedded default)
-# or "redis" (one pub/sub subscription per process, local dispatch by user).
-REALTIME_BACKEND = env.choice("REALTIME_BACKEND", "redis" if REDIS else "local", {"local", "redis"})
-if REALTIME_BACKEND == "redis" and not REDIS:
-    raise ImproperlyConfigured("REALTIME_BACKEND=redis needs REDIS_URL")
 # A socket whose outgoing queue grows past this is too slow to keep up: it is
 # closed with 1012 (reconnect and sync) instead of buffering without bound.
 REALTIME_SOCKET_QUEUE = env.integer("REALTIME_SOCKET_QUEUE", 2000, minimum=10)
 # An event for at least this many users goes out as one PUBLISH on the channel
 # every node listens to (with the recipient list) instead of one per user.
 REALTIME_BROADCAST_MIN = env.integer("REALTIME_BROADCAST_MIN", 16, minimum=2)
+
+# How events reach sockets: Channels' channel layer API, with per-user groups
+# (chatsite.realtime). chatsite.layers.UserLayer is in-memory without Redis
+# (the embedded default) and Redis pub/sub with it. CHANNEL_LAYER_BACKEND may
+# name another Channels layer (channels_redis.pubsub.RedisPubSubChannelLayer,
+# say, to compare them: docs/performance.md).
+CHANNEL_LAYER_BACKEND = env.string("CHANNEL_LAYER_BACKEND", "chatsite.layers.UserLayer")
+if CHANNEL_LAYER_BACKEND == "chatsite.layers.UserLayer":
+    _layer_config = {
+        "redis_url": REDIS.url if REDIS else None,
+        "prefix": f"{REDIS_KEY_PREFIX}:layer",
+        "node": NODE_ID,
+        "capacity": REALTIME_SOCKET_QUEUE,
+        "broadcast_min": REALTIME_BROADCAST_MIN,
+    }
+elif CHANNEL_LAYER_BACKEND.startswith("channels_redis."):
+    if not REDIS:
+        raise ImproperlyConfigured(f"CHANNEL_LAYER_BACKEND={CHANNEL_LAYER_BACKEND} needs REDIS_URL")
+    _layer_config = {
+        "hosts": [{"address": REDIS.url, "max_connections": REDIS_MAX_CONNECTIONS}],
+        "prefix": f"{REDIS_KEY_PREFIX}:clayer",
+        "capacity": REALTIME_SOCKET_QUEUE,
+    }
+else:
+    _layer_config = {}
+CHANNEL_LAYERS = {"default": {"BACKEND": CHANNEL_LAYER_BACKEND, "CONFIG": _layer_config}}
 
 # ---------------------------------------------------------------------------
 # Kafka (the message bus between the WebSocket and storage)
@@ -241,7 +254,7 @@ if env.is_set("KAFKA_SASL_USERNAME"):
             "sasl.password": env.string("KAFKA_SASL_PASSWORD"),
         }
     )
-# Tuned for latency (../shared/checklists/stack-notes.md): a consumer's latency
+# Tuned for latency (docs/performance.md, "Kafka client tuning"): a consumer's latency
 # follows fetch.wait.max.ms; linger 5 ms keeps the tail low under load; the
 # group session timeout decides how fast a group (re)forms. Real Kafka refuses
 # session timeouts under its group.min.session.timeout.ms (6000 by default).
@@ -346,6 +359,13 @@ PRESENCE_TTL_S = env.integer("PRESENCE_TTL_S", 60, minimum=3)
 PRESENCE_MAX_SUBSCRIPTIONS = env.integer("PRESENCE_MAX_SUBSCRIPTIONS", 2000, minimum=1)
 # The sender may recall a message for this long; group owners and admins any time.
 RECALL_WINDOW_S = env.integer("RECALL_WINDOW_S", 120, minimum=0)
+# The sender may edit a text message for this long (hello.limits.edit_window_s).
+EDIT_WINDOW_S = env.integer("EDIT_WINDOW_S", 900, minimum=0)
+# Members hear of the reactions on one message at most once per this many ms
+# (the first change at once, the rest of a burst together; 0: every change).
+REACTIONS_COALESCE_MS = env.integer("REACTIONS_COALESCE_MS", 250, minimum=0)
+# Messages mentioning @all, per group per hour.
+LIMIT_MENTION_ALL_PER_HOUR = env.integer("LIMIT_MENTION_ALL_PER_HOUR", 3, minimum=1)
 # The proxies (addresses or networks) whose X-Forwarded-For and
 # X-Forwarded-Proto are believed (chatsite.net); none by default: the
 # socket's peer is the client, for limits, sessions, the audit and access logs.
@@ -392,17 +412,21 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["chatsite.drf.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["chatsite.drf.StrictJSONParser", "rest_framework.parsers.MultiPartParser"],
+    # JSON bodies only; the upload view takes multipart/form-data itself.
+    "DEFAULT_PARSER_CLASSES": ["chatsite.drf.StrictJSONParser"],
     "EXCEPTION_HANDLER": "chatsite.drf.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "chatsite.schema.ChatAutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "WebsocketChat API",
-    "DESCRIPTION": "REST API of WebsocketChat. The WebSocket protocol is described in docs/protocol.md.",
+    "DESCRIPTION": "REST API of WebsocketChat. The WebSocket protocol is described in docs/protocol/ (asyncapi.yaml).",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # A PATCH body's fields are optional where its serializer says so (the
+    # views that take part of an object parse with partial=True), not always.
+    "COMPONENT_SPLIT_PATCH": False,
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -411,13 +435,14 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "RequestStatusEnum": "contacts.models.RequestStatus",
         "GroupStatusEnum": "groups.models.GroupStatus",
-        "GroupRoleEnum": "groups.models.Role",
+        "GroupRoleEnum": "conversations.models.Role",
         "AssignableRoleEnum": "groups.serializers.ASSIGNABLE_ROLES",
         "CallMediaEnum": "calls.models.CallMedia",
         "CallStateEnum": "calls.models.CallState",
         "CallOutcomeEnum": "calls.models.CallOutcome",
         "UserStatusEnum": "accounts.models.UserStatus",
         "AuditTargetTypeEnum": "backoffice.models.AuditTargetType",
+        "MessageKindEnum": "conversations.models.MessageKind",
     },
 }
 

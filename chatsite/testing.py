@@ -1,49 +1,119 @@
-"""Helpers for tests: stopping the per-loop background tasks at the end of a test."""
+"""Helpers the apps' tests share: the error shape, query counts, a recorder
+of the events services send (the `events` and `closes` fixtures of the root
+conftest), stopping a test loop's background tasks, and a worker's
+environment."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
+import os
+import re
+from collections.abc import Iterable
+
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from chatsite import lifespan, realtime, wire
+
+ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+
+def assert_error(response, status: int, code: str) -> dict:
+    """The response is the error `code` with `status`, in the one error shape."""
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert set(body) == {"error"}
+    assert body["error"]["code"] == code, body
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    if code == "invalid":
+        assert isinstance(body["error"]["fields"], dict) and body["error"]["fields"]
+    else:
+        assert "fields" not in body["error"]
+    return body["error"]
+
+
+def count_queries(fn) -> tuple[int, object]:
+    """(number of queries, result) of calling `fn`."""
+    with CaptureQueriesContext(connection) as ctx:
+        result = fn()
+    return len(ctx.captured_queries), result
+
+
+# --------------------------------------------------------------------------- what services send
+
+
+class Recorder:
+    """Records every frame services hand to the real-time fan-out (and still
+    delivers it), so tests can assert events and their recipients.
+
+        def test_x(events, alice, bob):
+            with events.capture():   # runs the block's on-commit hooks at its end, as a commit would
+                do_something()
+            assert events.of_type("contact.added") == [({alice.pk}, {...}), ({bob.pk}, {...})]
+
+    A service that raises rolls its savepoint back, and with it the hooks it
+    scheduled: `items` stays empty, as nothing would have been sent.
+    `closes` lists the socket-close orders: (user ids, code, session id)."""
+
+    def __init__(self, capture_on_commit) -> None:
+        self.items: list[tuple[set[int], dict]] = []
+        self.closes: list[tuple[set[int], int, str | None]] = []
+        self._capture_on_commit = capture_on_commit
+
+    def capture(self):
+        return self._capture_on_commit(execute=True)
+
+    def add(self, user_ids: Iterable[int], message: dict) -> None:
+        kind = message["type"]
+        if kind == "chat.frame":
+            self.items.append((set(user_ids), wire.loads(message["text"])))
+        elif kind == "chat.split" and message.get("others") is not None:
+            # A socket-specific message (a sender's ack): record what the user's other sockets get.
+            self.items.append((set(user_ids), wire.loads(message["others"])))
+        elif kind == "ws.close":
+            self.closes.append((set(user_ids), message["code"], message.get("session")))
+
+    def of_type(self, frame_type: str) -> list[tuple[set[int], dict]]:
+        return [(uids, frame) for uids, frame in self.items if frame.get("type") == frame_type]
+
+    def types(self) -> list[str]:
+        return [frame["type"] for _, frame in self.items]
+
+    def to(self, user) -> list[dict]:
+        """Frames `user` received, in order."""
+        return [frame for uids, frame in self.items if user.pk in uids]
+
+    def recipients(self, frame_type: str) -> set[int]:
+        out: set[int] = set()
+        for uids, _ in self.of_type(frame_type):
+            out |= uids
+        return out
+
+    def clear(self) -> None:
+        self.items.clear()
+        self.closes.clear()
+
+
+def record_deliveries(monkeypatch, recorder: Recorder) -> None:
+    """Route chatsite.realtime's synchronous fan-out through `recorder` (still delivering)."""
+    real = realtime.deliver_many
+
+    def recording(items) -> None:
+        items = [(set(uids), message) for uids, message in items]
+        for uids, message in items:
+            recorder.add(uids, message)
+        real(items)
+
+    monkeypatch.setattr(realtime, "deliver_many", recording)
 
 
 async def shutdown_loop_tasks() -> None:
-    """Cancel the gateway's sweeper and the hub's subscriber for the running loop."""
-    from chatsite import presence, realtime
-    from chatsite.gateway import consumer
-
-    loop = asyncio.get_running_loop()
-    tasks = []
-    sweeper = consumer._sweepers.pop(loop, None)
-    if sweeper is not None:
-        tasks.append(sweeper.task)
-    refresher = presence._refreshers.pop(loop, None)
-    if refresher is not None:
-        tasks.append(refresher.task)
-    hub = realtime.hub()
-    subscribers = getattr(hub, "_subscribers", None)
-    if subscribers is not None:
-        sub = subscribers.pop(loop, None)
-        if sub is not None:
-            tasks.append(sub.task)
-    try:
-        from calls.ws_handlers import stop_sweeper
-
-        await stop_sweeper()
-    except ImportError:
-        pass
-    for task in tasks:
-        task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+    """Stop the running loop's background tasks (chatsite.lifespan), as a
+    server's lifespan shutdown would."""
+    await lifespan.stop()
 
 
 def worker_env(*, topic_prefix: str, group: str) -> dict[str, str]:
     """The environment of a worker process sharing this test's database and Redis."""
-    import os
-
-    from django.db import connection
-
     db = connection.settings_dict
     env = dict(os.environ)
     env.pop("DATABASE_TEST_NAME", None)

@@ -18,7 +18,6 @@ a batch of records; they must be idempotent (a redelivery changes nothing).
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import threading
 from collections import Counter
@@ -26,8 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from django.apps import apps
 from django.conf import settings
+from django.utils.module_loading import autodiscover_modules
 
 logger = logging.getLogger(__name__)
 
@@ -42,13 +41,9 @@ class Record:
     headers: dict[str, bytes] = field(default_factory=dict)
 
 
-class PoisonRecord(Exception):
-    """A record its handler can never process: it goes to the dead-letter topic."""
-
-
-# A handler takes a batch and returns nothing; raising PoisonRecord for one
-# record is done by returning it in the `rejected` list instead, so the rest of
-# the batch is kept:  handler(records) -> list[tuple[Record, str]] (rejected, reason)
+# A handler takes a batch and returns the records it can never process, each
+# with its reason: those go to the dead-letter topic and the rest of the batch
+# is kept.  handler(records) -> list[tuple[Record, str]] (rejected, reason)
 BatchHandler = Callable[[list[Record]], list[tuple[Record, str]]]
 
 _handlers: dict[str, BatchHandler] = {}
@@ -82,12 +77,8 @@ def topics() -> list[str]:
 
 
 def autodiscover() -> None:
-    for config in apps.get_app_configs():
-        try:
-            importlib.import_module(f"{config.name}.bus_handlers")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{config.name}.bus_handlers":
-                raise
+    """Import every installed app's `bus_handlers` (Django's own autodiscovery)."""
+    autodiscover_modules("bus_handlers")
 
 
 class Bus(Protocol):
@@ -125,10 +116,12 @@ def get_bus() -> Bus:
         if bus is not None:
             return bus
         if backend == "kafka":
+            # Only the configured backend is imported (confluent-kafka loads librdkafka).
             from chatsite.bus.kafka import KafkaBus
 
             bus = KafkaBus()
         else:
+            # Only the configured backend is imported.
             from chatsite.bus.inprocess import InProcessBus
 
             bus = InProcessBus()

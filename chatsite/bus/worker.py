@@ -86,6 +86,7 @@ class Worker:
         lost its data). Returns True if it created any. (A consumer whose broker
         vanished may still believe it holds its partitions, so this runs
         whatever the assignment: one metadata request every TOPIC_CHECK_INTERVAL_S.)"""
+        # The Kafka client only where a broker is configured.
         from chatsite.bus import kafka
 
         names = [full_topic(t) for t in self.topics] + [dead_letter_topic(t) for t in self.topics]
@@ -156,6 +157,7 @@ class Worker:
         for (topic, partition), lag in lags.items():
             metrics.consumer_lag.labels(topic, str(partition)).set(lag)
         if settings.REDIS_URL and lags:
+            # Redis only where it is configured (the lag report).
             from chatsite import redis as rds
 
             try:

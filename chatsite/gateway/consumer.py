@@ -1,19 +1,21 @@
-"""The WebSocket gateway at /ws/ (shared/spec/websocket.md).
+"""The WebSocket gateway at /ws/ (docs/protocol/websocket.md).
 
-One consumer per socket. It authenticates, registers the socket with the
-real-time hub under its user's id, sends `hello`, and then turns each client
-frame into a call of the registered handler for its type. Every error is
-caught per frame and becomes an `error` frame: a bad frame never closes the
-socket (only a flood does, with 4429) and never touches another socket.
+One consumer per socket. It asks the registered authenticator who the
+socket belongs to, joins its user's group on the channel layer
+(chatsite.realtime), sends `hello`, and then turns each client frame into a
+call of the registered handler for its type. Every error is caught per frame
+and becomes an `error` frame: a bad frame never closes the socket (only a
+flood does, with 4429) and never touches another socket.
 
-Layer messages never come from a client frame: the hub delivers envelopes to
-`on_envelope`, and a client's `type` only ever selects a handler from the
-registry.
+Layer messages (`chat.frame`, `chat.split`, `chat.topic`, `ws.close`,
+`layer.*`) have handlers here; they never come from a client frame, whose
+`type` only ever selects a handler from the registry.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -22,12 +24,14 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
 from django.conf import settings
 
-from chatsite import kv, metrics, realtime, wire
+from chatsite import kv, lifespan, metrics, realtime, wire
 from chatsite.db import run_in_db_thread
-from chatsite.errors import AccountDisabled, BadFrame, ChatError, Invalid, NotAuthenticated, TooLarge, Unavailable
+from chatsite.errors import AccountDisabled, BadFrame, ChatError, Invalid, RateLimited, TooLarge, Unavailable
 from chatsite.gateway import registry
 from chatsite.gateway.origin import origin_allowed
 from chatsite.logging import request_id_var
@@ -41,6 +45,8 @@ CLOSE_IDLE = 4408
 CLOSE_FLOOD = 4429
 CLOSE_GOING_AWAY = 1001
 CLOSE_TRY_AGAIN = 1012
+# How long a closing socket waits for its queued frames to go out.
+CLOSE_DRAIN_S = 2.0
 REF_MAX = 64
 
 
@@ -48,9 +54,6 @@ class Connection(AsyncWebsocketConsumer):
     """A client socket. Handlers use: `user`, `user_id`, `session_id`,
     `socket_id`, `state` (a dict apps may keep per-socket data in),
     `send_frame()`, `push_text()` and `run_sync()`."""
-
-    # Fan-out goes through chatsite.realtime, not a per-socket layer channel.
-    channel_layer_alias = "__no_layer__"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -62,14 +65,71 @@ class Connection(AsyncWebsocketConsumer):
         # Topics this socket listens to (presence of some users).
         self.topics: set[str] = set()
         self.loop: asyncio.AbstractEventLoop | None = None
-        self.attached = False
+        self.joined = False
         self.closing = False
         self.connected_at = time.monotonic()
         self.last_frame_at = self.connected_at
         self.strikes = 0
         self._outbox: list[str] = []
         self._flushing = False
+        self._flush_task: asyncio.Task | None = None
+        self._tasks: set[asyncio.Task] = set()
+        # Nothing goes out before `hello` (see _greet).
+        self.greeted = False
         self.close_code: int | None = None
+
+    async def __call__(self, scope, receive, send) -> None:
+        """Channels' consumer loop, except that layer messages have a task of
+        their own. Channels dispatches the socket's frames and the layer's
+        messages from one loop, one at a time, so an event for this socket
+        would wait behind a frame being handled (a long `sync`, a send waiting
+        on the bus); here it goes out at once, as the client expects."""
+        self.scope = scope
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self.channel_name = await self.channel_layer.new_channel()
+        self.base_send = send
+        # Our layer calls the consumer for each message (its `listen`
+        # extension): no task wake-up per event, which a 500-member group's
+        # fan-out pays 500 times. Other layers are read by a task.
+        listening = realtime.has_extension(self.channel_layer, "listen")
+        if listening:
+            self.channel_layer.listen(self.channel_name, self._on_layer_message)
+        else:
+            events = asyncio.ensure_future(self._dispatch_layer())
+        try:
+            while True:
+                await self.dispatch(await receive())
+        except StopConsumer:
+            pass
+        finally:
+            if listening:
+                self.channel_layer.unlisten(self.channel_name)
+            else:
+                events.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await events
+
+    def _on_layer_message(self, message: dict) -> None:
+        """A layer message, on this socket's loop (the `listen` extension):
+        frames are queued at once, the rest handled in a task."""
+        immediate = _IMMEDIATE.get(message.get("type"))
+        if immediate is not None:
+            immediate(self, message)
+            return
+        task = asyncio.ensure_future(self._dispatch_safely(message))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _dispatch_safely(self, message: dict) -> None:
+        try:
+            await self.dispatch(message)
+        except Exception:
+            logger.exception("layer message %r failed on socket %s", message.get("type"), self.socket_id)
+
+    async def _dispatch_layer(self) -> None:
+        receive, name = self.channel_layer.receive, self.channel_name
+        while True:
+            await self._dispatch_safely(await receive(name))
 
     async def dispatch(self, message: dict) -> None:
         # Channels' dispatch first runs close_old_connections() in the database
@@ -95,7 +155,7 @@ class Connection(AsyncWebsocketConsumer):
         token, subprotocol = self._token_from_scope()
         await self.accept(subprotocol)
         try:
-            user, session = await self._authenticate(token)
+            identity = await registry.authenticate(scope=self.scope, token=token)
         except AccountDisabled:
             self._log_refusal("account disabled", CLOSE_DISABLED)
             await self.close(CLOSE_DISABLED)
@@ -108,7 +168,8 @@ class Connection(AsyncWebsocketConsumer):
             logger.exception("websocket authentication failed unexpectedly")
             await self.close(CLOSE_TRY_AGAIN)
             return
-        self.user, self.user_id, self.session_id = user, user.pk, str(session.uuid)
+        self.user, self.user_id, self.session_id = identity.user, identity.user_id, identity.session_id
+        self.profile = identity.profile
         try:
             allowed = await kv.store().atoken_bucket(
                 f"wsconn:{self.user_id}",
@@ -121,15 +182,18 @@ class Connection(AsyncWebsocketConsumer):
             await self.close(CLOSE_FLOOD)
             return
         try:
-            await realtime.hub().attach(self)
+            # The user's group (chatsite.realtime): events for the user reach
+            # this socket from the moment group_add returns.
+            await self.channel_layer.group_add(realtime.user_group(self.user_id), self.channel_name)
         except Unavailable:
             logger.warning("websocket of user %s refused: realtime unavailable", self.user_id)
             await self.close(CLOSE_TRY_AGAIN)
             return
-        self.attached = True
+        self.joined = True
         metrics.websockets_open.inc()
-        _sweeper_for(self.loop).add(self)
-        await self.send_frame(self._hello())
+        await lifespan.ensure_started()
+        _local.add(self)
+        self._greet()
         for hook in registry.connect_hooks():
             try:
                 await hook(self)
@@ -162,26 +226,18 @@ class Connection(AsyncWebsocketConsumer):
             return tokens[-1], None
         return None, None
 
-    async def _authenticate(self, token: str | None):
-        from accounts.middleware import SESSION_KEY
-        from accounts.services import authenticate_access_token, authenticate_session_id
-
-        if token is not None:
-            return await run_in_db_thread(authenticate_access_token, raw=token)
-        session = self.scope.get("session")
-        sid = None
-        if session is not None:
-            sid = await run_in_db_thread(session.get, key=SESSION_KEY)
-        if sid is None:
-            raise NotAuthenticated()
-        return await run_in_db_thread(authenticate_session_id, session_uuid=sid)
+    def _greet(self) -> None:
+        """Send `hello`, the first frame. Events for the user may reach the
+        socket while it joins its group: they wait in the outbox behind it."""
+        self._outbox.insert(0, wire.dumps(self._hello()))
+        metrics.frames_out.inc()
+        self.greeted = True
+        self._start_flush()
 
     def _hello(self) -> dict:
-        from accounts.serializers import user_to_wire
-
         return {
             "type": "hello",
-            "user": user_to_wire(self.user, with_phone=True),
+            "user": self.profile,
             "server_time": wire.now_iso(),
             "heartbeat_s": settings.HEARTBEAT_S,
             "limits": {
@@ -189,6 +245,7 @@ class Connection(AsyncWebsocketConsumer):
                 "max_file": settings.MAX_FILE_BYTES,
                 "messages_per_s": settings.LIMIT_MESSAGES_PER_S,
                 "messages_burst": settings.LIMIT_MESSAGES_BURST,
+                "edit_window_s": settings.EDIT_WINDOW_S,
             },
         }
 
@@ -262,8 +319,6 @@ class Connection(AsyncWebsocketConsumer):
     async def _within_rate(self, budget, ref: str | None) -> bool:
         """The per-user frame budget (and the frame's own budget, if any).
         Flooding past the frame budget earns strikes and, in the end, 4429."""
-        from chatsite.errors import RateLimited
-
         frames = (f"frames:{self.user_id}", settings.LIMIT_FRAMES_PER_S, settings.LIMIT_FRAMES_BURST)
         try:
             if budget is None:
@@ -312,11 +367,14 @@ class Connection(AsyncWebsocketConsumer):
         if len(self._outbox) > settings.REALTIME_SOCKET_QUEUE:
             logger.warning("socket of user %s too slow: closing with 1012", self.user_id)
             self._outbox.clear()
-            self.close_soon(CLOSE_TRY_AGAIN)
+            self.close_soon(CLOSE_TRY_AGAIN, drain=False)
             return
-        if not self._flushing:
+        self._start_flush()
+
+    def _start_flush(self) -> None:
+        if self.greeted and not self._flushing:
             self._flushing = True
-            asyncio.get_running_loop().create_task(self._flush())
+            self._flush_task = asyncio.get_running_loop().create_task(self._flush())
 
     async def _flush(self) -> None:
         try:
@@ -329,30 +387,44 @@ class Connection(AsyncWebsocketConsumer):
         finally:
             self._flushing = False
 
-    def on_envelope(self, envelope: bytes) -> None:
-        """An event from the hub for this socket's user (see chatsite.realtime)."""
+    # ------------------------------------------------------------------ layer messages (chatsite.realtime)
+
+    def _frame(self, message: dict) -> None:
+        if not self.closing:
+            self.push_text(message["text"])
+
+    def _split(self, message: dict) -> None:
         if self.closing:
             return
-        kind = envelope[:1]
-        if kind == b"F":
-            self.push_text(envelope[1:].decode())
-        elif kind == b"S":
-            head, _, rest = envelope[1:].partition(b"|")
-            own, _, other = rest.partition(b"\0")
-            if head.decode() == self.socket_id:
-                self._own_frame(own.decode())
-            elif other:
-                self.push_text(other.decode())
-        elif kind == b"T":
-            name, _, text = envelope[1:].partition(b"|")
-            if name.decode() in self.topics:
-                self.push_text(text.decode())
-        elif kind == b"C":
-            control = realtime.decode_control(envelope)
-            if control.get("op") == "close":
-                session, socket = control.get("session"), control.get("socket")
-                if (session is None or session == self.session_id) and (socket is None or socket == self.socket_id):
-                    self.close_soon(int(control.get("code") or CLOSE_UNAUTHENTICATED))
+        if message["socket"] == self.socket_id:
+            self._own_frame(message["own"])
+        elif message.get("others") is not None:
+            self.push_text(message["others"])
+
+    def _topic(self, message: dict) -> None:
+        if not self.closing and message["topic"] in self.topics:
+            self.push_text(message["text"])
+
+    async def chat_frame(self, message: dict) -> None:
+        self._frame(message)
+
+    async def chat_split(self, message: dict) -> None:
+        self._split(message)
+
+    async def chat_topic(self, message: dict) -> None:
+        self._topic(message)
+
+    async def ws_close(self, message: dict) -> None:
+        session, socket = message.get("session"), message.get("socket")
+        if (session is None or session == self.session_id) and (socket is None or socket == self.socket_id):
+            await self.close_with(int(message.get("code") or CLOSE_UNAUTHENTICATED))
+
+    async def layer_overflow(self, message: dict) -> None:
+        logger.warning("socket of user %s fell behind its events: closing with 1012", self.user_id)
+        await self.close_with(CLOSE_TRY_AGAIN, drain=False)
+
+    async def layer_lost(self, message: dict) -> None:
+        await self.close_with(CLOSE_TRY_AGAIN)
 
     def _own_frame(self, text: str) -> None:
         """A frame meant for this very socket; apps may intercept it (the
@@ -365,17 +437,21 @@ class Connection(AsyncWebsocketConsumer):
 
     # ------------------------------------------------------------------ closing
 
-    def close_soon(self, code: int) -> None:
+    def close_soon(self, code: int, *, drain: bool = True) -> None:
         if self.closing or self.loop is None:
             return
-        self.loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self.close_with(code)))
+        self.loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self.close_with(code, drain=drain)))
 
-    async def close_with(self, code: int) -> None:
+    async def close_with(self, code: int, *, drain: bool = True) -> None:
+        """Close with `code`. Frames already queued (an error, the last group
+        event) go out first, within CLOSE_DRAIN_S; none before `hello`. A
+        socket closed for falling behind is not drained (`drain=False`)."""
         if self.closing:
             return
-        # Frames already queued (an error, the last group event) go out first.
-        if self._outbox and not self._flushing:
-            await self._flush()
+        if self.greeted and drain:
+            await self._drain(CLOSE_DRAIN_S)
+            if self.closing:
+                return
         self.closing = True
         self.close_code = code
         try:
@@ -386,19 +462,34 @@ class Connection(AsyncWebsocketConsumer):
             self.close_code = 1000
             await self.close()
 
+    async def _drain(self, timeout: float) -> None:
+        """Wait (at most `timeout`) until the outbox is sent."""
+        try:
+            async with asyncio.timeout(timeout):
+                while self._outbox or self._flushing:
+                    task = self._flush_task
+                    if self._flushing and task is not None and not task.done():
+                        await asyncio.shield(task)
+                    elif self._outbox:
+                        self._flushing = True
+                        await self._flush()
+                    else:
+                        break
+        except TimeoutError:
+            logger.info("socket %s closing with frames unsent after %.1f s", self.socket_id, timeout)
+
     async def websocket_disconnect(self, message: dict) -> None:
         code = message.get("code")
         self.closing = True
-        if self.attached:
-            self.attached = False
+        if self.joined:
+            self.joined = False
             metrics.websockets_open.dec()
             metrics.websocket_closes.labels(str(self.close_code or code)).inc()
-            if self.loop is not None:
-                _sweeper_for(self.loop).discard(self)
+            _local.discard(self)
             try:
-                await realtime.hub().detach(self)
+                await self.channel_layer.group_discard(realtime.user_group(self.user_id), self.channel_name)
             except Exception:
-                logger.exception("detach failed for socket %s", self.socket_id)
+                logger.exception("leaving the user's group failed for socket %s", self.socket_id)
             for hook in registry.disconnect_hooks():
                 try:
                     await hook(self)
@@ -431,39 +522,23 @@ class Connection(AsyncWebsocketConsumer):
         return scope_ip(self.scope)
 
 
-class _Sweeper:
-    """Closes sockets that sent nothing for 2 × heartbeat_s (one task per loop)."""
+# Layer messages that only queue a frame: handled in the layer's call.
+_IMMEDIATE = {"chat.frame": Connection._frame, "chat.split": Connection._split, "chat.topic": Connection._topic}
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.sockets: weakref.WeakSet[Connection] = weakref.WeakSet()
-        self.task = loop.create_task(self._run())
-
-    def add(self, conn: Connection) -> None:
-        self.sockets.add(conn)
-
-    def discard(self, conn: Connection) -> None:
-        self.sockets.discard(conn)
-
-    async def _run(self) -> None:
-        while True:
-            interval = max(0.5, settings.HEARTBEAT_S / 4)
-            await asyncio.sleep(interval)
-            deadline = time.monotonic() - 2 * settings.HEARTBEAT_S
-            for conn in list(self.sockets):
-                if conn.last_frame_at < deadline and not conn.closing:
-                    asyncio.ensure_future(conn.close_with(CLOSE_IDLE))
-
-
-_sweepers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Sweeper] = weakref.WeakKeyDictionary()
-
-
-def _sweeper_for(loop: asyncio.AbstractEventLoop) -> _Sweeper:
-    sweeper = _sweepers.get(loop)
-    if sweeper is None or sweeper.task.done():
-        sweeper = _Sweeper(loop)
-        _sweepers[loop] = sweeper
-    return sweeper
+# The sockets of this process (the idle sweep, the calls' lease renewal).
+_local: weakref.WeakSet[Connection] = weakref.WeakSet()
 
 
 def local_connections() -> list[Connection]:
-    return [c for sweeper in list(_sweepers.values()) for c in list(sweeper.sockets)]
+    return list(_local)
+
+
+@lifespan.task("gateway idle sweep")
+async def sweep_idle_sockets() -> None:
+    """Closes sockets that sent nothing for 2 × heartbeat_s."""
+    while True:
+        await asyncio.sleep(max(0.5, settings.HEARTBEAT_S / 4))
+        deadline = time.monotonic() - 2 * settings.HEARTBEAT_S
+        for conn in local_connections():
+            if conn.last_frame_at < deadline and not conn.closing:
+                asyncio.ensure_future(conn.close_with(CLOSE_IDLE))

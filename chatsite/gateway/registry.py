@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from django.apps import apps
+from django.utils.module_loading import autodiscover_modules
 
 if TYPE_CHECKING:
     from chatsite.gateway.consumer import Connection
@@ -38,6 +38,35 @@ class FrameSpec:
     # A budget of its own on top of the frame budget, checked in the same
     # shared-store call: (key prefix, rate per s, burst) read at call time.
     budget: Callable[[], tuple[str, float, int]] | None = None
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a socket belongs to, as the authenticator found them."""
+
+    user: Any
+    user_id: int
+    session_id: str
+    # The User object of the `hello` frame.
+    profile: dict
+
+
+# The app that knows users answers who a handshake belongs to (accounts'
+# ws_handlers registers it); it raises NotAuthenticated or AccountDisabled.
+Authenticator = Callable[..., Awaitable[Identity]]
+_authenticator: Authenticator | None = None
+
+
+def authenticator(fn: Authenticator) -> Authenticator:
+    global _authenticator
+    _authenticator = fn
+    return fn
+
+
+async def authenticate(*, scope: dict, token: str | None) -> Identity:
+    if _authenticator is None:
+        raise RuntimeError("no WebSocket authenticator is registered")
+    return await _authenticator(scope=scope, token=token)
 
 
 _frames: dict[str, FrameSpec] = {}
@@ -88,9 +117,4 @@ def known_types() -> list[str]:
 def autodiscover() -> None:
     """Import `ws_handlers` of every installed app (and the gateway's own)."""
     importlib.import_module("chatsite.gateway.handlers")
-    for config in apps.get_app_configs():
-        try:
-            importlib.import_module(f"{config.name}.ws_handlers")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{config.name}.ws_handlers":
-                raise
+    autodiscover_modules("ws_handlers")

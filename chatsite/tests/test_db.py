@@ -57,3 +57,51 @@ async def test_frames_skip_channels_per_message_connection_upkeep(ws_connect, al
         done = await ws.expect("sync.done")
         assert done["ref"] == f"s{n}"
     assert hops == []
+
+
+@pytest.mark.skipif(connection.vendor != "mysql", reason="needs MariaDB (the real-services run)")
+def test_a_write_whose_connection_dies_at_commit_runs_once_and_says_unavailable(alice, bob, monkeypatch):
+    """The COMMIT reaches the server, then the connection dies before its answer
+    (another session kills it). Retrying would store the system message twice;
+    the call reports `unavailable` and the message is there once."""
+    from chatsite.errors import Unavailable
+    from contacts.models import Contact
+    from conversations.models import Message
+    from conversations.services import post_system_message
+
+    conversation = Contact.objects.get(owner=alice, other=bob).conversation
+    before = Message.objects.filter(conversation=conversation).count()
+    wrapper = connections["default"]
+    real_commit = wrapper._commit
+    killed = []
+
+    def commit_then_die():
+        real_commit()
+        if not killed:
+            killed.append(wrapper.connection.thread_id())
+            killer = connections.create_connection("default")
+            try:
+                with killer.cursor() as cursor:
+                    cursor.execute(f"KILL CONNECTION {int(killed[0])}")
+            finally:
+                killer.close()
+            with wrapper.wrap_database_errors:
+                wrapper.connection.ping()  # the dead connection's error, as the COMMIT's answer would meet it
+
+    def write():
+        from django.db import transaction
+
+        with transaction.atomic():
+            post_system_message(conversation=conversation, event="recall", actor=alice)
+
+    monkeypatch.setattr(wrapper, "_commit", commit_then_die)
+    connection.wsc_next_upkeep = time.monotonic() + 3600
+    try:
+        with pytest.raises(Unavailable):
+            call_with_reconnect(write)
+    finally:
+        connection.wsc_next_upkeep = 0.0
+        monkeypatch.undo()
+        connection.close()
+    assert killed
+    assert Message.objects.filter(conversation=conversation).count() == before + 1

@@ -1,8 +1,9 @@
-"""The WebSocket gateway (shared/spec/websocket.md "Connecting" and "Frames")."""
+"""The WebSocket gateway (docs/protocol/websocket.md "Connecting" and "Frames")."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import uuid
 
@@ -36,8 +37,62 @@ async def test_hello_is_the_first_frame(ws_connect, alice):
     assert hello["user"]["id"] == str(alice.uuid)
     assert hello["user"]["phone"] == "+8613800138000"
     assert hello["heartbeat_s"] == 25
-    assert hello["limits"] == {"max_text": 5000, "max_file": 104857600, "messages_per_s": 10, "messages_burst": 60}
+    assert hello["limits"] == {
+        "max_text": 5000,
+        "max_file": 104857600,
+        "messages_per_s": 10,
+        "messages_burst": 60,
+        "edit_window_s": 900,
+    }
     assert hello["server_time"].endswith("Z")
+
+
+async def test_hello_comes_before_events_delivered_while_the_socket_joins(ws_connect, alice, bob, monkeypatch):
+    """Events reach a socket from the moment it joins its user's group, before
+    `group_add` returns (with Redis it then waits for the subscription). An
+    event arriving then waits behind `hello` (found by
+    tests/security/test_ws_fuzz.py: a reconnecting socket got a `message.new` first)."""
+    from channels.layers import get_channel_layer
+
+    from chatsite import realtime
+
+    layer = get_channel_layer()
+    group_add = layer.group_add
+    typing = {"type": "typing", "conversation": str(uuid.uuid4()), "user": str(bob.uuid)}
+
+    async def join_slowly(group, channel) -> None:
+        await group_add(group, channel)
+        await realtime.adeliver([alice.pk], realtime.frame_envelope(typing))
+        await asyncio.sleep(0.05)  # as a subscription round trip would
+
+    monkeypatch.setattr(layer, "group_add", join_slowly)
+    ws = await ws_connect(alice)  # fails unless the first frame is `hello`
+    assert await ws.expect("typing") == typing
+
+
+async def test_events_reach_a_socket_while_one_of_its_frames_is_being_handled(ws_connect, alice, bob, monkeypatch):
+    """A frame's handler may take a while (a long `sync`, a send waiting on
+    the bus); events for the socket go out meanwhile, not after it."""
+    from chatsite import realtime
+    from chatsite.gateway import registry
+
+    started, release = asyncio.Event(), asyncio.Event()
+    ping = registry.get("ping")
+
+    async def slow_ping(conn, frame) -> None:
+        started.set()
+        await release.wait()
+        await ping.handler(conn, frame)
+
+    monkeypatch.setitem(registry._frames, "ping", dataclasses.replace(ping, handler=slow_ping))
+    ws = await ws_connect(alice)
+    await ws.send({"type": "ping", "ref": "slow"})
+    await asyncio.wait_for(started.wait(), 3)
+    typing = {"type": "typing", "conversation": str(uuid.uuid4()), "user": str(bob.uuid)}
+    await realtime.adeliver([alice.pk], realtime.frame_envelope(typing))
+    assert await ws.expect("typing") == typing
+    release.set()
+    assert await ws.expect("pong") == {"type": "pong", "ref": "slow"}
 
 
 async def test_bearer_subprotocol(alice):
@@ -76,7 +131,7 @@ async def test_foreign_origin_is_refused_at_the_handshake(alice, origin):
     token = (await sync_to_async(login_tokens)(alice))["access"]
     comm, connected, code = await raw_connect(f"/ws/?token={token}", headers=ws_headers(origin))
     # Closed before accept: the ASGI server answers the handshake with HTTP 403
-    # (checked against a real daphne in test_live.py).
+    # (checked against real uvicorn and daphne in test_live.py).
     assert not connected
 
 
@@ -90,7 +145,7 @@ async def test_own_origin_and_allowed_origins_are_accepted(ws_connect, alice, se
 async def test_cookie_session_of_the_web_pages(alice):
     from django.contrib.sessions.backends.db import SessionStore
 
-    from accounts.services import Client, do_web_login
+    from accounts.actions.sessions import Client, do_web_login
 
     def make_cookie_session():
         session = do_web_login(user=alice, client=Client(ip="127.0.0.1"))
@@ -128,6 +183,9 @@ async def test_ping_pong_echoes_ref(ws_connect, alice):
         ("{}", "bad_frame"),
         ('{"type": 5}', "bad_frame"),
         ('{"type": "chat.event"}', "bad_frame"),
+        ('{"type": "chat.frame", "text": "{}"}', "bad_frame"),
+        ('{"type": "ws.close", "code": 4401}', "bad_frame"),
+        ('{"type": "layer.lost"}', "bad_frame"),
         ('{"type": "websocket.disconnect"}', "bad_frame"),
         ('{"type": "no.such.type"}', "bad_frame"),
         ("[" * 5000 + "]" * 5000, "bad_frame"),
@@ -231,7 +289,7 @@ async def test_pings_keep_a_socket_open(ws_connect, alice, settings):
 
 
 async def test_logout_closes_that_sessions_sockets_with_4401(ws_connect, alice, anon):
-    from accounts.services import do_logout
+    from accounts.actions.sessions import do_logout
 
     one = await sync_to_async(login_tokens)(alice)
     two = await sync_to_async(login_tokens)(alice)
@@ -244,7 +302,7 @@ async def test_logout_closes_that_sessions_sockets_with_4401(ws_connect, alice, 
 
 
 async def test_password_change_closes_other_sessions_sockets(ws_connect, alice):
-    from accounts.services import do_change_password
+    from accounts.actions.profile import do_change_password
 
     mine = await sync_to_async(login_tokens)(alice)
     other = await sync_to_async(login_tokens)(alice)
@@ -259,7 +317,7 @@ async def test_password_change_closes_other_sessions_sockets(ws_connect, alice):
 
 
 async def test_refresh_token_theft_closes_the_sessions_sockets(ws_connect, alice):
-    from accounts.services import do_refresh
+    from accounts.actions.sessions import do_refresh
     from chatsite.errors import NotAuthenticated
 
     tokens = await sync_to_async(login_tokens)(alice)
@@ -271,7 +329,7 @@ async def test_refresh_token_theft_closes_the_sessions_sockets(ws_connect, alice
 
 
 async def test_disabling_closes_every_socket_with_4403(ws_connect, alice, bob):
-    from accounts.services import do_revoke_user_sessions
+    from accounts.actions.sessions import do_revoke_user_sessions
 
     a1, a2, b = await ws_connect(alice), await ws_connect(alice), await ws_connect(bob)
     await sync_to_async(do_revoke_user_sessions)(user=alice, reason="disabled", close_code=4403)

@@ -367,7 +367,7 @@ def test_a_socket_that_never_reads_is_closed(server, message_worker, django_db_b
     unsent bytes pass 8 MiB and the connection is dropped. Either way nothing
     is buffered for it without bound, and its sender is not slowed."""
     from contacts.services import do_connect
-    from messaging.models import Conversation
+    from conversations.models import Conversation
 
     env = {
         "REALTIME_SOCKET_QUEUE": "60",

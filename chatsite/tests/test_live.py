@@ -1,4 +1,4 @@
-"""Against a real daphne process with a real WebSocket client (`websockets`)."""
+"""Against real server processes (uvicorn, daphne where they differ) with a real WebSocket client (`websockets`)."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ async def test_foreign_origin_gets_http_403(each_server):
 
 
 def test_oversized_bodies_are_refused_before_they_are_read(each_server, settings):
-    """The body cap holds under both servers (chatsite.bodyguard; files/daphne.py under daphne)."""
+    """The body cap holds under both servers (chatsite.bodyguard; chatsite/daphne_body.py under daphne)."""
     import socket
 
     from chatsite.bodyguard import body_cap
@@ -89,7 +89,7 @@ async def test_bad_token_closes_4401_after_the_handshake(live_server_url):
 
 async def test_two_real_clients_chat(live_server_url, message_worker):
     from contacts.services import do_connect
-    from messaging.models import Conversation
+    from conversations.models import Conversation
 
     a = await sync_to_async(register)(live_server_url, "livedave")
     b = await sync_to_async(register)(live_server_url, "liveerin")
@@ -152,7 +152,7 @@ def each_server(request, django_db_setup, django_db_blocker, tmp_path_factory):
 async def test_both_servers_close_with_the_codes_the_protocol_uses(each_server, code):
     """autobahn (under daphne) refuses 1001 and 1012 from applications;
     chatsite.daphne_compat lets them through (a socket that cannot be closed
-    would be left deaf). The Redis hub carries the close from this process."""
+    would be left deaf). The channel layer carries the close from this process."""
     from accounts.models import User
     from chatsite import realtime
 
@@ -160,7 +160,7 @@ async def test_both_servers_close_with_the_codes_the_protocol_uses(each_server, 
     user = await sync_to_async(User.objects.get)(uuid=account["user"]["id"])
     async with websockets.connect(ws_url(each_server, account["access"])) as ws:
         assert json.loads(await ws.recv())["type"] == "hello"
-        await realtime.hub().adeliver([user.pk], realtime.close_envelope(code))
+        await sync_to_async(realtime.deliver)([user.pk], realtime.close_envelope(code))
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await ws.recv()
         assert closed.value.rcvd.code == code

@@ -9,7 +9,7 @@ import uuid
 import pytest
 from django.core.management import call_command
 
-from messaging.models import Message
+from conversations.models import Message
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -53,6 +53,31 @@ async def test_websocket_metrics(ws_connect, alice):
     await ws.expect("pong")
     assert value("wsc_frames_in_total", type="ping") == pings + 1
     await ws.close()
+
+
+def test_an_unexpected_failure_is_the_json_error_shape_under_the_api(alice, api_for, monkeypatch):
+    """A bug still answers API clients with the one error shape (no HTML page), and pages with Django's."""
+    from django.test import Client
+    from rest_framework.test import APIClient
+
+    from accounts import selectors
+
+    def broken(**kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(selectors, "list_live_sessions", broken)
+    api = APIClient(raise_request_exception=False)
+    api.credentials(HTTP_AUTHORIZATION=api_for(alice)._credentials["HTTP_AUTHORIZATION"])
+    r = api.get("/api/v1/me/sessions")
+    assert r.status_code == 500
+    assert r["Content-Type"] == "application/json"
+    assert r.json() == {
+        "error": {"code": "unavailable", "message": "Something went wrong on the server; try again later."}
+    }
+    assert "frame-ancestors 'none'" in r["Content-Security-Policy"]
+    monkeypatch.setattr("web.views.render", lambda *a, **k: broken())
+    page = Client(raise_request_exception=False).get("/login")
+    assert page.status_code == 500 and page["Content-Type"].startswith("text/html")
 
 
 def test_readyz_names_a_failing_service(client, settings):
@@ -110,7 +135,7 @@ def _drain(worker, *, until, timeout=30.0) -> None:
 
 
 def _record(alice, conversation, cmid: str) -> bytes:
-    from messaging.services import SendDraft
+    from messaging.actions.send import SendDraft
 
     return SendDraft(
         conversation_id=conversation.pk,

@@ -19,13 +19,14 @@ def _png() -> bytes:
 
 
 def test_the_session_query_matches_the_orm(alice):
+    from accounts.actions.profile import do_update_profile
+    from accounts.actions.sessions import Client, _session_with_user, start_session
     from accounts.models import LoginSession
-    from accounts.services import Client, _session_with_user, _start_session, do_update_profile
     from files.services import do_upload_file
 
     avatar = do_upload_file(owner=alice, upload=SimpleUploadedFile("me.png", _png()))
     do_update_profile(user=alice, avatar=str(avatar.uuid), nickname="Älice 😀")
-    session = _start_session(user=alice, client=Client(ip="10.0.0.1", device="phone")).session
+    session = start_session(user=alice, client=Client(ip="10.0.0.1", device="phone")).session
     raw = _session_with_user(str(session.uuid))
     orm = LoginSession.objects.select_related("user", "user__avatar").get(pk=session.pk)
     for field in LoginSession._meta.concrete_fields:
@@ -39,7 +40,7 @@ def test_the_session_query_matches_the_orm(alice):
 
 
 def test_a_user_without_avatar(bob):
-    from accounts.services import Client, _session_with_user, _start_session
+    from accounts.actions.sessions import Client, _session_with_user, start_session
 
-    session = _start_session(user=bob, client=Client()).session
+    session = start_session(user=bob, client=Client()).session
     assert _session_with_user(str(session.uuid)).user.avatar is None

@@ -1,5 +1,9 @@
+import time
+
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+
+from chatsite import bus
 
 
 class Command(BaseCommand):
@@ -11,9 +15,8 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         if settings.BUS_BACKEND != "kafka":
             raise CommandError("KAFKA_BOOTSTRAP_SERVERS is not set.")
-        import time
 
-        from chatsite import bus
+        # The Kafka client only where a broker is configured.
         from chatsite.bus.kafka import ensure_topics, full_topic
 
         deadline = time.monotonic() + options["timeout"]

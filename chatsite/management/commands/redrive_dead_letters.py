@@ -23,6 +23,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         if settings.BUS_BACKEND != "kafka":
             raise CommandError("KAFKA_BOOTSTRAP_SERVERS is not set.")
+        # The Kafka client only where a broker is configured.
         from confluent_kafka import Consumer, Producer
 
         from chatsite.bus.kafka import client_config, dead_letter_topic, full_topic

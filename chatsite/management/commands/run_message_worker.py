@@ -1,6 +1,9 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from chatsite.bus.worker import Worker
+from chatsite.metrics import REGISTRY
+
 
 class Command(BaseCommand):
     help = (
@@ -16,12 +19,10 @@ class Command(BaseCommand):
             raise CommandError(
                 "KAFKA_BOOTSTRAP_SERVERS is not set: with the in-process bus the server stores messages itself."
             )
-        from chatsite.bus.worker import Worker
 
         if settings.WORKER_METRICS_PORT:
+            # The metrics endpoint only when asked for.
             from prometheus_client import start_http_server
-
-            from chatsite.metrics import REGISTRY
 
             start_http_server(settings.WORKER_METRICS_PORT, addr=settings.WORKER_METRICS_ADDR, registry=REGISTRY)
             self.stdout.write(
