@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import serializers, status
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import selectors, services
+from accounts import selectors
 from accounts import serializers as s
-from accounts.services import Client
+from accounts.actions.login import do_login_password, do_login_sms, do_register, do_reset_password
+from accounts.actions.profile import do_change_password, do_update_profile
+from accounts.actions.sessions import Client, do_logout, do_refresh, do_revoke_own_session
+from accounts.actions.sms import do_send_sms_code
 from chatsite.drf import parse
 from chatsite.net import request_device, request_ip
+from chatsite.schema import errors, list_of
 
 
 def client_of(request: Request) -> Client:
@@ -24,10 +28,6 @@ def _list(items: list[dict]) -> dict:
     return {"results": items, "next": None}
 
 
-def _list_of(item: type[serializers.Serializer], name: str) -> serializers.Serializer:
-    return inline_serializer(name, {"results": item(many=True), "next": serializers.CharField(allow_null=True)})
-
-
 class OpenView(APIView):
     """Endpoints open without authentication (they authenticate by what they are given)."""
 
@@ -36,10 +36,14 @@ class OpenView(APIView):
 
 
 class RegisterView(OpenView):
-    @extend_schema(request=s.RegisterIn, responses={201: s.LoginOut}, tags=["accounts"])
+    @extend_schema(
+        request=s.RegisterIn,
+        responses={201: s.LoginOut, **errors(409, 429, s401="`invalid_credentials`: a wrong or expired SMS code")},
+        tags=["accounts"],
+    )
     def post(self, request: Request) -> Response:
         data = parse(s.RegisterIn, request)
-        result = services.do_register(
+        result = do_register(
             username=data["username"],
             password=data["password"],
             nickname=data.get("nickname"),
@@ -51,72 +55,103 @@ class RegisterView(OpenView):
 
 
 class LoginView(OpenView):
-    @extend_schema(request=s.LoginIn, responses={200: s.LoginOut}, tags=["accounts"])
+    @extend_schema(
+        request=s.LoginIn, responses={200: s.LoginOut, **errors(401, 429, s403="`account_disabled`")}, tags=["accounts"]
+    )
     def post(self, request: Request) -> Response:
         data = parse(s.LoginIn, request)
-        result = services.do_login_password(login=data["login"], password=data["password"], client=client_of(request))
+        result = do_login_password(login=data["login"], password=data["password"], client=client_of(request))
         return Response(s.login_to_wire(result))
 
 
 class SmsSendView(OpenView):
-    @extend_schema(request=s.SmsSendIn, responses={202: s.SmsSentOut}, tags=["accounts"])
+    @extend_schema(
+        request=s.SmsSendIn,
+        responses={
+            202: s.SmsSentOut,
+            **errors(429, s503="`unavailable`: the SMS provider or a backing service is down"),
+        },
+        tags=["accounts"],
+    )
     def post(self, request: Request) -> Response:
         data = parse(s.SmsSendIn, request)
-        ttl = services.do_send_sms_code(phone=data["phone"], purpose=data["purpose"], client=client_of(request))
+        ttl = do_send_sms_code(phone=data["phone"], purpose=data["purpose"], client=client_of(request))
         return Response({"expires_in": ttl}, status=status.HTTP_202_ACCEPTED)
 
 
 class SmsLoginView(OpenView):
-    @extend_schema(request=s.SmsLoginIn, responses={200: s.LoginOut}, tags=["accounts"])
+    @extend_schema(
+        request=s.SmsLoginIn,
+        responses={200: s.LoginOut, **errors(401, 429, s403="`account_disabled`")},
+        tags=["accounts"],
+    )
     def post(self, request: Request) -> Response:
         data = parse(s.SmsLoginIn, request)
-        result = services.do_login_sms(phone=data["phone"], code=data["code"], client=client_of(request))
+        result = do_login_sms(phone=data["phone"], code=data["code"], client=client_of(request))
         return Response(s.login_to_wire(result))
 
 
 class PasswordResetView(OpenView):
-    @extend_schema(request=s.PasswordResetIn, responses={204: None}, tags=["accounts"])
+    @extend_schema(
+        request=s.PasswordResetIn,
+        responses={204: None, **errors(401, 429, s403="`account_disabled`")},
+        tags=["accounts"],
+    )
     def post(self, request: Request) -> Response:
         data = parse(s.PasswordResetIn, request)
-        services.do_reset_password(
+        do_reset_password(
             phone=data["phone"], code=data["code"], new_password=data["new_password"], client=client_of(request)
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class RefreshView(OpenView):
-    @extend_schema(request=s.RefreshIn, responses={200: s.TokensOut}, tags=["accounts"])
+    @extend_schema(
+        request=s.RefreshIn,
+        responses={
+            200: s.TokensOut,
+            **errors(
+                s401="`not_authenticated`: an unknown, expired, revoked or already rotated refresh token",
+                s403="`account_disabled`",
+            ),
+        },
+        tags=["accounts"],
+    )
     def post(self, request: Request) -> Response:
         data = parse(s.RefreshIn, request)
-        return Response(services.do_refresh(refresh_token=data["refresh"]).as_wire())
+        return Response(do_refresh(refresh_token=data["refresh"]).as_wire())
 
 
 class LogoutView(OpenView):
-    @extend_schema(request=s.RefreshIn, responses={204: None}, tags=["accounts"])
+    @extend_schema(
+        request=s.RefreshIn,
+        responses={204: None, **errors(s401="`not_authenticated`: not a refresh token of a live session")},
+        tags=["accounts"],
+    )
     def post(self, request: Request) -> Response:
         data = parse(s.RefreshIn, request)
-        services.do_logout(refresh_token=data["refresh"])
+        do_logout(refresh_token=data["refresh"])
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class MeView(APIView):
-    @extend_schema(responses={200: s.UserOut}, tags=["accounts"])
+    @extend_schema(responses={200: s.MeOut}, tags=["accounts"])
     def get(self, request: Request) -> Response:
-        return Response(s.user_to_wire(request.user, with_phone=True))
+        return Response(s.me_to_wire(request.user))
 
-    @extend_schema(request=s.MePatchIn, responses={200: s.UserOut}, tags=["accounts"])
+    @extend_schema(request=s.MePatchIn, responses={200: s.MeOut}, tags=["accounts"])
     def patch(self, request: Request) -> Response:
         data = parse(s.MePatchIn, request, partial=True)
         changes = {k: (str(v) if k == "avatar" and v is not None else v) for k, v in data.items()}
-        user = services.do_update_profile(user=request.user, **changes)
-        return Response(s.user_to_wire(user, with_phone=True))
+        user = do_update_profile(user=request.user, **changes)
+        return Response(s.me_to_wire(user))
 
 
 class PasswordChangeView(APIView):
-    @extend_schema(request=s.PasswordChangeIn, responses={204: None}, tags=["accounts"])
+    @extend_schema(request=s.PasswordChangeIn, responses={204: None, **errors(429)}, tags=["accounts"])
     def post(self, request: Request) -> Response:
         data = parse(s.PasswordChangeIn, request)
-        services.do_change_password(
+        do_change_password(
             user=request.user,
             session=request.auth,
             old_password=data["old_password"],
@@ -126,7 +161,7 @@ class PasswordChangeView(APIView):
 
 
 class SessionListView(APIView):
-    @extend_schema(responses={200: _list_of(s.SessionOut, "SessionList")}, tags=["accounts"])
+    @extend_schema(responses={200: list_of(s.SessionOut, "SessionList")}, tags=["accounts"])
     def get(self, request: Request) -> Response:
         sessions = selectors.list_live_sessions(user=request.user)
         return Response(_list([s.session_to_wire(x, current=request.auth) for x in sessions]))
@@ -135,23 +170,12 @@ class SessionListView(APIView):
 class SessionDetailView(APIView):
     @extend_schema(responses={204: None}, tags=["accounts"])
     def delete(self, request: Request, session_id: str) -> Response:
-        services.do_revoke_own_session(user=request.user, session_id=session_id)
+        do_revoke_own_session(user=request.user, session_id=session_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class UserSearchView(APIView):
-    @extend_schema(
-        parameters=[OpenApiParameter("q", str, description="An exact username or phone number")],
-        responses={200: _list_of(s.UserOut, "UserList")},
-        tags=["accounts"],
-    )
-    def get(self, request: Request) -> Response:
-        users = selectors.search_users(viewer=request.user, q=request.query_params.get("q"))
-        return Response(_list([s.user_for_viewer(u, request.user) for u in users]))
-
-
 class UserDetailView(APIView):
-    @extend_schema(responses={200: s.UserOut, 404: OpenApiResponse(description="not_found")}, tags=["accounts"])
+    @extend_schema(responses={200: s.UserOut}, tags=["accounts"])
     def get(self, request: Request, user_id: str) -> Response:
         user = selectors.access_user(viewer=request.user, user_id=user_id)
         return Response(s.user_for_viewer(user, request.user))

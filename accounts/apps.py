@@ -7,3 +7,9 @@ class AccountsConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts import checks, schema  # noqa: F401  (registers system checks and schema extensions)
+
+        # Registries are filled once every app is ready (models load after apps).
+        from accounts.selectors import avatars_holding, may_read_avatar
+        from files import access
+
+        access.register(reader=may_read_avatar, holder=avatars_holding)

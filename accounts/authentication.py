@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework.authentication import BaseAuthentication, CSRFCheck
 from rest_framework.exceptions import PermissionDenied
 
-from accounts.services import authenticate_access_token
+from accounts.actions.sessions import authenticate_access_token
 from chatsite.errors import NotAuthenticated
 
 

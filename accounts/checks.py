@@ -1,11 +1,11 @@
 from django.conf import settings
 from django.core.checks import Error, register
 
+from accounts import sms
+
 
 @register()
 def sms_backend_check(app_configs, **kwargs):
-    from accounts import sms
-
     try:
         sms.backend()
     except Exception as exc:  # ImportError, AttributeError, a constructor that fails

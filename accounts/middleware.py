@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.contrib.auth import logout
 from django.contrib.auth.models import AnonymousUser
 
-from accounts.services import authenticate_session_id
+from accounts.actions.sessions import authenticate_session_id
 from chatsite.errors import ChatError
 
 SESSION_KEY = "login_session"

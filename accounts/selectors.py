@@ -6,14 +6,12 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Exists, QuerySet
 from django.utils import timezone
 
 from accounts.models import LoginSession, User, UserStatus
 from accounts.phones import try_normalize_phone
-from chatsite import kv
-from chatsite.errors import Invalid, NotFound, RateLimited
+from chatsite.errors import NotFound
 from chatsite.wire import parse_uuid
 
 # Usernames: 3 to 32 of the ASCII letters a-z and A-Z, the digits 0-9 and `_`,
@@ -49,6 +47,12 @@ class LoginName:
         return self.phone or self.username or self.text
 
 
+def username_taken(text: object) -> bool:
+    """An account has this username (as it would be stored)."""
+    name = canonical_username(text)
+    return name is not None and User.objects.filter(username=name).exists()
+
+
 def parse_login(text: str) -> LoginName:
     text = unicodedata.normalize("NFKC", text).strip()
     phone = try_normalize_phone(text) if _PHONE_LIKE.fullmatch(text) else None
@@ -74,35 +78,21 @@ def access_user(*, viewer: User, user_id: object) -> User:
     return user
 
 
-def search_users(*, viewer: User, q: object) -> list[User]:
-    """Exact username or phone number only: never a scan. Users in a block
-    relation with the viewer, and disabled accounts, are not found."""
-    if not isinstance(q, str) or not q.strip() or len(q) > 64:
-        raise Invalid.field("q", "Enter a username or a phone number.")
-    count, ttl = kv.store().counter_incr(f"search:user:{viewer.pk}", window_s=60)
-    if count > settings.LIMIT_SEARCH_PER_MIN:
-        raise RateLimited("Too many searches; wait a moment.", retry_after=ttl)
-    name = parse_login(q)
-    conditions = []
-    if name.phone:
-        conditions.append(User.objects.filter(phone=name.phone))
-    if name.username:
-        conditions.append(User.objects.filter(username=name.username))
-    found: dict[int, User] = {}
-    for qs in conditions:
-        for user in qs.select_related("avatar").filter(status=UserStatus.ACTIVE)[:2]:
-            found[user.pk] = user
-    if not found:
-        return []
-    from contacts.selectors import blocked_either_way_ids
-
-    hidden = blocked_either_way_ids(user=viewer)
-    return [u for u in found.values() if u.pk not in hidden]
-
-
 def list_live_sessions(*, user: User) -> list[LoginSession]:
     return list(
         LoginSession.objects.filter(user=user, revoked_at__isnull=True, expires_at__gt=timezone.now()).order_by(
             "-last_seen_at", "-id"
         )[:200]
     )
+
+
+# --------------------------------------------------------------------------- avatars (files.access)
+
+
+def may_read_avatar(user: User, file) -> bool:
+    """Any signed-in user may load an active user's avatar."""
+    return User.objects.filter(avatar_id=file.pk, status=UserStatus.ACTIVE).exists()
+
+
+def avatars_holding(file_ref) -> Exists:
+    return Exists(User.objects.filter(avatar_id=file_ref))

@@ -14,6 +14,5 @@ urlpatterns = [
     path("me/password", api.PasswordChangeView.as_view()),
     path("me/sessions", api.SessionListView.as_view()),
     path("me/sessions/<str:session_id>", api.SessionDetailView.as_view()),
-    path("users/search", api.UserSearchView.as_view()),
     path("users/<str:user_id>", api.UserDetailView.as_view()),
 ]

@@ -1,4 +1,4 @@
-"""The accounts API (shared/spec/rest.md "Accounts"): status and whole JSON, errors included."""
+"""The accounts API (docs/protocol/rest.md "Accounts"): status and whole JSON, errors included."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from django.test import override_settings
 
 from accounts.models import LoginSession, User
 from accounts.sms import MemoryBackend
+from chatsite.testing import assert_error
 from conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -23,23 +24,11 @@ def last_code(phone: str) -> str:
     raise AssertionError(f"no SMS to {phone}")
 
 
-def assert_user_shape(data: dict, *, phone: bool) -> None:
+def assert_user_shape(data: dict, *, phone: bool, own: bool = False) -> None:
+    """A User object; `own`: the caller's own (with phone and language)."""
     keys = {"id", "username", "nickname", "avatar", "signature", "is_admin", "created_at"}
-    assert set(data) == keys | ({"phone"} if phone else set())
+    assert set(data) == keys | ({"phone"} if phone or own else set()) | ({"language"} if own else set())
     assert ISO.match(data["created_at"])
-
-
-def assert_error(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert set(body) == {"error"}
-    assert body["error"]["code"] == code
-    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
-    if code == "invalid":
-        assert isinstance(body["error"]["fields"], dict) and body["error"]["fields"]
-    else:
-        assert "fields" not in body["error"]
-    return body["error"]
 
 
 # ----------------------------------------------------------------- register
@@ -52,7 +41,8 @@ def test_register_returns_user_and_tokens(anon):
     assert r.status_code == 201, r.content
     body = r.json()
     assert set(body) == {"user", "access", "refresh", "expires_in"}
-    assert_user_shape(body["user"], phone=True)
+    assert_user_shape(body["user"], phone=True, own=True)
+    assert body["user"]["language"] is None
     assert body["user"]["username"] == "dave_1"
     assert body["user"]["nickname"] == "戴夫"
     assert body["user"]["phone"] is None
@@ -481,10 +471,33 @@ def test_me_patch_changes_only_writable_fields(api, alice):
 def test_me_patch_rejects_bad_values(api):
     assert_error(api.patch("/api/v1/me", {"nickname": "x" * 65}, format="json"), 400, "invalid")
     assert_error(api.patch("/api/v1/me", {"signature": "a\x07b"}, format="json"), 400, "invalid")
+    # What the schema refuses is refused even where trimming would hide it:
+    # a leading control character, trailing blanks past the length limit.
+    assert_error(api.patch("/api/v1/me", {"signature": "\r\u00beWN]"}, format="json"), 400, "invalid")
+    assert_error(api.patch("/api/v1/me", {"nickname": "Alice\x1f"}, format="json"), 400, "invalid")
+    assert_error(api.patch("/api/v1/me", {"nickname": "x" * 64 + " "}, format="json"), 400, "invalid")
+    assert api.get("/api/v1/me").json()["signature"] == ""
     assert_error(api.patch("/api/v1/me", {"avatar": "not-a-uuid"}, format="json"), 400, "invalid")
     assert_error(
         api.patch("/api/v1/me", {"avatar": "5b0f1ad4-0c4e-4a57-9d2a-0d6f0d7c1f00"}, format="json"), 400, "invalid"
     )
+
+
+@override_settings(LIMIT_LOGIN_FAILURES_PER_ACCOUNT=3)
+def test_wrong_current_passwords_count_against_the_login_limit(api, anon, alice):
+    """A stolen token cannot guess the password at /me/password instead of /auth/login."""
+    for _ in range(3):
+        r = api.post(
+            "/api/v1/me/password", {"old_password": "guess-guess", "new_password": "n3w-passw0rd"}, format="json"
+        )
+        assert_error(r, 401, "invalid_credentials")
+    r = api.post("/api/v1/me/password", {"old_password": PASSWORD, "new_password": "n3w-passw0rd"}, format="json")
+    assert_error(r, 429, "rate_limited")
+    assert_error(
+        anon.post("/api/v1/auth/login", {"login": "alice", "password": PASSWORD}, format="json"), 429, "rate_limited"
+    )
+    alice.refresh_from_db()
+    assert alice.check_password(PASSWORD)
 
 
 def test_password_change_keeps_this_session_and_ends_others(anon, alice):
