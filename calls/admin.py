@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from backoffice.adminkit import ReadOnlyModelAdmin
 from calls.models import Call
+from chatsite.adminkit import ReadOnlyModelAdmin
 
 
 @admin.register(Call)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -10,13 +10,13 @@ from rest_framework.views import APIView
 from calls import selectors
 from calls.serializers import CallListOut, IceServersOut, call_to_wire
 from chatsite.drf import decode_cursor, page, page_limit
+from chatsite.schema import PAGE_PARAMS
 
 
 class CallListView(APIView):
     @extend_schema(
         parameters=[
-            OpenApiParameter("cursor", str, description="`next` of the previous page"),
-            OpenApiParameter("limit", int, description="1-100, default 50"),
+            *PAGE_PARAMS,
         ],
         responses={200: CallListOut},
         operation_id="calls_list",

@@ -1,4 +1,4 @@
-"""Wire shapes for calls (shared/spec/rest.md "Calls")."""
+"""Wire shapes for calls (docs/protocol/objects.md "Call")."""
 
 from __future__ import annotations
 

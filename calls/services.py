@@ -34,11 +34,14 @@ from accounts.models import User
 from accounts.serializers import user_to_wire
 from calls.models import LIVE_STATES, Call, CallMedia, CallOutcome, CallSlot, CallState, SlotRole
 from chatsite import kv, realtime, wire
-from chatsite.errors import Blocked, Busy, Invalid, NotContact, NotFound, RateLimited, TooLarge
+from chatsite.errors import Busy, Invalid, NotFound, RateLimited, TooLarge
 from chatsite.errors import CallState as CallStateError
 from chatsite.events import deliver_envelopes_on_commit
 from contacts.models import Contact
-from contacts.selectors import is_blocked_between
+from contacts.selectors import check_may_talk
+from conversations.members import ensure_direct_conversation
+from conversations.models import Conversation
+from conversations.services import post_call_message
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +77,10 @@ async def acheck_invite_rate(*, user_id: int) -> None:
 # --------------------------------------------------------------------------- input shapes
 
 
-def _size(value: object) -> int:
+def _size(value: dict) -> int:
+    # Only for objects whose fields were checked to be strings, integers or
+    # null: the encoder refuses nesting deeper than 255, and a frame may nest
+    # up to 1024 (chatsite.wire.loads).
     return len(wire.dumps_bytes(value))
 
 
@@ -82,14 +88,16 @@ def clean_sdp(value: object, *, kind: str) -> dict:
     """An RTCSessionDescriptionInit `{"type": kind, "sdp": str}` of at most MAX_CALL_SDP_BYTES."""
     if not isinstance(value, dict):
         raise Invalid.field("sdp", 'An RTCSessionDescriptionInit object: {"type", "sdp"}.')
-    if _size(value) > settings.MAX_CALL_SDP_BYTES:
-        raise TooLarge(f"A session description may be at most {settings.MAX_CALL_SDP_BYTES} bytes.")
     if set(value) - {"type", "sdp"}:
         raise Invalid.field("sdp", 'Only the fields "type" and "sdp".')
     if value.get("type") != kind:
         raise Invalid.field("sdp", f'`type` must be "{kind}".')
     text = value.get("sdp")
-    if not isinstance(text, str) or not text.strip() or "\x00" in text:
+    if not isinstance(text, str):
+        raise Invalid.field("sdp", "`sdp` must be a non-empty string without NUL characters.")
+    if _size(value) > settings.MAX_CALL_SDP_BYTES:
+        raise TooLarge(f"A session description may be at most {settings.MAX_CALL_SDP_BYTES} bytes.")
+    if not text.strip() or "\x00" in text:
         raise Invalid.field("sdp", "`sdp` must be a non-empty string without NUL characters.")
     return {"type": kind, "sdp": text}
 
@@ -99,8 +107,6 @@ def clean_candidate(value: object) -> dict:
     is the end-of-candidates marker)."""
     if not isinstance(value, dict):
         raise Invalid.field("candidate", "An RTCIceCandidateInit object.")
-    if _size(value) > settings.MAX_CALL_CANDIDATE_BYTES:
-        raise TooLarge(f"A candidate may be at most {settings.MAX_CALL_CANDIDATE_BYTES} bytes.")
     if set(value) - CANDIDATE_FIELDS:
         raise Invalid.field("candidate", "Only candidate, sdpMid, sdpMLineIndex and usernameFragment.")
     text = value.get("candidate")
@@ -113,6 +119,8 @@ def clean_candidate(value: object) -> dict:
     index = value.get("sdpMLineIndex")
     if index is not None and (isinstance(index, bool) or not isinstance(index, int) or not 0 <= index <= 65535):
         raise Invalid.field("candidate", "`sdpMLineIndex` must be an integer from 0 to 65535, or null.")
+    if _size(value) > settings.MAX_CALL_CANDIDATE_BYTES:
+        raise TooLarge(f"A candidate may be at most {settings.MAX_CALL_CANDIDATE_BYTES} bytes.")
     return {name: value[name] for name in ("candidate", "sdpMid", "sdpMLineIndex", "usernameFragment") if name in value}
 
 
@@ -196,6 +204,37 @@ def _locked_call(*, user: User, call_id: object) -> Call:
     return call
 
 
+# Who may answer a call in which state: (the party, the state it must be in,
+# what the wrong party is told, what a call in another state answers).
+_SIGNALS = {
+    "accept": ("callee", CallState.RINGING, "Only the person called can accept.", "This call is no longer ringing."),
+    "reject": (
+        "callee",
+        CallState.RINGING,
+        "Only the person called can reject; the caller cancels.",
+        "This call is no longer ringing.",
+    ),
+    "cancel": (
+        "caller",
+        CallState.RINGING,
+        "Only the caller can cancel; the person called rejects.",
+        "Only a ringing call can be cancelled.",
+    ),
+    "hangup": (None, CallState.ACTIVE, "", "Only an active call can be hung up; cancel or reject a ringing one."),
+}
+
+
+def _locked_for(signal: str, *, user: User, call_id: object) -> Call:
+    """The call, locked, if `signal` from `user` fits it (`_SIGNALS`); `call_state` otherwise."""
+    party, state, wrong_party, wrong_state = _SIGNALS[signal]
+    call = _locked_call(user=user, call_id=call_id)
+    if party is not None and getattr(call, f"{party}_id") != user.pk:
+        raise CallStateError(wrong_party)
+    if call.state != state:
+        raise CallStateError(wrong_state)
+    return call
+
+
 def _transition(call: Call, **changes) -> None:
     """Write a transition only if the call is still in the state we read under the lock."""
     if not Call.objects.filter(pk=call.pk, state=call.state).update(**changes):
@@ -228,11 +267,8 @@ def check_invite_call(*, caller: User, to: object, media: object, sdp: object) -
         raise NotFound("No such user.")
     if callee.pk == caller.pk:
         raise Invalid.field("to", "You cannot call yourself.")
-    if is_blocked_between(user_id=caller.pk, other_id=callee.pk):
-        raise Blocked()
-    contact = Contact.objects.filter(owner=caller, other=callee).only("id", "conversation_id").first()
-    if contact is None:
-        raise NotContact()
+    check_may_talk(user_id=caller.pk, other_id=callee.pk)
+    contact = Contact.objects.filter(owner=caller, other=callee).only("id", "conversation_id").get()
     return InviteDraft(callee=callee, media=media, offer=offer, conversation_id=contact.conversation_id)
 
 
@@ -310,11 +346,7 @@ def do_accept_call(*, user: User, call_id: object, sdp: object, socket_id: str, 
     candidates; the callee's other sockets get `call.answered_elsewhere`."""
     answer = clean_sdp(sdp, kind="answer")
     with transaction.atomic():
-        call = _locked_call(user=user, call_id=call_id)
-        if call.callee_id != user.pk:
-            raise CallStateError("Only the person called can accept.")
-        if call.state != CallState.RINGING:
-            raise CallStateError("This call is no longer ringing.")
+        call = _locked_for("accept", user=user, call_id=call_id)
         held = list(call.held_candidates or [])
         now = timezone.now()
         _transition(
@@ -409,9 +441,6 @@ def _end_call(
     the outcome, free both users, store the `kind: "call"` message through the
     messaging store path, and tell every socket of both parties with
     `call.ended` once all of it is committed (after the message's own fan-out)."""
-    from messaging.conversations import ensure_direct_conversation
-    from messaging.models import Conversation
-    from messaging.services import post_call_message
 
     duration = 0
     if call.answered_at is not None:
@@ -463,11 +492,7 @@ def do_reject_call(
     """The callee declines a ringing call (from any of their sockets): `rejected`."""
     reason = _clean_reason(reason)
     with transaction.atomic():
-        call = _locked_call(user=user, call_id=call_id)
-        if call.callee_id != user.pk:
-            raise CallStateError("Only the person called can reject; the caller cancels.")
-        if call.state != CallState.RINGING:
-            raise CallStateError("This call is no longer ringing.")
+        call = _locked_for("reject", user=user, call_id=call_id)
         return _end_call(
             call,
             outcome=CallOutcome.REJECTED,
@@ -482,20 +507,14 @@ def do_reject_call(
 def do_cancel_call(*, user: User, call_id: object, socket_id: str | None = None, ref: str | None = None) -> Call:
     """The caller gives up before an answer (from any of their sockets): `cancelled`."""
     with transaction.atomic():
-        call = _locked_call(user=user, call_id=call_id)
-        if call.caller_id != user.pk:
-            raise CallStateError("Only the caller can cancel; the person called rejects.")
-        if call.state != CallState.RINGING:
-            raise CallStateError("Only a ringing call can be cancelled.")
+        call = _locked_for("cancel", user=user, call_id=call_id)
         return _end_call(call, outcome=CallOutcome.CANCELLED, by=user, now=timezone.now(), socket_id=socket_id, ref=ref)
 
 
 def do_hangup_call(*, user: User, call_id: object, socket_id: str | None = None, ref: str | None = None) -> Call:
     """Either party ends an active call (from any of their sockets): `completed`."""
     with transaction.atomic():
-        call = _locked_call(user=user, call_id=call_id)
-        if call.state != CallState.ACTIVE:
-            raise CallStateError("Only an active call can be hung up; cancel or reject a ringing one.")
+        call = _locked_for("hangup", user=user, call_id=call_id)
         return _end_call(call, outcome=CallOutcome.COMPLETED, by=user, now=timezone.now(), socket_id=socket_id, ref=ref)
 
 

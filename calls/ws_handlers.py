@@ -1,17 +1,17 @@
-"""WebSocket frames of calls (shared/spec/websocket.md "Calls"): thin adapters
+"""WebSocket frames of calls (docs/protocol/websocket.md "Calls"): thin adapters
 over calls.services, plus the per-process sweeper that runs the call timers."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
 
 from channels.db import database_sync_to_async
 from django.conf import settings
 
 from calls import services
-from chatsite import realtime
+from chatsite import lifespan
+from chatsite.gateway.consumer import local_connections
 from chatsite.gateway.registry import frame_handler, on_connect, on_disconnect
 
 logger = logging.getLogger(__name__)
@@ -113,7 +113,6 @@ async def handle_call_hangup(conn, frame: dict) -> None:
 
 @on_connect
 async def calls_connect(conn) -> None:
-    ensure_sweeper()
     incoming = await conn.run_sync(services.on_user_connected, user_id=conn.user_id)
     if incoming is None:
         return
@@ -135,44 +134,17 @@ async def calls_disconnect(conn) -> None:
 # --------------------------------------------------------------------------- the sweeper
 
 
-class _Sweeper:
-    """One per event loop (one per server process under daphne): every
-    CALL_SWEEP_INTERVAL_S, renew the leases of this process's users in a
-    call and end the due calls (services.sweep_tick). Every node runs one;
+@lifespan.task("calls sweep")
+async def sweep_calls() -> None:
+    """Every CALL_SWEEP_INTERVAL_S, renew the leases of this process's users in
+    a call and end the due calls (services.sweep_tick). Every node runs one;
     the rows' locks make each call end once."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.task = loop.create_task(self._run(), name="calls-sweeper")
-
-    async def _run(self) -> None:
-        tick = database_sync_to_async(services.sweep_tick)
-        while True:
-            await asyncio.sleep(float(settings.CALL_SWEEP_INTERVAL_S))
-            try:
-                await tick(local_user_ids=realtime.hub().registry.user_ids())
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.warning("call sweep failed; retrying next round", exc_info=True)
-
-
-_sweepers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Sweeper] = weakref.WeakKeyDictionary()
-
-
-def ensure_sweeper() -> None:
-    """Start this loop's sweeper if it is not running (called on every connect)."""
-    loop = asyncio.get_running_loop()
-    sweeper = _sweepers.get(loop)
-    if sweeper is None or sweeper.task.done():
-        _sweepers[loop] = _Sweeper(loop)
-
-
-async def stop_sweeper() -> None:
-    """Stop this loop's sweeper (tests, at the end of their loop)."""
-    sweeper = _sweepers.pop(asyncio.get_running_loop(), None)
-    if sweeper is not None:
-        sweeper.task.cancel()
+    tick = database_sync_to_async(services.sweep_tick)
+    while True:
+        await asyncio.sleep(float(settings.CALL_SWEEP_INTERVAL_S))
         try:
-            await sweeper.task
-        except (asyncio.CancelledError, Exception):
-            pass
+            await tick(local_user_ids={c.user_id for c in local_connections()})
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.warning("call sweep failed; retrying next round", exc_info=True)

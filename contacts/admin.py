@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from backoffice.adminkit import ReadOnlyModelAdmin
+from chatsite.adminkit import ReadOnlyModelAdmin
 from contacts.models import ContactRequest
 
 

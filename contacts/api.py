@@ -2,40 +2,19 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
-from rest_framework import serializers, status
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.serializers import UserOut, user_to_wire
-from chatsite.drf import decode_cursor, page, page_limit, parse
-from chatsite.errors import Invalid
+from accounts.serializers import UserOut, user_for_viewer, user_to_wire
+from chatsite.drf import after_id, page, page_limit, parse
+from chatsite.schema import PAGE_PARAMS, errors, list_of
 from contacts import selectors, services
 from contacts import serializers as s
-from groups import serializers as s_groups
 
 TAGS = ["contacts"]
-
-
-def list_of(item: type[serializers.Serializer], name: str) -> serializers.Serializer:
-    return inline_serializer(name, {"results": item(many=True), "next": serializers.CharField(allow_null=True)})
-
-
-def after_id(request: Request) -> int | None:
-    """The keyset of an id-descending list from `?cursor=`."""
-    values = decode_cursor(request.query_params.get("cursor"), arity=1)
-    if values is None:
-        return None
-    if not isinstance(values[0], int) or isinstance(values[0], bool):
-        raise Invalid.field("cursor", "Not a cursor from this list.")
-    return values[0]
-
-
-PAGE_PARAMS = [
-    OpenApiParameter("cursor", str, description="`next` of the previous page"),
-    OpenApiParameter("limit", int, description="1–100, default 50"),
-]
 
 
 class ContactListView(APIView):
@@ -77,7 +56,7 @@ class ContactRequestListView(APIView):
             OpenApiParameter("status", str, enum=["pending", "accepted", "rejected", "cancelled"], required=False),
             *PAGE_PARAMS,
         ],
-        responses={200: list_of(s_groups.RequestOut, "ContactRequestList")},
+        responses={200: list_of(s.ContactRequestOut, "ContactRequestList")},
         tags=TAGS,
     )
     def get(self, request: Request) -> Response:
@@ -91,7 +70,7 @@ class ContactRequestListView(APIView):
         )
         return Response(page(items, limit=limit, key=lambda r: [r.pk], render=s.contact_request_to_wire))
 
-    @extend_schema(request=s.ContactRequestIn, responses={201: s_groups.RequestOut}, tags=TAGS)
+    @extend_schema(request=s.ContactRequestIn, responses={**errors(404, 409), 201: s.ContactRequestOut}, tags=TAGS)
     def post(self, request: Request) -> Response:
         data = parse(s.ContactRequestIn, request)
         result = services.do_send_contact_request(user=request.user, to=data["to"], message=data.get("message", ""))
@@ -99,21 +78,21 @@ class ContactRequestListView(APIView):
 
 
 class ContactRequestDetailView(APIView):
-    @extend_schema(responses={204: None}, tags=TAGS)
+    @extend_schema(responses={**errors(409), 204: None}, tags=TAGS)
     def delete(self, request: Request, request_id: str) -> Response:
         services.do_cancel_contact_request(user=request.user, request_id=request_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class ContactRequestAcceptView(APIView):
-    @extend_schema(request=None, responses={200: s_groups.RequestOut}, tags=TAGS)
+    @extend_schema(request=None, responses={**errors(409), 200: s.ContactRequestOut}, tags=TAGS)
     def post(self, request: Request, request_id: str) -> Response:
         result = services.do_accept_contact_request(user=request.user, request_id=request_id)
         return Response(s.contact_request_to_wire(result))
 
 
 class ContactRequestRejectView(APIView):
-    @extend_schema(request=None, responses={200: s_groups.RequestOut}, tags=TAGS)
+    @extend_schema(request=None, responses={**errors(409), 200: s.ContactRequestOut}, tags=TAGS)
     def post(self, request: Request, request_id: str) -> Response:
         result = services.do_reject_contact_request(user=request.user, request_id=request_id)
         return Response(s.contact_request_to_wire(result))
@@ -128,7 +107,7 @@ class BlockListView(APIView):
         items = selectors.list_blocks(user=request.user, after_id=after_id(request), limit=limit)
         return Response(page(items, limit=limit, key=lambda b: [b.pk], render=lambda b: user_to_wire(b.blocked)))
 
-    @extend_schema(request=s.BlockIn, responses={201: UserOut}, tags=TAGS)
+    @extend_schema(request=s.BlockIn, responses={**errors(404, 409), 201: UserOut}, tags=TAGS)
     def post(self, request: Request) -> Response:
         data = parse(s.BlockIn, request)
         target = services.do_block(user=request.user, target_id=data["user"])
@@ -140,3 +119,22 @@ class BlockDetailView(APIView):
     def delete(self, request: Request, user_id: str) -> Response:
         services.do_unblock(user=request.user, target_id=user_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# Finding people to add (GET /users/search; contacts.urls comes before accounts.urls).
+class UserSearchView(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "q",
+                {"type": "string", "minLength": 1, "maxLength": 64, "pattern": r"\S"},
+                required=True,
+                description="An exact username or phone number",
+            )
+        ],
+        responses={200: list_of(UserOut, "UserList"), **errors(429)},
+        tags=["accounts"],
+    )
+    def get(self, request: Request) -> Response:
+        users = selectors.search_users(viewer=request.user, q=request.query_params.get("q"))
+        return Response({"results": [user_for_viewer(u, request.user) for u in users], "next": None})

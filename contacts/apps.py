@@ -4,3 +4,14 @@ from django.apps import AppConfig
 class ContactsConfig(AppConfig):
     name = "contacts"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Registries are filled once every app is ready (models load after apps).
+        from accounts.actions.profile import add_profile_audience
+        from contacts.selectors import profile_audience, sender_blocked_by
+        from conversations.selectors import register_mention_mute
+
+        # A user's contacts see their profile changes (user.updated).
+        add_profile_audience(profile_audience)
+        # Mentions from someone the reader blocks do not count for them.
+        register_mention_mute(sender_blocked_by)

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Q
+from django.conf import settings
+from django.db import connection
+from django.db.models import Exists, Q
 
-from accounts.models import User
-from chatsite.errors import Invalid, NotFound
+from accounts.models import User, UserStatus
+from accounts.selectors import parse_login
+from accounts.serializers import DELETED_NAME
+from chatsite import kv
+from chatsite.errors import Blocked, Invalid, NotContact, NotFound, RateLimited
 from chatsite.wire import parse_uuid
 from contacts import letters
 from contacts.models import Block, Contact, ContactRequest, RequestStatus
@@ -18,15 +23,76 @@ def contact_user_ids(*, user: User) -> list[int]:
     return list(Contact.objects.filter(owner=user).values_list("other_id", flat=True))
 
 
-def are_contacts(*, user_id: int, other_id: int) -> bool:
-    return Contact.objects.filter(owner_id=user_id, other_id=other_id).exists()
+def profile_audience(user: User) -> list[int]:
+    """Who sees `user`'s profile changes besides them: their contacts (a block
+    does not hide them: blocked contacts stay listed)."""
+    return contact_user_ids(user=user)
 
 
-def is_blocked_between(*, user_id: int, other_id: int) -> bool:
-    """True when either user blocks the other."""
-    return Block.objects.filter(
-        Q(blocker_id=user_id, blocked_id=other_id) | Q(blocker_id=other_id, blocked_id=user_id)
-    ).exists()
+# --------------------------------------------------------------------------- the pair rule
+#
+# Whether two users may talk (message, call, type, see each other online) is
+# decided here and only here: they are contacts and neither blocks the other.
+# A block wins over the contact relation, which it keeps but makes inactive.
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Where `user` stands with `other`."""
+
+    contacts: bool  # `user` has `other` as a contact (the relation is mutual)
+    blocks: bool  # `user` blocks `other`
+    blocked_by: bool  # `other` blocks `user`
+
+    @property
+    def blocked(self) -> bool:
+        """A block either way."""
+        return self.blocks or self.blocked_by
+
+    @property
+    def may_talk(self) -> bool:
+        return self.contacts and not self.blocked
+
+    def check_may_talk(self) -> None:
+        """`blocked` for a block either way, else `not_contact` unless contacts."""
+        if self.blocked:
+            raise Blocked()
+        if not self.contacts:
+            raise NotContact()
+
+
+def _t(model) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def pair_sql(user: str, other: str) -> str:
+    """SQL for the three columns of a Pair (contacts, blocks, blocked_by)
+    between the user-id expressions `user` and `other`: for queries that read
+    the pair along with other things in one round trip (the send check)."""
+    contact, block = _t(Contact), _t(Block)
+    return (
+        f"EXISTS(SELECT 1 FROM {contact} WHERE owner_id = {user} AND other_id = {other}), "
+        f"EXISTS(SELECT 1 FROM {block} WHERE blocker_id = {user} AND blocked_id = {other}), "
+        f"EXISTS(SELECT 1 FROM {block} WHERE blocker_id = {other} AND blocked_id = {user})"
+    )
+
+
+def get_pair(*, user_id: int, other_id: int) -> Pair:
+    """The pair of two users. One query."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {pair_sql('%s', '%s')}", [user_id, other_id, user_id, other_id, other_id, user_id])
+        contacts, blocks, blocked_by = cursor.fetchone()
+    return Pair(contacts=bool(contacts), blocks=bool(blocks), blocked_by=bool(blocked_by))
+
+
+def check_may_talk(*, user_id: int, other_id: int) -> None:
+    """`blocked` or `not_contact` unless the two may talk. One query."""
+    get_pair(user_id=user_id, other_id=other_id).check_may_talk()
+
+
+def sender_blocked_by(reader: User, sender_ref) -> Exists:
+    """The reader blocks the sender (an OuterRef to a user id)."""
+    return Exists(Block.objects.filter(blocker=reader, blocked_id=sender_ref))
 
 
 def blocked_either_way_ids(*, user: User) -> set[int]:
@@ -38,6 +104,58 @@ def blocked_either_way_ids(*, user: User) -> set[int]:
 def blocked_by_ids(*, user: User) -> set[int]:
     """Users `user` blocks (not those who block `user`)."""
     return set(Block.objects.filter(blocker=user).values_list("blocked_id", flat=True))
+
+
+def talk_partners(*, user: User, among: list[int] | None = None) -> list[int]:
+    """The contacts `user` may talk with (no block either way), optionally
+    only those among the user ids `among`. Two queries."""
+    contacts = Contact.objects.filter(owner=user)
+    if among is not None:
+        contacts = contacts.filter(other_id__in=among)
+    ids = list(contacts.values_list("other_id", flat=True))
+    if not ids:
+        return []
+    hidden = blocked_either_way_ids(user=user)
+    return [uid for uid in ids if uid not in hidden]
+
+
+def talk_partners_sql() -> str:
+    """SQL selecting (the user's uuid, a talk partner's id or NULL) for the
+    user id parameter: the audience of the user's presence, in one round trip
+    (it runs whenever someone comes online or goes offline)."""
+    users, contacts, blocks = _t(User), _t(Contact), _t(Block)
+    return (
+        f"SELECT u.uuid, c.other_id FROM {users} u LEFT JOIN {contacts} c ON c.owner_id = u.id "
+        f"AND NOT EXISTS (SELECT 1 FROM {blocks} b WHERE (b.blocker_id = u.id AND b.blocked_id = c.other_id) "
+        f"OR (b.blocker_id = c.other_id AND b.blocked_id = u.id)) WHERE u.id = %s"
+    )
+
+
+# --------------------------------------------------------------------------- finding people
+
+
+def search_users(*, viewer: User, q: object) -> list[User]:
+    """Exact username or phone number only: never a scan. Users in a block
+    relation with the viewer, and disabled accounts, are not found."""
+    if not isinstance(q, str) or not q.strip() or len(q) > 64:
+        raise Invalid.field("q", "Enter a username or a phone number.")
+    count, ttl = kv.store().counter_incr(f"search:user:{viewer.pk}", window_s=60)
+    if count > settings.LIMIT_SEARCH_PER_MIN:
+        raise RateLimited("Too many searches; wait a moment.", retry_after=ttl)
+    name = parse_login(q)
+    conditions = []
+    if name.phone:
+        conditions.append(User.objects.filter(phone=name.phone))
+    if name.username:
+        conditions.append(User.objects.filter(username=name.username))
+    found: dict[int, User] = {}
+    for qs in conditions:
+        for user in qs.select_related("avatar").filter(status=UserStatus.ACTIVE)[:2]:
+            found[user.pk] = user
+    if not found:
+        return []
+    hidden = blocked_either_way_ids(user=viewer)
+    return [u for u in found.values() if u.pk not in hidden]
 
 
 # --------------------------------------------------------------------------- the contact list
@@ -58,8 +176,6 @@ class Section:
 def display_name(contact: Contact) -> str:
     """What the contact list shows and files a contact under: the owner's
     remark, else the contact's nickname, else their username."""
-    from accounts.models import UserStatus
-    from accounts.serializers import DELETED_NAME
 
     if contact.remark:
         return contact.remark

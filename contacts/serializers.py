@@ -1,12 +1,13 @@
-"""Wire shapes for contacts, requests and blocks (shared/spec/rest.md)."""
+"""Wire shapes for contacts, requests and blocks (docs/protocol/objects.md)."""
 
 from __future__ import annotations
 
 from rest_framework import serializers
 
 from accounts.serializers import UserOut, user_to_wire
+from chatsite.drf import id_field, text_field
 from chatsite.wire import iso
-from contacts.models import Contact, ContactRequest
+from contacts.models import REMARK_MAX, REQUEST_MESSAGE_MAX, Contact, ContactRequest, RequestStatus
 
 
 def contact_to_wire(contact: Contact, *, blocked: bool) -> dict:
@@ -57,23 +58,31 @@ class ContactSectionsOut(serializers.Serializer):
 # --------------------------------------------------------------------------- input shapes
 
 
-class StrictCharField(serializers.CharField):
-    """A JSON string, and only a string (DRF's CharField turns 5 and true into text)."""
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
-
-
 class ContactPatchIn(serializers.Serializer):
-    remark = StrictCharField(allow_blank=True, trim_whitespace=False)
+    remark = text_field(max_len=REMARK_MAX, allow_empty=True)
 
 
 class ContactRequestIn(serializers.Serializer):
-    to = StrictCharField(help_text="a user id")
-    message = StrictCharField(required=False, allow_blank=True, trim_whitespace=False)
+    to = id_field(help_text="a user id")
+    message = text_field(max_len=REQUEST_MESSAGE_MAX, allow_empty=True, multiline=True, required=False)
 
 
 class BlockIn(serializers.Serializer):
-    user = StrictCharField(help_text="a user id")
+    user = id_field(help_text="a user id")
+
+
+class ContactRequestOut(serializers.Serializer):
+    """A Request object of kind `contact` (group join requests are groups')."""
+
+    id = serializers.UUIDField()
+    kind = serializers.ChoiceField(choices=[("contact", "contact")])
+    to = UserOut()
+    status = serializers.ChoiceField(choices=RequestStatus.choices)
+    message = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    group = serializers.CharField(allow_null=True, help_text="always null for a contact request")
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["from"] = UserOut()  # `from` is a Python keyword
+        return fields

@@ -14,7 +14,7 @@ both rows are written and deleted together in one transaction.
 from __future__ import annotations
 
 import logging
-import unicodedata
+from collections.abc import Callable
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -23,37 +23,14 @@ from accounts.models import User, UserStatus
 from accounts.serializers import user_to_wire
 from chatsite.errors import Blocked, Conflict, Forbidden, Invalid, NotFound
 from chatsite.events import send_event_on_commit, send_events_on_commit
+from chatsite.text import clean_text
 from chatsite.wire import parse_uuid
-from contacts.models import Block, Contact, ContactRequest, RequestStatus
-from contacts.selectors import access_contact, access_contact_request, is_blocked_between
+from contacts.models import REMARK_MAX, REQUEST_MESSAGE_MAX, Block, Contact, ContactRequest, RequestStatus
+from contacts.selectors import access_contact, access_contact_request, get_pair
 from contacts.serializers import contact_request_to_wire
-from messaging.conversations import ensure_direct_conversation
+from conversations.members import ensure_direct_conversation
 
 logger = logging.getLogger(__name__)
-
-REQUEST_MESSAGE_MAX = 200  # ContactRequest.message
-REMARK_MAX = 64  # Contact.remark
-
-_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-
-
-def clean_text(value: object, *, field: str, max_len: int, allow_empty: bool, multiline: bool = False) -> str:
-    """User-written text: a string, NFC, trimmed, 0/1..max_len characters, no
-    control characters (newlines and tabs only when `multiline`), no
-    text-direction overrides."""
-    if not isinstance(value, str):
-        raise Invalid.field(field, "Must be a string.")
-    text = unicodedata.normalize("NFC", value).strip()
-    if not text and not allow_empty:
-        raise Invalid.field(field, "Must not be empty.")
-    if len(text) > max_len:
-        raise Invalid.field(field, f"At most {max_len} characters.")
-    allowed = "\n\t" if multiline else ""
-    if any(unicodedata.category(ch) in ("Cc", "Cs") and ch not in allowed for ch in text):
-        raise Invalid.field(field, "Must not contain control characters.")
-    if any(ch in _BIDI_CONTROLS for ch in text):
-        raise Invalid.field(field, "Must not contain text-direction override characters.")
-    return text
 
 
 def _lock_pair(a: User, b: User) -> None:
@@ -161,7 +138,7 @@ def _close(request: ContactRequest, status: str) -> None:
 def _accept(request: ContactRequest) -> None:
     """Accept a pending request (caller holds the pair lock): the contact on both
     sides, the direct conversation, `contact.request` to both, `contact.added` to both."""
-    if is_blocked_between(user_id=request.from_user_id, other_id=request.to_user_id):
+    if get_pair(user_id=request.from_user_id, other_id=request.to_user_id).blocked:
         raise Blocked()
     _close(request, RequestStatus.ACCEPTED)
     # A request the other way, if any, is answered by this too.
@@ -195,9 +172,10 @@ def do_send_contact_request(*, user: User, to: object, message: object = "") -> 
         multiline=True,
     )
     _lock_pair(user, target)
-    if is_blocked_between(user_id=user.pk, other_id=target.pk):
+    pair = get_pair(user_id=user.pk, other_id=target.pk)
+    if pair.blocked:
         raise Blocked()
-    if Contact.objects.filter(owner=user, other=target).exists():
+    if pair.contacts:
         raise Conflict("You are already contacts.")
     reverse = (
         ContactRequest.objects.select_related("from_user__avatar", "to_user__avatar")
@@ -270,6 +248,17 @@ def do_cancel_contact_request(*, user: User, request_id: object) -> ContactReque
 # --------------------------------------------------------------------------- blocks
 
 
+# Apps built on contacts that must act the moment two users block each other
+# register here from their AppConfig.ready() (calls ends a live call). Each
+# runs inside the block's transaction, with `user` and `other`.
+_block_reactions: list[Callable[..., object]] = []
+
+
+def react_to_blocks(fn: Callable[..., object]) -> None:
+    if fn not in _block_reactions:
+        _block_reactions.append(fn)
+
+
 @transaction.atomic
 def do_block(*, user: User, target_id: object) -> User:
     """`user` blocks `target`: from now on neither can send the other a contact
@@ -285,10 +274,9 @@ def do_block(*, user: User, target_id: object) -> User:
             Block.objects.create(blocker=user, blocked=target)
     except IntegrityError:
         raise Conflict("You already block this user.") from None
-    # A block takes effect at once: a live call between the two ends now.
-    from calls.services import do_end_calls_between
-
-    do_end_calls_between(user=user, other=target)
+    # A block takes effect at once: what the two have going ends now (a live call).
+    for react in _block_reactions:
+        react(user=user, other=target)
     logger.info("user %s blocks %s", user.pk, target.pk)
     return target
 

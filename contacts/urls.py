@@ -3,6 +3,7 @@ from django.urls import path
 from contacts import api
 
 urlpatterns = [
+    path("users/search", api.UserSearchView.as_view()),
     path("contacts", api.ContactListView.as_view()),
     path("contacts/<str:user_id>", api.ContactDetailView.as_view()),
     path("contact-requests", api.ContactRequestListView.as_view()),

@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import serializers, status
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
@@ -14,17 +14,22 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from chatsite.errors import Invalid, NotFound, TooLarge, UnsupportedMedia
-from files import selectors, services
+from chatsite.schema import errors
+from files import selectors, services, storage
 from files.content import thumbnail_mime
 from files.serializers import FileOut, file_to_wire
 from files.serving import file_response
 from files.uploads import FIELD, OneFileUploadHandler
 
+_CONDITIONS = [
+    OpenApiParameter("Range", str, OpenApiParameter.HEADER, description="one range of bytes, `bytes=0-1023`"),
+    OpenApiParameter("If-None-Match", str, OpenApiParameter.HEADER, description="the ETag you have: 304 if unchanged"),
+]
 _BINARY = {
-    (200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY, description="the bytes"),
-    (206, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY, description="the requested range"),
+    (200, "*/*"): OpenApiResponse(OpenApiTypes.BINARY, description="the bytes, with the type sniffed at upload"),
+    (206, "*/*"): OpenApiResponse(OpenApiTypes.BINARY, description="the requested range"),
     304: OpenApiResponse(description="not modified (If-None-Match)"),
-    404: OpenApiResponse(description="no such file, or not one the caller may read"),
+    **errors(s404="`not_found`: no such file, or not one the caller may read"),
     416: OpenApiResponse(description="the Range cannot be satisfied"),
 }
 
@@ -43,13 +48,19 @@ class UploadView(APIView):
 
     @extend_schema(
         request={
-            "multipart/form-data": inline_serializer("FileUploadIn", {FIELD: serializers.FileField()}),
+            "multipart/form-data": {
+                "type": "object",
+                "properties": {FIELD: {"type": "string", "format": "binary", "minLength": 1}},
+                "required": [FIELD],
+            },
         },
         responses={
             201: FileOut,
-            400: OpenApiResponse(description="`invalid`: no file, an empty file, or more than one"),
-            413: OpenApiResponse(description="`too_large`: over MAX_FILE_BYTES or the user's storage quota"),
-            415: OpenApiResponse(description="`unsupported_media`: a refused type, or not multipart/form-data"),
+            **errors(
+                s400="`invalid`: no file, an empty file, or more than one",
+                s413="`too_large`: over MAX_FILE_BYTES or the user's storage quota",
+                s415="`unsupported_media`: a refused type, or not multipart/form-data",
+            ),
         },
         tags=["files"],
     )
@@ -88,7 +99,7 @@ class FileContentView(APIView):
 
     content_negotiation_class = _AnyAccept
 
-    @extend_schema(responses=_BINARY, tags=["files"])
+    @extend_schema(parameters=_CONDITIONS, responses=_BINARY, tags=["files"])
     def get(self, request: Request, file_id: str) -> HttpResponse:
         file = selectors.access_file(user=request.user, file_id=file_id)
         return file_response(
@@ -101,12 +112,11 @@ class FileThumbnailView(APIView):
 
     content_negotiation_class = _AnyAccept
 
-    @extend_schema(responses=_BINARY, tags=["files"])
+    @extend_schema(parameters=_CONDITIONS, responses=_BINARY, tags=["files"])
     def get(self, request: Request, file_id: str) -> HttpResponse:
         file = selectors.access_file(user=request.user, file_id=file_id)
         if not file.thumbnail_key:
             raise NotFound("This file has no thumbnail.")
-        from files import storage
 
         try:
             size = storage.files_storage().size(file.thumbnail_key)

@@ -1,4 +1,4 @@
-"""Wire shape of File (shared/spec/rest.md)."""
+"""Wire shape of File (docs/protocol/objects.md "File")."""
 
 from __future__ import annotations
 

@@ -9,14 +9,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser as User
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
-from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from accounts.models import User
 from chatsite.errors import Invalid, UnsupportedMedia
-from files import content, storage
+from files import access, content, storage
 from files.models import File
 from files.selectors import get_storage_used
 from files.uploads import too_large
@@ -98,7 +98,7 @@ def do_upload_file(*, owner: User, upload: UploadedFile) -> File:
         with transaction.atomic():
             # The owner's row lock serialises this user's uploads for the
             # quota sum; other users are not held up.
-            User.objects.select_for_update().filter(pk=owner.pk).values_list("pk", flat=True).get()
+            get_user_model().objects.select_for_update().filter(pk=owner.pk).values_list("pk", flat=True).get()
             quota = settings.FILE_QUOTA_BYTES_PER_USER
             if quota and get_storage_used(user=owner) + size > quota:
                 raise too_large(settings.MAX_FILE_BYTES, quota=True)
@@ -154,20 +154,13 @@ def mark_attached(*, file: File) -> None:
 
 
 def _unattached(queryset):
-    from groups.models import Group
-    from messaging.models import Message
-
-    return (
-        queryset.filter(attached_at__isnull=True)
-        .exclude(Exists(Message.objects.filter(file_id=OuterRef("pk"))))
-        .exclude(Exists(User.objects.filter(avatar_id=OuterRef("pk"))))
-        .exclude(Exists(Group.objects.filter(avatar_id=OuterRef("pk"))))
-    )
+    return queryset.filter(attached_at__isnull=True).exclude(access.held())
 
 
 def list_unattached_files(*, older_than: datetime, limit: int) -> list[File]:
-    """Files created before `older_than` that were never marked attached, that
-    no message carries and that are nobody's avatar; oldest first."""
+    """Files created before `older_than` that were never marked attached and
+    that nothing holds (no message carries it, it is nobody's avatar: see
+    files.access); oldest first."""
     return list(_unattached(File.objects.filter(created_at__lt=older_than)).order_by("created_at", "pk")[:limit])
 
 

@@ -12,12 +12,12 @@ from django.conf import settings
 from django.core.files.uploadedfile import TemporaryUploadedFile
 from django.core.files.uploadhandler import FileUploadHandler, StopFutureHandlers
 
+from chatsite.bodyguard import MULTIPART_OVERHEAD
 from chatsite.errors import Invalid, TooLarge
 
 FIELD = "file"
 # Room for the multipart framing around the file (boundaries, part headers,
 # a long file name) when judging a request's Content-Length.
-MULTIPART_OVERHEAD = 64 * 1024
 
 
 def too_large(limit: int, *, quota: bool = False) -> TooLarge:

@@ -8,8 +8,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from chatsite.drf import decode_cursor, page, page_limit, parse
-from contacts.api import PAGE_PARAMS, after_id, list_of
+from chatsite.drf import after_id, decode_cursor, page, page_limit, parse
+from chatsite.schema import PAGE_PARAMS, errors, list_of
 from groups import selectors, services
 from groups import serializers as s
 from groups.models import JoinRequest
@@ -25,10 +25,15 @@ class GroupListView(APIView):
         limit = page_limit(request)
         items = selectors.list_my_groups(user=request.user, after_id=after_id(request), limit=limit)
         return Response(
-            page(items, limit=limit, key=lambda m: [m.pk], render=lambda m: s.group_to_wire(m.group, my_role=m.role))
+            page(
+                items,
+                limit=limit,
+                key=lambda m: [m.pk],
+                render=lambda m: s.group_to_wire(m.conversation.group, my_role=m.role),
+            )
         )
 
-    @extend_schema(request=s.GroupCreateIn, responses={201: s.GroupOut}, tags=TAGS)
+    @extend_schema(request=s.GroupCreateIn, responses={**errors(409), 201: s.GroupOut}, tags=TAGS)
     def post(self, request: Request) -> Response:
         data = parse(s.GroupCreateIn, request)
         group = services.do_create_group(owner=request.user, **data)
@@ -37,7 +42,7 @@ class GroupListView(APIView):
 
 class GroupDetailView(APIView):
     @extend_schema(
-        responses={200: s.GroupOut},
+        responses={200: s.GroupViewOut},
         description="Members get the Group; anyone else who has the id gets the public card "
         "(id, name, avatar, member_count, join_mode, status, my_role: null).",
         tags=TAGS,
@@ -75,7 +80,9 @@ class MemberListView(APIView):
         items = selectors.list_members(group=view.group, after=after, limit=limit)
         return Response(page(items, limit=limit, key=lambda m: [m.rank, m.pk], render=s.member_to_wire))
 
-    @extend_schema(request=s.MembersAddIn, responses={200: list_of(s.MemberOut, "AddedMemberList")}, tags=TAGS)
+    @extend_schema(
+        request=s.MembersAddIn, responses={**errors(409), 200: list_of(s.MemberOut, "AddedMemberList")}, tags=TAGS
+    )
     def post(self, request: Request, group_id: str) -> Response:
         data = parse(s.MembersAddIn, request)
         added = services.do_add_members(user=request.user, group_id=group_id, users=data["users"])
@@ -83,7 +90,7 @@ class MemberListView(APIView):
 
 
 class MemberDetailView(APIView):
-    @extend_schema(request=s.RoleIn, responses={200: s.MemberOut}, tags=TAGS)
+    @extend_schema(request=s.RoleIn, responses={**errors(409), 200: s.MemberOut}, tags=TAGS)
     def patch(self, request: Request, group_id: str, user_id: str) -> Response:
         data = parse(s.RoleIn, request)
         membership = services.do_set_member_role(
@@ -91,21 +98,28 @@ class MemberDetailView(APIView):
         )
         return Response(s.member_to_wire(membership))
 
-    @extend_schema(responses={204: None}, tags=TAGS)
+    @extend_schema(
+        responses={**errors(s409="`conflict`: the owner removing themself (transfer the group first)"), 204: None},
+        tags=TAGS,
+    )
     def delete(self, request: Request, group_id: str, user_id: str) -> Response:
         services.do_remove_member(user=request.user, group_id=group_id, member_id=user_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class LeaveView(APIView):
-    @extend_schema(request=None, responses={204: None}, tags=TAGS)
+    @extend_schema(
+        request=None,
+        responses={**errors(s409="`conflict`: the owner must transfer the group first"), 204: None},
+        tags=TAGS,
+    )
     def post(self, request: Request, group_id: str) -> Response:
         services.do_leave_group(user=request.user, group_id=group_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class TransferView(APIView):
-    @extend_schema(request=s.TransferIn, responses={200: s.GroupOut}, tags=TAGS)
+    @extend_schema(request=s.TransferIn, responses={**errors(409), 200: s.GroupOut}, tags=TAGS)
     def post(self, request: Request, group_id: str) -> Response:
         data = parse(s.TransferIn, request)
         group = services.do_transfer_ownership(user=request.user, group_id=group_id, new_owner_id=data["user"])
@@ -113,7 +127,7 @@ class TransferView(APIView):
 
 
 class JoinView(APIView):
-    @extend_schema(request=s.JoinIn, responses={200: s.MemberOut, 202: s.RequestOut}, tags=TAGS)
+    @extend_schema(request=s.JoinIn, responses={**errors(409), 200: s.MemberOut, 202: s.RequestOut}, tags=TAGS)
     def post(self, request: Request, group_id: str) -> Response:
         data = parse(s.JoinIn, request)
         result = services.do_join_group(user=request.user, group_id=group_id, message=data.get("message", ""))
@@ -142,14 +156,14 @@ class JoinRequestListView(APIView):
 
 
 class JoinRequestAcceptView(APIView):
-    @extend_schema(request=None, responses={200: s.RequestOut}, tags=TAGS)
+    @extend_schema(request=None, responses={**errors(409), 200: s.RequestOut}, tags=TAGS)
     def post(self, request: Request, group_id: str, request_id: str) -> Response:
         result = services.do_accept_join_request(user=request.user, group_id=group_id, request_id=request_id)
         return Response(s.join_request_to_wire(result))
 
 
 class JoinRequestRejectView(APIView):
-    @extend_schema(request=None, responses={200: s.RequestOut}, tags=TAGS)
+    @extend_schema(request=None, responses={**errors(409), 200: s.RequestOut}, tags=TAGS)
     def post(self, request: Request, group_id: str, request_id: str) -> Response:
         result = services.do_reject_join_request(user=request.user, group_id=group_id, request_id=request_id)
         return Response(s.join_request_to_wire(result))

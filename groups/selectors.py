@@ -6,22 +6,29 @@
 - Everyone else gets `not_member` if they once belonged (their row in the
   group's conversation says so) and `not_found` if they never did, so a
   group's membership never leaks to strangers.
+
+Membership is the group conversation's (conversations.members): a
+"membership" here is the caller's current Member row, with its `role`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Case, IntegerField, Q, Value, When
+from django.db.models import Case, Exists, IntegerField, Q, Value, When
 
 from accounts.models import User
 from chatsite.errors import Forbidden, Invalid, NotFound, NotMember
 from chatsite.wire import parse_uuid
-from groups.models import Group, JoinRequest, JoinRequestStatus, Membership, Role
+from contacts.models import RequestStatus
+from conversations import members
+from conversations.members import MANAGERS
+from conversations.models import Member, Role
+from groups.models import Group, GroupStatus, JoinRequest
+from groups.serializers import group_to_wire
 
 GROUP_RELATED = ("owner__avatar", "avatar", "conversation")
 ROLE_RANK = {Role.OWNER: 0, Role.ADMIN: 1, Role.MEMBER: 2}
-MANAGERS = (Role.OWNER, Role.ADMIN)
 
 
 def get_group(*, group_id: object) -> Group | None:
@@ -31,22 +38,16 @@ def get_group(*, group_id: object) -> Group | None:
     return Group.objects.select_related(*GROUP_RELATED).filter(uuid=uid).first()
 
 
-def was_member(*, group: Group, user: User) -> bool:
-    """True when `user` belonged to `group` once and has left or been removed."""
-    from messaging.models import ConversationMember
-
-    return ConversationMember.objects.filter(conversation__group=group, user=user, left_seq__isnull=False).exists()
+def membership_of(*, group: Group, user: User) -> Member | None:
+    """`user`'s row in the group while they are a member."""
+    return members.current_member(conversation_id=group.conversation_id, user=user)
 
 
-def membership_of(*, group: Group, user: User) -> Membership | None:
-    return Membership.objects.filter(group=group, user=user).first()
-
-
-def require_membership(*, group: Group, user: User) -> Membership:
+def require_membership(*, group: Group, user: User) -> Member:
     """`user`'s membership; `not_member` for a former member, `not_found` for anyone else."""
     membership = membership_of(group=group, user=user)
     if membership is None:
-        if was_member(group=group, user=user):
+        if members.was_member(conversation_id=group.conversation_id, user=user):
             raise NotMember()
         raise NotFound("No such group.")
     return membership
@@ -55,7 +56,7 @@ def require_membership(*, group: Group, user: User) -> Membership:
 @dataclass(frozen=True)
 class GroupView:
     group: Group
-    membership: Membership | None
+    membership: Member | None
 
 
 def access_group_card(*, user: User, group_id: object) -> GroupView:
@@ -82,18 +83,20 @@ def access_managed_group(*, user: User, group_id: object) -> GroupView:
     return view
 
 
-def member_roles(*, group: Group) -> dict[int, str]:
+def member_roles(*, group: Group) -> dict[int, str | None]:
     """{user pk: role} of the current members: the recipients of the group's events. One query."""
-    return dict(Membership.objects.filter(group=group).values_list("user_id", "role"))
+    return members.roles_of(conversation_id=group.conversation_id)
 
 
 # --------------------------------------------------------------------------- lists
 
 
-def list_my_groups(*, user: User, after_id: int | None, limit: int) -> list[Membership]:
-    """`user`'s memberships with their groups, most recently joined first;
-    `limit + 1` rows from the keyset. One query."""
-    qs = Membership.objects.filter(user=user).select_related(*(f"group__{r}" for r in GROUP_RELATED), "group")
+def list_my_groups(*, user: User, after_id: int | None, limit: int) -> list[Member]:
+    """`user`'s memberships of groups with their groups (`membership.conversation.group`),
+    newest membership row first; `limit + 1` rows from the keyset. One query."""
+    qs = Member.objects.filter(user=user, left_seq__isnull=True, conversation__group__isnull=False).select_related(
+        *(f"conversation__group__{r}" for r in GROUP_RELATED if r != "conversation"), "conversation__group"
+    )
     if after_id is not None:
         qs = qs.filter(pk__lt=after_id)
     return list(qs.order_by("-pk")[: limit + 1])
@@ -108,7 +111,7 @@ def decode_member_cursor(values: list | None) -> tuple[int, int] | None:
     return rank, pk
 
 
-def list_members(*, group: Group, after: tuple[int, int] | None, limit: int) -> list[Membership]:
+def list_members(*, group: Group, after: tuple[int, int] | None, limit: int) -> list[Member]:
     """Members: the owner, then admins, then members, each in joining order;
     `limit + 1` rows from the keyset (rank, pk). One query."""
     rank = Case(
@@ -116,7 +119,11 @@ def list_members(*, group: Group, after: tuple[int, int] | None, limit: int) -> 
         default=Value(3),
         output_field=IntegerField(),
     )
-    qs = Membership.objects.filter(group=group).select_related("user__avatar").annotate(rank=rank)
+    qs = (
+        Member.objects.filter(conversation_id=group.conversation_id, left_seq__isnull=True)
+        .select_related("user__avatar")
+        .annotate(rank=rank)
+    )
     if after is not None:
         after_rank, after_pk = after
         qs = qs.filter(Q(rank__gt=after_rank) | Q(rank=after_rank, pk__gt=after_pk))
@@ -125,11 +132,36 @@ def list_members(*, group: Group, after: tuple[int, int] | None, limit: int) -> 
 
 def list_join_requests(*, group: Group, after_id: int | None, limit: int, status: object = None) -> list[JoinRequest]:
     """The group's join requests, newest first, optionally of one status. One query."""
-    if status is not None and status not in JoinRequestStatus.values:
-        raise Invalid.field("status", f"One of {', '.join(JoinRequestStatus.values)}.")
+    if status is not None and status not in RequestStatus.values:
+        raise Invalid.field("status", f"One of {', '.join(RequestStatus.values)}.")
     qs = JoinRequest.objects.filter(group=group).select_related("user__avatar", "group__avatar")
     if status is not None:
         qs = qs.filter(status=status)
     if after_id is not None:
         qs = qs.filter(pk__lt=after_id)
     return list(qs.order_by("-pk")[: limit + 1])
+
+
+# --------------------------------------------------------------------------- the `group` of Conversation objects
+
+
+def group_fields(user: User, memberships: list[Member]) -> dict[int, dict]:
+    """The Group object of each group conversation among the user's
+    `memberships`, with the user's role in it (conversations.wire asks). One query."""
+    roles = {m.conversation_id: m.role for m in memberships if m.conversation.kind == "group"}
+    if not roles:
+        return {}
+    groups = Group.objects.select_related(*GROUP_RELATED).filter(conversation_id__in=roles)
+    return {g.conversation_id: group_to_wire(g, my_role=roles[g.conversation_id]) for g in groups}
+
+
+# --------------------------------------------------------------------------- avatars (files.access)
+
+
+def may_read_group_avatar(user: User, file) -> bool:
+    """Any signed-in user may load an active group's avatar."""
+    return Group.objects.filter(avatar_id=file.pk, status=GroupStatus.ACTIVE).exists()
+
+
+def group_avatars_holding(file_ref) -> Exists:
+    return Exists(Group.objects.filter(avatar_id=file_ref))

@@ -1,4 +1,4 @@
-"""Wire shapes for groups (shared/spec/rest.md "Objects on the wire").
+"""Wire shapes for groups (docs/protocol/objects.md "Group").
 
 Plain `*_to_wire` functions build the objects (they run for every member of
 a group on each event); the Serializer classes describe the same shapes for
@@ -8,23 +8,15 @@ groups.services)."""
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.exceptions import ObjectDoesNotExist
 from rest_framework import serializers
 
 from accounts.serializers import UserOut, user_to_wire
-from chatsite.drf import BoundedListField
+from chatsite.drf import BoundedListField, id_field, text_field
 from chatsite.wire import iso
-from contacts.serializers import StrictCharField
+from contacts.models import RequestStatus
+from conversations.models import Member, Role
 from files.selectors import avatar_url
-from groups.models import Group, GroupStatus, JoinMode, JoinRequest, JoinRequestStatus, Membership, Role
-
-
-def _conversation_uuid(group: Group) -> str | None:
-    try:
-        conversation = group.conversation  # reverse one-to-one (messaging.Conversation.group)
-    except ObjectDoesNotExist:
-        return None
-    return str(conversation.uuid)
+from groups.models import JOIN_MESSAGE_MAX, NAME_MAX, NOTICE_MAX, Group, GroupStatus, JoinMode, JoinRequest
 
 
 def group_card_to_wire(group: Group) -> dict:
@@ -52,12 +44,12 @@ def group_to_wire(group: Group, *, my_role: str | None) -> dict:
         "join_mode": group.join_mode,
         "status": group.status,
         "created_at": iso(group.created_at),
-        "conversation": _conversation_uuid(group),
+        "conversation": str(group.conversation.uuid),
         "my_role": my_role,
     }
 
 
-def member_to_wire(membership: Membership) -> dict:
+def member_to_wire(membership: Member) -> dict:
     return {"user": user_to_wire(membership.user), "role": membership.role, "joined_at": iso(membership.joined_at)}
 
 
@@ -107,6 +99,15 @@ class GroupOut(serializers.Serializer):
     my_role = serializers.ChoiceField(choices=ROLE_CHOICES, allow_null=True)
 
 
+class GroupViewOut(GroupCardOut):
+    """GET /groups/{id}: the card's fields always; a member gets the whole Group."""
+
+    notice = serializers.CharField(required=False, help_text="members only")
+    owner = UserOut(required=False, help_text="members only")
+    created_at = serializers.DateTimeField(required=False, help_text="members only")
+    conversation = serializers.UUIDField(required=False, help_text="members only")
+
+
 class RequestOut(serializers.Serializer):
     id = serializers.UUIDField()
     kind = serializers.ChoiceField(choices=[("contact", "contact"), ("group_join", "group_join")])
@@ -114,7 +115,7 @@ class RequestOut(serializers.Serializer):
     to = UserOut(allow_null=True)
     group = GroupCardOut(allow_null=True)
     message = serializers.CharField()
-    status = serializers.ChoiceField(choices=JoinRequestStatus.choices)
+    status = serializers.ChoiceField(choices=RequestStatus.choices)
     created_at = serializers.DateTimeField()
 
     def get_fields(self):
@@ -137,25 +138,25 @@ def _max_members() -> int:
 
 
 class GroupCreateIn(serializers.Serializer):
-    name = StrictCharField(trim_whitespace=False, allow_blank=True)
+    name = text_field(max_len=NAME_MAX, allow_empty=False)
     members = BoundedListField(
-        child=StrictCharField(), required=False, max_items=_max_members, help_text="user ids (contacts)"
+        child=id_field(), required=False, max_items=_max_members, help_text="user ids (contacts)"
     )
-    notice = StrictCharField(required=False, allow_blank=True, trim_whitespace=False)
-    avatar = StrictCharField(required=False, allow_null=True, help_text="a File id you uploaded (an image)")
+    notice = text_field(max_len=NOTICE_MAX, allow_empty=True, multiline=True, required=False)
+    avatar = id_field(required=False, allow_null=True, help_text="a File id you uploaded (an image)")
     join_mode = serializers.ChoiceField(choices=JoinMode.choices, required=False)
 
 
 class GroupPatchIn(serializers.Serializer):
-    name = StrictCharField(required=False, trim_whitespace=False, allow_blank=True)
-    notice = StrictCharField(required=False, allow_blank=True, trim_whitespace=False)
-    avatar = StrictCharField(required=False, allow_null=True)
+    name = text_field(max_len=NAME_MAX, allow_empty=False, required=False)
+    notice = text_field(max_len=NOTICE_MAX, allow_empty=True, multiline=True, required=False)
+    avatar = id_field(required=False, allow_null=True, help_text="a File id you uploaded (an image), or null")
     join_mode = serializers.ChoiceField(choices=JoinMode.choices, required=False)
 
 
 class MembersAddIn(serializers.Serializer):
     users = BoundedListField(
-        child=StrictCharField(), allow_empty=False, max_items=_max_members, help_text="user ids (contacts)"
+        child=id_field(), allow_empty=False, max_items=_max_members, help_text="user ids (contacts)"
     )
 
 
@@ -164,8 +165,8 @@ class RoleIn(serializers.Serializer):
 
 
 class TransferIn(serializers.Serializer):
-    user = StrictCharField(help_text="the new owner, a member")
+    user = id_field(help_text="the new owner, a member")
 
 
 class JoinIn(serializers.Serializer):
-    message = StrictCharField(required=False, allow_blank=True, trim_whitespace=False)
+    message = text_field(max_len=JOIN_MESSAGE_MAX, allow_empty=True, multiline=True, required=False)

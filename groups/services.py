@@ -10,9 +10,9 @@ Every write here follows the same steps, inside one transaction:
    stored after a removal is fanned out to the members as they are after it;
 2. check who the caller is in the group (`not_found` / `not_member`), that
    the group is active (`group_disabled`) and the caller's role (`forbidden`);
-3. write Membership rows and keep the group conversation in step with them
-   (messaging.conversations: a joiner reads from joining on; someone who
-   leaves or is removed keeps what they could read up to then);
+3. change the group conversation's membership (conversations.members, the
+   one membership truth: a joiner reads from joining on; someone who leaves
+   or is removed keeps what they could read up to then);
 4. record the change as a `kind: "system"` message (`_announce`: one call)
    and schedule the events for the members computed under the lock.
 
@@ -28,6 +28,7 @@ import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -37,25 +38,29 @@ from accounts.models import User, UserStatus
 from accounts.serializers import user_to_wire
 from chatsite.errors import Blocked, Conflict, Forbidden, GroupDisabled, Invalid, NotContact, NotFound
 from chatsite.events import send_event_on_commit, send_events_on_commit
+from chatsite.text import clean_text
 from chatsite.wire import parse_uuid
-from contacts.models import Contact
+from contacts.models import Contact, RequestStatus
 from contacts.selectors import blocked_either_way_ids
-from contacts.services import clean_text
+from conversations.members import (
+    MANAGERS,
+    create_group_conversation,
+    join_conversation,
+    leave_conversation,
+    lock_conversation,
+    set_role,
+)
+from conversations.models import Conversation, Member, Role
+from conversations.services import post_system_message
 from files.models import File
 from files.selectors import avatar_url, resolve_avatar_file
 from files.services import mark_attached
-from groups.models import Group, GroupStatus, JoinMode, JoinRequest, JoinRequestStatus, Membership, Role
-from groups.selectors import GROUP_RELATED, MANAGERS, member_roles, require_membership
+from groups.models import JOIN_MESSAGE_MAX, NAME_MAX, NOTICE_MAX, Group, GroupStatus, JoinMode, JoinRequest
+from groups.selectors import GROUP_RELATED, member_roles, membership_of, require_membership
 from groups.serializers import group_to_wire, join_request_to_wire
-from messaging.conversations import ensure_group_conversation, join_conversation, leave_conversation
-from messaging.models import Conversation
-from messaging.services import post_system_message
 
 logger = logging.getLogger(__name__)
 
-NAME_MAX = 64
-NOTICE_MAX = 2000
-JOIN_MESSAGE_MAX = 200  # JoinRequest.message
 
 _UNSET = object()
 
@@ -74,13 +79,8 @@ def _lock_group(group_id: object) -> Group:
 
 def _conversation(group: Group) -> Conversation:
     """The group conversation, its row locked (after the group's: see the module docstring)."""
-    try:
-        conversation = group.conversation
-    except Conversation.DoesNotExist:
-        conversation = ensure_group_conversation(group=group)
-        group.conversation = conversation
-    list(Conversation.objects.select_for_update().filter(pk=conversation.pk).values_list("pk"))
-    return conversation
+    lock_conversation(group.conversation)
+    return group.conversation
 
 
 def _require_active(group: Group) -> None:
@@ -88,14 +88,28 @@ def _require_active(group: Group) -> None:
         raise GroupDisabled(f"This group is {group.status}.")
 
 
-def _require_manager(membership: Membership) -> None:
+def _require_manager(membership: Member) -> None:
     if membership.role not in MANAGERS:
         raise Forbidden("Only the owner and admins may do this.")
 
 
-def _require_owner(membership: Membership) -> None:
+def _require_owner(membership: Member) -> None:
     if membership.role != Role.OWNER:
         raise Forbidden("Only the owner may do this.")
+
+
+def _acting(user: User, group_id: object, *, role: str) -> tuple[Group, Member]:
+    """The group (locked) and the caller's membership, for a change only its
+    owner (`role="owner"`) or its owner and admins (`"manager"`) may make, in
+    an active group: `not_found` / `not_member`, `group_disabled`, `forbidden`."""
+    group = _lock_group(group_id)
+    me = require_membership(group=group, user=user)
+    _require_active(group)
+    if role == "owner":
+        _require_owner(me)
+    else:
+        _require_manager(me)
+    return group, me
 
 
 def _announce(
@@ -151,7 +165,11 @@ def _invitees(*, inviter: User, ids: object, field: str, group: Group | None = N
     list are skipped, duplicates collapse."""
     uuids = [uid for uid in _parse_user_ids(ids, field=field) if uid != inviter.uuid]
     if group is not None and uuids:
-        present = set(Membership.objects.filter(group=group, user__uuid__in=uuids).values_list("user__uuid", flat=True))
+        present = set(
+            Member.objects.filter(
+                conversation_id=group.conversation_id, left_seq__isnull=True, user__uuid__in=uuids
+            ).values_list("user__uuid", flat=True)
+        )
         uuids = [uid for uid in uuids if uid not in present]
     if len(uuids) > settings.GROUP_MAX_MEMBERS:  # before any query about them
         raise Conflict(f"A group has at most {settings.GROUP_MAX_MEMBERS} members.")
@@ -177,23 +195,20 @@ def _check_room(group: Group, adding: int) -> None:
         raise Conflict(f"A group has at most {settings.GROUP_MAX_MEMBERS} members.")
 
 
-def _add(group: Group, conversation: Conversation, users: list[User], *, by: User) -> list[Membership]:
-    """Membership rows, the conversation windows, the count, the system message
-    and `group.member_added` (to the members, the new ones included). The
-    caller holds the locks and has checked the rules."""
+def _add(group: Group, conversation: Conversation, users: list[User], *, by: User) -> list[Member]:
+    """The users join the conversation as members (their windows open now),
+    the count, the system message and `group.member_added` (to the members,
+    the new ones included). The caller holds the locks and has checked the rules."""
     if not users:
         return []
     _check_room(group, len(users))
     now = timezone.now()
-    rows = [Membership(group=group, user=u, role=Role.MEMBER, joined_at=now) for u in users]
-    Membership.objects.bulk_create(rows)
+    rows = [join_conversation(conversation=conversation, user=u, role=Role.MEMBER) for u in users]
     group.member_count += len(users)
     group.save(update_fields=["member_count", "updated_at"])
-    for u in users:
-        join_conversation(conversation=conversation, user=u)
     # Anyone who joins another way has their pending join request answered by it.
-    JoinRequest.objects.filter(group=group, user__in=users, status=JoinRequestStatus.PENDING).update(
-        status=JoinRequestStatus.ACCEPTED, pending_key=None, decided_by=by, updated_at=now
+    JoinRequest.objects.filter(group=group, user__in=users, status=RequestStatus.PENDING).update(
+        status=RequestStatus.ACCEPTED, pending_key=None, decided_by=by, updated_at=now
     )
     _announce(group, event="member_added", actor=by, targets=users)
     roles = member_roles(group=group)
@@ -211,16 +226,15 @@ def _add(group: Group, conversation: Conversation, users: list[User], *, by: Use
     return rows
 
 
-def _drop(group: Group, conversation: Conversation, membership: Membership, *, by: User, event: str) -> None:
+def _drop(group: Group, conversation: Conversation, membership: Member, *, by: User, event: str) -> None:
     """Remove a member: the system message first (the member gets it, and keeps
-    it in their history), then the row, the count and the conversation window
-    closed at the current seq; `group.member_removed` to the members and the
-    removed user, last."""
+    it in their history), then the count and the conversation window closed
+    at the current seq; `group.member_removed` to the members and the removed
+    user, last."""
     removed = membership.user
     roles: dict[int, str | None] = member_roles(group=group)
     if group.status == GroupStatus.ACTIVE:
         _announce(group, event=event, actor=by, targets=[removed])
-    membership.delete()
     group.member_count = max(0, group.member_count - 1)
     group.save(update_fields=["member_count", "updated_at"])
     leave_conversation(conversation=conversation, user=removed)
@@ -232,10 +246,14 @@ def _drop(group: Group, conversation: Conversation, membership: Membership, *, b
     logger.info("group %s: %s %s by %s", group.pk, removed.pk, event, by.pk)
 
 
-def _find_member(group: Group, member_id: object) -> Membership:
+def _find_member(group: Group, member_id: object) -> Member:
     uid = parse_uuid(member_id)
     membership = (
-        Membership.objects.select_related("user__avatar").filter(group=group, user__uuid=uid).first() if uid else None
+        Member.objects.select_related("user__avatar")
+        .filter(conversation_id=group.conversation_id, left_seq__isnull=True, user__uuid=uid)
+        .first()
+        if uid
+        else None
     )
     if membership is None:
         raise NotFound("No such member of this group.")
@@ -289,24 +307,20 @@ def do_create_group(
     avatar_file = _avatar(owner, avatar)
     if 1 + len(users) > settings.GROUP_MAX_MEMBERS:
         raise Conflict(f"A group has at most {settings.GROUP_MAX_MEMBERS} members.")
-    now = timezone.now()
+    conversation = create_group_conversation()
     group = Group.objects.create(
         name=name,
         notice=notice,
         avatar=avatar_file,
         owner=owner,
         join_mode=join_mode,
+        conversation=conversation,
         member_count=1 + len(users),
-        created_at=now,
+        created_at=conversation.created_at,
     )
-    Membership.objects.bulk_create(
-        [Membership(group=group, user=owner, role=Role.OWNER, joined_at=now)]
-        + [Membership(group=group, user=u, role=Role.MEMBER, joined_at=now) for u in users]
-    )
-    conversation = ensure_group_conversation(group=group)
-    group.conversation = conversation
-    for u in (owner, *users):
-        join_conversation(conversation=conversation, user=u)
+    join_conversation(conversation=conversation, user=owner, role=Role.OWNER)
+    for u in users:
+        join_conversation(conversation=conversation, user=u, role=Role.MEMBER)
     _announce(group, event="group_created", actor=owner, targets=users, changes={"name": name})
     roles: dict[int, str | None] = {owner.pk: Role.OWNER, **{u.pk: Role.MEMBER for u in users}}
     _group_updated(group, roles)
@@ -328,10 +342,7 @@ def do_update_group(
     uploaded, or null) and join mode. A real change is recorded as a
     `group_updated` system message (`changes`: the new values) and the members
     get `group.updated`; a change to nothing writes nothing."""
-    group = _lock_group(group_id)
-    me = require_membership(group=group, user=user)
-    _require_active(group)
-    _require_manager(me)
+    group, me = _acting(user, group_id, role="manager")
     changes: dict[str, object] = {}
     if name is not _UNSET:
         value = _clean_name(name)
@@ -364,10 +375,7 @@ def do_dismiss_group(*, user: User, group_id: object) -> None:
     """The owner dismisses the group: it refuses sends and changes from now on
     (`group_disabled`), members keep their history, pending join requests are
     cancelled, and the members get `group.dismissed`."""
-    group = _lock_group(group_id)
-    me = require_membership(group=group, user=user)
-    _require_active(group)
-    _require_owner(me)
+    group, me = _acting(user, group_id, role="owner")
     _set_status(group, GroupStatus.DISMISSED)
     logger.info("group %s dismissed by %s", group.pk, user.pk)
 
@@ -377,8 +385,8 @@ def _set_status(group: Group, status: str) -> None:
     group.save(update_fields=["status", "updated_at"])
     roles = member_roles(group=group)
     if status == GroupStatus.DISMISSED:
-        JoinRequest.objects.filter(group=group, status=JoinRequestStatus.PENDING).update(
-            status=JoinRequestStatus.CANCELLED, pending_key=None, updated_at=timezone.now()
+        JoinRequest.objects.filter(group=group, status=RequestStatus.PENDING).update(
+            status=RequestStatus.CANCELLED, pending_key=None, updated_at=timezone.now()
         )
         _send_group_frames(group, roles, lambda g: {"type": "group.dismissed", "group": g})
     else:
@@ -409,7 +417,7 @@ def do_admin_set_group_status(*, group_id: object, status: str) -> Group:
 
 
 @transaction.atomic
-def do_add_members(*, user: User, group_id: object, users: object) -> list[Membership]:
+def do_add_members(*, user: User, group_id: object, users: object) -> list[Member]:
     """Add `users` (the caller's contacts: others → `not_contact`; a block
     either way → `blocked`). The owner and admins may always; members only
     when the join mode is `open`. Those already members are skipped (whoever
@@ -456,7 +464,7 @@ def do_leave_group(*, user: User, group_id: object) -> None:
     _leave(group, me)
 
 
-def _leave(group: Group, me: Membership) -> None:
+def _leave(group: Group, me: Member) -> None:
     if me.role == Role.OWNER:
         raise Conflict("Transfer the ownership before leaving the group.")
     me.user = User.objects.select_related("avatar").get(pk=me.user_id)
@@ -467,16 +475,12 @@ def _leave(group: Group, me: Membership) -> None:
 def do_transfer_ownership(*, user: User, group_id: object, new_owner_id: object) -> Group:
     """The owner hands the group to another member and becomes an admin. An
     `owner_transferred` system message; the members get `group.updated`."""
-    group = _lock_group(group_id)
-    me = require_membership(group=group, user=user)
-    _require_active(group)
-    _require_owner(me)
+    group, me = _acting(user, group_id, role="owner")
     target = _find_member(group, new_owner_id)
     if target.pk == me.pk:
         raise Conflict("You already own this group.")
-    me.role, target.role = Role.ADMIN, Role.OWNER
-    me.save(update_fields=["role"])
-    target.save(update_fields=["role"])
+    set_role(me, Role.ADMIN)
+    set_role(target, Role.OWNER)
     group.owner = target.user
     group.save(update_fields=["owner", "updated_at"])
     _conversation(group)
@@ -487,22 +491,18 @@ def do_transfer_ownership(*, user: User, group_id: object, new_owner_id: object)
 
 
 @transaction.atomic
-def do_set_member_role(*, user: User, group_id: object, member_id: object, role: object) -> Membership:
+def do_set_member_role(*, user: User, group_id: object, member_id: object, role: object) -> Member:
     """The owner makes a member an admin or an admin a member. The owner's own
     role changes only by transfer (`conflict`). The member whose role changed
     gets `group.updated` (their `my_role`)."""
     if role not in (Role.ADMIN, Role.MEMBER):
         raise Invalid.field("role", 'Must be "admin" or "member".')
-    group = _lock_group(group_id)
-    me = require_membership(group=group, user=user)
-    _require_active(group)
-    _require_owner(me)
+    group, me = _acting(user, group_id, role="owner")
     target = _find_member(group, member_id)
     if target.role == Role.OWNER:
         raise Conflict("The owner's role changes only by transferring the group.")
     if target.role != role:
-        target.role = role
-        target.save(update_fields=["role"])
+        set_role(target, role)
         _group_updated(group, {target.user_id: role})
     return target
 
@@ -511,7 +511,7 @@ def do_set_member_role(*, user: User, group_id: object, member_id: object, role:
 
 
 @transaction.atomic
-def do_join_group(*, user: User, group_id: object, message: object = "") -> Membership | JoinRequest:
+def do_join_group(*, user: User, group_id: object, message: object = "") -> Member | JoinRequest:
     """Anyone with the group's id asks to join. `open`: a member at once
     (`member_added` system message, `group.member_added`). `approval`: a
     pending JoinRequest, and the owner and admins get `group.join_request`.
@@ -520,7 +520,7 @@ def do_join_group(*, user: User, group_id: object, message: object = "") -> Memb
         "" if message is None else message, field="message", max_len=JOIN_MESSAGE_MAX, allow_empty=True, multiline=True
     )
     group = _lock_group(group_id)
-    if Membership.objects.filter(group=group, user=user).exists():
+    if membership_of(group=group, user=user) is not None:
         raise Conflict("You are already a member of this group.")
     _require_active(group)
     if group.join_mode == JoinMode.OPEN:
@@ -549,7 +549,7 @@ def _pending_request(group: Group, request_id: object) -> JoinRequest:
     if request is None:
         raise NotFound("No such join request.")
     request.group = group
-    if request.status != JoinRequestStatus.PENDING:
+    if request.status != RequestStatus.PENDING:
         raise Conflict(f"This request is already {request.status}.")
     return request
 
@@ -569,15 +569,12 @@ def do_accept_join_request(*, user: User, group_id: object, request_id: object) 
     """The owner or an admin accepts: the requester becomes a member (announced
     as `member_added` by the one who accepted), and the owner, the admins and
     the requester get `group.join_request` with the decided request."""
-    group = _lock_group(group_id)
-    me = require_membership(group=group, user=user)
-    _require_active(group)
-    _require_manager(me)
+    group, me = _acting(user, group_id, role="manager")
     request = _pending_request(group, request_id)
-    if not Membership.objects.filter(group=group, user_id=request.user_id).exists():
+    if membership_of(group=group, user=request.user) is None:
         _check_room(group, 1)
         _add(group, _conversation(group), [request.user], by=user)
-    _decided(group, request, JoinRequestStatus.ACCEPTED, user)
+    _decided(group, request, RequestStatus.ACCEPTED, user)
     return request
 
 
@@ -585,10 +582,68 @@ def do_accept_join_request(*, user: User, group_id: object, request_id: object) 
 def do_reject_join_request(*, user: User, group_id: object, request_id: object) -> JoinRequest:
     """The owner or an admin rejects; the owner, the admins and the requester
     get `group.join_request` with the decided request."""
-    group = _lock_group(group_id)
-    me = require_membership(group=group, user=user)
-    _require_active(group)
-    _require_manager(me)
+    group, me = _acting(user, group_id, role="manager")
     request = _pending_request(group, request_id)
-    _decided(group, request, JoinRequestStatus.REJECTED, user)
+    _decided(group, request, RequestStatus.REJECTED, user)
     return request
+
+
+# --------------------------------------------------------------------------- an account that goes
+
+
+@dataclass(frozen=True)
+class GroupsReleased:
+    """What became of a departing user's groups (ids)."""
+
+    left: list[str]
+    transferred: dict[str, str]  # group id -> the new owner's id
+    dismissed: list[str]
+    kept: list[str]  # owned groups that are disabled or dismissed: left as they are
+
+
+def _successor(group: Group, owner: User) -> User | None:
+    """Who takes a group over from its departing owner: the longest-serving
+    admin, else the longest-serving member, active accounts before disabled
+    ones; None when the owner is alone."""
+    rank = {Role.ADMIN: 0, Role.MEMBER: 1}
+    candidates = list(
+        Member.objects.select_related("user")
+        .filter(conversation_id=group.conversation_id, left_seq__isnull=True)
+        .exclude(user=owner)
+    )
+    if not candidates:
+        return None
+    candidates.sort(key=lambda m: (m.user.status != UserStatus.ACTIVE, rank.get(m.role, 2), m.joined_at, m.pk))
+    return candidates[0].user
+
+
+def do_release_groups(*, user: User) -> GroupsReleased:
+    """`user` leaves every group they are in, as when their account is
+    deleted: a member simply leaves; an owner hands an active group to
+    `_successor` and leaves, or dismisses it when alone; a disabled or
+    dismissed group they own is kept as it is. Each step is the ordinary
+    action, with its own lock, system message and events."""
+    released = GroupsReleased(left=[], transferred={}, dismissed=[], kept=[])
+    memberships = list(
+        Member.objects.select_related("conversation__group")
+        .filter(user=user, left_seq__isnull=True, conversation__group__isnull=False)
+        .order_by("pk")
+    )
+    for membership in memberships:
+        group = membership.conversation.group
+        gid = str(group.uuid)
+        if membership.role != Role.OWNER:
+            do_leave_group(user=user, group_id=gid)
+            released.left.append(gid)
+        elif group.status != GroupStatus.ACTIVE:
+            released.kept.append(gid)
+        else:
+            successor = _successor(group, user)
+            if successor is None:
+                do_dismiss_group(user=user, group_id=gid)
+                released.dismissed.append(gid)
+            else:
+                do_transfer_ownership(user=user, group_id=gid, new_owner_id=str(successor.uuid))
+                do_leave_group(user=user, group_id=gid)
+                released.transferred[gid] = str(successor.uuid)
+    return released

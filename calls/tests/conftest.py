@@ -14,16 +14,7 @@ def dave(db, bob, user_factory):
 
 
 @pytest.fixture
-async def call_sweeper_stopped():
-    """Stop this test loop's call sweeper at the end (WebSocket tests start it on connect)."""
-    yield
-    from calls.ws_handlers import stop_sweeper
-
-    await stop_sweeper()
-
-
-@pytest.fixture
-def connect(ws_connect, call_sweeper_stopped):
+def connect(ws_connect):
     """`await connect(user)`: a WebSocket whose connect hooks have finished (a
     socket handles frames one at a time, so the `pong` comes after them): a
     test's next step cannot race the socket's own start-up."""

@@ -68,8 +68,8 @@ acall_row = sync_to_async(call_row)
 
 def call_messages(a, b) -> list[dict]:
     """The content of every `kind: "call"` message in the pair's direct conversation, in seq order."""
-    from messaging.conversations import direct_key
-    from messaging.models import Message
+    from conversations.members import direct_key
+    from conversations.models import Message
 
     return [
         {"content": m.data, "sender": m.sender_id}

@@ -118,7 +118,9 @@ def test_the_call_log_costs_a_fixed_number_of_queries(api, alice, bob, dave):
     assert statements(paged) == statements(few) + 1  # the cursor's anchor
 
 
-@pytest.mark.parametrize("query", ["cursor=garbage", "cursor=WyJ4Il0", "limit=0", "limit=101", "limit=x"])
+@pytest.mark.parametrize(
+    "query", ["cursor=garbage", "cursor=WyJ4Il0", "limit=0", "limit=101", "limit=x", "limit=%C2%B2", "limit=%D9%A3"]
+)
 def test_bad_page_parameters(api, query):
     response = api.get(f"/api/v1/calls?{query}")
     assert response.status_code == 400

@@ -465,6 +465,15 @@ async def test_non_contacts_and_blocked_pairs_cannot_call(connect, alice, bob, c
 BIG = "a" * 16400
 
 
+def deep(levels: int) -> list:
+    """A list nested `levels` deep (frames may nest up to 1024; the server's
+    JSON encoder stops at 255)."""
+    value: list = []
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
 @pytest.mark.parametrize(
     "frame, code",
     [
@@ -476,6 +485,9 @@ BIG = "a" * 16400
         ({"media": "audio", "sdp": {"type": "offer", "sdp": "v=0", "extra": 1}}, "invalid"),
         ({"media": "audio", "sdp": {"type": "offer", "sdp": ["v=0"]}}, "invalid"),
         ({"media": "audio", "sdp": {"type": "offer", "sdp": BIG}}, "too_large"),
+        ({"media": "audio", "sdp": {"type": "offer", "sdp": deep(300)}}, "invalid"),
+        ({"media": "audio", "sdp": {"type": deep(300), "sdp": "v=0"}}, "invalid"),
+        ({"media": "audio", "sdp": {"type": "offer", "sdp": "v=0", "extra": deep(300)}}, "invalid"),
         ({"media": "screen", "sdp": OFFER}, "invalid"),
         ({"media": None, "sdp": OFFER}, "invalid"),
         ({"media": "audio", "sdp": OFFER, "to": "not-an-id"}, "invalid"),
@@ -504,6 +516,8 @@ async def test_bad_invites_are_refused(connect, alice, bob, frame, code):
         ({"candidate": "x", "sdpMid": 3}, "invalid"),
         ({"candidate": "x", "relayTo": "carol"}, "invalid"),
         ({"candidate": "a" * 1100}, "too_large"),
+        ({"candidate": "x", "sdpMid": deep(300)}, "invalid"),
+        ({"candidate": "x", "relayTo": deep(300)}, "invalid"),
     ],
 )
 async def test_bad_candidates_are_refused(connect, alice, bob, candidate_value, code):

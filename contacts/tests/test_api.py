@@ -7,10 +7,10 @@ import uuid
 import pytest
 
 from accounts.serializers import user_to_wire
+from chatsite.testing import ISO, assert_error, count_queries
 from chatsite.wire import iso
 from contacts import selectors, services
 from contacts.models import Block, Contact, ContactRequest
-from contacts.tests.helpers import ISO, assert_error, count_queries
 
 pytestmark = pytest.mark.django_db
 

@@ -12,8 +12,8 @@ from chatsite.errors import Blocked, Conflict, Forbidden, Invalid, NotContact, N
 from contacts import services
 from contacts.models import Block, Contact, ContactRequest, RequestStatus
 from contacts.serializers import contact_request_to_wire
-from messaging.models import Conversation, ConversationMember
-from messaging.services import check_send_message
+from conversations.models import Conversation, Member
+from messaging.actions.send import check_send_message
 
 pytestmark = pytest.mark.django_db
 
@@ -137,7 +137,7 @@ def test_accept_makes_contacts_on_both_sides_with_one_direct_conversation(events
     assert set(rows) == {(alice.pk, carol.pk), (carol.pk, alice.pk)}
     conversation = Conversation.objects.get(direct_key=f"{min(alice.pk, carol.pk)}:{max(alice.pk, carol.pk)}")
     assert {c.conversation_id for c in rows.values()} == {conversation.pk}
-    assert set(ConversationMember.objects.filter(conversation=conversation).values_list("user_id", flat=True)) == {
+    assert set(Member.objects.filter(conversation=conversation).values_list("user_id", flat=True)) == {
         alice.pk,
         carol.pk,
     }
@@ -240,7 +240,7 @@ def test_delete_removes_both_directions_keeps_the_conversation_and_tells_both(ev
         services.do_delete_contact(user=alice, other_id=str(bob.uuid))
     assert not Contact.objects.exists()
     assert Conversation.objects.filter(pk=conversation.pk).exists()
-    assert ConversationMember.objects.filter(conversation=conversation).count() == 2
+    assert Member.objects.filter(conversation=conversation).count() == 2
     conv = str(conversation.uuid)
     assert events.items == [
         ({alice.pk}, {"type": "contact.removed", "user": user_to_wire(bob), "conversation": conv}),
@@ -308,3 +308,29 @@ def test_each_side_of_a_block_is_lifted_separately(alice, bob):
         text_to(alice, bob)
     services.do_unblock(user=bob, target_id=str(alice.uuid))
     assert text_to(alice, bob)
+
+
+# --------------------------------------------------------------------------- the pair rule
+
+
+def test_the_pair_rule(alice, bob, carol, django_assert_num_queries):
+    """Contacts without a block either way may talk; a block wins over the contact
+    relation, whichever side made it; strangers are not_contact."""
+    from contacts.selectors import Pair, check_may_talk, get_pair, talk_partners
+
+    with django_assert_num_queries(1):
+        assert get_pair(user_id=alice.pk, other_id=bob.pk) == Pair(contacts=True, blocks=False, blocked_by=False)
+    assert get_pair(user_id=alice.pk, other_id=carol.pk).may_talk is False
+    with pytest.raises(NotContact):
+        check_may_talk(user_id=alice.pk, other_id=carol.pk)
+    services.do_block(user=bob, target_id=str(alice.uuid))
+    mine, theirs = get_pair(user_id=alice.pk, other_id=bob.pk), get_pair(user_id=bob.pk, other_id=alice.pk)
+    assert (mine.contacts, mine.blocks, mine.blocked_by) == (True, False, True)
+    assert (theirs.contacts, theirs.blocks, theirs.blocked_by) == (True, True, False)
+    for a, b in ((alice, bob), (bob, alice)):
+        with pytest.raises(Blocked):
+            check_may_talk(user_id=a.pk, other_id=b.pk)
+    assert talk_partners(user=alice) == [] and talk_partners(user=bob) == []
+    services.do_unblock(user=bob, target_id=str(alice.uuid))
+    assert talk_partners(user=alice) == [bob.pk]
+    assert talk_partners(user=alice, among=[carol.pk]) == []

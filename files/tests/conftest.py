@@ -64,7 +64,7 @@ def send_file(*, conversation, sender, file, caption: str | None = None):
     """Store a file message the way the worker does (the store step)."""
     import uuid
 
-    from messaging.store import Incoming, store_messages
+    from conversations.store import Incoming, store_messages
 
     [stored] = store_messages(
         [
@@ -91,15 +91,15 @@ def direct(alice, bob):
 @pytest.fixture
 def group_factory(db):
     """`make(owner, *members)` → a group conversation with those members."""
-    from groups.models import Group, Membership, Role
-    from messaging.conversations import ensure_group_conversation, join_conversation
+    from conversations.members import create_group_conversation, join_conversation
+    from conversations.models import Role
+    from groups.models import Group
 
     def make(owner, *members, name: str = "team"):
-        group = Group.objects.create(name=name, owner=owner, member_count=1 + len(members))
-        conversation = ensure_group_conversation(group=group)
+        conversation = create_group_conversation()
+        group = Group.objects.create(name=name, owner=owner, member_count=1 + len(members), conversation=conversation)
         for user, role in [(owner, Role.OWNER), *((m, Role.MEMBER) for m in members)]:
-            Membership.objects.create(group=group, user=user, role=role)
-            join_conversation(conversation=conversation, user=user)
+            join_conversation(conversation=conversation, user=user, role=role)
         return group, conversation
 
     return make

@@ -1,6 +1,6 @@
 """Uploads through a real daphne process: an oversized body is refused while
 it arrives (Content-Length or chunked), and a multipart body is not parsed
-into memory by Twisted (files/daphne.py)."""
+into memory by Twisted (chatsite/daphne_body.py)."""
 
 from __future__ import annotations
 

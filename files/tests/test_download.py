@@ -89,7 +89,7 @@ def test_unknown_ids_are_not_found(api, file_id):
 
 
 def test_group_members_read_within_their_window(api_for, alice, bob, carol, user_factory, group_factory):
-    from messaging.conversations import join_conversation, leave_conversation
+    from conversations.members import join_conversation, leave_conversation
 
     dave = user_factory("dave")
     group, conversation = group_factory(alice, bob, carol)
@@ -120,7 +120,7 @@ def test_group_members_read_within_their_window(api_for, alice, bob, carol, user
 
 def test_a_removed_member_loses_access_at_the_next_request(api_for, alice, bob, carol, group_factory):
     """Access is checked on every request: no grant outlives the membership."""
-    from messaging.models import ConversationMember
+    from conversations.models import Member
 
     group, conversation = group_factory(alice, bob)
     file = store(alice, "x.txt", b"x")
@@ -128,7 +128,7 @@ def test_a_removed_member_loses_access_at_the_next_request(api_for, alice, bob, 
     send_file(conversation=conversation, sender=alice, file=file)
     assert bob_api.get(f"/api/v1/files/{file.uuid}/content").status_code == 200
     # Removed after the file was sent, while he could read it.
-    ConversationMember.objects.filter(conversation=conversation, user=bob).update(left_seq=conversation.last_seq + 5)
+    Member.objects.filter(conversation=conversation, user=bob).update(left_seq=conversation.last_seq + 5)
     assert bob_api.get(f"/api/v1/files/{file.uuid}/content").json() == NOT_FOUND
     assert bob_api.get(f"/api/v1/files/{file.uuid}/thumbnail").status_code == 404
 
@@ -302,7 +302,7 @@ def test_any_accept_header_gets_the_bytes(api, alice):
 def test_the_web_pages_cookie_session_works(alice, bob, direct):
     from django.contrib.sessions.backends.db import SessionStore
 
-    from accounts.services import Client, do_web_login
+    from accounts.actions.sessions import Client, do_web_login
 
     session = do_web_login(user=bob, client=Client(ip="127.0.0.1"))
     store_ = SessionStore()
@@ -380,7 +380,7 @@ def test_x_accel_redirect_hands_the_bytes_to_nginx(api, api_for, alice, carol, s
     assert api_for(carol).get(f"/api/v1/files/{file.uuid}/content").json() == NOT_FOUND
 
 
-# --------------------------------------------------------------------------- under ASGI (daphne)
+# --------------------------------------------------------------------------- under ASGI (AsyncClient)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -8,9 +8,9 @@ import uuid
 import pytest
 from asgiref.sync import sync_to_async
 
+from conversations.models import Message
 from files.models import File
 from files.tests.conftest import image_bytes, upload
-from messaging.models import Message
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

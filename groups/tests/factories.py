@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from contacts.services import do_connect
+from conversations.models import Role
 from groups import services
-from groups.models import Group, Role
+from groups.models import Group
 
 
 def make_group(owner, *, members=(), admins=(), name="Team", join_mode="approval", **kwargs) -> Group:

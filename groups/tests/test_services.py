@@ -17,14 +17,14 @@ from chatsite.errors import (
     NotFound,
     NotMember,
 )
-from contacts.models import Block
+from contacts.models import Block, RequestStatus
 from contacts.services import do_connect
+from conversations.models import Conversation, Member, Message
 from groups import selectors, services
-from groups.models import Group, GroupStatus, JoinRequest, JoinRequestStatus, Membership
+from groups.models import Group, GroupStatus, JoinRequest
 from groups.serializers import group_to_wire, join_request_to_wire
 from groups.tests.factories import make_group, remove
-from messaging.models import Conversation, ConversationMember, Message
-from messaging.services import check_send_message
+from messaging.actions.send import check_send_message
 
 pytestmark = pytest.mark.django_db
 
@@ -54,7 +54,12 @@ def system_messages(group) -> list[dict]:
 
 
 def roles(group) -> dict[str, str]:
-    return {m.user.username: m.role for m in Membership.objects.filter(group=group).select_related("user")}
+    return {
+        m.user.username: m.role
+        for m in Member.objects.filter(conversation_id=group.conversation_id, left_seq__isnull=True).select_related(
+            "user"
+        )
+    }
 
 
 def send_check(user, group):
@@ -65,7 +70,10 @@ def send_check(user, group):
 
 def assert_counts_match(group) -> None:
     group.refresh_from_db()
-    assert group.member_count == Membership.objects.filter(group=group).count()
+    assert (
+        group.member_count
+        == Member.objects.filter(conversation_id=group.conversation_id, left_seq__isnull=True).count()
+    )
 
 
 # --------------------------------------------------------------------------- create
@@ -87,7 +95,7 @@ def test_create_writes_group_members_conversation_message_and_events(events, ali
     assert group.owner == alice and group.member_count == 3
     assert roles(group) == {"alice": "owner", "bob": "member", "mia": "member"}
     conversation = Conversation.objects.get(group=group)
-    members = ConversationMember.objects.filter(conversation=conversation)
+    members = Member.objects.filter(conversation=conversation)
     assert {(m.user_id, m.visible_from_seq, m.left_seq) for m in members} == {
         (alice.pk, 0, None),
         (bob.pk, 0, None),
@@ -266,7 +274,7 @@ def test_dismiss_by_the_owner(events, team, alice, people):
     assert events.recipients("group.dismissed") == members
     assert all(f["group"]["status"] == "dismissed" for _, f in events.of_type("group.dismissed"))
     # Members keep the history; sending and changes are refused.
-    assert ConversationMember.objects.filter(conversation__group=group, left_seq__isnull=True).count() == 4
+    assert Member.objects.filter(conversation__group=group, left_seq__isnull=True).count() == 4
     assert selectors.access_group(user=people["mia"], group_id=gid(team))
     with pytest.raises(GroupDisabled):
         send_check(people["mia"], group)
@@ -313,7 +321,7 @@ def test_add_members(events, team, alice, people):
     assert [m.user for m in added] == [zoe]  # mia is already a member
     group = fresh(team)
     assert group.member_count == 5 and roles(group)["zoe"] == "member"
-    member = ConversationMember.objects.get(conversation__group=group, user=zoe)
+    member = Member.objects.get(conversation__group=group, user=zoe)
     assert member.visible_from_seq == last_seq  # reads from joining on, the announcement included
     assert system_messages(group)[-1] == {
         "event": "member_added",
@@ -392,7 +400,7 @@ def test_removal_announces_then_closes_the_window_then_tells_the_removed_user_la
         "targets": [str(mia.uuid)],
         "changes": {},
     }
-    member = ConversationMember.objects.get(conversation__group=group, user=mia)
+    member = Member.objects.get(conversation__group=group, user=mia)
     assert member.left_seq == removal.seq  # she keeps the message saying she was removed
     assert [f["type"] for f in events.to(mia)] == ["message.new", "group.member_removed"]
     last = events.to(mia)[-1]
@@ -503,7 +511,7 @@ def test_join_an_open_group_at_once(events, alice, people):
     zoe = people["zoe"]  # not anybody's contact: an open group needs none
     with events.capture():
         membership = services.do_join_group(user=zoe, group_id=gid(group))
-    assert isinstance(membership, Membership) and membership.role == "member"
+    assert isinstance(membership, Member) and membership.role == "member"
     assert system_messages(group)[-1] == {
         "event": "member_added",
         "actor": str(zoe.uuid),
@@ -562,7 +570,7 @@ def test_reject_a_join_request(events, team, alice, people, carol):
     request = services.do_join_group(user=carol, group_id=gid(team))
     with events.capture():
         rejected = services.do_reject_join_request(user=alice, group_id=gid(team), request_id=str(request.uuid))
-    assert rejected.status == JoinRequestStatus.REJECTED and "carol" not in roles(team)
+    assert rejected.status == RequestStatus.REJECTED and "carol" not in roles(team)
     assert events.recipients("group.join_request") == {alice.pk, people["ada"].pk, carol.pk}
     again = services.do_join_group(user=carol, group_id=gid(team))  # may ask again
     assert again.status == "pending"
@@ -589,7 +597,7 @@ def test_a_former_member_rejoins_with_a_new_window(team, alice, people):
     services.do_update_group(user=alice, group_id=gid(team), join_mode="open")
     services.do_join_group(user=mia, group_id=gid(team))
     conversation = Conversation.objects.get(group=team)
-    member = ConversationMember.objects.get(conversation=conversation, user=mia)
+    member = Member.objects.get(conversation=conversation, user=mia)
     assert member.left_seq is None and member.visible_from_seq == conversation.last_seq - 1
     assert send_check(mia, team)
 

@@ -1,1 +1,0 @@
-from contacts.tests.recorder import events  # noqa: F401
