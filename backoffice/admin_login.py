@@ -10,9 +10,10 @@ from django.contrib.auth import login as auth_login
 from django.contrib.auth.views import LoginView
 from django.http import HttpResponseRedirect
 
+from accounts.actions.login import do_login_password
+from accounts.actions.sessions import Client, do_revoke_session
 from accounts.middleware import SESSION_KEY
 from accounts.models import SessionKind
-from accounts.services import Client, do_login_password, do_revoke_session
 from chatsite.errors import AccountDisabled, Invalid, InvalidCredentials, RateLimited
 from chatsite.net import request_device, request_ip
 

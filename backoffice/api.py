@@ -12,16 +12,18 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.models import UserStatus
 from backoffice import selectors, services
 from backoffice import serializers as s
 from backoffice.models import AuditVia
-from chatsite.drf import page, page_limit, parse
+from chatsite.drf import after_id, page, page_limit, parse
 from chatsite.errors import Forbidden
-from contacts.api import PAGE_PARAMS, after_id, list_of
+from chatsite.schema import PAGE_PARAMS, errors, filter_param, list_of, uuid_param
 from groups.models import GroupStatus
 from groups.serializers import GroupOut, group_to_wire
 
 TAGS = ["administration"]
+Q = {"type": "string", "maxLength": selectors.Q_MAX}
 
 
 class IsAdministrator(BasePermission):
@@ -52,8 +54,8 @@ class UserListView(AdminView):
     @extend_schema(
         operation_id="admin_users_list",
         parameters=[
-            OpenApiParameter("q", str, description="part of a username, nickname or phone number, or a user id"),
-            OpenApiParameter("status", str, enum=["active", "disabled", "deleted"]),
+            OpenApiParameter("q", Q, description="part of a username, nickname or phone number, or a user id"),
+            filter_param("status", {"type": "string", "enum": UserStatus.values}),
             *PAGE_PARAMS,
         ],
         responses={200: list_of(s.AdminUserOut, "AdminUserList")},
@@ -71,14 +73,21 @@ class UserListView(AdminView):
 
 
 class UserDisableView(AdminView):
-    @extend_schema(operation_id="admin_users_disable", request=s.ReasonIn, responses={200: s.AdminUserOut}, tags=TAGS)
+    @extend_schema(
+        operation_id="admin_users_disable",
+        request=s.ReasonIn,
+        responses={**errors(409), 200: s.AdminUserOut},
+        tags=TAGS,
+    )
     def post(self, request: Request, user_id: str) -> Response:
         user = services.do_disable_user(actor=request.user, user_id=user_id, reason=_reason(request), via=AuditVia.API)
         return Response(s.admin_user_to_wire(user))
 
 
 class UserEnableView(AdminView):
-    @extend_schema(operation_id="admin_users_enable", request=s.ReasonIn, responses={200: s.AdminUserOut}, tags=TAGS)
+    @extend_schema(
+        operation_id="admin_users_enable", request=s.ReasonIn, responses={**errors(409), 200: s.AdminUserOut}, tags=TAGS
+    )
     def post(self, request: Request, user_id: str) -> Response:
         user = services.do_enable_user(actor=request.user, user_id=user_id, reason=_reason(request), via=AuditVia.API)
         return Response(s.admin_user_to_wire(user))
@@ -87,7 +96,7 @@ class UserEnableView(AdminView):
 class UserSetAdminView(AdminView):
     admin = True
 
-    @extend_schema(request=s.ReasonIn, responses={200: s.AdminUserOut}, tags=TAGS)
+    @extend_schema(request=s.ReasonIn, responses={**errors(409), 200: s.AdminUserOut}, tags=TAGS)
     def post(self, request: Request, user_id: str) -> Response:
         user = services.do_set_admin(
             actor=request.user, user_id=user_id, admin=self.admin, reason=_reason(request), via=AuditVia.API
@@ -100,7 +109,9 @@ class UserUnsetAdminView(UserSetAdminView):
 
 
 class UserDetailView(AdminView):
-    @extend_schema(operation_id="admin_users_delete", request=s.ReasonIn, responses={200: s.AdminUserOut}, tags=TAGS)
+    @extend_schema(
+        operation_id="admin_users_delete", request=s.ReasonIn, responses={**errors(409), 200: s.AdminUserOut}, tags=TAGS
+    )
     def delete(self, request: Request, user_id: str) -> Response:
         user = services.do_delete_user(actor=request.user, user_id=user_id, reason=_reason(request), via=AuditVia.API)
         return Response(s.admin_user_to_wire(user))
@@ -113,8 +124,8 @@ class GroupListView(AdminView):
     @extend_schema(
         operation_id="admin_groups_list",
         parameters=[
-            OpenApiParameter("q", str, description="part of the name or of the owner's username, or a group id"),
-            OpenApiParameter("status", str, enum=["active", "disabled", "dismissed"]),
+            OpenApiParameter("q", Q, description="part of the name or of the owner's username, or a group id"),
+            filter_param("status", {"type": "string", "enum": GroupStatus.values}),
             *PAGE_PARAMS,
         ],
         responses={200: list_of(GroupOut, "AdminGroupList")},
@@ -134,7 +145,7 @@ class GroupListView(AdminView):
 class GroupStatusView(AdminView):
     status: str = GroupStatus.DISABLED
 
-    @extend_schema(request=s.ReasonIn, responses={200: GroupOut}, tags=TAGS)
+    @extend_schema(request=s.ReasonIn, responses={**errors(409), 200: GroupOut}, tags=TAGS)
     def post(self, request: Request, group_id: str) -> Response:
         group = services.do_set_group_status(
             actor=request.user, group_id=group_id, status=self.status, reason=_reason(request), via=AuditVia.API
@@ -151,7 +162,9 @@ class GroupEnableView(GroupStatusView):
 
 
 class GroupDetailView(AdminView):
-    @extend_schema(operation_id="admin_groups_dismiss", request=s.ReasonIn, responses={200: GroupOut}, tags=TAGS)
+    @extend_schema(
+        operation_id="admin_groups_dismiss", request=s.ReasonIn, responses={**errors(409), 200: GroupOut}, tags=TAGS
+    )
     def delete(self, request: Request, group_id: str) -> Response:
         group = services.do_set_group_status(
             actor=request.user,
@@ -170,8 +183,8 @@ class AuditListView(AdminView):
     @extend_schema(
         operation_id="admin_audit_list",
         parameters=[
-            OpenApiParameter("actor", str, description="a user id: what this administrator did"),
-            OpenApiParameter("target", str, description="a user or group id: what was done to it"),
+            uuid_param("actor", "a user id: what this administrator did"),
+            uuid_param("target", "a user or group id: what was done to it"),
             *PAGE_PARAMS,
         ],
         responses={200: list_of(s.AuditEntryOut, "AuditList")},

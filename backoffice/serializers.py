@@ -1,4 +1,4 @@
-"""Wire shapes of the admin API (shared/spec/rest.md "Administration")."""
+"""Wire shapes of the admin API (docs/protocol/rest.md "Administration")."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from rest_framework import serializers
 
 from accounts.models import User, UserStatus
 from accounts.serializers import UserOut, user_to_wire
-from backoffice.models import AuditAction, AuditEntry, AuditTargetType, AuditVia
+from backoffice.models import REASON_MAX, AuditAction, AuditEntry, AuditTargetType, AuditVia
+from chatsite.drf import text_field
 from chatsite.wire import iso
-from contacts.serializers import StrictCharField
 
 
 def admin_user_to_wire(user: User) -> dict:
@@ -64,6 +64,6 @@ class AuditEntryOut(serializers.Serializer):
 
 
 class ReasonIn(serializers.Serializer):
-    reason = StrictCharField(
-        required=False, allow_blank=True, trim_whitespace=False, help_text="why (kept in the audit log)"
+    reason = text_field(
+        max_len=REASON_MAX, allow_empty=True, multiline=True, required=False, help_text="why (kept in the audit log)"
     )

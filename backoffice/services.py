@@ -25,9 +25,9 @@ nothing, records nothing and returns the target as it is (like groups'
 The REST API (backoffice.api) and the Django admin's actions (accounts/admin.py,
 groups/admin.py) are the two callers; they pass `via` so the log says which.
 
-Why here and not in accounts/services.py: accounts keeps what a status means
+Why here and not in accounts/actions/: accounts keeps what a status means
 (disabled accounts cannot log in and their tokens stop working, deleted ones
-are gone: `_ensure_active`, `authenticate_access_token`) and how sessions end
+are gone: `ensure_active`, `authenticate_access_token`) and how sessions end
 (`do_revoke_user_sessions`). Deciding that a status changes is an
 administrator's act that needs the actor's checks and the audit entry in the
 same transaction, and deleting an account also unwinds contacts, requests and
@@ -44,21 +44,23 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from accounts.actions.profile import announce_profile
+from accounts.actions.sessions import CLOSE_DISABLED, do_revoke_user_sessions
 from accounts.models import User, UserStatus
-from accounts.serializers import user_to_wire
-from accounts.services import CLOSE_DISABLED, do_revoke_user_sessions
-from backoffice.models import AuditAction, AuditEntry, AuditTargetType, AuditVia
+from backoffice.models import REASON_MAX, AuditAction, AuditEntry, AuditTargetType, AuditVia
 from chatsite.errors import Conflict, Forbidden, NotFound
 from chatsite.events import send_event_on_commit
+from chatsite.text import clean_text
 from chatsite.wire import parse_uuid
 from contacts.models import Block, Contact, ContactRequest, RequestStatus
-from contacts.selectors import contact_user_ids
-from contacts.services import clean_text
-from groups.models import Group, GroupStatus, Membership, Role
+from contacts.services import do_cancel_contact_request, do_delete_contact, do_reject_contact_request
+from groups.models import Group, GroupStatus, JoinRequest
+from groups.selectors import MANAGERS, member_roles
+from groups.serializers import join_request_to_wire
+from groups.services import do_admin_set_group_status, do_release_groups
 
 logger = logging.getLogger(__name__)
 
-REASON_MAX = 500
 
 GROUP_STATUS_ACTIONS = {
     GroupStatus.DISABLED: AuditAction.GROUP_DISABLE,
@@ -137,13 +139,6 @@ def _check_target(actor: User, target: User, *, what: str, against_self: bool) -
 def _refuse_deleted(target: User) -> None:
     if target.status == UserStatus.DELETED:
         raise Conflict("This account is deleted.")
-
-
-def _announce_user(user: User) -> None:
-    """`user.updated` to the user and their contacts (the User object changed)."""
-    send_event_on_commit(
-        user_ids=[user.pk, *contact_user_ids(user=user)], frame={"type": "user.updated", "user": user_to_wire(user)}
-    )
 
 
 # --------------------------------------------------------------------------- users
@@ -230,7 +225,7 @@ def do_set_admin(*, actor: User, user_id: object, admin: bool, reason: object = 
             return target
         target.is_staff = target.is_superuser = False
     target.save(update_fields=["is_staff", "is_superuser", "updated_at"])
-    _announce_user(target)
+    announce_profile(target)
     record(
         actor=actor,
         action=AuditAction.USER_SET_ADMIN if admin else AuditAction.USER_UNSET_ADMIN,
@@ -270,8 +265,6 @@ def do_delete_user(*, actor: User, user_id: object, reason: object = "", via: st
       cancelled.
     - Audited as `user.delete`; the entry keeps the username the account had
       (the audit label), with what was unwound in `metadata`."""
-    from contacts.services import do_cancel_contact_request, do_delete_contact, do_reject_contact_request
-    from groups.services import do_dismiss_group, do_leave_group, do_transfer_ownership
 
     require_admin(actor)
     text = clean_reason(reason)
@@ -326,28 +319,7 @@ def do_delete_user(*, actor: User, user_id: object, reason: object = "", via: st
     # Join requests before memberships: an accept that wins the group lock
     # first makes a membership the loop below then ends.
     cancelled_joins = _cancel_join_requests(target)
-    transferred: dict[str, str] = {}
-    dismissed: list[str] = []
-    left: list[str] = []
-    kept: list[str] = []
-    memberships = list(Membership.objects.select_related("group").filter(user=target).order_by("pk"))
-    for membership in memberships:
-        group = membership.group
-        gid = str(group.uuid)
-        if membership.role != Role.OWNER:
-            do_leave_group(user=target, group_id=gid)
-            left.append(gid)
-        elif group.status != GroupStatus.ACTIVE:
-            kept.append(gid)
-        else:
-            successor = _successor(group, target)
-            if successor is None:
-                do_dismiss_group(user=target, group_id=gid)
-                dismissed.append(gid)
-            else:
-                do_transfer_ownership(user=target, group_id=gid, new_owner_id=str(successor.uuid))
-                do_leave_group(user=target, group_id=gid)
-                transferred[gid] = str(successor.uuid)
+    released = do_release_groups(user=target)
 
     record(
         actor=actor,
@@ -362,10 +334,10 @@ def do_delete_user(*, actor: User, user_id: object, reason: object = "", via: st
             "contacts_removed": len(contacts),
             "blocks_removed": blocks,
             "requests_closed": len(pending),
-            "groups_left": left,
-            "groups_transferred": transferred,
-            "groups_dismissed": dismissed,
-            "groups_kept": kept,
+            "groups_left": released.left,
+            "groups_transferred": released.transferred,
+            "groups_dismissed": released.dismissed,
+            "groups_kept": released.kept,
             "join_requests_cancelled": cancelled_joins,
         },
     )
@@ -373,37 +345,22 @@ def do_delete_user(*, actor: User, user_id: object, reason: object = "", via: st
     return target
 
 
-def _successor(group: Group, owner: User) -> User | None:
-    """Who takes a group over from its deleted owner: the longest-serving
-    admin, else the longest-serving member, active accounts before disabled
-    ones; None when the owner is alone."""
-    rank = {Role.ADMIN: 0, Role.MEMBER: 1}
-    candidates = list(Membership.objects.select_related("user").filter(group=group).exclude(user=owner))
-    if not candidates:
-        return None
-    candidates.sort(key=lambda m: (m.user.status != UserStatus.ACTIVE, rank.get(m.role, 2), m.joined_at, m.pk))
-    return candidates[0].user
-
-
 def _cancel_join_requests(user: User) -> int:
     """Cancel `user`'s pending join requests, each under its group's lock (the
     lock groups' accept and reject take); the group's owner and admins get
     `group.join_request` with the cancelled request."""
-    from groups.models import JoinRequest, JoinRequestStatus
-    from groups.selectors import MANAGERS, member_roles
-    from groups.serializers import join_request_to_wire
 
     cancelled = 0
-    pending = JoinRequest.objects.select_related("group__avatar").filter(user=user, status=JoinRequestStatus.PENDING)
+    pending = JoinRequest.objects.select_related("group__avatar").filter(user=user, status=RequestStatus.PENDING)
     for request in list(pending.order_by("pk")):
         list(Group.objects.select_for_update().filter(pk=request.group_id).values_list("pk"))
-        done = JoinRequest.objects.filter(pk=request.pk, status=JoinRequestStatus.PENDING).update(
-            status=JoinRequestStatus.CANCELLED, pending_key=None, updated_at=timezone.now()
+        done = JoinRequest.objects.filter(pk=request.pk, status=RequestStatus.PENDING).update(
+            status=RequestStatus.CANCELLED, pending_key=None, updated_at=timezone.now()
         )
         if not done:
             continue
         cancelled += 1
-        request.status, request.user = JoinRequestStatus.CANCELLED, user
+        request.status, request.user = RequestStatus.CANCELLED, user
         managers = [uid for uid, role in member_roles(group=request.group).items() if role in MANAGERS]
         send_event_on_commit(
             user_ids=managers, frame={"type": "group.join_request", "request": join_request_to_wire(request)}
@@ -425,7 +382,6 @@ def do_set_group_status(
     status before the change."""
     require_admin(actor)
     text = clean_reason(reason)
-    from groups.services import do_admin_set_group_status
 
     uid = parse_uuid(group_id)
     locked = Group.objects.select_for_update().filter(uuid=uid).values_list("status", flat=True) if uid else None
@@ -446,3 +402,18 @@ def do_set_group_status(
         )
         logger.info("group %s set to %s by %s", group.pk, group.status, actor.pk)
     return group
+
+
+def record_message_view(*, actor: User, message, via: str) -> AuditEntry:
+    """An administrator opened a message (its text and earlier versions) in
+    the back office: people's messages are read only on a report, and every
+    look is on the record."""
+    return record(
+        actor=actor,
+        action=AuditAction.MESSAGE_VIEW,
+        target_type=AuditTargetType.MESSAGE,
+        target_id=str(message.uuid),
+        target_label=f"message {message.seq} of conversation {message.conversation.uuid}",
+        via=via,
+        metadata={"versions": message.versions.count(), "edited": message.edited_at is not None},
+    )

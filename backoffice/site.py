@@ -6,8 +6,8 @@ chatsite/urls.py serves) is `BackofficeAdminSite`:
 
 - who may enter: active administrators (`User.is_admin`: staff or
   superuser), the same test as the admin API. Pages give administrators the
-  rights the back office defines (accounts/admin.py and the others are
-  read-only plus actions), not Django's per-model permissions.
+  rights the back office defines (backoffice/admin/ and the apps' admin.py:
+  read-only pages plus actions), not Django's per-model permissions.
 - logging in goes through accounts' password login
   (`do_login_password`): the same per-account and per-IP failure limits as
   the API, the same refusal of disabled accounts, and a real LoginSession
@@ -30,16 +30,13 @@ from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
 
+from chatsite.adminkit import is_admin_user
+
 logger = logging.getLogger(__name__)
 
 
 class BackofficeAdminConfig(AdminConfig):
     default_site = "backoffice.site.BackofficeAdminSite"
-
-
-def is_admin_user(user) -> bool:
-    """An active administrator (the test for every admin page)."""
-    return bool(getattr(user, "is_active", False) and getattr(user, "is_admin", False))
 
 
 class BackofficeAdminSite(admin.AdminSite):
@@ -61,6 +58,7 @@ class BackofficeAdminSite(admin.AdminSite):
     def login(self, request: HttpRequest, extra_context=None):
         if request.method == "GET" and self.has_permission(request):
             return HttpResponseRedirect(reverse("admin:index", current_app=self.name))
+        # This module is loaded as an AppConfig, before any model may be imported.
         from backoffice.admin_login import AdminLoginForm, AdminLoginView
 
         context = {
@@ -83,7 +81,8 @@ class BackofficeAdminSite(admin.AdminSite):
     def logout(self, request: HttpRequest, extra_context=None):
         session = getattr(request, "login_session", None)
         if session is not None and request.method == "POST":
-            from accounts.services import do_revoke_session
+            # Loaded as an AppConfig: models (and the services on them) come later.
+            from accounts.actions.sessions import do_revoke_session
 
             do_revoke_session(session=session, reason="logout")
         return super().logout(request, extra_context)

@@ -12,9 +12,9 @@ from accounts.models import LoginSession, User
 from backoffice import services
 from backoffice.models import AuditEntry
 from calls.models import Call
+from chatsite.testing import count_queries
 from conftest import PASSWORD
 from contacts.services import do_send_contact_request
-from contacts.tests.helpers import count_queries
 from files.models import File
 from groups.models import Group
 from groups.tests.factories import make_group
@@ -157,7 +157,7 @@ CHANGELISTS = [
     "/admin/groups/group/",
     "/admin/contacts/contactrequest/",
     "/admin/calls/call/",
-    "/admin/messaging/conversation/",
+    "/admin/conversations/conversation/",
     "/admin/files/file/",
     "/admin/backoffice/auditentry/",
 ]
@@ -177,7 +177,7 @@ def test_every_change_page_is_a_read_only_view(root_page, admin_user, alice, bob
     group = Group.objects.filter(owner__username="user1").get()
     pages = {
         f"/admin/accounts/user/{alice.pk}/change/": b"alice",
-        f"/admin/groups/group/{group.pk}/change/": b"Membership",
+        f"/admin/groups/group/{group.pk}/change/": b"members",
         f"/admin/calls/call/{Call.objects.first().pk}/change/": b"audio",
         f"/admin/backoffice/auditentry/{AuditEntry.objects.first().pk}/change/": b"group.disable",
     }
@@ -312,3 +312,41 @@ def test_group_actions_call_the_services_and_are_audited_as_admin(root_page, ali
         ("group.enable", "", "admin"),
         ("group.dismiss", "", "admin"),
     ]
+
+
+# --------------------------------------------------------------------------- a reported message
+
+
+def test_a_message_is_found_by_its_id_with_its_earlier_versions_and_the_look_is_audited(root_page, alice, bob):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from contacts.models import Contact
+    from conversations.models import Message
+    from messaging.actions.edit import do_edit_message
+    from messaging.tests.helpers import store_text_sync
+
+    direct = str(Contact.objects.get(owner=alice, other=bob).conversation.uuid)
+    message = store_text_sync(sender=alice, conversation_uuid=direct, text="first <b>draft</b>")
+    do_edit_message(user=alice, message_id=str(message.uuid), content="second", now=timezone.now())
+    do_edit_message(
+        user=alice, message_id=str(message.uuid), content="final", now=timezone.now() + timedelta(seconds=1)
+    )
+
+    # Nothing is listed until searched by an exact id; a malformed one finds nothing.
+    listing = root_page.get("/admin/conversations/message/")
+    assert listing.status_code == 200 and str(message.uuid) not in listing.content.decode()
+    assert root_page.get("/admin/conversations/message/?q=not-an-id").status_code == 200
+    found = root_page.get(f"/admin/conversations/message/?q={message.uuid}")
+    assert str(message.uuid) in found.content.decode()
+    assert not AuditEntry.objects.filter(action="message.view").exists()
+
+    page = root_page.get(f"/admin/conversations/message/{Message.objects.get(uuid=message.uuid).pk}/change/")
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "final" in html and "second" in html
+    assert "first &lt;b&gt;draft&lt;/b&gt;" in html and "<b>draft</b>" not in html
+    [entry] = AuditEntry.objects.filter(action="message.view")
+    assert (entry.target_type, entry.target_id, entry.actor.username) == ("message", str(message.uuid), "root_admin")
+    assert entry.metadata == {"versions": 2, "edited": True}

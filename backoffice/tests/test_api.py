@@ -10,10 +10,10 @@ import pytest
 from accounts.models import User
 from accounts.serializers import user_to_wire
 from backoffice.models import AuditEntry
+from chatsite.testing import ISO, assert_error, count_queries
 from chatsite.wire import iso
 from conftest import PASSWORD
 from contacts.models import Contact
-from contacts.tests.helpers import ISO, assert_error, count_queries
 from groups.models import Group
 from groups.serializers import group_to_wire
 from groups.tests.factories import make_group

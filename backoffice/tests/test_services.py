@@ -8,9 +8,10 @@ import uuid
 import pytest
 from django.db import transaction
 
+from accounts.actions.login import do_login_password, do_register
+from accounts.actions.sessions import Client, authenticate_access_token
 from accounts.models import LoginSession, User, UserStatus
 from accounts.serializers import user_to_wire
-from accounts.services import Client, authenticate_access_token, do_login_password, do_register
 from backoffice import services
 from backoffice.models import AuditEntry, AuditLogIsAppendOnly
 from chatsite.errors import (
@@ -25,12 +26,12 @@ from chatsite.errors import (
 from conftest import PASSWORD, login_tokens
 from contacts.models import Block, Contact, ContactRequest
 from contacts.services import do_block, do_connect, do_send_contact_request
+from conversations.models import Member, Message
+from conversations.serializers import message_to_wire
 from groups import services as groups
-from groups.models import Group, GroupStatus, JoinRequest, Membership
+from groups.models import Group, GroupStatus, JoinRequest
 from groups.serializers import group_to_wire
 from groups.tests.factories import make_group
-from messaging.models import Message
-from messaging.serializers import message_to_wire
 from messaging.tests.helpers import store_text_sync
 
 pytestmark = pytest.mark.django_db
@@ -380,7 +381,11 @@ def test_delete_hands_owned_groups_over_dismisses_lonely_ones_and_leaves_the_res
 
     def state(group):
         group = Group.objects.get(pk=group.pk)
-        roles = dict(Membership.objects.filter(group=group).values_list("user__username", "role"))
+        roles = dict(
+            Member.objects.filter(conversation_id=group.conversation_id, left_seq__isnull=True).values_list(
+                "user__username", "role"
+            )
+        )
         return group.status, group.owner_id, group.member_count, roles
 
     assert state(with_admin) == ("active", ada.pk, 2, {"ada": "owner", "mia": "member"})

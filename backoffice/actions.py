@@ -1,9 +1,6 @@
-"""Building blocks for the apps' admin.py: read-only model pages for
-administrators, and actions that call the back-office services.
-
-The admin never writes a row itself: pages are read-only (no add, change or
-delete), and every action calls the same service as the admin API, with the
-reason typed next to the action menu, and `via="admin"` in the audit log."""
+"""Back-office actions in the admin: each calls a back-office service for
+every selected row, with the reason typed next to the action menu, and
+`via="admin"` in the audit log."""
 
 from __future__ import annotations
 
@@ -16,7 +13,6 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from backoffice.models import AuditVia
-from backoffice.site import is_admin_user
 from chatsite.errors import ChatError
 
 
@@ -27,37 +23,6 @@ class ReasonActionForm(ActionForm):
         label="Reason",
         widget=forms.TextInput(attrs={"placeholder": "reason (kept in the audit log)", "size": 40}),
     )
-
-
-class _ReadOnly:
-    """Administrators see; nobody adds, changes or deletes."""
-
-    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
-        return is_admin_user(request.user)
-
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-
-class ReadOnlyModelAdmin(_ReadOnly, admin.ModelAdmin):
-    """Administrators see every row; nobody adds, changes or deletes one here."""
-
-    show_full_result_count = False  # one COUNT per changelist, not two
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return is_admin_user(request.user)
-
-
-class ReadOnlyTabularInline(_ReadOnly, admin.TabularInline):
-    extra = 0
-    can_delete = False
-    show_change_link = False
 
 
 def run_action(

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from backoffice.adminkit import ReadOnlyModelAdmin
 from backoffice.models import AuditEntry
+from chatsite.adminkit import ReadOnlyModelAdmin
 
 
 @admin.register(AuditEntry)
