@@ -29,12 +29,12 @@ SESSIONS = (
     "import django, json, sys\n"
     "django.setup()\n"
     "from accounts.models import User\n"
-    "from accounts.services import Client, _start_session\n"
+    "from accounts.actions.sessions import Client, start_session\n"
     "from contacts.models import Contact\n"
     "out = []\n"
     "for c in Contact.objects.filter(owner__username__startswith='bench_h').select_related('conversation', 'owner').order_by('id'):\n"
     "    if c.owner_id < c.other_id:\n"
-    "        token = _start_session(user=c.owner, client=Client(ip='127.0.0.1', device='bench')).tokens.access\n"
+    "        token = start_session(user=c.owner, client=Client(ip='127.0.0.1', device='bench')).tokens.access\n"
     "        out.append([token, str(c.conversation.uuid), c.conversation.last_seq, c.conversation_id])\n"
     "json.dump(out, sys.stdout)\n"
 )
@@ -103,7 +103,7 @@ def sql_floor(env: dict, targets: list, count: int) -> HdrHistogram:
         before = random.randint(52, last_seq + 1)
         started = time.perf_counter_ns()
         cursor.execute(
-            "SELECT * FROM messaging_message WHERE conversation_id = %s AND seq < %s ORDER BY seq DESC LIMIT 51",
+            "SELECT * FROM conversations_message WHERE conversation_id = %s AND seq < %s ORDER BY seq DESC LIMIT 51",
             (conv_id, before),
         )
         cursor.fetchall()

@@ -76,6 +76,7 @@ def main() -> None:
             "2",
         ]
     )
+    rows += run(["reaction_storm.py", "--members", "500", "--rate", "50", "--seconds", seconds, "--edits", "10"])
     rows += run(
         [
             "connections.py",

@@ -10,8 +10,8 @@ from django.db import InterfaceError, OperationalError
 
 from chatsite import bus, metrics
 from chatsite.bus import Record, bus_handler
-from messaging.services import TOPIC, decode_record
-from messaging.store import Incoming, store_messages
+from conversations.store import Incoming, store_messages
+from messaging.actions.send import TOPIC, decode_record
 
 logger = logging.getLogger(__name__)
 

@@ -1,16 +1,24 @@
-"""WebSocket frames of the message pipeline (shared/spec/websocket.md)."""
+"""WebSocket frames of the message pipeline (docs/protocol/websocket.md)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 
-from chatsite import metrics, wire
+from django.conf import settings
+
+from chatsite import kv, metrics, realtime, wire
 from chatsite.bus import get_bus
-from chatsite.errors import ChatError, Unavailable
+from chatsite.errors import ChatError, Invalid, Unavailable
 from chatsite.gateway.registry import frame_handler
-from messaging import services
-from messaging.serializers import message_to_wire
+from conversations.render import render_messages, render_one
+from conversations.selectors import clean_cursors, sync_for
+from conversations.services import announce_read, do_mark_read
+from messaging.actions.edit import do_edit_message
+from messaging.actions.react import do_react
+from messaging.actions.recall import do_recall_message
+from messaging.actions.send import TOPIC, check_send_message
+from messaging.actions.typing import check_typing
 
 logger = logging.getLogger(__name__)
 
@@ -67,16 +75,14 @@ async def _await_durable(conn, future: asyncio.Future, client_msg_id: str, ref: 
 
 
 def _message_budget() -> tuple[str, float, int]:
-    from django.conf import settings
-
-    # The same bucket as services.check_send_rate (REST), so both count together.
+    # The same bucket as check_send_rate (REST), so both count together.
     return "msg", settings.LIMIT_MESSAGES_PER_S, settings.LIMIT_MESSAGES_BURST
 
 
 @frame_handler("message.send", ref_field="client_msg_id", budget=_message_budget)
 async def handle_message_send(conn, frame: dict) -> None:
     draft = await conn.run_sync(
-        services.check_send_message,
+        check_send_message,
         sender=conn.user,
         client_msg_id=frame.get("client_msg_id"),
         kind=frame.get("kind"),
@@ -84,10 +90,15 @@ async def handle_message_send(conn, frame: dict) -> None:
         file=frame.get("file"),
         conversation=frame.get("conversation"),
         to=frame.get("to"),
+        reply_to=frame.get("reply_to"),
+        mentions=frame.get("mentions"),
+        mention_all=frame.get("mention_all"),
+        forward_of=frame.get("forward_of"),
+        bundle=frame.get("bundle"),
     )
     ref = frame["ref"]
     if draft.existing is not None:
-        message = await conn.run_sync(_existing_wire, message=draft.existing)
+        message = await conn.run_sync(_existing_wire, message=draft.existing, reader_id=conn.user_id)
         await conn.send_frame(_accepted_frame(draft.client_msg_id, ref))
         await conn.send_frame(
             {
@@ -108,7 +119,7 @@ async def handle_message_send(conn, frame: dict) -> None:
     # the confirmation is awaited off the frame loop so the next frame is not held up.
     try:
         future = get_bus().submit(
-            topic=services.TOPIC,
+            topic=TOPIC,
             key=draft.conversation_uuid,
             value=draft.record(socket_id=conn.socket_id, ref=ref),
         )
@@ -118,21 +129,20 @@ async def handle_message_send(conn, frame: dict) -> None:
     asyncio.ensure_future(_await_durable(conn, future, draft.client_msg_id, ref))
 
 
-def _existing_wire(*, message) -> dict:
-    return message_to_wire(message)
+def _existing_wire(*, message, reader_id: int) -> dict:
+    return render_one(message, reader_id=reader_id)
 
 
 # --------------------------------------------------------------------------- sync
 
 
 def _sync_frames(*, user, cursors) -> tuple[list[str], bool, list[str]]:
-    from messaging.selectors import clean_cursors, sync_for
-
     result = sync_for(user=user, cursors=clean_cursors(cursors))
-    frames = [
-        wire.dumps({"type": "message.new", "message": message_to_wire(m, conversation_uuid=cid), "sync": True})
-        for cid, m in result.messages
-    ]
+    messages = [m for _, m in result.messages]
+    rendered = render_messages(
+        messages, reader_id=user.pk, visible_from=lambda m: result.visible_from[m.conversation_id]
+    )
+    frames = [wire.dumps({"type": "message.new", "message": message, "sync": True}) for message in rendered]
     return frames, result.more, result.gone
 
 
@@ -149,9 +159,12 @@ async def handle_sync(conn, frame: dict) -> None:
 
 @frame_handler("read")
 async def handle_read(conn, frame: dict) -> None:
-    moved = await conn.run_sync(
-        services.do_mark_read, user=conn.user, conversation_id=frame.get("conversation"), seq=frame.get("seq")
-    )
+    conversation = frame.get("conversation")
+    if not isinstance(conversation, str):
+        # A frame's shape (an id that is not even a string) is `invalid`;
+        # an id of no conversation the caller may read is `not_found`.
+        raise Invalid.field("conversation", "Must be a conversation id.")
+    moved = await conn.run_sync(do_mark_read, user=conn.user, conversation_id=conversation, seq=frame.get("seq"))
     if moved is not None and moved.announce_after_s:
         loop = asyncio.get_running_loop()
         key = f"read:{moved.conversation.pk}"
@@ -161,7 +174,7 @@ async def handle_read(conn, frame: dict) -> None:
 
             def later(conversation=moved.conversation) -> None:
                 pending.discard(key)
-                asyncio.ensure_future(conn.run_sync(services.announce_read, conversation=conversation, user=conn.user))
+                asyncio.ensure_future(conn.run_sync(announce_read, conversation=conversation, user=conn.user))
 
             loop.call_later(moved.announce_after_s + 0.01, later)
 
@@ -171,15 +184,12 @@ async def handle_read(conn, frame: dict) -> None:
 
 @frame_handler("typing")
 async def handle_typing(conn, frame: dict) -> None:
-    from django.conf import settings
-
-    from chatsite import kv, realtime
-
     conversation = frame.get("conversation")
     if not isinstance(conversation, str):
-        from chatsite.errors import Invalid
-
         raise Invalid.field("conversation", "Must be a conversation id.")
+    # Ids are accepted in any case; the relay (and the cooldown key) use the
+    # id as the server writes it, so members can match it to their list.
+    conversation = conversation.lower()
     # At most one relay per sender and conversation every LIMIT_TYPING_INTERVAL_S;
     # extra frames are dropped silently (they carry no information).
     if settings.LIMIT_TYPING_INTERVAL_S:
@@ -188,9 +198,9 @@ async def handle_typing(conn, frame: dict) -> None:
         )
         if wait:
             return
-    recipients = await conn.run_sync(services.check_typing, user=conn.user, conversation_id=conversation)
+    recipients = await conn.run_sync(check_typing, user=conn.user, conversation_id=conversation)
     if recipients:
-        await realtime.hub().adeliver(
+        await realtime.adeliver(
             recipients,
             realtime.frame_envelope({"type": "typing", "conversation": conversation, "user": str(conn.user.uuid)}),
         )
@@ -201,4 +211,28 @@ async def handle_typing(conn, frame: dict) -> None:
 
 @frame_handler("message.recall")
 async def handle_recall(conn, frame: dict) -> None:
-    await conn.run_sync(services.do_recall_message, user=conn.user, message_id=frame.get("message"))
+    await conn.run_sync(do_recall_message, user=conn.user, message_id=frame.get("message"))
+
+
+# --------------------------------------------------------------------------- edit and react
+
+
+async def _change(conn, frame: dict, action, **fields) -> None:
+    """An edit or a reaction: the members (this socket too, with the frame's
+    `ref`) are told by the action; a change that changed nothing is answered
+    here, to this socket alone."""
+    result = await conn.run_sync(
+        action, user=conn.user, message_id=frame.get("message"), socket_id=conn.socket_id, ref=frame["ref"], **fields
+    )
+    if result.unchanged_frame is not None:
+        await conn.send_frame({**result.unchanged_frame, "ref": frame["ref"]})
+
+
+@frame_handler("message.edit", budget=_message_budget)
+async def handle_edit(conn, frame: dict) -> None:
+    await _change(conn, frame, do_edit_message, content=frame.get("content"))
+
+
+@frame_handler("message.react", budget=_message_budget)
+async def handle_react(conn, frame: dict) -> None:
+    await _change(conn, frame, do_react, emoji=frame.get("emoji"), op=frame.get("op"))

@@ -33,8 +33,8 @@ async def send_text(ws, conversation: str, text: str, *, cmid: str | None = None
 
 def store_text_sync(*, sender, conversation_uuid: str, text: str, cmid: str | None = None):
     """Store a message through the store step directly (test setup, no sockets)."""
-    from messaging.models import Conversation
-    from messaging.store import Incoming, store_messages
+    from conversations.models import Conversation
+    from conversations.store import Incoming, store_messages
 
     conv = Conversation.objects.get(uuid=conversation_uuid)
     [stored] = store_messages(

@@ -1,11 +1,13 @@
-"""Conversations and messages over REST (shared/spec/rest.md "Conversations and messages")."""
+"""Conversations and messages over REST (docs/protocol/rest.md "Conversations and messages")."""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
-from accounts.tests.test_api import assert_error
-from messaging.models import ConversationMember, Message
+from chatsite.testing import assert_error
+from conversations.models import Member, Message
 from messaging.tests.helpers import new_id, store_text_sync
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -45,6 +47,13 @@ def test_history_pages_by_seq(api, alice, bob, direct):
         "client_msg_id",
         "created_at",
         "recalled",
+        "reply_to",
+        "forwarded_from",
+        "mentions",
+        "mention_all",
+        "edited_at",
+        "reactions",
+        "pinned",
     }
     assert first["sender"]["id"] == str(bob.uuid) and first["content"] == "m70"
     older = api.get(f"/api/v1/conversations/{direct}/messages", {"before": 71, "limit": 100}).json()
@@ -61,7 +70,19 @@ def test_history_pages_by_seq(api, alice, bob, direct):
 
 @pytest.mark.parametrize(
     "params",
-    [{"limit": 0}, {"limit": 101}, {"limit": "x"}, {"before": -1}, {"before": 1, "after": 2}, {"after": "1e3"}],
+    [
+        {"limit": 0},
+        {"limit": 101},
+        {"limit": "x"},
+        {"before": -1},
+        {"before": 1, "after": 2},
+        {"after": "1e3"},
+        # Digits that are not ASCII: "²".isdigit() is true and int("²") raised (a 500).
+        {"limit": "\u00b2"},
+        {"after": "\u00b2"},
+        {"before": "\u0663"},
+        {"after": "1" * 19},
+    ],
 )
 def test_history_rejects_bad_parameters(api, direct, params):
     assert_error(api.get(f"/api/v1/conversations/{direct}/messages", params), 400, "invalid")
@@ -111,6 +132,46 @@ def test_rest_send_goes_the_same_path(api, message_worker, alice, bob, direct):
     )
     assert again.status_code == 202
     assert Message.objects.filter(client_msg_id=cmid).count() == 1
+    # A used client_msg_id does not excuse a malformed conversation id.
+    assert_error(
+        api.post(
+            "/api/v1/conversations/0/messages", {"kind": "text", "content": "x", "client_msg_id": cmid}, format="json"
+        ),
+        400,
+        "invalid",
+    )
+    # Replies, mentions and forwards take the same path.
+    original = Message.objects.get(client_msg_id=cmid)
+    reply_id, forward_id = new_id(), new_id()
+    for body in (
+        {
+            "kind": "text",
+            "content": "re",
+            "client_msg_id": reply_id,
+            "reply_to": str(original.uuid),
+            "mentions": [str(bob.uuid)],
+        },
+        {"forward_of": str(original.uuid), "client_msg_id": forward_id},
+    ):
+        r = api.post(f"/api/v1/conversations/{direct}/messages", body, format="json")
+        assert r.status_code == 202, r.content
+    deadline = time.monotonic() + 10
+    while Message.objects.filter(client_msg_id__in=[reply_id, forward_id]).count() < 2:
+        assert time.monotonic() < deadline, "never stored"
+        time.sleep(0.05)
+    reply = Message.objects.get(client_msg_id=reply_id)
+    assert reply.reply_to_id == original.pk and reply.mentions == [str(bob.uuid)]
+    copy = Message.objects.get(client_msg_id=forward_id)
+    assert copy.text == "via REST" and copy.forwarded_from["sender"] == alice.pk
+    assert_error(
+        api.post(
+            f"/api/v1/conversations/{direct}/messages",
+            {"forward_of": str(original.uuid), "kind": "text", "client_msg_id": new_id()},
+            format="json",
+        ),
+        400,
+        "invalid",
+    )
 
 
 def test_rest_send_refusals(api, api_for, alice, bob, carol, direct):
@@ -205,6 +266,20 @@ def test_read_cursor_and_unread(api, api_for, alice, bob, direct):
     assert bob_view["peer_read_seq"] == 3 and bob_view["unread"] == 0
 
 
+def test_reads_are_for_current_members_only(api, api_for, alice, bob):
+    """A member who left keeps the history up to then, not the others' read cursors since."""
+    from groups.services import do_create_group, do_leave_group
+
+    group = do_create_group(owner=alice, name="team", members=[str(bob.uuid)])
+    conversation = str(group.conversation.uuid)
+    assert api_for(bob).get(f"/api/v1/conversations/{conversation}/reads").status_code == 200
+    do_leave_group(user=bob, group_id=str(group.uuid))
+    assert api_for(bob).get(f"/api/v1/conversations/{conversation}/messages").status_code == 200
+    assert_error(api_for(bob).get(f"/api/v1/conversations/{conversation}/reads"), 403, "not_member")
+    reads = api.get(f"/api/v1/conversations/{conversation}/reads").json()["results"]
+    assert [r["user"] for r in reads] == [str(alice.uuid)]
+
+
 # ----------------------------------------------------------------- the list
 
 
@@ -233,11 +308,13 @@ def test_conversation_list_shape_and_order(api, api_for, alice, bob, user_factor
         "read_seq",
         "peer_read_seq",
         "unread",
+        "unread_mentions",
         "last_message",
         "updated_at",
         "pinned",
         "muted",
         "hidden",
+        "draft",
     }
     assert first["kind"] == "direct" and first["group"] is None and first["last_message"]["content"] == "m1"
     dave_conv = results[1]["id"]
@@ -256,7 +333,7 @@ def test_hide_until_a_new_message(api, alice, bob, direct):
     api.delete(f"/api/v1/conversations/{direct}")
     r = api.post("/api/v1/conversations", {"peer": str(bob.uuid)}, format="json")
     assert r.status_code == 200 and r.json()["id"] == direct
-    assert not ConversationMember.objects.get(conversation__uuid=direct, user=alice).hidden
+    assert not Member.objects.get(conversation__uuid=direct, user=alice).hidden
 
 
 def test_open_never_creates_with_a_stranger(api, carol):
@@ -315,7 +392,8 @@ def test_group_conversations_in_the_list(api, api_for, alice, bob, user_factory,
     assert conv["group"]["conversation"] == conv["id"] and conv["group"]["member_count"] == 3
     assert conv["last_message"]["kind"] == "system" and conv["last_message"]["content"]["event"] == "group_created"
     bob_conv = next(c for c in api_for(bob).get("/api/v1/conversations").json()["results"] if c["kind"] == "group")
-    assert bob_conv["group"]["my_role"] == "member" and bob_conv["unread"] == 1
+    # `group_created` is a system event: no system message counts as unread.
+    assert bob_conv["group"]["my_role"] == "member" and bob_conv["unread"] == 0
 
 
 async def test_a_removed_member_receives_nothing_after_removal(ws_connect, message_worker, alice, bob, user_factory):
@@ -349,3 +427,148 @@ async def test_a_removed_member_receives_nothing_after_removal(ws_connect, messa
         }
     )
     assert (await b.expect("error"))["code"] == "not_member"
+
+
+# ----------------------------------------------------------------- silent events (recall)
+
+
+def _conversation_of(client, conversation: str) -> dict:
+    return next(c for c in client.get("/api/v1/conversations").json()["results"] if c["id"] == conversation)
+
+
+def test_a_recall_is_a_silent_event(api, api_for, alice, bob, direct):
+    """The recall's `system` message is stored and synced like any message, but
+    it never counts as unread, is never the conversation's last message and
+    does not move it up; the recalled message stops counting as unread."""
+    from messaging.actions.recall import do_recall_message
+
+    first, second = seed(bob, direct, 2)
+    before = _conversation_of(api, direct)
+    assert before["unread"] == 2 and before["last_message"]["id"] == str(second.uuid)
+    do_recall_message(user=bob, message_id=str(second.uuid))
+    event = Message.objects.get(conversation__uuid=direct, seq=3)
+    assert event.kind == "system" and event.data["event"] == "recall" and event.silent
+    after = _conversation_of(api, direct)
+    assert after["last_seq"] == 3 and after["unread"] == 1
+    assert after["last_message"]["id"] == str(second.uuid) and after["last_message"]["recalled"] is True
+    assert after["updated_at"] == before["updated_at"]
+    # Sync and history still carry the event.
+    page = api.get(f"/api/v1/conversations/{direct}/messages").json()["results"]
+    assert [(m["seq"], m["kind"]) for m in page] == [(1, "text"), (2, "text"), (3, "system")]
+    # The sender's own view: nothing unread either way.
+    assert _conversation_of(api_for(bob), direct)["unread"] == 0
+
+
+def test_a_recall_does_not_bring_a_hidden_conversation_back(api, alice, bob, direct):
+    [message] = seed(bob, direct, 1)
+    assert api.delete(f"/api/v1/conversations/{direct}").status_code == 204
+    from messaging.actions.recall import do_recall_message
+
+    do_recall_message(user=bob, message_id=str(message.uuid))
+    assert direct not in [c["id"] for c in api.get("/api/v1/conversations").json()["results"]]
+    seed(bob, direct, 1, prefix="again")
+    assert direct in [c["id"] for c in api.get("/api/v1/conversations").json()["results"]]
+
+
+def test_when_only_silent_events_are_visible_there_is_no_last_message(api, alice, bob, direct):
+    from messaging.actions.recall import do_recall_message
+
+    [message] = seed(bob, direct, 1)
+    do_recall_message(user=bob, message_id=str(message.uuid))
+    conv = _conversation_of(api, direct)
+    # The recalled message itself is still the last one (a placeholder); its event is not.
+    assert conv["last_message"]["id"] == str(message.uuid) and conv["unread"] == 0
+
+
+def test_existing_recall_events_become_silent_in_the_migration(alice, bob, direct):
+    import importlib
+
+    from django.apps import apps
+
+    from messaging.actions.recall import do_recall_message
+
+    [message] = seed(bob, direct, 1)
+    do_recall_message(user=bob, message_id=str(message.uuid))
+    Message.objects.filter(conversation__uuid=direct).update(silent=False)
+    migration = importlib.import_module("conversations.migrations.0005_message_silent")
+    migration.mark_silent(apps, None)
+    assert list(Message.objects.filter(conversation__uuid=direct).order_by("seq").values_list("silent", flat=True)) == [
+        False,
+        True,
+    ]
+
+
+# ----------------------------------------------------------------- drafts
+
+
+def test_a_draft_is_saved_shown_to_its_owner_only_and_cleared(api, api_for, alice, bob, direct):
+    [quoted] = seed(bob, direct, 1)
+    before = _conversation_of(api, direct)
+    assert before["draft"] is None
+    r = api.put(
+        f"/api/v1/conversations/{direct}/draft",
+        {"text": " half a thought ", "reply_to": str(quoted.uuid)},
+        format="json",
+    )
+    assert r.status_code == 200, r.content
+    draft = r.json()["draft"]
+    assert draft["text"] == " half a thought " and draft["reply_to"] == str(quoted.uuid)
+    assert draft["updated_at"].endswith("Z")
+    # The owner's list shows it; the conversation keeps its place; the peer sees nothing.
+    listed = _conversation_of(api, direct)
+    assert listed["draft"] == draft and listed["updated_at"] == before["updated_at"]
+    assert _conversation_of(api_for(bob), direct)["draft"] is None
+    # Without reply_to the reply goes; "" clears everything.
+    assert (
+        api.put(f"/api/v1/conversations/{direct}/draft", {"text": "x"}, format="json").json()["draft"]["reply_to"]
+        is None
+    )
+    assert api.put(f"/api/v1/conversations/{direct}/draft", {"text": ""}, format="json").json()["draft"] is None
+
+
+def test_a_draft_is_checked_like_a_reply(api, api_for, alice, bob, carol, direct):
+    from contacts.services import do_connect
+    from conversations.services import post_system_message
+
+    [mine] = seed(alice, direct, 1)
+    url = f"/api/v1/conversations/{direct}/draft"
+    assert_error(api.put(url, {"text": "x", "reply_to": "nope"}, format="json"), 400, "invalid")
+    assert_error(api.put(url, {"text": "", "reply_to": "nope"}, format="json"), 400, "invalid")
+    assert_error(api.put(url, {"text": "x", "reply_to": str(uuid.uuid4())}, format="json"), 404, "not_found")
+    assert_error(api.put(url, {"text": 5}, format="json"), 400, "invalid")
+    assert_error(api.put(url, {"text": "a\x00b"}, format="json"), 400, "invalid")
+    assert_error(api.put(url, {"text": "x" * 5001}, format="json"), 413, "too_large")
+    # A message of a conversation the caller cannot read: not_found; of another one they can: invalid.
+    do_connect(user=bob, other=carol)
+    from contacts.models import Contact
+
+    bob_carol = str(Contact.objects.get(owner=bob, other=carol).conversation.uuid)
+    [theirs] = seed(carol, bob_carol, 1)
+    assert_error(api.put(url, {"text": "x", "reply_to": str(theirs.uuid)}, format="json"), 404, "not_found")
+    do_connect(user=alice, other=carol)
+    alice_carol = str(Contact.objects.get(owner=alice, other=carol).conversation.uuid)
+    [elsewhere] = seed(carol, alice_carol, 1)
+    assert_error(api.put(url, {"text": "x", "reply_to": str(elsewhere.uuid)}, format="json"), 400, "invalid")
+    conversation = Message.objects.get(uuid=mine.uuid).conversation
+    event = post_system_message(conversation=conversation, event="recall", actor=alice, changes={})
+    assert_error(api.put(url, {"text": "x", "reply_to": str(event.uuid)}, format="json"), 400, "invalid")
+    # Nobody else's conversation: not_found, and nothing was saved.
+    assert_error(api_for(carol).put(url, {"text": "x"}, format="json"), 404, "not_found")
+    assert _conversation_of(api, direct)["draft"] is None
+
+
+def test_sending_clears_the_senders_draft_and_a_recall_its_reply(api, api_for, alice, bob, direct):
+    from messaging.actions.recall import do_recall_message
+
+    [quoted] = seed(bob, direct, 1)
+    url = f"/api/v1/conversations/{direct}/draft"
+    api.put(url, {"text": "draft", "reply_to": str(quoted.uuid)}, format="json")
+    api_for(bob).put(url, {"text": "bob's draft", "reply_to": str(quoted.uuid)}, format="json")
+    do_recall_message(user=bob, message_id=str(quoted.uuid))
+    assert _conversation_of(api, direct)["draft"]["reply_to"] is None
+    assert _conversation_of(api_for(bob), direct)["draft"]["text"] == "bob's draft"
+    seed(alice, direct, 1)
+    assert _conversation_of(api, direct)["draft"] is None
+    assert _conversation_of(api_for(bob), direct)["draft"]["text"] == "bob's draft"
+    read_seq = Member.objects.get(conversation__uuid=direct, user=alice).read_seq
+    assert read_seq == 3  # the send still moved the sender's read cursor

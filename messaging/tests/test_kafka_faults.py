@@ -13,7 +13,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from chatsite.testing import worker_env
-from messaging.models import Message
+from conversations.models import Message
 from messaging.tests.helpers import new_id
 from tests.harness import Worker
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from chatsite.errors import Blocked, NotContact, NotFound, NotMember
-from messaging.services import check_send_message
+from messaging.actions.send import check_send_message
 from messaging.tests.helpers import new_id
 
 pytestmark = pytest.mark.django_db
@@ -44,8 +44,8 @@ def test_blocks_and_removed_contacts_are_caught_by_that_query(alice, bob, direct
 
 def test_strangers_and_former_group_members(alice, bob, carol, direct, user_factory):
     from contacts.services import do_connect
+    from conversations.members import leave_conversation
     from groups.services import do_create_group
-    from messaging.conversations import leave_conversation
 
     with pytest.raises(NotFound):
         check(carol, direct)

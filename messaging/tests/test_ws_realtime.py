@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from asgiref.sync import sync_to_async
 
-from messaging.models import Message
+from conversations.models import Message
 from messaging.tests.helpers import new_id, send_text, store_text, store_text_sync
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -51,8 +51,8 @@ async def test_sync_without_cursors_uses_the_read_cursor(ws_connect, alice, bob,
 
 
 async def test_sync_pages_at_1000_frames(ws_connect, alice, bob, direct):
-    from messaging.models import Conversation
-    from messaging.store import Incoming, store_messages
+    from conversations.models import Conversation
+    from conversations.store import Incoming, store_messages
 
     def seed():
         conv = Conversation.objects.get(uuid=direct)
@@ -112,7 +112,8 @@ async def test_read_moves_forward_only_and_tells_the_peer(ws_connect, alice, bob
 async def test_hiding_and_opening_again_tell_every_socket_of_the_user(ws_connect, alice, bob, direct):
     """Another tab drops a chat hidden elsewhere from its list: the
     conversation.updated says `hidden`; opening it again says so too."""
-    from messaging.services import do_hide_conversation, do_open_conversation
+    from conversations.services import do_hide_conversation
+    from messaging.actions.open import do_open_conversation
 
     a, a2, b = await ws_connect(alice), await ws_connect(alice), await ws_connect(bob)
     await sync_to_async(do_hide_conversation)(user=alice, conversation_id=direct)
@@ -132,6 +133,15 @@ async def test_read_in_someone_elses_conversation_is_not_found(ws_connect, carol
     assert (await c.expect("error"))["code"] == "not_found"
 
 
+@pytest.mark.parametrize("conversation", [None, 5, 1.5, True, [], {}, ["x"]])
+async def test_read_of_an_id_that_is_not_a_string_is_invalid(ws_connect, alice, conversation):
+    """A malformed frame, not a conversation that is not there (found by tests/security/test_ws_fuzz.py)."""
+    a = await ws_connect(alice)
+    await a.send({"type": "read", "conversation": conversation, "seq": 1, "ref": "r"})
+    error = await a.expect("error")
+    assert (error["code"], error["ref"], list(error["fields"])) == ("invalid", "r", ["conversation"])
+
+
 # ----------------------------------------------------------------- typing
 
 
@@ -143,6 +153,13 @@ async def test_typing_is_relayed_throttled_and_never_stored(ws_connect, alice, b
     await b.silent(0.4)
     await a.silent()
     assert await sync_to_async(Message.objects.count)() == 0
+
+
+async def test_typing_names_the_conversation_by_its_own_id(ws_connect, alice, bob, direct):
+    # The server accepts an id in any case; what it relays is the id as it writes it.
+    a, b = await ws_connect(alice), await ws_connect(bob)
+    await a.send({"type": "typing", "conversation": direct.upper()})
+    assert (await b.expect("typing"))["conversation"] == direct
 
 
 async def test_typing_to_a_stranger_or_across_a_block_is_refused(ws_connect, alice, bob, carol, direct):
@@ -178,6 +195,17 @@ async def test_presence_follows_sockets(ws_connect, alice, bob, carol):
     await b2.close()
     offline = await a.expect("presence")
     assert offline["online"] is False and offline["last_seen"].endswith("Z")
+
+
+@pytest.mark.parametrize("users", [[5], [None], [["x"]], [{"id": "x"}]])
+async def test_presence_ids_that_are_not_strings_are_invalid(ws_connect, alice, bob, users):
+    """Ids of users who cannot be followed are ignored; an item that is not even
+    a string is a malformed frame (found by tests/security/test_ws_fuzz.py)."""
+    a = await ws_connect(alice)
+    await a.send({"type": "presence.subscribe", "users": [str(bob.uuid), *users]})
+    error = await a.expect("error")
+    assert (error["code"], list(error["fields"])) == ("invalid", ["users"])
+    await a.silent(skip=())  # and nobody was subscribed
 
 
 async def test_presence_of_unsubscribed_users_is_not_sent(ws_connect, alice, bob):
@@ -242,12 +270,12 @@ async def test_strangers_cannot_recall_or_learn_of_messages(ws_connect, alice, c
 def test_recalling_a_file_message_removes_the_file(alice, bob, direct, settings, tmp_path):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
+    from conversations.models import Conversation
+    from conversations.store import Incoming, store_messages
     from files import services as file_services
     from files.models import File
     from files.storage import files_storage
-    from messaging.models import Conversation
-    from messaging.services import do_recall_message
-    from messaging.store import Incoming, store_messages
+    from messaging.actions.recall import do_recall_message
 
     file = file_services.do_upload_file(owner=alice, upload=SimpleUploadedFile("notes.txt", b"secret notes"))
     assert files_storage().exists(file.storage_key)
@@ -269,3 +297,21 @@ def test_recalling_a_file_message_removes_the_file(alice, bob, direct, settings,
     assert row.recalled and row.file_id is None and row.text is None
     assert not File.objects.filter(pk=file.pk).exists()
     assert not files_storage().exists(file.storage_key)
+
+
+# ----------------------------------------------------------------- drafts
+
+
+async def test_a_saved_draft_reaches_the_owners_other_sockets_only(ws_connect, api_for, alice, bob, direct):
+    from conversations.services import do_save_draft
+
+    a, a2, b = await ws_connect(alice), await ws_connect(alice), await ws_connect(bob)
+    await sync_to_async(do_save_draft)(user=alice, conversation_id=direct, text="see you at 5")
+    for ws in (a, a2):
+        updated = await ws.expect("conversation.updated")
+        assert updated["conversation"]["id"] == direct
+        assert updated["conversation"]["draft"]["text"] == "see you at 5"
+    await b.silent()
+    # The same draft again changes nothing and tells nobody.
+    await sync_to_async(do_save_draft)(user=alice, conversation_id=direct, text="see you at 5")
+    await a.silent()

@@ -8,7 +8,7 @@ import uuid
 import pytest
 from asgiref.sync import sync_to_async
 
-from messaging.models import Message
+from conversations.models import Message
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -104,8 +104,8 @@ async def test_a_record_coming_again_repeats_its_fan_out_but_a_resend_does_not(w
     uncommitted on the topic: their next owner finds the messages stored and
     must still tell the members (clients drop repeats by id). A client's resend
     of the same client_msg_id is another record: only the sender's ack."""
-    from messaging.models import Conversation
-    from messaging.store import Incoming, store_messages
+    from conversations.models import Conversation
+    from conversations.store import Incoming, store_messages
 
     b = await ws_connect(bob)
     conversation = await sync_to_async(Conversation.objects.get)(uuid=direct)
@@ -136,7 +136,7 @@ async def test_a_record_coming_again_repeats_its_fan_out_but_a_resend_does_not(w
 
 
 def test_every_accepted_frame_is_a_record_of_its_own():
-    from messaging.services import SendDraft, decode_record
+    from messaging.actions.send import SendDraft, decode_record
 
     draft = SendDraft(
         conversation_id=1,
@@ -188,6 +188,15 @@ async def test_many_messages_from_one_socket_keep_their_order(ws_connect, messag
         ({"conversation": "5b0f1ad4-0c4e-4a57-9d2a-0d6f0d7c1f00"}, "not_found"),
         ({"conversation": "nope"}, "invalid"),
         ({"to": {"user": "5b0f1ad4-0c4e-4a57-9d2a-0d6f0d7c1f00"}}, "invalid"),
+        # The target's shape is checked before the file is looked up (found by tests/security/test_ws_fuzz.py).
+        (
+            {"kind": "file", "file": "5b0f1ad4-0c4e-4a57-9d2a-0d6f0d7c1f00", "content": None, "conversation": 5},
+            "invalid",
+        ),
+        (
+            {"kind": "file", "file": "5b0f1ad4-0c4e-4a57-9d2a-0d6f0d7c1f00", "content": None, "conversation": None},
+            "invalid",
+        ),
     ],
 )
 async def test_refused_messages_store_nothing(ws_connect, alice, bob, direct, patch, code):

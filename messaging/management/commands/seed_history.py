@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from contacts.services import do_connect
-from messaging.models import Conversation, Message
+from conversations.models import Conversation, Message
 
 CHUNK = 5000
 
