@@ -1,7 +1,9 @@
+from django.templatetags.static import static
 from django.urls import path
 from django.utils import timezone
 from django.views.decorators.http import last_modified
-from django.views.i18n import JavaScriptCatalog, set_language
+from django.views.generic.base import RedirectView
+from django.views.i18n import JavaScriptCatalog
 
 from web import views
 
@@ -11,6 +13,7 @@ _started = timezone.now()
 
 urlpatterns = [
     path("", views.app_page, name="home"),
+    path("chats", views.app_page, {"section": "chats"}, name="chats"),
     path("chats/<str:item>", views.app_page, {"section": "chats"}, name="chat"),
     path("contacts", views.app_page, {"section": "contacts"}, name="contacts"),
     path("contacts/<str:item>", views.app_page, {"section": "contacts"}, name="contact"),
@@ -23,7 +26,10 @@ urlpatterns = [
     path("register", views.register_page, name="register"),
     path("reset", views.reset_page, name="reset"),
     path("logout", views.logout_view, name="logout"),
-    path("i18n/setlang", set_language, name="set_language"),
+    # A section's address typed with a trailing slash is the section.
+    *(path(f"{section}/", views.section_with_slash, {"section": section}) for section in views.SECTIONS),
+    path("favicon.ico", RedirectView.as_view(url=static("img/favicon.svg"), permanent=True)),
+    path("i18n/setlang", views.set_language_view, name="set_language"),
     # The translations the scripts use, per language (LocaleMiddleware picks it).
     path(
         "jsi18n/",

@@ -17,25 +17,33 @@ from django.contrib.auth import logout as auth_logout
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_http_methods, require_POST
+from django.views.i18n import set_language
 
-from accounts import services as accounts
+from accounts.actions.login import check_registration, do_login_password, do_login_sms, do_register, do_reset_password
+from accounts.actions.profile import do_update_profile
+from accounts.actions.sessions import Client, LoginResult, do_revoke_session
+from accounts.actions.sms import sms_cooldown_left
 from accounts.middleware import SESSION_KEY
 from accounts.models import SessionKind
+from accounts.selectors import username_taken
 from accounts.serializers import user_to_wire
-from chatsite.errors import ChatError
+from chatsite.errors import ChatError, Invalid
 from chatsite.net import request_device, request_ip
 
 SECTIONS = ("chats", "contacts", "groups", "calls", "profile")
 PASSWORD_RESET_KEY = "web.password_reset"
+# Why the app sent someone to sign in (`/login?reason=`): the socket's close code told it.
+SIGN_OUT_REASONS = ("disabled", "signed_out")
 
 
-def _client(request: HttpRequest) -> accounts.Client:
-    return accounts.Client(ip=request_ip(request), device=request_device(request.META.get("HTTP_USER_AGENT")))
+def _client(request: HttpRequest) -> Client:
+    return Client(ip=request_ip(request), device=request_device(request.META.get("HTTP_USER_AGENT")))
 
 
 def _signed_in(request: HttpRequest) -> bool:
@@ -82,7 +90,29 @@ def _repeated_password(request: HttpRequest, context: dict) -> str | None:
     return password
 
 
-def _start_web_session(request: HttpRequest, result: accounts.LoginResult) -> HttpResponse:
+def _registration_problems(request: HttpRequest, values: dict) -> dict[str, list[str]]:
+    """Everything wrong with a sign-up form, all at once: each field by the
+    account rules, the repeated password, a username already taken."""
+    password = request.POST.get("password", "")
+    fields: dict[str, list[str]] = {}
+    try:
+        check_registration(
+            username=values["username"].strip(),
+            password=password,
+            nickname=values["nickname"],
+            phone=values["phone"].strip() or None,
+            sms_code=request.POST.get("sms_code", "").strip() or None,
+        )
+    except Invalid as err:
+        fields = _field_errors(err)
+    if password != request.POST.get("password2", ""):
+        fields.setdefault("password2", []).append(_("The two passwords differ."))
+    if "username" not in fields and username_taken(values["username"].strip()):
+        fields["username"] = [_("This username is taken.")]
+    return fields
+
+
+def _start_web_session(request: HttpRequest, result: LoginResult) -> HttpResponse:
     # login() rotates the session key (no fixation) and lets an administrator
     # use /admin/ with the same sign-in.
     auth_login(request, result.user, backend="django.contrib.auth.backends.ModelBackend")
@@ -105,20 +135,22 @@ def login_page(request: HttpRequest) -> HttpResponse:
         "error": None,
         "fields": {},
         "was_reset": request.method == "GET" and request.session.pop(PASSWORD_RESET_KEY, False),
+        "reason": request.GET.get("reason") if request.GET.get("reason") in SIGN_OUT_REASONS else None,
+        "cooldown": 0,
     }
     if request.method == "POST":
         values = {"login": request.POST.get("login", ""), "phone": request.POST.get("phone", "")}
         context["values"] = values
         try:
             if method == "password":
-                result = accounts.do_login_password(
+                result = do_login_password(
                     login=values["login"],
                     password=request.POST.get("password", ""),
                     client=_client(request),
                     session_kind=SessionKind.WEB,
                 )
             else:
-                result = accounts.do_login_sms(
+                result = do_login_sms(
                     phone=values["phone"],
                     code=request.POST.get("code", "").strip(),
                     client=_client(request),
@@ -127,6 +159,9 @@ def login_page(request: HttpRequest) -> HttpResponse:
         except ChatError as err:
             context["error"] = _error_text(err)
             context["fields"] = _field_errors(err)
+            if method == "sms":
+                # "Send code" stays off while the last code's cooldown runs.
+                context["cooldown"] = sms_cooldown_left(phone=values["phone"], purpose="login")
             return render(request, "web/login.html", context, status=err.status)
         return _start_web_session(request, result)
     return render(request, "web/login.html", context)
@@ -138,15 +173,22 @@ def login_page(request: HttpRequest) -> HttpResponse:
 def register_page(request: HttpRequest) -> HttpResponse:
     if _signed_in(request):
         return redirect(_next_url(request))
-    context = {"next": _next_url(request), "values": {}, "error": None, "fields": {}}
+    context = {"next": _next_url(request), "values": {}, "error": None, "fields": {}, "cooldown": 0}
     if request.method == "POST":
         values = {k: request.POST.get(k, "") for k in ("username", "nickname", "phone")}
         context["values"] = values
-        password = _repeated_password(request, context)
-        if password is None:
+        context["cooldown"] = sms_cooldown_left(phone=values["phone"], purpose="register") if values["phone"] else 0
+        fields = _registration_problems(request, values)
+        if fields:
+            context["error"] = _("Please check the form.")
+            context["fields"] = fields
+            if not {"password", "password2"} & set(fields):
+                # The passwords were fine: the person need not type them again.
+                context["password"] = request.POST.get("password", "")
             return render(request, "web/register.html", context, status=400)
+        password = request.POST.get("password", "")
         try:
-            result = accounts.do_register(
+            result = do_register(
                 username=values["username"].strip(),
                 password=password,
                 nickname=values["nickname"],
@@ -169,15 +211,16 @@ def register_page(request: HttpRequest) -> HttpResponse:
 def reset_page(request: HttpRequest) -> HttpResponse:
     """A forgotten password: a new one with an SMS code to the account's phone.
     Every session of the account ends; the person then signs in again."""
-    context = {"values": {}, "error": None, "fields": {}}
+    context = {"values": {}, "error": None, "fields": {}, "cooldown": 0}
     if request.method == "POST":
         values = {"phone": request.POST.get("phone", "")}
         context["values"] = values
+        context["cooldown"] = sms_cooldown_left(phone=values["phone"], purpose="reset")
         password = _repeated_password(request, context)
         if password is None:
             return render(request, "web/reset.html", context, status=400)
         try:
-            accounts.do_reset_password(
+            do_reset_password(
                 phone=values["phone"].strip(),
                 code=request.POST.get("code", "").strip(),
                 new_password=password,
@@ -205,7 +248,7 @@ def logout_view(request: HttpRequest) -> HttpResponse:
     """Ends this browser's login session (its sockets close with 4401) and the cookie session."""
     session = getattr(request, "login_session", None)
     if session is not None:
-        accounts.do_revoke_session(session=session, reason="logout")
+        do_revoke_session(session=session, reason="logout")
     auth_logout(request)
     return redirect("web:login")
 
@@ -227,6 +270,10 @@ def app_page(request: HttpRequest, section: str = "chats", item: str | None = No
     """The app shell: every section is served by the same page, so that the
     browser keeps one socket (and a call) while the user moves around."""
     user = request.user
+    if user.language and user.language != translation.get_language():
+        # The language chosen on the account wins on every device.
+        translation.activate(user.language)
+        request.LANGUAGE_CODE = user.language
     config = {
         "user": user_to_wire(user, with_phone=True),
         "section": section,
@@ -237,8 +284,26 @@ def app_page(request: HttpRequest, section: str = "chats", item: str | None = No
         "typing_interval_s": settings.LIMIT_TYPING_INTERVAL_S,
         "login_url": reverse("web:login"),
     }
-    return render(
+    response = render(
         request,
         "web/app.html",
         {"config": config, "section": section, "sections": SECTIONS, "is_admin": user.is_admin},
     )
+    if user.language and request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME) != user.language:
+        response.set_cookie(settings.LANGUAGE_COOKIE_NAME, user.language, samesite="Lax")
+    return response
+
+
+def set_language_view(request: HttpRequest) -> HttpResponse:
+    """Django's language switch; signed in, the choice is kept on the account
+    too, so the person's other devices follow it."""
+    response = set_language(request)
+    language = request.POST.get("language")
+    if request.method == "POST" and _signed_in(request) and language in dict(settings.LANGUAGES):
+        do_update_profile(user=request.user, language=language)
+    return response
+
+
+def section_with_slash(request: HttpRequest, section: str) -> HttpResponse:
+    """`/contacts/` is `/contacts` (people type it so); `/chats/` is the chat list."""
+    return redirect("web:home" if section == "chats" else f"web:{section}")

@@ -44,7 +44,8 @@ function render() {
 
 function updateTitleBadge() {
   let unread = 0;
-  for (const conv of state.conversations.values()) if (!conv.muted) unread += conv.unread || 0;
+  // A muted chat counts only while it mentions me.
+  for (const conv of state.conversations.values()) unread += conv.muted ? conv.unread_mentions || 0 : conv.unread || 0;
   const badge = document.querySelector('[data-badge="chats"]');
   if (badge) {
     badge.hidden = unread === 0;
@@ -178,6 +179,7 @@ async function boot() {
   let first = true;
   socket.addEventListener("hello", (event) => {
     state.me = rememberUser({ ...state.me, ...event.detail.user });
+    state.limits = event.detail.limits || null;
     subscribePresence();
     if (!first) refreshLists().then(subscribePresence);
     first = false;

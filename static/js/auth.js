@@ -30,6 +30,15 @@ function setupTabs() {
   });
 }
 
+// What "Send code" may truthfully say: a code goes only where it can be used
+// (sign-in and reset: a number with an account; sign-up: a free number), and
+// the page must not tell which numbers have accounts.
+const SENT = {
+  login: () => t("If this number has an account, a code is on its way (valid for 5 minutes). No account yet? Create one below."),
+  reset: () => t("If this number has an account, a code is on its way (valid for 5 minutes)."),
+  register: () => t("If this number is free, a code is on its way (valid for 5 minutes). Already registered? Sign in instead."),
+};
+
 function setupSendCode() {
   for (const button of document.querySelectorAll("[data-send-code]")) {
     const phone = document.getElementById(button.dataset.phone);
@@ -53,6 +62,9 @@ function setupSendCode() {
       tick();
       timer = setInterval(tick, 1000);
     };
+    // The page came back from the server (a wrong code, say) while a code's cooldown runs.
+    const running = parseInt(button.dataset.cooldown || "0", 10);
+    if (running > 0) countdown(running);
     button.addEventListener("click", async () => {
       const number = phone.value.trim();
       if (!number) {
@@ -63,7 +75,7 @@ function setupSendCode() {
       button.disabled = true;
       try {
         await api("POST", "auth/sms/send", { phone: number, purpose: button.dataset.purpose });
-        status.textContent = t("If this number can use it, a code is on its way. It is valid for 5 minutes.");
+        status.textContent = (SENT[button.dataset.purpose] || SENT.login)();
         countdown(60);
       } catch (err) {
         if (err.code === "rate_limited") {

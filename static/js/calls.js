@@ -5,7 +5,8 @@
 import { api, apiAll } from "./api.js";
 import { avatar, clear, formatDateTime, formatDuration, h, svgIcon, t, tf, uuid4 } from "./dom.js";
 import { emit, nameOf, newest, on, rememberUser, state } from "./state.js";
-import { appLink, backButton, emptyState, errorText, toast } from "./ui.js";
+import { listPane, listRow, mainHeader } from "./panes.js";
+import { emptyState, errorText, toast } from "./ui.js";
 
 let call = null; // the call this tab takes part in
 const incoming = new Map(); // call_id -> {frame, dialog}
@@ -424,8 +425,7 @@ function logOutcome(c) {
 }
 
 export function renderList(pane) {
-  const list = h("div.list-scroll");
-  pane.append(h("header.pane-header", h("h1", t("Calls"))), list);
+  const list = listPane(pane, t("Calls"));
   const draw = () => {
     if (!log) {
       clear(list, h("p.muted.pad", t("Loading…")));
@@ -441,31 +441,28 @@ export function renderList(pane) {
       const peer = outgoing ? c.callee : c.caller;
       const bad = c.outcome && c.outcome !== "completed" && !outgoing;
       ul.append(
-        h(
-          "li",
-          appLink(
-            "calls",
-            c.id,
-            [
-              avatar(peer),
+        listRow(
+          "calls",
+          c.id,
+          [
+            avatar(peer),
+            h(
+              "span.conv-text",
+              h("span.conv-top", h(`span.conv-name${bad ? ".missed" : ""}`, nameOf(peer)), h("time.conv-time", { datetime: c.started_at }, formatDateTime(c.started_at))),
               h(
-                "span.conv-text",
-                h("span.conv-top", h(`span.conv-name${bad ? ".missed" : ""}`, nameOf(peer)), h("time.conv-time", { datetime: c.started_at }, formatDateTime(c.started_at))),
+                "span.conv-bottom",
                 h(
-                  "span.conv-bottom",
-                  h(
-                    "span.conv-preview",
-                    svgIcon(c.media === "video" ? "video" : "phone"),
-                    " ",
-                    outgoing ? t("Outgoing") : t("Incoming"),
-                    " · ",
-                    h("span.call-outcome", logOutcome(c)),
-                  ),
+                  "span.conv-preview",
+                  svgIcon(c.media === "video" ? "video" : "phone"),
+                  " ",
+                  outgoing ? t("Outgoing") : t("Incoming"),
+                  " · ",
+                  h("span.call-outcome", logOutcome(c)),
                 ),
               ),
-            ],
-            { class: "conv-item", "aria-current": state.route.item === c.id ? "page" : null, dataset: { call: c.id } },
-          ),
+            ),
+          ],
+          { current: state.route.item === c.id, dataset: { call: c.id } },
         ),
       );
     }
@@ -485,7 +482,7 @@ export function renderMain(main, item) {
   const outgoing = c.caller.id === state.me.id;
   const peer = outgoing ? c.callee : c.caller;
   main.append(
-    h("header.pane-header", backButton(), h("h1", t("Call"))),
+    mainHeader(t("Call")),
     h(
       "div.card.center",
       avatar(peer, { size: 72 }),

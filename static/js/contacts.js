@@ -3,7 +3,8 @@
 import { api, apiAll } from "./api.js";
 import { avatar, clear, displayName, field, formatDateTime, h, svgIcon, t, tf } from "./dom.js";
 import { emit, nameOf, newest, on, rememberUser, state } from "./state.js";
-import { appLink, backButton, confirmDialog, emptyState, errorText, navigate, toast } from "./ui.js";
+import { actionRow, headerLink, listPane, listRow, mainHeader } from "./panes.js";
+import { confirmDialog, emptyState, errorText, navigate, toast } from "./ui.js";
 import { startCall } from "./calls.js";
 import { openConversationWith } from "./chats.js";
 
@@ -61,15 +62,7 @@ export function onFrame(frame) {
 // ------------------------------------------------------------------ list
 
 export function renderList(pane) {
-  const scroll = h("div.list-scroll");
-  pane.append(
-    h(
-      "header.pane-header",
-      h("h1", t("Contacts")),
-      appLink("contacts", "add", [svgIcon("add-user"), h("span.sr-only", t("Add a contact"))], { class: "btn-icon", title: t("Add a contact") }),
-    ),
-    scroll,
-  );
+  const scroll = listPane(pane, t("Contacts"), { action: headerLink("contacts", "add", "add-user", t("Add a contact")) });
   const draw = () => {
     const current = state.route.item;
     const requestsBadge = state.incoming.size
@@ -77,9 +70,9 @@ export function renderList(pane) {
       : null;
     const top = h(
       "ul.conv-list",
-      h("li", appLink("contacts", "requests", [h("span.avatar.icon-avatar", svgIcon("inbox")), h("span.conv-name.grow", t("New requests")), requestsBadge], { class: "conv-item", "aria-current": current === "requests" ? "page" : null })),
-      h("li", appLink("contacts", "add", [h("span.avatar.icon-avatar", svgIcon("add-user")), h("span.conv-name.grow", t("Add a contact"))], { class: "conv-item", "aria-current": current === "add" ? "page" : null })),
-      h("li", appLink("contacts", "blocked", [h("span.avatar.icon-avatar", svgIcon("block")), h("span.conv-name.grow", t("Blocked"))], { class: "conv-item", "aria-current": current === "blocked" ? "page" : null })),
+      actionRow("contacts", "requests", "inbox", t("New requests"), requestsBadge),
+      actionRow("contacts", "add", "add-user", t("Add a contact")),
+      actionRow("contacts", "blocked", "block", t("Blocked")),
     );
     const parts = [top];
     if (!state.sections.length) parts.push(emptyState(t("No contacts yet.")));
@@ -92,18 +85,15 @@ export function renderList(pane) {
         const u = contact.user;
         const p = state.presence.get(u.id);
         ul.append(
-          h(
-            "li",
-            appLink(
-              "contacts",
-              u.id,
-              [
-                h("span.avatar-wrap", avatar(u, { name: displayName(u, contact.remark) }), p && p.online ? h("span.dot-online", { title: t("Online") }) : null),
-                h("span.conv-text", h("span.conv-name", displayName(u, contact.remark)), contact.remark ? h("span.conv-preview", displayName(u)) : null),
-                contact.blocked ? h("span.tag", t("Blocked")) : null,
-              ],
-              { class: "conv-item", "aria-current": current === u.id ? "page" : null, dataset: { contact: u.id } },
-            ),
+          listRow(
+            "contacts",
+            u.id,
+            [
+              h("span.avatar-wrap", avatar(u, { name: displayName(u, contact.remark) }), p && p.online ? h("span.dot-online", { title: t("Online") }) : null),
+              h("span.conv-text", h("span.conv-name", displayName(u, contact.remark)), contact.remark ? h("span.conv-preview", displayName(u)) : null),
+              contact.blocked ? h("span.tag", t("Blocked")) : null,
+            ],
+            { current: current === u.id, dataset: { contact: u.id } },
           ),
         );
       }
@@ -160,7 +150,7 @@ function renderAdd(main) {
       clear(results, h("p.alert", { role: "alert" }, errorText(err)));
     }
   });
-  main.append(h("header.pane-header", backButton(), h("h1", t("Add a contact"))), h("div.pane-scroll", form, results));
+  main.append(mainHeader(t("Add a contact")), h("div.pane-scroll", form, results));
   input.focus();
   return null;
 }
@@ -246,7 +236,7 @@ function renderRequests(main) {
   const incomingBox = h("ul.request-list", { "aria-label": t("Received") });
   const outgoingBox = h("ul.request-list", { "aria-label": t("Sent") });
   main.append(
-    h("header.pane-header", backButton(), h("h1", t("New requests"))),
+    mainHeader(t("New requests")),
     h("div.pane-scroll", h("h2.list-heading", t("Received")), incomingBox, h("h2.list-heading", t("Sent")), outgoingBox),
   );
   const draw = async () => {
@@ -268,7 +258,7 @@ function renderRequests(main) {
 function renderBlocked(main) {
   const list = h("ul.request-list", { "aria-label": t("Blocked") });
   main.append(
-    h("header.pane-header", backButton(), h("h1", t("Blocked"))),
+    mainHeader(t("Blocked")),
     h("div.pane-scroll", h("p.muted.pad", t("People you block cannot message you, call you or send you requests.")), list),
   );
   const draw = async () => {
@@ -323,7 +313,7 @@ function renderContact(main, userId) {
       try {
         user = rememberUser(await api("GET", `users/${userId}`));
       } catch (err) {
-        clear(main, h("header.pane-header", backButton()), emptyState(errorText(err)));
+        clear(main, mainHeader(), emptyState(errorText(err)));
         return;
       }
     }
@@ -383,7 +373,7 @@ function renderContact(main, userId) {
     } else if (userId !== state.me.id) {
       body.push(userResult(user));
     }
-    clear(main, h("header.pane-header", backButton(), h("h1", displayName(user, contact && contact.remark))), h("div.pane-scroll", body));
+    clear(main, mainHeader(displayName(user, contact && contact.remark)), h("div.pane-scroll", body));
   };
   draw();
   const offs = [on("contacts", draw), on("presence", (f) => f.user === userId && draw())];

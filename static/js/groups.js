@@ -4,7 +4,8 @@
 import { api, apiAll } from "./api.js";
 import { avatar, clear, displayName, field, formatDateTime, h, svgIcon, t, tf } from "./dom.js";
 import { emit, nameOf, newest, on, rememberUser, state } from "./state.js";
-import { appLink, backButton, confirmDialog, emptyState, errorText, navigate, pictureUpload, toast } from "./ui.js";
+import { actionRow, headerLink, listPane, listRow, mainHeader } from "./panes.js";
+import { confirmDialog, emptyState, errorText, navigate, pictureUpload, toast } from "./ui.js";
 import { openConversationWith } from "./chats.js";
 
 export function title() {
@@ -61,38 +62,23 @@ export function onFrame(frame) {
 // ------------------------------------------------------------------ list
 
 export function renderList(pane) {
-  const scroll = h("div.list-scroll");
-  pane.append(
-    h(
-      "header.pane-header",
-      h("h1", t("Groups")),
-      appLink("groups", "new", [svgIcon("plus"), h("span.sr-only", t("New group"))], { class: "btn-icon", title: t("New group") }),
-    ),
-    scroll,
-  );
+  const scroll = listPane(pane, t("Groups"), { action: headerLink("groups", "new", "plus", t("New group")) });
   const draw = () => {
     const current = state.route.item;
-    const list = h(
-      "ul.conv-list",
-      h("li", appLink("groups", "new", [h("span.avatar.icon-avatar", svgIcon("plus")), h("span.conv-name.grow", t("New group"))], { class: "conv-item", "aria-current": current === "new" ? "page" : null })),
-      h("li", appLink("groups", "join", [h("span.avatar.icon-avatar", svgIcon("enter")), h("span.conv-name.grow", t("Join a group"))], { class: "conv-item", "aria-current": current === "join" ? "page" : null })),
-    );
+    const list = h("ul.conv-list", actionRow("groups", "new", "plus", t("New group")), actionRow("groups", "join", "enter", t("Join a group")));
     const mine = h("ul.conv-list", { "aria-label": t("My groups") });
     const groups = [...state.groups.values()].sort((a, b) => a.name.localeCompare(b.name));
     for (const g of groups) {
       mine.append(
-        h(
-          "li",
-          appLink(
-            "groups",
-            g.id,
-            [
-              avatar({ id: g.id, avatar: g.avatar }, { name: g.name }),
-              h("span.conv-text", h("span.conv-name", g.name), h("span.conv-preview", tf("%(n)s members", { n: g.member_count }))),
-              g.status !== "active" ? h("span.tag", g.status === "dismissed" ? t("Dismissed") : t("Disabled")) : null,
-            ],
-            { class: "conv-item", "aria-current": current === g.id ? "page" : null, dataset: { group: g.id } },
-          ),
+        listRow(
+          "groups",
+          g.id,
+          [
+            avatar({ id: g.id, avatar: g.avatar }, { name: g.name }),
+            h("span.conv-text", h("span.conv-name", g.name), h("span.conv-preview", tf("%(n)s members", { n: g.member_count }))),
+            g.status !== "active" ? h("span.tag", g.status === "dismissed" ? t("Dismissed") : t("Disabled")) : null,
+          ],
+          { current: current === g.id, dataset: { group: g.id } },
         ),
       );
     }
@@ -168,7 +154,7 @@ function renderCreate(main) {
       toast(errorText(err), { kind: "error" });
     }
   });
-  main.append(h("header.pane-header", backButton(), h("h1", t("New group"))), h("div.pane-scroll", form));
+  main.append(mainHeader(t("New group")), h("div.pane-scroll", form));
   name.focus();
   return null;
 }
@@ -206,7 +192,7 @@ function renderJoin(main) {
       clear(result, h("p.alert", { role: "alert" }, errorText(err)));
     }
   });
-  main.append(h("header.pane-header", backButton(), h("h1", t("Join a group"))), h("div.pane-scroll", form, result));
+  main.append(mainHeader(t("Join a group")), h("div.pane-scroll", form, result));
   return null;
 }
 
@@ -220,7 +206,7 @@ function renderGroup(main, groupId) {
       g = await api("GET", `groups/${groupId}`);
     } catch (err) {
       if (!g) {
-        clear(main, h("header.pane-header", backButton()), emptyState(errorText(err)));
+        clear(main, mainHeader(), emptyState(errorText(err)));
         return;
       }
     }
@@ -250,7 +236,7 @@ function renderGroup(main, groupId) {
     );
     if (!role) {
       body.push(h("p.muted", t("You are not a member of this group.")));
-      clear(main, h("header.pane-header", backButton(), h("h1", g.name)), h("div.pane-scroll", body));
+      clear(main, mainHeader(g.name), h("div.pane-scroll", body));
       return;
     }
     body.push(h("div.actions", h("button.btn.btn-primary", { type: "button", onclick: () => openConversationWith({ group: g.id }).catch((e) => toast(errorText(e), { kind: "error" })) }, svgIcon("chat"), " ", t("Open chat"))));
@@ -270,7 +256,7 @@ function renderGroup(main, groupId) {
     if (!alive) return;
     const scroll = main.querySelector(".pane-scroll");
     const top = scroll ? scroll.scrollTop : 0;
-    clear(main, h("header.pane-header", backButton(), h("h1", g.name)), h("div.pane-scroll", body));
+    clear(main, mainHeader(g.name), h("div.pane-scroll", body));
     main.querySelector(".pane-scroll").scrollTop = top;
   };
   draw();

@@ -1,9 +1,10 @@
 // Profile: avatar, nickname, signature, password, sessions, language, sign out.
 
 import { api } from "./api.js";
-import { avatar, clear, displayName, field, formatDateTime, h, svgIcon, t } from "./dom.js";
+import { avatar, clear, displayName, field, formatDateTime, h, t } from "./dom.js";
 import { emit, rememberUser, state } from "./state.js";
-import { appLink, backButton, emptyState, errorText, pictureUpload, toast } from "./ui.js";
+import { actionRow, listPane, mainHeader } from "./panes.js";
+import { emptyState, errorText, pictureUpload, toast } from "./ui.js";
 
 export function title() {
   return t("Me");
@@ -32,26 +33,21 @@ export function renderList(pane) {
       clear(pic, avatar(state.me, { size: 96 }));
     },
   });
-  pane.append(
-    h("header.pane-header", h("h1", t("Me"))),
+  const body = listPane(pane, t("Me"), { scroll: "div.list-scroll.pad" });
+  clear(
+    body,
     h(
-      "div.list-scroll.pad",
-      h(
-        "div.card.center",
-        pic,
-        ...picture,
-        h("h2", displayName(me)),
-        h("p.muted", `@${me.username}`),
-        me.phone ? h("p.muted", me.phone) : null,
-      ),
-      h(
-        "ul.conv-list.card.flush",
-        h("li", appLink("profile", "settings", [h("span.avatar.icon-avatar", svgIcon("user")), h("span.conv-name.grow", t("Profile, password and devices"))], { class: "conv-item", "aria-current": state.route.item === "settings" ? "page" : null })),
-      ),
-      me.is_admin ? h("p", h("a.btn.btn-block", { href: "/admin/" }, t("Administration"))) : null,
-      h("div.card", fromTemplate("tpl-language")),
-      h("div.card", fromTemplate("tpl-logout")),
+      "div.card.center",
+      pic,
+      ...picture,
+      h("h2", displayName(me)),
+      h("p.muted", `@${me.username}`),
+      me.phone ? h("p.muted", me.phone) : null,
     ),
+    h("ul.conv-list.card.flush", actionRow("profile", "settings", "user", t("Profile, password and devices"))),
+    me.is_admin ? h("p", h("a.btn.btn-block", { href: "/admin/" }, t("Administration"))) : null,
+    h("div.card", fromTemplate("tpl-language")),
+    h("div.card", fromTemplate("tpl-logout")),
   );
   // Come back to this page in the new language.
   const next = pane.querySelector('.lang-form input[name="next"]');
@@ -143,7 +139,7 @@ export function renderMain(main) {
   };
   drawSessions();
   main.append(
-    h("header.pane-header", backButton(), h("h1", t("Settings"))),
+    mainHeader(t("Settings")),
     h("div.pane-scroll", profileForm, pwForm, h("section.card", h("h2", t("Where you are signed in")), sessions)),
   );
   if (!main.childElementCount) main.append(emptyState(""));

@@ -4,6 +4,7 @@ import { displayName, t } from "./dom.js";
 
 export const state = {
   config: null,
+  limits: null, // hello.limits (edit_window_s, max_text, ...)
   me: null,
   socket: null,
   conversations: new Map(), // id -> Conversation
@@ -16,6 +17,7 @@ export const state = {
   presence: new Map(), // user id -> {online, last_seen}
   typing: new Map(), // conversation id -> Map(user id -> expiry ms)
   reads: new Map(), // group conversation id -> Map(user id -> read seq)
+  members: new Map(), // group conversation id -> [Member] (the @ picker)
   route: { section: "chats", item: null },
 };
 

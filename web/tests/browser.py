@@ -40,6 +40,7 @@ class Person:
         if phone:
             options.update(is_mobile=True, has_touch=True, device_scale_factor=2)
         self.base = base
+        self.phone = phone
         self.context: BrowserContext = browser.new_context(**options)
         self.context.set_default_timeout(15_000)
         self.problems: list[str] = []
@@ -125,6 +126,41 @@ class Person:
 
     def message(self, text: str, page: Page | None = None):
         return (page or self.page).locator(".messages .msg .text", has_text=re.compile(f"^{re.escape(text)}$"))
+
+    def item(self, text: str, page: Page | None = None):
+        """The list item (li.msg) of the message whose text is `text`."""
+        page = page or self.page
+        exact = page.locator(".bubble > .text", has_text=re.compile(f"^{re.escape(text)}$"))
+        return page.locator(".messages li.msg").filter(has=exact)
+
+    def long_press(self, locator, page: Page | None = None) -> None:
+        """A finger held on `locator` for 700 ms: real touch events through the
+        DevTools protocol, as a phone's browser gets them."""
+        page = page or self.page
+        locator.scroll_into_view_if_needed()
+        box = locator.bounding_box()
+        point = {"x": box["x"] + min(box["width"] / 2, 40), "y": box["y"] + box["height"] / 2}
+        cdp = self.context.new_cdp_session(page)
+        try:
+            cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [point]})
+            time.sleep(0.7)
+            cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+        finally:
+            cdp.detach()
+
+    def open_menu(self, text: str, page: Page | None = None):
+        """The menu of the message `text`: a long press on a phone, the ⋯
+        button that hovering shows on a desktop. Returns the menu."""
+        page = page or self.page
+        item = self.item(text, page)
+        if self.phone:
+            self.long_press(item.locator(".bubble"), page)
+        else:
+            item.hover()
+            item.get_by_role("button", name="Message actions").click()
+        menu = page.get_by_role("menu", name="Message actions")
+        expect(menu).to_be_visible()
+        return menu
 
     # ---------------------------------------------------------------- checks
 

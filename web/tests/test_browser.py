@@ -154,7 +154,9 @@ def test_two_people_chat_share_files_group_recall_and_come_back(people, live_ser
     # ---- recall within the window
     ann.send("oops, wrong chat")
     expect(ben.message("oops, wrong chat")).to_be_visible()
-    ann.page.locator(".msg.mine", has_text="oops, wrong chat").get_by_role("button", name="Recall").click()
+    # (Recall is in the message's menu; the bubble has no Recall link.)
+    expect(ann.item("oops, wrong chat").get_by_role("button", name="Recall")).to_have_count(0)
+    ann.open_menu("oops, wrong chat").get_by_role("menuitem", name="Recall").click()
     ann.page.get_by_role("dialog").get_by_role("button", name="Recall").click()
     expect(ben.page.locator(".msg-system", has_text="Ann recalled a message")).to_be_visible()
     expect(ben.message("oops, wrong chat")).to_have_count(0)
@@ -385,9 +387,9 @@ def seed_world(user_factory):
 
     from conftest import PASSWORD
     from contacts.services import do_connect, do_send_contact_request, do_update_contact
+    from conversations.models import Conversation
     from groups.services import do_create_group, do_join_group
-    from messaging.models import Conversation
-    from messaging.services import check_send_message, do_send_message
+    from messaging.actions.send import check_send_message, do_send_message
 
     ann = user_factory("ann_pages", nickname="Ann", signature="Hello from Ann")
     ben = user_factory("ben_pages", nickname="Benjamin")
@@ -539,7 +541,7 @@ def test_history_pins_search_contact_and_group_management(people, user_factory, 
     import uuid
 
     from accounts.models import User
-    from messaging.services import check_send_message, do_send_message
+    from messaging.actions.send import check_send_message, do_send_message
 
     password, direct, group_id, ben_id = seed_world(user_factory)
     ben = User.objects.get(username="ben_pages")
@@ -649,6 +651,53 @@ def test_history_pins_search_contact_and_group_management(people, user_factory, 
     ann.assert_clean()
 
 
+def test_a_draft_follows_its_writer_to_another_device_and_goes_when_sent(people, user_factory, live_server_url):
+    password, *_ = seed_world(user_factory)
+    desk, phone = people(), people(viewport=PHONE, phone=True)
+    desk.login("ann_pages", password)
+    phone.login("ann_pages", password)
+    desk.open_chat("Ben (work)")
+    box = desk.page.get_by_label("Message", exact=True)
+    box.press_sequentially("see you at 7, I will")
+    # Saved a moment after typing stops: the phone's chat list shows it.
+    phone.nav("chats")
+    item = phone.page.locator(".conv-item", has_text="Ben (work)")
+    expect(item.locator(".conv-preview")).to_have_text("[Draft] see you at 7, I will")
+    # Leaving the chat keeps it, on this device too.
+    desk.open_chat("Book club")
+    desk_item = desk.page.locator(".conv-item", has_text="Ben (work)")
+    expect(desk_item.locator(".conv-preview")).to_have_text("[Draft] see you at 7, I will")
+    if os.environ.get("DRAFT_SCREENSHOT"):
+        desk.page.screenshot(path=os.environ["DRAFT_SCREENSHOT"])
+    # The phone opens the chat with the draft in its box, finishes and sends it.
+    phone.open_chat("Ben (work)")
+    phone_box = phone.page.get_by_label("Message", exact=True)
+    expect(phone_box).to_have_value("see you at 7, I will")
+    phone_box.press("End")
+    phone_box.press_sequentially(" bring snacks")
+    phone_box.press("Enter")
+    expect(phone.message("see you at 7, I will bring snacks")).to_be_visible()
+    # Sent: the draft is gone everywhere.
+    expect(desk_item.locator(".conv-preview")).to_have_text("see you at 7, I will bring snacks")
+    desk.open_chat("Ben (work)")
+    expect(box).to_have_value("")
+    # A reply is part of the draft: the phone opens the chat with its quote bar.
+    desk.open_menu("Are we still on for Friday?").get_by_role("menuitem", name="Reply").click()
+    box.press_sequentially("Friday works")
+    phone.nav("chats")
+    expect(item.locator(".conv-preview")).to_have_text("[Draft] Friday works")
+    phone.open_chat("Ben (work)")
+    expect(phone_box).to_have_value("Friday works")
+    quote_bar = phone.page.locator(".composer-context")
+    expect(quote_bar).to_contain_text("Reply to Ben (work)")
+    expect(quote_bar).to_contain_text("Are we still on for Friday?")
+    phone_box.press("Enter")
+    expect(desk.item("Friday works").locator(".quote")).to_contain_text("Are we still on for Friday?")
+    expect(quote_bar).to_be_hidden()
+    for person in (desk, phone):
+        person.assert_clean()
+
+
 def test_profile_avatar_nickname_password_and_sign_out(people, user_factory, live_server_url):
     from accounts.models import LoginSession
     from conftest import PASSWORD
@@ -751,3 +800,383 @@ def test_messages_sent_faster_than_the_limit_all_arrive_once_in_one_order(
         assert ann.page.evaluate("window.refused") + tab.evaluate("window.refused") > 0
         ann.assert_clean()
         ben.assert_clean()
+
+
+# --------------------------------------------------------------------------- rich messages (contract v3)
+
+
+def send_as(sender, conversation: str, text: str, **extra) -> str:
+    """`sender` sends `text` (with reply_to, mentions, ...) from the server's
+    side; returns the stored message's id."""
+    import uuid
+
+    from conversations.models import Message
+    from messaging.actions.send import check_send_message, do_send_message
+
+    cmid = str(uuid.uuid4())
+    do_send_message(
+        draft=check_send_message(
+            sender=sender, client_msg_id=cmid, kind="text", content=text, conversation=conversation, **extra
+        )
+    )
+    # Durable on the bus now; stored when the worker gets to it (at once when embedded).
+    deadline = time.monotonic() + 15
+    while not (found := Message.objects.filter(sender=sender, client_msg_id=cmid).first()):
+        assert time.monotonic() < deadline, f"{text!r} was never stored"
+        time.sleep(0.05)
+    return str(found.uuid)
+
+
+def test_reply_and_jump_edit_react_and_recall_a_quoted_message(people, user_factory):
+    """Ann (desktop) and Ben (phone): a quote jumps to its original, loading
+    older history; a reply from the menu; an edit; reactions toggled and seen
+    live on both sides, and who reacted; a quoted message recalled."""
+    from accounts.models import User
+    from conversations.models import Message
+
+    password, direct, *_ = seed_world(user_factory)
+    ben_user = User.objects.get(username="ben_pages")
+    friday = str(Message.objects.get(text="Are we still on for Friday?").uuid)
+    for i in range(1, 61):
+        send_as(ben_user, direct, f"old message {i}")
+    send_as(ben_user, direct, "About Friday: I can't make it at 7", reply_to=friday)
+
+    ann = people()
+    ben = people(viewport=PHONE, phone=True)
+    ann.login("ann_pages", password)
+    ben.login("ben_pages", password)
+    ann.open_chat("Ben (work)")
+    ben.open_chat("Ann")
+    page = ann.page
+
+    # ---- a quote of a message far up the history: a tap loads it and marks it
+    reply = ann.item("About Friday: I can't make it at 7")
+    expect(reply.locator(".quote")).to_contain_text("Ben (work)")
+    expect(reply.locator(".quote")).to_contain_text("Are we still on for Friday?")
+    expect(ann.message("Are we still on for Friday?")).to_have_count(0)
+    reply.locator(".quote").click()
+    original = ann.item("Are we still on for Friday?")
+    expect(original).to_be_in_viewport()
+    expect(original).to_have_class(re.compile(r"\bflash\b"))
+    ann.shot("reply-jump-desktop")
+
+    # ---- Ann replies from the menu: the quote bar, then the quote in the bubble on both sides
+    page.evaluate("document.querySelector('.message-scroll').scrollTop = 1e9")
+    menu = ann.open_menu("old message 60")
+    ann.shot("message-menu-desktop")
+    assert ann.axe() == []
+    # The keyboard: arrows move, Escape closes and gives the focus back.
+    expect(menu.get_by_role("menuitem", name="Reply")).to_be_focused()
+    page.keyboard.press("ArrowDown")
+    expect(menu.get_by_role("menuitem", name="Forward")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(menu).to_have_count(0)
+    expect(ann.item("old message 60").get_by_role("button", name="Message actions")).to_be_focused()
+    page.keyboard.press("Enter")
+    page.get_by_role("menu").get_by_role("menuitem", name="Reply").click()
+    bar = page.locator(".composer-context")
+    expect(bar).to_contain_text("Reply to Ben (work)")
+    expect(bar).to_contain_text("old message 60")
+    ann.shot("reply-bar-desktop")
+    ann.send("sure, see you")
+    expect(bar).to_be_hidden()
+    mine = ann.item("sure, see you")
+    expect(mine.locator(".quote")).to_contain_text("old message 60")
+    expect(ben.item("sure, see you").locator(".quote")).to_contain_text("You")
+    expect(ben.item("sure, see you").locator(".quote")).to_contain_text("old message 60")
+
+    # ---- copy
+    ann.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    ann.open_menu("old message 59").get_by_role("menuitem", name="Copy").click()
+    expect(page.locator(".toast", has_text="Copied.")).to_be_visible()
+    assert page.evaluate("navigator.clipboard.readText()") == "old message 59"
+
+    # ---- edit: the text goes to the box; Save sends it; both sides say "edited"
+    ann.open_menu("sure, see you").get_by_role("menuitem", name="Edit").click()
+    box = page.get_by_label("Message", exact=True)
+    expect(box).to_have_value("sure, see you")
+    expect(bar).to_contain_text("Edit message")
+    box.fill("sure, see you at 8")
+    page.get_by_role("button", name="Save").click()
+    expect(ben.message("sure, see you at 8")).to_be_visible()
+    expect(ben.item("sure, see you at 8").locator(".msg-edited")).to_have_text("edited")
+    expect(ann.item("sure, see you at 8").locator(".msg-edited")).to_have_text("edited")
+    expect(box).to_have_value("")
+    # Ben cannot edit Ann's message; his menu (a sheet on the phone) has no Edit.
+    sheet = ben.open_menu("sure, see you at 8")
+    expect(sheet.get_by_role("menuitem", name="Reply")).to_be_visible()
+    expect(sheet.get_by_role("menuitem", name="Edit")).to_have_count(0)
+    ben.shot("message-menu-phone")
+    assert ben.axe() == []
+
+    # ---- reactions: Ben's 👍 from the sheet, seen live by Ann; Ann adds and takes back hers
+    sheet.get_by_role("menuitemcheckbox", name="React with 👍").click()
+    ann_chip = ann.item("sure, see you at 8").locator(".reaction", has_text="👍")
+    ben_chip = ben.item("sure, see you at 8").locator(".reaction", has_text="👍")
+    expect(ann_chip.locator(".reaction-count")).to_have_text("1")
+    expect(ann_chip).to_have_attribute("aria-pressed", "false")
+    expect(ben_chip).to_have_attribute("aria-pressed", "true")
+    ann_chip.click()
+    expect(ann_chip.locator(".reaction-count")).to_have_text("2")
+    expect(ann_chip).to_have_attribute("aria-pressed", "true")
+    expect(ben_chip.locator(".reaction-count")).to_have_text("2")
+    expect(ben_chip).to_have_attribute("aria-pressed", "true")
+    # Who reacted: a right click on the chip (a long press on the phone).
+    ann_chip.click(button="right")
+    who = page.get_by_role("dialog", name="Reactions")
+    expect(who.locator(".reactor-list li")).to_have_text(["Ben (work)", "You"], timeout=5000)
+    assert ann.axe() == []
+    who.get_by_role("button", name="Close").click()
+    ann_chip.click()
+    expect(ben_chip.locator(".reaction-count")).to_have_text("1")
+    expect(ann_chip).to_have_attribute("aria-pressed", "false")
+    ben.long_press(ben_chip)
+    expect(ben.page.get_by_role("dialog", name="Reactions").locator(".reactor-list li")).to_have_text(["You"])
+    ben.page.get_by_role("dialog", name="Reactions").get_by_role("button", name="Close").click()
+    ben.shot("reactions-phone")
+
+    # ---- Ben away: an edit and a reaction made meanwhile reach him by sync
+    ben.context.set_offline(True)
+    ben.page.evaluate("wsc.socket.drop()")
+    expect(ben.page.locator("#conn-banner")).to_contain_text("Connection lost")
+    ann.open_menu("sure, see you at 8").get_by_role("menuitem", name="Edit").click()
+    box.fill("sure, see you at 9")
+    box.press("Enter")
+    expect(ann.message("sure, see you at 9")).to_be_visible()
+    ann.open_menu("sure, see you at 9").get_by_role("menuitemcheckbox", name="React with ❤️").click()
+    expect(ann.item("sure, see you at 9").locator(".reaction", has_text="❤️")).to_have_attribute("aria-pressed", "true")
+    ben.context.set_offline(False)
+    expect(ben.page.locator("#conn-banner")).to_contain_text("Connected again")
+    expect(ben.message("sure, see you at 9")).to_be_visible()
+    heart = ben.item("sure, see you at 9").locator(".reaction", has_text="❤️")
+    expect(heart.locator(".reaction-count")).to_have_text("1")
+    expect(heart).to_have_attribute("aria-pressed", "false")
+
+    # ---- a quoted message recalled: the reply says so
+    ben.send("wrong info, ignore")
+    expect(ann.message("wrong info, ignore")).to_be_visible()
+    ann.open_menu("wrong info, ignore").get_by_role("menuitem", name="Reply").click()
+    ann.send("ok")
+    expect(ben.item("ok").locator(".quote")).to_contain_text("wrong info, ignore")
+    ben.open_menu("wrong info, ignore").get_by_role("menuitem", name="Recall").click()
+    ben.page.get_by_role("dialog").get_by_role("button", name="Recall").click()
+    for person in (ann, ben):
+        expect(person.item("ok").locator(".quote")).to_contain_text("Quoted message was recalled")
+    ann.shot("reply-recalled-desktop")
+    ann.assert_clean()
+    ben.assert_clean()
+
+
+def test_mentions_with_the_picker_a_badge_while_muted_and_the_pinned_bar(people, user_factory):
+    """In a group: the owner (desktop) mentions a member with the @ picker's
+    keyboard and everyone with @all; the member (phone) has muted the group
+    and still gets a badge and "[@me]", and picks with a tap, without @all.
+    Pins: a bar with the newest, a tap goes to it and shows the next, a list
+    of all; only the owner may pin."""
+    password, *_ = seed_world(user_factory)
+    ann = people()
+    ben = people(viewport=PHONE, phone=True)
+    ann.login("ann_pages", password)
+    ben.login("ben_pages", password)
+    ben.open_chat("Book club")
+    ben.page.get_by_role("button", name="Mute chat").click()
+    expect(ben.page.get_by_role("button", name="Unmute chat")).to_be_visible()
+    ben.nav("chats")
+
+    # ---- Ann picks Ben from the list with the keyboard, then @all
+    ann.open_chat("Book club")
+    page = ann.page
+    box = page.get_by_label("Message", exact=True)
+    box.press_sequentially("@")
+    options = page.get_by_role("listbox", name="Mention a member").get_by_role("option")
+    expect(options).to_have_count(3)
+    expect(options.first).to_contain_text("All members")
+    ann.shot("mention-picker-desktop")
+    assert ann.axe() == []
+    box.press_sequentially("benj")
+    expect(options).to_have_count(1)
+    box.press("Enter")
+    expect(box).to_have_value("@Benjamin ")
+    box.press_sequentially("please bring the book")
+    box.press("Enter")
+    expect(ann.message("@Benjamin please bring the book")).to_be_visible()
+    expect(ann.item("@Benjamin please bring the book").locator(".mention")).to_have_text("@Benjamin")
+
+    group = ben.page.locator(".conv-item", has_text="Book club")
+    expect(group.locator(".conv-preview")).to_have_text("[@me] Ann: @Benjamin please bring the book")
+    # Muted, yet mentioned: a red badge, and the tab bar counts it.
+    expect(group.locator(".badge")).to_have_text("1")
+    expect(group.locator(".badge")).not_to_have_class(re.compile("badge-muted"))
+    expect(ben.page.locator('.rail [data-badge="chats"]')).to_have_text("1")
+
+    box.press_sequentially("@al")
+    expect(options).to_have_count(1)
+    options.first.click()
+    box.press_sequentially("the meeting moves to 8")
+    box.press("Enter")
+    expect(group.locator(".badge")).to_have_text("2")
+    expect(group.locator(".conv-preview")).to_have_text("[@me] Ann: @all the meeting moves to 8")
+    ben.shot("mention-badge-muted-phone")
+
+    # ---- Ben opens it: both marked as his; he (a member) has no @all, and taps Ann
+    group.click()
+    expect(ben.item("@Benjamin please bring the book").locator(".mention-me")).to_have_text("@Benjamin")
+    expect(ben.item("@all the meeting moves to 8").locator(".mention-me")).to_have_text("@all")
+    ben.nav("chats")
+    expect(group.locator(".badge")).to_have_count(0)
+    expect(group.locator(".conv-preview")).to_have_text("Ann: @all the meeting moves to 8")
+    group.click()
+    ben_box = ben.page.get_by_label("Message", exact=True)
+    ben_box.press_sequentially("@")
+    ben_options = ben.page.get_by_role("listbox", name="Mention a member").get_by_role("option")
+    expect(ben_options).to_have_count(2)
+    expect(ben_options.filter(has_text="All members")).to_have_count(0)
+    ben.shot("mention-picker-phone")
+    ben_options.filter(has_text="Ann").tap()
+    expect(ben_box).to_have_value("@Ann ")
+    ben_box.press_sequentially("ok!")
+    ben_box.press("Enter")
+    expect(ann.item("@Ann ok!").locator(".mention-me")).to_have_text("@Ann")
+
+    # ---- pins: Ann pins two; the bar shows the newest; Ben's menu has no Pin
+    ann.open_menu("@Benjamin please bring the book").get_by_role("menuitem", name="Pin").click()
+    bar = ben.page.get_by_role("region", name="Pinned messages")
+    expect(bar).to_contain_text("Pinned message")
+    expect(bar).to_contain_text("Ann: @Benjamin please bring the book")
+    expect(ben.page.locator(".msg-system", has_text="Ann pinned a message")).to_be_visible()
+    expect(page.locator(".msg-system", has_text="You pinned a message")).to_be_visible()
+    ann.open_menu("@Ann ok!").get_by_role("menuitem", name="Pin").click()
+    expect(bar).to_contain_text("Pinned message 1 of 2")
+    expect(bar).to_contain_text("You: @Ann ok!")
+    expect(ann.item("@Ann ok!").locator(".msg-pinned")).to_have_count(1)
+    sheet = ben.open_menu("@Ann ok!")
+    expect(sheet.get_by_role("menuitem", name="Reply")).to_be_visible()
+    expect(sheet.get_by_role("menuitem", name="Pin")).to_have_count(0)
+    ben.page.keyboard.press("Escape")
+    # A tap goes to the pin shown and shows the next one.
+    bar.get_by_role("button", name=re.compile("^Pinned message 1 of 2")).click()
+    expect(ben.item("@Ann ok!")).to_have_class(re.compile(r"\bflash\b"))
+    expect(bar).to_contain_text("Pinned message 2 of 2")
+    bar.get_by_role("button", name="All pins").click()
+    pins = ben.page.get_by_role("dialog", name="Pinned messages (2)")
+    expect(pins.locator(".pin-row")).to_have_count(2)
+    expect(pins.get_by_role("button", name="Unpin")).to_have_count(0)
+    ben.shot("pins-list-phone")
+    assert ben.axe() == []
+    pins.get_by_role("button", name="Close").click()
+    ann.shot("pin-bar-desktop")
+    assert ann.axe() == []
+    # Ann unpins the newest from her list: Ben's bar is back to one.
+    page.get_by_role("region", name="Pinned messages").get_by_role("button", name="All pins").click()
+    page.get_by_role("dialog", name="Pinned messages (2)").locator(".pin-row", has_text="@Ann ok!").get_by_role(
+        "button", name="Unpin"
+    ).click()
+    expect(bar).not_to_contain_text("of 2")
+    expect(bar).to_contain_text("Ann: @Benjamin please bring the book")
+    expect(ben.page.locator(".msg-system", has_text="Ann unpinned a message")).to_be_visible()
+    ann.assert_clean()
+    ben.assert_clean()
+
+
+def test_forward_to_two_chats_one_by_one_and_merged_as_chat_history(people, user_factory):
+    """Ann (desktop) forwards a message to two chats picked in a searchable
+    list, then five messages merged into one bundle, which opens as a card;
+    Ben (phone) selects two messages with taps and forwards them one by one."""
+    from accounts.models import User
+
+    password, direct, *_ = seed_world(user_factory)
+    ann_user = User.objects.get(username="ann_pages")
+    ben_user = User.objects.get(username="ben_pages")
+    send_as(ann_user, direct, "Bring the map")
+    send_as(ben_user, direct, "And the tickets")
+    ann = people()
+    ben = people(viewport=PHONE, phone=True)
+    ann.login("ann_pages", password)
+    ben.login("ben_pages", password)
+    ann.open_chat("Ben (work)")
+    page = ann.page
+
+    # ---- one message to two chats, found by the search box
+    ann.open_menu("Are we still on for Friday?").get_by_role("menuitem", name="Forward").click()
+    dialog = page.get_by_role("dialog", name="Forward to")
+    expect(dialog.locator(".forward-summary")).to_have_text("Are we still on for Friday?")
+    search = dialog.get_by_role("searchbox", name="Search chats")
+    search.fill("book")
+    expect(dialog.get_by_role("checkbox")).to_have_count(1)
+    dialog.get_by_label("Book club").check()
+    search.fill("张")
+    dialog.get_by_label("张伟").check()
+    search.fill("")
+    expect(dialog.get_by_role("checkbox", checked=True)).to_have_count(2)
+    ann.shot("forward-dialog-desktop")
+    assert ann.axe() == []
+    dialog.get_by_role("button", name="Send (2)").click()
+    expect(page.locator(".toast", has_text="Forwarded to 2 chats.")).to_be_visible()
+    for chat in ("Book club", "张伟"):
+        ann.open_chat(chat)
+        copy = ann.item("Are we still on for Friday?")
+        expect(copy.locator(".forwarded")).to_have_text("Forwarded from Ben (work)")
+    ben.open_chat("Book club")
+    expect(ben.item("Are we still on for Friday?").locator(".forwarded")).to_have_text("Forwarded from You")
+
+    # ---- Ben, on his phone, selects two messages with taps and forwards them one by one
+    ben.open_chat("Ann")
+    ben.open_menu("Bring the map").get_by_role("menuitem", name="Select").click()
+    bar = ben.page.get_by_role("group", name="Selected messages")
+    expect(bar).to_contain_text("1 selected")
+    expect(bar.get_by_role("button", name="Merge and forward")).to_be_disabled()
+    ben.item("And the tickets").locator(".bubble").tap()
+    expect(bar).to_contain_text("2 selected")
+    ben.shot("select-phone")
+    assert ben.axe() == []
+    bar.get_by_role("button", name="Forward one by one").click()
+    ben_dialog = ben.page.get_by_role("dialog", name="Forward to")
+    ben_dialog.get_by_label("Book club").check()
+    ben_dialog.get_by_role("button", name="Send (1)").click()
+    expect(bar).to_be_hidden()
+    expect(ben.page.get_by_label("Message", exact=True)).to_be_visible()
+    ann.open_chat("Book club")
+    expect(page.locator(".messages .msg .text")).to_have_text(
+        ["Are we still on for Friday?", "Bring the map", "And the tickets"]
+    )
+
+    # ---- five messages merged into one chat history, opened from its card
+    ann.open_chat("Ben (work)")
+    ann.open_menu("Are we still on for Friday?").get_by_role("menuitem", name="Select").click()
+    for text in ("Yes! 7pm at the usual place 🍕", "Bring the map", "And the tickets"):
+        ann.item(text).get_by_role("checkbox").check()
+    page.locator(".messages li.msg", has_text="I will bring the book").get_by_role("checkbox").check()
+    expect(page.get_by_role("group", name="Selected messages")).to_contain_text("5 selected")
+    ann.shot("select-desktop")
+    page.get_by_role("button", name="Merge and forward").click()
+    dialog = page.get_by_role("dialog", name="Forward to")
+    expect(dialog.locator(".forward-summary")).to_have_text("5 messages as one chat history")
+    dialog.get_by_label("Book club").check()
+    dialog.get_by_role("button", name="Send (1)").click()
+    ben.open_chat("Book club")
+    card = ben.page.locator(".bundle-card")
+    expect(card.locator(".bundle-title")).to_have_text("Chat history of Ann and Benjamin")
+    expect(card.locator(".bundle-line")).to_have_text(
+        [
+            "You: Are we still on for Friday?",
+            "Ann: Yes! 7pm at the usual place 🍕",
+            "You: Great, see you there. I will bring the book. And snacks.",
+            "Ann: Bring the map",
+        ]
+    )
+    expect(card.locator(".bundle-footer")).to_have_text("Chat history · 5 messages")
+    ben.shot("bundle-card-phone")
+    card.click()
+    history = ben.page.get_by_role("dialog", name="Chat history of Ann and Benjamin")
+    expect(history.locator(".bundle-item")).to_have_count(5)
+    expect(history.locator(".bundle-item .text").last).to_have_text("And the tickets")
+    ben.shot("bundle-dialog-phone")
+    assert ben.axe() == []
+    history.get_by_role("button", name="Close").click()
+    # In the chat list: "[Chat history]" and its title.
+    ann.nav("chats")
+    expect(page.locator(".conv-item", has_text="Book club").locator(".conv-preview")).to_have_text(
+        "[Chat history] Chat history of Ann and Benjamin"
+    )
+    ann.assert_clean()
+    ben.assert_clean()

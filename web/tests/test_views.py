@@ -199,7 +199,11 @@ def test_sign_up_creates_the_account_and_signs_in(browser_client):
         ({"username": "ab", "password": "a-good-password", "password2": "a-good-password"}, 400, "3 to 32 letters"),
         ({"username": "okname", "password": "12345678", "password2": "12345678"}, 400, "Must not be all digits"),
         ({"username": "okname", "password": "a-good-password", "password2": "other-password"}, 400, "differ"),
-        ({"username": "alice", "password": "a-good-password", "password2": "a-good-password"}, 409, "already taken"),
+        (
+            {"username": "alice", "password": "a-good-password", "password2": "a-good-password"},
+            400,
+            "This username is taken",
+        ),
         (
             {
                 "username": "okname",
@@ -218,6 +222,90 @@ def test_sign_up_refusals_are_shown_on_the_form(browser_client, alice, form, sta
     assert response.status_code == status
     assert text in response.content.decode()
     assert SESSION_KEY not in browser_client.session
+
+
+def test_sign_up_reports_every_problem_at_once_and_keeps_what_it_can(browser_client, alice):
+    token = csrf(browser_client, "/register")
+    response = browser_client.post(
+        "/register",
+        {
+            "username": "x",
+            "nickname": "Ok",
+            "password": "1234",
+            "password2": "4321",
+            "phone": "+8613700137001",
+            "csrfmiddlewaretoken": token,
+        },
+    )
+    html = response.content.decode()
+    assert response.status_code == 400
+    for text in ("3 to 32 letters", "At least 8 characters", "The two passwords differ", "Required when a phone"):
+        assert text in html, text
+    assert 'value="+8613700137001"' in html and 'value="Ok"' in html
+    assert 'value="1234"' not in html  # passwords that were wrong are typed again
+    # Only the username is wrong (taken): the passwords stay filled in.
+    again = browser_client.post(
+        "/register",
+        {
+            "username": "alice",
+            "password": "a-good-password",
+            "password2": "a-good-password",
+            "csrfmiddlewaretoken": token,
+        },
+    )
+    html = again.content.decode()
+    assert again.status_code == 400 and "This username is taken" in html
+    assert html.count('value="a-good-password"') == 2
+    assert SESSION_KEY not in browser_client.session
+
+
+def test_asking_for_a_sign_in_code_does_not_hold_up_the_code_to_register(browser_client):
+    """An unknown number gets no sign-in code (the answer does not say so); it
+    may still be registered at once."""
+    phone = "+8613700137002"
+    first = browser_client.post(
+        "/api/v1/auth/sms/send", {"phone": phone, "purpose": "login"}, content_type="application/json"
+    )
+    assert first.status_code == 202 and not [m for m in MemoryBackend.outbox if m["phone"] == phone]
+    register = browser_client.post(
+        "/api/v1/auth/sms/send", {"phone": phone, "purpose": "register"}, content_type="application/json"
+    )
+    assert register.status_code == 202
+    assert [m["purpose"] for m in MemoryBackend.outbox if m["phone"] == phone] == ["register"]
+    # The same purpose again within the cooldown is refused, whatever the number.
+    again = browser_client.post(
+        "/api/v1/auth/sms/send", {"phone": phone, "purpose": "login"}, content_type="application/json"
+    )
+    assert again.status_code == 429
+
+
+def test_after_a_wrong_code_send_code_waits_for_the_cooldown(browser_client, alice):
+    token = csrf(browser_client)
+    browser_client.post(
+        "/api/v1/auth/sms/send", {"phone": alice.phone, "purpose": "login"}, content_type="application/json"
+    )
+    wrong = browser_client.post(
+        "/login", {"method": "sms", "phone": alice.phone, "code": "000000", "csrfmiddlewaretoken": token}
+    )
+    left = int(re.search(r'data-cooldown="(\d+)"', wrong.content.decode()).group(1))
+    assert 50 <= left <= 60
+    assert 'data-cooldown="0"' in browser_client.get("/login?tab=sms").content.decode()
+
+
+@pytest.mark.parametrize(
+    ("reason", "text"),
+    [
+        ("disabled", "an administrator has disabled this account"),
+        ("signed_out", "this device's session ended"),
+        ("<script>", None),
+    ],
+)
+def test_the_sign_in_page_says_why_the_app_signed_someone_out(client, reason, text):
+    html = client.get("/login", {"reason": reason}).content.decode()
+    if text is None:
+        assert "You were signed out" not in html and "<script>" not in html.split("<body", 1)[1].split("</main>")[0]
+    else:
+        assert text in html
 
 
 def test_sign_up_with_a_phone_needs_its_code(browser_client):
@@ -384,3 +472,52 @@ def test_every_string_is_translated_and_the_compiled_catalogues_are_current(clie
     catalogue = client.get("/jsi18n/", headers={"Accept-Language": "zh-CN"}).content.decode()
     missing = [k for k, v in scripts.items() if json.dumps(v)[1:-1] not in catalogue and v not in catalogue]
     assert missing == [], "run manage.py compilemessages -l zh_Hans -i .venv (djangojs.mo is older than djangojs.po)"
+
+
+def test_the_language_is_kept_on_the_account_and_every_device_follows_it(browser_client, client, alice):
+    from django.test import Client as PageClient
+
+    sign_in(browser_client, "alice")
+    token = browser_client.cookies["csrftoken"].value
+    switched = browser_client.post("/i18n/setlang", {"language": "zh-hans", "next": "/", "csrfmiddlewaretoken": token})
+    assert switched.status_code == 302
+    alice.refresh_from_db()
+    assert alice.language == "zh-hans"
+    # Another device, whose browser asks for English, opens the app in Chinese.
+    other = PageClient()
+    sign_in(other, "alice")
+    page = other.get("/", headers={"Accept-Language": "en"})
+    assert 'lang="zh-Hans"' in page.content.decode() and page.cookies["django_language"].value == "zh-hans"
+    # Over the API: /me says it and takes it.
+    from rest_framework.test import APIClient
+
+    from conftest import login_tokens
+
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {login_tokens(alice)['access']}")
+    assert api.get("/api/v1/me").json()["language"] == "zh-hans"
+    assert api.patch("/api/v1/me", {"language": "en"}, format="json").json()["language"] == "en"
+    assert api.patch("/api/v1/me", {"language": "fr"}, format="json").status_code == 400
+    assert api.patch("/api/v1/me", {"language": None}, format="json").json()["language"] is None
+    # Nobody else sees it.
+    assert "language" not in api.get(f"/api/v1/users/{alice.uuid}").json()
+
+
+# --------------------------------------------------------------------------- wrong addresses
+
+
+def test_a_wrong_address_gets_the_apps_own_page_and_sections_take_a_slash(browser_client, alice, admin_user):
+    missing = browser_client.get("/no/such/page")
+    assert missing.status_code == 404
+    html = missing.content.decode()
+    assert "Page not found" in html and "favicon.svg" in html and "Go to your chats" in html
+    assert "URLconf" not in html
+    sign_in(browser_client, "alice")
+    assert browser_client.get("/chats").status_code == 200
+    for section in ("contacts", "groups", "calls", "profile"):
+        answer = browser_client.get(f"/{section}/")
+        assert answer.status_code == 302 and answer["Location"] == f"/{section}"
+    assert browser_client.get("/chats/")["Location"] == "/"
+    icon = browser_client.get("/favicon.ico")
+    assert icon.status_code == 301 and icon["Location"].endswith("favicon.svg")
+    assert "favicon.svg" in Client().get("/admin/login/").content.decode()

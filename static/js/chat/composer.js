@@ -1,0 +1,322 @@
+// The composer of the open conversation: the text box (Enter sends,
+// Shift+Enter breaks the line, it grows with its text), the emoji picker,
+// the @ member picker (groups), files picked, pasted or dropped on the
+// conversation, and `typing` sent at most every typing_interval_s. Above the
+// box, the message being replied to (a quote bar with ×) or edited (the box
+// holds its text until Save or ×; what was typed before comes back). What is
+// typed and not sent is the draft, with the message it replies to: it is
+// saved a moment after typing stops (and when the chat closes), so the chat
+// list and the person's other devices show it. A group one may no longer
+// write to gets a line saying why instead.
+
+import { api } from "../api.js";
+import { h, svgIcon, t, tf } from "../dom.js";
+import { emojiPicker } from "../emoji.js";
+import { box, emit, nameOf, state } from "../state.js";
+import { sendEdit } from "./actions.js";
+import { MentionPicker, mentionFields } from "./mentions.js";
+import { excerptOf } from "./text.js";
+
+const DRAFT_DELAY_MS = 1000;
+
+// The quote a reply shows before the server has rendered it.
+function replyStub(message) {
+  return { id: message.id, seq: message.seq, sender: message.sender, kind: message.kind, excerpt: excerptOf(message), recalled: false };
+}
+
+// What a draft holds: the text and the id of the message it replies to (a
+// reply with no text is no draft: "" clears it on the server).
+function draftOf(text, replyId) {
+  return text.trim() ? { text, reply: replyId || null } : { text: "", reply: null };
+}
+
+function sameDraft(a, b) {
+  return Boolean(a && b && a.text === b.text && a.reply === b.reply);
+}
+
+export class Composer {
+  constructor(view) {
+    this.view = view;
+    this.lastTypingSent = 0;
+    this.draftTimer = null;
+    this.reply = null; // the message replied to ({id} alone until it is loaded)
+    this.editing = null; // the message being edited
+    this.stash = null; // what the box held before the edit
+    this.mentioned = new Map(); // user id -> the name inserted for them
+    this.mentionAll = false;
+    const draft = view.conv.draft;
+    this.saved = draftOf(draft ? draft.text : "", draft && draft.reply_to);
+    this.node = this.build();
+    if (this.input && this.saved.text) {
+      this.input.value = this.saved.text;
+      queueMicrotask(() => this.autosize());
+    }
+    if (this.saved.reply) this.reply = { id: this.saved.reply };
+    this.drawContext();
+  }
+
+  get writable() {
+    return !this.disabledReason();
+  }
+
+  focus() {
+    if (this.writable) this.input.focus();
+  }
+
+  build() {
+    const view = this.view;
+    const send = (text, fields, quote) => view.pending.sendText(text, fields, quote);
+    const sendFile = (file) => view.pending.sendFile(file);
+    const form = h("form.composer", { "aria-label": t("Write a message") });
+    this.input = h("textarea", {
+      id: "composer-input",
+      rows: 1,
+      maxLength: state.config.max_text,
+      placeholder: t("Message"),
+      enterKeyHint: "send",
+    });
+    const label = h("label.sr-only", { for: "composer-input" }, t("Message"));
+    // Before the keydown below: Enter picks a member while the list is open.
+    this.picker = new MentionPicker(this);
+    this.context = h("div.composer-context", { hidden: true });
+    const picker = emojiPicker((emoji) => this.insert(emoji));
+    const fileInput = h("input.sr-only", { type: "file", id: "composer-file", multiple: true, tabindex: "-1", "aria-hidden": "true" });
+    const fileButton = h("button.btn-icon", { type: "button", "aria-label": t("Send a file"), title: t("Send a file"), onclick: () => fileInput.click() }, svgIcon("clip"));
+    fileInput.addEventListener("change", () => {
+      for (const file of fileInput.files) sendFile(file);
+      fileInput.value = "";
+    });
+    const sendButton = h("button.btn.btn-primary.send", { type: "submit" }, t("Send"));
+    this.sendButton = sendButton;
+    this.input.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        form.requestSubmit();
+      } else if (event.key === "Escape" && (this.editing || this.reply)) {
+        event.preventDefault();
+        if (this.editing) this.cancelEdit();
+        else this.cancelReply();
+      }
+    });
+    this.input.addEventListener("input", () => {
+      this.autosize();
+      if (!this.editing) this.sendTyping();
+      this.scheduleDraft();
+    });
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const text = this.input.value;
+      if (!text.trim()) return;
+      picker.close();
+      if (this.editing) {
+        if (text !== this.editing.content) sendEdit(this.editing, text);
+        this.cancelEdit();
+        this.input.focus();
+        return;
+      }
+      const fields = mentionFields(text, this.mentioned, this.mentionAll);
+      if (this.reply) fields.reply_to = this.reply.id;
+      send(text, fields, this.reply && this.reply.seq ? replyStub(this.reply) : null);
+      // The server clears the draft when the message is stored.
+      clearTimeout(this.draftTimer);
+      this.saved = draftOf("", null);
+      this.setLocalDraft(null);
+      this.input.value = "";
+      this.reply = null;
+      this.mentioned.clear();
+      this.mentionAll = false;
+      this.drawContext();
+      this.autosize();
+      this.input.focus();
+    });
+    // Paste or drop files straight into the chat.
+    this.input.addEventListener("paste", (event) => {
+      const files = [...(event.clipboardData?.files || [])];
+      if (files.length) {
+        event.preventDefault();
+        files.forEach((f) => sendFile(f));
+      }
+    });
+    view.main.addEventListener("dragover", (event) => event.preventDefault());
+    view.main.addEventListener("drop", (event) => {
+      event.preventDefault();
+      [...(event.dataTransfer?.files || [])].forEach((f) => sendFile(f));
+    });
+    const disabled = this.disabledReason();
+    if (disabled) {
+      return h("div.composer.composer-disabled", h("p", disabled));
+    }
+    this.input.setAttribute("aria-controls", "mention-list");
+    this.input.setAttribute("aria-autocomplete", "list");
+    form.append(picker.panel, this.picker.list, this.context, h("div.composer-row", picker.button, fileButton, label, this.input, sendButton), fileInput);
+    return form;
+  }
+
+  disabledReason() {
+    const conv = this.view.conv;
+    if (conv.kind === "group" && conv.group && conv.group.status && conv.group.status !== "active")
+      return conv.group.status === "dismissed" ? t("This group was dismissed.") : t("This group is disabled.");
+    if (conv.kind === "group" && conv.group && conv.group.my_role === null) return t("You are no longer a member of this group.");
+    return null;
+  }
+
+  insert(text) {
+    const el = this.input;
+    const start = el.selectionStart ?? el.value.length;
+    const end = el.selectionEnd ?? el.value.length;
+    el.value = el.value.slice(0, start) + text + el.value.slice(end);
+    el.selectionStart = el.selectionEnd = start + text.length;
+    this.autosize();
+  }
+
+  autosize() {
+    this.input.style.height = "auto";
+    this.input.style.height = `${Math.min(this.input.scrollHeight, 160)}px`;
+  }
+
+  // ---------------------------------------------------------------- reply and edit
+
+  // The bar above the box: what is replied to or edited, and × to cancel it.
+  drawContext() {
+    if (!this.context) return;
+    // The bar takes room from the list: what was at its bottom stays there.
+    const stick = this.view.messages && this.view.messages.nearBottom();
+    const bar = (label, excerpt, cancelLabel, cancel) => [
+      h("div.composer-context-text", h("span.composer-context-label", label), excerpt ? h("span.composer-context-excerpt", excerpt) : null),
+      h("button.btn-icon.composer-context-cancel", { type: "button", "aria-label": cancelLabel, title: cancelLabel, onclick: cancel }, "×"),
+    ];
+    if (this.editing) {
+      this.context.replaceChildren(...bar(t("Edit message"), excerptOf(this.editing), t("Cancel editing"), () => this.cancelEdit()));
+    } else if (this.reply) {
+      const known = this.reply.seq !== undefined;
+      const label = known ? tf("Reply to %(name)s", { name: nameOf(this.reply.sender) }) : t("Reply to a message");
+      this.context.replaceChildren(...bar(label, known ? excerptOf(this.reply) : "", t("Cancel reply"), () => this.cancelReply()));
+    } else {
+      this.context.replaceChildren();
+    }
+    this.context.hidden = !this.editing && !this.reply;
+    this.context.classList.toggle("editing", Boolean(this.editing));
+    if (this.sendButton) this.sendButton.textContent = this.editing ? t("Save") : t("Send");
+    if (stick) this.view.messages.scrollToBottom();
+  }
+
+  replyTo(message) {
+    if (this.editing) this.cancelEdit();
+    this.reply = message;
+    this.drawContext();
+    this.input.focus();
+    this.scheduleDraft();
+  }
+
+  cancelReply() {
+    this.reply = null;
+    this.drawContext();
+    this.input.focus();
+    this.scheduleDraft();
+  }
+
+  // A draft's reply names only an id: once the history is loaded, the
+  // message itself (its sender and excerpt for the bar).
+  resolveReply() {
+    if (!this.reply || this.reply.seq !== undefined) return;
+    const found = [...box(this.view.id).bySeq.values()].find((m) => m.id === this.reply.id);
+    if (found) this.reply = found.recalled ? null : found;
+    this.drawContext();
+  }
+
+  // The message it replies to was recalled: no reply any more (the server
+  // has taken it out of the draft too).
+  forgetReplyTo(messageId) {
+    if (this.reply && this.reply.id === messageId) {
+      this.reply = null;
+      this.saved = draftOf(this.saved.text, null);
+      this.drawContext();
+    }
+  }
+
+  // Puts the text of `message` in the box; Save sends `message.edit`.
+  startEdit(message) {
+    if (this.editing) this.cancelEdit();
+    this.saveDraft();
+    this.stash = { text: this.input.value, reply: this.reply };
+    this.reply = null;
+    this.editing = message;
+    this.picker.close();
+    this.input.value = message.content || "";
+    this.drawContext();
+    this.autosize();
+    this.input.focus();
+    this.input.selectionStart = this.input.selectionEnd = this.input.value.length;
+  }
+
+  cancelEdit() {
+    if (!this.editing) return;
+    this.editing = null;
+    this.input.value = this.stash ? this.stash.text : "";
+    this.reply = this.stash ? this.stash.reply : null;
+    this.stash = null;
+    this.drawContext();
+    this.autosize();
+    this.input.focus();
+  }
+
+  // ---------------------------------------------------------------- the draft
+
+  current() {
+    if (this.editing) return this.stash ? draftOf(this.stash.text, this.stash.reply && this.stash.reply.id) : draftOf("", null);
+    return draftOf(this.input.value, this.reply && this.reply.id);
+  }
+
+  scheduleDraft() {
+    clearTimeout(this.draftTimer);
+    this.draftTimer = setTimeout(() => this.saveDraft(), DRAFT_DELAY_MS);
+  }
+
+  // Saves what the box holds (and the reply), if it differs from what was
+  // saved (the chat closing calls it too). Whitespace alone is no draft.
+  // While a message is being edited, the draft is what was there before.
+  saveDraft() {
+    clearTimeout(this.draftTimer);
+    this.draftTimer = null;
+    if (!this.input || !this.writable) return;
+    const draft = this.current();
+    if (sameDraft(draft, this.saved)) return;
+    this.saved = draft;
+    api("PUT", `conversations/${this.view.id}/draft`, { text: draft.text, reply_to: draft.reply })
+      .then((conv) => this.setLocalDraft(conv.draft))
+      .catch(() => {
+        this.saved = null; // try again on the next change
+      });
+  }
+
+  setLocalDraft(draft) {
+    const conv = state.conversations.get(this.view.id);
+    if (conv) {
+      conv.draft = draft;
+      emit("conversations");
+    }
+  }
+
+  // Another device changed the draft: show it here unless this box is being
+  // written in (its text is no longer the draft it started from).
+  draftChanged(draft) {
+    if (!this.input) return;
+    const fresh = draftOf(draft ? draft.text : "", draft && draft.reply_to);
+    const untouched = !this.editing && sameDraft(this.current(), this.saved || draftOf("", null));
+    if (untouched && document.activeElement !== this.input && !sameDraft(fresh, this.current())) {
+      this.input.value = fresh.text;
+      this.reply = fresh.reply ? { id: fresh.reply } : null;
+      this.resolveReply();
+      this.drawContext();
+      this.autosize();
+    }
+    this.saved = fresh;
+  }
+
+  sendTyping() {
+    const every = (state.config.typing_interval_s || 3) * 1000;
+    if (Date.now() - this.lastTypingSent < every) return;
+    this.lastTypingSent = Date.now();
+    state.socket.send({ type: "typing", conversation: this.view.id });
+  }
+}

@@ -1,0 +1,195 @@
+// Mentions: the member picker that `@` opens in a group's composer (arrow
+// keys, Enter or Tab, Escape; or a tap), what the composer then sends
+// (`mentions`, `mention_all`), and the text of a bubble with its mentions
+// marked (mine stronger). The text holds what the sender typed, "@Name";
+// the ids travel beside it, so a mark is drawn only for a name whose id the
+// message names.
+
+import { avatar, displayName, h, t } from "../dom.js";
+import { state } from "../state.js";
+
+// What "@all" is written as: the sender's language decides, every reader marks both.
+const ALL_WORDS = ["all", "所有人"];
+const allWord = () => (document.documentElement.lang.toLowerCase().startsWith("zh") ? ALL_WORDS[1] : ALL_WORDS[0]);
+const MAX_SHOWN = 50;
+
+export function canMentionAll(conv) {
+  return conv.kind === "group" && conv.group && ["owner", "admin"].includes(conv.group.my_role);
+}
+
+// The name a mention inserts: the person's own name, not my remark for
+// them (every member reads the text).
+function publicName(user) {
+  return user.nickname || user.username || "";
+}
+
+// The picker, bound to the composer's textarea. `composer.mentioned` (id ->
+// name) and `composer.mentionAll` record what was picked.
+export class MentionPicker {
+  constructor(composer) {
+    this.composer = composer;
+    this.input = composer.input;
+    this.options = [];
+    this.active = 0;
+    this.query = null; // {start, text} of the "@..." being typed, or null
+    this.list = h("ul.mention-list", { id: "mention-list", role: "listbox", "aria-label": t("Mention a member"), hidden: true });
+    // Before the composer's own keydown (Enter sends): a pick comes first.
+    this.input.addEventListener("keydown", (event) => this.onKey(event));
+    this.input.addEventListener("input", () => this.update());
+    this.input.addEventListener("click", () => this.update());
+    this.input.addEventListener("blur", () => setTimeout(() => this.close(), 150));
+  }
+
+  get open() {
+    return !this.list.hidden;
+  }
+
+  // The "@word" right before the caret, if any.
+  findQuery() {
+    const el = this.input;
+    if (el.selectionStart !== el.selectionEnd) return null;
+    const before = el.value.slice(0, el.selectionStart);
+    const match = /(^|\s)@([^\s@]{0,32})$/u.exec(before);
+    if (!match) return null;
+    return { start: before.length - match[2].length - 1, text: match[2].toLowerCase() };
+  }
+
+  candidates(query) {
+    const conv = this.composer.view.conv;
+    const found = [];
+    if (canMentionAll(conv) && ALL_WORDS.some((w) => w.startsWith(query) || t("All members").toLowerCase().includes(query)))
+      found.push({ all: true, label: t("All members"), insert: allWord() });
+    for (const member of state.members.get(conv.id) || []) {
+      const user = state.users.get(member.user.id) || member.user;
+      if (user.id === state.me.id || !publicName(user)) continue;
+      const names = [user.nickname, user.username, displayName(user, state.contacts.get(user.id)?.remark)];
+      if (query && !names.some((n) => n && n.toLowerCase().includes(query))) continue;
+      found.push({ user, label: displayName(user, state.contacts.get(user.id)?.remark), insert: publicName(user) });
+      if (found.length >= MAX_SHOWN) break;
+    }
+    return found;
+  }
+
+  update() {
+    if (this.composer.view.conv.kind !== "group" || this.composer.editing) return this.close();
+    this.query = this.findQuery();
+    if (!this.query) return this.close();
+    this.options = this.candidates(this.query.text);
+    if (!this.options.length) return this.close();
+    this.active = Math.min(this.active, this.options.length - 1);
+    this.draw();
+  }
+
+  draw() {
+    this.list.replaceChildren(
+      ...this.options.map((option, i) =>
+        h(
+          "li.mention-option",
+          {
+            id: `mention-option-${i}`,
+            role: "option",
+            "aria-selected": String(i === this.active),
+            // Keep the focus (and the caret) in the text box.
+            onpointerdown: (event) => event.preventDefault(),
+            onclick: () => this.pick(i),
+          },
+          option.all ? h("span.avatar.mention-all-icon", { "aria-hidden": "true" }, "@") : avatar(option.user, { size: 28 }),
+          h("span.mention-name", option.label),
+          option.all ? null : h("span.muted.small", `@${option.insert}`),
+        ),
+      ),
+    );
+    this.list.hidden = false;
+    this.input.setAttribute("aria-activedescendant", `mention-option-${this.active}`);
+    this.list.children[this.active]?.scrollIntoView({ block: "nearest" });
+  }
+
+  close() {
+    if (this.list.hidden) return;
+    this.list.hidden = true;
+    this.query = null;
+    this.active = 0;
+    this.input.removeAttribute("aria-activedescendant");
+  }
+
+  onKey(event) {
+    if (!this.open || event.isComposing) return;
+    const n = this.options.length;
+    const keys = {
+      ArrowDown: () => (this.active = (this.active + 1) % n),
+      ArrowUp: () => (this.active = (this.active - 1 + n) % n),
+    };
+    if (keys[event.key]) {
+      keys[event.key]();
+      this.draw();
+    } else if (event.key === "Enter" || event.key === "Tab") {
+      this.pick(this.active);
+    } else if (event.key === "Escape") {
+      this.close();
+    } else {
+      return;
+    }
+    event.preventDefault();
+    event.stopImmediatePropagation();
+  }
+
+  pick(i) {
+    const option = this.options[i];
+    const query = this.findQuery() || this.query;
+    if (!option || !query) return this.close();
+    const el = this.input;
+    const text = `@${option.insert} `;
+    el.value = el.value.slice(0, query.start) + text + el.value.slice(el.selectionStart);
+    el.selectionStart = el.selectionEnd = query.start + text.length;
+    if (option.all) this.composer.mentionAll = true;
+    else this.composer.mentioned.set(option.user.id, option.insert);
+    this.close();
+    el.focus();
+    el.dispatchEvent(new Event("input"));
+  }
+}
+
+// What a send carries for the mentions still in `text` (one deleted from
+// the text is not sent).
+export function mentionFields(text, mentioned, mentionAll) {
+  const mentions = [...mentioned].filter(([, name]) => text.includes(`@${name}`)).map(([id]) => id);
+  const all = mentionAll && ALL_WORDS.some((w) => text.includes(`@${w}`));
+  const out = {};
+  if (mentions.length) out.mentions = mentions.slice(0, 50);
+  if (all) out.mention_all = true;
+  return out;
+}
+
+function escapeRegExp(text) {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+// Whether `message` mentions me (by name or @all) and is someone else's.
+export function mentionsMe(message) {
+  if (!message || message.recalled || !message.sender || message.sender.id === state.me.id) return false;
+  return Boolean(message.mention_all || (message.mentions || []).includes(state.me.id));
+}
+
+// The text of a message as nodes: "@Name" of a mentioned person (and
+// "@all" when the message mentions everyone) marked, the rest plain text.
+export function textWithMentions(message) {
+  const text = message.content || "";
+  const names = new Map(); // "@name" -> whether it is me
+  for (const id of message.mentions || []) {
+    const user = state.users.get(id);
+    const remark = state.contacts.get(id)?.remark;
+    for (const name of [user?.nickname, user?.username, remark]) if (name) names.set(`@${name}`, id === state.me.id);
+  }
+  if (message.mention_all) for (const word of ALL_WORDS) names.set(`@${word}`, true);
+  if (!names.size) return [text];
+  const pattern = new RegExp([...names.keys()].sort((a, b) => b.length - a.length).map(escapeRegExp).join("|"), "gu");
+  const parts = [];
+  let last = 0;
+  for (const match of text.matchAll(pattern)) {
+    if (match.index > last) parts.push(text.slice(last, match.index));
+    parts.push(h(`span.mention${names.get(match[0]) ? ".mention-me" : ""}`, match[0]));
+    last = match.index + match[0].length;
+  }
+  if (last < text.length) parts.push(text.slice(last));
+  return parts;
+}

@@ -1,0 +1,320 @@
+// The message list of the open conversation: history read 30 at a time
+// (older pages as the reader scrolls up, keeping their place), messages in
+// seq order and each once (by id, merged with what the socket brought), the
+// pending ones after them, receipts kept up to date. It handles what the
+// bubbles' controls do (menu, quote, reaction chips, bundle cards, Select's
+// checkboxes), a long press (touch) or right click that opens a message's
+// menu or a chip's reactors, and going to a message (a quote, a pin), reading
+// older history until it is there.
+
+import { api, apiAll } from "../api.js";
+import { clear, h, t, tf } from "../dom.js";
+import { box, rememberUser, state } from "../state.js";
+import { errorText, toast } from "../ui.js";
+import { openMessageMenu } from "./actions.js";
+import { openBundle } from "./bundle.js";
+import { swallowNextClick } from "./menu.js";
+import { messageNode, receiptText, selectable } from "./message.js";
+import { showReactors, toggleReaction } from "./reactions.js";
+
+const PAGE = 30;
+const JUMP_PAGE = 100;
+const LONG_PRESS_MS = 500;
+
+export class MessageList {
+  constructor(view, name) {
+    this.view = view;
+    this.older = h("div.older", { role: "status", "aria-live": "polite" });
+    this.list = h("ol.messages", { "aria-label": t("Messages") });
+    this.scroller = h("div.message-scroll", { tabindex: "0", role: "log", "aria-label": tf("Messages with %(name)s", { name }) }, this.older, this.list);
+    this.scroller.addEventListener("scroll", () => {
+      if (this.scroller.scrollTop < 120) this.loadOlder();
+    });
+    this.node = this.scroller;
+    this.list.addEventListener("click", (event) => this.onClick(event));
+    this.list.addEventListener("keydown", (event) => {
+      if (event.key === "Escape" && this.view.select.active) this.view.select.stop();
+    });
+    this.listenForLongPress();
+  }
+
+  get id() {
+    return this.view.id;
+  }
+
+  // ---------------------------------------------------------------- history
+
+  async load() {
+    const b = box(this.id);
+    if (!b.loaded) {
+      this.older.textContent = t("Loading…");
+      try {
+        const page = await api("GET", `conversations/${this.id}/messages?limit=${PAGE}`);
+        this.absorb(b, page.results);
+        b.hasMore = page.has_more;
+        b.loaded = true;
+      } catch (err) {
+        this.older.textContent = errorText(err);
+        return;
+      }
+    }
+    if (this.view.group) await this.loadGroupContext();
+    this.older.textContent = b.hasMore ? "" : t("This is the beginning of the chat.");
+    this.drawAll();
+    this.scrollToBottom();
+    this.view.composer.resolveReply();
+    this.view.markRead();
+    // A screen taller than one page: fetch more until it can scroll.
+    if (b.hasMore && this.scroller.scrollHeight <= this.scroller.clientHeight) this.loadOlder();
+  }
+
+  // A group's read cursors (for *Read by N*) and its members' names.
+  async loadGroupContext() {
+    const conv = this.view.conv;
+    try {
+      const [reads, members] = await Promise.all([
+        api("GET", `conversations/${this.id}/reads`),
+        conv.group && conv.group.my_role ? apiAll(`groups/${conv.group.id}/members?limit=100`, { max: 2000 }) : Promise.resolve([]),
+      ]);
+      const map = new Map();
+      for (const r of reads.results) map.set(r.user, r.read_seq);
+      state.reads.set(this.id, map);
+      for (const m of members) rememberUser(m.user);
+      state.members.set(this.id, members);
+      // An "@" typed while they were loading finds them now.
+      if (document.activeElement === this.view.composer.input) this.view.composer.picker.update();
+    } catch (err) {
+      state.reads.set(this.id, new Map());
+    }
+  }
+
+  absorb(b, messages) {
+    for (const m of messages) {
+      // A message sent from this tab that the history already has is no longer pending.
+      const pending = m.client_msg_id && b.pending.get(m.client_msg_id);
+      if (pending && m.sender && m.sender.id === state.me.id) {
+        b.pending.delete(m.client_msg_id);
+        if (pending.node) pending.node.remove();
+        state.socket.forget(m.client_msg_id);
+      }
+      if (b.ids.has(m.id)) continue;
+      b.ids.add(m.id);
+      b.bySeq.set(m.seq, m);
+      if (m.sender) rememberUser(m.sender);
+    }
+  }
+
+  async loadOlder() {
+    const b = box(this.id);
+    if (!b.loaded || !b.hasMore || b.loading) return;
+    const oldest = Math.min(...b.bySeq.keys());
+    if (!Number.isFinite(oldest)) return;
+    b.loading = true;
+    this.older.textContent = t("Loading earlier messages…");
+    try {
+      const page = await api("GET", `conversations/${this.id}/messages?before=${oldest}&limit=${PAGE}`);
+      const before = this.scroller.scrollHeight;
+      this.absorb(b, page.results);
+      b.hasMore = page.has_more;
+      this.drawAll();
+      // Keep the message the reader was looking at in place.
+      this.scroller.scrollTop += this.scroller.scrollHeight - before;
+      this.older.textContent = b.hasMore ? "" : t("This is the beginning of the chat.");
+    } catch (err) {
+      this.older.textContent = errorText(err);
+    } finally {
+      b.loading = false;
+    }
+  }
+
+  // ---------------------------------------------------------------- drawing
+
+  nodeFor(message) {
+    const select = this.view.select;
+    return messageNode(this.view.conv, message, { selecting: select.active, selected: select.has(message.id) });
+  }
+
+  drawAll() {
+    const b = box(this.id);
+    const seqs = [...b.bySeq.keys()].sort((x, y) => x - y);
+    const nodes = [];
+    for (const seq of seqs) {
+      const node = this.nodeFor(b.bySeq.get(seq));
+      if (node) nodes.push(node);
+    }
+    for (const p of b.pending.values()) nodes.push(p.node || (p.node = this.view.pending.node(p)));
+    clear(this.list, nodes);
+    this.list.classList.toggle("selecting", this.view.select.active);
+  }
+
+  nearBottom() {
+    return this.scroller.scrollHeight - this.scroller.scrollTop - this.scroller.clientHeight < 120;
+  }
+
+  scrollToBottom() {
+    this.scroller.scrollTop = this.scroller.scrollHeight;
+  }
+
+  // A new message (or one's own, stored: `pending` is what stood for it).
+  onMessage(message, { pending } = {}) {
+    const stick = this.nearBottom() || (message.sender && message.sender.id === state.me.id);
+    const node = this.nodeFor(message);
+    if (pending) this.view.pending.stored(pending);
+    if (node && !this.list.querySelector(`[data-id="${message.id}"]`)) {
+      // In seq order, before the pending ones: one's own message too takes
+      // the place the server gave it, so every member sees the same order.
+      const after = [...this.list.querySelectorAll("[data-seq]")].find((el) => Number(el.dataset.seq) > message.seq);
+      const firstPending = this.list.querySelector("[data-pending]");
+      this.list.insertBefore(node, after || firstPending || null);
+    }
+    if (stick) this.scrollToBottom();
+  }
+
+  // `message` changed (edited, reactions, pinned, recalled, picked): its
+  // item is drawn again, keeping the focus on the same control.
+  redraw(message) {
+    const old = this.list.querySelector(`[data-id="${message.id}"]`);
+    if (!old) return;
+    const focused = old.contains(document.activeElement) ? document.activeElement.dataset.focus : null;
+    const stick = this.nearBottom();
+    const node = this.nodeFor(message);
+    if (node) old.replaceWith(node);
+    else old.remove();
+    if (stick) this.scrollToBottom();
+    if (focused && node) node.querySelector(`[data-focus="${CSS.escape(focused)}"]`)?.focus({ preventScroll: true });
+  }
+
+  redrawReceipts() {
+    for (const el of this.list.querySelectorAll(".msg.mine[data-seq]")) {
+      const status = el.querySelector(".msg-status");
+      if (status) status.textContent = receiptText(this.view.conv, Number(el.dataset.seq));
+    }
+  }
+
+  // ---------------------------------------------------------------- the bubbles' controls
+
+  // The stored message an element of the list belongs to.
+  messageAt(el) {
+    const item = el.closest("li[data-seq]");
+    const message = item && box(this.id).bySeq.get(Number(item.dataset.seq));
+    return message && message.id === item.dataset.id ? { item, message } : {};
+  }
+
+  onClick(event) {
+    const { message } = this.messageAt(event.target);
+    if (!message) return;
+    if (this.view.select.active) {
+      if (event.target.closest("a")) event.preventDefault();
+      if (selectable(message)) this.view.select.toggle(message);
+      return;
+    }
+    const control = event.target.closest("[data-action]");
+    if (!control) return;
+    switch (control.dataset.action) {
+      case "menu":
+        openMessageMenu(this.view, message, { anchor: control, opener: control });
+        return;
+      case "quote":
+        this.jumpTo(Number(control.dataset.targetSeq));
+        return;
+      case "react":
+        toggleReaction(message, control.dataset.emoji);
+        return;
+      case "bundle":
+        openBundle(message);
+        return;
+      default:
+    }
+  }
+
+  // A long press (touch, pen) or a right click on a bubble opens its menu;
+  // on a reaction chip, who reacted. The click that ends a long press does
+  // nothing else.
+  listenForLongPress() {
+    let press = null;
+    let pressedAt = 0;
+    const cancel = () => {
+      if (press) clearTimeout(press.timer);
+      press = null;
+    };
+    const open = (target) => {
+      const { item, message } = this.messageAt(target);
+      if (!message || this.view.select.active) return false;
+      const chip = target.closest(".reaction");
+      if (chip) showReactors(message, chip.dataset.emoji);
+      else {
+        const opener = item.querySelector(".msg-more");
+        if (!opener) return false;
+        openMessageMenu(this.view, message, { anchor: item.querySelector(".bubble") || opener, opener });
+      }
+      pressedAt = Date.now();
+      return true;
+    };
+    const targetOf = (event) => event.target.closest(".msg .bubble, .msg .reaction");
+    this.list.addEventListener("pointerdown", (event) => {
+      cancel();
+      const target = event.pointerType !== "mouse" && targetOf(event);
+      if (!target) return;
+      press = {
+        x: event.clientX,
+        y: event.clientY,
+        timer: setTimeout(() => {
+          press = null;
+          if (open(target)) swallowNextClick();
+        }, LONG_PRESS_MS),
+      };
+    });
+    this.list.addEventListener("pointermove", (event) => {
+      if (press && Math.hypot(event.clientX - press.x, event.clientY - press.y) > 10) cancel();
+    });
+    for (const type of ["pointerup", "pointercancel"]) this.list.addEventListener(type, cancel);
+    // A right click; a phone's own long press too (after ours, or instead of it).
+    this.list.addEventListener("contextmenu", (event) => {
+      const target = targetOf(event);
+      if (!target || this.view.select.active) return;
+      event.preventDefault();
+      cancel();
+      if (Date.now() - pressedAt > 800) open(target);
+    });
+  }
+
+  // ---------------------------------------------------------------- going to a message
+
+  // Shows the message at `seq` and marks it a moment, reading older history
+  // first if it is not loaded yet.
+  async jumpTo(seq) {
+    const b = box(this.id);
+    const find = () => this.list.querySelector(`[data-seq="${seq}"]`);
+    while (b.loading) await new Promise((resolve) => setTimeout(resolve, 100));
+    let node = find();
+    if (!node && b.loaded && b.hasMore && seq < Math.min(...b.bySeq.keys())) {
+      b.loading = true;
+      this.older.textContent = t("Loading earlier messages…");
+      try {
+        while (b.hasMore && seq < Math.min(...b.bySeq.keys())) {
+          const page = await api("GET", `conversations/${this.id}/messages?before=${Math.min(...b.bySeq.keys())}&limit=${JUMP_PAGE}`);
+          this.absorb(b, page.results);
+          b.hasMore = page.has_more;
+        }
+      } catch (err) {
+        toast(errorText(err), { kind: "error" });
+      } finally {
+        b.loading = false;
+      }
+      this.older.textContent = b.hasMore ? "" : t("This is the beginning of the chat.");
+      this.drawAll();
+      node = find();
+    }
+    if (!node) {
+      toast(t("That message is not available."));
+      return;
+    }
+    node.scrollIntoView({ block: "center" });
+    node.tabIndex = -1;
+    node.focus({ preventScroll: true });
+    node.classList.remove("flash");
+    void node.offsetWidth; // restart the highlight
+    node.classList.add("flash");
+    setTimeout(() => node.classList.remove("flash"), 2000);
+  }
+}

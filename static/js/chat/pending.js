@@ -1,0 +1,136 @@
+// This tab's messages that are not stored yet, in the open conversation: the
+// composer makes them (text, maybe a reply with mentions, or a file that
+// uploads first), the socket's outbox sends them, and until their own stored
+// message takes their place they stand at the end of the list as
+// *Uploading…*, *Sending…* or *Not sent* (with *Retry* and *Remove*). They are kept in the conversation's box
+// (box().pending, by client_msg_id), so they outlive the view.
+
+import { upload } from "../api.js";
+import { formatSize, h, t, tf, uuid4 } from "../dom.js";
+import { box, state } from "../state.js";
+import { errorText, toast } from "../ui.js";
+import { quoteBlock } from "./message.js";
+
+export class PendingMessages {
+  constructor(view) {
+    this.view = view;
+  }
+
+  // `fields`: reply_to, mentions, mention_all; `quote`: the reply's quote to show meanwhile.
+  sendText(text, fields = {}, quote = null) {
+    const cmid = uuid4();
+    const frame = { type: "message.send", client_msg_id: cmid, conversation: this.view.id, kind: "text", content: text, ...fields };
+    const pending = { cmid, kind: "text", content: text, quote, frame, state: "sending", created_at: new Date().toISOString() };
+    this.add(pending);
+    state.socket.sendMessage(frame);
+  }
+
+  sendFile(file) {
+    if (file.size > state.config.max_file) {
+      toast(tf("“%(name)s” is larger than %(max)s.", { name: file.name, max: formatSize(state.config.max_file) }), { kind: "error" });
+      return;
+    }
+    const cmid = uuid4();
+    const pending = { cmid, kind: "file", file, state: "uploading", progress: 0, created_at: new Date().toISOString() };
+    this.add(pending);
+    const job = upload(file, (fraction) => {
+      pending.progress = fraction;
+      if (pending.bar) {
+        pending.bar.value = fraction;
+        pending.bar.textContent = `${Math.round(fraction * 100)}%`;
+      }
+    });
+    pending.abort = job.abort;
+    job.promise.then(
+      (stored) => {
+        pending.state = "sending";
+        pending.fileWire = stored;
+        this.refresh(pending);
+        const frame = { type: "message.send", client_msg_id: cmid, conversation: this.view.id, kind: "file", file: stored.id, content: null };
+        pending.frame = frame;
+        state.socket.sendMessage(frame);
+      },
+      (err) => {
+        pending.state = "failed";
+        pending.error = err.code === "aborted" ? t("Cancelled") : errorText(err);
+        this.refresh(pending);
+      },
+    );
+  }
+
+  add(pending) {
+    const b = box(this.view.id);
+    b.pending.set(pending.cmid, pending);
+    pending.node = this.node(pending);
+    this.view.messages.list.append(pending.node);
+    this.view.messages.scrollToBottom();
+  }
+
+  refresh(pending) {
+    const node = this.node(pending);
+    if (pending.node && pending.node.isConnected) pending.node.replaceWith(node);
+    pending.node = node;
+  }
+
+  // Its own stored message has come: that takes its place in the list.
+  stored(pending) {
+    if (pending.node) {
+      pending.node.remove();
+      if (pending.previewUrl) URL.revokeObjectURL(pending.previewUrl);
+    }
+  }
+
+  node(p) {
+    let body;
+    if (p.kind === "text") {
+      body = h("div.bubble", p.quote ? quoteBlock(p.quote, { jump: false }) : null, h("p.text", p.content));
+    } else {
+      const parts = [];
+      if (p.file.type.startsWith("image/")) {
+        if (!p.previewUrl) p.previewUrl = URL.createObjectURL(p.file);
+        parts.push(h("img.thumb", { src: p.previewUrl, alt: p.file.name }));
+      }
+      parts.push(h("span.file-text", h("span.file-name", p.file.name), h("span.file-size", formatSize(p.file.size))));
+      if (p.state === "uploading") {
+        p.bar = h("progress", { max: 1, value: p.progress, "aria-label": tf("Uploading %(name)s", { name: p.file.name }) });
+        parts.push(p.bar, h("button.linklike", { type: "button", onclick: () => p.abort && p.abort() }, t("Cancel")));
+      }
+      body = h("div.bubble.bubble-file", parts);
+    }
+    const status = {
+      uploading: t("Uploading…"),
+      sending: t("Sending…"),
+      failed: p.error ? tf("Not sent: %(why)s", { why: p.error }) : t("Not sent"),
+    }[p.state];
+    const meta = h("div.msg-meta", h("span.msg-status", { role: p.state === "failed" ? "alert" : null }, status));
+    if (p.state === "failed") {
+      if (p.frame) meta.append(" · ", h("button.linklike", { type: "button", onclick: () => this.retry(p) }, t("Retry")));
+      meta.append(" · ", h("button.linklike", { type: "button", onclick: () => this.discard(p) }, t("Remove")));
+    }
+    return h("li.msg.mine.pending", { dataset: { pending: p.cmid } }, h("div.msg-body", body, meta));
+  }
+
+  retry(p) {
+    p.state = "sending";
+    p.error = null;
+    this.refresh(p);
+    state.socket.sendMessage(p.frame);
+  }
+
+  discard(p) {
+    box(this.view.id).pending.delete(p.cmid);
+    if (p.node) p.node.remove();
+    if (p.previewUrl) URL.revokeObjectURL(p.previewUrl);
+  }
+
+  // An `error` frame about one of them: refused for a lasting reason (the
+  // socket retries `rate_limited` and `unavailable` by itself). Whether it was.
+  failed(frame) {
+    const p = frame.ref && box(this.view.id).pending.get(frame.ref);
+    if (!p) return false;
+    p.state = "failed";
+    p.error = errorText(frame);
+    this.refresh(p);
+    return true;
+  }
+}

@@ -1,0 +1,158 @@
+// The open conversation (one at a time): it puts the header, the pinned
+// bar, the message list and the composer (or Select's bar) together in the
+// main pane, keeps them in step with the conversation (state.conversations
+// may replace it), sends read receipts, and is where frames.js hands what
+// the socket brings for it.
+
+import { clear, t } from "../dom.js";
+import { box, conversationTitle, emit, on, state } from "../state.js";
+import { backButton, emptyState, errorText, toast } from "../ui.js";
+import { Composer } from "./composer.js";
+import { loadConversations } from "./conversations.js";
+import { ChatHeader } from "./header.js";
+import { closeMenu } from "./menu.js";
+import { MessageList } from "./messages.js";
+import { PendingMessages } from "./pending.js";
+import { PinBar } from "./pins.js";
+import { Selection } from "./select.js";
+
+// Frames about one message that answer a `ref` of ours: refused, they say why.
+const REFUSABLE = ["recall-", "edit-", "react-"];
+
+let view = null; // the open conversation's view, if any
+
+export function openView() {
+  return view;
+}
+
+function closeView() {
+  if (view) view.detach();
+  view = null;
+}
+
+export function renderMain(main, item) {
+  closeView();
+  if (!item) {
+    main.append(emptyState(t("Choose a chat to start messaging.")));
+    return closeView;
+  }
+  const conv = state.conversations.get(item);
+  if (!conv) {
+    main.append(emptyState(t("Loading…")));
+    loadConversations()
+      .then(() => {
+        if (state.route.item !== item) return;
+        clear(main);
+        if (state.conversations.get(item)) renderMain(main, item);
+        else main.append(backButton(), emptyState(t("This chat is not available.")));
+      })
+      .catch(() => {});
+    return closeView;
+  }
+  view = new ConversationView(main, conv);
+  return closeView;
+}
+
+class ConversationView {
+  constructor(main, conv) {
+    this.id = conv.id;
+    this.conv = conv;
+    this.main = main;
+    this.offs = [];
+    this.readTimer = null;
+    this.header = new ChatHeader(this);
+    this.select = new Selection(this);
+    this.pins = new PinBar(this);
+    this.messages = new MessageList(this, conversationTitle(conv));
+    this.pending = new PendingMessages(this);
+    this.composer = new Composer(this);
+    this.main.append(this.header.node, this.pins.node, this.messages.node, this.composer.node, this.select.node);
+    this.header.update();
+    this.offs.push(on("presence", () => this.header.update()));
+    this.offs.push(on("typing", (f) => f.conversation === this.id && this.header.update()));
+    this.offs.push(on("conversations", () => {
+      const fresh = state.conversations.get(this.id);
+      if (fresh && fresh !== this.conv) {
+        const draft = (c) => (c.draft ? `${c.draft.text}\u0000${c.draft.reply_to || ""}` : "");
+        if (draft(fresh) !== draft(this.conv)) this.composer.draftChanged(fresh.draft);
+        this.conv = fresh;
+        this.redrawReceipts();
+      }
+      this.header.update();
+    }));
+    this.onVisible = () => this.markRead();
+    document.addEventListener("visibilitychange", this.onVisible);
+    this.messages.load();
+    this.pins.load();
+  }
+
+  get group() {
+    return this.conv.kind === "group";
+  }
+
+  detach() {
+    closeMenu();
+    this.composer.saveDraft();
+    this.offs.forEach((off) => off());
+    document.removeEventListener("visibilitychange", this.onVisible);
+  }
+
+  // ---------------------------------------------------------------- from frames.js
+
+  onMessage(message, { pending } = {}) {
+    this.messages.onMessage(message, { pending });
+    this.markRead();
+  }
+
+  redraw(message) {
+    this.messages.redraw(message);
+  }
+
+  redrawReceipts() {
+    this.messages.redrawReceipts();
+  }
+
+  onError(frame) {
+    if (this.pending.failed(frame)) return;
+    if (frame.ref && REFUSABLE.some((prefix) => frame.ref.startsWith(prefix))) toast(errorText(frame), { kind: "error" });
+  }
+
+  // A message of this chat was pinned or unpinned (here, or an event).
+  pinChanged(messageId, pinned) {
+    for (const m of box(this.id).bySeq.values()) {
+      if (m.id === messageId && m.pinned !== pinned) {
+        m.pinned = pinned;
+        this.redraw(m);
+      }
+    }
+    this.pins.refresh();
+  }
+
+  // ---------------------------------------------------------------- read receipts
+
+  // Tells the server this tab has read up to the newest message, when the
+  // chat is visible: at once when it opens, then at most about once a second.
+  markRead() {
+    if (document.visibilityState !== "visible") return;
+    const conv = state.conversations.get(this.id) || this.conv;
+    const b = box(this.id);
+    const top = Math.max(conv.last_seq || 0, ...b.bySeq.keys());
+    if (top <= (conv.read_seq || 0) && !conv.unread) return;
+    if (this.readTimer) return;
+    const send = () => {
+      this.readTimer = null;
+      this.lastReadAt = Date.now();
+      const c = state.conversations.get(this.id) || this.conv;
+      const seq = Math.max(c.last_seq || 0, ...box(this.id).bySeq.keys());
+      if (state.socket.send({ type: "read", conversation: this.id, seq })) {
+        c.read_seq = Math.max(c.read_seq || 0, seq);
+        c.unread = 0;
+        c.unread_mentions = 0;
+        emit("conversations");
+      }
+    };
+    const wait = 1000 - (Date.now() - (this.lastReadAt || 0));
+    if (wait <= 0) send();
+    else this.readTimer = setTimeout(send, wait);
+  }
+}

@@ -1,0 +1,41 @@
+// The scaffolding every section's two panes share: the list pane (a header
+// with the section's name and an icon link, then a scrolling list of rows
+// that link to items) and the header of the main pane (a back button and the
+// item's name).
+
+import { h, svgIcon } from "./dom.js";
+import { state } from "./state.js";
+import { appLink, backButton } from "./ui.js";
+
+// Fills the list pane: its header (`heading`, then `action`), whatever goes
+// `above` the list (a search box), and the scrolling list, which it returns.
+export function listPane(pane, heading, { action = null, above = null, scroll = "div.list-scroll" } = {}) {
+  const body = h(scroll);
+  pane.append(h("header.pane-header", h("h1", heading), action));
+  if (above) pane.append(above);
+  pane.append(body);
+  return body;
+}
+
+// The icon link in a list pane's header ("New group", "Add a contact").
+export function headerLink(section, item, icon, label) {
+  return appLink(section, item, [svgIcon(icon), h("span.sr-only", label)], { class: "btn-icon", title: label });
+}
+
+// One row of a list: a link to the item, marked when it is the one open.
+export function listRow(section, item, children, { current = false, dataset = null } = {}) {
+  return h("li", appLink(section, item, children, { class: "conv-item", "aria-current": current ? "page" : null, dataset }));
+}
+
+// A row that leads to an action of the section rather than to an item
+// ("New requests", "Join a group"): an icon, a label, maybe a badge.
+export function actionRow(section, item, icon, label, extra = null) {
+  return listRow(section, item, [h("span.avatar.icon-avatar", svgIcon(icon)), h("span.conv-name.grow", label), extra], {
+    current: state.route.item === item,
+  });
+}
+
+// The main pane's header: back to the list, and the item's name if given.
+export function mainHeader(title = null) {
+  return h("header.pane-header", backButton(), title === null ? null : h("h1", title));
+}
