@@ -13,6 +13,9 @@
   last seq it holds without a gap) and resends its outbox. 4401, 4403 and 4429
   end it: it records the code and stops.
 - It pings every heartbeat_s / 2 so that the server does not close it as idle.
+- When `ChatClient.frame_check` is set (the test suite sets it, see
+  tests/conftest.py) every frame it sends and receives is handed to it; what
+  it refuses is kept in `mismatches` (and in `ChatClient.all_mismatches`).
 
 The fault tests and the load benchmark use it; `Fleet` runs many of them.
 """
@@ -28,6 +31,7 @@ import uuid
 from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
@@ -46,6 +50,11 @@ class Outgoing:
 
 
 class ChatClient:
+    # (direction, frame) → None, raising AssertionError for a frame that does
+    # not match the protocol; direction is "send" or "receive". None: no check.
+    frame_check: ClassVar[Callable[[str, dict], None] | None] = None
+    all_mismatches: ClassVar[list[str]] = []
+
     def __init__(
         self,
         *,
@@ -102,6 +111,7 @@ class ChatClient:
         self.reconnect_s: list[float] = []  # from losing the socket to the end of the first sync after it
         self._lost_at: float | None = None
         self.server_history: list[str] = []
+        self.mismatches: list[str] = []
 
     # ------------------------------------------------------------------ life cycle
 
@@ -185,6 +195,7 @@ class ChatClient:
         try:
             async for raw in ws:
                 frame = json.loads(raw)
+                self._check("receive", frame)
                 await self._on_frame(frame, url)
         except ConnectionClosed:
             pass
@@ -202,6 +213,17 @@ class ChatClient:
             while True:
                 await asyncio.sleep(every)
                 await ws.send('{"type":"ping"}')
+
+    def _check(self, direction: str, frame: dict) -> None:
+        check = ChatClient.frame_check
+        if check is None:
+            return
+        try:
+            check(direction, frame)
+        except AssertionError as exc:
+            line = f"{self.name or 'client'}: {exc}"
+            self.mismatches.append(line)
+            ChatClient.all_mismatches.append(line)
 
     # ------------------------------------------------------------------ frames in
 
@@ -251,6 +273,16 @@ class ChatClient:
             self.synced.set()
             for cmid in list(self.outbox):
                 await self._send_out(cmid)
+        elif kind in ("message.edited", "message.reactions"):
+            # The change's event: its seq is held as if its message.new had come.
+            # A burst of reactions told together names every event it stands for (`seqs`).
+            for seq in frame.get("seqs") or [frame.get("seq")]:
+                if isinstance(seq, int):
+                    self.seqs.setdefault(frame["conversation"], set()).add(seq)
+            if self.log_frames:
+                self.events.append(frame)
+                async with self._event_added:
+                    self._event_added.notify_all()
         elif kind == "pong":
             pass
         else:
@@ -319,6 +351,7 @@ class ChatClient:
         ws = self.ws
         if ws is None:
             return False
+        self._check("send", frame)
         try:
             await ws.send(json.dumps(frame))
             return True

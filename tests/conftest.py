@@ -1,4 +1,5 @@
-"""Fixtures for the multi-node and fault tests (tests/cluster, tests/faults)."""
+"""Fixtures for the tests under tests/: the multi-node and fault tests
+(tests/cluster, tests/faults) and the protocol tests (tests/protocol)."""
 
 from __future__ import annotations
 
@@ -24,3 +25,20 @@ def make_cluster(tmp_path, settings):
     yield make
     for cluster in made:
         cluster.stop()
+
+
+@pytest.fixture(autouse=True)
+def _protocol_frames():
+    """Every frame a tests.client.ChatClient sends or receives must match
+    docs/protocol/asyncapi.yaml; the test fails at its end otherwise."""
+    from tests.client import ChatClient
+    from tests.protocol.frames import check_frame
+
+    ChatClient.frame_check = check_frame
+    ChatClient.all_mismatches.clear()
+    yield
+    ChatClient.frame_check = None
+    found = list(ChatClient.all_mismatches)
+    ChatClient.all_mismatches.clear()
+    if found:
+        pytest.fail("frames that do not match docs/protocol/asyncapi.yaml:\n" + "\n".join(found[:20]))

@@ -47,8 +47,8 @@ def rows(url: str, conversation: str) -> list[Row]:
     try:
         cur = conn.cursor()
         cur.execute(
-            "SELECT m.seq, m.uuid, u.uuid, m.client_msg_id FROM messaging_message m "
-            "JOIN messaging_conversation c ON c.id = m.conversation_id "
+            "SELECT m.seq, m.uuid, u.uuid, m.client_msg_id FROM conversations_message m "
+            "JOIN conversations_conversation c ON c.id = m.conversation_id "
             "LEFT JOIN accounts_user u ON u.id = m.sender_id "
             "WHERE c.uuid = %s ORDER BY m.seq",
             (conversation,),
@@ -64,7 +64,7 @@ def stored_count(url: str, conversations: list[str]) -> int:
         cur = conn.cursor()
         marks = ",".join(["%s"] * len(conversations))
         cur.execute(
-            "SELECT COUNT(*) FROM messaging_message m JOIN messaging_conversation c ON c.id = m.conversation_id "
+            "SELECT COUNT(*) FROM conversations_message m JOIN conversations_conversation c ON c.id = m.conversation_id "
             f"WHERE c.uuid IN ({marks})",
             tuple(conversations),
         )

@@ -25,8 +25,8 @@ def world(
     one more account that is a superuser. Every user gets one login session."""
     from django.contrib.auth.hashers import make_password
 
+    from accounts.actions.sessions import Client, start_session
     from accounts.models import User
-    from accounts.services import Client, _start_session
     from contacts.services import do_connect
     from groups.services import do_create_group
 
@@ -38,7 +38,7 @@ def world(
     made.sort(key=lambda u: int(u.username[len(prefix) :]))
     out_users = []
     for user in made:
-        session = _start_session(user=user, client=Client(ip="127.0.0.1", device="faults"))
+        session = start_session(user=user, client=Client(ip="127.0.0.1", device="faults"))
         out_users.append(
             {"id": str(user.uuid), "pk": user.pk, "username": user.username, "token": session.tokens.access}
         )
@@ -62,7 +62,7 @@ def world(
     result = {"users": out_users, "direct": direct, "groups": out_groups}
     if admin:
         root = User.objects.create_superuser(f"{prefix}admin", PASSWORD, nickname="Admin")
-        session = _start_session(user=root, client=Client(ip="127.0.0.1", device="faults"))
+        session = start_session(user=root, client=Client(ip="127.0.0.1", device="faults"))
         result["admin"] = {"id": str(root.uuid), "pk": root.pk, "token": session.tokens.access}
     return result
 

@@ -219,3 +219,82 @@ async def test_rate_limits_are_shared_across_nodes(nodes, clients):
     assert settings.LIMIT_MESSAGES_BURST <= accepted <= budget, (accepted, elapsed)
     assert on_a.errors["rate_limited"] > 0 and on_b.errors["rate_limited"] > 0
     assert set(on_a.errors) == set(on_b.errors) == {"rate_limited"}
+
+
+async def test_a_send_an_edit_and_reactions_racing_on_one_message_land_in_one_order(cluster, nodes, clients):
+    """Across two nodes and two workers: the sender edits a message from node b
+    while sending the next one from node a, and two members react from both
+    nodes, all at once, several rounds. Every change is an event with its own
+    seq, gapless; each member's last frames agree with what is stored."""
+    a, b = nodes
+    w = await seed(prefix="race", users=3, pairs=[(0, 1), (0, 2)], groups=[[0, 1, 2]])
+    u, group = w["users"], w["groups"][0]["conversation"]
+    sender_a = await clients(u[0], a, name="u0@a", world=w)
+    sender_b = await clients(u[0], b, name="u0@b", world=w)
+    r1 = await clients(u[1], b, name="u1@b", world=w)
+    r2 = await clients(u[2], a, name="u2@a", world=w)
+    everyone = [sender_a, sender_b, r1, r2]
+    first = await sender_a.send_message(group, "v0")
+    await until(lambda: first in sender_a.stored, what="the first message stored")
+    target = sender_a.stored[first]["id"]
+    emojis = ["👍", "🎉", "❤️", "😂"]
+    for n in range(4):
+        await asyncio.gather(
+            sender_a.send_message(group, f"next {n}"),
+            sender_b.send({"type": "message.edit", "message": target, "content": f"v{n + 1}"}),
+            r1.send({"type": "message.react", "message": target, "emoji": emojis[n], "op": "add"}),
+            r2.send({"type": "message.react", "message": target, "emoji": emojis[(n + 1) % 4], "op": "add"}),
+        )
+    await until(lambda: all(not c.outbox for c in everyone), what="every send stored")
+
+    def stored_state():
+        from django.db import connections
+
+        from conversations.models import Message
+        from conversations.render import load_around, reactions_wire
+
+        connections.close_all()
+        rows = list(Message.objects.filter(conversation__uuid=group).order_by("seq").values_list("seq", "kind", "data"))
+        message = Message.objects.get(uuid=target)
+        around = load_around([message])
+        return rows, message.text, reactions_wire(around.reactions.get(message.pk, []), reader_id=None)
+
+    def last(client, kind):
+        frames = [
+            f
+            for f in client.events
+            if f["type"] == kind and (f["message"] if kind == "message.reactions" else f["message"]["id"]) == target
+        ]
+        return max(frames, key=lambda f: f["seq"]) if frames else None
+
+    def changes(rows) -> list[str]:
+        return [data["event"] for _, kind, data in rows if kind == "system" and data["event"] in ("edit", "reaction")]
+
+    # Edits and reactions have no ack: wait until all twelve are stored (or an error says why not).
+    deadline = time.monotonic() + 15
+    while True:
+        rows, text, reactions = await sync_to_async(stored_state)()
+        errors = {c.name: c.error_refs for c in everyone if c.error_refs}
+        if len(changes(rows)) == 12 or errors or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.2)
+    assert [seq for seq, _, _ in rows] == list(range(1, len(rows) + 1)), "seq has gaps"
+    events = changes(rows)
+    assert events.count("edit") == 4 and events.count("reaction") == 8, (events, errors)
+    assert text == "v4"
+    await until(
+        lambda: all((e := last(c, "message.edited")) is not None and e["message"]["content"] == "v4" for c in everyone),
+        what="every socket's last edit is the stored text",
+    )
+    await until(
+        lambda: all(
+            (r := last(c, "message.reactions")) is not None
+            and [{k: v for k, v in x.items() if k != "me"} for x in r["reactions"]]
+            == [{k: v for k, v in x.items() if k != "me"} for x in reactions]
+            for c in everyone
+        ),
+        what="every socket's last reaction list is the stored one",
+    )
+    # The events reached every member in real time, in seq order per conversation.
+    for c in everyone:
+        assert sorted(c.seqs[group]) == list(range(1, len(rows) + 1)), c.name

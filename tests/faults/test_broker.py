@@ -139,8 +139,8 @@ async def test_a_worker_recreates_its_topics_on_a_fresh_broker(make_cluster, tmp
     a new producer here, as a node would once its own producer is replaced."""
     from confluent_kafka import Consumer, Producer, TopicPartition
 
-    from messaging.models import Conversation, Message
-    from messaging.services import SendDraft
+    from conversations.models import Conversation, Message
+    from messaging.actions.send import SendDraft
 
     broker = Broker(tmp_path / "broker").start()
     cluster = make_cluster(kafka=broker.bootstrap)
