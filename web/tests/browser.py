@@ -3,6 +3,7 @@ person per browser context (so two people never share a cookie)."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import time
@@ -200,3 +201,112 @@ def read_sms_codes(path: Path) -> list[dict]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def png(name_color=(200, 40, 40), size=(320, 200)) -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", size, name_color).save(out, "PNG")
+    return out.getvalue()
+
+
+def befriend_in_ui(ann: Person, ben: Person, ben_username: str) -> None:
+    """Ann finds Ben by username and asks; Ben sees the request arrive and accepts."""
+    ann.nav("contacts")
+    ann.page.get_by_role("link", name="Add a contact").first.click()
+    ann.page.get_by_label("Username or phone number").fill(ben_username)
+    ann.page.get_by_role("button", name="Search").click()
+    ann.page.get_by_role("button", name="Send request").click()
+    expect(ann.page.get_by_text("Request sent")).to_be_visible()
+    # Ben's Contacts tab shows the request without a reload.
+    badge = ben.page.locator('.rail [data-badge="contacts"]')
+    expect(badge).to_have_text("1")
+    ben.nav("contacts")
+    ben.page.get_by_role("link", name=re.compile("New requests")).click()
+    ben.page.get_by_role("button", name="Accept").click()
+    expect(badge).to_be_hidden()
+
+
+def contacts_pair(user_factory):
+    from conftest import PASSWORD
+    from contacts.services import do_connect
+
+    ann = user_factory("ann_call", nickname="Ann")
+    ben = user_factory("ben_call", nickname="Ben")
+    cat = user_factory("cat_call", nickname="Cat")
+    do_connect(user=ann, other=ben)
+    do_connect(user=cat, other=ann)
+    return PASSWORD
+
+
+def seed_world(user_factory):
+    """Ann with a contact (Ben, remarked), a Chinese-named contact, a group with a
+    notice and a pending join request, a few messages, and a request from Carol."""
+    import uuid
+
+    from conftest import PASSWORD
+    from contacts.services import do_connect, do_send_contact_request, do_update_contact
+    from conversations.models import Conversation
+    from groups.services import do_create_group, do_join_group
+    from messaging.actions.send import check_send_message, do_send_message
+
+    ann = user_factory("ann_pages", nickname="Ann", signature="Hello from Ann")
+    ben = user_factory("ben_pages", nickname="Benjamin")
+    zhang = user_factory("zhang_pages", nickname="张伟")
+    carol = user_factory("carol_pages", nickname="Carol")
+    contact = do_connect(user=ann, other=ben)
+    do_connect(user=ann, other=zhang)
+    do_update_contact(user=ann, other_id=str(ben.uuid), remark="Ben (work)")
+    do_send_contact_request(user=carol, to=str(ann.uuid), message="Hi Ann, it is Carol from the club.")
+    group = do_create_group(
+        owner=ann, name="Book club", members=[str(ben.uuid), str(zhang.uuid)], notice="Next: 三体, chapter 3"
+    )
+    do_join_group(user=carol, group_id=str(group.uuid), message="May I join?")
+    direct = str(Conversation.objects.get(pk=contact.conversation_id).uuid)
+    for sender, text in [
+        (ben, "Are we still on for Friday?"),
+        (ann, "Yes! 7pm at the usual place 🍕"),
+        (ben, "Great, see you there. I will bring the book.\nAnd snacks."),
+    ]:
+        do_send_message(
+            draft=check_send_message(
+                sender=sender, client_msg_id=str(uuid.uuid4()), kind="text", content=text, conversation=direct
+            )
+        )
+    return PASSWORD, direct, str(group.uuid), str(ben.uuid)
+
+
+def sms_code(tmp_path_factory, phone: str, *, after: int = 0) -> str:
+    """The code in the newest SMS to `phone` once more than `after` were sent:
+    the live server's SMS backend writes to a file beside its log (conftest.py)."""
+    deadline = time.monotonic() + 10
+    while True:
+        files = {p.resolve() for p in tmp_path_factory.getbasetemp().glob("liveserver*/sms.jsonl")}
+        texts = [m["text"] for f in files for m in read_sms_codes(f) if m["phone"] == phone]
+        if len(texts) > after:
+            return re.search(r"\b(\d{6})\b", texts[-1]).group(1)
+        assert time.monotonic() < deadline, "no SMS was sent"
+        time.sleep(0.1)
+
+
+def send_as(sender, conversation: str, text: str, **extra) -> str:
+    """`sender` sends `text` (with reply_to, mentions, ...) from the server's
+    side; returns the stored message's id."""
+    import uuid
+
+    from conversations.models import Message
+    from messaging.actions.send import check_send_message, do_send_message
+
+    cmid = str(uuid.uuid4())
+    do_send_message(
+        draft=check_send_message(
+            sender=sender, client_msg_id=cmid, kind="text", content=text, conversation=conversation, **extra
+        )
+    )
+    # Durable on the bus now; stored when the worker gets to it (at once when embedded).
+    deadline = time.monotonic() + 15
+    while not (found := Message.objects.filter(sender=sender, client_msg_id=cmid).first()):
+        assert time.monotonic() < deadline, f"{text!r} was never stored"
+        time.sleep(0.05)
+    return str(found.uuid)

@@ -9,76 +9,28 @@ artifacts/screenshots/ (git-ignored); each page is checked with axe-core."""
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import re
 import time
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from web.tests.browser import ARGS, AXE, CHROMIUM, DESKTOP, PHONE, Person, read_sms_codes, wait_js
+from web.tests.browser import (
+    AXE,
+    DESKTOP,
+    PHONE,
+    Person,
+    befriend_in_ui,
+    contacts_pair,
+    png,
+    seed_world,
+    send_as,
+    sms_code,
+    wait_js,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.timeout(300)]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    # Playwright's sync API keeps an event loop running in this thread, which
-    # makes Django refuse ORM calls (the tests' own rows, pytest-django's
-    # flush) as "async unsafe". Nothing here shares a connection across
-    # threads, so that guard is lifted while the browser is up.
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as p:
-            instance = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-            yield instance
-            instance.close()
-    finally:
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
-
-
-@pytest.fixture
-def people(browser, live_server_url, message_worker):
-    made: list[Person] = []
-
-    def make(**options) -> Person:
-        person = Person(browser, live_server_url, **options)
-        made.append(person)
-        return person
-
-    yield make
-    for person in made:
-        person.close()
-
-
-def png(name_color=(200, 40, 40), size=(320, 200)) -> bytes:
-    from PIL import Image
-
-    out = io.BytesIO()
-    Image.new("RGB", size, name_color).save(out, "PNG")
-    return out.getvalue()
-
-
-def befriend_in_ui(ann: Person, ben: Person, ben_username: str) -> None:
-    """Ann finds Ben by username and asks; Ben sees the request arrive and accepts."""
-    ann.nav("contacts")
-    ann.page.get_by_role("link", name="Add a contact").first.click()
-    ann.page.get_by_label("Username or phone number").fill(ben_username)
-    ann.page.get_by_role("button", name="Search").click()
-    ann.page.get_by_role("button", name="Send request").click()
-    expect(ann.page.get_by_text("Request sent")).to_be_visible()
-    # Ben's Contacts tab shows the request without a reload.
-    badge = ben.page.locator('.rail [data-badge="contacts"]')
-    expect(badge).to_have_text("1")
-    ben.nav("contacts")
-    ben.page.get_by_role("link", name=re.compile("New requests")).click()
-    ben.page.get_by_role("button", name="Accept").click()
-    expect(badge).to_be_hidden()
 
 
 def test_two_people_chat_share_files_group_recall_and_come_back(people, live_server_url):
@@ -228,18 +180,6 @@ FRAMES_DECODED = """async () => {
 }"""
 
 
-def contacts_pair(user_factory):
-    from conftest import PASSWORD
-    from contacts.services import do_connect
-
-    ann = user_factory("ann_call", nickname="Ann")
-    ben = user_factory("ben_call", nickname="Ben")
-    cat = user_factory("cat_call", nickname="Cat")
-    do_connect(user=ann, other=ben)
-    do_connect(user=cat, other=ann)
-    return PASSWORD
-
-
 def test_video_call_connects_with_decoded_frames_then_shows_in_the_log(people, user_factory):
     password = contacts_pair(user_factory)
     ann = people()
@@ -380,43 +320,6 @@ def test_an_unanswered_call_and_a_cancelled_one_are_missed_calls(
         ben.assert_clean()
 
 
-def seed_world(user_factory):
-    """Ann with a contact (Ben, remarked), a Chinese-named contact, a group with a
-    notice and a pending join request, a few messages, and a request from Carol."""
-    import uuid
-
-    from conftest import PASSWORD
-    from contacts.services import do_connect, do_send_contact_request, do_update_contact
-    from conversations.models import Conversation
-    from groups.services import do_create_group, do_join_group
-    from messaging.actions.send import check_send_message, do_send_message
-
-    ann = user_factory("ann_pages", nickname="Ann", signature="Hello from Ann")
-    ben = user_factory("ben_pages", nickname="Benjamin")
-    zhang = user_factory("zhang_pages", nickname="张伟")
-    carol = user_factory("carol_pages", nickname="Carol")
-    contact = do_connect(user=ann, other=ben)
-    do_connect(user=ann, other=zhang)
-    do_update_contact(user=ann, other_id=str(ben.uuid), remark="Ben (work)")
-    do_send_contact_request(user=carol, to=str(ann.uuid), message="Hi Ann, it is Carol from the club.")
-    group = do_create_group(
-        owner=ann, name="Book club", members=[str(ben.uuid), str(zhang.uuid)], notice="Next: 三体, chapter 3"
-    )
-    do_join_group(user=carol, group_id=str(group.uuid), message="May I join?")
-    direct = str(Conversation.objects.get(pk=contact.conversation_id).uuid)
-    for sender, text in [
-        (ben, "Are we still on for Friday?"),
-        (ann, "Yes! 7pm at the usual place 🍕"),
-        (ben, "Great, see you there. I will bring the book.\nAnd snacks."),
-    ]:
-        do_send_message(
-            draft=check_send_message(
-                sender=sender, client_msg_id=str(uuid.uuid4()), kind="text", content=text, conversation=direct
-            )
-        )
-    return PASSWORD, direct, str(group.uuid), str(ben.uuid)
-
-
 def test_every_main_page_on_a_phone_and_a_desktop_has_no_serious_axe_violation(people, user_factory, live_server_url):
     assert AXE.exists(), "run `npm ci` first: axe-core is injected from node_modules"
     password, direct, group_id, ben_id = seed_world(user_factory)
@@ -464,19 +367,6 @@ def test_every_main_page_on_a_phone_and_a_desktop_has_no_serious_axe_violation(p
         "document.body.append(Object.assign(document.createElement('img'), {src: '/static/img/favicon.svg'}))"
     )
     assert "image-alt" in [v["id"] for v in person.axe()]
-
-
-def sms_code(tmp_path_factory, phone: str, *, after: int = 0) -> str:
-    """The code in the newest SMS to `phone` once more than `after` were sent:
-    the live server's SMS backend writes to a file beside its log (conftest.py)."""
-    deadline = time.monotonic() + 10
-    while True:
-        files = {p.resolve() for p in tmp_path_factory.getbasetemp().glob("liveserver*/sms.jsonl")}
-        texts = [m["text"] for f in files for m in read_sms_codes(f) if m["phone"] == phone]
-        if len(texts) > after:
-            return re.search(r"\b(\d{6})\b", texts[-1]).group(1)
-        assert time.monotonic() < deadline, "no SMS was sent"
-        time.sleep(0.1)
 
 
 def test_sign_in_with_an_sms_code_in_chinese_then_switch_to_english(people, user_factory, tmp_path_factory):
@@ -803,28 +693,6 @@ def test_messages_sent_faster_than_the_limit_all_arrive_once_in_one_order(
 
 
 # --------------------------------------------------------------------------- rich messages (contract v3)
-
-
-def send_as(sender, conversation: str, text: str, **extra) -> str:
-    """`sender` sends `text` (with reply_to, mentions, ...) from the server's
-    side; returns the stored message's id."""
-    import uuid
-
-    from conversations.models import Message
-    from messaging.actions.send import check_send_message, do_send_message
-
-    cmid = str(uuid.uuid4())
-    do_send_message(
-        draft=check_send_message(
-            sender=sender, client_msg_id=cmid, kind="text", content=text, conversation=conversation, **extra
-        )
-    )
-    # Durable on the bus now; stored when the worker gets to it (at once when embedded).
-    deadline = time.monotonic() + 15
-    while not (found := Message.objects.filter(sender=sender, client_msg_id=cmid).first()):
-        assert time.monotonic() < deadline, f"{text!r} was never stored"
-        time.sleep(0.05)
-    return str(found.uuid)
 
 
 def test_reply_and_jump_edit_react_and_recall_a_quoted_message(people, user_factory):
