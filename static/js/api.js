@@ -43,7 +43,12 @@ export async function api(method, path, body) {
     data = null;
   }
   if (!response.ok) {
-    if (response.status === 401 && data && data.error && data.error.code === "not_authenticated") window.dispatchEvent(new CustomEvent("wsc:signedout"));
+    // The session ended (signed out elsewhere) or the account was disabled:
+    // the app goes to the sign-in page and says which.
+    const code = data && data.error && data.error.code;
+    if ((response.status === 401 && code === "not_authenticated") || (response.status === 403 && code === "account_disabled")) {
+      window.dispatchEvent(new CustomEvent("wsc:signedout", { detail: { code } }));
+    }
     throw new ApiError(response.status, data);
   }
   return data;

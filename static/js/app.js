@@ -66,10 +66,26 @@ function updateTitleBadge() {
 
 let bannerTimer = null;
 
+// Lost or back: what depends on the connection (presence, messages waiting
+// to be sent) is drawn again. While offline nobody shows as online: what the
+// tab knew of presence is stale (the presence subscription sent again on
+// reconnect brings it back).
+function setOffline(offline) {
+  if (state.offline === offline) return;
+  state.offline = offline;
+  if (offline) {
+    for (const [id, p] of state.presence) if (p.online) state.presence.set(id, { ...p, online: false, stale: true });
+    emit("presence", {});
+  }
+  emit("connection", { offline });
+}
+
 function showStatus({ state: status, retryAt }) {
   const banner = document.getElementById("conn-banner");
   clearInterval(bannerTimer);
   document.body.dataset.connection = status;
+  if (status === "offline") setOffline(true);
+  else if (status === "online") setOffline(false);
   if (status === "online") {
     if (!banner.hidden && banner.dataset.state !== "connecting-first") {
       banner.textContent = t("Connected again.");
@@ -149,6 +165,15 @@ async function refreshLists() {
   await Promise.allSettled([chats.loadConversations(), contacts.loadContacts(), contacts.loadIncoming(), groups.loadGroups()]);
 }
 
+// Signed out by the server (the account disabled, or this session revoked
+// by a sign-out, password change or reset elsewhere): the sign-in page says
+// why (web/views.py SIGN_OUT_REASONS), then brings the person back here.
+let signOutTimer = null;
+function signedOut(code) {
+  const reason = code === 4403 ? "disabled" : "signed_out";
+  location.assign(`${state.config.login_url}?reason=${reason}&next=${encodeURIComponent(location.pathname)}`);
+}
+
 async function boot() {
   state.config = readConfig();
   state.me = rememberUser(state.config.user);
@@ -167,8 +192,11 @@ async function boot() {
   on("route", render);
   on("badges", updateTitleBadge);
   on("conversations", updateTitleBadge);
-  window.addEventListener("wsc:signedout", () => {
-    location.assign(`${state.config.login_url}?next=${encodeURIComponent(location.pathname)}`);
+  // A REST call answered 401: the session ended. The socket's close code
+  // (4403: disabled, 4401: signed out) says why, if it comes soon.
+  window.addEventListener("wsc:signedout", (event) => {
+    const code = event.detail && event.detail.code;
+    signOutTimer = signOutTimer || setTimeout(() => signedOut(code === "account_disabled" ? 4403 : 4401), 1500);
   });
 
   const scheme = location.protocol === "https:" ? "wss" : "ws";
@@ -181,14 +209,23 @@ async function boot() {
     state.me = rememberUser({ ...state.me, ...event.detail.user });
     state.limits = event.detail.limits || null;
     subscribePresence();
-    if (!first) refreshLists().then(subscribePresence);
+    if (!first) {
+      // Re-read what may have changed meanwhile: blocks, groups, membership.
+      state.refused.clear();
+      refreshLists().then(subscribePresence);
+    }
     first = false;
   });
   socket.addEventListener("synced", () => emit("synced"));
-  socket.addEventListener("signedout", () => {
-    setTimeout(() => location.assign(`${state.config.login_url}`), 1500);
+  socket.addEventListener("signedout", (event) => {
+    clearTimeout(signOutTimer);
+    signOutTimer = setTimeout(() => signedOut(event.detail.code), 1500);
   });
   on("contacts", () => {
+    // Presence is not shared across a block: what the tab knew is stale.
+    let stale = false;
+    for (const [id, contact] of state.contacts) if (contact.blocked && state.presence.delete(id)) stale = true;
+    if (stale) emit("presence", {});
     if (socket.ready) subscribePresence();
   });
 

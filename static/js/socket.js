@@ -10,6 +10,16 @@ import { Outbox } from "./outbox.js";
 
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_MAX_MS = 30000;
+// A lost network is noticed within seconds, not after 2.5 heartbeats: a
+// `ping` goes every PROBE_EVERY_MS (and right after a message is sent), and
+// a socket that answers nothing within PONG_TIMEOUT_MS is taken for dead.
+const PROBE_EVERY_MS = 10000;
+const PONG_TIMEOUT_MS = 5000;
+// While the browser says it is offline, connecting is tried only this often
+// (its `online` event reconnects at once).
+const OFFLINE_RETRY_MS = 30000;
+// A socket not greeted by `hello` within this is given up and tried again.
+const CONNECT_TIMEOUT_MS = 15000;
 
 export class ChatSocket extends EventTarget {
   constructor({ url, cursors }) {
@@ -28,7 +38,10 @@ export class ChatSocket extends EventTarget {
     this.seen = new Set(); // message ids already delivered to the app
     this.syncRound = 0;
     this.retryAt = 0;
+    this.probeTimer = null; // set while a ping (or a send) awaits any answer
     window.addEventListener("online", () => this.reconnectNow());
+    // The browser knows first: no need to wait for a missed pong.
+    window.addEventListener("offline", () => this.lost());
     document.addEventListener("visibilitychange", () => {
       if (document.visibilityState === "visible") this.reconnectNow();
     });
@@ -63,9 +76,14 @@ export class ChatSocket extends EventTarget {
       return;
     }
     this.ws = ws;
+    // A dead network path can leave a new socket connecting for minutes.
+    setTimeout(() => {
+      if (ws === this.ws && !this.ready) this.lost();
+    }, CONNECT_TIMEOUT_MS);
     ws.onmessage = (event) => {
       if (ws !== this.ws) return;
       this.lastFrameAt = Date.now();
+      this.answered();
       let frame;
       try {
         frame = JSON.parse(event.data);
@@ -86,6 +104,7 @@ export class ChatSocket extends EventTarget {
 
   onClosed(code) {
     if (this.stopped) return;
+    if (code === 4401 || code === 4403) this.stopped = true; // no reconnecting: signed out
     if (code === 4401) {
       this.emit("status", { state: "signedout", code });
       this.emit("signedout", { code });
@@ -104,7 +123,8 @@ export class ChatSocket extends EventTarget {
     // Full jitter on an exponential ceiling: a server restart does not bring
     // every client back in the same instant. A flood close waits longer.
     const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** this.attempt) * (code === 4429 ? 4 : 1);
-    const delay = Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
+    let delay = Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
+    if (navigator.onLine === false) delay = Math.max(delay, OFFLINE_RETRY_MS);
     this.attempt += 1;
     this.retryAt = Date.now() + delay;
     this.emit("status", { state: "offline", code, retryAt: this.retryAt, attempt: this.attempt });
@@ -126,29 +146,57 @@ export class ChatSocket extends EventTarget {
     if (this.ws) this.ws.close(4000);
   }
 
+  // The connection is gone (the browser went offline, a ping or a send got
+  // no answer): drop the socket without waiting for its close, say so at
+  // once, and reconnect (sync and the outbox's resend follow the hello).
+  lost() {
+    if (this.stopped) return;
+    const dead = this.ws;
+    this.ws = null;
+    this.ready = false;
+    this.stopHeartbeat();
+    if (dead) {
+      dead.onclose = null;
+      dead.onmessage = null;
+      try {
+        dead.close();
+      } catch (err) {
+        // already closing
+      }
+    }
+    if (!this.timer) this.scheduleReconnect(null);
+  }
+
+  // Sends a ping unless one is awaited: the socket must answer something
+  // (its pong, an ack, any frame) within PONG_TIMEOUT_MS.
+  probe() {
+    if (this.probeTimer || !this.open()) return;
+    this.probeTimer = setTimeout(() => {
+      this.probeTimer = null;
+      this.lost();
+    }, PONG_TIMEOUT_MS);
+    this.send({ type: "ping" });
+  }
+
+  // A frame came: the socket is alive.
+  answered() {
+    clearTimeout(this.probeTimer);
+    this.probeTimer = null;
+  }
+
   startHeartbeat() {
     this.stopHeartbeat();
-    const every = Math.max(5, this.heartbeatS) * 1000;
+    const every = Math.min(PROBE_EVERY_MS, Math.max(5, this.heartbeatS) * 1000);
     this.heartbeat = setInterval(() => {
       if (!this.ws) return;
-      if (Date.now() - this.lastFrameAt > every * 2.5) {
-        // Nothing heard for too long (a dead network path): start over.
-        const dead = this.ws;
-        this.ws = null;
-        this.ready = false;
-        dead.onclose = null;
-        dead.close();
-        this.stopHeartbeat();
-        this.scheduleReconnect(null);
-        return;
-      }
-      this.send({ type: "ping" });
+      this.probe();
     }, every);
   }
 
   stopHeartbeat() {
     clearInterval(this.heartbeat);
     this.heartbeat = null;
+    this.answered();
   }
 
   // Connected and greeted: frames may go.
@@ -165,6 +213,8 @@ export class ChatSocket extends EventTarget {
   // A message.send frame: kept until its `stored` ack, resent after reconnects.
   sendMessage(frame) {
     this.outbox.add(frame);
+    // Its ack (or the pong) must come within seconds, or the network is gone.
+    this.probe();
   }
 
   // The message is stored (or given up): nothing more to send for it.

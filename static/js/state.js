@@ -7,6 +7,8 @@ export const state = {
   limits: null, // hello.limits (edit_window_s, max_text, ...)
   me: null,
   socket: null,
+  refused: new Map(), // conversation id -> why the server refused a send there (blocked, not_member, ...), until re-read
+  offline: false, // the connection was lost and is not back yet (app.js: showStatus)
   conversations: new Map(), // id -> Conversation
   boxes: new Map(), // conversation id -> loaded messages (see box())
   contacts: new Map(), // user id -> Contact

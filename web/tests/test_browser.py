@@ -143,7 +143,7 @@ def test_two_people_chat_share_files_group_recall_and_come_back(people, live_ser
     banner = ben.page.locator("#conn-banner")
     expect(banner).to_contain_text("Connection lost")
     ben.send("written while offline")
-    expect(ben.page.locator("[data-pending] .msg-status")).to_have_text("Sending…")
+    expect(ben.page.locator("[data-pending] .msg-status")).to_have_text("Not sent yet · will send when back online")
     ann.open_chat(f"{evil}Ben")
     for text in ("missed one", "missed two"):
         ann.send(text)
@@ -847,6 +847,8 @@ def test_mentions_with_the_picker_a_badge_while_muted_and_the_pinned_bar(people,
     ann.login("ann_pages", password)
     ben.login("ben_pages", password)
     ben.open_chat("Book club")
+    # On a phone, pin, mute and hide wait behind "More" so the name has room.
+    ben.page.get_by_role("button", name="More").click()
     ben.page.get_by_role("button", name="Mute chat").click()
     expect(ben.page.get_by_role("button", name="Unmute chat")).to_be_visible()
     ben.nav("chats")

@@ -13,11 +13,48 @@ import { api } from "../api.js";
 import { h, svgIcon, t, tf } from "../dom.js";
 import { emojiPicker } from "../emoji.js";
 import { box, emit, nameOf, state } from "../state.js";
+import { errorText, toast } from "../ui.js";
 import { sendEdit } from "./actions.js";
 import { MentionPicker, mentionFields } from "./mentions.js";
 import { excerptOf } from "./text.js";
 
 const DRAFT_DELAY_MS = 1000;
+// The text box shows how much room is left from this share of max_text on.
+const COUNTER_FROM = 0.9;
+
+export function composerBlock(conv) {
+  if (!conv) return null;
+  const g = conv.kind === "group" ? conv.group : null;
+  if (g && g.status && g.status !== "active")
+    return g.status === "dismissed" ? { key: "dismissed", text: t("This group was dismissed.") } : { key: "disabled", text: t("This group is disabled.") };
+  if (g && g.my_role === null) return { key: "removed", text: t("You are no longer a member of this group.") };
+  const refused = state.refused.get(conv.id);
+  if (refused === "group_disabled") return { key: "disabled", text: t("This group is disabled.") };
+  if (refused === "not_member") return { key: "removed", text: t("You are no longer a member of this group.") };
+  if (conv.kind === "direct" && conv.peer) {
+    const contact = state.contacts.get(conv.peer.id);
+    if (contact && contact.blocked) {
+      const action = h("button.linklike.unblock", { type: "button", onclick: () => unblockPeer(conv.peer.id) }, t("Unblock"));
+      return { key: "blocker", text: tf("You blocked %(name)s", { name: nameOf(conv.peer) }), action };
+    }
+  }
+  if (refused === "blocked" || refused === "not_contact") return { key: "refused", text: t("You can't send messages in this chat.") };
+  return null;
+}
+
+async function unblockPeer(userId) {
+  try {
+    await api("DELETE", `blocks/${userId}`);
+  } catch (err) {
+    if (err.status !== 404) {
+      toast(errorText(err), { kind: "error" });
+      return;
+    }
+  }
+  const contact = state.contacts.get(userId);
+  if (contact) state.contacts.set(userId, { ...contact, blocked: false });
+  emit("contacts");
+}
 
 // The quote a reply shows before the server has rendered it.
 function replyStub(message) {
@@ -88,6 +125,7 @@ export class Composer {
     });
     const sendButton = h("button.btn.btn-primary.send", { type: "submit" }, t("Send"));
     this.sendButton = sendButton;
+    this.counter = h("p.composer-counter", { id: "composer-counter", "aria-live": "polite", hidden: true });
     this.input.addEventListener("keydown", (event) => {
       if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
         event.preventDefault();
@@ -137,27 +175,33 @@ export class Composer {
         files.forEach((f) => sendFile(f));
       }
     });
-    view.main.addEventListener("dragover", (event) => event.preventDefault());
-    view.main.addEventListener("drop", (event) => {
-      event.preventDefault();
-      [...(event.dataTransfer?.files || [])].forEach((f) => sendFile(f));
-    });
+    // Once per view (the composer is made again when the chat's state changes).
+    if (!view.dropBound) {
+      view.dropBound = true;
+      view.main.addEventListener("dragover", (event) => event.preventDefault());
+      view.main.addEventListener("drop", (event) => {
+        event.preventDefault();
+        if (!view.composer.writable) return;
+        [...(event.dataTransfer?.files || [])].forEach((f) => view.pending.sendFile(f));
+      });
+    }
     const disabled = this.disabledReason();
     if (disabled) {
-      return h("div.composer.composer-disabled", h("p", disabled));
+      // Why nothing can be sent here, and the one thing that helps, if any.
+      return h("div.composer.composer-disabled", { role: "status", dataset: { reason: disabled.key } }, h("p", disabled.text, disabled.action ? [" · ", disabled.action] : null));
     }
     this.input.setAttribute("aria-controls", "mention-list");
     this.input.setAttribute("aria-autocomplete", "list");
-    form.append(picker.panel, this.picker.list, this.context, h("div.composer-row", picker.button, fileButton, label, this.input, sendButton), fileInput);
+    form.append(picker.panel, this.picker.list, this.context, this.counter, h("div.composer-row", picker.button, fileButton, label, this.input, sendButton), fileInput);
     return form;
   }
 
+  // Why nothing can be sent in this chat now ({key, text, action?}), or
+  // null. From the conversation's state as the events keep it (frames.js),
+  // the contact's block, and a refusal the server gave a send here (the
+  // blocked side learns no more than that: `blocked` says nothing of who).
   disabledReason() {
-    const conv = this.view.conv;
-    if (conv.kind === "group" && conv.group && conv.group.status && conv.group.status !== "active")
-      return conv.group.status === "dismissed" ? t("This group was dismissed.") : t("This group is disabled.");
-    if (conv.kind === "group" && conv.group && conv.group.my_role === null) return t("You are no longer a member of this group.");
-    return null;
+    return composerBlock(this.view.conv);
   }
 
   insert(text) {
@@ -169,7 +213,27 @@ export class Composer {
     this.autosize();
   }
 
+  // Near max_text: how many characters of how many; at it, why the box takes no more.
+  drawCounter() {
+    if (!this.counter) return;
+    const max = (state.limits && state.limits.max_text) || state.config.max_text;
+    const n = this.input.value.length;
+    const near = Boolean(max) && n >= Math.floor(max * COUNTER_FROM);
+    this.counter.hidden = !near;
+    if (!near) {
+      this.input.removeAttribute("aria-describedby");
+      return;
+    }
+    this.input.setAttribute("aria-describedby", "composer-counter");
+    this.counter.classList.toggle("at-limit", n >= max);
+    this.counter.textContent =
+      n >= max
+        ? tf("%(n)s / %(max)s · A message can have at most %(max)s characters.", { n, max })
+        : tf("%(n)s / %(max)s", { n, max });
+  }
+
   autosize() {
+    this.drawCounter();
     this.input.style.height = "auto";
     this.input.style.height = `${Math.min(this.input.scrollHeight, 160)}px`;
   }

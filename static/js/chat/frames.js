@@ -63,6 +63,9 @@ function upsertMessage(message) {
     }
     const mine = message.sender && message.sender.id === state.me.id;
     if (!mine && message.sender) noteSenderRead(conv, message.sender.id, message.seq);
+    // They could write to me, or mine was stored: nothing blocks this chat now.
+    if (state.refused.has(conv.id) && conv.kind === "direct" && message.kind !== "system" && state.refused.delete(conv.id))
+      emit("refused", conv.id);
     if (mine) {
       conv.read_seq = Math.max(conv.read_seq || 0, message.seq);
       // A send clears the sender's draft (on the server, for every device).
@@ -246,6 +249,23 @@ function uncountRecalled(conversationId, changes, targets) {
   }
 }
 
+// A group frame changes the group's conversation at once (status, member
+// count, my role: null in a removed member's last frame), so an open chat
+// follows it before the list is read again.
+function applyGroup(frame) {
+  const g = frame.group;
+  if (!g) return;
+  for (const conv of state.conversations.values()) {
+    if (conv.kind !== "group" || !conv.group || conv.group.id !== g.id) continue;
+    const group = { ...conv.group, ...g };
+    if (frame.type === "group.member_removed" && frame.user && frame.user.id === state.me.id) group.my_role = null;
+    if (frame.type === "group.dismissed") group.status = "dismissed";
+    state.refused.delete(conv.id);
+    state.conversations.set(conv.id, { ...conv, group });
+    emit("conversations");
+  }
+}
+
 export function onFrame(frame) {
   switch (frame.type) {
     case "message.new":
@@ -311,10 +331,14 @@ export function onFrame(frame) {
     }
     case "contact.added":
     case "contact.removed":
+      state.refused.delete(frame.conversation);
+      reloadConversations();
+      return;
     case "group.updated":
     case "group.member_added":
     case "group.member_removed":
     case "group.dismissed":
+      applyGroup(frame);
       reloadConversations();
       return;
     default:

@@ -22,10 +22,31 @@ export class ChatHeader {
         h("button.btn-icon", { type: "button", "aria-label": t("Video call"), title: t("Video call"), onclick: () => startCall(conv.peer, "video") }, svgIcon("video")),
       );
     }
-    this.pinButton = h("button.btn-icon", { type: "button", onclick: () => this.toggle("pinned") }, svgIcon("pin"));
-    this.muteButton = h("button.btn-icon", { type: "button", onclick: () => this.toggle("muted") }, svgIcon("mute"));
-    const hideButton = h("button.btn-icon", { type: "button", "aria-label": t("Hide chat"), title: t("Hide chat"), onclick: () => this.hide() }, svgIcon("hide"));
-    actions.append(this.pinButton, this.muteButton, hideButton);
+    // Pin, mute and hide: in the header on a wide screen; on a phone behind
+    // one "More" button, in a small menu (the chat's name needs the room)
+    // that stays open to show what a toggle did.
+    this.pinButtons = [];
+    this.muteButtons = [];
+    const trio = (labelled) => {
+      const label = (text) => (labelled ? h("span.menu-label", text || "") : null);
+      const pin = h("button.btn-icon", { type: "button", onclick: () => this.toggle("pinned") }, svgIcon("pin"), label());
+      const mute = h("button.btn-icon", { type: "button", onclick: () => this.toggle("muted") }, svgIcon("mute"), label());
+      const hide = h("button.btn-icon", { type: "button", "aria-label": t("Hide chat"), title: t("Hide chat"), onclick: () => this.hide() }, svgIcon("hide"), label(t("Hide chat")));
+      this.pinButtons.push(pin);
+      this.muteButtons.push(mute);
+      return [pin, mute, hide];
+    };
+    actions.append(h("span.header-extra", trio(false)));
+    this.menu = h("div.header-menu", { id: `chat-menu-${conv.id}`, hidden: true }, trio(true));
+    this.moreButton = h(
+      "button.btn-icon.header-more",
+      { type: "button", "aria-label": t("More"), title: t("More"), "aria-expanded": "false", "aria-controls": this.menu.id, onclick: () => this.toggleMenu() },
+      h("span", { "aria-hidden": "true" }, "⋯"),
+    );
+    this.menu.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") this.toggleMenu(false, true);
+    });
+    actions.append(h("span.header-more-wrap", this.moreButton, this.menu));
     if (conv.kind === "group" && conv.group) {
       actions.append(appLink("groups", conv.group.id, svgIcon("info"), { class: "btn-icon", "aria-label": t("Group details"), title: t("Group details") }));
     } else if (conv.peer) {
@@ -48,19 +69,44 @@ export class ChatHeader {
     let text = "";
     if (typers.length) {
       text = this.view.group ? tf("%(who)s is typing…", { who: typers.map((id) => nameOf(id)).join(t(", ")) }) : t("typing…");
+    } else if (conv.kind === "direct" && conv.peer && state.offline) {
+      // What the tab knew is stale: nobody shows as online meanwhile.
+      text = t("Status unknown while you are offline");
     } else if (conv.kind === "direct" && conv.peer) {
       const p = state.presence.get(conv.peer.id);
       if (p) text = p.online ? t("Online") : p.last_seen ? tf("Last seen %(when)s", { when: formatTime(p.last_seen) }) : t("Offline");
     } else if (conv.group) {
-      text = tf("%(n)s members", { n: conv.group.member_count });
+      // The freshest count: the group's own event, else the conversation's copy.
+      const g = state.groups.get(conv.group.id);
+      const fresh = g && g.my_role !== null && g.member_count !== undefined ? g : conv.group;
+      text = tf("%(n)s members", { n: fresh.member_count });
     }
     this.subtitle.textContent = text;
-    this.pinButton.setAttribute("aria-pressed", String(Boolean(conv.pinned)));
-    this.pinButton.setAttribute("aria-label", conv.pinned ? t("Unpin chat") : t("Pin chat"));
-    this.pinButton.title = this.pinButton.getAttribute("aria-label");
-    this.muteButton.setAttribute("aria-pressed", String(Boolean(conv.muted)));
-    this.muteButton.setAttribute("aria-label", conv.muted ? t("Unmute chat") : t("Mute chat"));
-    this.muteButton.title = this.muteButton.getAttribute("aria-label");
+    this.subtitle.classList.toggle("stale", state.offline && conv.kind === "direct");
+    const mark = (button, on, label) => {
+      button.setAttribute("aria-pressed", String(on));
+      button.setAttribute("aria-label", label);
+      button.title = label;
+      const span = button.querySelector(".menu-label");
+      if (span) span.textContent = label;
+    };
+    for (const b of this.pinButtons) mark(b, Boolean(conv.pinned), conv.pinned ? t("Unpin chat") : t("Pin chat"));
+    for (const b of this.muteButtons) mark(b, Boolean(conv.muted), conv.muted ? t("Unmute chat") : t("Mute chat"));
+  }
+
+  // The phone's menu of pin, mute and hide: open or shut.
+  toggleMenu(open = this.menu.hidden, refocus = false) {
+    this.menu.hidden = !open;
+    this.moreButton.setAttribute("aria-expanded", String(open));
+    if (this.outside) document.removeEventListener("click", this.outside, true);
+    this.outside = null;
+    if (open) {
+      this.outside = (event) => {
+        if (!event.target.closest || !event.target.closest(".header-more-wrap")) this.toggleMenu(false);
+      };
+      document.addEventListener("click", this.outside, true);
+      this.menu.querySelector("button").focus();
+    } else if (refocus) this.moreButton.focus();
   }
 
   // Pin or mute (`field`), as the server answers.

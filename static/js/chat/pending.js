@@ -99,7 +99,8 @@ export class PendingMessages {
     }
     const status = {
       uploading: t("Uploading…"),
-      sending: t("Sending…"),
+      // The outbox sends it again as soon as the connection is back.
+      sending: state.offline ? t("Not sent yet · will send when back online") : t("Sending…"),
       failed: p.error ? tf("Not sent: %(why)s", { why: p.error }) : t("Not sent"),
     }[p.state];
     const meta = h("div.msg-meta", h("span.msg-status", { role: p.state === "failed" ? "alert" : null }, status));
@@ -107,7 +108,13 @@ export class PendingMessages {
       if (p.frame) meta.append(" · ", h("button.linklike", { type: "button", onclick: () => this.retry(p) }, t("Retry")));
       meta.append(" · ", h("button.linklike", { type: "button", onclick: () => this.discard(p) }, t("Remove")));
     }
-    return h("li.msg.mine.pending", { dataset: { pending: p.cmid } }, h("div.msg-body", body, meta));
+    const waiting = p.state === "sending" && state.offline;
+    return h("li.msg.mine.pending", { class: waiting ? "waiting" : null, dataset: { pending: p.cmid } }, h("div.msg-body", body, meta));
+  }
+
+  // The connection was lost or is back: each one says whether it waits for it.
+  refreshAll() {
+    for (const p of box(this.view.id).pending.values()) if (p.node && p.node.isConnected) this.refresh(p);
   }
 
   retry(p) {

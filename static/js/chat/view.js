@@ -18,6 +18,8 @@ import { Selection } from "./select.js";
 
 // Frames about one message that answer a `ref` of ours: refused, they say why.
 const REFUSABLE = ["recall-", "edit-", "react-"];
+// Refusals of a send that last until the chat's state changes.
+const LASTING = ["blocked", "not_contact", "not_member", "group_disabled"];
 
 let view = null; // the open conversation's view, if any
 
@@ -66,6 +68,7 @@ class ConversationView {
     this.messages = new MessageList(this, conversationTitle(conv));
     this.pending = new PendingMessages(this);
     this.composer = new Composer(this);
+    this.composerReason = this.composer.disabledReason();
     this.main.append(this.header.node, this.pins.node, this.messages.node, this.composer.node, this.select.node);
     this.header.update();
     this.offs.push(on("presence", () => this.header.update()));
@@ -79,11 +82,42 @@ class ConversationView {
         this.redrawReceipts();
       }
       this.header.update();
+      this.refreshComposer();
+    }));
+    // The chat follows its state live: a block, the group's status or my
+    // membership changed, the connection was lost or came back.
+    this.offs.push(on("contacts", () => {
+      this.header.update();
+      this.refreshComposer();
+    }));
+    this.offs.push(on("groups", () => {
+      this.header.update();
+      this.refreshComposer();
+    }));
+    this.offs.push(on("refused", (id) => id === this.id && this.refreshComposer()));
+    this.offs.push(on("connection", () => {
+      this.header.update();
+      this.pending.refreshAll();
     }));
     this.onVisible = () => this.markRead();
     document.addEventListener("visibilitychange", this.onVisible);
     this.messages.load();
     this.pins.load();
+  }
+
+  // The composer again when what blocks it (or nothing) changed: the reason
+  // and its one action instead of the text box, or the text box back.
+  refreshComposer() {
+    const key = (reason) => (reason ? `${reason.key}\u0000${reason.text}` : "");
+    if (key(this.composer.disabledReason()) === key(this.composerReason)) return;
+    const old = this.composer;
+    if (!this.composerReason) old.saveDraft(); // a disabled one holds no text of its own
+    clearTimeout(old.draftTimer);
+    old.picker.close();
+    this.composer = new Composer(this);
+    this.composerReason = this.composer.disabledReason();
+    this.composer.node.hidden = old.node.hidden; // Select's bar may stand in its place
+    old.node.replaceWith(this.composer.node);
   }
 
   get group() {
@@ -92,6 +126,7 @@ class ConversationView {
 
   detach() {
     closeMenu();
+    if (this.header.outside) this.header.toggleMenu(false);
     this.composer.saveDraft();
     this.offs.forEach((off) => off());
     document.removeEventListener("visibilitychange", this.onVisible);
@@ -113,7 +148,19 @@ class ConversationView {
   }
 
   onError(frame) {
-    if (this.pending.failed(frame)) return;
+    if (this.pending.failed(frame)) {
+      // A refusal that no retry can help: the composer says so instead.
+      if (LASTING.includes(frame.code)) {
+        state.refused.set(this.id, frame.code);
+        if (frame.code === "blocked" && this.conv.peer) {
+          // Presence is not shared across a block: what the tab knew is stale.
+          state.presence.delete(this.conv.peer.id);
+          emit("presence", {});
+        }
+        emit("refused", this.id);
+      }
+      return;
+    }
     if (frame.ref && REFUSABLE.some((prefix) => frame.ref.startsWith(prefix))) toast(errorText(frame), { kind: "error" });
   }
 
