@@ -2,7 +2,7 @@
 // the dispatch of WebSocket frames to the sections.
 
 import { api } from "./api.js";
-import { avatar, clear, h, t, tf } from "./dom.js";
+import { avatar, clear, h, t, tf, tn } from "./dom.js";
 import { ChatSocket } from "./socket.js";
 import { cursors, emit, on, rememberUser, state } from "./state.js";
 import { navigate, parseRoute } from "./ui.js";
@@ -56,7 +56,7 @@ function updateTitleBadge() {
   if (requests) {
     requests.hidden = state.incoming.size === 0;
     requests.textContent = String(state.incoming.size);
-    requests.setAttribute("aria-label", tf("%(n)s new requests", { n: state.incoming.size }));
+    requests.setAttribute("aria-label", tn("%(n)s new request", "%(n)s new requests", state.incoming.size));
   }
   const base = document.title.replace(/^\(\d+\+?\) /, "");
   document.title = unread ? `(${unread > 99 ? "99+" : unread}) ${base}` : base;

@@ -1,7 +1,7 @@
 // Contacts: the A–Z list, requests, adding by username or phone, remarks, blocks.
 
 import { api, apiAll } from "./api.js";
-import { avatar, clear, displayName, field, formatDateTime, h, svgIcon, t, tf } from "./dom.js";
+import { avatar, clear, displayName, field, formatDateTime, h, svgIcon, t, tf, tn } from "./dom.js";
 import { emit, nameOf, newest, on, rememberUser, state } from "./state.js";
 import { actionRow, headerLink, listPane, listRow, mainHeader } from "./panes.js";
 import { confirmDialog, emptyState, errorText, navigate, toast } from "./ui.js";
@@ -66,7 +66,7 @@ export function renderList(pane) {
   const draw = () => {
     const current = state.route.item;
     const requestsBadge = state.incoming.size
-      ? h("span.badge", { "aria-label": tf("%(n)s new requests", { n: state.incoming.size }) }, String(state.incoming.size))
+      ? h("span.badge", { "aria-label": tn("%(n)s new request", "%(n)s new requests", state.incoming.size) }, String(state.incoming.size))
       : null;
     const top = h(
       "ul.conv-list",

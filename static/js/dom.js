@@ -10,6 +10,15 @@ export function tf(text, values) {
   return t(text).replace(/%\((\w+)\)s/g, (_, key) => (key in values ? String(values[key]) : ""));
 }
 
+// The plural form of a string for `n` (gettext's plural rules: English has
+// two forms, Chinese one), with its placeholders filled like tf(); `n` is
+// also available as %(n)s.
+export function tn(singular, plural, n, values = {}) {
+  const text = window.django && window.django.ngettext ? window.django.ngettext(singular, plural, n) : n === 1 ? singular : plural;
+  const all = { n, ...values };
+  return text.replace(/%\((\w+)\)s/g, (_, key) => (key in all ? String(all[key]) : ""));
+}
+
 // h("button.btn.primary", {type: "button", onclick: fn, "aria-label": "..."}, "text", child, ...)
 export function h(spec, attrs, ...children) {
   const [tag, ...classes] = spec.split(".");

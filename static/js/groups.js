@@ -2,7 +2,7 @@
 // leave, dismiss and transfer.
 
 import { api, apiAll } from "./api.js";
-import { avatar, clear, displayName, field, formatDateTime, h, svgIcon, t, tf } from "./dom.js";
+import { avatar, clear, displayName, field, formatDateTime, h, svgIcon, t, tf, tn } from "./dom.js";
 import { emit, nameOf, newest, on, rememberUser, state } from "./state.js";
 import { actionRow, headerLink, listPane, listRow, mainHeader } from "./panes.js";
 import { confirmDialog, emptyState, errorText, navigate, pictureUpload, toast } from "./ui.js";
@@ -75,7 +75,7 @@ export function renderList(pane) {
           g.id,
           [
             avatar({ id: g.id, avatar: g.avatar }, { name: g.name }),
-            h("span.conv-text", h("span.conv-name", g.name), h("span.conv-preview", tf("%(n)s members", { n: g.member_count }))),
+            h("span.conv-text", h("span.conv-name", g.name), h("span.conv-preview", tn("%(n)s member", "%(n)s members", g.member_count))),
             g.status !== "active" ? h("span.tag", g.status === "dismissed" ? t("Dismissed") : t("Disabled")) : null,
           ],
           { current: current === g.id, dataset: { group: g.id } },
@@ -187,7 +187,7 @@ function renderJoin(main) {
           toast(errorText(err), { kind: "error" });
         }
       });
-      clear(result, h("div.card", h("div.user-line", avatar({ id: g.id, avatar: g.avatar }, { name: g.name, size: 48 }), h("div", h("strong", g.name), h("p.muted", tf("%(n)s members", { n: g.member_count })))), join));
+      clear(result, h("div.card", h("div.user-line", avatar({ id: g.id, avatar: g.avatar }, { name: g.name, size: 48 }), h("div", h("strong", g.name), h("p.muted", tn("%(n)s member", "%(n)s members", g.member_count)))), join));
     } catch (err) {
       clear(result, h("p.alert", { role: "alert" }, errorText(err)));
     }
@@ -219,7 +219,7 @@ function renderGroup(main, groupId) {
     body.push(
       h(
         "div.card.profile-card",
-        h("div.user-line", avatar({ id: g.id, avatar: g.avatar }, { name: g.name, size: 64 }), h("div", h("h2", g.name), h("p.muted", tf("%(n)s members", { n: g.member_count })), role ? h("p.muted", tf("Your role: %(role)s", { role: ROLE()[role] })) : null)),
+        h("div.user-line", avatar({ id: g.id, avatar: g.avatar }, { name: g.name, size: 64 }), h("div", h("h2", g.name), h("p.muted", tn("%(n)s member", "%(n)s members", g.member_count)), role ? h("p.muted", tf("Your role: %(role)s", { role: ROLE()[role] })) : null)),
         g.notice ? h("div.notice", h("h3", t("Notice")), h("p.signature", g.notice)) : null,
         h(
           "p.muted.small.group-id",

@@ -20,6 +20,12 @@ function setMe(user) {
   const rail = document.querySelector(".rail-me");
   if (rail) clear(rail, avatar(state.me, { size: 36 }), h("span.sr-only", t("Me")));
   emit("users", state.me);
+  // The Me card beside the form shows the new name and signature at once.
+  for (const node of document.querySelectorAll('[data-me="name"]')) node.textContent = displayName(state.me);
+  for (const node of document.querySelectorAll('[data-me="signature"]')) {
+    node.textContent = state.me.signature || "";
+    node.hidden = !state.me.signature;
+  }
 }
 
 export function renderList(pane) {
@@ -40,8 +46,9 @@ export function renderList(pane) {
       "div.card.center",
       pic,
       ...picture,
-      h("h2", displayName(me)),
+      h("h2", { dataset: { me: "name" } }, displayName(me)),
       h("p.muted", `@${me.username}`),
+      h("p.signature", { dataset: { me: "signature" }, hidden: !me.signature }, me.signature || ""),
       me.phone ? h("p.muted", me.phone) : null,
     ),
     h("ul.conv-list.card.flush", actionRow("profile", "settings", "user", t("Profile, password and devices"))),

@@ -21,6 +21,7 @@ export const state = {
   reads: new Map(), // group conversation id -> Map(user id -> read seq)
   members: new Map(), // group conversation id -> [Member] (the @ picker)
   route: { section: "chats", item: null },
+  goTo: null, // {conversation, seq, words}: the chat about to open shows that message (a search hit)
 };
 
 const bus = new EventTarget();
@@ -64,6 +65,20 @@ export function nameOf(userOrId) {
   const user = (id && state.users.get(id)) || (typeof userOrId === "object" ? userOrId : null);
   if (!user && !contact) return t("a member");
   return displayName(contact ? contact.user : user, contact ? contact.remark : "");
+}
+
+// nameOf() for the middle of a sentence: "Ann added you", not "added You".
+export function nameInSentence(userOrId) {
+  const id = typeof userOrId === "string" ? userOrId : userOrId && userOrId.id;
+  return id && state.me && id === state.me.id ? t("you") : nameOf(userOrId);
+}
+
+// Whose face a conversation shows: the peer's, or the group's (keyed by the
+// group's id, so a group has one colour in Chats and in Groups).
+export function conversationFace(conv) {
+  if (!conv) return null;
+  if (conv.kind !== "group") return conv.peer;
+  return { id: conv.group ? conv.group.id : conv.id, avatar: conv.group && conv.group.avatar };
 }
 
 export function conversationTitle(conv) {

@@ -987,7 +987,7 @@ def test_forward_to_two_chats_one_by_one_and_merged_as_chat_history(people, user
         copy = ann.item("Are we still on for Friday?")
         expect(copy.locator(".forwarded")).to_have_text("Forwarded from Ben (work)")
     ben.open_chat("Book club")
-    expect(ben.item("Are we still on for Friday?").locator(".forwarded")).to_have_text("Forwarded from You")
+    expect(ben.item("Are we still on for Friday?").locator(".forwarded")).to_have_text("Forwarded from you")
 
     # ---- Ben, on his phone, selects two messages with taps and forwards them one by one
     ben.open_chat("Ann")

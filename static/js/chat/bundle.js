@@ -2,7 +2,7 @@
 // B", its first lines) that opens every item in a dialog. The items are a
 // snapshot taken when it was sent: sender, kind, content, file, time.
 
-import { formatDateTime, formatSize, h, svgIcon, t, tf } from "../dom.js";
+import { formatDateTime, formatSize, h, svgIcon, t, tf, tn } from "../dom.js";
 import { nameOf } from "../state.js";
 import { bundleTitle } from "./text.js";
 
@@ -47,7 +47,7 @@ export function bundleCard(message) {
       "span.bundle-lines",
       items.slice(0, CARD_LINES).map((item) => h("span.bundle-line", `${nameOf(item.sender)}: ${itemLine(item)}`)),
     ),
-    h("span.bundle-footer", tf("Chat history · %(n)s messages", { n: items.length })),
+    h("span.bundle-footer", tn("Chat history · %(n)s message", "Chat history · %(n)s messages", items.length)),
   );
 }
 

@@ -5,8 +5,8 @@
 // reconnect, each stored once); a refusal is a toast, since the chat they
 // went to may not be open.
 
-import { avatar, h, t, tf, uuid4 } from "../dom.js";
-import { conversationTitle, sortedConversations, state } from "../state.js";
+import { avatar, h, t, tf, tn, uuid4 } from "../dom.js";
+import { conversationFace, conversationTitle, sortedConversations, state } from "../state.js";
 import { errorText, toast } from "../ui.js";
 import { excerptOf } from "./text.js";
 
@@ -47,8 +47,8 @@ export function openForward({ messages, merged = false, onSent = null }) {
     ordered.length === 1
       ? excerptOf(ordered[0])
       : merged
-        ? tf("%(n)s messages as one chat history", { n: ordered.length })
-        : tf("%(n)s messages, one by one", { n: ordered.length });
+        ? tn("%(n)s message as one chat history", "%(n)s messages as one chat history", ordered.length)
+        : tn("%(n)s message, one by one", "%(n)s messages, one by one", ordered.length);
   const draw = () => {
     const q = search.value.trim().toLowerCase();
     const rows = targets()
@@ -62,7 +62,7 @@ export function openForward({ messages, merged = false, onSent = null }) {
           sendButton.disabled = picked.size === 0;
           sendButton.textContent = picked.size ? tf("Send (%(n)s)", { n: picked.size }) : t("Send");
         });
-        const pic = avatar(c.kind === "group" ? { id: c.id, avatar: c.group && c.group.avatar } : c.peer, { name, size: 32 });
+        const pic = avatar(conversationFace(c), { name, size: 32 });
         return h("li", h("label.pick", box, pic, h("span.conv-name", name)));
       });
     list.replaceChildren(...(rows.length ? rows : [h("li.muted.pad", t("No chat matches."))]));

@@ -3,8 +3,8 @@
 // (direct chats), pin, mute, hide, and details of the contact or group.
 
 import { api } from "../api.js";
-import { avatar, formatTime, h, svgIcon, t, tf } from "../dom.js";
-import { conversationTitle, emit, nameOf, state } from "../state.js";
+import { avatar, formatTime, h, svgIcon, t, tf, tn } from "../dom.js";
+import { conversationFace, conversationTitle, emit, nameOf, state } from "../state.js";
 import { appLink, backButton, errorText, navigate, toast } from "../ui.js";
 import { startCall } from "../calls.js";
 import { dropHidden } from "./conversations.js";
@@ -52,7 +52,7 @@ export class ChatHeader {
     } else if (conv.peer) {
       actions.append(appLink("contacts", conv.peer.id, svgIcon("info"), { class: "btn-icon", "aria-label": t("Contact details"), title: t("Contact details") }));
     }
-    const avatarUser = conv.kind === "group" ? { id: conv.id, avatar: conv.group && conv.group.avatar } : conv.peer;
+    const avatarUser = conversationFace(conv);
     this.node = h(
       "header.pane-header.chat-header",
       backButton(),
@@ -79,7 +79,7 @@ export class ChatHeader {
       // The freshest count: the group's own event, else the conversation's copy.
       const g = state.groups.get(conv.group.id);
       const fresh = g && g.my_role !== null && g.member_count !== undefined ? g : conv.group;
-      text = tf("%(n)s members", { n: fresh.member_count });
+      text = tn("%(n)s member", "%(n)s members", fresh.member_count);
     }
     this.subtitle.textContent = text;
     this.subtitle.classList.toggle("stale", state.offline && conv.kind === "direct");

@@ -7,7 +7,7 @@
 import { api } from "../api.js";
 import { avatar, clear, debounce, formatTime, h, svgIcon, t, tf } from "../dom.js";
 import { headerLink, listPane, listRow } from "../panes.js";
-import { conversationTitle, nameOf, on, sortedConversations, state } from "../state.js";
+import { conversationFace, conversationTitle, nameOf, on, sortedConversations, state } from "../state.js";
 import { emptyState } from "../ui.js";
 import { previewText } from "./text.js";
 import { openView } from "./view.js";
@@ -55,7 +55,7 @@ function conversationItem(conv) {
   const typing = state.typing.get(conv.id);
   const someoneTyping = typing && [...typing.values()].some((until) => until > Date.now());
   const name = conversationTitle(conv);
-  const avatarUser = conv.kind === "group" ? { id: conv.id, avatar: conv.group && conv.group.avatar } : conv.peer;
+  const avatarUser = conversationFace(conv);
   const online = conv.peer && state.presence.get(conv.peer.id) && state.presence.get(conv.peer.id).online;
   const pic = h("span.avatar-wrap", avatar(avatarUser, { name }), online ? h("span.dot-online", { title: t("Online") }) : null);
   const mentioned = conv.unread_mentions > 0;
@@ -114,16 +114,19 @@ async function drawMessageResults(container) {
   const list = h("ul.conv-list");
   for (const m of found.results) {
     const conv = state.conversations.get(m.conversation);
-    list.append(
-      listRow("chats", m.conversation, [
-        avatar(m.sender),
+    const row = listRow("chats", m.conversation, [
+        // The chat's face (the friend, the group), not the sender's: mine would be on every row.
+        conv ? avatar(conversationFace(conv), { name: conversationTitle(conv) }) : avatar(m.sender),
         h(
           "span.conv-text",
           h("span.conv-top", h("span.conv-name", conv ? conversationTitle(conv) : nameOf(m.sender)), h("time.conv-time", formatTime(m.created_at))),
           h("span.conv-bottom", h("span.conv-preview", `${nameOf(m.sender)}: ${m.content || ""}`)),
         ),
-      ]),
-    );
+    ]);
+    // The chat opens at this message with the words found marked (messages.js),
+    // not at the bottom. Capture: before the link's own click navigates.
+    row.addEventListener("click", () => (state.goTo = { conversation: m.conversation, seq: m.seq, words: q }), true);
+    list.append(row);
   }
   section.append(list);
   container.append(section);

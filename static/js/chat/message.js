@@ -7,7 +7,7 @@
 // handles what the controls do: they carry `data-action`.
 
 import { avatar, formatDateTime, formatSize, formatTime, h, svgIcon, t, tf } from "../dom.js";
-import { nameOf, state } from "../state.js";
+import { nameInSentence, nameOf, state } from "../state.js";
 import { bundleCard } from "./bundle.js";
 import { textWithMentions } from "./mentions.js";
 import { reactionChips } from "./reactions.js";
@@ -100,7 +100,7 @@ export function quoteBlock(reply, { jump = true } = {}) {
 function forwardedLine(message) {
   const from = message.forwarded_from;
   if (!from) return null;
-  return h("p.forwarded", tf("Forwarded from %(name)s", { name: from.sender ? nameOf(from.sender) : t("Deleted user") }));
+  return h("p.forwarded", tf("Forwarded from %(name)s", { name: from.sender ? nameInSentence(from.sender) : t("Deleted user") }));
 }
 
 function bubble(message) {

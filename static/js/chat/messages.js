@@ -64,6 +64,13 @@ export class MessageList {
     this.scrollToBottom();
     this.view.composer.resolveReply();
     this.view.markRead();
+    // Opened from a search hit: go to that message and mark the words found.
+    const goTo = state.goTo;
+    if (goTo && goTo.conversation === this.id) {
+      state.goTo = null;
+      await this.jumpTo(goTo.seq, { words: goTo.words });
+      return;
+    }
     // A screen taller than one page: fetch more until it can scroll.
     if (b.hasMore && this.scroller.scrollHeight <= this.scroller.clientHeight) this.loadOlder();
   }
@@ -282,7 +289,7 @@ export class MessageList {
 
   // Shows the message at `seq` and marks it a moment, reading older history
   // first if it is not loaded yet.
-  async jumpTo(seq) {
+  async jumpTo(seq, { words = "" } = {}) {
     const b = box(this.id);
     const find = () => this.list.querySelector(`[data-seq="${seq}"]`);
     while (b.loading) await new Promise((resolve) => setTimeout(resolve, 100));
@@ -309,6 +316,7 @@ export class MessageList {
       toast(t("That message is not available."));
       return;
     }
+    if (words) markWords(node.querySelector(".bubble > .text"), words);
     node.scrollIntoView({ block: "center" });
     node.tabIndex = -1;
     node.focus({ preventScroll: true });
@@ -316,5 +324,30 @@ export class MessageList {
     void node.offsetWidth; // restart the highlight
     node.classList.add("flash");
     setTimeout(() => node.classList.remove("flash"), 2000);
+  }
+}
+
+// Wraps each occurrence of `words` (ignoring case) in the text nodes under
+// `root` in a <mark>: built from text nodes, never from markup.
+function markWords(root, words) {
+  const needle = words.trim().toLowerCase();
+  if (!root || !needle) return;
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  const texts = [];
+  while (walker.nextNode()) texts.push(walker.currentNode);
+  for (const node of texts) {
+    const text = node.nodeValue;
+    const lower = text.toLowerCase();
+    let at = lower.indexOf(needle);
+    if (at < 0) continue;
+    const parts = [];
+    let from = 0;
+    while (at >= 0) {
+      parts.push(document.createTextNode(text.slice(from, at)), h("mark.found", text.slice(at, at + needle.length)));
+      from = at + needle.length;
+      at = lower.indexOf(needle, from);
+    }
+    parts.push(document.createTextNode(text.slice(from)));
+    node.replaceWith(...parts);
   }
 }

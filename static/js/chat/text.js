@@ -4,7 +4,7 @@
 // pin. Also which system events are lines at all.
 
 import { formatDuration, t, tf } from "../dom.js";
-import { nameOf, state } from "../state.js";
+import { nameInSentence, nameOf, state } from "../state.js";
 
 // System events shown as a line in the chat. Every other event (recall,
 // edit, reaction, and any the client does not know yet) is silent: applied
@@ -21,7 +21,8 @@ export const KNOWN_KINDS = new Set(["text", "file", "call", "system", "bundle"])
 export function systemText(message) {
   const c = message.content || {};
   const actor = nameOf(c.actor);
-  const targets = (c.targets || []).map((id) => nameOf(id)).join(t(", "));
+  // Names after the first word are mid-sentence: "you", not "You".
+  const targets = (c.targets || []).map((id) => nameInSentence(id)).join(t(", "));
   const changes = c.changes || {};
   switch (c.event) {
     case "group_created":

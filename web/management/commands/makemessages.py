@@ -1,8 +1,8 @@
-"""makemessages that also finds the web scripts' strings: they call t() and
-tf() (static/js/dom.js) rather than gettext()."""
+"""makemessages that also finds the web scripts' strings: they call t(), tf()
+and tn() (static/js/dom.js) rather than gettext()."""
 
 from django.core.management.commands import makemessages
 
 
 class Command(makemessages.Command):
-    xgettext_options = [*makemessages.Command.xgettext_options, "--keyword=t", "--keyword=tf"]
+    xgettext_options = [*makemessages.Command.xgettext_options, "--keyword=t", "--keyword=tf", "--keyword=tn:1,2"]

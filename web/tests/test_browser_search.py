@@ -1,0 +1,73 @@
+"""A search hit leads to the message: the chat opens at it (loading the
+history back to it), marks it and the words found; the hit's row shows the
+chat's face. And a group has one face everywhere (Chats and Groups)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from web.tests.browser import send_as
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.timeout(240)]
+
+
+def test_a_search_hit_opens_the_chat_at_the_message_with_the_words_marked(people, user_factory):
+    from conftest import PASSWORD
+    from contacts.services import do_connect
+    from conversations.models import Conversation
+
+    ann = user_factory("ann_find", nickname="Ann")
+    ben = user_factory("ben_find", nickname="Ben")
+    contact = do_connect(user=ann, other=ben)
+    direct = str(Conversation.objects.get(pk=contact.conversation_id).uuid)
+    send_as(ben, direct, "Did you take the blue umbrella home?")
+    # Well over a page of newer messages: the hit is not in what a chat shows first.
+    for i in range(130):
+        send_as(ben if i % 2 else ann, direct, f"later message {i}")
+
+    page_of_ann = people()
+    page_of_ann.login("ann_find", PASSWORD)
+    page = page_of_ann.page
+    page.locator("#chat-search").fill("umbrella")
+    results = page.get_by_role("region", name="Messages found")
+    hit = results.get_by_role("link").filter(has_text="blue umbrella")
+    expect(hit).to_have_count(1)
+    # The row shows the chat's face (Ben's "B"), not the signed-in user's.
+    expect(hit.locator(".avatar")).to_have_text("B")
+    hit.click()
+
+    found = page_of_ann.item("Did you take the blue umbrella home?")
+    expect(found).to_be_in_viewport()
+    expect(found.locator("mark.found")).to_have_text("umbrella")
+    expect(page_of_ann.message("later message 129")).not_to_be_in_viewport()
+    page_of_ann.shot("search-hit-desktop")
+    page_of_ann.assert_clean()
+
+
+def test_a_group_has_one_face_in_chats_and_in_groups(people, user_factory):
+    from conftest import PASSWORD
+    from contacts.services import do_connect
+    from groups.services import do_create_group
+
+    ann = user_factory("ann_face", nickname="Ann")
+    ben = user_factory("ben_face", nickname="Ben")
+    do_connect(user=ann, other=ben)
+    do_create_group(owner=ann, name="Garden club", members=[str(ben.uuid)])
+
+    person = people()
+    person.login("ann_face", PASSWORD)
+    page = person.page
+    in_chats = page.locator(".conv-item", has_text="Garden club").locator(".avatar")
+    expect(in_chats).to_have_attribute("data-hue", re.compile(r"^\d$"))
+    chats_hue = in_chats.get_attribute("data-hue")
+    chats_colour = in_chats.evaluate("n => getComputedStyle(n).backgroundColor")
+    person.nav("groups")
+    in_groups = (
+        page.get_by_role("list", name="My groups").locator(".conv-item", has_text="Garden club").locator(".avatar")
+    )
+    expect(in_groups).to_have_attribute("data-hue", chats_hue)
+    assert in_groups.evaluate("n => getComputedStyle(n).backgroundColor") == chats_colour
+    person.assert_clean()
