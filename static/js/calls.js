@@ -3,7 +3,7 @@
 // the in-call view, and the call log.
 
 import { api, apiAll } from "./api.js";
-import { avatar, clear, formatDateTime, formatDuration, h, svgIcon, t, tf, uuid4 } from "./dom.js";
+import { avatar, clear, formatDateTime, formatDuration, formatWhen, h, svgIcon, t, tf, uuid4 } from "./dom.js";
 import { emit, nameOf, newest, on, rememberUser, state } from "./state.js";
 import { listPane, listRow, mainHeader } from "./panes.js";
 import { emptyState, errorText, toast } from "./ui.js";
@@ -298,6 +298,9 @@ function showIncoming(frame) {
   dialog.addEventListener("cancel", (event) => event.preventDefault());
   document.body.append(dialog);
   dialog.showModal();
+  // showModal focuses the first button, Decline: an Enter meant to answer
+  // would hang up. Accept has the focus.
+  dialog.querySelector(".accept-call").focus();
   incoming.set(frame.call_id, { frame, dialog });
 }
 
@@ -439,7 +442,8 @@ export function renderList(pane) {
     for (const c of log) {
       const outgoing = c.caller.id === state.me.id;
       const peer = outgoing ? c.callee : c.caller;
-      const bad = c.outcome && c.outcome !== "completed" && !outgoing;
+      // Red only for a call I missed; one I declined was my choice.
+      const bad = !outgoing && (c.outcome === "missed" || c.outcome === "cancelled");
       ul.append(
         listRow(
           "calls",
@@ -448,7 +452,7 @@ export function renderList(pane) {
             avatar(peer),
             h(
               "span.conv-text",
-              h("span.conv-top", h(`span.conv-name${bad ? ".missed" : ""}`, nameOf(peer)), h("time.conv-time", { datetime: c.started_at }, formatDateTime(c.started_at))),
+              h("span.conv-top", h(`span.conv-name${bad ? ".missed" : ""}`, nameOf(peer)), h("time.conv-time", { datetime: c.started_at, title: formatDateTime(c.started_at) }, formatWhen(c.started_at))),
               h(
                 "span.conv-bottom",
                 h(

@@ -140,6 +140,21 @@ export function formatTime(iso) {
   return new Intl.DateTimeFormat(lang(), opts).format(when);
 }
 
+// When something happened, as short as a list row needs: "10:30" today,
+// "Yesterday", a weekday within the week, then a date (with the year only
+// when it is not this year's).
+export function formatWhen(iso, now = new Date()) {
+  if (!iso) return "";
+  const when = new Date(iso);
+  const day = (d) => new Date(d.getFullYear(), d.getMonth(), d.getDate()).getTime();
+  const days = Math.round((day(now) - day(when)) / 86400000);
+  if (days <= 0) return new Intl.DateTimeFormat(lang(), { hour: "2-digit", minute: "2-digit" }).format(when);
+  if (days === 1) return t("Yesterday");
+  if (days < 7) return new Intl.DateTimeFormat(lang(), { weekday: "short" }).format(when);
+  const opts = when.getFullYear() === now.getFullYear() ? { month: "short", day: "numeric" } : { year: "numeric", month: "numeric", day: "numeric" };
+  return new Intl.DateTimeFormat(lang(), opts).format(when);
+}
+
 export function formatDateTime(iso) {
   if (!iso) return "";
   return new Intl.DateTimeFormat(lang(), { dateStyle: "medium", timeStyle: "short" }).format(new Date(iso));

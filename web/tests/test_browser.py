@@ -196,6 +196,8 @@ def test_video_call_connects_with_decoded_frames_then_shows_in_the_log(people, u
     for tab in (ben.page, ben_second_tab):
         expect(tab.get_by_role("dialog", name="Ann")).to_contain_text("is calling you (video)")
     expect(ann.page.locator(".call-status")).to_have_text("Ringing Ben…")
+    # Accept has the focus (an Enter meant to answer must not decline).
+    expect(ben.page.get_by_role("dialog", name="Ann").get_by_role("button", name="Accept")).to_be_focused()
     ben.page.get_by_role("dialog", name="Ann").get_by_role("button", name="Accept").click()
     # The other tab stops ringing.
     expect(ben_second_tab.get_by_role("dialog", name="Ann")).to_have_count(0)

@@ -71,3 +71,49 @@ def test_a_group_has_one_face_in_chats_and_in_groups(people, user_factory):
     expect(in_groups).to_have_attribute("data-hue", chats_hue)
     assert in_groups.evaluate("n => getComputedStyle(n).backgroundColor") == chats_colour
     person.assert_clean()
+
+
+def test_addresses_are_links_and_nothing_else_is(people, user_factory):
+    from conftest import PASSWORD
+    from contacts.services import do_connect
+    from conversations.models import Conversation
+
+    ann = user_factory("ann_links", nickname="Ann")
+    ben = user_factory("ben_links", nickname="Ben")
+    contact = do_connect(user=ann, other=ben)
+    direct = str(Conversation.objects.get(pk=contact.conversation_id).uuid)
+    send_as(ben, direct, "Tickets: https://example.org/show?id=7&seat=12. Or ask me!")
+    send_as(ben, direct, 'javascript:alert(1) <a href="https://evil.example">click</a> ftp://files.example/x')
+
+    person = people()
+    person.login("ann_links", PASSWORD)
+    person.open_chat("Ben")
+    first = person.page.locator(".messages .msg .text", has_text="Tickets:")
+    link = first.locator("a.msg-link")
+    expect(link).to_have_count(1)
+    # The sentence's full stop is not part of the address.
+    expect(link).to_have_text("https://example.org/show?id=7&seat=12")
+    expect(link).to_have_attribute("href", "https://example.org/show?id=7&seat=12")
+    expect(link).to_have_attribute("target", "_blank")
+    expect(link).to_have_attribute("rel", "noopener noreferrer")
+    expect(first).to_have_text("Tickets: https://example.org/show?id=7&seat=12. Or ask me!")
+    # No other scheme becomes a link, and markup in a message stays text; the
+    # https address written inside it is a link of its own, to itself.
+    second = person.page.locator(".messages .msg .text", has_text="javascript:")
+    expect(second).to_have_text('javascript:alert(1) <a href="https://evil.example">click</a> ftp://files.example/x')
+    expect(second.locator("a")).to_have_count(1)
+    expect(second.locator("a")).to_have_attribute("href", "https://evil.example/")
+    person.assert_clean()
+
+
+def test_an_empty_chat_list_offers_to_add_a_contact(people, user_factory):
+    from conftest import PASSWORD
+
+    user_factory("new_here", nickname="New")
+    person = people()
+    person.login("new_here", PASSWORD)
+    button = person.page.locator(".list-pane .empty").get_by_role("link", name="Add a contact")
+    expect(button).to_be_visible()
+    button.click()
+    expect(person.page.get_by_label("Username or phone number")).to_be_visible()
+    person.assert_clean()

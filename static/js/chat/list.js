@@ -8,7 +8,7 @@ import { api } from "../api.js";
 import { avatar, clear, debounce, formatTime, h, svgIcon, t, tf } from "../dom.js";
 import { headerLink, listPane, listRow } from "../panes.js";
 import { conversationFace, conversationTitle, nameOf, on, sortedConversations, state } from "../state.js";
-import { emptyState } from "../ui.js";
+import { appLink, emptyState } from "../ui.js";
 import { previewText } from "./text.js";
 import { openView } from "./view.js";
 
@@ -46,8 +46,15 @@ function drawList(container) {
   const keep = container.querySelector(".message-results");
   const list = h("ul.conv-list", { "aria-label": t("Conversations") });
   for (const conv of convs) list.append(conversationItem(conv));
-  clear(container, convs.length ? list : emptyState(q ? t("No chat matches.") : t("No chats yet. Add a contact to start.")));
+  clear(container, convs.length ? list : q ? emptyState(t("No chat matches.")) : noChatsYet());
   if (keep && q) container.append(keep);
+}
+
+// An empty list says what to do next, with the button that does it.
+function noChatsYet() {
+  const empty = emptyState(t("No chats yet. Add a contact to start."));
+  empty.append(appLink("contacts", "add", t("Add a contact"), { class: "btn btn-primary" }));
+  return empty;
 }
 
 function conversationItem(conv) {

@@ -131,5 +131,42 @@ function bubble(message) {
   }
   if (message.kind === "bundle") return h("div.bubble.bubble-bundle", head, bundleCard(message));
   if (!KNOWN_KINDS.has(message.kind)) return h("div.bubble", head, h("p.text.muted", t("Unsupported message. Update the app to see it.")));
-  return h("div.bubble", head, h("p.text", textWithMentions(message)));
+  return h("div.bubble", head, h("p.text", withLinks(textWithMentions(message))));
+}
+
+// http(s) addresses in a message's text become links that open in a new tab
+// and tell the target nothing of this page. Only the plain-text parts are
+// searched (mention chips stay as they are), and a link is an <a> built from
+// the matched text: no markup from the message is ever parsed.
+const URL_PATTERN = /\bhttps?:\/\/[^\s<>"]+/giu;
+// Punctuation that ends a sentence rather than the address.
+const TRAILING = /[.,;:!?)\]}'»。，；：！？）】]+$/u;
+
+export function withLinks(parts) {
+  const out = [];
+  for (const part of parts) {
+    if (typeof part !== "string") {
+      out.push(part);
+      continue;
+    }
+    let last = 0;
+    for (const match of part.matchAll(URL_PATTERN)) {
+      let url = match[0];
+      const tail = url.match(TRAILING);
+      if (tail) url = url.slice(0, -tail[0].length);
+      let safe = null;
+      try {
+        const parsed = new URL(url);
+        if (parsed.protocol === "http:" || parsed.protocol === "https:") safe = parsed.href;
+      } catch (err) {
+        safe = null;
+      }
+      if (!safe) continue;
+      if (match.index > last) out.push(part.slice(last, match.index));
+      out.push(h("a.msg-link", { href: safe, target: "_blank", rel: "noopener noreferrer" }, url));
+      last = match.index + url.length;
+    }
+    if (last < part.length) out.push(part.slice(last));
+  }
+  return out;
 }

@@ -1,0 +1,73 @@
+"""The call log reads at a glance: "10:30" today, "Yesterday", a weekday
+within the week, then a short date (full dates pushed names off the row);
+only calls I missed are red, not one I declined."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from web.tests.browser import PHONE
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
+
+
+def test_the_call_log_says_when_briefly_and_reds_only_missed_calls(people, user_factory):
+    from calls.models import Call
+    from conftest import PASSWORD
+    from contacts.services import do_connect
+
+    ann = user_factory("ann_log", nickname="Ann")
+    names = {"today": "Tia", "yesterday": "Yan", "weekday": "Wes", "older": "Ola"}
+    people_by = {k: user_factory(f"{v.lower()}_log", nickname=v) for k, v in names.items()}
+    for other in people_by.values():
+        do_connect(user=ann, other=other)
+    now = timezone.now()
+    # Noon-ish of each day, so the day does not depend on the hour the test runs.
+    midday = now.replace(hour=12, minute=0, second=0, microsecond=0)
+    when = {
+        "today": now - timedelta(minutes=1),
+        "yesterday": midday - timedelta(days=1),
+        "weekday": midday - timedelta(days=3),
+        "older": midday - timedelta(days=30),
+    }
+    outcome = {"today": "rejected", "yesterday": "missed", "weekday": "completed", "older": "missed"}
+    for key, caller in people_by.items():
+        Call.objects.create(
+            caller=caller,
+            callee=ann,
+            media="audio",
+            state="ended",
+            outcome=outcome[key],
+            started_at=when[key],
+            ended_at=when[key] + timedelta(seconds=30),
+            duration_s=30 if outcome[key] == "completed" else 0,
+        )
+
+    person = people(viewport=PHONE, phone=True)
+    person.login("ann_log", PASSWORD)
+    person.nav("calls")
+    log = person.page.get_by_role("list", name="Call log")
+    row = {key: log.locator(".conv-item", has_text=name) for key, name in names.items()}
+    expect(row["today"].locator(".conv-time")).to_have_text(re.compile(r"^\d{1,2}:\d{2}( [AP]M)?$"))
+    expect(row["yesterday"].locator(".conv-time")).to_have_text("Yesterday")
+    expect(row["weekday"].locator(".conv-time")).to_have_text(re.compile(r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun)$"))
+    expect(row["older"].locator(".conv-time")).to_have_text(
+        re.compile(r"^([A-Z][a-z]{2} \d{1,2}|\d{1,2}/\d{1,2}/\d{4})$")
+    )
+    # The full date and time is still there, on hover.
+    expect(row["older"].locator(".conv-time")).to_have_attribute("title", re.compile(r"\d{4}"))
+    # Declined by me: not red. Missed: red.
+    expect(row["today"].locator(".conv-name")).not_to_have_class(re.compile(r"\bmissed\b"))
+    expect(row["today"]).to_contain_text("You declined")
+    expect(row["yesterday"].locator(".conv-name")).to_have_class(re.compile(r"\bmissed\b"))
+    # On a phone the names keep their room beside the time.
+    for key, name in names.items():
+        expect(row[key].locator(".conv-name")).to_have_text(name)
+        assert row[key].locator(".conv-name").evaluate("n => n.scrollWidth <= n.clientWidth"), f"{name} is cut"
+    person.shot("calls-log-phone")
+    person.assert_clean()
