@@ -117,3 +117,63 @@ def test_an_empty_chat_list_offers_to_add_a_contact(people, user_factory):
     button.click()
     expect(person.page.get_by_label("Username or phone number")).to_be_visible()
     person.assert_clean()
+
+
+def test_days_have_their_line_and_one_senders_messages_run_together(people, user_factory):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from conftest import PASSWORD
+    from contacts.services import do_connect
+    from conversations.models import Conversation, Message
+
+    ann = user_factory("ann_runs", nickname="Ann")
+    ben = user_factory("ben_runs", nickname="Ben")
+    contact = do_connect(user=ann, other=ben)
+    direct = str(Conversation.objects.get(pk=contact.conversation_id).uuid)
+    now = timezone.now()
+    yesterday = now.replace(hour=12, minute=0, second=0, microsecond=0) - timedelta(days=1)
+    plan = [
+        (ben, "yesterday one", yesterday),
+        (ben, "yesterday two", yesterday + timedelta(seconds=40)),
+        (ben, "today one", now - timedelta(seconds=50)),
+        (ben, "today two", now - timedelta(seconds=30)),
+        (ann, "my answer", now - timedelta(seconds=10)),
+    ]
+    for sender, text, at in plan:
+        Message.objects.filter(uuid=send_as(sender, direct, text)).update(created_at=at)
+
+    person = people()
+    person.login("ann_runs", PASSWORD)
+    person.open_chat("Ben")
+    page = person.page
+    lines = page.locator(".messages .date-line")
+    expect(lines).to_have_text(["Yesterday", "Today"])
+    # Each line stands right before its day's first message.
+    order = page.locator(".messages > li").evaluate_all(
+        "items => items.map(n => n.classList.contains('date-line') ? '|' + n.textContent : n.querySelector('.text')?.textContent || '')"
+    )
+    assert [o for o in order if o] == [
+        "|Yesterday",
+        "yesterday one",
+        "yesterday two",
+        "|Today",
+        "today one",
+        "today two",
+        "my answer",
+    ], order
+    run = {text: person.item(text) for _, text, _ in plan}
+    expect(run["yesterday one"]).not_to_have_class(re.compile(r"\brun-next\b"))
+    expect(run["yesterday two"]).to_have_class(re.compile(r"\brun-next\b"))
+    expect(run["yesterday two"].locator(".avatar")).to_be_hidden()
+    expect(run["today one"]).not_to_have_class(re.compile(r"\brun-next\b"))  # a new day starts a run
+    expect(run["today two"]).to_have_class(re.compile(r"\brun-next\b"))
+    expect(run["my answer"]).not_to_have_class(re.compile(r"\brun-next\b"))
+    # Inside a run the time waits for a hover.
+    expect(run["today one"].locator(".msg-meta")).to_be_hidden()
+    run["today one"].locator(".bubble").hover()
+    expect(run["today one"].locator(".msg-meta")).to_be_visible()
+    expect(run["today two"].locator(".msg-meta")).to_be_visible()
+    person.shot("chat-runs-desktop")
+    person.assert_clean()

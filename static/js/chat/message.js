@@ -32,7 +32,9 @@ export function selectable(message) {
 // events: the message they change says it). `selecting`: Select is on, and
 // `selected` whether this one is picked.
 export function messageNode(conv, message, { selecting = false, selected = false } = {}) {
-  const dataset = { id: message.id, seq: String(message.seq) };
+  // `at` and `sender` let the list put date lines between days and run one
+  // sender's messages together (messages.js regroup()).
+  const dataset = { id: message.id, seq: String(message.seq), at: message.created_at || "", sender: (message.sender && message.sender.id) || "" };
   if (message.kind === "system") {
     if (isSilent(message)) return null;
     return h("li.msg-system", { dataset }, systemText(message));
@@ -55,6 +57,8 @@ export function messageNode(conv, message, { selecting = false, selected = false
   }
   const mine = message.sender && message.sender.id === state.me.id;
   const meta = h("div.msg-meta", h("time", { datetime: message.created_at }, formatTime(message.created_at)));
+  // Only the time: inside a run of one sender it can wait for a hover.
+  if (!mine && !message.edited_at && !message.pinned) meta.classList.add("time-only");
   if (message.edited_at) meta.append(" · ", h("span.msg-edited", { title: formatDateTime(message.edited_at) }, t("edited")));
   if (message.pinned) meta.append(" ", h("span.msg-pinned", { title: t("Pinned") }, svgIcon("pin", t("Pinned"))));
   if (mine) meta.append(" · ", h("span.msg-status", receiptText(conv, message.seq)));

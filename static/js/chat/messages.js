@@ -19,6 +19,21 @@ import { showReactors, toggleReaction } from "./reactions.js";
 
 const PAGE = 30;
 const JUMP_PAGE = 100;
+// One sender's messages closer together than this are drawn as one run.
+const RUN_GAP_MS = 3 * 60 * 1000;
+
+// The day of a date line: "Today", "Yesterday", a weekday within the week,
+// else the date.
+function formatDay(when, now = new Date()) {
+  const day = (d) => new Date(d.getFullYear(), d.getMonth(), d.getDate()).getTime();
+  const days = Math.round((day(now) - day(when)) / 86400000);
+  if (days <= 0) return t("Today");
+  if (days === 1) return t("Yesterday");
+  const lang = document.documentElement.lang || undefined;
+  if (days < 7) return new Intl.DateTimeFormat(lang, { weekday: "long" }).format(when);
+  const opts = when.getFullYear() === now.getFullYear() ? { month: "long", day: "numeric" } : { year: "numeric", month: "long", day: "numeric" };
+  return new Intl.DateTimeFormat(lang, opts).format(when);
+}
 const LONG_PRESS_MS = 500;
 
 export class MessageList {
@@ -152,6 +167,36 @@ export class MessageList {
     for (const p of b.pending.values()) nodes.push(p.node || (p.node = this.view.pending.node(p)));
     clear(this.list, nodes);
     this.list.classList.toggle("selecting", this.view.select.active);
+    this.regroup();
+  }
+
+  // A line with the day before the first message of each day ("Today",
+  // "Yesterday", a weekday, a date), and one sender's messages within
+  // RUN_GAP_MS of each other drawn as a run: one avatar and name at its
+  // top, the time of its inner messages on hover. Run after every change
+  // of the list's items.
+  regroup() {
+    for (const line of this.list.querySelectorAll(":scope > .date-line")) line.remove();
+    let lastDay = null;
+    let previous = null;
+    for (const item of [...this.list.children]) {
+      const at = item.dataset.at ? new Date(item.dataset.at) : null;
+      if (at) {
+        const day = at.toDateString();
+        if (day !== lastDay) {
+          item.before(h("li.date-line", h("span", formatDay(at))));
+          lastDay = day;
+          previous = null;
+        }
+      }
+      const isMsg = item.classList.contains("msg") && !("pending" in item.dataset);
+      const joins =
+        isMsg && previous && previous.dataset.sender === item.dataset.sender && at && at - new Date(previous.dataset.at) < RUN_GAP_MS;
+      item.classList.toggle("run-next", Boolean(joins));
+      if (previous) previous.classList.toggle("run-inner", Boolean(joins));
+      previous = isMsg ? item : null;
+    }
+    if (previous) previous.classList.remove("run-inner");
   }
 
   nearBottom() {
@@ -173,6 +218,7 @@ export class MessageList {
       const after = [...this.list.querySelectorAll("[data-seq]")].find((el) => Number(el.dataset.seq) > message.seq);
       const firstPending = this.list.querySelector("[data-pending]");
       this.list.insertBefore(node, after || firstPending || null);
+      this.regroup();
     }
     if (stick) this.scrollToBottom();
   }
@@ -187,6 +233,7 @@ export class MessageList {
     const node = this.nodeFor(message);
     if (node) old.replaceWith(node);
     else old.remove();
+    this.regroup();
     if (stick) this.scrollToBottom();
     if (focused && node) node.querySelector(`[data-focus="${CSS.escape(focused)}"]`)?.focus({ preventScroll: true });
   }
