@@ -229,6 +229,8 @@ def test_video_call_connects_with_decoded_frames_then_shows_in_the_log(people, u
         # The length of the call (at least the 1.2 s above; how long the steps
         # before took depends on the machine).
         expect(page.locator(".call-status")).to_have_text(re.compile(r"^Call ended · 0:(0[1-9]|[1-5]\d)$"))
+        # The length is said once: the running clock is gone.
+        expect(page.locator(".call-timer")).to_be_hidden()
         page.get_by_role("dialog", name="Call with").get_by_role("button", name="Close").click()
         expect(page.locator(".call-view")).to_have_count(0)
     # The call message in the chat, and the call in the log.
