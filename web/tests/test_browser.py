@@ -88,13 +88,16 @@ def test_two_people_chat_share_files_group_recall_and_come_back(people, live_ser
         ben.page,
         "document.querySelector(\".messages img.thumb[alt='cat <img src=x onerror=alert(2)>.png']\").naturalWidth > 0",
     )
-    with ben.page.expect_popup() as popup:
-        ben.page.get_by_role("link", name="Open image cat <img src=x onerror=alert(2)>.png").click()
-    opened = popup.value
-    opened.wait_for_load_state()
-    assert opened.evaluate("document.contentType") == "image/png"
-    assert opened.evaluate("document.images.length === 1 && document.images[0].naturalWidth") == 320
-    opened.close()
+    # The image opens in the app's viewer, full size, with its download.
+    ben.page.get_by_role("link", name="Open image cat <img src=x onerror=alert(2)>.png").click()
+    viewer = ben.page.get_by_role("dialog", name="Image")
+    expect(viewer).to_be_visible()
+    expect(viewer.locator(".viewer-caption")).to_have_text("cat <img src=x onerror=alert(2)>.png")
+    wait_js(ben.page, "document.querySelector('.viewer-image').naturalWidth === 320")
+    original = ben.context.request.get(viewer.get_by_role("link", name="Download").evaluate("a => a.href"))
+    assert original.status == 200 and original.headers["content-type"] == "image/png"
+    ben.page.keyboard.press("Escape")
+    expect(viewer).to_have_count(0)
     card = ben.page.locator(".file-card", has_text="notes <b>1<b>.txt")
     expect(card).to_be_visible()
     response = ben.context.request.get(live_server_url + card.get_attribute("href"))

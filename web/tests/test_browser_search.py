@@ -9,7 +9,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from web.tests.browser import send_as
+from web.tests.browser import png, send_as
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.timeout(240)]
 
@@ -176,4 +176,49 @@ def test_days_have_their_line_and_one_senders_messages_run_together(people, user
     expect(run["today one"].locator(".msg-meta")).to_be_visible()
     expect(run["today two"].locator(".msg-meta")).to_be_visible()
     person.shot("chat-runs-desktop")
+    person.assert_clean()
+
+
+def test_images_open_in_a_viewer_that_pages_zooms_and_closes_with_back(people, user_factory):
+    from conftest import PASSWORD
+    from contacts.services import do_connect
+
+    ann = user_factory("ann_pics", nickname="Ann")
+    ben = user_factory("ben_pics", nickname="Ben")
+    do_connect(user=ann, other=ben)
+    person = people()
+    person.login("ann_pics", PASSWORD)
+    person.open_chat("Ben")
+    page = person.page
+    names = ["red.png", "green.png", "blue.png"]
+    colours = [(200, 40, 40), (40, 160, 60), (40, 60, 200)]
+    page.locator("#composer-file").set_input_files(
+        [{"name": n, "mimeType": "image/png", "buffer": png(c)} for n, c in zip(names, colours, strict=True)]
+    )
+    expect(page.locator(".messages .msg:not([data-pending]) img.thumb")).to_have_count(3)
+    chat_url = page.url
+    # The uploads go in parallel: the chat's order is the one they were stored in.
+    order = page.locator(".messages .msg:not([data-pending]) img.thumb").evaluate_all("imgs => imgs.map(i => i.alt)")
+    assert sorted(order) == sorted(names)
+    page.get_by_role("link", name=f"Open image {order[1]}").click()
+    viewer = page.get_by_role("dialog", name="Image")
+    caption = viewer.locator(".viewer-caption")
+    expect(caption).to_have_text(f"{order[1]} · 2 of 3")
+    page.keyboard.press("ArrowRight")
+    expect(caption).to_have_text(f"{order[2]} · 3 of 3")
+    expect(viewer.get_by_role("button", name="Next image")).to_be_disabled()
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("ArrowLeft")
+    expect(caption).to_have_text(f"{order[0]} · 1 of 3")
+    viewer.locator(".viewer-image").click()
+    expect(viewer).to_have_class(re.compile(r"\bzoomed\b"))
+    expect(viewer.get_by_role("button", name="Zoom")).to_have_attribute("aria-pressed", "true")
+    person.shot("image-viewer-desktop")
+    # The browser's Back closes the viewer and stays in the chat.
+    page.go_back()
+    expect(viewer).to_have_count(0)
+    assert page.url == chat_url
+    expect(person.message("Did you get them?")).to_have_count(0)
+    person.send("Did you get them?")
+    expect(person.message("Did you get them?")).to_have_count(1)
     person.assert_clean()

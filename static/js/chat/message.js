@@ -119,7 +119,7 @@ function bubble(message) {
         img.width = Math.max(1, Math.round(f.width * scale));
         img.height = Math.max(1, Math.round(f.height * scale));
       }
-      parts.push(h("a.thumb-link", { href: f.url, target: "_blank", rel: "noopener", "aria-label": tf("Open image %(name)s", { name: f.name }) }, img));
+      parts.push(h("a.thumb-link", { href: f.url, target: "_blank", rel: "noopener", "aria-label": tf("Open image %(name)s", { name: f.name }), dataset: { action: "image", name: f.name } }, img));
     } else {
       parts.push(
         h(

@@ -13,6 +13,7 @@ import { box, rememberUser, state } from "../state.js";
 import { errorText, toast } from "../ui.js";
 import { openMessageMenu } from "./actions.js";
 import { openBundle } from "./bundle.js";
+import { openImageViewer } from "./viewer.js";
 import { swallowNextClick } from "./menu.js";
 import { messageNode, receiptText, selectable } from "./message.js";
 import { showReactors, toggleReaction } from "./reactions.js";
@@ -276,6 +277,12 @@ export class MessageList {
         return;
       case "bundle":
         openBundle(message);
+        return;
+      case "image":
+        // In the app's viewer (a plain click; a middle or modified click still opens a tab).
+        if (event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+        event.preventDefault();
+        openImageViewer([...this.list.querySelectorAll("a.thumb-link[data-action='image']")], control);
         return;
       default:
     }
