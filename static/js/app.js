@@ -60,6 +60,12 @@ function updateTitleBadge() {
   }
   const base = document.title.replace(/^\(\d+\+?\) /, "");
   document.title = unread ? `(${unread > 99 ? "99+" : unread}) ${base}` : base;
+  // The tab's icon gets a red dot while something is unread.
+  const icon = document.querySelector('link[rel="icon"][data-unread]');
+  if (icon) {
+    const want = unread ? icon.dataset.unread : icon.dataset.read;
+    if (icon.getAttribute("href") !== want) icon.setAttribute("href", want);
+  }
 }
 
 // ------------------------------------------------------------------ connection banner

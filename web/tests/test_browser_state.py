@@ -279,6 +279,10 @@ def test_the_composer_counts_near_the_limit_and_says_why_at_it(people, user_fact
     b.send("one")
     b.send("two")
     expect(a.page).to_have_title(re.compile(r"^\(2\) "))
+    # And the tab's icon has its red dot meanwhile.
+    icon = a.page.locator('link[rel="icon"]')
+    expect(icon).to_have_attribute("href", re.compile(r"favicon-unread"))
     a.open_chat("Ben")
     expect(a.page).not_to_have_title(re.compile(r"^\(\d"))
+    expect(icon).not_to_have_attribute("href", re.compile(r"favicon-unread"))
     a.assert_clean()
