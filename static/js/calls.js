@@ -55,6 +55,27 @@ function newPeerConnection(servers) {
       call.ui.remoteAudio.srcObject = stream;
     }
   };
+  // What each side's microphone and camera are doing travels peer to peer on
+  // a data channel both sides open the same way (negotiated, id 0), so no
+  // server frame is needed. A turned-off camera sends black frames: the
+  // other side shows the avatar instead.
+  const channel = pc.createDataChannel("media-state", { negotiated: true, id: 0 });
+  channel.onopen = () => {
+    if (call && call.pc === pc) sendMediaState();
+  };
+  channel.onmessage = (event) => {
+    if (!call || call.pc !== pc) return;
+    let data;
+    try {
+      data = JSON.parse(event.data);
+    } catch (err) {
+      return;
+    }
+    if (!data || typeof data !== "object") return;
+    call.peerMedia = { mic: data.mic !== false, camera: data.camera !== false };
+    updatePeerMedia();
+  };
+  pc.mediaChannel = channel;
   pc.onconnectionstatechange = () => {
     if (!call || call.pc !== pc) return;
     if (pc.connectionState === "connected" && call.state !== "active") {
@@ -115,7 +136,7 @@ function begin(fields) {
     toast(t("You are already in a call."), { kind: "error" });
     return false;
   }
-  call = { ...fields, outgoingIce: [], incomingIce: [], remoteSet: false, signalling: false };
+  call = { ...fields, outgoingIce: [], incomingIce: [], remoteSet: false, signalling: false, peerMedia: { mic: true, camera: true } };
   showCallView();
   return true;
 }
@@ -321,6 +342,11 @@ function showCallView() {
   const localVideo = h("video.local-video", { autoplay: true, playsInline: true, muted: true, "aria-label": t("Your video") });
   localVideo.muted = true;
   const remoteAudio = h("audio", { autoplay: true });
+  // Shown over the other person's video while their camera is off.
+  const peerCameraOff = h("div.call-peer.call-camera-off", { hidden: true }, avatar(call.peer, { size: 96 }), h("p", tf("%(who)s turned off the camera", { who: nameOf(call.peer) })));
+  // Shown in place of my preview while my camera is off.
+  const localOff = h("div.local-video.local-off", { hidden: true, "aria-label": t("Your camera is off"), role: "img" }, avatar(state.me, { size: 48 }));
+  const peerMuted = h("p.call-peer-muted", { hidden: true }, svgIcon("mic-off"), " ", tf("%(who)s is muted", { who: nameOf(call.peer) }));
   const muteButton = h("button.btn-round", { type: "button", "aria-pressed": "false", onclick: () => toggleTrack("audio") }, svgIcon("mic"), h("span", t("Mute")));
   const cameraButton = video
     ? h("button.btn-round", { type: "button", "aria-pressed": "false", onclick: () => toggleTrack("video") }, svgIcon("video"), h("span", t("Camera off")))
@@ -333,17 +359,32 @@ function showCallView() {
     h(
       "div.call-stage",
       video ? remoteVideo : h("div.call-peer", avatar(call.peer, { size: 96 })),
+      video ? peerCameraOff : null,
       video ? localVideo : null,
+      video ? localOff : null,
       remoteAudio,
     ),
-    h("div.call-info", h("h2", nameOf(call.peer)), status, h("p.call-timer", { "aria-hidden": "true" })),
+    h("div.call-info", h("h2", nameOf(call.peer)), status, h("p.call-timer", { "aria-hidden": "true" }), peerMuted),
     h("div.call-controls", muteButton, cameraButton, hangButton, close),
   );
   const layer = document.getElementById("call-layer");
   layer.append(h("div.call-backdrop"), root);
   // The page behind is out of reach while the call view is up.
   document.querySelector(".app").inert = true;
-  call.ui = { root, status, remoteVideo, localVideo, remoteAudio, muteButton, cameraButton, close, timer: root.querySelector(".call-timer") };
+  call.ui = {
+    root,
+    status,
+    remoteVideo,
+    localVideo,
+    remoteAudio,
+    muteButton,
+    cameraButton,
+    close,
+    peerCameraOff,
+    localOff,
+    peerMuted,
+    timer: root.querySelector(".call-timer"),
+  };
   call.timer = setInterval(updateTimer, 1000);
   updateCallView();
   hangButton.focus();
@@ -388,6 +429,34 @@ function toggleTrack(kind) {
   button.setAttribute("aria-pressed", String(Boolean(off)));
   button.querySelector("span").textContent =
     kind === "audio" ? (off ? t("Unmute") : t("Mute")) : off ? t("Camera on") : t("Camera off");
+  if (kind === "video") {
+    call.ui.localVideo.hidden = Boolean(off);
+    call.ui.localOff.hidden = !off;
+  }
+  sendMediaState();
+}
+
+function trackOn(kind) {
+  const tracks = kind === "audio" ? call.localStream.getAudioTracks() : call.localStream.getVideoTracks();
+  return tracks.length > 0 && tracks[0].enabled;
+}
+
+// Tells the other side whether my microphone and camera are on.
+function sendMediaState() {
+  if (!call || !call.pc || !call.localStream) return;
+  const channel = call.pc.mediaChannel;
+  if (!channel || channel.readyState !== "open") return;
+  channel.send(JSON.stringify({ mic: trackOn("audio"), camera: call.media === "video" && trackOn("video") }));
+}
+
+function updatePeerMedia() {
+  if (!call || !call.ui) return;
+  const { mic, camera } = call.peerMedia;
+  call.ui.peerMuted.hidden = mic;
+  if (call.media === "video") {
+    call.ui.peerCameraOff.hidden = camera;
+    call.ui.remoteVideo.hidden = !camera;
+  }
 }
 
 export function currentCall() {
@@ -488,24 +557,27 @@ export function renderMain(main, item) {
   main.append(
     mainHeader(t("Call")),
     h(
-      "div.card.center",
-      avatar(peer, { size: 72 }),
-      h("h2", nameOf(peer)),
+      "div.pane-scroll",
       h(
-        "dl.facts",
-        h("dt", t("Direction")),
-        h("dd", outgoing ? t("Outgoing") : t("Incoming")),
-        h("dt", t("Type")),
-        h("dd", c.media === "video" ? t("Video call") : t("Voice call")),
-        h("dt", t("Result")),
-        h("dd", logOutcome(c)),
-        h("dt", t("Started")),
-        h("dd", formatDateTime(c.started_at)),
-      ),
-      h(
-        "div.actions",
-        h("button.btn", { type: "button", onclick: () => startCall(peer, "audio") }, svgIcon("phone"), " ", t("Voice call")),
-        h("button.btn.btn-primary", { type: "button", onclick: () => startCall(peer, "video") }, svgIcon("video"), " ", t("Video call")),
+        "div.card.center.call-card",
+        avatar(peer, { size: 72 }),
+        h("h2", nameOf(peer)),
+        h(
+          "dl.facts",
+          h("dt", t("Direction")),
+          h("dd", outgoing ? t("Outgoing") : t("Incoming")),
+          h("dt", t("Type")),
+          h("dd", c.media === "video" ? t("Video call") : t("Voice call")),
+          h("dt", t("Result")),
+          h("dd", logOutcome(c)),
+          h("dt", t("Started")),
+          h("dd", formatDateTime(c.started_at)),
+        ),
+        h(
+          "div.actions",
+          h("button.btn", { type: "button", onclick: () => startCall(peer, "audio") }, svgIcon("phone"), " ", t("Voice call")),
+          h("button.btn.btn-primary", { type: "button", onclick: () => startCall(peer, "video") }, svgIcon("video"), " ", t("Video call")),
+        ),
       ),
     ),
   );

@@ -213,9 +213,29 @@ def test_video_call_connects_with_decoded_frames_then_shows_in_the_log(people, u
     call_view.get_by_role("button", name="Mute", exact=True).click()
     expect(call_view.get_by_role("button", name="Unmute")).to_have_attribute("aria-pressed", "true")
     assert ann.page.evaluate("wsc.calls.currentCall().localStream.getAudioTracks()[0].enabled") is False
+    # Ben hears that Ann muted herself.
+    expect(ben.page.locator(".call-peer-muted")).to_have_text("Ann is muted")
     call_view.get_by_role("button", name="Camera off").click()
     assert ann.page.evaluate("wsc.calls.currentCall().localStream.getVideoTracks()[0].enabled") is False
+    # A camera turned off sends black frames: Ben sees Ann's avatar instead,
+    # and Ann's own preview shows hers.
+    ben_stage = ben.page.locator(".call-stage")
+    expect(ben_stage.locator(".call-camera-off")).to_be_visible()
+    expect(ben_stage.locator(".call-camera-off p")).to_have_text("Ann turned off the camera")
+    expect(ben_stage.locator(".call-camera-off .avatar")).to_be_visible()
+    expect(ben_stage.locator(".remote-video")).to_be_hidden()
+    expect(ann.page.locator(".local-off")).to_be_visible()
+    expect(ann.page.locator(".local-video:not(.local-off)")).to_be_hidden()
+    ben.shot("call-peer-camera-off")
     ann.shot("call-desktop")
+    # On again: Ben sees her video; unmuted: the badge goes.
+    call_view.get_by_role("button", name="Camera on").click()
+    expect(ben_stage.locator(".remote-video")).to_be_visible()
+    expect(ben_stage.locator(".call-camera-off")).to_be_hidden()
+    call_view.get_by_role("button", name="Unmute").click()
+    expect(ben.page.locator(".call-peer-muted")).to_be_hidden()
+    # Ben never muted himself: Ann sees no badge.
+    expect(ann.page.locator(".call-peer-muted")).to_be_hidden()
     # Someone else calling Ann now hears she is busy; Ann is not disturbed.
     cat = people(viewport=PHONE, phone=True)
     cat.login("cat_call", password)

@@ -71,3 +71,40 @@ def test_the_call_log_says_when_briefly_and_reds_only_missed_calls(people, user_
         assert row[key].locator(".conv-name").evaluate("n => n.scrollWidth <= n.clientWidth"), f"{name} is cut"
     person.shot("calls-log-phone")
     person.assert_clean()
+
+
+def test_a_calls_details_sit_in_a_card_with_the_panes_margins(people, user_factory):
+    """Desktop: a call's detail card keeps the pane's padding on both sides and
+    its own width, instead of running from edge to edge of the pane."""
+    from calls.models import Call
+    from conftest import PASSWORD
+    from contacts.services import do_connect
+
+    ann = user_factory("ann_card", nickname="Ann")
+    ben = user_factory("ben_card", nickname="Ben")
+    do_connect(user=ann, other=ben)
+    started = timezone.now() - timedelta(minutes=5)
+    Call.objects.create(
+        caller=ann,
+        callee=ben,
+        media="video",
+        state="ended",
+        outcome="completed",
+        started_at=started,
+        ended_at=started + timedelta(seconds=75),
+        duration_s=75,
+    )
+    person = people()
+    person.login("ann_card", PASSWORD)
+    person.nav("calls")
+    person.page.get_by_role("list", name="Call log").locator(".conv-item", has_text="Ben").click()
+    card = person.page.locator(".call-card")
+    expect(card).to_contain_text("1:15")
+    expect(card.get_by_role("button", name="Video call")).to_be_visible()
+    pane = card.locator("xpath=..").bounding_box()
+    box = card.bounding_box()
+    assert box["x"] >= pane["x"] + 12, (box, pane)
+    assert box["x"] + box["width"] <= pane["x"] + pane["width"] - 12, (box, pane)
+    assert box["width"] <= 30 * 16 + 1, box
+    person.shot("call-detail-desktop")
+    person.assert_clean()
