@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
@@ -54,6 +55,7 @@ class ContactRequestListView(APIView):
         parameters=[
             OpenApiParameter("box", str, enum=list(selectors.BOXES), description="default incoming"),
             OpenApiParameter("status", str, enum=["pending", "accepted", "rejected", "cancelled"], required=False),
+            OpenApiParameter("peer", OpenApiTypes.UUID, required=False, description="only requests with this user"),
             *PAGE_PARAMS,
         ],
         responses={200: list_of(s.ContactRequestOut, "ContactRequestList")},
@@ -65,6 +67,7 @@ class ContactRequestListView(APIView):
             user=request.user,
             box=request.query_params.get("box", "incoming"),
             status=request.query_params.get("status"),
+            peer=request.query_params.get("peer"),
             after_id=after_id(request),
             limit=limit,
         )

@@ -224,17 +224,25 @@ BOXES = ("incoming", "outgoing")
 
 
 def list_contact_requests(
-    *, user: User, box: object, after_id: int | None, limit: int, status: object = None
+    *, user: User, box: object, after_id: int | None, limit: int, status: object = None, peer: object = None
 ) -> list[ContactRequest]:
     """Requests to `user` (incoming) or from `user` (outgoing), newest first,
-    optionally of one status; `limit + 1` rows from the keyset `after_id`.
-    One query."""
+    optionally of one status and with one other person (`peer`, a user id:
+    the web app finds the greeting a new contact's chat starts with);
+    `limit + 1` rows from the keyset `after_id`. One query."""
     if box not in BOXES:
         raise Invalid.field("box", 'Must be "incoming" or "outgoing".')
     if status is not None and status not in RequestStatus.values:
         raise Invalid.field("status", f"One of {', '.join(RequestStatus.values)}.")
+    peer_uuid = None
+    if peer is not None:
+        peer_uuid = parse_uuid(peer)
+        if peer_uuid is None:
+            raise Invalid.field("peer", "Must be a user id.")
     qs = ContactRequest.objects.select_related("from_user__avatar", "to_user__avatar")
     qs = qs.filter(to_user=user) if box == "incoming" else qs.filter(from_user=user)
+    if peer_uuid is not None:
+        qs = qs.filter(from_user__uuid=peer_uuid) if box == "incoming" else qs.filter(to_user__uuid=peer_uuid)
     if status is not None:
         qs = qs.filter(status=status)
     if after_id is not None:

@@ -182,6 +182,16 @@ def test_list_requests_by_box_with_pages(api, api_for, alice, user_factory, djan
     services.do_reject_contact_request(user=alice, request_id=str(rows[0].uuid))
     pending = api.get("/api/v1/contact-requests", {"status": "pending"}).json()["results"]
     assert [p["id"] for p in pending] == [str(r.uuid) for r in rows[1:]]
+    # peer: only requests with that person, in the box asked for
+    with_first = api.get("/api/v1/contact-requests", {"peer": str(rows[0].from_user.uuid)}).json()["results"]
+    assert [r["id"] for r in with_first] == [str(rows[0].uuid)]
+    assert api.get("/api/v1/contact-requests", {"peer": str(alice.uuid)}).json()["results"] == []
+    to_outgoing = api.get("/api/v1/contact-requests", {"box": "outgoing", "peer": str(outgoing_to.uuid)}).json()
+    assert [r["id"] for r in to_outgoing["results"]] == [str(ContactRequest.objects.get(to_user=outgoing_to).uuid)]
+    # ...and not the incoming one from that person in the outgoing box
+    from_first = api.get("/api/v1/contact-requests", {"box": "outgoing", "peer": str(rows[0].from_user.uuid)})
+    assert from_first.json()["results"] == []
+    assert_error(api.get("/api/v1/contact-requests", {"peer": "not-a-user"}), 400, "invalid")
     assert_error(api.get("/api/v1/contact-requests", {"box": "sideways"}), 400, "invalid")
     assert_error(api.get("/api/v1/contact-requests", {"status": "maybe"}), 400, "invalid")
     assert_error(api.get("/api/v1/contact-requests", {"cursor": "garbage!"}), 400, "invalid")

@@ -48,6 +48,11 @@ def test_two_people_chat_share_files_group_recall_and_come_back(people, live_ser
     ben_entry.click()
     ann.page.get_by_role("button", name="Send message").click()
     expect(ann.page.locator(".chat-header h1")).to_have_text(f"{evil}Ben")
+    # The chat begins with the request that made them contacts, and its greeting.
+    start = ann.page.locator(".chat-start")
+    expect(start.locator(".msg-system")).to_have_text(f"{evil}Ben accepted your contact request.")
+    expect(start.locator(".greeting blockquote")).to_have_text("Hi, I am Ann.")
+    expect(start.locator(".greeting figcaption")).to_have_text("Your greeting")
 
     # ---- live chat: unread badge, preview, typing, read receipts
     ann.send("Hello <b>Ben</b> 😀")
@@ -59,6 +64,11 @@ def test_two_people_chat_share_files_group_recall_and_come_back(people, live_ser
     expect(item.locator(".conv-preview")).to_have_text("Hello <b>Ben</b> 😀")
     item.click()
     expect(ben.message("Hello <b>Ben</b> 😀")).to_be_visible()
+    ben_start = ben.page.locator(".chat-start")
+    expect(ben_start.locator(".msg-system")).to_have_text("You accepted Ann's contact request.")
+    expect(ben_start.locator(".greeting blockquote")).to_have_text("Hi, I am Ann.")
+    expect(ben_start.locator(".greeting figcaption")).to_have_text("Ann's greeting")
+    ben.shot("chat-start-phone")
     assert ben.page.locator(".messages b, .messages img[src='x']").count() == 0
     # Ben opened it: Ann's message says so.
     expect(ann.page.locator(".msg.mine .msg-status").last).to_have_text("Read")

@@ -9,7 +9,7 @@
 
 import { api, apiAll } from "../api.js";
 import { clear, h, t, tf } from "../dom.js";
-import { box, rememberUser, state } from "../state.js";
+import { box, nameOf, rememberUser, state } from "../state.js";
 import { errorText, toast } from "../ui.js";
 import { openMessageMenu } from "./actions.js";
 import { openBundle } from "./bundle.js";
@@ -41,8 +41,10 @@ export class MessageList {
   constructor(view, name) {
     this.view = view;
     this.older = h("div.older", { role: "status", "aria-live": "polite" });
+    // Where a chat begins: for a direct chat, the contact request that made it.
+    this.start = h("div.chat-start", { hidden: true });
     this.list = h("ol.messages", { "aria-label": t("Messages") });
-    this.scroller = h("div.message-scroll", { tabindex: "0", role: "log", "aria-label": tf("Messages with %(name)s", { name }) }, this.older, this.list);
+    this.scroller = h("div.message-scroll", { tabindex: "0", role: "log", "aria-label": tf("Messages with %(name)s", { name }) }, this.older, this.start, this.list);
     this.scroller.addEventListener("scroll", () => {
       if (this.scroller.scrollTop < 120) this.loadOlder();
     });
@@ -75,8 +77,8 @@ export class MessageList {
       }
     }
     if (this.view.group) await this.loadGroupContext();
-    this.older.textContent = b.hasMore ? "" : t("This is the beginning of the chat.");
     this.drawAll();
+    await this.showStart(b);
     this.scrollToBottom();
     this.view.composer.resolveReply();
     this.view.markRead();
@@ -89,6 +91,52 @@ export class MessageList {
     }
     // A screen taller than one page: fetch more until it can scroll.
     if (b.hasMore && this.scroller.scrollHeight <= this.scroller.clientHeight) this.loadOlder();
+  }
+
+  // Once the oldest message is loaded: "This is the beginning of the chat",
+  // and in a direct chat the accepted contact request that began it, with
+  // its greeting (as WeChat shows it), fetched once per chat.
+  async showStart(b) {
+    this.older.textContent = b.hasMore ? "" : t("This is the beginning of the chat.");
+    const conv = this.view.conv;
+    if (b.hasMore || !conv || conv.kind !== "direct" || !conv.peer) {
+      this.start.hidden = true;
+      return;
+    }
+    if (b.greeting === undefined) {
+      const peer = encodeURIComponent(conv.peer.id);
+      try {
+        const pages = await Promise.all(
+          ["incoming", "outgoing"].map((side) => api("GET", `contact-requests?box=${side}&status=accepted&peer=${peer}&limit=1`)),
+        );
+        const found = pages.flatMap((p) => p.results).sort((x, y) => (x.created_at < y.created_at ? 1 : -1));
+        b.greeting = found[0] || null;
+      } catch (err) {
+        // Only a nicety: the chat itself does not depend on it.
+        b.greeting = null;
+      }
+    }
+    const r = b.greeting;
+    if (!r) {
+      this.start.hidden = true;
+      return;
+    }
+    const mine = r.from.id === state.me.id;
+    const line = mine
+      ? tf("%(name)s accepted your contact request.", { name: nameOf(conv.peer) })
+      : tf("You accepted %(name)s's contact request.", { name: nameOf(conv.peer) });
+    clear(
+      this.start,
+      h("p.msg-system", line),
+      r.message
+        ? h(
+            `figure.greeting${mine ? ".mine" : ""}`,
+            h("blockquote", r.message),
+            h("figcaption", mine ? t("Your greeting") : tf("%(name)s's greeting", { name: nameOf(conv.peer) })),
+          )
+        : null,
+    );
+    this.start.hidden = false;
   }
 
   // A group's read cursors (for *Read by N*) and its members' names.
@@ -140,9 +188,9 @@ export class MessageList {
       this.absorb(b, page.results);
       b.hasMore = page.has_more;
       this.drawAll();
+      await this.showStart(b);
       // Keep the message the reader was looking at in place.
       this.scroller.scrollTop += this.scroller.scrollHeight - before;
-      this.older.textContent = b.hasMore ? "" : t("This is the beginning of the chat.");
     } catch (err) {
       this.older.textContent = errorText(err);
     } finally {
@@ -362,8 +410,8 @@ export class MessageList {
       } finally {
         b.loading = false;
       }
-      this.older.textContent = b.hasMore ? "" : t("This is the beginning of the chat.");
       this.drawAll();
+      await this.showStart(b);
       node = find();
     }
     if (!node) {
