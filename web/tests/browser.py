@@ -31,6 +31,8 @@ PASSWORD = "a-good-password-1"
 expect.set_options(timeout=12_000)
 DESKTOP = {"width": 1440, "height": 900}
 PHONE = {"width": 390, "height": 844}
+# The walk-through's desktop: a common laptop screen.
+DESKTOP_SMALL = {"width": 1366, "height": 800}
 
 
 class Person:

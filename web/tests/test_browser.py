@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import json
 import re
 import time
 
@@ -19,6 +20,7 @@ from playwright.sync_api import expect
 from web.tests.browser import (
     AXE,
     DESKTOP,
+    DESKTOP_SMALL,
     PHONE,
     Person,
     befriend_in_ui,
@@ -357,7 +359,37 @@ def test_an_unanswered_call_and_a_cancelled_one_are_missed_calls(
         ben.assert_clean()
 
 
-def test_every_main_page_on_a_phone_and_a_desktop_has_no_serious_axe_violation(people, user_factory, live_server_url):
+# What a page must not do at any size: scroll sideways, or cut a label, a
+# heading or a name short (the seed's names are short enough to fit).
+LAYOUT_PROBLEMS = """() => {
+  const problems = [];
+  const width = document.documentElement.clientWidth;
+  if (document.documentElement.scrollWidth > width + 1)
+    problems.push(`the page scrolls sideways (${document.documentElement.scrollWidth} > ${width})`);
+  const selector = "h1, h2, .conv-name, .btn, .btn-round, .rail a, label, .tabs a, .subtitle";
+  for (const el of document.querySelectorAll(selector)) {
+    if (!el.getClientRects().length || getComputedStyle(el).display === "inline") continue;
+    if (el.closest("[hidden], dialog:not([open]), .sr-only")) continue;
+    if (el.scrollWidth > el.clientWidth + 1)
+      problems.push(`cut: ${el.tagName.toLowerCase()}.${[...el.classList].join(".")} "${el.textContent.trim().slice(0, 40)}"`);
+    const box = el.getBoundingClientRect();
+    if (box.right > width + 1) problems.push(`off the screen: "${el.textContent.trim().slice(0, 40)}"`);
+  }
+  return problems;
+}"""
+# The app in each language: a word of its rail and of the sign-in page.
+WORDS = {"en": ("Chats", "Sign in"), "zh-hans": ("聊天", "登录")}
+
+
+def test_every_page_in_both_languages_on_a_phone_and_a_desktop_is_whole_and_accessible(
+    people, user_factory, live_server_url
+):
+    """The walk-through: every page, signed out and in, on a phone (390×844,
+    touch) and a desktop (1366×800), in English and in Chinese. Each page is
+    in the right language, does not scroll sideways or cut a label short, and
+    has no serious axe-core violation; the screenshots are kept to look at."""
+    from accounts.models import User
+
     assert AXE.exists(), "run `npm ci` first: axe-core is injected from node_modules"
     password, direct, group_id, ben_id = seed_world(user_factory)
     pages = [
@@ -367,43 +399,83 @@ def test_every_main_page_on_a_phone_and_a_desktop_has_no_serious_axe_violation(p
         ("contact", f"/contacts/{ben_id}", ".profile-card"),
         ("requests", "/contacts/requests", ".request"),
         ("add-contact", "/contacts/add", "form"),
+        ("blocked", "/contacts/blocked", "main ul"),
         ("groups", "/groups", "[data-group]"),
         ("group", f"/groups/{group_id}", "[data-member]"),
         ("new-group", "/groups/new", ".picker"),
+        ("join-group", "/groups/join", "main form"),
         ("calls", "/calls", ".empty"),
         ("profile", "/profile", ".avatar-edit"),
+        ("settings", "/profile/settings", "main form"),
     ]
     found: dict[str, list] = {}
-    for size, viewport, phone in (("desktop", DESKTOP, False), ("phone", PHONE, True)):
-        person = people(viewport=viewport, phone=phone)
-        page = person.page
-        for name, path in (
-            ("login", "/login"),
-            ("login-sms", "/login?tab=sms"),
-            ("register", "/register"),
-            ("reset", "/reset"),
-        ):
-            page.goto(live_server_url + path)
-            person.shot(f"{name}-{size}")
-            found[f"{name}-{size}"] = person.axe()
-        person.login("ann_pages", password)
-        for name, path, ready in pages:
-            page.goto(live_server_url + path)
+    laid_out: dict[str, list] = {}
+    for lang, locale in (("en", "en-US"), ("zh-hans", "zh-CN")):
+        rail_word, sign_in_word = WORDS[lang]
+        User.objects.filter(username="ann_pages").update(language=lang)
+        for size, viewport, phone in (("desktop", DESKTOP_SMALL, False), ("phone", PHONE, True)):
+            person = people(viewport=viewport, phone=phone, locale=locale)
+            page = person.page
+            tag = f"{size}-{lang}"
+            for name, path in (
+                ("login", "/login"),
+                ("login-sms", "/login?tab=sms"),
+                ("register", "/register"),
+                ("reset", "/reset"),
+                ("not-found", "/no/such/page"),
+            ):
+                response = page.goto(live_server_url + path)
+                if name == "not-found":
+                    # The page's own 404 is the one failed load the console reports.
+                    assert response.status == 404
+                    expect(page.locator("h1")).to_be_visible()
+                    page.wait_for_timeout(100)
+                    own = [p for p in person.problems if "status of 404" in p]
+                    assert len(own) == 1, person.problems
+                    person.problems.remove(own[0])
+                if name.startswith("login"):
+                    expect(page.locator("form button[type=submit]:visible").first).to_have_text(sign_in_word)
+                person.shot(f"{name}-{tag}")
+                found[f"{name}-{tag}"] = person.axe()
+                laid_out[f"{name}-{tag}"] = page.evaluate(LAYOUT_PROBLEMS)
+            # Signed in: the account's language is the app's, whatever the browser says.
+            page.goto(live_server_url + "/login")
+            page.locator("#login-name").fill("ann_pages")
+            page.locator("#login-password").fill(password)
+            page.locator("form:has(#login-name) button[type=submit]").click()
+            page.wait_for_url(f"{live_server_url}/")
             person.wait_online()
-            expect(page.locator(ready).first).to_be_visible()
-            page.wait_for_timeout(150)
-            person.shot(f"{name}-{size}")
-            found[f"{name}-{size}"] = person.axe()
-        # The Chinese name is filed under its pinyin letter.
-        page.goto(live_server_url + "/contacts")
-        expect(page.locator(".letter-section", has=page.locator("h2", has_text="Z"))).to_contain_text("张伟")
-        person.assert_clean()
+            for name, path, ready in pages:
+                page.goto(live_server_url + path)
+                person.wait_online()
+                expect(page.locator(ready).first).to_be_visible()
+                assert page.evaluate("document.documentElement.lang").lower() == lang, (name, lang)
+                if not phone or name in ("chats", "contacts", "groups", "calls", "profile"):
+                    expect(page.locator(".rail").get_by_text(rail_word, exact=True).first).to_be_visible()
+                page.wait_for_timeout(150)
+                person.shot(f"{name}-{tag}")
+                found[f"{name}-{tag}"] = person.axe()
+                laid_out[f"{name}-{tag}"] = page.evaluate(LAYOUT_PROBLEMS)
+            if lang == "en":
+                # The Chinese name is filed under its pinyin letter.
+                page.goto(live_server_url + "/contacts")
+                expect(page.locator(".letter-section", has=page.locator("h2", has_text="Z"))).to_contain_text("张伟")
+            person.assert_clean()
+    broken = {k: v for k, v in laid_out.items() if v}
+    assert broken == {}, json.dumps(broken, ensure_ascii=False, indent=1)
     assert {k: v for k, v in found.items() if v} == {}
-    # And axe does see a problem when there is one (an image without alt text).
-    page.evaluate(
+    # And the checks do see a problem when there is one: an image without
+    # alt text, and a heading too long for its box.
+    person = people()
+    person.login("ann_pages", password)
+    person.page.evaluate(
         "document.body.append(Object.assign(document.createElement('img'), {src: '/static/img/favicon.svg'}))"
     )
     assert "image-alt" in [v["id"] for v in person.axe()]
+    person.page.evaluate(
+        "document.querySelector('.pane-header h1, .list-header h1, h1').textContent = 'x'.repeat(400)"
+    )
+    assert any(p.startswith("cut:") for p in person.page.evaluate(LAYOUT_PROBLEMS))
 
 
 def test_sign_in_with_an_sms_code_in_chinese_then_switch_to_english(people, user_factory, tmp_path_factory):
