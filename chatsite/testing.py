@@ -1,10 +1,11 @@
 """Helpers the apps' tests share: the error shape, query counts, a recorder
 of the events services send (the `events` and `closes` fixtures of the root
 conftest), stopping a test loop's background tasks, and a worker's
-environment."""
+environment, and images to upload."""
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from collections.abc import Iterable
@@ -13,6 +14,19 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from chatsite import lifespan, realtime, wire
+
+
+def image_bytes(
+    fmt: str = "PNG", size: tuple[int, int] = (640, 480), mode: str = "RGB", color=(200, 30, 30), **save
+) -> bytes:
+    """A real image file of `size` pixels, for uploads and pictures in tests."""
+    from PIL import Image  # only the tests that make pictures need Pillow loaded
+
+    image = Image.new(mode, size, color if mode == "RGB" else None)
+    out = io.BytesIO()
+    image.save(out, fmt, **save)
+    return out.getvalue()
+
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 

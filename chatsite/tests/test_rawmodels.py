@@ -5,17 +5,9 @@ from __future__ import annotations
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from chatsite.testing import image_bytes
+
 pytestmark = pytest.mark.django_db
-
-
-def _png() -> bytes:
-    import io
-
-    from PIL import Image
-
-    out = io.BytesIO()
-    Image.new("RGB", (4, 4), "red").save(out, "PNG")
-    return out.getvalue()
 
 
 def test_the_session_query_matches_the_orm(alice):
@@ -24,7 +16,7 @@ def test_the_session_query_matches_the_orm(alice):
     from accounts.models import LoginSession
     from files.services import do_upload_file
 
-    avatar = do_upload_file(owner=alice, upload=SimpleUploadedFile("me.png", _png()))
+    avatar = do_upload_file(owner=alice, upload=SimpleUploadedFile("me.png", image_bytes(size=(4, 4))))
     do_update_profile(user=alice, avatar=str(avatar.uuid), nickname="Älice 😀")
     session = start_session(user=alice, client=Client(ip="10.0.0.1", device="phone")).session
     raw = _session_with_user(str(session.uuid))

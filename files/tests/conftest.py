@@ -3,12 +3,12 @@ helpers to upload and to send a file in a conversation."""
 
 from __future__ import annotations
 
-import io
 import struct
 import zlib
 
 import pytest
-from PIL import Image
+
+from chatsite.testing import image_bytes  # noqa: F401  (the files tests import it from here)
 
 
 @pytest.fixture(autouse=True)
@@ -25,13 +25,6 @@ def media(settings, tmp_path):
         },
     }
     return root
-
-
-def image_bytes(fmt: str = "PNG", size: tuple[int, int] = (640, 480), mode: str = "RGB", **save) -> bytes:
-    image = Image.new(mode, size, (200, 30, 30) if mode == "RGB" else None)
-    out = io.BytesIO()
-    image.save(out, fmt, **save)
-    return out.getvalue()
 
 
 def png_header_only(width: int, height: int) -> bytes:

@@ -17,7 +17,6 @@ seeing nothing but 429; the schema still declares 429 where a limit applies.
 from __future__ import annotations
 
 import base64
-import io
 import json
 import os
 import subprocess
@@ -29,8 +28,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from PIL import Image
 
+from chatsite.testing import image_bytes
 from conftest import PASSWORD, make_user, serving
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -57,12 +56,6 @@ UNTHROTTLED = {
 } | {"LIMIT_SMS_COOLDOWN_S": "0"}
 
 
-def png() -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (32, 24), (200, 80, 20)).save(out, "PNG")
-    return out.getvalue()
-
-
 class Api:
     """One user's HTTP client on the served product."""
 
@@ -87,7 +80,7 @@ def build_world(base: str) -> dict[str, list[str]]:
     do_connect(user=me, other=bob)
     api, as_carol, as_dave = Api(base, "fuzz_me"), Api(base, "fuzz_carol"), Api(base, "fuzz_dave")
 
-    image = api.call("POST", "/files", 201, files={"file": ("dot.png", png(), "image/png")})["id"]
+    image = api.call("POST", "/files", 201, files={"file": ("dot.png", image_bytes(size=(32, 24)), "image/png")})["id"]
     group = api.call("POST", "/groups", 201, json={"name": "Fuzz", "members": [str(bob.uuid)], "join_mode": "approval"})
     join = as_carol.call("POST", f"/groups/{group['id']}/join", 202, json={"message": "let me in"})["id"]
     invite = as_dave.call("POST", "/contact-requests", 201, json={"to": str(me.uuid)})["id"]

@@ -7,16 +7,16 @@ services, as users would make it; nothing is written to a table by hand.
 
 from __future__ import annotations
 
-import io
 import itertools
 import re
 import uuid
 from dataclasses import dataclass, field
 
 from django.core.files.uploadedfile import SimpleUploadedFile
-from PIL import Image
 
+from chatsite.testing import image_bytes
 from conftest import PASSWORD, login_tokens
+from files.tests.conftest import send_file
 
 # The columns of the matrix, in its order.
 ROLES = (
@@ -37,9 +37,7 @@ _serial = itertools.count(1)
 
 
 def png() -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (64, 48), (20, 120, 200)).save(out, "PNG")
-    return out.getvalue()
+    return image_bytes(size=(64, 48), color=(20, 120, 200))
 
 
 @dataclass
@@ -173,21 +171,7 @@ class World:
         return do_upload_file(owner=owner, upload=SimpleUploadedFile("pic.png", png(), content_type="image/png"))
 
     def send_file(self, sender, conversation, file):
-        from conversations.store import Incoming, store_messages
-
-        [stored] = store_messages(
-            [
-                Incoming(
-                    conversation_id=conversation.pk,
-                    sender_id=sender.pk,
-                    kind="file",
-                    text=None,
-                    file_id=file.pk,
-                    client_msg_id=str(uuid.uuid4()),
-                )
-            ]
-        )
-        return stored.message
+        return send_file(conversation=conversation, sender=sender, file=file)
 
     def sms_code(self, phone: str, purpose: str) -> str:
         from accounts.actions.sessions import Client

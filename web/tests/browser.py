@@ -3,13 +3,14 @@ person per browser context (so two people never share a cookie)."""
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import time
 from pathlib import Path
 
 from playwright.sync_api import Browser, BrowserContext, Page, expect
+
+from chatsite.testing import image_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "artifacts" / "screenshots"
@@ -206,11 +207,7 @@ def read_sms_codes(path: Path) -> list[dict]:
 
 
 def png(name_color=(200, 40, 40), size=(320, 200)) -> bytes:
-    from PIL import Image
-
-    out = io.BytesIO()
-    Image.new("RGB", size, name_color).save(out, "PNG")
-    return out.getvalue()
+    return image_bytes(size=size, color=name_color)
 
 
 def befriend_in_ui(ann: Person, ben: Person, ben_username: str) -> None:

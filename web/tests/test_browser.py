@@ -9,8 +9,8 @@ artifacts/screenshots/ (git-ignored); each page is checked with axe-core."""
 from __future__ import annotations
 
 import contextlib
-import os
 import json
+import os
 import re
 import time
 
@@ -19,7 +19,6 @@ from playwright.sync_api import expect
 
 from web.tests.browser import (
     AXE,
-    DESKTOP,
     DESKTOP_SMALL,
     PHONE,
     Person,
@@ -472,9 +471,7 @@ def test_every_page_in_both_languages_on_a_phone_and_a_desktop_is_whole_and_acce
         "document.body.append(Object.assign(document.createElement('img'), {src: '/static/img/favicon.svg'}))"
     )
     assert "image-alt" in [v["id"] for v in person.axe()]
-    person.page.evaluate(
-        "document.querySelector('.pane-header h1, .list-header h1, h1').textContent = 'x'.repeat(400)"
-    )
+    person.page.evaluate("document.querySelector('.pane-header h1, .list-header h1, h1').textContent = 'x'.repeat(400)")
     assert any(p.startswith("cut:") for p in person.page.evaluate(LAYOUT_PROBLEMS))
 
 
