@@ -78,7 +78,7 @@ export class MessageList {
     }
     if (this.view.group) await this.loadGroupContext();
     this.drawAll();
-    await this.showStart(b);
+    this.showStart(b);
     this.scrollToBottom();
     this.view.composer.resolveReply();
     this.view.markRead();
@@ -95,28 +95,40 @@ export class MessageList {
 
   // Once the oldest message is loaded: "This is the beginning of the chat",
   // and in a direct chat the accepted contact request that began it, with
-  // its greeting (as WeChat shows it), fetched once per chat.
-  async showStart(b) {
+  // its greeting (as WeChat shows it). The request is fetched once per chat,
+  // without holding up the chat: it is drawn when it comes.
+  showStart(b) {
     this.older.textContent = b.hasMore ? "" : t("This is the beginning of the chat.");
     const conv = this.view.conv;
     if (b.hasMore || !conv || conv.kind !== "direct" || !conv.peer) {
       this.start.hidden = true;
       return;
     }
-    if (b.greeting === undefined) {
-      const peer = encodeURIComponent(conv.peer.id);
-      try {
-        const pages = await Promise.all(
-          ["incoming", "outgoing"].map((side) => api("GET", `contact-requests?box=${side}&status=accepted&peer=${peer}&limit=1`)),
-        );
-        const found = pages.flatMap((p) => p.results).sort((x, y) => (x.created_at < y.created_at ? 1 : -1));
-        b.greeting = found[0] || null;
-      } catch (err) {
-        // Only a nicety: the chat itself does not depend on it.
-        b.greeting = null;
-      }
+    if (b.greeting === undefined) this.fetchGreeting(b, conv);
+    else this.drawStart(b.greeting, conv);
+  }
+
+  async fetchGreeting(b, conv) {
+    b.greeting = null; // asked once, even while the answer is on its way
+    const peer = encodeURIComponent(conv.peer.id);
+    try {
+      const pages = await Promise.all(
+        ["incoming", "outgoing"].map((side) => api("GET", `contact-requests?box=${side}&status=accepted&peer=${peer}&limit=1`)),
+      );
+      const found = pages.flatMap((p) => p.results).sort((x, y) => (x.created_at < y.created_at ? 1 : -1));
+      b.greeting = found[0] || null;
+    } catch (err) {
+      // Only a nicety: the chat itself does not depend on it.
+      return;
     }
-    const r = b.greeting;
+    if (!this.scroller.isConnected || b.hasMore) return;
+    // Drawn above what the reader sees: keep their place.
+    const before = this.scroller.scrollHeight;
+    this.drawStart(b.greeting, conv);
+    this.scroller.scrollTop += this.scroller.scrollHeight - before;
+  }
+
+  drawStart(r, conv) {
     if (!r) {
       this.start.hidden = true;
       return;
@@ -188,7 +200,7 @@ export class MessageList {
       this.absorb(b, page.results);
       b.hasMore = page.has_more;
       this.drawAll();
-      await this.showStart(b);
+      this.showStart(b);
       // Keep the message the reader was looking at in place.
       this.scroller.scrollTop += this.scroller.scrollHeight - before;
     } catch (err) {
@@ -411,7 +423,7 @@ export class MessageList {
         b.loading = false;
       }
       this.drawAll();
-      await this.showStart(b);
+      this.showStart(b);
       node = find();
     }
     if (!node) {
