@@ -8,11 +8,14 @@ true when the change was made.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 
 from django.db import transaction
 
-from chatsite import realtime
+from chatsite import bus, realtime, wire
+
+logger = logging.getLogger(__name__)
 
 
 def _on_commit(fn) -> None:
@@ -51,3 +54,18 @@ def deliver_envelopes_on_commit(items: Iterable[tuple[Iterable[int], dict]]) -> 
     batch = [(uids, env) for uids, env in batch if uids]
     if batch:
         _on_commit(lambda: realtime.deliver_many(batch))
+
+
+def notify_on_commit(*, kind: str, object_id: int, key: str) -> None:
+    """Tell the notifier (a consumer group of its own on the bus) of a call or
+    a contact request once the transaction commits. Best effort: a failure is
+    logged and never fails the request (the socket frames are the fast path)."""
+    value = wire.dumps_bytes({"v": 1, "type": kind, "id": object_id})
+
+    def post() -> None:
+        try:
+            bus.get_bus().post(topic=bus.NOTIFY_TOPIC, key=key, value=value)
+        except Exception as exc:
+            logger.warning("could not tell the notifier of %s %s: %s", kind, object_id, exc)
+
+    _on_commit(post)

@@ -13,6 +13,14 @@ One interface, two backends chosen by settings:
 Records are keyed by conversation, so one partition orders one conversation.
 Handlers are registered per topic by each app's `bus_handlers` module and get
 a batch of records; they must be idempotent (a redelivery changes nothing).
+
+Each handler belongs to a consumer group, Kafka's own notion: every group sees
+every record of its topics, at its own pace. The `store` group (the message
+worker) stores and fans out; other groups (the notifier) follow behind it and
+never hold it up: in Kafka each is a consumer group of its own
+(`run_message_worker --group-name notifier`); in-process each has its own
+thread and queue and gets a topic's records after the `store` group handled
+them.
 """
 
 from __future__ import annotations
@@ -46,7 +54,13 @@ class Record:
 # is kept.  handler(records) -> list[tuple[Record, str]] (rejected, reason)
 BatchHandler = Callable[[list[Record]], list[tuple[Record, str]]]
 
-_handlers: dict[str, BatchHandler] = {}
+STORE = "store"
+# Things a person should hear of though they may have no socket open (a call,
+# a contact request): `{"v": 1, "type": "call"|"contact_request", "id": pk}`,
+# consumed by the notifier (notifications/bus_handlers.py).
+NOTIFY_TOPIC = "notify"
+
+_handlers: dict[tuple[str, str], BatchHandler] = {}
 
 # What handlers did in this process (`messages.stored`, `messages.duplicates`...):
 # the worker logs it, metrics expose it.
@@ -57,28 +71,41 @@ def count(name: str, n: int = 1) -> None:
     counters[name] += n
 
 
-def bus_handler(topic: str) -> Callable[[BatchHandler], BatchHandler]:
+def bus_handler(topic: str, *, group: str = STORE) -> Callable[[BatchHandler], BatchHandler]:
     def register(fn: BatchHandler) -> BatchHandler:
-        _handlers[topic] = fn
+        _handlers[(group, topic)] = fn
         return fn
 
     return register
 
 
-def handler_for(topic: str) -> BatchHandler:
-    if topic not in _handlers:
+def handler_for(topic: str, *, group: str = STORE) -> BatchHandler:
+    if (group, topic) not in _handlers:
         autodiscover()
-    return _handlers[topic]
+    return _handlers[(group, topic)]
 
 
-def topics() -> list[str]:
+def topics(*, group: str | None = STORE) -> list[str]:
+    """The topics `group` consumes (every group's with None)."""
     autodiscover()
-    return sorted(_handlers)
+    return sorted({t for g, t in _handlers if group is None or g == group})
+
+
+def groups() -> list[str]:
+    """Every consumer group with a handler, `store` first."""
+    autodiscover()
+    return sorted({g for g, _ in _handlers}, key=lambda g: (g != STORE, g))
+
+
+_discovered = False
 
 
 def autodiscover() -> None:
-    """Import every installed app's `bus_handlers` (Django's own autodiscovery)."""
-    autodiscover_modules("bus_handlers")
+    """Import every installed app's `bus_handlers` (Django's own autodiscovery), once."""
+    global _discovered
+    if not _discovered:
+        autodiscover_modules("bus_handlers")
+        _discovered = True
 
 
 class Bus(Protocol):
@@ -95,6 +122,11 @@ class Bus(Protocol):
 
     def publish_sync(self, *, topic: str, key: str, value: bytes) -> None:
         """The same, blocking, for synchronous callers (REST views, services)."""
+
+    def post(self, *, topic: str, key: str, value: bytes) -> None:
+        """Hand the record over without waiting for it to be durable (a failure
+        is logged): for hints someone follows up on, never for what a client
+        was told is accepted."""
 
     def check(self, *, timeout: float) -> None:
         """Raise if the broker does not answer."""

@@ -3,6 +3,10 @@
 `publish` resolves once the handler committed the record, so `accepted`
 (which the gateway sends when publish resolves) is never sent for a record
 that is not stored. The socket is not blocked while the record is stored.
+
+Consumer groups other than `store` (the notifier) each get a thread and a
+queue of their own: a topic's records reach them after the `store` group
+handled them, and a slow group only fills its own queue.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from collections import defaultdict
 from django.conf import settings
 from django.db import close_old_connections, connection
 
-from chatsite.bus import Record, handler_for
+from chatsite import bus
+from chatsite.bus import STORE, Record, handler_for
 from chatsite.errors import Invalid, Unavailable
 
 logger = logging.getLogger(__name__)
@@ -32,6 +37,7 @@ class InProcessBus:
         self._queue: queue.Queue[tuple[Record, concurrent.futures.Future] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="bus-inprocess", daemon=True)
         self._closed = False
+        self._followers: dict[str, _Follower] = {}
         self._thread.start()
 
     def _submit(self, topic: str, key: str, value: bytes) -> concurrent.futures.Future:
@@ -65,6 +71,9 @@ class InProcessBus:
         except concurrent.futures.TimeoutError:
             raise Unavailable("Storage is slow; retry with the same client_msg_id.") from None
 
+    def post(self, *, topic: str, key: str, value: bytes) -> None:
+        self._submit(topic, key, value)
+
     def check(self, *, timeout: float) -> None:
         if not self._thread.is_alive():
             raise Unavailable("The in-process bus thread is not running.")
@@ -72,9 +81,26 @@ class InProcessBus:
     def close(self) -> None:
         self._closed = True
         self._queue.put(None)
+        for follower in self._followers.values():
+            follower.close()
 
     def pending(self) -> int:
         return self._queue.qsize()
+
+    def backlog(self, group: str) -> int:
+        """Records waiting for consumer group `group` (0 for one never started)."""
+        follower = self._followers.get(group)
+        return follower.queue.qsize() if follower else 0
+
+    def _follow(self, topic: str, records: list[Record]) -> None:
+        """Hand records the `store` group has handled to every other group of the topic."""
+        for group in bus.groups():
+            if group == STORE or topic not in bus.topics(group=group):
+                continue
+            follower = self._followers.get(group)
+            if follower is None:
+                follower = self._followers.setdefault(group, _Follower(group))
+            follower.queue.put(records)
 
     # ------------------------------------------------------------------ the thread
 
@@ -103,6 +129,12 @@ class InProcessBus:
             by_topic[record.topic].append((record, future))
         for topic, items in by_topic.items():
             records = [r for r, _ in items]
+            if topic not in bus.topics(group=STORE):
+                # A topic only other groups consume (notifications): durable once queued.
+                self._follow(topic, records)
+                for _, future in items:
+                    future.set_result(None)
+                continue
             try:
                 rejected = handler_for(topic)(records)
             except Exception:
@@ -113,6 +145,7 @@ class InProcessBus:
                         future.set_exception(Unavailable("Storing failed; retry with the same client_msg_id."))
                 continue
             reasons = {id(r): reason for r, reason in rejected}
+            self._follow(topic, [r for r in records if id(r) not in reasons])
             for record, future in items:
                 if future.done():
                     continue
@@ -121,3 +154,37 @@ class InProcessBus:
                     future.set_exception(Invalid(f"The message could not be stored: {reasons[id(record)]}"))
                 else:
                     future.set_result(None)
+
+
+class _Follower:
+    """One consumer group other than `store`: its own thread, in order."""
+
+    def __init__(self, group: str) -> None:
+        self.group = group
+        self.queue: queue.Queue[list[Record] | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name=f"bus-{group}", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self.queue.put(None)
+
+    def _run(self) -> None:
+        while True:
+            records = self.queue.get()
+            if records is None:
+                break
+            close_old_connections()
+            by_topic: dict[str, list[Record]] = defaultdict(list)
+            for record in records:
+                by_topic[record.topic].append(record)
+            for topic, batch in by_topic.items():
+                try:
+                    rejected = handler_for(topic, group=self.group)(batch)
+                except Exception:
+                    # Followers are best effort (a push): log and go on.
+                    logger.exception("in-process %s handler for %s failed on %d records", self.group, topic, len(batch))
+                    close_old_connections()
+                    continue
+                for _, reason in rejected:
+                    logger.warning("in-process %s record rejected: %s", self.group, reason)
+        connection.close()

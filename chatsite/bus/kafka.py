@@ -269,6 +269,15 @@ class KafkaBus:
         except concurrent.futures.TimeoutError:
             raise Unavailable("The message broker did not confirm the message in time; retry later.") from None
 
+    def post(self, *, topic: str, key: str, value: bytes) -> None:
+        def on_delivery(err, msg) -> None:
+            if err is not None:
+                logger.warning("a %s record for key %s was lost: %s", topic, key, err)
+
+        if topic not in _topics_ready:
+            threading.Thread(target=self._ensure, args=(topic,), daemon=True).start()
+        self._produce(topic, key, value, on_delivery)
+
     def check(self, *, timeout: float) -> None:
         if self._admin is None:
             self._admin = AdminClient(client_config())

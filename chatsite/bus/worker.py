@@ -63,11 +63,19 @@ def consumer_config(group_id: str | None = None) -> dict:
     }
 
 
+def group_id_for(group: str) -> str:
+    """The Kafka consumer group of a handler group: KAFKA_CONSUMER_GROUP for
+    `store`, `<KAFKA_CONSUMER_GROUP>-<group>` for the others."""
+    return settings.KAFKA_CONSUMER_GROUP if group == bus.STORE else f"{settings.KAFKA_CONSUMER_GROUP}-{group}"
+
+
 class Worker:
-    def __init__(self, *, topics: list[str] | None = None, group_id: str | None = None) -> None:
-        self.topics = topics or bus.topics()
+    def __init__(self, *, topics: list[str] | None = None, group_id: str | None = None, group: str = bus.STORE) -> None:
+        self.group = group
+        self.topics = topics or bus.topics(group=group)
         ensure_topics(self.topics)
         self._by_full = {full_topic(t): t for t in self.topics}
+        group_id = group_id or group_id_for(group)
         self._group_id = group_id
         self.consumer = Consumer(consumer_config(group_id), logger=logger)
         self.dlq = _dead_letter_producer()
@@ -124,7 +132,7 @@ class Worker:
     def run(self) -> None:
         signal.signal(signal.SIGTERM, self._request_stop)
         signal.signal(signal.SIGINT, self._request_stop)
-        logger.info("worker started on %s (group %s)", sorted(self._by_full), settings.KAFKA_CONSUMER_GROUP)
+        logger.info("worker started on %s (group %s)", sorted(self._by_full), self._group_id)
         next_lag = 0.0
         next_topic_check = time.monotonic() + TOPIC_CHECK_INTERVAL_S
         try:
@@ -161,7 +169,7 @@ class Worker:
             from chatsite import redis as rds
 
             try:
-                key = rds.key("lag", settings.KAFKA_CONSUMER_GROUP)
+                key = rds.key("lag", self._group_id)
                 pipe = rds.client().pipeline(transaction=False)
                 pipe.hset(key, mapping={f"{t}:{p}": lag for (t, p), lag in lags.items()})
                 pipe.expire(key, int(LAG_INTERVAL_S * 6))
@@ -270,7 +278,7 @@ class Worker:
             by_topic[record.topic].append(record)
         for topic, batch in by_topic.items():
             try:
-                handler = bus.handler_for(topic)
+                handler = bus.handler_for(topic, group=self.group)
             except KeyError:
                 rejected = [(r, f"no handler for topic {topic}") for r in batch]
             else:

@@ -35,20 +35,23 @@ class Command(BaseCommand):
         from confluent_kafka import Consumer, TopicPartition
 
         from chatsite.bus.kafka import client_config, dead_letter_topic
+        from chatsite.bus.worker import group_id_for
 
-        lag = rds.client().hgetall(rds.key("lag", settings.KAFKA_CONSUMER_GROUP))
-        total = sum(int(v) for v in lag.values())
-        out.write(
-            f"consumer lag (group {settings.KAFKA_CONSUMER_GROUP}): {total}"
-            + ("" if lag else " (no worker reported in the last minute)")
-        )
-        for part, value in sorted(lag.items()):
-            out.write(f"  {part.decode()}: {int(value)}")
+        for group in bus.groups():
+            group_id = group_id_for(group)
+            lag = rds.client().hgetall(rds.key("lag", group_id))
+            total = sum(int(v) for v in lag.values())
+            out.write(
+                f"consumer lag (group {group_id}): {total}"
+                + ("" if lag else " (no worker reported in the last minute)")
+            )
+            for part, value in sorted(lag.items()):
+                out.write(f"  {part.decode()}: {int(value)}")
         probe = Consumer(
             {**client_config(), "group.id": f"{settings.KAFKA_CONSUMER_GROUP}-status", "enable.auto.commit": False}
         )
         try:
-            for topic in bus.topics():
+            for topic in bus.topics(group=None):
                 name = dead_letter_topic(topic)
                 meta = probe.list_topics(name, timeout=5).topics.get(name)
                 count = 0

@@ -22,7 +22,7 @@ class Command(BaseCommand):
         deadline = time.monotonic() + options["timeout"]
         while True:
             try:
-                ensure_topics(bus.topics(), timeout=5.0)
+                ensure_topics(bus.topics(group=None), timeout=5.0)
                 break
             except Exception as exc:
                 if time.monotonic() > deadline:
@@ -30,5 +30,5 @@ class Command(BaseCommand):
                         f"the broker at {settings.KAFKA_BOOTSTRAP_SERVERS} did not answer: {exc}"
                     ) from exc
                 time.sleep(1)
-        for topic in bus.topics():
+        for topic in bus.topics(group=None):
             self.stdout.write(f"ready: {full_topic(topic)} ({settings.KAFKA_PARTITIONS} partitions)")
