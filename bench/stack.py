@@ -30,6 +30,7 @@ PY = sys.executable
 sys.path.insert(0, str(ROOT))
 
 from chatsite.serve import command as serve_command  # noqa: E402  (Django-free)
+from notifications.vapid import new_private_key  # noqa: E402  (Django-free)
 
 TARGETS = ("ws-relay", "channels-pubsub", "channels-core", "embedded", "kafka")
 
@@ -70,6 +71,8 @@ def bench_env(mode: str, run_id: str, *, extra: dict[str, str] | None = None) ->
             KAFKA_PARTITIONS="8",
             KAFKA_SESSION_TIMEOUT_MS="2000",
             KAFKA_HEARTBEAT_INTERVAL_MS="500",
+            # Several processes: one push signing key for all of them.
+            VAPID_PRIVATE_KEY=new_private_key(),
         )
     env.update(extra or {})
     return env
@@ -111,6 +114,7 @@ class Target:
     env: dict[str, str]
     servers: list[subprocess.Popen] = field(default_factory=list)
     workers: list[subprocess.Popen] = field(default_factory=list)
+    notifiers: list[subprocess.Popen] = field(default_factory=list)
 
     @property
     def product(self) -> bool:
@@ -119,6 +123,7 @@ class Target:
     def processes(self) -> dict[str, int]:
         names = {f"server{n}": p.pid for n, p in enumerate(self.servers)}
         names.update({f"worker{n}": p.pid for n, p in enumerate(self.workers)})
+        names.update({f"notifier{n}": p.pid for n, p in enumerate(self.notifiers)})
         return names
 
     def seed_pairs(self, count: int) -> list[tuple[str, str, str]]:
@@ -203,7 +208,15 @@ class Target:
 
 
 @contextmanager
-def start(kind: str, *, nodes: int = 1, workers: int = 1, server: str = "uvicorn", extra_env: dict | None = None):
+def start(
+    kind: str,
+    *,
+    nodes: int = 1,
+    workers: int = 1,
+    server: str = "uvicorn",
+    extra_env: dict | None = None,
+    notifiers: int = 0,
+):
     """Start a target; yields a Target. Everything it started is stopped (and
     the product's bench database dropped) afterwards."""
     if kind not in TARGETS:
@@ -251,6 +264,8 @@ def start(kind: str, *, nodes: int = 1, workers: int = 1, server: str = "uvicorn
                 manage(env, "create_topics")
                 for n in range(workers):
                     target.workers.append(spawn([PY, "manage.py", "run_message_worker"], f"worker{n}"))
+                for n in range(notifiers):
+                    target.notifiers.append(spawn([PY, "manage.py", "run_notifier"], f"notifier{n}"))
             for n in range(nodes if mode == "kafka" else 1):
                 port = free_port()
                 node_env = dict(env, NODE_ID=f"bench-node{n}")
@@ -264,11 +279,13 @@ def start(kind: str, *, nodes: int = 1, workers: int = 1, server: str = "uvicorn
                 target.urls.append(f"ws://127.0.0.1:{port}/ws/")
             for n in range(len(target.workers)):
                 _wait_for_log(var / f"worker{n}.log", "assigned", 30)
+            for n in range(len(target.notifiers)):
+                _wait_for_log(var / f"notifier{n}.log", "assigned", 30)
         yield target
     finally:
-        for proc in target.servers + target.workers:
+        for proc in target.servers + target.workers + target.notifiers:
             proc.terminate()
-        for proc in target.servers + target.workers:
+        for proc in target.servers + target.workers + target.notifiers:
             try:
                 proc.wait(15)
             except subprocess.TimeoutExpired:

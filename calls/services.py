@@ -36,7 +36,7 @@ from calls.models import LIVE_STATES, Call, CallMedia, CallOutcome, CallSlot, Ca
 from chatsite import kv, realtime, wire
 from chatsite.errors import Busy, Invalid, NotFound, RateLimited, TooLarge
 from chatsite.errors import CallState as CallStateError
-from chatsite.events import deliver_envelopes_on_commit
+from chatsite.events import deliver_envelopes_on_commit, notify_on_commit
 from contacts.models import Contact
 from contacts.selectors import check_may_talk
 from conversations.members import ensure_direct_conversation
@@ -327,6 +327,8 @@ def do_invite_call(*, caller: User, to: object, media: object, sdp: object, sock
                     ([callee.pk], realtime.frame_envelope(incoming_frame(call, caller=caller))),
                 ]
             )
+            # A callee with no app open hears of it by push (notifications).
+            notify_on_commit(kind="call", object_id=call.pk, key=str(call.uuid))
     if busy:
         logger.info("call %s busy: caller=%s callee=%s", call.uuid, caller.pk, callee.pk)
         raise Busy("You or the person you call is already in a call.")

@@ -56,6 +56,17 @@ consumer_lag = Gauge(
 )
 sms_sent = Counter("wsc_sms_sent_total", "SMS codes sent by purpose", ["purpose"], registry=REGISTRY)
 call_outcomes = Counter("wsc_call_outcomes_total", "Ended calls by outcome", ["outcome"], registry=REGISTRY)
+# Web Push (the notifier).
+push_planned = Counter("wsc_push_planned_total", "Pushes owed (one per subscription and thing)", registry=REGISTRY)
+push_sent = Counter("wsc_push_sent_total", "Pushes the push service took, by kind", ["kind"], registry=REGISTRY)
+push_failed = Counter(
+    "wsc_push_failed_total", "Pushes given up: gone (404/410), refused, expired", ["reason"], registry=REGISTRY
+)
+push_retried = Counter("wsc_push_retried_total", "Pushes scheduled again after a failure", registry=REGISTRY)
+push_dropped = Counter(
+    "wsc_push_dropped_total", "Pushes no longer wanted when due (read, muted, quiet hours...)", registry=REGISTRY
+)
+push_backlog = Gauge("wsc_push_backlog", "Pushes due and not yet sent", registry=REGISTRY)
 
 
 def render() -> bytes:

@@ -17,6 +17,7 @@ from pathlib import Path
 from django.core.exceptions import ImproperlyConfigured
 
 from chatsite import env
+from notifications import vapid
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env.string("VAR_DIR", str(BASE_DIR / "var")))
@@ -79,6 +80,7 @@ INSTALLED_APPS = [
     "groups",
     "messaging",
     "calls",
+    "notifications",
     "backoffice",
     "web",
 ]
@@ -278,6 +280,43 @@ KAFKA_COMMIT_INTERVAL_MS = env.integer("KAFKA_COMMIT_INTERVAL_MS", 1000, minimum
 # several workers on one host give each its own port.
 WORKER_METRICS_PORT = env.integer("WORKER_METRICS_PORT", 0, minimum=0, maximum=65535)
 WORKER_METRICS_ADDR = env.string("WORKER_METRICS_ADDR", "127.0.0.1")
+
+# ---------------------------------------------------------------------------
+# Notifications (Web Push, docs/operations.md "Push notifications")
+# ---------------------------------------------------------------------------
+# One VAPID key for the cluster (notifications/vapid.py). Unset: the key kept in
+# the data folder, made there on first start when embedded; with Kafka (several
+# nodes) a missing key stops start-up, since nodes on other machines would make
+# their own.
+_vapid = env.string("VAPID_PRIVATE_KEY")
+try:
+    if _vapid is not None:
+        VAPID_PRIVATE_KEY = vapid.normalize(_vapid)
+    else:
+        VAPID_PRIVATE_KEY = vapid.read_or_create(VAR_DIR / "vapid_private_key", create=BUS_BACKEND == "inprocess")
+except ValueError as exc:
+    raise ImproperlyConfigured(f"VAPID_PRIVATE_KEY: {exc}") from None
+if VAPID_PRIVATE_KEY is None:
+    raise ImproperlyConfigured(
+        "VAPID_PRIVATE_KEY is not set: every node must sign pushes with the same key. "
+        "Make one with `python -m notifications.vapid` and set it on every node "
+        f"(or put it in {VAR_DIR / 'vapid_private_key'} when the nodes share that folder)."
+    )
+VAPID_PUBLIC_KEY = vapid.public_key(VAPID_PRIVATE_KEY)
+# Who runs this server, for push services to contact (RFC 8292 `sub`).
+VAPID_SUBJECT = env.string("VAPID_SUBJECT", "mailto:postmaster@localhost")
+if not VAPID_SUBJECT.startswith(("mailto:", "https://")):
+    raise ImproperlyConfigured("VAPID_SUBJECT must be a mailto: or https: URL")
+# A push is retried with backoff for up to this long (also its TTL at the push service).
+PUSH_TTL_S = env.integer("PUSH_TTL_S", 86400, minimum=60, maximum=28 * 86400)
+# Someone with an open socket gets a push only if no socket read the message by then.
+PUSH_DELAY_S = env.integer("PUSH_DELAY_S", 10, minimum=0, maximum=3600)
+# Tests only: push endpoints on http:// and on private addresses.
+PUSH_ALLOW_HTTP = env.boolean("PUSH_ALLOW_HTTP", False)
+# Requests to push services in flight at once per notifier.
+PUSH_CONCURRENCY = env.integer("PUSH_CONCURRENCY", 16, minimum=1, maximum=256)
+# How long one request to a push service may take.
+PUSH_TIMEOUT_S = env.integer("PUSH_TIMEOUT_S", 10, minimum=1, maximum=120)
 
 # /metrics: open in development; in production only with the bearer token
 # METRICS_TOKEN or from an address in METRICS_ALLOWED_IPS (default: loopback).

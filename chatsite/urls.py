@@ -17,6 +17,7 @@ api_v1 = [
     path("", include("files.urls")),
     path("", include("messaging.urls")),
     path("", include("calls.urls")),
+    path("", include("notifications.urls")),
     path("", include("backoffice.urls")),
 ]
 

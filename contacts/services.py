@@ -22,7 +22,7 @@ from django.utils import timezone
 from accounts.models import User, UserStatus
 from accounts.serializers import user_to_wire
 from chatsite.errors import Blocked, Conflict, Forbidden, Invalid, NotFound
-from chatsite.events import send_event_on_commit, send_events_on_commit
+from chatsite.events import notify_on_commit, send_event_on_commit, send_events_on_commit
 from chatsite.text import clean_text
 from chatsite.wire import parse_uuid
 from contacts.models import REMARK_MAX, REQUEST_MESSAGE_MAX, Block, Contact, ContactRequest, RequestStatus
@@ -194,6 +194,8 @@ def do_send_contact_request(*, user: User, to: object, message: object = "") -> 
         raise Conflict("You already have a pending request to this user.") from None
     request.from_user, request.to_user = user, target
     _request_event(request, [target.pk])
+    # Someone with no app open hears of it by push (notifications).
+    notify_on_commit(kind="contact_request", object_id=request.pk, key=f"{target.pk}")
     return request
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hmac
 import logging
 import uuid as uuidlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -178,11 +179,30 @@ def do_refresh(*, refresh_token: object) -> TokenPair:
     return pair
 
 
+# What else ends with a login session, registered by apps above (notifications:
+# its push subscriptions): fn(session_ids=[LoginSession pk]), inside the
+# transaction that ends them.
+_session_end_hooks: list[Callable[..., object]] = []
+
+
+def on_sessions_ended(fn: Callable[..., object]) -> None:
+    """Called by an app's AppConfig.ready()."""
+    if fn not in _session_end_hooks:
+        _session_end_hooks.append(fn)
+
+
+def _ended(session_ids: list[int]) -> None:
+    if session_ids:
+        for hook in _session_end_hooks:
+            hook(session_ids=session_ids)
+
+
 def _revoke(session: LoginSession, *, reason: str, close_code: int = CLOSE_REVOKED) -> None:
     if session.revoked_at is None:
         session.revoked_at = timezone.now()
         session.revoked_reason = reason[:32]
         session.save(update_fields=["revoked_at", "revoked_reason"])
+        _ended([session.pk])
     close_sockets_on_commit(user_ids=[session.user_id], code=close_code, session_id=str(session.uuid))
 
 
@@ -203,8 +223,10 @@ def do_revoke_user_sessions(
     live = LoginSession.objects.filter(user=user, revoked_at__isnull=True)
     if keep is not None:
         live = live.exclude(pk=keep.pk)
-    ended = list(live.values_list("uuid", flat=True))
+    ended_rows = list(live.values_list("pk", "uuid"))
+    ended = [sid for _, sid in ended_rows]
     live.update(revoked_at=now, revoked_reason=reason[:32])
+    _ended([pk for pk, _ in ended_rows])
     if keep is None:
         close_sockets_on_commit(user_ids=[user.pk], code=close_code)
     else:

@@ -570,6 +570,65 @@ def _(w, role):
     return Req("/api/v1/calls/ice-servers")
 
 
+# notifications -------------------------------------------------------------
+
+
+def push_subscription_body() -> dict:
+    """What a browser's PushSubscription.toJSON() gives (an endpoint on
+    127.0.0.1: the matrix runs with PUSH_ALLOW_HTTP)."""
+    from notifications.tests.pushservice import b64url_encode
+
+    point = b"\x04" + uuid.uuid4().bytes * 4
+    return {
+        "endpoint": f"http://127.0.0.1:9/push/{uuid.uuid4().hex}",
+        "keys": {"p256dh": b64url_encode(point), "auth": b64url_encode(uuid.uuid4().bytes)},
+    }
+
+
+def push_subscription_of(user) -> str:
+    from conftest import login_tokens
+    from notifications.services import do_subscribe
+
+    body = push_subscription_body()
+    sub, _ = do_subscribe(user=user, session=login_tokens(user)["session"], endpoint=body["endpoint"], **body["keys"])
+    return str(sub.uuid)
+
+
+@rest("GET /api/v1/push/key")
+def _(w, role):
+    return Req("/api/v1/push/key")
+
+
+@rest("GET /api/v1/push/subscriptions")
+def _(w, role):
+    return Req("/api/v1/push/subscriptions")
+
+
+@rest("POST /api/v1/push/subscriptions")
+def _(w, role):
+    return Req("/api/v1/push/subscriptions", push_subscription_body())
+
+
+@rest("DELETE /api/v1/push/subscriptions/{subscription_id}", "own")
+def _(w, role):
+    return Req(f"/api/v1/push/subscriptions/{push_subscription_of(me_or_fresh(w, role))}")
+
+
+@rest("DELETE /api/v1/push/subscriptions/{subscription_id}", "the target's")
+def _(w, role):
+    return Req(f"/api/v1/push/subscriptions/{push_subscription_of(w.target)}")
+
+
+@rest("GET /api/v1/me/notifications")
+def _(w, role):
+    return Req("/api/v1/me/notifications")
+
+
+@rest("PATCH /api/v1/me/notifications")
+def _(w, role):
+    return Req("/api/v1/me/notifications", {"preview": "sender"})
+
+
 # administration ------------------------------------------------------------
 
 
@@ -792,6 +851,8 @@ def cell_matches(expected: str, actual: str) -> bool:
 
 @pytest.fixture
 def media_root(settings, tmp_path):
+    # Push subscriptions in the rows use endpoints on 127.0.0.1.
+    settings.PUSH_ALLOW_HTTP = True
     root = tmp_path / "media"
     root.mkdir()
     settings.MEDIA_ROOT = root

@@ -1,0 +1,711 @@
+"""Who gets a push, when, with what, and sending it.
+
+Two steps, so that a slow push service never holds anything else up:
+
+1. **Plan** (the notifier's bus handlers, `bus_handlers.py`): for a stored
+   message, a call or a contact request, decide per recipient and write one
+   `PushDelivery` row per subscription, unique per (subscription, thing). A
+   record seen twice (a redelivery, a restart) owes nothing more.
+2. **Send** (`send_due`, looped by `Sender`): claim due rows with a lease
+   (several notifiers share the work), check again that the push is still
+   wanted (read meanwhile, muted, left, blocked, quiet hours, the session
+   ended), encrypt (RFC 8291) and sign (VAPID, RFC 8292) with pywebpush, POST
+   to the push service, and record the answer: 2xx sent; 404/410 the
+   subscription is deleted; anything else retried with backoff until the
+   push's time to live is over.
+
+Once per message per subscription: planning is unique per key, and a row is
+marked `sending` (committed) just before its request goes out. A notifier
+killed while requests are in flight leaves those rows `sending`; they are
+never sent again (the push may well have arrived: a second one would ring
+twice) and are closed as failed "interrupted" when their lease runs out.
+Nothing else is lost: rows merely claimed go back to the pool with the lease.
+
+The rules (docs/protocol/rest.md "Notifications"):
+- a new text, file or bundle message, a mention, an incoming call and a
+  contact request push; never one's own message, a `system` message or a
+  silent event;
+- push switched off → nothing; the sender blocked by the recipient → nothing;
+- a muted chat → nothing, unless the message mentions the recipient (or @all);
+- quiet hours → dropped, except calls;
+- someone with an online socket (anywhere in the cluster) gets the message
+  push only if no socket of theirs read it within PUSH_DELAY_S; a call rings
+  their sockets first and pushes after PUSH_DELAY_S if it still rings; a
+  contact request reaches their sockets and does not push.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+import threading
+import time
+import zoneinfo
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import requests
+from django.conf import settings
+from django.db import close_old_connections, connection, transaction
+from django.db.models import Q
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from py_vapid import Vapid02
+from pywebpush import WebPusher
+
+from accounts.models import User
+from calls.models import Call, CallMedia, CallState
+from chatsite import metrics, wire
+from chatsite.errors import Invalid
+from contacts.models import Block, Contact, ContactRequest, RequestStatus
+from contacts.presence import store as presence_store
+from conversations.models import ConversationKind, Member, Mention, Message, MessageKind
+from conversations.selectors import unread_counts
+from files.selectors import avatar_url
+from notifications.models import NotificationSettings, Preview, PushDelivery, PushKind, PushState, PushSubscription
+from notifications.selectors import settings_for
+from notifications.services import check_endpoint, do_remove_subscription
+
+logger = logging.getLogger(__name__)
+
+PUSH_KINDS = (MessageKind.TEXT, MessageKind.FILE, MessageKind.BUNDLE)
+CALL_TTL_S = 45
+BODY_MAX_BYTES = 1000
+BATCH_PER_CONCURRENCY = 4
+
+
+def lease_s() -> int:
+    """How long claimed rows stay ours: a batch is at most
+    BATCH_PER_CONCURRENCY rounds of requests, each at most PUSH_TIMEOUT_S."""
+    return BATCH_PER_CONCURRENCY * settings.PUSH_TIMEOUT_S + 5
+
+
+RETRY_MIN_S, RETRY_MAX_S = 5, 600
+POLL_S = 0.5
+
+
+def _now() -> dt.datetime:
+    return timezone.now()
+
+
+# --------------------------------------------------------------------------- the rules
+
+
+def in_quiet_hours(prefs: NotificationSettings, at: dt.datetime) -> bool:
+    if prefs.quiet_start is None or prefs.quiet_end is None or not prefs.quiet_tz:
+        return False
+    try:
+        local = at.astimezone(zoneinfo.ZoneInfo(prefs.quiet_tz)).time().replace(tzinfo=None)
+    except zoneinfo.ZoneInfoNotFoundError:
+        return False
+    start, end = prefs.quiet_start, prefs.quiet_end
+    if start < end:
+        return start <= local < end
+    return local >= start or local < end  # over midnight
+
+
+def refusal(
+    *,
+    kind: str,
+    prefs: NotificationSettings,
+    at: dt.datetime,
+    muted: bool = False,
+    mentioned: bool = False,
+    blocked: bool = False,
+) -> str | None:
+    """Why this push must not go, or None: the one rule, used when planning
+    and again just before sending."""
+    if not prefs.push:
+        return "push off"
+    if blocked:
+        return "blocked"
+    if kind == PushKind.MESSAGE and muted and not mentioned:
+        return "muted"
+    if kind != PushKind.CALL and in_quiet_hours(prefs, at):
+        return "quiet hours"
+    return None
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def _online(user_ids: list[int]) -> set[int]:
+    if not user_ids:
+        return set()
+    return {status.user_id for status in presence_store().statuses(user_ids) if status.online}
+
+
+def _live_subscriptions(user_ids: Iterable[int]) -> list[PushSubscription]:
+    return list(
+        PushSubscription.objects.filter(
+            user_id__in=list(user_ids), session__revoked_at__isnull=True, session__expires_at__gt=_now()
+        )
+    )
+
+
+def _rows(
+    subs: list[PushSubscription],
+    *,
+    kind: str,
+    object_id: int,
+    due: dict[int, dt.datetime],
+    ttl_s: int,
+    mentioned: set[int] = frozenset(),
+) -> list[PushDelivery]:
+    now = _now()
+    return [
+        PushDelivery(
+            subscription=sub,
+            key=f"{kind}:{object_id}",
+            kind=kind,
+            object_id=object_id,
+            mention=sub.user_id in mentioned,
+            due_at=due[sub.user_id],
+            expires_at=now + dt.timedelta(seconds=ttl_s),
+        )
+        for sub in subs
+        if sub.user_id in due
+    ]
+
+
+def plan_messages(messages: Iterable[Message]) -> int:
+    """Pushes owed for stored messages; returns how many rows were written."""
+    now = _now()
+    rows: list[PushDelivery] = []
+    for message in messages:
+        if message.kind not in PUSH_KINDS or message.silent or message.recalled or message.sender_id is None:
+            continue
+        members = list(
+            Member.objects.filter(
+                conversation_id=message.conversation_id,
+                left_seq__isnull=True,
+                visible_from_seq__lt=message.seq,
+                read_seq__lt=message.seq,
+                user__push_subscriptions__isnull=False,
+            )
+            .exclude(user_id=message.sender_id)
+            .values_list("user_id", "muted")
+            .distinct()
+        )
+        if not members:
+            continue
+        user_ids = [uid for uid, _ in members]
+        mentioned = set(Mention.objects.filter(message=message, user_id__in=user_ids).values_list("user_id", flat=True))
+        blockers = set(
+            Block.objects.filter(blocker_id__in=user_ids, blocked_id=message.sender_id).values_list(
+                "blocker_id", flat=True
+            )
+        )
+        prefs = settings_for(user_ids=user_ids)
+        online = _online(user_ids)
+        due: dict[int, dt.datetime] = {}
+        for uid, muted in members:
+            why = refusal(
+                kind=PushKind.MESSAGE,
+                prefs=prefs[uid],
+                at=now,
+                muted=muted,
+                mentioned=uid in mentioned,
+                blocked=uid in blockers,
+            )
+            if why is None:
+                due[uid] = now + dt.timedelta(seconds=settings.PUSH_DELAY_S if uid in online else 0)
+        if due:
+            rows += _rows(
+                _live_subscriptions(due),
+                kind=PushKind.MESSAGE,
+                object_id=message.pk,
+                due=due,
+                ttl_s=settings.PUSH_TTL_S,
+                mentioned=mentioned,
+            )
+    return _write(rows)
+
+
+def plan_call(call_id: int) -> int:
+    call = Call.objects.filter(pk=call_id, state=CallState.RINGING).first()
+    if call is None:
+        return 0
+    now = _now()
+    prefs = settings_for(user_ids=[call.callee_id])[call.callee_id]
+    if refusal(kind=PushKind.CALL, prefs=prefs, at=now) is not None:
+        return 0
+    delay = settings.PUSH_DELAY_S if call.callee_id in _online([call.callee_id]) else 0
+    due = {call.callee_id: now + dt.timedelta(seconds=delay)}
+    return _write(_rows(_live_subscriptions(due), kind=PushKind.CALL, object_id=call.pk, due=due, ttl_s=CALL_TTL_S))
+
+
+def plan_contact_request(request_id: int) -> int:
+    request = ContactRequest.objects.filter(pk=request_id, status=RequestStatus.PENDING).first()
+    if request is None or request.to_user_id in _online([request.to_user_id]):
+        return 0
+    now = _now()
+    prefs = settings_for(user_ids=[request.to_user_id])[request.to_user_id]
+    if refusal(kind=PushKind.CONTACT_REQUEST, prefs=prefs, at=now) is not None:
+        return 0
+    due = {request.to_user_id: now}
+    return _write(
+        _rows(
+            _live_subscriptions(due),
+            kind=PushKind.CONTACT_REQUEST,
+            object_id=request.pk,
+            due=due,
+            ttl_s=settings.PUSH_TTL_S,
+        )
+    )
+
+
+def _write(rows: list[PushDelivery]) -> int:
+    if not rows:
+        return 0
+    # Idempotent: a row already there for (subscription, key) stays as it is.
+    PushDelivery.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
+    metrics.push_planned.inc(len(rows))
+    wake()
+    return len(rows)
+
+
+# --------------------------------------------------------------------------- what a push says
+
+
+@dataclass
+class Push:
+    delivery: PushDelivery
+    payload: dict
+    ttl: int
+    urgency: str
+
+
+def _cut(text: str, limit: int = BODY_MAX_BYTES) -> str:
+    """At most `limit` UTF-8 bytes, cut at a code-point boundary."""
+    data = text.encode("utf-8")
+    if len(data) <= limit:
+        return text
+    return data[:limit].decode("utf-8", "ignore")
+
+
+def _name(*, reader_id: int, user: User | None) -> str:
+    if user is None:
+        return _("Someone")
+    remark = Contact.objects.filter(owner_id=reader_id, other_id=user.pk).values_list("remark", flat=True).first()
+    return remark or user.display_name or _("Someone")
+
+
+def _summary(message: Message) -> str:
+    if message.kind == MessageKind.TEXT:
+        return message.text or ""
+    if message.kind == MessageKind.FILE:
+        file = message.file
+        if file is not None and (file.mime or "").startswith("image/"):
+            return _("[Picture]")
+        return _("[File] %(name)s") % {"name": file.name if file is not None else ""}
+    return _("[Chat history]")
+
+
+def total_unread(user: User) -> int:
+    ids = list(
+        Member.objects.filter(user=user, left_seq__isnull=True, muted=False).values_list("conversation_id", flat=True)
+    )
+    return sum(unread_counts(user=user, conversation_ids=ids).values())
+
+
+def _message_push(delivery: PushDelivery, user: User, prefs: NotificationSettings, now: dt.datetime) -> dict | str:
+    message = (
+        Message.objects.select_related("conversation", "sender__avatar", "file").filter(pk=delivery.object_id).first()
+    )
+    if message is None or message.recalled:
+        return "recalled"
+    member = Member.objects.filter(conversation_id=message.conversation_id, user=user).first()
+    if member is None or member.left_seq is not None or member.visible_from_seq >= message.seq:
+        return "not a member"
+    if member.read_seq >= message.seq:
+        return "read"
+    blocked = (
+        message.sender_id is not None and Block.objects.filter(blocker=user, blocked_id=message.sender_id).exists()
+    )
+    why = refusal(
+        kind=PushKind.MESSAGE, prefs=prefs, at=now, muted=member.muted, mentioned=delivery.mention, blocked=blocked
+    )
+    if why is not None:
+        return why
+    conversation = message.conversation
+    sender = _name(reader_id=user.pk, user=message.sender)
+    group = getattr(conversation, "group", None) if conversation.kind == ConversationKind.GROUP else None
+    if group is not None and group.status != "active":
+        return "group disabled"
+    icon = avatar_url(group.avatar if group is not None else (message.sender.avatar if message.sender else None))
+    if prefs.preview == Preview.NONE:
+        title, body, icon = _("New message"), "", None
+    else:
+        if prefs.preview == Preview.FULL:
+            what = _summary(message)
+            if delivery.mention:
+                what = _("[Mentioned you] %(text)s") % {"text": what}
+        else:
+            what = _("Sent a message")
+        title = group.name if group is not None else sender
+        body = f"{sender}: {what}" if group is not None else what
+    return {
+        "type": "message",
+        "conversation": str(conversation.uuid),
+        "message": str(message.uuid),
+        "title": title,
+        "body": body,
+        "icon": icon,
+    }
+
+
+def _call_push(delivery: PushDelivery, user: User, prefs: NotificationSettings, now: dt.datetime) -> dict | str:
+    call = Call.objects.select_related("caller__avatar", "conversation").filter(pk=delivery.object_id).first()
+    if call is None or call.state != CallState.RINGING:
+        return "call over"
+    why = refusal(kind=PushKind.CALL, prefs=prefs, at=now)
+    if why is not None:
+        return why
+    if prefs.preview == Preview.NONE:
+        title, body, icon = _("Incoming call"), "", None
+    else:
+        title = _name(reader_id=user.pk, user=call.caller)
+        body = _("Incoming video call") if call.media == CallMedia.VIDEO else _("Incoming voice call")
+        icon = avatar_url(call.caller.avatar)
+    return {
+        "type": "call",
+        "conversation": str(call.conversation.uuid) if call.conversation else None,
+        "message": None,
+        "call": str(call.uuid),
+        "title": title,
+        "body": body,
+        "icon": icon,
+    }
+
+
+def _request_push(delivery: PushDelivery, user: User, prefs: NotificationSettings, now: dt.datetime) -> dict | str:
+    request = ContactRequest.objects.select_related("from_user__avatar").filter(pk=delivery.object_id).first()
+    if request is None or request.status != RequestStatus.PENDING:
+        return "answered"
+    why = refusal(kind=PushKind.CONTACT_REQUEST, prefs=prefs, at=now)
+    if why is not None:
+        return why
+    if prefs.preview == Preview.NONE:
+        title, body, icon = _("New contact request"), "", None
+    else:
+        title = request.from_user.display_name
+        asks = _("Wants to add you as a contact")
+        body = (request.message or asks) if prefs.preview == Preview.FULL else asks
+        icon = avatar_url(request.from_user.avatar)
+    return {
+        "type": "contact_request",
+        "conversation": None,
+        "message": None,
+        "title": title,
+        "body": body,
+        "icon": icon,
+    }
+
+
+_BUILDERS = {PushKind.MESSAGE: _message_push, PushKind.CALL: _call_push, PushKind.CONTACT_REQUEST: _request_push}
+
+
+def prepare(delivery: PushDelivery, now: dt.datetime) -> Push | str:
+    """The push to send now, or why it is no longer wanted."""
+    sub = delivery.subscription
+    session = sub.session
+    if session.revoked_at is not None or session.expires_at <= now:
+        return "session ended"
+    user = sub.user
+    if not user.is_active:
+        return "user not active"
+    prefs = settings_for(user_ids=[user.pk])[user.pk]
+    with translation.override(user.language or settings.LANGUAGE_CODE):
+        built = _BUILDERS[delivery.kind](delivery, user, prefs, now)
+    if isinstance(built, str):
+        return built
+    built["title"] = _cut(built["title"], 200)
+    built["body"] = _cut(built["body"])
+    built["unread"] = total_unread(user)
+    left = int((delivery.expires_at - now).total_seconds())
+    return Push(
+        delivery=delivery,
+        payload=built,
+        ttl=max(0, left),
+        urgency="high" if delivery.kind == PushKind.CALL else "normal",
+    )
+
+
+# --------------------------------------------------------------------------- sending
+
+
+class _NoRedirects(requests.Session):
+    """Push services answer, they do not redirect: a redirect could point
+    anywhere (an internal address), so it is never followed."""
+
+    def request(self, *args, **kwargs):
+        kwargs["allow_redirects"] = False
+        return super().request(*args, **kwargs)
+
+
+_local = threading.local()
+_vapid_lock = threading.Lock()
+_vapid_headers: dict[str, tuple[float, dict]] = {}
+
+
+def _session() -> requests.Session:
+    session = getattr(_local, "session", None)
+    if session is None:
+        session = _local.session = _NoRedirects()
+    return session
+
+
+def _vapid_for(endpoint: str) -> dict:
+    """The VAPID Authorization header for an endpoint's origin, signed once
+    per origin and reused for an hour (the JWT is valid for 12)."""
+    parts = requests.utils.urlparse(endpoint)
+    aud = f"{parts.scheme}://{parts.netloc}"
+    now = time.time()
+    with _vapid_lock:
+        cached = _vapid_headers.get(aud)
+        if cached is not None and cached[0] > now:
+            return dict(cached[1])
+    key = Vapid02.from_string(settings.VAPID_PRIVATE_KEY)
+    headers = key.sign({"sub": settings.VAPID_SUBJECT, "aud": aud, "exp": int(now) + 12 * 3600})
+    with _vapid_lock:
+        _vapid_headers[aud] = (now + 3600, headers)
+    return dict(headers)
+
+
+@dataclass
+class Outcome:
+    status: int | None  # the push service's answer; None: no answer
+    error: str = ""
+    retry_after: float | None = None
+
+
+def post(push: Push) -> Outcome:
+    """One request to the push service (the only network I/O here)."""
+    sub = push.delivery.subscription
+    try:
+        check_endpoint(sub.endpoint)
+    except Invalid as exc:
+        return Outcome(status=None, error=f"refused endpoint: {exc.message}"[:200])
+    headers = {"Urgency": push.urgency, **_vapid_for(sub.endpoint)}
+    pusher = WebPusher(
+        {"endpoint": sub.endpoint, "keys": {"p256dh": sub.p256dh, "auth": sub.auth}}, requests_session=_session()
+    )
+    try:
+        response = pusher.send(
+            wire.dumps(push.payload),
+            headers,
+            ttl=push.ttl,
+            content_encoding="aes128gcm",
+            timeout=settings.PUSH_TIMEOUT_S,
+        )
+    except requests.RequestException as exc:
+        return Outcome(status=None, error=f"{type(exc).__name__}: {exc}"[:200])
+    retry_after = None
+    raw = response.headers.get("Retry-After")
+    if raw and raw.isdigit():
+        retry_after = float(raw)
+    return Outcome(
+        status=response.status_code, error="" if response.ok else response.text[:200], retry_after=retry_after
+    )
+
+
+def _claim(now: dt.datetime, limit: int) -> list[PushDelivery]:
+    """Take due rows with a lease: a row leased by another notifier is left to it
+    until the lease runs out (that notifier died mid-send)."""
+    interrupted = PushDelivery.objects.filter(state=PushState.SENDING, lease_until__lt=now).update(
+        state=PushState.FAILED, done_at=now, lease_until=None, last_error="interrupted"
+    )
+    if interrupted:
+        logger.warning("%d pushes were in flight when a notifier stopped: not sent again", interrupted)
+        metrics.push_failed.labels("interrupted").inc(interrupted)
+    free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+    ids = list(
+        PushDelivery.objects.filter(free, state=PushState.PENDING, due_at__lte=now)
+        .order_by("due_at")
+        .values_list("id", flat=True)[:limit]
+    )
+    if not ids:
+        return []
+    token = secrets.token_hex(8)
+    PushDelivery.objects.filter(free, id__in=ids, state=PushState.PENDING).update(
+        lease_until=now + dt.timedelta(seconds=lease_s()), lease_token=token
+    )
+    return list(
+        PushDelivery.objects.select_related("subscription__session", "subscription__user").filter(
+            id__in=ids, lease_token=token, state=PushState.PENDING
+        )
+    )
+
+
+def _finish(delivery: PushDelivery, state: str, *, status: int | None = None, error: str = "") -> None:
+    PushDelivery.objects.filter(pk=delivery.pk, lease_token=delivery.lease_token).update(
+        state=state,
+        done_at=_now(),
+        lease_until=None,
+        last_status=status,
+        last_error=error[:200],
+        attempts=delivery.attempts,
+    )
+
+
+def _retry(delivery: PushDelivery, outcome: Outcome, now: dt.datetime) -> bool:
+    """Schedule the next try (exponential backoff, or the push service's
+    Retry-After); False when the push's time to live is over."""
+    wait = min(RETRY_MAX_S, RETRY_MIN_S * 2 ** (delivery.attempts - 1))
+    if outcome.retry_after is not None:
+        wait = max(wait, min(outcome.retry_after, RETRY_MAX_S * 6))
+    due = now + dt.timedelta(seconds=wait)
+    if due >= delivery.expires_at:
+        return False
+    PushDelivery.objects.filter(pk=delivery.pk, lease_token=delivery.lease_token).update(
+        state=PushState.PENDING,
+        due_at=due,
+        lease_until=None,
+        attempts=delivery.attempts,
+        last_status=outcome.status,
+        last_error=outcome.error[:200],
+    )
+    return True
+
+
+def _record(push: Push, outcome: Outcome) -> str:
+    delivery = push.delivery
+    now = _now()
+    if outcome.status is not None and 200 <= outcome.status < 300:
+        _finish(delivery, PushState.SENT, status=outcome.status)
+        metrics.push_sent.labels(delivery.kind).inc()
+        return "sent"
+    if outcome.status in (404, 410):
+        # The browser unsubscribed or the subscription expired: it is gone for good.
+        do_remove_subscription(
+            subscription_id=delivery.subscription_id, reason=f"push service answered {outcome.status}"
+        )
+        metrics.push_failed.labels("gone").inc()
+        return "gone"
+    if outcome.status in (400, 401, 403, 413):
+        # Our request is wrong for this subscription (a key mismatch, too large): retrying changes nothing.
+        _finish(delivery, PushState.FAILED, status=outcome.status, error=outcome.error)
+        metrics.push_failed.labels("refused").inc()
+        logger.warning("push %s refused with %s: %s", delivery.pk, outcome.status, outcome.error)
+        return "failed"
+    if _retry(delivery, outcome, now):
+        metrics.push_retried.inc()
+        return "retry"
+    _finish(delivery, PushState.FAILED, status=outcome.status, error=outcome.error or "expired")
+    metrics.push_failed.labels("expired").inc()
+    return "failed"
+
+
+def send_due(*, limit: int | None = None, pool: ThreadPoolExecutor | None = None) -> dict[str, int]:
+    """Send what is due now; returns counts per result (sent, retry, gone,
+    failed, dropped). Requests run on `pool`, PUSH_CONCURRENCY at a time."""
+    now = _now()
+    width = settings.PUSH_CONCURRENCY
+    counts: dict[str, int] = {}
+    pushes: list[Push] = []
+    for delivery in _claim(now, limit or width * BATCH_PER_CONCURRENCY):
+        delivery.attempts += 1
+        if delivery.expires_at <= now:
+            _finish(delivery, PushState.FAILED, error="expired")
+            counts["failed"] = counts.get("failed", 0) + 1
+            continue
+        prepared = prepare(delivery, now)
+        if isinstance(prepared, str):
+            _finish(delivery, PushState.DROPPED, error=prepared)
+            metrics.push_dropped.inc()
+            counts["dropped"] = counts.get("dropped", 0) + 1
+        else:
+            pushes.append(prepared)
+    for start in range(0, len(pushes), width):
+        chunk = _mark_sending(pushes[start : start + width])
+        outcomes = list(pool.map(post, chunk)) if pool is not None else [post(p) for p in chunk]
+        for push, outcome in zip(chunk, outcomes, strict=True):
+            with transaction.atomic():
+                result = _record(push, outcome)
+            counts[result] = counts.get(result, 0) + 1
+    return counts
+
+
+def _mark_sending(pushes: list[Push]) -> list[Push]:
+    """Mark the rows in flight (committed before any request leaves); only
+    those still ours: a row whose lease ran out may be another notifier's now."""
+    if not pushes:
+        return []
+    ids = [p.delivery.pk for p in pushes]
+    token = pushes[0].delivery.lease_token
+    PushDelivery.objects.filter(id__in=ids, lease_token=token, state=PushState.PENDING).update(state=PushState.SENDING)
+    ours = set(
+        PushDelivery.objects.filter(id__in=ids, lease_token=token, state=PushState.SENDING).values_list("id", flat=True)
+    )
+    return [p for p in pushes if p.delivery.pk in ours]
+
+
+DONE_KEPT_DAYS = 7
+
+
+def purge_done(*, older_than_days: int = DONE_KEPT_DAYS) -> int:
+    """Forget finished pushes after a week (they only answer "was it sent?")."""
+    cutoff = _now() - dt.timedelta(days=older_than_days)
+    ids = list(PushDelivery.objects.filter(done_at__lt=cutoff).values_list("id", flat=True)[:5000])
+    return PushDelivery.objects.filter(id__in=ids).delete()[0] if ids else 0
+
+
+def backlog() -> int:
+    return PushDelivery.objects.filter(state=PushState.PENDING, due_at__lte=_now()).count()
+
+
+# --------------------------------------------------------------------------- the loop
+
+_wake = threading.Event()
+
+
+def wake() -> None:
+    """Something was planned: a sender in this process looks now, not at its next poll."""
+    _wake.set()
+
+
+class Sender:
+    """Sends due pushes until stopped: a thread of the notifier process (or of
+    the embedded server). Idle, it looks every POLL_S seconds."""
+
+    def __init__(self) -> None:
+        self.stopping = threading.Event()
+        self.pool = ThreadPoolExecutor(max_workers=settings.PUSH_CONCURRENCY, thread_name_prefix="push")
+        self.thread = threading.Thread(target=self._run, name="push-sender", daemon=True)
+        self.totals: dict[str, int] = {}
+
+    def start(self) -> Sender:
+        self.thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.stopping.set()
+        _wake.set()
+        self.thread.join(timeout)
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+    def _run(self) -> None:
+        next_gauge = next_purge = 0.0
+        while not self.stopping.is_set():
+            close_old_connections()
+            try:
+                counts = send_due(pool=self.pool)
+                if time.monotonic() >= next_gauge:
+                    next_gauge = time.monotonic() + 5
+                    metrics.push_backlog.set(backlog())
+                if time.monotonic() >= next_purge:
+                    next_purge = time.monotonic() + 600
+                    purge_done()
+            except Exception:
+                logger.exception("sending pushes failed; trying again shortly")
+                counts = {}
+                self.stopping.wait(2)
+            for name, n in counts.items():
+                self.totals[name] = self.totals.get(name, 0) + n
+            if not counts:
+                _wake.wait(POLL_S)
+                _wake.clear()
+        connection.close()
