@@ -38,7 +38,14 @@ class SubscriptionListView(APIView):
         if cursor and after is None:
             raise Invalid.field("cursor", "Not a cursor from this list.")
         subs = selectors.list_subscriptions(user=request.user, after=after, limit=limit)
-        return Response(page(subs, limit=limit, key=lambda x: [str(x.uuid)], render=s.subscription_to_wire))
+        return Response(
+            page(
+                subs,
+                limit=limit,
+                key=lambda x: [str(x.uuid)],
+                render=lambda x: s.subscription_to_wire(x, session=request.auth),
+            )
+        )
 
     @extend_schema(
         request=s.SubscriptionIn,
@@ -56,7 +63,7 @@ class SubscriptionListView(APIView):
             auth=data["keys"]["auth"],
         )
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-        return Response(s.subscription_to_wire(sub), status=code)
+        return Response(s.subscription_to_wire(sub, session=request.auth), status=code)
 
 
 class SubscriptionDetailView(APIView):

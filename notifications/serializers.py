@@ -29,10 +29,16 @@ class SubscriptionOut(serializers.Serializer):
     id = serializers.UUIDField()
     endpoint = serializers.CharField()
     created_at = serializers.DateTimeField()
+    current = serializers.BooleanField(help_text="made by the login session of this request's token")
 
 
-def subscription_to_wire(sub: PushSubscription) -> dict:
-    return {"id": str(sub.uuid), "endpoint": sub.endpoint, "created_at": iso(sub.created_at)}
+def subscription_to_wire(sub: PushSubscription, *, session=None) -> dict:
+    return {
+        "id": str(sub.uuid),
+        "endpoint": sub.endpoint,
+        "created_at": iso(sub.created_at),
+        "current": session is not None and sub.session_id == session.pk,
+    }
 
 
 HH_MM = {"pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$"}

@@ -143,3 +143,51 @@ def test_processes_starting_together_agree_on_the_generated_key(tmp_path):
     ]
     keys = {line for p in procs for line in p.communicate(timeout=120)[0].splitlines() if line.startswith("key ")}
     assert len(keys) == 1, keys
+
+
+VAPID_PROBE = "from django.conf import settings; print('vapid', settings.VAPID_PUBLIC_KEY)"
+CLUSTER = {
+    "DATABASE_URL": "mysql://root@127.0.0.1:3306/wsc_never_used",
+    "REDIS_URL": "redis://127.0.0.1:6379/15",
+    "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9092",
+}
+
+
+def _vapid_run(tmp_path, **env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("VAPID_", "DATABASE_", "REDIS_", "KAFKA_"))}
+    clean.update(VAR_DIR=str(tmp_path), LOG_LEVEL="WARNING", **env)
+    return subprocess.run(
+        [sys.executable, "manage.py", "shell", "-v", "0", "-c", VAPID_PROBE],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_the_push_key_is_made_once_embedded_and_required_with_several_nodes(tmp_path):
+    from notifications.vapid import new_private_key, public_key
+
+    # Embedded: generated into the data folder, owner-only, kept across restarts.
+    first = _vapid_run(tmp_path)
+    assert first.returncode == 0, first.stderr
+    key_file = tmp_path / "vapid_private_key"
+    assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+    assert first.stdout.split() == ["vapid", public_key(key_file.read_text())]
+    assert _vapid_run(tmp_path).stdout == first.stdout
+    assert key_file.read_text().strip() not in first.stdout + first.stderr
+
+    # With Kafka (several nodes) and no key anywhere: refuse, naming the variable.
+    refused = _vapid_run(tmp_path / "node2", **CLUSTER)
+    assert refused.returncode != 0 and "VAPID_PRIVATE_KEY is not set" in refused.stderr
+    # The same machine's shared folder (make run, make cluster), or the variable, serve.
+    assert _vapid_run(tmp_path, **CLUSTER).stdout == first.stdout
+    key = new_private_key()
+    given = _vapid_run(tmp_path / "node3", VAPID_PRIVATE_KEY=key, **CLUSTER)
+    assert given.stdout.split() == ["vapid", public_key(key)]
+    # A malformed key or subject stops start-up naming the variable.
+    bad = _vapid_run(tmp_path, VAPID_PRIVATE_KEY="not-a-key")
+    assert bad.returncode != 0 and "VAPID_PRIVATE_KEY" in bad.stderr
+    bad = _vapid_run(tmp_path, VAPID_SUBJECT="ops@example.com")
+    assert bad.returncode != 0 and "VAPID_SUBJECT" in bad.stderr

@@ -26,7 +26,11 @@ def test_subscribe_list_move_and_delete(api_for, alice, bob, push_service):
     created = a.post("/api/v1/push/subscriptions", {**browser.info, "expirationTime": None}, format="json")
     assert created.status_code == 201
     sub = created.json()
-    assert set(sub) == {"id", "endpoint", "created_at"} and sub["endpoint"] == browser.endpoint
+    assert set(sub) == {"id", "endpoint", "created_at", "current"} and sub["endpoint"] == browser.endpoint
+    assert sub["current"] is True
+    # Another session of Alice's sees it, not as its own.
+    [seen] = api_for(alice).get("/api/v1/push/subscriptions").json()["results"]
+    assert seen == {**sub, "current": False}
 
     # The same endpoint again (the browser re-sends it on every start): 200, the same one.
     again = a.post("/api/v1/push/subscriptions", browser.info, format="json")
