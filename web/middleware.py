@@ -7,7 +7,8 @@ media streams. Swagger UI at /api/docs/ ships an inline bootstrap script, so
 it keeps its own headers (it shows only the API schema). Everything else
 (JSON answers, redirects, plain errors) gets a policy that allows nothing at
 all, so an answer opened in a browser can never run or frame anything;
-downloads set their own (files.serving).
+downloads set their own (files.serving), and so does the service worker's
+script (web.pwa: a worker runs under its script's policy).
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ POLICY = "; ".join(
         "media-src 'self' blob:",
         "connect-src 'self' ws: wss:",
         "font-src 'self'",
+        # The service worker (/sw.js) and the web app manifest are the site's own.
+        "worker-src 'self'",
+        "manifest-src 'self'",
         "object-src 'none'",
         "frame-ancestors 'none'",
         "base-uri 'self'",

@@ -5,7 +5,7 @@ from django.views.decorators.http import last_modified
 from django.views.generic.base import RedirectView
 from django.views.i18n import JavaScriptCatalog
 
-from web import views
+from web import pwa, views
 
 app_name = "web"
 
@@ -28,6 +28,11 @@ urlpatterns = [
     path("logout", views.logout_view, name="logout"),
     # A section's address typed with a trailing slash is the section.
     *(path(f"{section}/", views.section_with_slash, {"section": section}) for section in views.SECTIONS),
+    # The installable app: its manifest, its service worker (scope "/") and
+    # the offline shell the worker falls back to (web/pwa.py).
+    path("manifest.webmanifest", pwa.manifest, name="manifest"),
+    path("sw.js", pwa.service_worker, name="service_worker"),
+    path("offline", pwa.offline_page, name="offline"),
     path("favicon.ico", RedirectView.as_view(url=static("img/favicon.svg"), permanent=True)),
     path("i18n/setlang", views.set_language_view, name="set_language"),
     # The translations the scripts use, per language (LocaleMiddleware picks it).

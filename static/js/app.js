@@ -11,6 +11,8 @@ import * as contacts from "./contacts.js";
 import * as groups from "./groups.js";
 import * as calls from "./calls.js";
 import * as profile from "./profile.js";
+import * as notify from "./notify.js";
+import { registerWorker, setBadge } from "./pwa.js";
 
 const SECTIONS = { chats, contacts, groups, calls, profile };
 
@@ -60,6 +62,8 @@ function updateTitleBadge() {
   }
   const base = document.title.replace(/^\(\d+\+?\) /, "");
   document.title = unread ? `(${unread > 99 ? "99+" : unread}) ${base}` : base;
+  // And on the installed app's icon, where the system shows a count.
+  setBadge(unread);
   // The tab's icon gets a red dot while something is unread.
   const icon = document.querySelector('link[rel="icon"][data-unread]');
   if (icon) {
@@ -159,6 +163,7 @@ function onFrame(frame) {
       contacts.onFrame(frame);
       groups.onFrame(frame);
       calls.onFrame(frame);
+      notify.onFrame(frame);
   }
 }
 
@@ -180,10 +185,19 @@ function signedOut(code) {
   location.assign(`${state.config.login_url}?reason=${reason}&next=${encodeURIComponent(location.pathname)}`);
 }
 
+// A notification was clicked: the app shows what it is about.
+function openPath(path) {
+  window.focus();
+  const route = parseRoute(path);
+  navigate(route.section, route.item);
+}
+
 async function boot() {
   state.config = readConfig();
   state.me = rememberUser(state.config.user);
   state.route = { section: state.config.section, item: state.config.item };
+  registerWorker({ onOpen: openPath });
+  notify.init({ open: openPath });
   window.addEventListener("popstate", () => {
     state.route = parseRoute(location.pathname);
     render();
@@ -219,6 +233,7 @@ async function boot() {
       // Re-read what may have changed meanwhile: blocks, groups, membership.
       state.refused.clear();
       refreshLists().then(subscribePresence);
+      notify.loadSettings(); // changed on another device meanwhile, maybe
     }
     first = false;
   });
@@ -241,6 +256,10 @@ async function boot() {
   await refreshLists();
   render();
   socket.start();
+  notify
+    .loadSettings()
+    .then(() => notify.syncSubscription())
+    .catch(() => {});
   calls.init();
   // For diagnostics and the browser tests: the live objects of this tab.
   window.wsc = { state, socket, calls };

@@ -9,6 +9,8 @@ export { renderList } from "./chat/list.js";
 export { renderMain } from "./chat/view.js";
 export { onFrame } from "./chat/frames.js";
 export { loadConversations, openConversationWith } from "./chat/conversations.js";
+export { excerptOf } from "./chat/text.js";
+export { mentionsMe } from "./chat/mentions.js";
 
 export function title() {
   const conv = state.route.item && state.conversations.get(state.route.item);

@@ -1,13 +1,17 @@
-// Profile: avatar, nickname, signature, password, sessions, language, sign out.
+// Profile: avatar, nickname, signature, password, sessions, language, sign
+// out; notifications (notifications.js) and installing the app.
 
 import { api } from "./api.js";
-import { avatar, clear, displayName, field, formatDateTime, h, t } from "./dom.js";
-import { emit, rememberUser, state } from "./state.js";
+import { avatar, clear, displayName, field, formatDateTime, h, svgIcon, t } from "./dom.js";
+import { emit, on, rememberUser, state } from "./state.js";
 import { actionRow, listPane, mainHeader } from "./panes.js";
 import { emptyState, errorText, pictureUpload, toast } from "./ui.js";
+import { canInstall, install } from "./pwa.js";
+import { forgetDevice } from "./notify.js";
+import { renderNotifications } from "./notifications.js";
 
 export function title() {
-  return t("Me");
+  return state.route.item === "notifications" ? t("Notifications") : t("Me");
 }
 
 function fromTemplate(id) {
@@ -51,18 +55,60 @@ export function renderList(pane) {
       h("p.signature", { dataset: { me: "signature" }, hidden: !me.signature }, me.signature || ""),
       me.phone ? h("p.muted", me.phone) : null,
     ),
-    h("ul.conv-list.card.flush", actionRow("profile", "settings", "user", t("Profile, password and devices"))),
+    h(
+      "ul.conv-list.card.flush",
+      actionRow("profile", "settings", "user", t("Profile, password and devices")),
+      actionRow("profile", "notifications", "bell", t("Notifications")),
+    ),
+    h("div.install-slot", canInstall() ? installCard() : null),
     me.is_admin ? h("p", h("a.btn.btn-block", { href: "/admin/" }, t("Administration"))) : null,
     h("div.card", fromTemplate("tpl-language")),
     h("div.card", fromTemplate("tpl-logout")),
   );
+  // Signing out also ends this browser's push subscription, so the next
+  // person to sign in here never gets this one's notifications.
+  const logout = pane.querySelector(".logout-form");
+  if (logout) {
+    logout.addEventListener("submit", (event) => {
+      if (logout.dataset.forgotten) return;
+      event.preventDefault();
+      logout.dataset.forgotten = "1";
+      const timeout = new Promise((resolve) => setTimeout(resolve, 1500));
+      Promise.race([forgetDevice().catch(() => {}), timeout]).then(() => logout.submit());
+    });
+  }
   // Come back to this page in the new language.
   const next = pane.querySelector('.lang-form input[name="next"]');
   if (next) next.value = location.pathname;
   const select = pane.querySelector("[data-autosubmit]");
   if (select) select.addEventListener("change", () => select.form.requestSubmit());
   pane.querySelectorAll(".js-hide").forEach((el) => (el.hidden = true));
-  return null;
+  return on("install", () => {
+    const slot = pane.querySelector(".install-slot");
+    if (slot) clear(slot, canInstall() ? installCard() : null);
+  });
+}
+
+// "Install app": only where the browser offers it (`beforeinstallprompt`),
+// and not once installed.
+function installCard() {
+  const button = h(
+    "button.btn.btn-primary",
+    {
+      type: "button",
+      onclick: async () => {
+        if (await install()) toast(t("WebsocketChat is being installed."));
+      },
+    },
+    svgIcon("install"),
+    t("Install app"),
+  );
+  return h(
+    "div.card.install-card",
+    h("img", { src: "/static/img/icon-192.png", alt: "", width: 48, height: 48 }),
+    h("div.grow", h("h2", t("Install WebsocketChat")), h("p.hint", t("Open it from your desktop or home screen, in its own window, with notifications even when it is closed."))),
+    button,
+  );
 }
 
 // "Chrome on Linux" from a user agent (the full string is in the tooltip).
@@ -74,7 +120,8 @@ function deviceName(session) {
   return ua.slice(0, 60) || (session.kind === "web" ? t("Browser") : t("App"));
 }
 
-export function renderMain(main) {
+export function renderMain(main, item) {
+  if (item === "notifications") return renderNotifications(main);
   const me = state.me;
   const nickname = h("input", { value: me.nickname || "", maxLength: 64, autocomplete: "nickname" });
   const signature = h("textarea", { maxLength: 200, rows: 2 });

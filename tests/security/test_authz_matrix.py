@@ -732,6 +732,9 @@ _PAGES = {
     "/calls/": "/calls/",
     "/profile/": "/profile/",
     "/favicon.ico": "/favicon.ico",
+    "/manifest.webmanifest": "/manifest.webmanifest",
+    "/sw.js": "/sw.js",
+    "/offline": "/offline",
 }
 for _route, _concrete in _PAGES.items():
 

@@ -39,8 +39,11 @@ DESKTOP_SMALL = {"width": 1366, "height": 800}
 class Person:
     """One user in one browser context; `page` is their first tab."""
 
-    def __init__(self, browser: Browser, base: str, *, viewport=DESKTOP, locale: str = "en-US", phone: bool = False):
-        options = {"viewport": viewport, "locale": locale}
+    def __init__(
+        self, browser: Browser, base: str, *, viewport=DESKTOP, locale: str = "en-US", phone: bool = False, **context
+    ):
+        # `context`: more of Playwright's context options (timezone_id, ...).
+        options = {"viewport": viewport, "locale": locale, **context}
         if phone:
             options.update(is_mobile=True, has_touch=True, device_scale_factor=2)
         self.base = base

@@ -406,6 +406,7 @@ def test_every_page_in_both_languages_on_a_phone_and_a_desktop_is_whole_and_acce
         ("calls", "/calls", ".empty"),
         ("profile", "/profile", ".avatar-edit"),
         ("settings", "/profile/settings", "main form"),
+        ("notifications", "/profile/notifications", "main .switch"),
     ]
     found: dict[str, list] = {}
     laid_out: dict[str, list] = {}
