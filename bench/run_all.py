@@ -92,6 +92,7 @@ def main() -> None:
         ]
     )
     rows += run(["connections.py", "storm", "--targets", "ws-relay,kafka", "--sockets", "2000", "--nodes", "2"])
+    rows += run(["push_notifier.py", "--rate", "100", "--seconds", seconds])
     rows += run(["history.py", "--messages", "1000000" if full else "100000", "--rate", "200", "--seconds", seconds])
     rows += run(["reconnect_sync.py", "--clients", "5000" if full else "1000", "--nodes", "2"])
     print("| scenario | target | ... (columns per scenario: see each script's header) |")

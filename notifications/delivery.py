@@ -42,6 +42,7 @@ import secrets
 import threading
 import time
 import zoneinfo
+from collections import defaultdict
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -49,7 +50,7 @@ from dataclasses import dataclass
 import requests
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from py_vapid import Vapid02
@@ -62,7 +63,7 @@ from chatsite.errors import Invalid
 from contacts.models import Block, Contact, ContactRequest, RequestStatus
 from contacts.presence import store as presence_store
 from conversations.models import ConversationKind, Member, Mention, Message, MessageKind
-from conversations.selectors import unread_counts
+from conversations.selectors import unread_totals
 from files.selectors import avatar_url
 from notifications.models import NotificationSettings, Preview, PushDelivery, PushKind, PushState, PushSubscription
 from notifications.selectors import settings_for
@@ -146,13 +147,7 @@ def _live_subscriptions(user_ids: Iterable[int]) -> list[PushSubscription]:
 
 
 def _rows(
-    subs: list[PushSubscription],
-    *,
-    kind: str,
-    object_id: int,
-    due: dict[int, dt.datetime],
-    ttl_s: int,
-    mentioned: set[int] = frozenset(),
+    subs: list[PushSubscription], *, kind: str, object_id: int, due: dict[int, dt.datetime], ttl_s: int
 ) -> list[PushDelivery]:
     now = _now()
     return [
@@ -161,7 +156,6 @@ def _rows(
             key=f"{kind}:{object_id}",
             kind=kind,
             object_id=object_id,
-            mention=sub.user_id in mentioned,
             due_at=due[sub.user_id],
             expires_at=now + dt.timedelta(seconds=ttl_s),
         )
@@ -170,57 +164,113 @@ def _rows(
     ]
 
 
+# What planning reads of each subscription of a member, in one query (see plan_messages).
+_MEMBER = "user__conversation_states__"
+_PREFS = "user__notification_settings__"
+_PLAN_FIELDS = (
+    "id",
+    "user_id",
+    f"{_MEMBER}conversation_id",
+    f"{_MEMBER}muted",
+    f"{_MEMBER}visible_from_seq",
+    f"{_MEMBER}read_seq",
+    f"{_PREFS}push",
+    f"{_PREFS}preview",
+    f"{_PREFS}quiet_start",
+    f"{_PREFS}quiet_end",
+    f"{_PREFS}quiet_tz",
+)
+
+
 def plan_messages(messages: Iterable[Message]) -> int:
-    """Pushes owed for stored messages; returns how many rows were written."""
+    """Pushes owed for stored messages; returns how many rows were written.
+    Two or three queries for the whole batch, however many messages: the live
+    subscriptions of the conversations' current members with each member's
+    state and settings; mentions and blocks only where they can matter."""
+    messages = [
+        m for m in messages if m.kind in PUSH_KINDS and not m.silent and not m.recalled and m.sender_id is not None
+    ]
+    if not messages:
+        return 0
     now = _now()
+    # (subscription id, member state, settings) per conversation, in one query.
+    reached: dict[int, list[tuple[int, int, bool, int, int, NotificationSettings]]] = defaultdict(list)
+    for (
+        sub_id,
+        uid,
+        conversation_id,
+        muted,
+        visible_from,
+        read,
+        push,
+        preview,
+        q_start,
+        q_end,
+        q_tz,
+    ) in PushSubscription.objects.filter(
+        **{
+            f"{_MEMBER}conversation_id__in": {m.conversation_id for m in messages},
+            f"{_MEMBER}left_seq__isnull": True,
+        },
+        session__revoked_at__isnull=True,
+        session__expires_at__gt=now,
+    ).values_list(*_PLAN_FIELDS):
+        prefs = NotificationSettings(user_id=uid)  # the defaults, for someone who never changed one
+        if push is not None:
+            prefs = NotificationSettings(
+                user_id=uid, push=push, preview=preview, quiet_start=q_start, quiet_end=q_end, quiet_tz=q_tz
+            )
+        reached[conversation_id].append((sub_id, uid, muted, visible_from, read, prefs))
+    user_ids = sorted({row[1] for rows in reached.values() for row in rows})
+    if not user_ids:
+        return 0
+    mentioning = [m.pk for m in messages if m.mentions or m.mention_all]
+    mentioned = (
+        set(
+            Mention.objects.filter(message_id__in=mentioning, user_id__in=user_ids).values_list("message_id", "user_id")
+        )
+        if mentioning
+        else set()
+    )
+    # A block stops a direct conversation's sends at the door: only groups need the look.
+    in_groups = {m.sender_id for m in messages if m.conversation.kind != ConversationKind.DIRECT}
+    blocks = (
+        set(
+            Block.objects.filter(blocker_id__in=user_ids, blocked_id__in=in_groups).values_list(
+                "blocker_id", "blocked_id"
+            )
+        )
+        if in_groups
+        else set()
+    )
+    online = _online(user_ids)
+    expires = now + dt.timedelta(seconds=settings.PUSH_TTL_S)
     rows: list[PushDelivery] = []
     for message in messages:
-        if message.kind not in PUSH_KINDS or message.silent or message.recalled or message.sender_id is None:
-            continue
-        members = list(
-            Member.objects.filter(
-                conversation_id=message.conversation_id,
-                left_seq__isnull=True,
-                visible_from_seq__lt=message.seq,
-                read_seq__lt=message.seq,
-                user__push_subscriptions__isnull=False,
-            )
-            .exclude(user_id=message.sender_id)
-            .values_list("user_id", "muted")
-            .distinct()
-        )
-        if not members:
-            continue
-        user_ids = [uid for uid, _ in members]
-        mentioned = set(Mention.objects.filter(message=message, user_id__in=user_ids).values_list("user_id", flat=True))
-        blockers = set(
-            Block.objects.filter(blocker_id__in=user_ids, blocked_id=message.sender_id).values_list(
-                "blocker_id", flat=True
-            )
-        )
-        prefs = settings_for(user_ids=user_ids)
-        online = _online(user_ids)
-        due: dict[int, dt.datetime] = {}
-        for uid, muted in members:
+        for sub_id, uid, muted, visible_from, read, prefs in reached[message.conversation_id]:
+            if uid == message.sender_id or visible_from >= message.seq or read >= message.seq:
+                continue
+            mention = (message.pk, uid) in mentioned
             why = refusal(
                 kind=PushKind.MESSAGE,
-                prefs=prefs[uid],
+                prefs=prefs,
                 at=now,
                 muted=muted,
-                mentioned=uid in mentioned,
-                blocked=uid in blockers,
+                mentioned=mention,
+                blocked=(uid, message.sender_id) in blocks,
             )
             if why is None:
-                due[uid] = now + dt.timedelta(seconds=settings.PUSH_DELAY_S if uid in online else 0)
-        if due:
-            rows += _rows(
-                _live_subscriptions(due),
-                kind=PushKind.MESSAGE,
-                object_id=message.pk,
-                due=due,
-                ttl_s=settings.PUSH_TTL_S,
-                mentioned=mentioned,
-            )
+                rows.append(
+                    PushDelivery(
+                        subscription_id=sub_id,
+                        key=f"{PushKind.MESSAGE}:{message.pk}",
+                        kind=PushKind.MESSAGE,
+                        object_id=message.pk,
+                        mention=mention,
+                        due_at=now + dt.timedelta(seconds=settings.PUSH_DELAY_S if uid in online else 0),
+                        expires_at=expires,
+                    )
+                )
     return _write(rows)
 
 
@@ -286,11 +336,75 @@ def _cut(text: str, limit: int = BODY_MAX_BYTES) -> str:
     return data[:limit].decode("utf-8", "ignore")
 
 
-def _name(*, reader_id: int, user: User | None) -> str:
-    if user is None:
-        return _("Someone")
-    remark = Contact.objects.filter(owner_id=reader_id, other_id=user.pk).values_list("remark", flat=True).first()
-    return remark or user.display_name or _("Someone")
+class Batch:
+    """What the pushes of one claimed batch need to know, read in a fixed
+    number of queries for the whole batch (not per push)."""
+
+    def __init__(self, deliveries: list[PushDelivery]) -> None:
+        by_kind: dict[str, set[int]] = defaultdict(set)
+        for d in deliveries:
+            by_kind[d.kind].add(d.object_id)
+        user_ids = sorted({d.subscription.user_id for d in deliveries})
+        self.prefs = settings_for(user_ids=user_ids)
+        self.messages = (
+            {
+                m.pk: m
+                for m in Message.objects.select_related("conversation__group__avatar", "sender__avatar", "file").filter(
+                    pk__in=by_kind[PushKind.MESSAGE]
+                )
+            }
+            if by_kind[PushKind.MESSAGE]
+            else {}
+        )
+        self.calls = (
+            {
+                c.pk: c
+                for c in Call.objects.select_related("caller__avatar", "conversation").filter(
+                    pk__in=by_kind[PushKind.CALL]
+                )
+            }
+            if by_kind[PushKind.CALL]
+            else {}
+        )
+        self.requests = (
+            {
+                r.pk: r
+                for r in ContactRequest.objects.select_related("from_user__avatar").filter(
+                    pk__in=by_kind[PushKind.CONTACT_REQUEST]
+                )
+            }
+            if by_kind[PushKind.CONTACT_REQUEST]
+            else {}
+        )
+        self.members: dict[tuple[int, int], Member] = {}
+        senders = {m.sender_id for m in self.messages.values() if m.sender_id is not None}
+        senders |= {c.caller_id for c in self.calls.values()}
+        senders |= {r.from_user_id for r in self.requests.values()}
+        if self.messages:
+            for member in Member.objects.filter(
+                conversation_id__in={m.conversation_id for m in self.messages.values()}, user_id__in=user_ids
+            ):
+                self.members[(member.conversation_id, member.user_id)] = member
+        self.blocks: set[tuple[int, int]] = set()
+        self.remarks: dict[tuple[int, int], str] = {}
+        if senders:
+            self.blocks = set(
+                Block.objects.filter(blocker_id__in=user_ids, blocked_id__in=senders).values_list(
+                    "blocker_id", "blocked_id"
+                )
+            )
+            self.remarks = {
+                (owner, other): remark
+                for owner, other, remark in Contact.objects.filter(owner_id__in=user_ids, other_id__in=senders)
+                .exclude(remark="")
+                .values_list("owner_id", "other_id", "remark")
+            }
+        self.unread = unread_totals(user_ids=user_ids)
+
+    def name(self, *, reader_id: int, user: User | None) -> str:
+        if user is None:
+            return _("Someone")
+        return self.remarks.get((reader_id, user.pk)) or user.display_name or _("Someone")
 
 
 def _summary(message: Message) -> str:
@@ -304,34 +418,28 @@ def _summary(message: Message) -> str:
     return _("[Chat history]")
 
 
-def total_unread(user: User) -> int:
-    ids = list(
-        Member.objects.filter(user=user, left_seq__isnull=True, muted=False).values_list("conversation_id", flat=True)
-    )
-    return sum(unread_counts(user=user, conversation_ids=ids).values())
-
-
-def _message_push(delivery: PushDelivery, user: User, prefs: NotificationSettings, now: dt.datetime) -> dict | str:
-    message = (
-        Message.objects.select_related("conversation", "sender__avatar", "file").filter(pk=delivery.object_id).first()
-    )
+def _message_push(batch: Batch, delivery: PushDelivery, user: User, now: dt.datetime) -> dict | str:
+    prefs = batch.prefs[user.pk]
+    message = batch.messages.get(delivery.object_id)
     if message is None or message.recalled:
         return "recalled"
-    member = Member.objects.filter(conversation_id=message.conversation_id, user=user).first()
+    member = batch.members.get((message.conversation_id, user.pk))
     if member is None or member.left_seq is not None or member.visible_from_seq >= message.seq:
         return "not a member"
     if member.read_seq >= message.seq:
         return "read"
-    blocked = (
-        message.sender_id is not None and Block.objects.filter(blocker=user, blocked_id=message.sender_id).exists()
-    )
     why = refusal(
-        kind=PushKind.MESSAGE, prefs=prefs, at=now, muted=member.muted, mentioned=delivery.mention, blocked=blocked
+        kind=PushKind.MESSAGE,
+        prefs=prefs,
+        at=now,
+        muted=member.muted,
+        mentioned=delivery.mention,
+        blocked=(user.pk, message.sender_id) in batch.blocks,
     )
     if why is not None:
         return why
     conversation = message.conversation
-    sender = _name(reader_id=user.pk, user=message.sender)
+    sender = batch.name(reader_id=user.pk, user=message.sender)
     group = getattr(conversation, "group", None) if conversation.kind == ConversationKind.GROUP else None
     if group is not None and group.status != "active":
         return "group disabled"
@@ -357,17 +465,18 @@ def _message_push(delivery: PushDelivery, user: User, prefs: NotificationSetting
     }
 
 
-def _call_push(delivery: PushDelivery, user: User, prefs: NotificationSettings, now: dt.datetime) -> dict | str:
-    call = Call.objects.select_related("caller__avatar", "conversation").filter(pk=delivery.object_id).first()
+def _call_push(batch: Batch, delivery: PushDelivery, user: User, now: dt.datetime) -> dict | str:
+    prefs = batch.prefs[user.pk]
+    call = batch.calls.get(delivery.object_id)
     if call is None or call.state != CallState.RINGING:
         return "call over"
-    why = refusal(kind=PushKind.CALL, prefs=prefs, at=now)
+    why = refusal(kind=PushKind.CALL, prefs=prefs, at=now, blocked=(user.pk, call.caller_id) in batch.blocks)
     if why is not None:
         return why
     if prefs.preview == Preview.NONE:
         title, body, icon = _("Incoming call"), "", None
     else:
-        title = _name(reader_id=user.pk, user=call.caller)
+        title = batch.name(reader_id=user.pk, user=call.caller)
         body = _("Incoming video call") if call.media == CallMedia.VIDEO else _("Incoming voice call")
         icon = avatar_url(call.caller.avatar)
     return {
@@ -381,8 +490,9 @@ def _call_push(delivery: PushDelivery, user: User, prefs: NotificationSettings, 
     }
 
 
-def _request_push(delivery: PushDelivery, user: User, prefs: NotificationSettings, now: dt.datetime) -> dict | str:
-    request = ContactRequest.objects.select_related("from_user__avatar").filter(pk=delivery.object_id).first()
+def _request_push(batch: Batch, delivery: PushDelivery, user: User, now: dt.datetime) -> dict | str:
+    prefs = batch.prefs[user.pk]
+    request = batch.requests.get(delivery.object_id)
     if request is None or request.status != RequestStatus.PENDING:
         return "answered"
     why = refusal(kind=PushKind.CONTACT_REQUEST, prefs=prefs, at=now)
@@ -408,7 +518,7 @@ def _request_push(delivery: PushDelivery, user: User, prefs: NotificationSetting
 _BUILDERS = {PushKind.MESSAGE: _message_push, PushKind.CALL: _call_push, PushKind.CONTACT_REQUEST: _request_push}
 
 
-def prepare(delivery: PushDelivery, now: dt.datetime) -> Push | str:
+def prepare(batch: Batch, delivery: PushDelivery, now: dt.datetime) -> Push | str:
     """The push to send now, or why it is no longer wanted."""
     sub = delivery.subscription
     session = sub.session
@@ -417,14 +527,13 @@ def prepare(delivery: PushDelivery, now: dt.datetime) -> Push | str:
     user = sub.user
     if not user.is_active:
         return "user not active"
-    prefs = settings_for(user_ids=[user.pk])[user.pk]
     with translation.override(user.language or settings.LANGUAGE_CODE):
-        built = _BUILDERS[delivery.kind](delivery, user, prefs, now)
+        built = _BUILDERS[delivery.kind](batch, delivery, user, now)
     if isinstance(built, str):
         return built
     built["title"] = _cut(built["title"], 200)
     built["body"] = _cut(built["body"])
-    built["unread"] = total_unread(user)
+    built["unread"] = batch.unread.get(user.pk, 0)
     left = int((delivery.expires_at - now).total_seconds())
     return Push(
         delivery=delivery,
@@ -572,12 +681,9 @@ def _retry(delivery: PushDelivery, outcome: Outcome, now: dt.datetime) -> bool:
 
 
 def _record(push: Push, outcome: Outcome) -> str:
+    """A push the push service did not take: gone, refused, or to retry."""
     delivery = push.delivery
     now = _now()
-    if outcome.status is not None and 200 <= outcome.status < 300:
-        _finish(delivery, PushState.SENT, status=outcome.status)
-        metrics.push_sent.labels(delivery.kind).inc()
-        return "sent"
     if outcome.status in (404, 410):
         # The browser unsubscribed or the subscription expired: it is gone for good.
         do_remove_subscription(
@@ -599,34 +705,63 @@ def _record(push: Push, outcome: Outcome) -> str:
     return "failed"
 
 
+def _finish_many(deliveries: list[PushDelivery], state: str, *, status: int | None = None, error: str = "") -> None:
+    """_finish for many rows of one claim at once (one UPDATE)."""
+    if deliveries:
+        PushDelivery.objects.filter(id__in=[d.pk for d in deliveries], lease_token=deliveries[0].lease_token).update(
+            state=state,
+            done_at=_now(),
+            lease_until=None,
+            last_status=status,
+            last_error=error[:200],
+            attempts=F("attempts") + 1,
+        )
+
+
 def send_due(*, limit: int | None = None, pool: ThreadPoolExecutor | None = None) -> dict[str, int]:
     """Send what is due now; returns counts per result (sent, retry, gone,
-    failed, dropped). Requests run on `pool`, PUSH_CONCURRENCY at a time."""
+    failed, dropped). Requests run on `pool`, PUSH_CONCURRENCY at a time.
+    The database work is per batch, not per push: one read of what the batch
+    needs (Batch), one UPDATE per outcome."""
     now = _now()
     width = settings.PUSH_CONCURRENCY
-    counts: dict[str, int] = {}
-    pushes: list[Push] = []
+    counts: dict[str, int] = defaultdict(int)
+    live: list[PushDelivery] = []
+    expired: list[PushDelivery] = []
     for delivery in _claim(now, limit or width * BATCH_PER_CONCURRENCY):
         delivery.attempts += 1
-        if delivery.expires_at <= now:
-            _finish(delivery, PushState.FAILED, error="expired")
-            counts["failed"] = counts.get("failed", 0) + 1
-            continue
-        prepared = prepare(delivery, now)
-        if isinstance(prepared, str):
-            _finish(delivery, PushState.DROPPED, error=prepared)
-            metrics.push_dropped.inc()
-            counts["dropped"] = counts.get("dropped", 0) + 1
-        else:
-            pushes.append(prepared)
+        (expired if delivery.expires_at <= now else live).append(delivery)
+    _finish_many(expired, PushState.FAILED, error="expired")
+    counts["failed"] += len(expired)
+    pushes: list[Push] = []
+    dropped: dict[str, list[PushDelivery]] = defaultdict(list)
+    if live:
+        batch = Batch(live)
+        for delivery in live:
+            prepared = prepare(batch, delivery, now)
+            if isinstance(prepared, str):
+                dropped[prepared].append(delivery)
+            else:
+                pushes.append(prepared)
+    for reason, rows in dropped.items():
+        _finish_many(rows, PushState.DROPPED, error=reason)
+        metrics.push_dropped.inc(len(rows))
+        counts["dropped"] += len(rows)
     for start in range(0, len(pushes), width):
         chunk = _mark_sending(pushes[start : start + width])
         outcomes = list(pool.map(post, chunk)) if pool is not None else [post(p) for p in chunk]
+        taken: dict[int, list[PushDelivery]] = defaultdict(list)
         for push, outcome in zip(chunk, outcomes, strict=True):
+            if outcome.status is not None and 200 <= outcome.status < 300:
+                taken[outcome.status].append(push.delivery)
+                metrics.push_sent.labels(push.delivery.kind).inc()
+                counts["sent"] += 1
+                continue
             with transaction.atomic():
-                result = _record(push, outcome)
-            counts[result] = counts.get(result, 0) + 1
-    return counts
+                counts[_record(push, outcome)] += 1
+        for status, rows in taken.items():
+            _finish_many(rows, PushState.SENT, status=status)
+    return {k: v for k, v in counts.items() if v}
 
 
 def _mark_sending(pushes: list[Push]) -> list[Push]:

@@ -293,3 +293,29 @@ def test_a_push_goes_only_to_live_sessions_and_active_users(alice, bob, direct, 
     do_disable_user(actor=admin_user, user_id=str(bob.uuid), reason="test")
     assert delivery.send_due() == {}  # the subscription went with the sessions
     assert push_service.deliveries() == []
+
+
+def test_the_unread_count_of_a_push_is_the_chat_lists_without_muted_chats(alice, bob, carol, direct, group):
+    from conversations.selectors import unread_counts, unread_totals
+    from messaging.actions.recall import do_recall_message
+
+    conv = str(group.conversation.uuid)
+    send(alice, direct, "one")
+    send(alice, direct, "two")
+    recalled = send(alice, direct, "three")
+    do_recall_message(user=alice, message_id=str(recalled.uuid))
+    read = send(alice, conv, "group one")
+    Member.objects.filter(user=bob, conversation=group.conversation).update(read_seq=read.seq)
+    send(bob, conv, "bob's own")  # a send moves its sender's read cursor
+    send(carol, conv, "group two")
+    lists = {
+        u.pk: unread_counts(
+            user=u, conversation_ids=list(Member.objects.filter(user=u).values_list("conversation_id", flat=True))
+        )
+        for u in (alice, bob, carol)
+    }
+    totals = unread_totals(user_ids=[alice.pk, bob.pk, carol.pk])
+    assert totals == {u: sum(per.values()) for u, per in lists.items()}
+    assert totals[bob.pk] == 3  # two in the direct chat, Carol's in the group
+    Member.objects.filter(user=bob, conversation=group.conversation).update(muted=True)
+    assert unread_totals(user_ids=[bob.pk])[bob.pk] == 2
