@@ -91,6 +91,14 @@ def bob(db, alice):
 
 
 @pytest.fixture
+def direct(alice, bob) -> str:
+    """The id of alice and bob's direct conversation."""
+    from contacts.models import Contact
+
+    return str(Contact.objects.get(owner=alice, other=bob).conversation.uuid)
+
+
+@pytest.fixture
 def carol(db):
     return make_user("carol", nickname="Carol")
 

@@ -13,7 +13,7 @@ import logging
 import time
 
 from chatsite import wire
-from chatsite.bus import NOTIFY_TOPIC, Record, bus_handler
+from chatsite.bus import HANDLED, NOTIFY_TOPIC, STORE, Record, bus_handler
 from conversations.models import Message
 from messaging.actions.send import TOPIC as MESSAGES_TOPIC
 from messaging.actions.send import decode_record
@@ -67,6 +67,8 @@ class NotStoredYet(Exception):
 def plan_message_pushes(records: list[Record]) -> list[tuple[Record, str]]:
     rejected: list[tuple[Record, str]] = []
     wanted: dict[tuple[int, str], float | None] = {}
+    # In-process the store step has run already: what is not found is gone.
+    behind_store = all(r.headers.get(HANDLED) == STORE.encode() for r in records)
     for record in records:
         try:
             item = decode_record(record.value)
@@ -77,7 +79,7 @@ def plan_message_pushes(records: list[Record]) -> list[tuple[Record, str]]:
     if not wanted:
         return rejected
     newest = max((a for a in wanted.values() if a is not None), default=None)
-    if newest is not None:
+    if newest is not None and not behind_store:
         time.sleep(min(STORE_HEAD_START_S, max(0.0, newest + STORE_HEAD_START_S - time.time())))
     found: dict[tuple[int, str], Message] = {}
     # The message worker reads the same records at the same time: give it a
@@ -86,7 +88,7 @@ def plan_message_pushes(records: list[Record]) -> list[tuple[Record, str]]:
         found.update(_stored([k for k in wanted if k not in found]))
         missing = [k for k in wanted if k not in found]
         now = time.time()
-        pending = [k for k in missing if wanted[k] is None or now - wanted[k] < STORE_WAIT_S]
+        pending = [] if behind_store else [k for k in missing if wanted[k] is None or now - wanted[k] < STORE_WAIT_S]
         if not pending:
             break
         if pause is None:

@@ -55,6 +55,9 @@ class Record:
 BatchHandler = Callable[[list[Record]], list[tuple[Record, str]]]
 
 STORE = "store"
+# A record header the in-process bus sets on what it hands to the other
+# groups: the `store` group has handled it already.
+HANDLED = "handled"
 # Things a person should hear of though they may have no socket open (a call,
 # a contact request): `{"v": 1, "type": "call"|"contact_request", "id": pk}`,
 # consumed by the notifier (notifications/bus_handlers.py).

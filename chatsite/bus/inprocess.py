@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import logging
 import queue
 import threading
@@ -22,7 +23,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 
 from chatsite import bus
-from chatsite.bus import STORE, Record, handler_for
+from chatsite.bus import HANDLED, STORE, Record, handler_for
 from chatsite.errors import Invalid, Unavailable
 
 logger = logging.getLogger(__name__)
@@ -93,7 +94,10 @@ class InProcessBus:
         return follower.queue.qsize() if follower else 0
 
     def _follow(self, topic: str, records: list[Record]) -> None:
-        """Hand records the `store` group has handled to every other group of the topic."""
+        """Hand records the `store` group has handled to every other group of
+        the topic, marked so (header `handled`: a follower need not wait for
+        the store step, which in Kafka runs beside it)."""
+        records = [dataclasses.replace(r, headers={**r.headers, HANDLED: STORE.encode()}) for r in records]
         for group in bus.groups():
             if group == STORE or topic not in bus.topics(group=group):
                 continue

@@ -6,14 +6,6 @@ import pytest
 
 
 @pytest.fixture
-def direct(alice, bob):
-    """alice and bob's direct conversation id."""
-    from contacts.models import Contact
-
-    return str(Contact.objects.get(owner=alice, other=bob).conversation.uuid)
-
-
-@pytest.fixture
 def group(alice, bob, carol):
     """alice (owner), bob and carol in a group; returns its conversation id."""
     from contacts.services import do_connect

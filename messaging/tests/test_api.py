@@ -13,13 +13,6 @@ from messaging.tests.helpers import new_id, store_text_sync
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def direct(alice, bob):
-    from contacts.models import Contact
-
-    return str(Contact.objects.get(owner=alice, other=bob).conversation.uuid)
-
-
 def seed(sender, conversation, n, prefix="m"):
     return [store_text_sync(sender=sender, conversation_uuid=conversation, text=f"{prefix}{i}") for i in range(n)]
 

@@ -37,13 +37,6 @@ def own_topics(settings):
 
 
 @pytest.fixture
-def direct(alice, bob):
-    from contacts.models import Contact
-
-    return str(Contact.objects.get(owner=alice, other=bob).conversation.uuid)
-
-
-@pytest.fixture
 def fast_limits(settings):
     settings.LIMIT_MESSAGES_PER_S = 10_000
     settings.LIMIT_MESSAGES_BURST = 10_000

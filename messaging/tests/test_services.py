@@ -11,13 +11,6 @@ from messaging.tests.helpers import new_id
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def direct(alice, bob):
-    from contacts.models import Contact
-
-    return str(Contact.objects.get(owner=alice, other=bob).conversation.uuid)
-
-
 def check(sender, conversation, **kw):
     return check_send_message(
         sender=sender, client_msg_id=new_id(), kind="text", content="hi", conversation=conversation, **kw

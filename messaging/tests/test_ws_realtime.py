@@ -13,13 +13,6 @@ from messaging.tests.helpers import new_id, send_text, store_text, store_text_sy
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def direct(alice, bob):
-    from contacts.models import Contact
-
-    return str(Contact.objects.get(owner=alice, other=bob).conversation.uuid)
-
-
 # ----------------------------------------------------------------- sync
 
 

@@ -17,13 +17,6 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
-@pytest.fixture
-def direct(alice, bob):
-    from contacts.models import Contact
-
-    return str(Contact.objects.get(owner=alice, other=bob).conversation.uuid)
-
-
 async def test_direct_message_acks_and_fan_out(ws_connect, message_worker, alice, bob, direct):
     a1, a2, b1, b2 = (
         (await ws_connect(u) for u in (alice, alice, bob, bob))

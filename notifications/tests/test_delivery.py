@@ -19,11 +19,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def direct(alice, bob):
-    return str(Contact.objects.get(owner=alice, other=bob).conversation.uuid)
-
-
-@pytest.fixture
 def group(alice, bob, carol):
     from contacts.services import do_connect
     from groups.services import do_create_group
