@@ -59,6 +59,21 @@ def _stored(keys: list[tuple[int, str]]) -> dict[tuple[int, str], Message]:
     return {(m.sender_id, m.client_msg_id): m for m in rows if (m.sender_id, m.client_msg_id) in wanted}
 
 
+def _not_handled_yet(keys: list[tuple[int, str]], sources: dict[tuple[int, str], Record]) -> list[tuple[int, str]]:
+    """Of messages not found, those the message worker has not handled yet
+    (its group's committed offset is not past their record). The others were
+    refused, or deleted since (an account, a conversation): no push."""
+    # The Kafka client only where a broker is configured (records from it).
+    from chatsite.bus.worker import store_committed
+
+    try:
+        committed = store_committed([sources[k] for k in keys])
+    except Exception as exc:
+        logger.info("could not read the message worker's offsets: %s", exc)
+        return keys
+    return [k for k in keys if sources[k].offset >= committed.get((sources[k].topic, sources[k].partition), -1)]
+
+
 class NotStoredYet(Exception):
     """The notifier ran ahead of the message worker: the batch is retried."""
 
@@ -67,6 +82,7 @@ class NotStoredYet(Exception):
 def plan_message_pushes(records: list[Record]) -> list[tuple[Record, str]]:
     rejected: list[tuple[Record, str]] = []
     wanted: dict[tuple[int, str], float | None] = {}
+    sources: dict[tuple[int, str], Record] = {}
     # In-process the store step has run already: what is not found is gone.
     behind_store = all(r.headers.get(HANDLED) == STORE.encode() for r in records)
     for record in records:
@@ -76,6 +92,7 @@ def plan_message_pushes(records: list[Record]) -> list[tuple[Record, str]]:
             rejected.append((record, f"undecodable record: {exc}"))
             continue
         wanted[(item.sender_id, item.client_msg_id)] = item.accepted_at
+        sources[(item.sender_id, item.client_msg_id)] = record
     if not wanted:
         return rejected
     newest = max((a for a in wanted.values() if a is not None), default=None)
@@ -89,6 +106,8 @@ def plan_message_pushes(records: list[Record]) -> list[tuple[Record, str]]:
         missing = [k for k in wanted if k not in found]
         now = time.time()
         pending = [] if behind_store else [k for k in missing if wanted[k] is None or now - wanted[k] < STORE_WAIT_S]
+        if pending and pause is None:
+            pending = _not_handled_yet(pending, sources)
         if not pending:
             break
         if pause is None:

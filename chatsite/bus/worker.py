@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 import time
 from collections import defaultdict
 
@@ -43,12 +44,15 @@ LAG_INTERVAL_S = 10.0
 TOPIC_CHECK_INTERVAL_S = 5.0
 
 
-def consumer_config(group_id: str | None = None) -> dict:
+def consumer_config(group_id: str | None = None, *, start: str = "earliest") -> dict:
     return {
         **client_config(),
         "group.id": group_id or settings.KAFKA_CONSUMER_GROUP,
         "client.id": f"{settings.NODE_ID}-worker",
-        "auto.offset.reset": "earliest",
+        # Where a group with no committed offset starts: the store group at
+        # the beginning (nothing accepted may be skipped); the others at the
+        # end (a notifier deployed today does not notify of last week).
+        "auto.offset.reset": start,
         "enable.auto.commit": True,
         "auto.commit.interval.ms": settings.KAFKA_COMMIT_INTERVAL_MS,
         # Offsets are stored by us, after the database commit, never by poll().
@@ -69,6 +73,28 @@ def group_id_for(group: str) -> str:
     return settings.KAFKA_CONSUMER_GROUP if group == bus.STORE else f"{settings.KAFKA_CONSUMER_GROUP}-{group}"
 
 
+_store_probe: Consumer | None = None
+_store_probe_lock = threading.Lock()
+
+
+def store_committed(records: list[Record]) -> dict[tuple[str, int], int]:
+    """The `store` group's committed offset of each (topic, partition) these
+    records came from: a record below it has been handled by the message
+    worker. (Offsets are committed every KAFKA_COMMIT_INTERVAL_MS.)"""
+    global _store_probe
+    wanted = sorted({(r.topic, r.partition) for r in records if r.partition >= 0})
+    if not wanted:
+        return {}
+    with _store_probe_lock:
+        if _store_probe is None:
+            _store_probe = Consumer(
+                {**client_config(), "group.id": settings.KAFKA_CONSUMER_GROUP, "enable.auto.commit": False}
+            )
+        committed = _store_probe.committed([TopicPartition(full_topic(t), p) for t, p in wanted], timeout=5.0)
+    by_full = {full_topic(t): t for t, _ in wanted}
+    return {(by_full[tp.topic], tp.partition): tp.offset for tp in committed if tp.offset >= 0}
+
+
 class Worker:
     def __init__(self, *, topics: list[str] | None = None, group_id: str | None = None, group: str = bus.STORE) -> None:
         self.group = group
@@ -77,7 +103,9 @@ class Worker:
         self._by_full = {full_topic(t): t for t in self.topics}
         group_id = group_id or group_id_for(group)
         self._group_id = group_id
-        self.consumer = Consumer(consumer_config(group_id), logger=logger)
+        self.consumer = Consumer(
+            consumer_config(group_id, start="earliest" if group == bus.STORE else "latest"), logger=logger
+        )
         self.dlq = _dead_letter_producer()
         self._admin: AdminClient | None = None
         self.stopping = False

@@ -58,6 +58,9 @@ class NotifierProcess:
                 self.proc.kill()
                 raise RuntimeError(f"the notifier did not start:\n{log_path.read_text()}")
             time.sleep(0.1)
+        # A new notifier group starts at the end of the topics: let it find
+        # where the end is before the test sends.
+        time.sleep(0.5)
 
     def kill(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
@@ -197,3 +200,33 @@ def test_a_killed_notifier_sends_nothing_twice(
         assert set(got) <= set(texts) and len(got) >= len(texts) - len(interrupted)
     finally:
         second.stop()
+
+
+@pytest.mark.real_services
+def test_a_record_the_worker_refused_does_not_hold_the_notifier_back(
+    api_for, alice, bob, direct, subscribe, push_service, notifier
+):
+    """The notifier reads the messages topic beside the message worker. A
+    record the worker dead-letters is never stored: once the worker's
+    committed offset is past it the notifier moves on at once, rather than
+    waiting for it as for a message not stored yet."""
+    from chatsite import wire
+    from chatsite.bus import get_bus
+
+    phone = subscribe(bob, "bob-phone")
+    never = {
+        "v": 1,
+        "c": 2**40,
+        "s": alice.pk,
+        "k": "text",
+        "t": "to nowhere",
+        "m": str(uuid.uuid4()),
+        "ts": time.time(),
+    }
+    get_bus().publish_sync(topic="messages", key=direct, value=wire.dumps_bytes(never))
+    started = time.monotonic()
+    send_rest(api_for(alice), direct, "after the refused one")
+    [push] = push_service.wait_for(1, subscription=phone, timeout=30)
+    assert push.payload["body"] == "after the refused one"
+    # Well before STORE_WAIT_S (120 s), the wait for a message the worker is still storing.
+    assert time.monotonic() - started < 30

@@ -71,13 +71,17 @@ SERVER_FRAME_TYPES = {
 
 # `"type"` values in dict literals that are not frames: JSON Schema and
 # OpenAPI types (the API schema) and ASGI messages.
-NOT_FRAMES = {"string", "integer", "number", "boolean", "object", "array", "null"} | {
-    "http",
-    "apiKey",
-    "oauth2",
-    "openIdConnect",
-    "mutualTLS",
-}
+NOT_FRAMES = (
+    {"string", "integer", "number", "boolean", "object", "array", "null"}
+    | {
+        "http",
+        "apiKey",
+        "oauth2",
+        "openIdConnect",
+        "mutualTLS",
+    }
+    | {"image/png", "image/svg+xml"}
+)  # the `type` of the web app manifest's icons (web/pwa.py)
 ASGI_PREFIXES = ("http.", "websocket.", "lifespan.")
 # Messages on the channel layer between the server's own processes
 # (chatsite/realtime.py, chatsite/layers.py): never on the wire.
