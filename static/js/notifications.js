@@ -11,6 +11,7 @@ import {
   PushError,
   currentSettings,
   deviceSubscribed,
+  deviceOff,
   disablePush,
   enablePush,
   loadSettings,
@@ -94,12 +95,12 @@ export function renderNotifications(main) {
       return;
     }
     const granted = permission() === "granted";
-    setSwitch(pushSwitch, s.push && granted);
+    setSwitch(pushSwitch, s.push && granted && !deviceOff());
     if (permission() === "denied") {
       say(pushProblem(new PushError("denied")), "error");
       return;
     }
-    if (!s.push || !granted) {
+    if (!s.push || !granted || deviceOff()) {
       say(t("Off. Turn it on to be told of new messages when WebsocketChat is in the background."));
       return;
     }

@@ -130,6 +130,28 @@ export async function deviceSubscribed() {
   return listed.some((s) => s.endpoint === subscription.endpoint);
 }
 
+// The switch is about this device: turning it off here keeps the person's
+// other devices notified (the account's `push` setting goes off only with
+// the last of them). Remembered in this browser.
+const DEVICE_OFF = "wsc.notify.deviceOff";
+
+export function deviceOff() {
+  try {
+    return localStorage.getItem(DEVICE_OFF) === "1";
+  } catch (err) {
+    return false;
+  }
+}
+
+function setDeviceOff(off) {
+  try {
+    if (off) localStorage.setItem(DEVICE_OFF, "1");
+    else localStorage.removeItem(DEVICE_OFF);
+  } catch (err) {
+    // Private mode without storage: the account setting decides.
+  }
+}
+
 // Turning push on: the browser asks for the permission now (never before),
 // then the subscription is made and given to the server, and the setting
 // saved. Throws PushError or ApiError.
@@ -141,19 +163,27 @@ export async function enablePush() {
   if (answer !== "granted") throw new PushError("dismissed");
   const registration = await ready();
   if (!registration) throw new PushError("unsupported");
+  setDeviceOff(false);
   const subscription = await subscribe(registration);
   await api("POST", "push/subscriptions", subscriptionBody(subscription));
   return saveSettings({ push: true });
 }
 
 // Turning push off: this device's subscription goes (browser and server)
-// and the setting is saved.
+// and this browser stops showing notifications; the account's setting goes
+// off only when no other device of the person still gets pushes.
 export async function disablePush() {
+  setDeviceOff(true);
   const subscription = pushSupported() ? await browserSubscription() : null;
+  let listed = await apiAll("push/subscriptions");
   if (subscription) {
-    const listed = await apiAll("push/subscriptions");
     for (const s of listed.filter((x) => x.endpoint === subscription.endpoint)) await api("DELETE", `push/subscriptions/${s.id}`);
+    listed = listed.filter((x) => x.endpoint !== subscription.endpoint);
     await subscription.unsubscribe().catch(() => {});
+  }
+  if (listed.length) {
+    emit("notify-settings", settings);
+    return settings;
   }
   return saveSettings({ push: false });
 }
@@ -164,7 +194,7 @@ export async function disablePush() {
 // not turned on in this session (none is), so another person's sign-in on
 // this browser never inherits a subscription.
 export async function syncSubscription() {
-  if (!pushSupported() || permission() !== "granted" || !settings.push) return;
+  if (!pushSupported() || permission() !== "granted" || !settings.push || deviceOff()) return;
   const registration = await ready();
   if (!registration) return;
   const listed = await apiAll("push/subscriptions");
@@ -179,6 +209,7 @@ export async function syncSubscription() {
 // Signing out: the next person to sign in on this browser must not get
 // this one's pushes (the server drops the session's subscriptions too).
 export async function forgetDevice() {
+  setDeviceOff(false);
   if (!pushSupported()) return;
   const subscription = await browserSubscription();
   if (subscription) await subscription.unsubscribe();
@@ -195,7 +226,7 @@ function away() {
 // The push rules: the setting on, the permission given, the chat not muted
 // unless the message mentions me, not in quiet hours unless it is a call.
 function allowed({ conv = null, mention = false, call = false } = {}) {
-  if (permission() !== "granted" || !settings.push) return false;
+  if (permission() !== "granted" || !settings.push || deviceOff()) return false;
   if (conv && conv.muted && !mention) return false;
   if (!call && inQuietHours(settings.quiet_hours)) return false;
   return true;

@@ -421,7 +421,7 @@ def test_push_is_asked_for_only_when_turned_on_and_says_why_it_cannot_be(people,
     sue.assert_clean()
 
 
-def test_turning_push_on_gives_the_server_the_subscription_and_off_takes_it_back(people, user_factory):
+def test_turning_push_on_gives_the_server_the_subscription_and_off_takes_it_back(people, user_factory, settings):
     user_factory("tom_pwa", nickname="Tom")
     tom = people(timezone_id="Asia/Shanghai")
     tom.context.add_init_script(FAKE_PUSH)
@@ -446,6 +446,35 @@ def test_turning_push_on_gives_the_server_the_subscription_and_off_takes_it_back
     assert [s["endpoint"] for s in listed] == [endpoint]
     assert api_get(page, "me/notifications")["push"] is True
     tom.shot("notifications-on-desktop")
+
+    # Tom's phone gets pushes too: the switch is about this browser, so
+    # turning it off here leaves the phone (and the account's setting) on.
+    from accounts.models import User
+    from conftest import login_tokens
+    from notifications.services import do_subscribe
+    from notifications.tests.pushservice import b64url_encode
+
+    settings.PUSH_ALLOW_HTTP = True  # in this process too, for the phone's stand-in endpoint
+    user = User.objects.get(username="tom_pwa")
+    phone_endpoint = "http://127.0.0.1:9/push/tom-phone"
+    phone, _ = do_subscribe(
+        user=user,
+        session=login_tokens(user)["session"],
+        endpoint=phone_endpoint,
+        p256dh=b64url_encode(b"\x04" + bytes(range(64))),
+        auth=b64url_encode(bytes(16)),
+    )
+    switch.click()  # off here
+    expect(switch).to_have_attribute("aria-checked", "false")
+    expect(page.locator("#push-status")).to_contain_text("Off.")
+    assert [s["endpoint"] for s in api_get(page, "push/subscriptions")["results"]] == [phone_endpoint]
+    assert api_get(page, "me/notifications")["push"] is True
+    page.reload()  # remembered by this browser
+    expect(switch).to_have_attribute("aria-checked", "false")
+    switch.click()  # on again
+    expect(page.locator("#push-status")).to_contain_text("On. You'll be notified even when WebsocketChat is closed.")
+    phone.delete()
+
     switch.click()  # off: gone from the server and the browser
     expect(switch).to_have_attribute("aria-checked", "false")
     expect(page.locator("#push-status")).to_contain_text("Off.")
