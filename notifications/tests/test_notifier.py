@@ -174,13 +174,16 @@ def test_a_killed_notifier_sends_nothing_twice(
     phone = subscribe(bob, "bob-phone")
     push_service.respond(phone, status=201, delay=0.5)
     first = NotifierProcess(tmp_path / "notifier-1.log", PUSH_CONCURRENCY="2", PUSH_TIMEOUT_S="2")
-    api = api_for(alice)
-    texts = [f"message {n}" for n in range(12)]
-    for text in texts:
-        send_rest(api, direct, text)
-    push_service.wait_for(3, subscription=phone, timeout=30)
-    first.kill()
-    first.stop()
+    try:
+        api = api_for(alice)
+        texts = [f"message {n}" for n in range(12)]
+        for text in texts:
+            send_rest(api, direct, text)
+        push_service.wait_for(3, subscription=phone, timeout=30)
+        first.kill()
+    finally:
+        # Never left running: it would go on sending this database's pushes.
+        first.stop()
     second = NotifierProcess(tmp_path / "notifier-2.log", PUSH_CONCURRENCY="2", PUSH_TIMEOUT_S="2")
     try:
         rows = PushDelivery.objects.filter(subscription__uuid=phone.id)
