@@ -455,14 +455,7 @@ def _message_push(batch: Batch, delivery: PushDelivery, user: User, now: dt.date
             what = _("Sent a message")
         title = group.name if group is not None else sender
         body = f"{sender}: {what}" if group is not None else what
-    return {
-        "type": "message",
-        "conversation": str(conversation.uuid),
-        "message": str(message.uuid),
-        "title": title,
-        "body": body,
-        "icon": icon,
-    }
+    return _payload("message", conversation=conversation, message=message, title=title, body=body, icon=icon)
 
 
 def _call_push(batch: Batch, delivery: PushDelivery, user: User, now: dt.datetime) -> dict | str:
@@ -479,15 +472,9 @@ def _call_push(batch: Batch, delivery: PushDelivery, user: User, now: dt.datetim
         title = batch.name(reader_id=user.pk, user=call.caller)
         body = _("Incoming video call") if call.media == CallMedia.VIDEO else _("Incoming voice call")
         icon = avatar_url(call.caller.avatar)
-    return {
-        "type": "call",
-        "conversation": str(call.conversation.uuid) if call.conversation else None,
-        "message": None,
-        "call": str(call.uuid),
-        "title": title,
-        "body": body,
-        "icon": icon,
-    }
+    return _payload(
+        "call", conversation=call.conversation, message=None, call=str(call.uuid), title=title, body=body, icon=icon
+    )
 
 
 def _request_push(batch: Batch, delivery: PushDelivery, user: User, now: dt.datetime) -> dict | str:
@@ -505,10 +492,16 @@ def _request_push(batch: Batch, delivery: PushDelivery, user: User, now: dt.date
         asks = _("Wants to add you as a contact")
         body = (request.message or asks) if prefs.preview == Preview.FULL else asks
         icon = avatar_url(request.from_user.avatar)
+    return _payload("contact_request", conversation=None, message=None, title=title, body=body, icon=icon)
+
+
+def _payload(kind: str, *, conversation, message, title: str, body: str, icon: str | None, **extra) -> dict:
+    """The push's JSON (docs/protocol/rest.md "The payload"); `unread` is added by prepare."""
     return {
-        "type": "contact_request",
-        "conversation": None,
-        "message": None,
+        "type": kind,
+        "conversation": str(conversation.uuid) if conversation is not None else None,
+        "message": str(message.uuid) if message is not None else None,
+        **extra,
         "title": title,
         "body": body,
         "icon": icon,
@@ -649,17 +642,6 @@ def _claim(now: dt.datetime, limit: int) -> list[PushDelivery]:
     )
 
 
-def _finish(delivery: PushDelivery, state: str, *, status: int | None = None, error: str = "") -> None:
-    PushDelivery.objects.filter(pk=delivery.pk, lease_token=delivery.lease_token).update(
-        state=state,
-        done_at=_now(),
-        lease_until=None,
-        last_status=status,
-        last_error=error[:200],
-        attempts=delivery.attempts,
-    )
-
-
 def _retry(delivery: PushDelivery, outcome: Outcome, now: dt.datetime) -> bool:
     """Schedule the next try (exponential backoff, or the push service's
     Retry-After); False when the push's time to live is over."""
@@ -693,20 +675,20 @@ def _record(push: Push, outcome: Outcome) -> str:
         return "gone"
     if outcome.status in (400, 401, 403, 413):
         # Our request is wrong for this subscription (a key mismatch, too large): retrying changes nothing.
-        _finish(delivery, PushState.FAILED, status=outcome.status, error=outcome.error)
+        _finish_many([delivery], PushState.FAILED, status=outcome.status, error=outcome.error)
         metrics.push_failed.labels("refused").inc()
         logger.warning("push %s refused with %s: %s", delivery.pk, outcome.status, outcome.error)
         return "failed"
     if _retry(delivery, outcome, now):
         metrics.push_retried.inc()
         return "retry"
-    _finish(delivery, PushState.FAILED, status=outcome.status, error=outcome.error or "expired")
+    _finish_many([delivery], PushState.FAILED, status=outcome.status, error=outcome.error or "expired")
     metrics.push_failed.labels("expired").inc()
     return "failed"
 
 
 def _finish_many(deliveries: list[PushDelivery], state: str, *, status: int | None = None, error: str = "") -> None:
-    """_finish for many rows of one claim at once (one UPDATE)."""
+    """Close rows of one claim (one UPDATE): sent, dropped or failed."""
     if deliveries:
         PushDelivery.objects.filter(id__in=[d.pk for d in deliveries], lease_token=deliveries[0].lease_token).update(
             state=state,
