@@ -21,7 +21,7 @@ export const state = {
   reads: new Map(), // group conversation id -> Map(user id -> read seq)
   members: new Map(), // group conversation id -> [Member] (the @ picker)
   route: { section: "chats", item: null },
-  goTo: null, // {conversation, seq, words}: the chat about to open shows that message (a search hit)
+  goTo: null, // {conversation, seq, words: [string]}: the chat about to open shows that message with those words marked (a search hit)
 };
 
 const bus = new EventTarget();

@@ -1,6 +1,7 @@
 // The open conversation's header: back, picture, name, a subtitle (who is
 // typing, the peer's presence or the group's size) and the actions: call
-// (direct chats), pin, mute, hide, and details of the contact or group.
+// (direct chats), search in this chat, pin, mute, hide, and details of the
+// contact or group.
 
 import { api } from "../api.js";
 import { avatar, formatTime, h, svgIcon, t, tf, tn } from "../dom.js";
@@ -8,6 +9,7 @@ import { conversationFace, conversationTitle, emit, nameOf, state } from "../sta
 import { appLink, backButton, errorText, navigate, toast } from "../ui.js";
 import { startCall } from "../calls.js";
 import { dropHidden } from "./conversations.js";
+import { searchIcon, searchInChat } from "./search.js";
 
 export class ChatHeader {
   constructor(view) {
@@ -32,9 +34,15 @@ export class ChatHeader {
       const pin = h("button.btn-icon", { type: "button", onclick: () => this.toggle("pinned") }, svgIcon("pin"), label());
       const mute = h("button.btn-icon", { type: "button", onclick: () => this.toggle("muted") }, svgIcon("mute"), label());
       const hide = h("button.btn-icon", { type: "button", "aria-label": t("Hide chat"), title: t("Hide chat"), onclick: () => this.hide() }, svgIcon("hide"), label(t("Hide chat")));
+      const find = h(
+        "button.btn-icon.search-in-chat",
+        { type: "button", "aria-label": t("Search in this chat"), title: t("Search in this chat"), onclick: () => (this.toggleMenu(false), searchInChat(conv.id)) },
+        searchIcon(),
+        label(t("Search in this chat")),
+      );
       this.pinButtons.push(pin);
       this.muteButtons.push(mute);
-      return [pin, mute, hide];
+      return [find, pin, mute, hide];
     };
     actions.append(h("span.header-extra", trio(false)));
     this.menu = h("div.header-menu", { id: `chat-menu-${conv.id}`, hidden: true }, trio(true));

@@ -2,52 +2,136 @@
 // its picture, presence, preview (or "typing…", "[Draft]", and "[@me]" while
 // a mention of me is unread), time, pin/mute marks and unread badge (grey
 // when muted, unless I am mentioned); the search box filters them by name
-// and, below them, lists the messages that match.
+// and, below them, lists the messages that match, with the filters of
+// search.js.
 
-import { api } from "../api.js";
 import { avatar, clear, debounce, formatTime, h, svgIcon, t, tf } from "../dom.js";
 import { headerLink, listPane, listRow } from "../panes.js";
-import { conversationFace, conversationTitle, nameOf, on, sortedConversations, state } from "../state.js";
+import { conversationFace, conversationTitle, on, sortedConversations, state } from "../state.js";
 import { appLink, emptyState } from "../ui.js";
 import { previewText } from "./text.js";
 import { openView } from "./view.js";
-
-let listQuery = "";
+import { filterPanel, filterToggle, messageResults, runSearch, search } from "./search.js";
 
 export function renderList(pane) {
-  const search = h("input", {
+  const input = h("input", {
     type: "search",
     id: "chat-search",
     placeholder: t("Search"),
-    value: listQuery,
+    value: search.query,
     autocomplete: "off",
+    enterKeyHint: "search",
   });
+  const controls = h("div.search-controls");
+  const box = h(
+    "div.search",
+    { role: "search" },
+    h("div.search-row", h("label.sr-only", { for: "chat-search" }, t("Search chats and messages")), input, controls),
+  );
   const results = listPane(pane, t("Chats"), {
     action: headerLink("groups", "new", "plus", t("New group")),
-    above: h("div.search", h("label.sr-only", { for: "chat-search" }, t("Search chats and messages")), search),
+    above: box,
   });
-  const draw = () => drawList(results);
-  const searchMessages = debounce(() => drawMessageResults(results), 350);
-  search.addEventListener("input", () => {
-    listQuery = search.value;
-    draw();
-    searchMessages();
+  const chatsPart = h("div.chat-matches");
+  const messagesPart = h("div.message-part");
+  results.append(chatsPart, messagesPart);
+
+  const drawChats = () => drawList(chatsPart);
+  let focusAfter = null; // the index of the first hit of a page asked for by keyboard or click
+  const drawMessages = () => {
+    const q = search.query.trim();
+    if (!q) {
+      clear(messagesPart);
+      return;
+    }
+    const section = messageResults(drawMessages);
+    // A click (or Enter) on "More results" replaces the button: the focus goes
+    // to the first hit of the new page, not to the top of the document.
+    section.querySelector(".search-more")?.addEventListener("click", () => {
+      focusAfter = search.found ? search.found.results.length : null;
+    });
+    clear(messagesPart, section);
+    if (focusAfter !== null && search.found && !search.found.loading) {
+      const links = messagesPart.querySelectorAll(".search-hits a");
+      (links[focusAfter] || section.querySelector(".search-more") || links[links.length - 1])?.focus();
+      focusAfter = null;
+    }
+  };
+  // The toggle and the panel are drawn again on every change; the control
+  // that had the focus keeps it (the same id), else the toggle takes it.
+  const drawControls = () => {
+    const focused = document.activeElement && box.contains(document.activeElement) && document.activeElement !== input ? document.activeElement.id : null;
+    clear(controls, filterToggle(drawControls));
+    controls.querySelector(".filter-toggle").id = "search-filters-toggle";
+    box.querySelector(".search-filters")?.remove();
+    box.append(filterPanel(filtersChanged));
+    if (focused) (document.getElementById(focused) || document.getElementById("search-filters-toggle")).focus();
+  };
+  const filtersChanged = () => {
+    drawControls();
+    drawChats();
+    runSearch(drawMessages);
+  };
+  const searchSoon = debounce(() => runSearch(drawMessages), 300);
+  input.addEventListener("input", () => {
+    search.query = input.value;
+    drawChats();
+    if (!search.query.trim()) runSearch(drawMessages);
+    else searchSoon();
   });
-  draw();
-  if (listQuery.trim()) searchMessages();
-  const offs = [on("conversations", draw), on("presence", draw), on("users", draw), on("typing", draw)];
+  input.addEventListener("keydown", (event) => {
+    // Down from the box goes to the first result.
+    if (event.key === "ArrowDown") {
+      const first = results.querySelector("a");
+      if (first) {
+        event.preventDefault();
+        first.focus();
+      }
+    } else if (event.key === "Enter") {
+      runSearch(drawMessages);
+    }
+  });
+  box.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && search.panelOpen && event.target !== input) {
+      search.panelOpen = false;
+      drawControls();
+      document.getElementById("search-filters-toggle")?.focus();
+    }
+  });
+  drawControls();
+  drawChats();
+  runSearch(drawMessages);
+  // Back from a hit: the results where they were (drawn from what is kept).
+  if (search.query.trim()) results.scrollTop = search.scrollTop || 0;
+  results.addEventListener("scroll", () => (search.scrollTop = results.scrollTop), { passive: true });
+  const offs = [
+    on("conversations", drawChats),
+    on("presence", drawChats),
+    on("users", drawChats),
+    on("typing", drawChats),
+    on("search-scope", filtersChanged),
+  ];
   return () => offs.forEach((off) => off());
 }
 
 function drawList(container) {
-  const q = listQuery.trim().toLowerCase();
+  const q = search.query.trim().toLowerCase();
   let convs = sortedConversations();
-  if (q) convs = convs.filter((c) => conversationTitle(c).toLowerCase().includes(q));
-  const keep = container.querySelector(".message-results");
+  if (!q) {
+    const list = h("ul.conv-list", { "aria-label": t("Conversations") });
+    for (const conv of convs) list.append(conversationItem(conv));
+    clear(container, convs.length ? list : noChatsYet());
+    return;
+  }
+  // Searching: the chats whose name matches, unless the search is about one chat.
+  convs = search.filters.conversation ? [] : convs.filter((c) => conversationTitle(c).toLowerCase().includes(q));
+  if (!convs.length) {
+    clear(container);
+    return;
+  }
   const list = h("ul.conv-list", { "aria-label": t("Conversations") });
   for (const conv of convs) list.append(conversationItem(conv));
-  clear(container, convs.length ? list : q ? emptyState(t("No chat matches.")) : noChatsYet());
-  if (keep && q) container.append(keep);
+  clear(container, h("h2.list-heading", t("Chats")), list);
 }
 
 // An empty list says what to do next, with the button that does it.
@@ -102,39 +186,4 @@ function conversationItem(conv) {
     ],
     { current, dataset: { conversation: conv.id } },
   );
-}
-
-async function drawMessageResults(container) {
-  const q = listQuery.trim();
-  container.querySelector(".message-results")?.remove();
-  if (!q) return;
-  let found;
-  try {
-    found = await api("GET", `messages/search?q=${encodeURIComponent(q.slice(0, 100))}`);
-  } catch (err) {
-    return;
-  }
-  if (listQuery.trim() !== q) return;
-  container.querySelector(".message-results")?.remove();
-  const section = h("section.message-results", { "aria-label": t("Messages found") }, h("h2.list-heading", t("Messages")));
-  if (!found.results.length) section.append(h("p.muted.pad", t("No message matches.")));
-  const list = h("ul.conv-list");
-  for (const m of found.results) {
-    const conv = state.conversations.get(m.conversation);
-    const row = listRow("chats", m.conversation, [
-        // The chat's face (the friend, the group), not the sender's: mine would be on every row.
-        conv ? avatar(conversationFace(conv), { name: conversationTitle(conv) }) : avatar(m.sender),
-        h(
-          "span.conv-text",
-          h("span.conv-top", h("span.conv-name", conv ? conversationTitle(conv) : nameOf(m.sender)), h("time.conv-time", formatTime(m.created_at))),
-          h("span.conv-bottom", h("span.conv-preview", `${nameOf(m.sender)}: ${m.content || ""}`)),
-        ),
-    ]);
-    // The chat opens at this message with the words found marked (messages.js),
-    // not at the bottom. Capture: before the link's own click navigates.
-    row.addEventListener("click", () => (state.goTo = { conversation: m.conversation, seq: m.seq, words: q }), true);
-    list.append(row);
-  }
-  section.append(list);
-  container.append(section);
 }

@@ -403,7 +403,7 @@ export class MessageList {
 
   // Shows the message at `seq` and marks it a moment, reading older history
   // first if it is not loaded yet.
-  async jumpTo(seq, { words = "" } = {}) {
+  async jumpTo(seq, { words = [] } = {}) {
     const b = box(this.id);
     const find = () => this.list.querySelector(`[data-seq="${seq}"]`);
     while (b.loading) await new Promise((resolve) => setTimeout(resolve, 100));
@@ -430,7 +430,7 @@ export class MessageList {
       toast(t("That message is not available."));
       return;
     }
-    if (words) markWords(node.querySelector(".bubble > .text"), words);
+    if (words && words.length) markWords(node.querySelector(".bubble > .text, .bubble .caption"), words);
     node.scrollIntoView({ block: "center" });
     node.tabIndex = -1;
     node.focus({ preventScroll: true });
@@ -441,26 +441,40 @@ export class MessageList {
   }
 }
 
-// Wraps each occurrence of `words` (ignoring case) in the text nodes under
-// `root` in a <mark>: built from text nodes, never from markup.
+// Wraps each occurrence of `words` (a string or several; ignoring case) in
+// the text nodes under `root` in a <mark>: built from text nodes, never from
+// markup. Where two words could match at one place the longer wins.
 function markWords(root, words) {
-  const needle = words.trim().toLowerCase();
-  if (!root || !needle) return;
+  const needles = [...new Set((Array.isArray(words) ? words : [words]).map((w) => String(w).trim().toLowerCase()).filter(Boolean))].sort(
+    (a, b) => b.length - a.length,
+  );
+  if (!root || !needles.length) return;
   const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
   const texts = [];
   while (walker.nextNode()) texts.push(walker.currentNode);
   for (const node of texts) {
     const text = node.nodeValue;
     const lower = text.toLowerCase();
-    let at = lower.indexOf(needle);
-    if (at < 0) continue;
+    // toLowerCase() keeps offsets only where it keeps lengths (not for "İ").
+    if (lower.length !== text.length) continue;
     const parts = [];
     let from = 0;
-    while (at >= 0) {
-      parts.push(document.createTextNode(text.slice(from, at)), h("mark.found", text.slice(at, at + needle.length)));
-      from = at + needle.length;
-      at = lower.indexOf(needle, from);
+    let cursor = 0;
+    while (cursor < lower.length) {
+      let hit = -1;
+      let needle = "";
+      for (const n of needles) {
+        const at = lower.indexOf(n, cursor);
+        if (at >= 0 && (hit < 0 || at < hit)) {
+          hit = at;
+          needle = n;
+        }
+      }
+      if (hit < 0) break;
+      parts.push(document.createTextNode(text.slice(from, hit)), h("mark.found", text.slice(hit, hit + needle.length)));
+      from = cursor = hit + needle.length;
     }
+    if (!parts.length) continue;
     parts.push(document.createTextNode(text.slice(from)));
     node.replaceWith(...parts);
   }
