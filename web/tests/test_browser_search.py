@@ -222,3 +222,354 @@ def test_images_open_in_a_viewer_that_pages_zooms_and_closes_with_back(people, u
     person.send("Did you get them?")
     expect(person.message("Did you get them?")).to_have_count(1)
     person.assert_clean()
+
+
+# --------------------------------------------------------------------------- the search pane
+
+
+def send_file_as(sender, conversation: str, name: str, data: bytes, caption: str = "") -> str:
+    """`sender` sends a file (with a caption) from the server's side."""
+    import uuid
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from conversations.models import Message
+    from files.services import do_upload_file
+    from messaging.actions.send import check_send_message, do_send_message
+
+    stored = do_upload_file(owner=sender, upload=SimpleUploadedFile(name, data))
+    cmid = str(uuid.uuid4())
+    do_send_message(
+        draft=check_send_message(
+            sender=sender,
+            client_msg_id=cmid,
+            kind="file",
+            file=str(stored.uuid),
+            content=caption or None,
+            conversation=conversation,
+        )
+    )
+    found = None
+    for _ in range(300):
+        if found := Message.objects.filter(sender=sender, client_msg_id=cmid).first():
+            break
+        __import__("time").sleep(0.05)
+    assert found, f"{name!r} was never stored"
+    return str(found.uuid)
+
+
+def hits(page):
+    return page.get_by_role("region", name="Messages found").locator(".search-hits .conv-item")
+
+
+def search_for(page, words: str) -> None:
+    box = page.get_by_role("searchbox", name="Search chats and messages")
+    box.fill(words)
+    expect(page.get_by_role("region", name="Messages found")).to_have_attribute("aria-busy", "false")
+
+
+def test_a_hit_shows_a_snippet_with_the_words_marked_even_for_two_chinese_characters(people, user_factory):
+    from conftest import PASSWORD
+    from contacts.services import do_connect
+    from conversations.models import Conversation
+
+    ann = user_factory("ann_snip", nickname="Ann")
+    ben = user_factory("ben_snip", nickname="Ben")
+    direct = str(Conversation.objects.get(pk=do_connect(user=ann, other=ben).conversation_id).uuid)
+    send_as(ben, direct, "我们说中文吧")
+    send_as(ann, direct, "好的，没问题")
+    send_as(ben, direct, "🎉 Party at the old bridge, bring <b>snacks</b>")
+    long_text = "So many words before the thing we look for. " * 4 + "The harbour lighthouse is the place."
+    send_as(ben, direct, long_text)
+    send_as(ann, direct, "later message")
+
+    for viewport in ("desktop", "phone"):
+        person = people(**({"viewport": {"width": 390, "height": 844}, "phone": True} if viewport == "phone" else {}))
+        person.login("ann_snip", PASSWORD)
+        page = person.page
+        # Two Chinese characters: no minimum length stands in the way.
+        search_for(page, "中文")
+        expect(hits(page)).to_have_count(1)
+        snippet = hits(page).first.locator(".hit-snippet")
+        expect(snippet).to_have_text("Ben: 我们说中文吧")
+        expect(snippet.locator("mark")).to_have_text(["中文"])
+        expect(hits(page).first.locator(".conv-name")).to_have_text("Ben")
+        expect(hits(page).first.locator("time")).not_to_be_empty()
+        person.shot(f"search-chinese-{viewport}")
+        # One character is a query too.
+        search_for(page, "说")
+        expect(hits(page)).to_have_count(1)
+        expect(hits(page).first.locator("mark")).to_have_text(["说"])
+        # Markup in a message is text in its snippet; the emoji before the
+        # word does not move the mark.
+        search_for(page, "bridge")
+        expect(hits(page)).to_have_count(1)
+        expect(hits(page).first.locator(".hit-snippet")).to_contain_text("<b>snacks</b>")
+        expect(hits(page).first.locator(".hit-snippet b")).to_have_count(0)
+        expect(hits(page).first.locator("mark")).to_have_text(["bridge"])
+        # Far into a long message: the snippet shows the words found.
+        search_for(page, "lighthouse")
+        expect(hits(page).first.locator("mark")).to_have_text(["lighthouse"])
+        expect(hits(page).first.locator("mark")).to_be_visible()
+        person.shot(f"search-long-{viewport}")
+        toggle = page.get_by_role("button", name="Filters", exact=True)
+        toggle.click()
+        expect(page.get_by_role("group", name="Search filters")).to_be_visible()
+        person.shot(f"search-filters-open-{viewport}")
+        assert not person.axe(), person.axe()
+        # Esc in the panel closes it and gives the focus back to its button.
+        page.get_by_label("Sent by").focus()
+        page.keyboard.press("Escape")
+        expect(page.get_by_role("group", name="Search filters")).to_be_hidden()
+        expect(toggle).to_be_focused()
+        expect(toggle).to_have_attribute("aria-expanded", "false")
+        # Nothing found says so.
+        search_for(page, "zebra crossing")
+        expect(hits(page)).to_have_count(0)
+        expect(page.get_by_role("region", name="Messages found").get_by_role("status")).to_have_text(
+            "No messages found."
+        )
+        # The hit opens the chat at the message with the words marked.
+        search_for(page, "中文")
+        hits(page).first.click()
+        found = person.item("我们说中文吧")
+        expect(found).to_be_in_viewport()
+        expect(found.locator("mark.found")).to_have_text("中文")
+        person.shot(f"search-chinese-opened-{viewport}")
+        person.assert_clean()
+        assert not person.axe(), person.axe()
+
+
+def test_filters_narrow_the_results_by_person_file_chat_and_date(people, user_factory):
+    from conftest import PASSWORD
+    from contacts.services import do_connect
+    from conversations.models import Conversation
+    from groups.models import Group
+    from groups.services import do_create_group
+
+    ann = user_factory("ann_filt", nickname="Ann")
+    ben = user_factory("ben_filt", nickname="Ben")
+    cat = user_factory("cat_filt", nickname="Cat")
+    direct = str(Conversation.objects.get(pk=do_connect(user=ann, other=ben).conversation_id).uuid)
+    do_connect(user=ann, other=cat)
+    group = do_create_group(owner=ann, name="Lunch crew", members=[str(ben.uuid), str(cat.uuid)])
+    group_conv = str(Group.objects.get(pk=group.pk).conversation.uuid)
+    send_as(ben, group_conv, "lunch plans for friday?")
+    send_as(cat, group_conv, "lunch at noon works")
+    send_as(ben, direct, "lunch tomorrow, just us")
+    send_file_as(ben, direct, "menu.txt", b"soup and bread", caption="the lunch menu")
+    send_as(ann, direct, "lunch sounds good")
+
+    person = people()
+    person.login("ann_filt", PASSWORD)
+    page = person.page
+    search_for(page, "lunch")
+    expect(hits(page)).to_have_count(5)
+    page.get_by_role("button", name="Filters", exact=True).click()
+    filters = page.get_by_role("group", name="Search filters")
+    expect(filters).to_be_visible()
+    # From a person: only Ben's three.
+    filters.get_by_label("Sent by").select_option(label="Ben")
+    expect(page.get_by_role("button", name="Filters (1)", exact=True)).to_be_visible()
+    expect(hits(page)).to_have_count(3)
+    expect(hits(page).locator(".hit-snippet")).to_have_text(
+        # The file's hit may show its name before the caption.
+        [re.compile(r"^Ben: .*the lunch menu$"), "Ben: lunch tomorrow, just us", "Ben: lunch plans for friday?"]
+    )
+    # Has a file: only the menu.
+    filters.get_by_label("Contains").select_option("file")
+    expect(hits(page)).to_have_count(1)
+    expect(hits(page).first.locator(".hit-snippet mark")).to_have_text(["lunch"])
+    person.shot("search-filters-desktop")
+    # A date range after today finds nothing, and says so.
+    filters.get_by_role("button", name="Clear filters").click()
+    expect(hits(page)).to_have_count(5)
+    filters.get_by_label("Since").fill("2099-01-01")
+    expect(page.get_by_role("region", name="Messages found").get_by_role("status")).to_have_text(
+        "No messages found. Try fewer filters."
+    )
+    filters.get_by_label("Since").fill("")
+    expect(hits(page)).to_have_count(5)
+    expect(filters.get_by_role("button", name="Clear filters")).to_have_count(0)
+    # This chat only: from the group's header; the chats matched by name go.
+    person.open_chat("Lunch crew")
+    page.get_by_role("button", name="Search in this chat").first.click()
+    expect(page.get_by_role("searchbox", name="Search chats and messages")).to_be_focused()
+    expect(page.get_by_label("Only in Lunch crew")).to_be_checked()
+    expect(hits(page)).to_have_count(2)
+    expect(hits(page).locator(".conv-name")).to_have_text(["Lunch crew", "Lunch crew"])
+    # The group's members are offered as senders.
+    page.get_by_label("Sent by").select_option(label="Cat")
+    expect(hits(page)).to_have_count(1)
+    expect(hits(page).first.locator(".hit-snippet")).to_have_text("Cat: lunch at noon works")
+    person.assert_clean()
+    assert not person.axe(), person.axe()
+
+
+def test_more_results_load_page_by_page(people, user_factory):
+    from conftest import PASSWORD
+    from contacts.services import do_connect
+    from conversations.models import Conversation
+
+    ann = user_factory("ann_more", nickname="Ann")
+    ben = user_factory("ben_more", nickname="Ben")
+    direct = str(Conversation.objects.get(pk=do_connect(user=ann, other=ben).conversation_id).uuid)
+    total = 55
+    for i in range(1, total + 1):
+        send_as(ben, direct, f"receipt number {i}")
+
+    person = people()
+    person.login("ann_more", PASSWORD)
+    page = person.page
+    search_for(page, "receipt")
+    first_page = hits(page).count()
+    assert 0 < first_page < total
+    expect(hits(page).first.locator(".hit-snippet")).to_have_text(f"Ben: receipt number {total}")
+    more = page.get_by_role("button", name="More results")
+    while hits(page).count() < total:
+        before = hits(page).count()
+        if more.count():
+            more.scroll_into_view_if_needed()
+        expect(hits(page)).not_to_have_count(before)
+        expect(page.get_by_role("region", name="Messages found")).to_have_attribute("aria-busy", "false")
+    texts = hits(page).locator(".hit-snippet").all_text_contents()
+    # Newest first, each once.
+    assert texts == [f"Ben: receipt number {i}" for i in range(total, 0, -1)], texts
+    expect(more).to_have_count(0)
+    expect(page.get_by_role("region", name="Messages found").get_by_role("status")).to_have_text("No more results.")
+    # Opening a hit and coming back keeps every page.
+    hits(page).nth(total - 1).click()
+    expect(person.item("receipt number 1")).to_be_in_viewport()
+    person.nav("chats")
+    expect(hits(page)).to_have_count(total)
+    person.assert_clean()
+
+
+def test_ranges_count_code_points_and_a_refused_search_is_explained(people, user_factory):
+    """The server's `match` is drawn as sent: ranges in code points (an emoji
+    and a CJK character outside the BMP count one each), the snippet as text.
+    A 400 names what to fix."""
+    import json
+
+    from conftest import PASSWORD
+    from contacts.services import do_connect
+    from conversations.models import Conversation
+
+    ann = user_factory("ann_range", nickname="Ann")
+    ben = user_factory("ben_range", nickname="Ben")
+    direct = str(Conversation.objects.get(pk=do_connect(user=ann, other=ben).conversation_id).uuid)
+    older = send_as(ben, direct, "😀 older: Pizza and 中文")
+    message = send_as(ben, direct, "🎉𠀀 we said 中文 then <i>pizza</i>")
+
+    person = people()
+    person.login("ann_range", PASSWORD)
+    page = person.page
+    snippet = "…🎉𠀀 we said 中文 then <i>pizza</i>"
+    # Python indexes a str by code points, as the server counts.
+    start = snippet.index("中文")
+    pizza = snippet.index("pizza")
+    body = {
+        "results": [
+            {
+                "id": message,
+                "conversation": direct,
+                "seq": 2,
+                "kind": "text",
+                "content": "🎉𠀀 we said 中文 then <i>pizza</i>",
+                "sender": {"id": str(ben.uuid), "username": "ben_range", "nickname": "Ben", "avatar": None},
+                "created_at": "2026-12-01T10:00:00Z",
+                "match": {"snippet": snippet, "ranges": [[pizza, pizza + 5], [start, start + 2]]},
+            },
+            # A server without `match`: the text, with the words marked here.
+            {
+                "id": older,
+                "conversation": direct,
+                "seq": 1,
+                "kind": "text",
+                "content": "😀 older: Pizza and 中文",
+                "sender": {"id": str(ben.uuid), "username": "ben_range", "nickname": "Ben", "avatar": None},
+                "created_at": "2026-11-30T10:00:00Z",
+            },
+        ],
+        "next": None,
+    }
+    asked = []
+
+    def answer(route):
+        asked.append(route.request.url)
+        if "after=" in route.request.url:
+            route.fulfill(
+                status=400,
+                content_type="application/json",
+                body=json.dumps(
+                    {"error": {"code": "invalid", "message": "Bad.", "fields": {"after": ["Not a date."]}}}
+                ),
+            )
+        else:
+            route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
+
+    page.route("**/api/v1/messages/search?*", answer)
+    search_for(page, "pizza 中文")
+    expect(hits(page)).to_have_count(2)
+    snip = hits(page).first.locator(".hit-snippet")
+    expect(snip).to_have_text(f"Ben: {snippet}")
+    expect(snip.locator("mark")).to_have_text(["中文", "pizza"])
+    expect(snip.locator("i")).to_have_count(0)
+    expect(hits(page).nth(1).locator(".hit-snippet mark")).to_have_text(["Pizza", "中文"])
+    # A refusal says what to fix, and offers to try again.
+    page.get_by_role("button", name="Filters", exact=True).click()
+    page.get_by_label("Since").fill("2026-11-01")
+    alert = page.get_by_role("region", name="Messages found").get_by_role("alert")
+    expect(alert).to_have_text("This search can't be done: check the dates.")
+    expect(page.get_by_role("button", name="Try again")).to_be_visible()
+    assert any("after=2026-1" in url for url in asked), asked
+    person.shot("search-error-desktop")
+    page.unroute("**/api/v1/messages/search?*")
+    # The browser logs the refusal it was given on purpose; nothing else.
+    person.problems = [p for p in person.problems if "status of 400 (Bad Request)" not in p]
+    person.assert_clean()
+
+
+def test_the_search_pane_speaks_chinese_on_a_phone(people, user_factory):
+    from accounts.models import User
+    from conftest import PASSWORD
+    from contacts.services import do_connect
+    from conversations.models import Conversation
+
+    ann = user_factory("ann_zh", nickname="安")
+    User.objects.filter(pk=ann.pk).update(language="zh-hans")
+    ben = user_factory("ben_zh", nickname="本")
+    direct = str(Conversation.objects.get(pk=do_connect(user=ann, other=ben).conversation_id).uuid)
+    send_as(ben, direct, "我们说中文吧")
+
+    person = people(viewport={"width": 390, "height": 844}, phone=True)
+    person.login("ann_zh", PASSWORD)
+    page = person.page
+    page.get_by_role("searchbox", name="搜索聊天和消息").fill("中文")
+    found = page.get_by_role("region", name="找到的消息").locator(".search-hits .conv-item")
+    expect(found).to_have_count(1)
+    expect(found.first.locator(".hit-snippet")).to_have_text("本: 我们说中文吧")
+    expect(found.first.locator("mark")).to_have_text(["中文"])
+    page.get_by_role("button", name="筛选", exact=True).click()
+    panel = page.get_by_role("group", name="搜索筛选")
+    for label in ("发送者", "包含", "起始日期", "截止日期"):
+        expect(panel.get_by_label(label)).to_be_visible()
+    panel.get_by_label("包含").select_option("image")
+    expect(page.get_by_role("button", name="筛选（1）")).to_be_visible()
+    expect(page.get_by_role("region", name="找到的消息").get_by_role("status")).to_have_text(
+        "没有找到消息。试试减少筛选条件。"
+    )
+    # Nothing sticks out sideways on a phone.
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    person.shot("search-filters-zh-phone")
+    # The chat's own "Search in this chat" is in the header's menu on a phone.
+    panel.get_by_role("button", name="清除筛选").click()
+    found.first.click()
+    page.get_by_role("button", name="更多").click()
+    page.get_by_role("button", name="在此聊天中搜索").click()
+    expect(page.get_by_role("searchbox", name="搜索聊天和消息")).to_be_focused()
+    expect(page.get_by_label("仅在「本」中")).to_be_checked()
+    expect(found).to_have_count(1)
+    person.shot("search-in-chat-zh-phone")
+    person.assert_clean()
+    assert not person.axe(), person.axe()
