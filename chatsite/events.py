@@ -69,3 +69,19 @@ def notify_on_commit(*, kind: str, object_id: int, key: str) -> None:
             logger.warning("could not tell the notifier of %s %s: %s", kind, object_id, exc)
 
     _on_commit(post)
+
+
+def reindex_on_commit(*, conversation_id: int, key: str) -> None:
+    """Tell the search indexer that a conversation's log changed (an edit, a
+    recall) once the transaction commits. Best effort, like notify_on_commit:
+    the next send in the conversation or `manage.py rebuild_search_index`
+    catches up what a lost hint left behind."""
+    value = wire.dumps_bytes({"v": 1, "c": conversation_id})
+
+    def post() -> None:
+        try:
+            bus.get_bus().post(topic=bus.INDEX_TOPIC, key=key, value=value)
+        except Exception as exc:
+            logger.warning("could not tell the search indexer of conversation %s: %s", conversation_id, exc)
+
+    _on_commit(post)

@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "groups",
     "messaging",
     "calls",
+    "search",
     "notifications",
     "backoffice",
     "web",
@@ -317,6 +318,11 @@ PUSH_ALLOW_HTTP = env.boolean("PUSH_ALLOW_HTTP", False)
 PUSH_CONCURRENCY = env.integer("PUSH_CONCURRENCY", 16, minimum=1, maximum=256)
 # How long one request to a push service may take.
 PUSH_TIMEOUT_S = env.integer("PUSH_TIMEOUT_S", 10, minimum=1, maximum=120)
+
+# Message search: `auto` reads the index the database has (Mroonga on
+# MariaDB when the plugin is enabled, else LIKE; FTS5 on SQLite); `mroonga`,
+# `fts5` or `like` insist on one (a backend the index cannot serve answers 503).
+SEARCH_BACKEND = env.choice("SEARCH_BACKEND", "auto", {"auto", "mroonga", "fts5", "like"})
 
 # /metrics: open in development; in production only with the bearer token
 # METRICS_TOKEN or from an address in METRICS_ALLOWED_IPS (default: loopback).

@@ -15,6 +15,8 @@ api_v1 = [
     path("", include("accounts.urls")),
     path("", include("groups.urls")),
     path("", include("files.urls")),
+    # search first: its messages/search must win over messaging's messages/<message_id>/...
+    path("", include("search.urls")),
     path("", include("messaging.urls")),
     path("", include("calls.urls")),
     path("", include("notifications.urls")),

@@ -1,4 +1,4 @@
-"""Reads: conversations a user may see, history pages, sync, search."""
+"""Reads: conversations a user may see, history pages, sync."""
 
 from __future__ import annotations
 
@@ -29,7 +29,6 @@ HISTORY_DEFAULT = 50
 HISTORY_MAX = 100
 SYNC_MAX_FRAMES = 1000
 SYNC_MAX_CURSORS = 2000
-SEARCH_MAX = 50
 
 
 @dataclass(frozen=True)
@@ -292,39 +291,6 @@ def sync_for(*, user: User, cursors: dict[str, int], max_frames: int = SYNC_MAX_
         out.extend((conv_uuid, m) for m in rows)
     visible_from = {member.conversation_id: member.visible_from_seq for member in members}
     return SyncResult(messages=out, more=more, gone=gone, visible_from=visible_from)
-
-
-# --------------------------------------------------------------------------- search
-
-
-def search_messages(*, user: User, q: object, conversation: object = None, before: object = None) -> list[Message]:
-    """Messages whose text contains `q` literally (LIKE wildcards escaped by
-    the ORM), newest first, only where the user may read them."""
-    if not isinstance(q, str) or not 1 <= len(q.strip()) <= 100:
-        raise Invalid.field("q", "From 1 to 100 characters.")
-    if "\x00" in q:
-        raise Invalid.field("q", "Must not contain NUL characters.")
-    # One filter() call: every condition on the membership is about the same (joined) row.
-    query = Message.objects.filter(
-        Q(conversation__members__left_seq__isnull=True) | Q(seq__lte=F("conversation__members__left_seq")),
-        conversation__members__user=user,
-        seq__gt=F("conversation__members__visible_from_seq"),
-        recalled=False,
-        text__icontains=q.strip(),
-    )
-    if conversation not in (None, ""):
-        cid = parse_uuid(conversation)
-        if cid is None:
-            raise Invalid.field("conversation", "Must be a conversation id.")
-        query = query.filter(conversation__uuid=cid)
-    if before is not None:
-        mid = parse_uuid(before)
-        anchor = Message.objects.filter(uuid=mid).values_list("pk", flat=True).first() if mid else None
-        if anchor is None:
-            raise Invalid.field("cursor", "Not a cursor from this list.")
-        query = query.filter(pk__lt=anchor)
-    query = query.annotate(reader_visible_from=F("conversation__members__visible_from_seq"))
-    return list(query.select_related("conversation", "sender__avatar", "file").order_by("-pk")[: SEARCH_MAX + 1])
 
 
 # --------------------------------------------------------------------------- helpers for other apps

@@ -12,7 +12,7 @@ from django.utils import timezone
 from accounts.models import User
 from chatsite import kv, wire
 from chatsite.errors import Invalid, NotFound, NotMember
-from chatsite.events import send_event_on_commit
+from chatsite.events import reindex_on_commit, send_event_on_commit
 from chatsite.text import check_message_text
 from conversations.models import (
     SILENT_EVENTS,
@@ -32,6 +32,10 @@ logger = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------- system and call messages
+
+
+# Events that change what a message says, so what search finds of it.
+REINDEXED_EVENTS = frozenset({"edit", "recall"})
 
 
 def post_system_message(
@@ -69,6 +73,8 @@ def post_system_message(
             )
         ]
     )
+    if event in REINDEXED_EVENTS:
+        reindex_on_commit(conversation_id=conversation.pk, key=str(conversation.uuid))
     return stored.message
 
 

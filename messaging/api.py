@@ -23,8 +23,6 @@ from chatsite.drf import (
     StrictBooleanField,
     StrictCharField,
     after_id,
-    decode_cursor,
-    encode_cursor,
     id_field,
     page,
     page_limit,
@@ -387,45 +385,6 @@ class ReadView(APIView):
         moved = do_mark_read(user=request.user, conversation_id=conversation_id, seq=data["seq"])
         _schedule_read_announcement(moved, request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-class SearchView(APIView):
-    @extend_schema(
-        parameters=[
-            OpenApiParameter(
-                "q",
-                {"type": "string", "minLength": 1, "maxLength": 100, "pattern": r"^[^\x00]*[^\s\x00][^\x00]*$"},
-                required=True,
-                description="matched literally",
-            ),
-            uuid_param("conversation", "only in this conversation"),
-            CURSOR,
-        ],
-        responses={
-            200: inline_serializer(
-                "MessageList", {"results": MessageOut(many=True), "next": serializers.CharField(allow_null=True)}
-            )
-        },
-        tags=["conversations"],
-    )
-    def get(self, request: Request) -> Response:
-        after = decode_cursor(request.query_params.get("cursor"), arity=1)
-        found = selectors.search_messages(
-            user=request.user,
-            q=request.query_params.get("q"),
-            conversation=request.query_params.get("conversation"),
-            before=after[0] if after else None,
-        )
-        more = len(found) > selectors.SEARCH_MAX
-        found = found[: selectors.SEARCH_MAX]
-        return Response(
-            {
-                "results": render_messages(
-                    found, reader_id=request.user.pk, visible_from=lambda m: m.reader_visible_from
-                ),
-                "next": encode_cursor([str(found[-1].uuid)]) if more and found else None,
-            }
-        )
 
 
 # --------------------------------------------------------------------------- pins and reactions

@@ -11,6 +11,5 @@ urlpatterns = [
     path("conversations/<str:conversation_id>/draft", api.DraftView.as_view()),
     path("conversations/<str:conversation_id>/pins", api.PinsView.as_view()),
     path("conversations/<str:conversation_id>/pins/<str:message_id>", api.PinDetailView.as_view()),
-    path("messages/search", api.SearchView.as_view()),
     path("messages/<str:message_id>/reactions", api.ReactorsView.as_view()),
 ]

@@ -62,6 +62,10 @@ HANDLED = "handled"
 # a contact request): `{"v": 1, "type": "call"|"contact_request", "id": pk}`,
 # consumed by the notifier (notifications/bus_handlers.py).
 NOTIFY_TOPIC = "notify"
+# A conversation's log changed other than by a send (an edit, a recall):
+# `{"v": 1, "c": conversation pk}`, consumed by the search indexer
+# (search/bus_handlers.py), which catches the index up with the log.
+INDEX_TOPIC = "index"
 
 _handlers: dict[tuple[str, str], BatchHandler] = {}
 

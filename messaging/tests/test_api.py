@@ -354,22 +354,6 @@ def test_conversation_list_is_paged_with_bounded_queries(api, alice, user_factor
     assert_error(api.get("/api/v1/conversations", {"cursor": "garbage"}), 400, "invalid")
 
 
-# ----------------------------------------------------------------- search
-
-
-def test_search_is_literal_and_scoped(api, api_for, alice, bob, carol, direct):
-    store_text_sync(sender=bob, conversation_uuid=direct, text="let's meet at 100% 下午三点")
-    store_text_sync(sender=bob, conversation_uuid=direct, text="plain text")
-    found = api.get("/api/v1/messages/search", {"q": "100%"}).json()
-    assert [m["content"] for m in found["results"]] == ["let's meet at 100% 下午三点"] and found["next"] is None
-    assert api.get("/api/v1/messages/search", {"q": "三点"}).json()["results"][0]["content"].endswith("三点")
-    assert api.get("/api/v1/messages/search", {"q": "%"}).json()["results"][0]["content"].startswith("let's")
-    assert api.get("/api/v1/messages/search", {"q": "_"}).json()["results"] == []
-    assert api_for(carol).get("/api/v1/messages/search", {"q": "plain"}).json()["results"] == []
-    assert_error(api.get("/api/v1/messages/search", {"q": ""}), 400, "invalid")
-    assert_error(api.get("/api/v1/messages/search", {"q": "x" * 101}), 400, "invalid")
-
-
 def test_group_conversations_in_the_list(api, api_for, alice, bob, user_factory, django_assert_max_num_queries):
     from contacts.services import do_connect
     from groups.services import do_create_group

@@ -176,13 +176,3 @@ def test_who_reacted_is_a_paged_list_for_those_who_may_read_the_message(api, api
     assert_error(api.get(f"/api/v1/messages/{message.uuid}/reactions", {"emoji": "nope"}), 400, "invalid")
     stranger = user_factory("stranger")
     assert_error(api_for(stranger).get(f"/api/v1/messages/{message.uuid}/reactions", {"emoji": "👍"}), 404, "not_found")
-
-
-def test_an_edited_message_is_found_by_its_current_text_only(api, alice, bob, direct):
-    from messaging.actions.edit import do_edit_message
-
-    message = store_text_sync(sender=alice, conversation_uuid=direct, text="meet at the quokka cafe")
-    do_edit_message(user=alice, message_id=str(message.uuid), content="meet at the wombat bar")
-    assert api.get("/api/v1/messages/search", {"q": "quokka"}).json()["results"] == []
-    [found] = api.get("/api/v1/messages/search", {"q": "wombat"}).json()["results"]
-    assert found["id"] == str(message.uuid) and found["edited_at"] is not None

@@ -231,5 +231,5 @@ def test_a_record_the_worker_refused_does_not_hold_the_notifier_back(
     send_rest(api_for(alice), direct, "after the refused one")
     [push] = push_service.wait_for(1, subscription=phone, timeout=30)
     assert push.payload["body"] == "after the refused one"
-    # Well before STORE_WAIT_S (120 s), the wait for a message the worker is still storing.
+    # Well before messaging.followers.STORE_WAIT_S (120 s), the wait for a message the worker is still storing.
     assert time.monotonic() - started < 30

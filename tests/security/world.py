@@ -163,6 +163,10 @@ class World:
                 )
             ]
         )
+        # Indexed as the search indexer on the bus would (SECRET is searched for).
+        from search.indexer import index_conversations
+
+        index_conversations([conversation.pk])
         return stored.message
 
     def upload(self, owner):

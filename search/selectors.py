@@ -1,0 +1,165 @@
+"""Finding messages: the query, its filters and the caller's access, all in
+one SQL statement over the index (search.backends) joined to the messages
+and the caller's memberships, so a page is always full and `next` right."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.db import connection
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+
+from accounts.models import User
+from chatsite.errors import Invalid
+from chatsite.wire import parse_uuid
+from conversations.models import Conversation, Member, Message
+from search import backends
+from search.backends import HAS_FILE, HAS_IMAGE
+from search.text import Term, best_match, parse_query
+
+PAGE = 20
+Q_MAX = 100
+HAS = {"file": HAS_FILE, "image": HAS_IMAGE}
+
+
+@dataclass
+class Found:
+    messages: list[Message]  # each with .reader_visible_from and .match
+    next: list | None  # the keyset after the last one (created_at, id), when there is more
+
+
+def _query_terms(q: object) -> list[Term]:
+    if not isinstance(q, str) or not q.strip():
+        raise Invalid.field("q", "From 1 to 100 characters.")
+    if len(q) > Q_MAX:
+        raise Invalid.field("q", "From 1 to 100 characters.")
+    if "\x00" in q:
+        raise Invalid.field("q", "Must not contain NUL characters.")
+    return parse_query(q)
+
+
+def _moment(value: object, field: str) -> dt.datetime | None:
+    """An ISO 8601 timestamp (UTC when it names no offset) or a date (its
+    midnight, UTC)."""
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str):
+        raise Invalid.field(field, "Must be an ISO 8601 timestamp.")
+    try:
+        moment = parse_datetime(value)
+        if moment is None:
+            day = parse_date(value)
+            moment = dt.datetime(day.year, day.month, day.day) if day else None
+    except ValueError:
+        moment = None
+    if moment is None:
+        raise Invalid.field(field, "Must be an ISO 8601 timestamp, such as 2026-12-01T00:00:00Z.")
+    if timezone.is_naive(moment):
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC)
+
+
+def _after_key(cursor: list | None) -> tuple[dt.datetime, int] | None:
+    if cursor is None:
+        return None
+    created, pk = cursor
+    moment = parse_datetime(created) if isinstance(created, str) else None
+    if moment is None or not isinstance(pk, int) or isinstance(pk, bool):
+        raise Invalid.field("cursor", "Not a cursor from this list.")
+    return moment, pk
+
+
+def search_messages(
+    *,
+    user: User,
+    q: object,
+    conversation: object = None,
+    sender: object = None,
+    after: object = None,
+    before: object = None,
+    has: object = None,
+    cursor: list | None = None,
+    backend: str | None = None,
+    limit: int = PAGE,
+) -> Found:
+    """Messages the user may read (each conversation within their window, never
+    recalled) that contain every term of `q`, newest first (`created_at`, then
+    id), a page of `limit` after the keyset `cursor`."""
+    terms = _query_terms(q)
+    since, until = _moment(after, "after"), _moment(before, "before")
+    if has not in (None, "") and has not in HAS:
+        raise Invalid.field("has", "Must be file or image.")
+    keyset = _after_key(cursor)
+    where, params = [], []
+    if conversation not in (None, ""):
+        cid = parse_uuid(conversation)
+        if cid is None:
+            raise Invalid.field("conversation", "Must be a conversation id.")
+        pk = Conversation.objects.filter(uuid=cid).values_list("pk", flat=True).first()
+        if pk is None:
+            return Found([], None)
+        where.append("m.conversation_id = %s")
+        params.append(pk)
+    if sender not in (None, ""):
+        uid = parse_uuid(sender)
+        if uid is None:
+            raise Invalid.field("from", "Must be a user id.")
+        pk = User.objects.filter(uuid=uid).values_list("pk", flat=True).first()
+        if pk is None:
+            return Found([], None)
+        where.append("m.sender_id = %s")
+        params.append(pk)
+    if not terms:  # nothing searchable in q (`%`, `!!`): nothing matches
+        return Found([], None)
+    engine = backends.get_backend(backend)
+    match_sql, match_params = engine.match(terms)
+    if since is not None:
+        where.append("m.created_at >= %s")
+        params.append(_db_time(since))
+    if until is not None:
+        where.append("m.created_at < %s")
+        params.append(_db_time(until))
+    if has:
+        where.append("d.has >= %s")
+        params.append(HAS[has])
+    if keyset is not None:
+        where.append("(m.created_at < %s OR (m.created_at = %s AND m.id < %s))")
+        moment = _db_time(keyset[0])
+        params.extend([moment, moment, keyset[1]])
+    message, member = Message._meta.db_table, Member._meta.db_table
+    sql = (
+        f"SELECT m.id, mb.visible_from_seq FROM {backends.TABLE} d "
+        f"JOIN {message} m ON {engine.join} AND m.uuid = d.uuid "
+        f"JOIN {member} mb ON mb.conversation_id = m.conversation_id AND mb.user_id = %s "
+        f"WHERE {match_sql} AND m.recalled = %s AND m.seq > mb.visible_from_seq "
+        f"AND (mb.left_seq IS NULL OR m.seq <= mb.left_seq)"
+        + "".join(f" AND {w}" for w in where)
+        + " ORDER BY m.created_at DESC, m.id DESC LIMIT %s"
+    )
+    with connection.cursor() as db:
+        db.execute(sql, [user.pk, *match_params, False, *params, limit + 1])
+        rows = db.fetchall()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    window = dict(rows)
+    loaded = Message.objects.select_related("conversation", "sender__avatar", "file").in_bulk([pk for pk, _ in rows])
+    found = []
+    for pk, _ in rows:
+        m = loaded.get(pk)
+        if m is None:  # deleted since
+            continue
+        m.reader_visible_from = window[pk]
+        names = [m.file.name] if m.file_id is not None and m.file is not None else []
+        m.match = best_match(m.text, names, terms)
+        found.append(m)
+    nxt = None
+    if more and found:
+        last = found[-1]
+        nxt = [last.created_at.astimezone(dt.UTC).isoformat(), last.pk]
+    return Found(found, nxt)
+
+
+def _db_time(moment: dt.datetime):
+    return connection.ops.adapt_datetimefield_value(moment)
