@@ -312,7 +312,8 @@ export function filterPanel(changed) {
   const f = search.filters;
   const panel = h("div.search-filters", { id: "search-filters", role: "group", "aria-label": t("Search filters"), hidden: !search.panelOpen });
   const openChat = state.route.section === "chats" && state.route.item && state.conversations.get(state.route.item);
-  const scopeChat = (f.conversation && state.conversations.get(f.conversation)) || openChat;
+  // The chat chosen, else the one open (a chosen chat may be hidden since: then it has no name here).
+  const scopeChat = f.conversation ? state.conversations.get(f.conversation) || null : openChat;
   if (scopeChat || f.conversation) {
     const box = h("input", { type: "checkbox", id: "search-this-chat", checked: Boolean(f.conversation) });
     box.addEventListener("change", () => {
