@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
+from collections.abc import Callable
 
 from django.conf import settings
 from django.db import connection
@@ -38,6 +39,15 @@ def _check_broker() -> None:
     bus.get_bus().check(timeout=2.0)
 
 
+# What apps above report in /readyz besides the checks (search: which backend
+# serves). `report() -> str`; an error is shown, never fails readiness.
+_reports: dict[str, Callable[[], str]] = {}
+
+
+def add_report(name: str, report: Callable[[], str]) -> None:
+    _reports[name] = report
+
+
 @never_cache
 def readyz(request: HttpRequest) -> JsonResponse:
     checks = {"database": _check_database}
@@ -55,6 +65,13 @@ def readyz(request: HttpRequest) -> JsonResponse:
             ok = False
             result[name] = "unavailable"
             logger.warning("readyz: %s unavailable: %s", name, exc)
+    if ok:
+        for name, report in _reports.items():
+            try:
+                result[name] = report()
+            except Exception as exc:
+                result[name] = "unavailable"
+                logger.warning("readyz: %s: %s", name, exc)
     return JsonResponse(result, status=200 if ok else 503)
 
 

@@ -1,14 +1,20 @@
 """Helpers the apps' tests share: the error shape, query counts, a recorder
 of the events services send (the `events` and `closes` fixtures of the root
-conftest), stopping a test loop's background tasks, and a worker's
-environment, and images to upload."""
+conftest), stopping a test loop's background tasks, a worker's environment, a
+consumer-group process on the test database, and images to upload."""
 
 from __future__ import annotations
 
 import io
 import os
 import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
 from collections.abc import Iterable
+from pathlib import Path
 
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -138,3 +144,51 @@ def worker_env(*, topic_prefix: str, group: str) -> dict[str, str]:
         LOG_LEVEL="INFO",
     )
     return env
+
+
+class GroupProcess:
+    """`manage.py <command>` (a consumer group's process: run_notifier,
+    run_indexer) on this test's database and broker, started once it has its
+    partitions."""
+
+    def __init__(self, command: str, log_path: Path, **extra: str) -> None:
+        db = connection.settings_dict
+        env = dict(os.environ)
+        env.pop("DATABASE_TEST_NAME", None)
+        env.update(
+            DATABASE_URL=f"mysql://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+            LOG_LEVEL="INFO",
+            NODE_ID=f"pytest-{command}-{uuid.uuid4().hex[:6]}",
+            **extra,
+        )
+        self.log_path = log_path
+        self._log = open(log_path, "a")
+        self.proc = subprocess.Popen(
+            [sys.executable, "manage.py", command],
+            cwd=Path(__file__).resolve().parents[1],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while "assigned" not in log_path.read_text():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.proc.kill()
+                raise RuntimeError(f"{command} did not start:\n{log_path.read_text()}")
+            time.sleep(0.1)
+        # A new group starts at the end of the topics: let it find where the
+        # end is before the test sends.
+        time.sleep(0.5)
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self._log.close()

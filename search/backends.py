@@ -258,11 +258,18 @@ def forget_choice() -> None:
     _chosen.clear()
 
 
-def describe() -> dict:
-    """For /readyz and `manage.py status`."""
+def readiness() -> str:
+    """For /readyz: the backend that serves searches (`mroonga`, `fts5`,
+    `like`); raises when none can."""
+    return get_backend().name
+
+
+def describe() -> str:
+    """For `manage.py status`."""
     try:
-        kind = table_kind()
         backend = get_backend().name
-    except Exception as exc:  # a missing table, a database that is down
-        return {"backend": None, "index": None, "error": str(exc)}
-    return {"backend": backend, "index": kind, "configured": settings.SEARCH_BACKEND}
+    except Exception as exc:  # a missing table, a backend the index cannot serve
+        return f"search: unavailable ({exc})"
+    kind = table_kind()
+    note = " (a scan: not for large histories; see `manage.py enable_search`)" if backend == "like" else ""
+    return f"search: {backend} over a {kind} index (SEARCH_BACKEND={settings.SEARCH_BACKEND}){note}"

@@ -6,24 +6,19 @@ push service holds nothing up, and a killed notifier sends nothing twice."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
 
 import pytest
-from django.db import connection
 
+from chatsite.testing import GroupProcess
 from conftest import REAL_KAFKA
 from notifications.delivery import Sender
 from notifications.models import PushDelivery, PushState
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def wait(predicate, timeout: float = 20.0, what: str = "") -> None:
@@ -33,47 +28,9 @@ def wait(predicate, timeout: float = 20.0, what: str = "") -> None:
         time.sleep(0.05)
 
 
-class NotifierProcess:
+def notifier_process(log_path: Path, **extra: str) -> GroupProcess:
     """`manage.py run_notifier` on this test's database and broker."""
-
-    def __init__(self, log_path: Path, **extra: str) -> None:
-        db = connection.settings_dict
-        env = dict(os.environ)
-        env.pop("DATABASE_TEST_NAME", None)
-        env.update(
-            DATABASE_URL=f"mysql://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-            LOG_LEVEL="INFO",
-            NODE_ID=f"pytest-notifier-{uuid.uuid4().hex[:6]}",
-            PUSH_ALLOW_HTTP="1",
-            **extra,
-        )
-        self.log_path = log_path
-        self._log = open(log_path, "a")
-        self.proc = subprocess.Popen(
-            [sys.executable, "manage.py", "run_notifier"], cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT
-        )
-        deadline = time.monotonic() + 30
-        while "assigned" not in log_path.read_text():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.proc.kill()
-                raise RuntimeError(f"the notifier did not start:\n{log_path.read_text()}")
-            time.sleep(0.1)
-        # A new notifier group starts at the end of the topics: let it find
-        # where the end is before the test sends.
-        time.sleep(0.5)
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        self._log.close()
+    return GroupProcess("run_notifier", log_path, PUSH_ALLOW_HTTP="1", **extra)
 
 
 @pytest.fixture
@@ -82,7 +39,7 @@ def notifier(message_worker, push_service, tmp_path):
     Kafka; embedded, the in-process bus plans and a Sender thread sends (as the
     server's lifespan task does)."""
     if REAL_KAFKA:
-        proc = NotifierProcess(tmp_path / "notifier.log")
+        proc = notifier_process(tmp_path / "notifier.log")
         yield proc
         proc.stop()
     else:
@@ -173,7 +130,7 @@ def test_a_killed_notifier_sends_nothing_twice(
     message is pushed twice, and every push not in flight at the kill arrives."""
     phone = subscribe(bob, "bob-phone")
     push_service.respond(phone, status=201, delay=0.5)
-    first = NotifierProcess(tmp_path / "notifier-1.log", PUSH_CONCURRENCY="2", PUSH_TIMEOUT_S="2")
+    first = notifier_process(tmp_path / "notifier-1.log", PUSH_CONCURRENCY="2", PUSH_TIMEOUT_S="2")
     try:
         api = api_for(alice)
         texts = [f"message {n}" for n in range(12)]
@@ -184,7 +141,7 @@ def test_a_killed_notifier_sends_nothing_twice(
     finally:
         # Never left running: it would go on sending this database's pushes.
         first.stop()
-    second = NotifierProcess(tmp_path / "notifier-2.log", PUSH_CONCURRENCY="2", PUSH_TIMEOUT_S="2")
+    second = notifier_process(tmp_path / "notifier-2.log", PUSH_CONCURRENCY="2", PUSH_TIMEOUT_S="2")
     try:
         rows = PushDelivery.objects.filter(subscription__uuid=phone.id)
 

@@ -8,16 +8,18 @@ from django.core.management.base import BaseCommand
 from chatsite import bus
 from chatsite import redis as rds
 from contacts import presence
+from search.backends import describe as describe_search
 
 
 class Command(BaseCommand):
-    help = "A status summary: server nodes and their sockets, users online, consumer lag, dead letters."
+    help = "A status summary: the search backend, server nodes and their sockets, users online, consumer lag, dead letters."
 
     def handle(self, *args, **options):
         out = self.stdout
         out.write(
             f"bus: {settings.BUS_BACKEND}, channel layer: {settings.CHANNEL_LAYER_BACKEND.rsplit('.', 1)[-1]}, database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}"
         )
+        out.write(describe_search())
         if not settings.REDIS_URL:
             out.write("embedded mode: one process; its live figures are at /metrics")
             return
