@@ -42,7 +42,7 @@ export class ChatHeader {
       );
       this.pinButtons.push(pin);
       this.muteButtons.push(mute);
-      return [find, pin, mute, hide];
+      return [pin, mute, hide, find];
     };
     actions.append(h("span.header-extra", trio(false)));
     this.menu = h("div.header-menu", { id: `chat-menu-${conv.id}`, hidden: true }, trio(true));
