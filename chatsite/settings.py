@@ -391,6 +391,8 @@ LIMIT_SMS_PER_PHONE = env.integer("LIMIT_SMS_PER_PHONE", 10, minimum=1)
 LIMIT_SMS_PER_IP = env.integer("LIMIT_SMS_PER_IP", 30, minimum=1)
 LIMIT_SMS_VERIFY_PER_IP = env.integer("LIMIT_SMS_VERIFY_PER_IP", 100, minimum=1)
 LIMIT_SEARCH_PER_MIN = env.integer("LIMIT_SEARCH_PER_MIN", 30, minimum=1)
+# Message searches (GET /messages/search, each page counts) per user per minute.
+LIMIT_MESSAGE_SEARCH_PER_MIN = env.integer("LIMIT_MESSAGE_SEARCH_PER_MIN", 120, minimum=1)
 LIMIT_WS_CONNECTS_PER_USER = env.integer("LIMIT_WS_CONNECTS_PER_USER", 60, minimum=1)
 LIMIT_TYPING_INTERVAL_S = env.integer("LIMIT_TYPING_INTERVAL_S", 3, minimum=0)
 MAX_TEXT = env.integer("MAX_TEXT", 5000, minimum=1)

@@ -7,12 +7,14 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from accounts.models import User
-from chatsite.errors import Invalid
+from chatsite import kv
+from chatsite.errors import Invalid, RateLimited
 from chatsite.wire import parse_uuid
 from conversations.models import Conversation, Member, Message
 from search import backends
@@ -88,6 +90,9 @@ def search_messages(
     recalled) that contain every term of `q`, newest first (`created_at`, then
     id), a page of `limit` after the keyset `cursor`."""
     terms = _query_terms(q)
+    count, ttl = kv.store().counter_incr(f"search:messages:{user.pk}", window_s=60)
+    if count > settings.LIMIT_MESSAGE_SEARCH_PER_MIN:
+        raise RateLimited("Too many searches; wait a moment.", retry_after=ttl)
     since, until = _moment(after, "after"), _moment(before, "before")
     if has not in (None, "") and has not in HAS:
         raise Invalid.field("has", "Must be file or image.")

@@ -315,3 +315,13 @@ def test_a_conversation_is_indexed_from_its_whole_log_when_first_seen(backend, a
     assert found(api, "heron") == []
     index(direct)
     assert len(found(api, "heron")) == 3
+
+
+def test_searches_are_rate_limited_per_user(api, api_for, bob, settings):
+    settings.LIMIT_MESSAGE_SEARCH_PER_MIN = 3
+    for _ in range(3):
+        assert api.get(URL, {"q": "anything"}).status_code == 200
+    refused = api.get(URL, {"q": "anything"})
+    assert_error(refused, 429, "rate_limited")
+    assert int(refused["Retry-After"]) >= 1
+    assert api_for(bob).get(URL, {"q": "anything"}).status_code == 200

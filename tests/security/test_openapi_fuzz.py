@@ -52,6 +52,7 @@ UNTHROTTLED = {
         "LIMIT_SMS_PER_IP",
         "LIMIT_SMS_VERIFY_PER_IP",
         "LIMIT_SEARCH_PER_MIN",
+        "LIMIT_MESSAGE_SEARCH_PER_MIN",
     )
 } | {"LIMIT_SMS_COOLDOWN_S": "0"}
 
