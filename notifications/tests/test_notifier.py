@@ -20,7 +20,6 @@ from notifications.models import PushDelivery, PushState
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-
 def wait(predicate, timeout: float = 20.0, what: str = "") -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
