@@ -11,7 +11,7 @@ from django.db import InterfaceError, OperationalError
 from chatsite import bus, metrics
 from chatsite.bus import Record, bus_handler
 from conversations.store import Incoming, store_messages
-from messaging.actions.send import TOPIC, decode_record
+from messaging.actions.send import TOPIC, decode_records
 
 logger = logging.getLogger(__name__)
 
@@ -36,14 +36,9 @@ def _count(items, results) -> None:
 
 @bus_handler(TOPIC)
 def handle_messages(records: list[Record]) -> list[tuple[Record, str]]:
-    rejected: list[tuple[Record, str]] = []
     by_conversation: OrderedDict[int, list[tuple[Record, Incoming]]] = OrderedDict()
-    for record in records:
-        try:
-            item = decode_record(record.value)
-        except (ValueError, KeyError, TypeError) as exc:
-            rejected.append((record, f"undecodable record: {exc}"))
-            continue
+    decoded, rejected = decode_records(records)
+    for record, item in decoded:
         by_conversation.setdefault(item.conversation_id, []).append((record, item))
     for conversation_id, pairs in by_conversation.items():
         try:

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from chatsite.bus import HANDLED, STORE, Record
 from conversations.models import Message
-from messaging.actions.send import decode_record
+from messaging.actions.send import decode_records
 
 logger = logging.getLogger(__name__)
 
@@ -68,16 +68,11 @@ def stored_messages(
 ) -> tuple[list[Message], list[tuple[Record, str]]]:
     """(the stored messages of these send records, oldest first; the records
     that cannot be decoded, with why). Raises NotStoredYet."""
-    rejected: list[tuple[Record, str]] = []
     wanted: dict[Key, float | None] = {}
     sources: dict[Key, Record] = {}
     behind_store = all(r.headers.get(HANDLED) == STORE.encode() for r in records)
-    for record in records:
-        try:
-            item = decode_record(record.value)
-        except (ValueError, KeyError, TypeError) as exc:
-            rejected.append((record, f"undecodable record: {exc}"))
-            continue
+    decoded, rejected = decode_records(records)
+    for record, item in decoded:
         wanted[(item.sender_id, item.client_msg_id)] = item.accepted_at
         sources[(item.sender_id, item.client_msg_id)] = record
     if not wanted:

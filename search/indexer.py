@@ -80,8 +80,14 @@ def apply(messages: Iterable[Message]) -> tuple[int, int]:
             which |= Q(conversation_id=cid, seq__in=seqs)
         for m in _messages(Message.objects.filter(which)):
             current[m.pk] = m
+    return _write(current.values())
+
+
+def _write(messages: Iterable[Message]) -> tuple[int, int]:
+    """Each message's current index row written, or removed when it is not
+    searchable. Returns (written, removed)."""
     docs, gone = [], []
-    for m in current.values():
+    for m in messages:
         doc = doc_for(m)
         if doc is None:
             gone.append(m.pk)
@@ -152,23 +158,15 @@ def rebuild(*, fresh: bool = False, batch: int = 2000, progress: Callable[[int, 
     # Everything up to these seqs is read by the scan below.
     marks = dict(Conversation.objects.values_list("id", "last_seq"))
     total = Message.objects.count()
-    written = removed = seen = 0
+    written = seen = 0
     last = 0
     while True:
         rows = _messages(Message.objects.filter(pk__gt=last).order_by("pk")[:batch])
         if not rows:
             break
         last = rows[-1].pk
-        docs, gone = [], []
-        for m in rows:
-            doc = doc_for(m)
-            if doc is None:
-                gone.append(m.pk)
-            else:
-                docs.append(doc)
-        backends.write(docs, gone)
-        written += len(docs)
-        removed += len(gone)
+        added, _ = _write(rows)
+        written += added
         seen += len(rows)
         if progress:
             progress(seen, total)

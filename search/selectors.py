@@ -98,23 +98,19 @@ def search_messages(
         raise Invalid.field("has", "Must be file or image.")
     keyset = _after_key(cursor)
     where, params = [], []
-    if conversation not in (None, ""):
-        cid = parse_uuid(conversation)
-        if cid is None:
-            raise Invalid.field("conversation", "Must be a conversation id.")
-        pk = Conversation.objects.filter(uuid=cid).values_list("pk", flat=True).first()
-        if pk is None:
+    for model, value, field, column, what in (
+        (Conversation, conversation, "conversation", "m.conversation_id", "a conversation"),
+        (User, sender, "from", "m.sender_id", "a user"),
+    ):
+        if value in (None, ""):
+            continue
+        key = parse_uuid(value)
+        if key is None:
+            raise Invalid.field(field, f"Must be {what} id.")
+        pk = model.objects.filter(uuid=key).values_list("pk", flat=True).first()
+        if pk is None:  # unknown: nothing of it to find (never an error that tells what exists)
             return Found([], None)
-        where.append("m.conversation_id = %s")
-        params.append(pk)
-    if sender not in (None, ""):
-        uid = parse_uuid(sender)
-        if uid is None:
-            raise Invalid.field("from", "Must be a user id.")
-        pk = User.objects.filter(uuid=uid).values_list("pk", flat=True).first()
-        if pk is None:
-            return Found([], None)
-        where.append("m.sender_id = %s")
+        where.append(f"{column} = %s")
         params.append(pk)
     if not terms:  # nothing searchable in q (`%`, `!!`): nothing matches
         return Found([], None)

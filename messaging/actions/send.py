@@ -16,7 +16,7 @@ from django.db.models import Case, When
 from accounts.models import User
 from accounts.serializers import user_to_wire
 from chatsite import kv, wire
-from chatsite.bus import get_bus
+from chatsite.bus import Record, get_bus
 from chatsite.errors import (
     Forbidden,
     GroupDisabled,
@@ -97,6 +97,18 @@ class SendDraft:
                 "ts": time.time(),
             }
         )
+
+
+def decode_records(records: list[Record]) -> tuple[list[tuple[Record, Incoming]], list[tuple[Record, str]]]:
+    """(each record with what it carries; those that cannot be decoded, with why)."""
+    decoded: list[tuple[Record, Incoming]] = []
+    rejected: list[tuple[Record, str]] = []
+    for record in records:
+        try:
+            decoded.append((record, decode_record(record.value)))
+        except (ValueError, KeyError, TypeError) as exc:
+            rejected.append((record, f"undecodable record: {exc}"))
+    return decoded, rejected
 
 
 def decode_record(value: bytes) -> Incoming:
