@@ -13,9 +13,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 
-from django.db import connection, transaction
-from django.db.models import F, Q
-from django.db.models.functions import Greatest
+from django.db import connection
+from django.db.models import Q
 
 from conversations.models import Conversation, Message, MessageKind
 from search import backends
@@ -111,7 +110,6 @@ def _catch_up(conversation_id: int) -> int:
     if done is None:
         if not Conversation.objects.filter(pk=conversation_id).exists():
             return 0
-        IndexedLog.objects.get_or_create(conversation_id=conversation_id)
         done = 0
     read = 0
     while True:
@@ -129,15 +127,26 @@ def _catch_up(conversation_id: int) -> int:
 
 def mark_indexed(upto: dict[int, int]) -> None:
     """Move the conversations' marks forward (never back: another indexer or
-    a rebuild may be further on)."""
-    for cid, seq in upto.items():
-        updated = IndexedLog.objects.filter(conversation_id=cid).update(indexed_seq=Greatest(F("indexed_seq"), seq))
-        if not updated:
-            try:
-                with transaction.atomic():
-                    IndexedLog.objects.create(conversation_id=cid, indexed_seq=seq)
-            except Exception:  # created meanwhile by another indexer
-                IndexedLog.objects.filter(conversation_id=cid).update(indexed_seq=Greatest(F("indexed_seq"), seq))
+    a rebuild may be further on), in batches of one statement."""
+    table = IndexedLog._meta.db_table
+    if connection.vendor == "sqlite":
+        upsert = "ON CONFLICT(conversation_id) DO UPDATE SET indexed_seq = MAX(indexed_seq, excluded.indexed_seq)"
+    else:
+        upsert = "ON DUPLICATE KEY UPDATE indexed_seq = GREATEST(indexed_seq, VALUES(indexed_seq))"
+    items = sorted(upto.items())
+    for i in range(0, len(items), 1000):
+        chunk = items[i : i + 1000]
+        # Not a conversation deleted meanwhile (its marks went with it).
+        alive = set(Conversation.objects.filter(pk__in=[cid for cid, _ in chunk]).values_list("pk", flat=True))
+        chunk = [(cid, seq) for cid, seq in chunk if cid in alive]
+        if not chunk:
+            continue
+        marks = ", ".join(["(%s, %s)"] * len(chunk))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} (conversation_id, indexed_seq) VALUES {marks} {upsert}",
+                [v for pair in chunk for v in pair],
+            )
 
 
 # --------------------------------------------------------------------------- rebuilding
