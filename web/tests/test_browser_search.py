@@ -258,6 +258,13 @@ def send_file_as(sender, conversation: str, name: str, data: bytes, caption: str
     return str(found.uuid)
 
 
+# Every <mark> of a snippet lies inside the snippet's box (two lines, the rest clipped).
+SHOWN = """el => [...el.querySelectorAll('mark')].every(m => {
+    const r = m.getBoundingClientRect(), b = el.getBoundingClientRect();
+    return r.top >= b.top - 1 && r.bottom <= b.bottom + 1 && r.left >= b.left - 1 && r.right <= b.right + 1;
+})"""
+
+
 def hits(page):
     return page.get_by_role("region", name="Messages found").locator(".search-hits .conv-item")
 
@@ -310,7 +317,9 @@ def test_a_hit_shows_a_snippet_with_the_words_marked_even_for_two_chinese_charac
         # Far into a long message: the snippet shows the words found.
         search_for(page, "lighthouse")
         expect(hits(page).first.locator("mark")).to_have_text(["lighthouse"])
-        expect(hits(page).first.locator("mark")).to_be_visible()
+        # ...inside the two lines a hit shows, not cut off after them.
+        assert hits(page).first.locator(".hit-snippet").evaluate(SHOWN), "the words found are cut off"
+        expect(hits(page).first.locator(".hit-snippet")).to_contain_text("…")
         person.shot(f"search-long-{viewport}")
         toggle = page.get_by_role("button", name="Filters", exact=True)
         toggle.click()
@@ -515,6 +524,7 @@ def test_ranges_count_code_points_and_a_refused_search_is_explained(people, user
     expect(snip).to_have_text(f"Ben: {snippet}")
     expect(snip.locator("mark")).to_have_text(["中文", "pizza"])
     expect(snip.locator("i")).to_have_count(0)
+    assert snip.evaluate(SHOWN), "the words found are cut off"
     expect(hits(page).nth(1).locator(".hit-snippet mark")).to_have_text(["Pizza", "中文"])
     # A refusal says what to fix, and offers to try again.
     page.get_by_role("button", name="Filters", exact=True).click()

@@ -152,7 +152,7 @@ export function highlighted(text, ranges) {
 export function snippetOf(message, query) {
   const match = message.match;
   if (match && typeof match.snippet === "string") {
-    return { snippet: match.snippet, ranges: Array.isArray(match.ranges) ? match.ranges : [] };
+    return nearFirstHit(match.snippet, Array.isArray(match.ranges) ? match.ranges : []);
   }
   const own = typeof message.content === "string" ? message.content : "";
   const text = message.kind === "file" ? [excerptOf(message), own].filter(Boolean).join(" ") : own || excerptOf(message) || "";
@@ -175,12 +175,23 @@ export function snippetOf(message, query) {
       i += needle.length - 1;
     }
   }
-  ranges.sort((a, b) => a[0] - b[0]);
-  if (ranges.length && ranges[0][0] > WINDOW_BEFORE * 2) {
-    const cut = ranges[0][0] - WINDOW_BEFORE;
-    return { snippet: `…${points.slice(cut).join("")}`, ranges: ranges.map(([s, e]) => [s - cut + 1, e - cut + 1]) };
-  }
-  return { snippet: text, ranges };
+  return nearFirstHit(text, ranges);
+}
+
+// A hit gets two lines of a narrow list: a snippet whose first mark is far
+// in is cut to start a little before it ("…" where it was cut), or the mark
+// would be past what shows. Offsets stay in code points.
+function nearFirstHit(snippet, ranges) {
+  const valid = ranges.filter((r) => Array.isArray(r) && Number.isInteger(r[0]) && Number.isInteger(r[1]) && r[0] < r[1]);
+  if (!valid.length) return { snippet, ranges: valid };
+  const first = Math.min(...valid.map((r) => r[0]));
+  if (first <= WINDOW_BEFORE * 2) return { snippet, ranges: valid };
+  const points = Array.from(snippet);
+  let cut = first - WINDOW_BEFORE;
+  // Start at a word where there is one (not in Chinese, which has no spaces).
+  const space = points.slice(cut, first).findIndex((p) => /\s/u.test(p));
+  if (space >= 0) cut += space + 1;
+  return { snippet: `…${points.slice(cut).join("")}`, ranges: valid.map(([s, e]) => [Math.max(s - cut, 0) + 1, e - cut + 1]) };
 }
 
 // The words to mark in the opened message: the marked parts of the snippet.
