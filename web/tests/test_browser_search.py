@@ -383,7 +383,11 @@ def test_filters_narrow_the_results_by_person_file_chat_and_date(people, user_fa
     expect(hits(page)).to_have_count(3)
     expect(hits(page).locator(".hit-snippet")).to_have_text(
         # The file's hit may show its name before the caption.
-        [re.compile(r"^Ben: .*the lunch menu$"), "Ben: lunch tomorrow, just us", "Ben: lunch plans for friday?"]
+        [
+            re.compile(r"^Ben: \[File\] .*the lunch menu$"),
+            "Ben: lunch tomorrow, just us",
+            "Ben: lunch plans for friday?",
+        ]
     )
     # Has a file: only the menu.
     filters.get_by_label("Contains").select_option("file")
@@ -397,6 +401,13 @@ def test_filters_narrow_the_results_by_person_file_chat_and_date(people, user_fa
     expect(page.get_by_role("region", name="Messages found").get_by_role("status")).to_have_text(
         "No messages found. Try fewer filters."
     )
+    # A range that ends before it starts is explained, not sent.
+    filters.get_by_label("Since").fill("2026-12-10")
+    filters.get_by_label("Until").fill("2026-12-01")
+    expect(page.get_by_role("region", name="Messages found").get_by_role("alert")).to_have_text(
+        "The first day is after the last: change Since or Until."
+    )
+    filters.get_by_label("Until").fill("")
     filters.get_by_label("Since").fill("")
     expect(hits(page)).to_have_count(5)
     expect(filters.get_by_role("button", name="Clear filters")).to_have_count(0)

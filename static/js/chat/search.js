@@ -67,6 +67,14 @@ export async function runSearch(redraw, { force = false } = {}) {
     return;
   }
   const key = queryString();
+  const f = search.filters;
+  if (f.after && f.before && f.after > f.before) {
+    // Said here rather than sent: the range can only be empty.
+    run += 1;
+    search.found = { key, results: [], next: null, loading: false, error: { code: "dates_reversed" }, pages: 0 };
+    redraw();
+    return;
+  }
   if (!force && search.found && search.found.key === key && !search.found.error) {
     redraw();
     return;
@@ -208,6 +216,13 @@ export function markedWords(snippet, ranges) {
 
 // ---------------------------------------------------------------- the results
 
+// "[Image] " or "[File] " before a file's snippet from the server (its name
+// or caption); the text made here already starts with "[File] name".
+function fileTag(m) {
+  if (m.kind !== "file" || !m.match) return null;
+  return `${m.file && m.file.thumbnail_url ? t("[Image]") : t("[File]")} `;
+}
+
 // One hit: the chat's face and name, the date, then "Sender: snippet".
 function hitRow(m, q) {
   const conv = state.conversations.get(m.conversation);
@@ -225,7 +240,7 @@ function hitRow(m, q) {
           h("span.conv-name", conv ? conversationTitle(conv) : nameOf(m.sender)),
           h("time.conv-time", { datetime: m.created_at, title: formatDateTime(m.created_at) }, formatWhen(m.created_at)),
         ),
-        h("span.conv-bottom", h("span.conv-preview.hit-snippet", `${nameOf(m.sender)}: `, highlighted(snippet, ranges))),
+        h("span.conv-bottom", h("span.conv-preview.hit-snippet", `${nameOf(m.sender)}: `, fileTag(m), highlighted(snippet, ranges))),
       ),
     ],
     { dataset: { message: m.id } },
@@ -254,6 +269,7 @@ function searchErrorText(err) {
       ? tf("This search can't be done: check %(what)s.", { what: which.join(t(", ")) })
       : t("This search can't be done: check the words and the filters.");
   }
+  if (err.code === "dates_reversed") return t("The first day is after the last: change Since or Until.");
   if (err.code === "rate_limited") return t("Too many searches. Wait a moment and try again.");
   return errorText(err);
 }
@@ -281,7 +297,9 @@ export function messageResults(redraw) {
       h(
         "div.search-error.pad",
         h("p.alert", { role: "alert" }, searchErrorText(found.error)),
-        h("button.btn.btn-small", { type: "button", onclick: () => (found.results.length ? loadMore(redraw) : runSearch(redraw, { force: true })) }, t("Try again")),
+        found.error.code === "dates_reversed"
+          ? null
+          : h("button.btn.btn-small", { type: "button", onclick: () => (found.results.length ? loadMore(redraw) : runSearch(redraw, { force: true })) }, t("Try again")),
       ),
     );
   } else if (found.next) {
