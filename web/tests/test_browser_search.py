@@ -446,6 +446,11 @@ def test_more_results_load_page_by_page(people, user_factory):
     assert 0 < first_page < total
     expect(hits(page).first.locator(".hit-snippet")).to_have_text(f"Ben: receipt number {total}")
     more = page.get_by_role("button", name="More results")
+    # By keyboard: Enter on "More results", and the focus goes on to the
+    # first hit of the next page (the button itself is replaced).
+    more.focus()
+    page.keyboard.press("Enter")
+    expect(hits(page).nth(first_page)).to_be_focused()
     while hits(page).count() < total:
         before = hits(page).count()
         if more.count():

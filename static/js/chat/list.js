@@ -37,25 +37,25 @@ export function renderList(pane) {
   results.append(chatsPart, messagesPart);
 
   const drawChats = () => drawList(chatsPart);
-  let focusAfter = null; // the index of the first hit of a page asked for by keyboard or click
   const drawMessages = () => {
     const q = search.query.trim();
     if (!q) {
       clear(messagesPart);
       return;
     }
+    // "More results" is replaced on every draw: while its page loads the new
+    // button keeps the focus, then the first hit of the new page takes it,
+    // never the top of the document (a keyboard's place in the list).
+    const active = document.activeElement;
+    const onMore = Boolean(active && active.classList.contains("search-more") && messagesPart.contains(active));
+    const shown = messagesPart.querySelectorAll(".search-hits a").length;
     const section = messageResults(drawMessages);
-    // A click (or Enter) on "More results" replaces the button: the focus goes
-    // to the first hit of the new page, not to the top of the document.
-    section.querySelector(".search-more")?.addEventListener("click", () => {
-      focusAfter = search.found ? search.found.results.length : null;
-    });
     clear(messagesPart, section);
-    if (focusAfter !== null && search.found && !search.found.loading) {
-      const links = messagesPart.querySelectorAll(".search-hits a");
-      (links[focusAfter] || section.querySelector(".search-more") || links[links.length - 1])?.focus();
-      focusAfter = null;
-    }
+    if (!onMore) return;
+    const links = messagesPart.querySelectorAll(".search-hits a");
+    const more = section.querySelector(".search-more");
+    if (search.found && search.found.loading && more) more.focus({ preventScroll: true });
+    else (links[shown] || more || links[links.length - 1])?.focus();
   };
   // The toggle and the panel are drawn again on every change; the control
   // that had the focus keeps it (the same id), else the toggle takes it.

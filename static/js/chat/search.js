@@ -303,7 +303,8 @@ export function messageResults(redraw) {
       ),
     );
   } else if (found.next) {
-    const more = h("button.btn.btn-small.search-more", { type: "button", disabled: found.loading, onclick: () => loadMore(redraw) }, t("More results"));
+    // aria-disabled rather than disabled while a page loads: it keeps the focus.
+    const more = h("button.btn.btn-small.search-more", { type: "button", "aria-disabled": found.loading ? "true" : null, onclick: () => loadMore(redraw) }, t("More results"));
     section.append(h("div.search-more-wrap", more));
     // Scrolling to the end of the list loads the next page by itself.
     if ("IntersectionObserver" in window) {
