@@ -422,6 +422,7 @@ def test_filters_narrow_the_results_by_person_file_chat_and_date(people, user_fa
     page.get_by_label("Sent by").select_option(label="Cat")
     expect(hits(page)).to_have_count(1)
     expect(hits(page).first.locator(".hit-snippet")).to_have_text("Cat: lunch at noon works")
+    person.shot("search-in-chat-desktop")
     person.assert_clean()
     assert not person.axe(), person.axe()
 
