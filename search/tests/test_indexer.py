@@ -167,3 +167,32 @@ def test_a_backend_the_index_cannot_serve_is_unavailable_not_a_silent_scan(api, 
         assert_error(api.get(URL, {"q": "anything"}), 503, "unavailable")
     finally:
         backends.forget_choice()
+
+
+@pytest.mark.skipif(not REAL_MYSQL, reason="MariaDB's index forms (Mroonga, InnoDB)")
+@pytest.mark.django_db(transaction=True)
+def test_without_mroonga_the_index_is_innodb_read_with_like_and_enable_search_converts_it(api, alice, bob, direct):
+    from search import backends
+    from search.indexer import index_conversations
+
+    message = store_text_sync(sender=bob, conversation_uuid=direct, text="我们说中文吧 with a tapir")
+    try:
+        backends.drop_table()
+        assert backends.create_table(engine="innodb") == "innodb"
+        backends.forget_choice()
+        index_conversations([message.conversation_id])
+        assert backends.available() == ["like"] and backends.get_backend().name == "like"
+        [hit] = api.get(URL, {"q": "tapir 中文"}).json()["results"]
+        assert hit["content"] == "我们说中文吧 with a tapir"
+        out = io.StringIO()
+        call_command("enable_search", stdout=out)
+        assert "--convert" in out.getvalue() and backends.table_kind() == "innodb"
+        call_command("enable_search", "--convert", stdout=out, stderr=io.StringIO())
+        assert backends.table_kind() == "mroonga" and "search backend: mroonga" in out.getvalue()
+        [hit] = api.get(URL, {"q": "tapir 中文"}).json()["results"]
+        assert hit["id"] == str(message.uuid)
+    finally:
+        if backends.table_kind() != "mroonga":
+            backends.drop_table()
+            backends.create_table()
+        backends.forget_choice()
