@@ -312,3 +312,14 @@ def send_as(sender, conversation: str, text: str, **extra) -> str:
         assert time.monotonic() < deadline, f"{text!r} was never stored"
         time.sleep(0.05)
     return str(found.uuid)
+
+
+def index_for_search(*conversations: str) -> None:
+    """Catch the search index up with these conversations (ids), as the
+    indexer does on the bus: embedded, the in-process bus has done it already
+    and this reads nothing new; with Kafka no `run_indexer` runs beside the
+    browser tests, so a search would otherwise find nothing."""
+    from conversations.models import Conversation
+    from search.indexer import index_conversations
+
+    index_conversations(Conversation.objects.filter(uuid__in=conversations).values_list("pk", flat=True))

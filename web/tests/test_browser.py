@@ -24,6 +24,7 @@ from web.tests.browser import (
     Person,
     befriend_in_ui,
     contacts_pair,
+    index_for_search,
     png,
     seed_world,
     send_as,
@@ -568,6 +569,7 @@ def test_history_pins_search_contact_and_group_management(people, user_factory, 
     assert seqs == sorted(seqs) and len(seqs) == len(set(seqs))
 
     # ---- pin a chat: it goes first; search filters chats and finds messages
+    index_for_search(direct)
     ann.open_chat("张伟")
     page.get_by_role("button", name="Pin chat").click()
     expect(page.get_by_role("button", name="Unpin chat")).to_have_attribute("aria-pressed", "true")

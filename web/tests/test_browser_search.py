@@ -9,7 +9,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from web.tests.browser import png, send_as
+from web.tests.browser import index_for_search, png, send_as
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.timeout(240)]
 
@@ -28,6 +28,7 @@ def test_a_search_hit_opens_the_chat_at_the_message_with_the_words_marked(people
     for i in range(130):
         send_as(ben if i % 2 else ann, direct, f"later message {i}")
 
+    index_for_search(direct)
     page_of_ann = people()
     page_of_ann.login("ann_find", PASSWORD)
     page = page_of_ann.page
@@ -290,6 +291,7 @@ def test_a_hit_shows_a_snippet_with_the_words_marked_even_for_two_chinese_charac
     send_as(ben, direct, long_text)
     send_as(ann, direct, "later message")
 
+    index_for_search(direct)
     for viewport in ("desktop", "phone"):
         person = people(**({"viewport": {"width": 390, "height": 844}, "phone": True} if viewport == "phone" else {}))
         person.login("ann_snip", PASSWORD)
@@ -368,6 +370,7 @@ def test_filters_narrow_the_results_by_person_file_chat_and_date(people, user_fa
     send_as(ben, direct, "lunch tomorrow, just us")
     send_file_as(ben, direct, "menu.txt", b"soup and bread", caption="the lunch menu")
     send_as(ann, direct, "lunch sounds good")
+    index_for_search(direct, group_conv)
 
     person = people()
     person.login("ann_filt", PASSWORD)
@@ -438,6 +441,7 @@ def test_more_results_load_page_by_page(people, user_factory):
     total = 55
     for i in range(1, total + 1):
         send_as(ben, direct, f"receipt number {i}")
+    index_for_search(direct)
 
     person = people()
     person.login("ann_more", PASSWORD)
@@ -568,6 +572,7 @@ def test_the_search_pane_speaks_chinese_on_a_phone(people, user_factory):
     ben = user_factory("ben_zh", nickname="本")
     direct = str(Conversation.objects.get(pk=do_connect(user=ann, other=ben).conversation_id).uuid)
     send_as(ben, direct, "我们说中文吧")
+    index_for_search(direct)
 
     person = people(viewport={"width": 390, "height": 844}, phone=True)
     person.login("ann_zh", PASSWORD)
