@@ -1,8 +1,8 @@
 """`make bench`: every scenario beside its baselines, one table.
 
 Quick by default (a few minutes); `--full` runs the sizes of the targets in
-docs/performance.md (20,000 idle sockets, 1,000,000 messages of history,
-1,000 msg/s...), which takes much longer. Each scenario is a script of its
+docs/performance.md (20,000 idle sockets, 1,000,000 messages of history and
+of search, 1,000 msg/s...), which takes much longer. Each scenario is a script of its
 own in bench/ that can be run alone with more options.
 """
 
@@ -95,6 +95,12 @@ def main() -> None:
     rows += run(["push_notifier.py", "--rate", "100", "--seconds", seconds])
     rows += run(["history.py", "--messages", "1000000" if full else "100000", "--rate", "200", "--seconds", seconds])
     rows += run(["reconnect_sync.py", "--clients", "5000" if full else "1000", "--nodes", "2"])
+    # Message search: a kept corpus per size (wsc_bench_search, wsc_bench_search_100000), so reruns skip seeding.
+    search = ["--messages", "1000000", "--duration", "60", "--lag-seconds", "30"]
+    if not full:
+        search = ["--messages", "100000", "--users", "2000", "--conversations", "5000", "--duration", "20"]
+        search += ["--lag-seconds", "10", "--like-queries", "10", "--fts5-messages", "50000"]
+    rows += run(["search.py", *search, "--rate", "20", "--lag-rate", "200"])
     print("| scenario | target | ... (columns per scenario: see each script's header) |")
     print("|---|---|---|")
     for row in rows:
