@@ -605,3 +605,38 @@ def test_the_search_pane_speaks_chinese_on_a_phone(people, user_factory):
     person.shot("search-in-chat-zh-phone")
     person.assert_clean()
     assert not person.axe(), person.axe()
+
+
+def test_an_answer_that_comes_after_the_panes_were_redrawn_still_shows(people, user_factory):
+    """While a search is on its way the pane says so; going elsewhere and
+    back meanwhile draws the panes again, and the answer lands in the new one."""
+    from conftest import PASSWORD
+    from contacts.services import do_connect
+    from conversations.models import Conversation
+
+    ann = user_factory("ann_late", nickname="Ann")
+    ben = user_factory("ben_late", nickname="Ben")
+    direct = str(Conversation.objects.get(pk=do_connect(user=ann, other=ben).conversation_id).uuid)
+    send_as(ben, direct, "the parcel is at the door")
+    index_for_search(direct)
+
+    person = people()
+    person.login("ann_late", PASSWORD)
+    page = person.page
+    held = []
+    page.route("**/api/v1/messages/search?*", lambda route: held.append(route))
+    page.get_by_role("searchbox", name="Search chats and messages").fill("parcel")
+    results = page.get_by_role("region", name="Messages found")
+    expect(results.get_by_role("status")).to_have_text("Searching…")
+    expect(results).to_have_attribute("aria-busy", "true")
+    assert len(held) == 1
+    person.nav("contacts")
+    expect(results).to_have_count(0)
+    person.nav("chats")
+    expect(results.get_by_role("status")).to_have_text("Searching…")
+    held[0].continue_()
+    expect(hits(page)).to_have_count(1)
+    expect(hits(page).first.locator("mark")).to_have_text(["parcel"])
+    assert len(held) == 1  # drawn again from what was on its way, not asked twice
+    page.unroute("**/api/v1/messages/search?*")
+    person.assert_clean()

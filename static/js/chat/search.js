@@ -29,6 +29,9 @@ export const search = {
 };
 
 let run = 0; // the newest search started: older answers are dropped
+// The pane drawn last: an answer that comes after the panes were drawn again
+// (a chat opened meanwhile) is shown in the new one, not the detached old one.
+let redrawLatest = () => {};
 
 // ---------------------------------------------------------------- the request
 
@@ -59,6 +62,7 @@ function queryString(cursor = null) {
 // Runs the search for the current query and filters unless its first page
 // is already here; `redraw()` is called whenever what is shown changes.
 export async function runSearch(redraw, { force = false } = {}) {
+  redrawLatest = redraw;
   const q = search.query.trim();
   if (!q) {
     run += 1;
@@ -91,11 +95,12 @@ export async function runSearch(redraw, { force = false } = {}) {
     if (mine !== run) return;
     search.found = { key, results: [], next: null, loading: false, error: err };
   }
-  redraw();
+  redrawLatest();
 }
 
 // The next page, appended; one at a time.
 export async function loadMore(redraw) {
+  redrawLatest = redraw;
   const found = search.found;
   if (!found || found.loading || !found.next) return;
   const mine = run;
@@ -115,7 +120,7 @@ export async function loadMore(redraw) {
   } finally {
     found.loading = false;
   }
-  redraw();
+  redrawLatest();
 }
 
 // "Search in this chat" (the chat's header): the filter set to that chat and
