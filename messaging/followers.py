@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from chatsite.bus import HANDLED, STORE, Record
 from conversations.models import Message
@@ -25,7 +25,9 @@ logger = logging.getLogger(__name__)
 # A sent message the store step has not stored after this long never will be
 # (it was refused and dead-lettered).
 STORE_WAIT_S = 120
-STORE_WAITS = (0.02, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
+# Short, even steps (about 3 s in all): a record stored just after a check is
+# seen 0.1 s later, not after a back-off that has grown to a second.
+STORE_WAITS = (0.02, 0.05, *(0.1,) * 30)
 # The store step usually commits within this of the gateway accepting a
 # message: looking earlier mostly finds nothing and costs a query.
 STORE_HEAD_START_S = 0.05
@@ -64,10 +66,16 @@ def _not_handled_yet(keys: list[Key], sources: dict[Key, Record]) -> list[Key]:
 
 
 def stored_messages(
-    records: list[Record], *, fields: Sequence[str], related: Sequence[str] = ()
+    records: list[Record],
+    *,
+    fields: Sequence[str],
+    related: Sequence[str] = (),
+    on_found: Callable[[list[Message]], None] | None = None,
 ) -> tuple[list[Message], list[tuple[Record, str]]]:
     """(the stored messages of these send records, oldest first; the records
-    that cannot be decoded, with why). Raises NotStoredYet."""
+    that cannot be decoded, with why). Raises NotStoredYet. `on_found` is
+    given the messages found at each step as they are found, so a follower
+    need not hold the stored ones back while it waits for the rest."""
     wanted: dict[Key, float | None] = {}
     sources: dict[Key, Record] = {}
     behind_store = all(r.headers.get(HANDLED) == STORE.encode() for r in records)
@@ -84,7 +92,10 @@ def stored_messages(
     # The message worker reads the same records at the same time: give it a
     # moment before handing the batch back for a retry.
     for pause in (*STORE_WAITS, None):
-        found.update(_stored([k for k in wanted if k not in found], fields, related))
+        fresh = _stored([k for k in wanted if k not in found], fields, related)
+        found.update(fresh)
+        if fresh and on_found is not None:
+            on_found(sorted(fresh.values(), key=lambda m: m.pk))
         missing = [k for k in wanted if k not in found]
         now = time.time()
         pending = [] if behind_store else [k for k in missing if wanted[k] is None or now - wanted[k] < STORE_WAIT_S]

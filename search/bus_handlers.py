@@ -20,8 +20,12 @@ GROUP = "search"
 
 @bus_handler(MESSAGES_TOPIC, group=GROUP)
 def index_sent(records: list[Record]) -> list[tuple[Record, str]]:
-    messages, rejected = stored_messages(records, fields=("id", "conversation_id", "sender_id", "client_msg_id"))
-    index_conversations({m.conversation_id for m in messages})
+    # Each conversation is caught up as soon as a message of it is found stored.
+    _, rejected = stored_messages(
+        records,
+        fields=("id", "conversation_id", "sender_id", "client_msg_id"),
+        on_found=lambda found: index_conversations({m.conversation_id for m in found}),
+    )
     return rejected
 
 
