@@ -20,6 +20,7 @@ database). SEARCH_BACKEND picks one; `auto` takes the index the table has.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass
 
@@ -34,14 +35,47 @@ logger = logging.getLogger(__name__)
 
 TABLE = "search_doc"
 HAS_NONE, HAS_FILE, HAS_IMAGE = 0, 1, 2
+# The index's columns besides the body: what a query filters and sorts on.
+COLUMNS = ("message_id", "uuid", "conversation_id", "seq", "sender_id", "created_us", "has", "body")
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def micros(moment: dt.datetime) -> int:
+    """A moment as whole microseconds since the epoch (how the index keeps `created_at`)."""
+    return (moment - _EPOCH) // dt.timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
 class Doc:
     message_id: int
     uuid: str  # hex
-    body: str
+    conversation_id: int
+    seq: int
+    sender_id: int | None
+    created_us: int
     has: int
+    body: str
+
+    def row(self) -> tuple:
+        return tuple(getattr(self, c) for c in COLUMNS)
+
+
+@dataclass(frozen=True)
+class Query:
+    """One search: its terms, the caller's windows and the filters."""
+
+    user_id: int
+    terms: list[Term]
+    # conversation -> (visible_from_seq, left_seq): the caller reads seqs in
+    # (visible_from_seq, left_seq], to the end while left_seq is None.
+    windows: dict[int, tuple[int, int | None]]
+    conversation_id: int | None
+    sender_id: int | None
+    since: dt.datetime | None  # inclusive
+    until: dt.datetime | None  # exclusive
+    has: int | None  # HAS_FILE or HAS_IMAGE: at least that
+    after: tuple[dt.datetime, int] | None  # the keyset (created_at, id) of the last one seen
+    limit: int
 
 
 def _like_escape(token: str) -> str:
@@ -50,19 +84,64 @@ def _like_escape(token: str) -> str:
 
 class Backend:
     name = ""
-    # How a query joins the table to conversations_message (`d` and `m`).
-    join = "m.id = d.message_id"
+
+    def find(self, query: Query) -> list[int]:
+        """The ids of up to `query.limit` messages, newest first."""
+        raise NotImplementedError
+
+
+class _Joined(Backend):
+    """A backend whose match is a condition on the index in SQL: the query
+    joins the index to the messages and the caller's memberships, and MariaDB
+    or SQLite drives it from whichever is cheaper."""
+
+    key = "d.message_id"
 
     def match(self, terms: list[Term]) -> tuple[str, list]:
         raise NotImplementedError
 
+    def find(self, query: Query) -> list[int]:
+        from conversations.models import Member, Message
 
-class Like(Backend):
+        match_sql, params = self.match(query.terms)
+        where = [match_sql]
+        for condition, value in (
+            ("m.conversation_id = %s", query.conversation_id),
+            ("m.sender_id = %s", query.sender_id),
+            ("m.created_at >= %s", _db_time(query.since)),
+            ("m.created_at < %s", _db_time(query.until)),
+            ("d.has >= %s", query.has),
+        ):
+            if value is not None:
+                where.append(condition)
+                params.append(value)
+        if query.after is not None:
+            moment = _db_time(query.after[0])
+            where.append("(m.created_at < %s OR (m.created_at = %s AND m.id < %s))")
+            params.extend([moment, moment, query.after[1]])
+        sql = (
+            f"SELECT m.id FROM {TABLE} d "
+            f"JOIN {Message._meta.db_table} m ON m.id = {self.key} AND m.uuid = d.uuid "
+            f"JOIN {Member._meta.db_table} mb ON mb.conversation_id = m.conversation_id AND mb.user_id = %s "
+            f"WHERE {' AND '.join(where)} AND m.recalled = %s AND m.seq > mb.visible_from_seq "
+            "AND (mb.left_seq IS NULL OR m.seq <= mb.left_seq) "
+            "ORDER BY m.created_at DESC, m.id DESC LIMIT %s"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [query.user_id, *params, False, query.limit])
+            return [row[0] for row in cursor.fetchall()]
+
+
+def _db_time(moment: dt.datetime | None):
+    return None if moment is None else connection.ops.adapt_datetimefield_value(moment)
+
+
+class Like(_Joined):
     name = "like"
 
     def __init__(self, vendor: str) -> None:
         if vendor == "sqlite":
-            self.join = "m.id = d.rowid"
+            self.key = "d.rowid"
 
     def match(self, terms):
         # The body is " tok tok ... ": a term is a run of whole tokens, the
@@ -75,32 +154,77 @@ class Like(Backend):
         return " AND ".join(sql), params
 
 
-class Mroonga(Backend):
-    name = "mroonga"
-
-    def match(self, terms):
-        parts = []
-        # Phrases first: Mroonga (10.11's) finds nothing for a prefix term
-        # followed by a phrase (`+wombat* +"新地 地方"`), though it finds the
-        # same terms the other way round.
-        for term in sorted(terms, key=lambda t: (len(t.tokens) == 1, t.prefix)):
-            phrase = " ".join(term.tokens)
-            if len(term.tokens) > 1:
-                parts.append(f'+"{phrase}"')
-            else:
-                parts.append(f"+{phrase}{'*' if term.prefix else ''}")
-        return "MATCH(d.body) AGAINST(%s IN BOOLEAN MODE)", [" ".join(parts)]
-
-
-class Fts5(Backend):
+class Fts5(_Joined):
     name = "fts5"
-    join = "m.id = d.rowid"
+    key = "d.rowid"
 
     def match(self, terms):
         parts = []
         for term in terms:
             parts.append(f'"{" ".join(term.tokens)}"' + ("*" if term.prefix else ""))
         return f"{TABLE} MATCH %s", [" AND ".join(parts)]
+
+
+class Mroonga(Backend):
+    """Everything in one Groonga expression (Mroonga's `*SS` script syntax):
+    the terms, the caller's windows, the filters and the keyset, sorted and
+    cut by Groonga itself (Mroonga's ORDER BY LIMIT optimization), so a query
+    reads the caller's matches, not every match in the index. What the index
+    cannot know yet (a recall the indexer has not reached, a message deleted
+    since) is checked on the page, which is topped up when it falls short."""
+
+    name = "mroonga"
+
+    def expression(self, query: Query, after: tuple[int, int] | None) -> str:
+        parts = []
+        for term in query.terms:
+            operator = "@^" if term.prefix else "@"
+            parts.append(f'body {operator} "{" ".join(term.tokens)}"')
+        whole = sorted(cid for cid, (start, end) in query.windows.items() if start == 0 and end is None)
+        windows = [f"in_values(conversation_id, {', '.join(map(str, whole))})"] if whole else []
+        for cid, (start, end) in sorted(query.windows.items()):
+            if start == 0 and end is None:
+                continue
+            limit = "" if end is None else f" && seq <= {int(end)}"
+            windows.append(f"(conversation_id == {int(cid)} && seq > {int(start)}{limit})")
+        parts.append("(" + " || ".join(windows) + ")")
+        if query.sender_id is not None:
+            parts.append(f"sender_id == {int(query.sender_id)}")
+        if query.since is not None:
+            parts.append(f"created_us >= {micros(query.since)}")
+        if query.until is not None:
+            parts.append(f"created_us < {micros(query.until)}")
+        if query.has is not None:
+            parts.append(f"has >= {int(query.has)}")
+        if after is not None:
+            parts.append(f"(created_us < {after[0]} || (created_us == {after[0]} && message_id < {after[1]}))")
+        return "*SS " + " && ".join(parts)
+
+    def find(self, query: Query) -> list[int]:
+        from conversations.models import Message
+
+        if not query.windows:
+            return []
+        after = None if query.after is None else (micros(query.after[0]), query.after[1])
+        found: list[int] = []
+        while True:
+            want = query.limit - len(found)
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT message_id, uuid, created_us FROM {TABLE} "
+                    "WHERE MATCH(body) AGAINST(%s IN BOOLEAN MODE) "
+                    "ORDER BY created_us DESC, message_id DESC LIMIT %s",
+                    [self.expression(query, after), want],
+                )
+                rows = cursor.fetchall()
+            if not rows:
+                return found
+            live = dict(Message.objects.filter(pk__in=[r[0] for r in rows], recalled=False).values_list("pk", "uuid"))
+            found.extend(pk for pk, uuid, _ in rows if pk in live and live[pk].hex == uuid)
+            if len(rows) < want or len(found) >= query.limit:
+                return found
+            last = rows[-1]
+            after = (last[2], last[0])
 
 
 # --------------------------------------------------------------------------- the table
@@ -161,13 +285,15 @@ def create_table(*, engine: str | None = None) -> str:
         if connection.vendor == "sqlite":
             cursor.execute(
                 f"CREATE VIRTUAL TABLE IF NOT EXISTS {TABLE} USING fts5("
-                "body, uuid UNINDEXED, has UNINDEXED, tokenize = 'unicode61 remove_diacritics 2')"
+                "body, uuid UNINDEXED, conversation_id UNINDEXED, seq UNINDEXED, sender_id UNINDEXED, "
+                "created_us UNINDEXED, has UNINDEXED, tokenize = 'unicode61 remove_diacritics 2')"
             )
             return "fts5"
         want = engine or ("mroonga" if mroonga_available() else "innodb")
         columns = (
-            "message_id BIGINT NOT NULL PRIMARY KEY, uuid CHAR(32) NOT NULL, has TINYINT NOT NULL DEFAULT 0, "
-            "body LONGTEXT NOT NULL"
+            "message_id BIGINT NOT NULL PRIMARY KEY, uuid CHAR(32) NOT NULL, conversation_id BIGINT NOT NULL, "
+            "seq BIGINT NOT NULL, sender_id BIGINT NULL, created_us BIGINT NOT NULL, "
+            "has TINYINT NOT NULL DEFAULT 0, body LONGTEXT NOT NULL"
         )
         if want == "mroonga":
             cursor.execute(
@@ -196,15 +322,14 @@ def write(docs: list[Doc], gone: list[int]) -> None:
             marks = ", ".join(["%s"] * len(gone))
             cursor.execute(f"DELETE FROM {TABLE} WHERE {key} IN ({marks})", gone)
         if docs:
+            row = "(" + ", ".join(["%s"] * len(COLUMNS)) + ")"
             if connection.vendor == "sqlite":
-                cursor.executemany(
-                    f"INSERT OR REPLACE INTO {TABLE} (rowid, uuid, has, body) VALUES (%s, %s, %s, %s)",
-                    [(d.message_id, d.uuid, d.has, d.body) for d in docs],
-                )
+                names = ", ".join(("rowid", *COLUMNS[1:]))
+                cursor.executemany(f"INSERT OR REPLACE INTO {TABLE} ({names}) VALUES {row}", [d.row() for d in docs])
             else:
-                marks = ", ".join(["(%s, %s, %s, %s)"] * len(docs))
-                params = [v for d in docs for v in (d.message_id, d.uuid, d.has, d.body)]
-                cursor.execute(f"REPLACE INTO {TABLE} (message_id, uuid, has, body) VALUES {marks}", params)
+                marks = ", ".join([row] * len(docs))
+                params = [v for d in docs for v in d.row()]
+                cursor.execute(f"REPLACE INTO {TABLE} ({', '.join(COLUMNS)}) VALUES {marks}", params)
 
 
 # --------------------------------------------------------------------------- choosing

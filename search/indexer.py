@@ -18,7 +18,7 @@ from django.db.models import Q
 
 from conversations.models import Conversation, Message, MessageKind
 from search import backends
-from search.backends import HAS_FILE, HAS_IMAGE, HAS_NONE, Doc
+from search.backends import HAS_FILE, HAS_IMAGE, HAS_NONE, Doc, micros
 from search.models import IndexedLog
 from search.text import index_body
 
@@ -27,17 +27,8 @@ logger = logging.getLogger(__name__)
 BATCH = 500
 # What the index reads of a message.
 FIELDS = (
-    "id",
-    "uuid",
-    "conversation_id",
-    "seq",
-    "kind",
-    "text",
-    "recalled",
-    "data",
-    "target_seq",
-    "file__name",
-    "file__mime",
+    *("id", "uuid", "conversation_id", "seq", "sender_id", "created_at", "kind", "text", "recalled", "data"),
+    *("target_seq", "file__name", "file__mime"),
 )
 
 
@@ -54,7 +45,16 @@ def doc_for(message: Message) -> Doc | None:
     body = index_body(message.text, [name] if name else [])
     if not body:
         return None
-    return Doc(message_id=message.pk, uuid=message.uuid.hex, body=f" {body} ", has=has)
+    return Doc(
+        message_id=message.pk,
+        uuid=message.uuid.hex,
+        conversation_id=message.conversation_id,
+        seq=message.seq,
+        sender_id=message.sender_id,
+        created_us=micros(message.created_at),
+        has=has,
+        body=f" {body} ",
+    )
 
 
 def _messages(query) -> list[Message]:

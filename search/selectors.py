@@ -8,7 +8,6 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
@@ -97,10 +96,10 @@ def search_messages(
     if has not in (None, "") and has not in HAS:
         raise Invalid.field("has", "Must be file or image.")
     keyset = _after_key(cursor)
-    where, params = [], []
-    for model, value, field, column, what in (
-        (Conversation, conversation, "conversation", "m.conversation_id", "a conversation"),
-        (User, sender, "from", "m.sender_id", "a user"),
+    pks: dict[str, int] = {}
+    for model, value, field, what in (
+        (Conversation, conversation, "conversation", "a conversation"),
+        (User, sender, "from", "a user"),
     ):
         if value in (None, ""):
             continue
@@ -110,48 +109,42 @@ def search_messages(
         pk = model.objects.filter(uuid=key).values_list("pk", flat=True).first()
         if pk is None:  # unknown: nothing of it to find (never an error that tells what exists)
             return Found([], None)
-        where.append(f"{column} = %s")
-        params.append(pk)
+        pks[field] = pk
     if not terms:  # nothing searchable in q (`%`, `!!`): nothing matches
         return Found([], None)
     engine = backends.get_backend(backend)
-    match_sql, match_params = engine.match(terms)
-    if since is not None:
-        where.append("m.created_at >= %s")
-        params.append(_db_time(since))
-    if until is not None:
-        where.append("m.created_at < %s")
-        params.append(_db_time(until))
-    if has:
-        where.append("d.has >= %s")
-        params.append(HAS[has])
-    if keyset is not None:
-        where.append("(m.created_at < %s OR (m.created_at = %s AND m.id < %s))")
-        moment = _db_time(keyset[0])
-        params.extend([moment, moment, keyset[1]])
-    message, member = Message._meta.db_table, Member._meta.db_table
-    sql = (
-        f"SELECT m.id, mb.visible_from_seq FROM {backends.TABLE} d "
-        f"JOIN {message} m ON {engine.join} AND m.uuid = d.uuid "
-        f"JOIN {member} mb ON mb.conversation_id = m.conversation_id AND mb.user_id = %s "
-        f"WHERE {match_sql} AND m.recalled = %s AND m.seq > mb.visible_from_seq "
-        f"AND (mb.left_seq IS NULL OR m.seq <= mb.left_seq)"
-        + "".join(f" AND {w}" for w in where)
-        + " ORDER BY m.created_at DESC, m.id DESC LIMIT %s"
+    # The caller's windows: every conversation they belong or belonged to.
+    members = Member.objects.filter(user=user)
+    if "conversation" in pks:
+        members = members.filter(conversation_id=pks["conversation"])
+    windows = {
+        cid: (start, end) for cid, start, end in members.values_list("conversation_id", "visible_from_seq", "left_seq")
+    }
+    if not windows:
+        return Found([], None)
+    ids = engine.find(
+        backends.Query(
+            user_id=user.pk,
+            terms=terms,
+            windows=windows,
+            conversation_id=pks.get("conversation"),
+            sender_id=pks.get("from"),
+            since=since,
+            until=until,
+            has=HAS[has] if has else None,
+            after=keyset,
+            limit=limit + 1,
+        )
     )
-    with connection.cursor() as db:
-        db.execute(sql, [user.pk, *match_params, False, *params, limit + 1])
-        rows = db.fetchall()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    window = dict(rows)
-    loaded = Message.objects.select_related("conversation", "sender__avatar", "file").in_bulk([pk for pk, _ in rows])
+    more = len(ids) > limit
+    ids = ids[:limit]
+    loaded = Message.objects.select_related("conversation", "sender__avatar", "file").in_bulk(ids)
     found = []
-    for pk, _ in rows:
+    for pk in ids:
         m = loaded.get(pk)
         if m is None:  # deleted since
             continue
-        m.reader_visible_from = window[pk]
+        m.reader_visible_from = windows[m.conversation_id][0]
         names = [m.file.name] if m.file_id is not None and m.file is not None else []
         m.match = best_match(m.text, names, terms)
         found.append(m)
@@ -160,7 +153,3 @@ def search_messages(
         last = found[-1]
         nxt = [last.created_at.astimezone(dt.UTC).isoformat(), last.pk]
     return Found(found, nxt)
-
-
-def _db_time(moment: dt.datetime):
-    return connection.ops.adapt_datetimefield_value(moment)

@@ -251,10 +251,12 @@ def test_filters_conversation_sender_and_time(backend, api, alice, bob, user_fac
 
     dan = user_factory("dan_filters")
     other = str(do_connect(user=alice, other=dan).conversation.uuid)
-    old = say(bob, direct, "llama from bob")
+    old = store_text_sync(sender=bob, conversation_uuid=direct, text="llama from bob")
+    # Sent at noon on New Year's Day (before the indexer sees it: the index keeps created_at).
+    Message.objects.filter(pk=old.pk).update(created_at=dt.datetime(2026, 1, 1, 12, tzinfo=dt.UTC))
+    index(direct)
     say(dan, other, "llama from dan")
     say(alice, other, "llama from alice")
-    Message.objects.filter(pk=old.pk).update(created_at=dt.datetime(2026, 1, 1, 12, tzinfo=dt.UTC))
     assert sorted(found(api, "llama", conversation=other)) == ["llama from alice", "llama from dan"]
     assert found(api, "llama", **{"from": str(bob.uuid)}) == ["llama from bob"]
     assert found(api, "llama", before="2026-01-01T12:00:00Z") == []
@@ -325,3 +327,15 @@ def test_searches_are_rate_limited_per_user(api, api_for, bob, settings):
     assert_error(refused, 429, "rate_limited")
     assert int(refused["Retry-After"]) >= 1
     assert api_for(bob).get(URL, {"q": "anything"}).status_code == 200
+
+
+def test_a_page_stays_full_when_recalls_the_index_has_not_seen_yet_are_left_out(backend, api, alice, bob, direct):
+    from conversations.models import Message
+
+    sent = [say(bob, direct, f"marmot {i}") for i in range(25)]
+    # Recalled behind the indexer's back: the index still holds them.
+    Message.objects.filter(pk__in=[m.pk for m in sent[-4:]]).update(recalled=True, text=None)
+    first = api.get(URL, {"q": "marmot"}).json()
+    assert [m["content"] for m in first["results"]] == [f"marmot {i}" for i in range(20, 0, -1)]
+    second = api.get(URL, {"q": "marmot", "cursor": first["next"]}).json()
+    assert [m["content"] for m in second["results"]] == ["marmot 0"] and second["next"] is None
