@@ -364,6 +364,22 @@ def message_worker(django_db_setup, django_db_blocker, tmp_path_factory):
     log.close()
 
 
+@pytest.fixture(scope="session")
+def search_indexer(message_worker, django_db_blocker, tmp_path_factory):
+    """With Kafka: one real `manage.py run_indexer` process from first use to
+    the end of the session (what a served product runs beside its workers);
+    embedded, the in-process bus indexes and this is None."""
+    if not REAL_KAFKA:
+        yield None
+        return
+    from chatsite.testing import GroupProcess
+
+    with django_db_blocker.unblock():
+        proc = GroupProcess("run_indexer", tmp_path_factory.mktemp("indexer") / "indexer.log")
+    yield proc
+    proc.stop()
+
+
 # --------------------------------------------------------------------------- a real server
 
 

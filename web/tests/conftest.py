@@ -32,7 +32,7 @@ def browser():
 
 
 @pytest.fixture
-def people(browser, live_server_url, message_worker):
+def people(browser, live_server_url, message_worker, search_indexer):
     made: list[Person] = []
 
     def make(**options) -> Person:
