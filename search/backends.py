@@ -29,6 +29,7 @@ from django.db import connection
 from django.db.utils import DatabaseError
 
 from chatsite.errors import Unavailable
+from conversations.models import Member, Message
 from search.text import Term
 
 logger = logging.getLogger(__name__)
@@ -101,8 +102,6 @@ class _Joined(Backend):
         raise NotImplementedError
 
     def find(self, query: Query) -> list[int]:
-        from conversations.models import Member, Message
-
         match_sql, params = self.match(query.terms)
         where = [match_sql]
         for condition, value in (
@@ -208,8 +207,6 @@ class Mroonga(Backend):
         return "*SS " + " && ".join(parts)
 
     def find(self, query: Query) -> list[int]:
-        from conversations.models import Message
-
         if not query.windows:
             return []
         after = None if query.after is None else (micros(query.after[0]), query.after[1])
