@@ -339,3 +339,16 @@ def test_a_page_stays_full_when_recalls_the_index_has_not_seen_yet_are_left_out(
     assert [m["content"] for m in first["results"]] == [f"marmot {i}" for i in range(20, 0, -1)]
     second = api.get(URL, {"q": "marmot", "cursor": first["next"]}).json()
     assert [m["content"] for m in second["results"]] == ["marmot 0"] and second["next"] is None
+
+
+def test_a_page_costs_the_same_queries_however_many_it_holds(
+    backend, api, alice, bob, direct, django_assert_max_num_queries
+):
+    for i in range(3):
+        say(bob, direct, f"weasel {i}")
+    with django_assert_max_num_queries(12) as few:
+        assert len(api.get(URL, {"q": "weasel"}).json()["results"]) == 3
+    for i in range(3, 30):
+        say(bob, direct, f"weasel {i}")
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        assert len(api.get(URL, {"q": "weasel"}).json()["results"]) == 20
