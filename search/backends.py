@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -358,7 +359,11 @@ def available() -> list[str]:
     return {"mroonga": ["mroonga", "like"], "fts5": ["fts5", "like"], "innodb": ["like"]}[kind]
 
 
-_chosen: dict[str, Backend] = {}
+# The choice per database and setting, with when it was made: looked at again
+# after CHOICE_TTL_S, so a server notices an index another process converted
+# (enable_search --convert, rebuild --fresh) without a restart.
+_chosen: dict[str, tuple[Backend, float]] = {}
+CHOICE_TTL_S = 60.0
 
 
 def _make(name: str) -> Backend:
@@ -374,8 +379,9 @@ def get_backend(name: str | None = None) -> Backend:
     A backend the index cannot serve is 503 `unavailable`, never a silent scan."""
     wanted = name or settings.SEARCH_BACKEND
     cache_key = f"{connection.alias}:{wanted}"
-    if cache_key in _chosen:
-        return _chosen[cache_key]
+    cached = _chosen.get(cache_key)
+    if cached is not None and time.monotonic() - cached[1] < CHOICE_TTL_S:
+        return cached[0]
     usable = available()
     if not usable:
         raise Unavailable("The search index is missing: run `manage.py migrate`.")
@@ -389,7 +395,7 @@ def get_backend(name: str | None = None) -> Backend:
             "see `manage.py enable_search` and `manage.py rebuild_search_index --fresh`."
         )
     backend = _make(chosen)
-    _chosen[cache_key] = backend
+    _chosen[cache_key] = (backend, time.monotonic())
     return backend
 
 
