@@ -36,8 +36,22 @@ def _count(items, results) -> None:
 
 @bus_handler(TOPIC)
 def handle_messages(records: list[Record]) -> list[tuple[Record, str]]:
-    by_conversation: OrderedDict[int, list[tuple[Record, Incoming]]] = OrderedDict()
+    """The whole poll in one transaction (conversations.store). A batch that
+    fails for a reason of its own (not the database being away) is tried
+    again a conversation at a time, and a conversation that still fails
+    message by message, so one bad record is dead-lettered and its
+    neighbours are stored."""
     decoded, rejected = decode_records(records)
+    if not decoded:
+        return rejected
+    try:
+        _count([item for _, item in decoded], store_messages([item for _, item in decoded], need_keys=False))
+        return rejected
+    except TRANSIENT:
+        raise
+    except Exception:
+        logger.exception("batch of %d failed; storing it a conversation at a time", len(decoded))
+    by_conversation: OrderedDict[int, list[tuple[Record, Incoming]]] = OrderedDict()
     for record, item in decoded:
         by_conversation.setdefault(item.conversation_id, []).append((record, item))
     for conversation_id, pairs in by_conversation.items():
