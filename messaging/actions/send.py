@@ -28,7 +28,7 @@ from chatsite.errors import (
     TooLarge,
 )
 from chatsite.text import check_message_text
-from contacts.selectors import Pair, check_may_talk, pair_sql
+from contacts.selectors import Pair, check_may_talk, pair_joins
 from conversations.members import direct_key, is_manager
 from conversations.models import Conversation, ConversationKind, Member, Message, MessageKind
 from conversations.selectors import access_conversation
@@ -578,23 +578,22 @@ def _lookup(*, sender_id: int, conversation_uuid, client_msg_id: str) -> _Found 
     whether this client_msg_id is already stored and, for a direct
     conversation, the contact and block state of the pair. None: no such
     conversation."""
-    inner = (
-        f"SELECT c.id AS cid, c.kind, c.direct_key, g.status, cm.id AS mid, cm.left_seq, "
-        f"(SELECT m.id FROM {_t(Message)} m WHERE m.sender_id = %s AND m.client_msg_id = %s) AS existing, "
-        f"(SELECT o.user_id FROM {_t(Member)} o WHERE o.conversation_id = c.id AND o.user_id <> %s "
-        f"AND c.kind = 'direct' LIMIT 1) AS peer "
+    # Joins only: MariaDB built three temporary tables per send for the
+    # earlier form (a derived table and correlated EXISTS subqueries). For a
+    # direct conversation `o` is the one other member; for a group it joins nothing.
+    pair_columns, pair_from = pair_joins("%s", "o.user_id")
+    sql = (
+        f"SELECT c.id, c.kind, c.direct_key, g.status, cm.id, cm.left_seq, ex.id, o.user_id, {pair_columns} "
         f"FROM {_t(Conversation)} c "
         f"LEFT JOIN {_t(Member)} cm ON cm.conversation_id = c.id AND cm.user_id = %s "
         f"LEFT JOIN {_t(Group)} g ON g.conversation_id = c.id "
+        f"LEFT JOIN {_t(Message)} ex ON ex.sender_id = %s AND ex.client_msg_id = %s "
+        f"LEFT JOIN {_t(Member)} o ON c.kind = 'direct' AND o.conversation_id = c.id AND o.user_id <> %s "
+        f"{pair_from}"
         f"WHERE c.uuid = %s"
     )
-    sql = (
-        f"SELECT x.cid, x.kind, x.direct_key, x.status, x.mid, x.left_seq, x.existing, x.peer, "
-        f"{pair_sql('%s', 'x.peer')} "
-        f"FROM ({inner}) x"
-    )
-    # In the order the placeholders appear: the pair's three, then the inner query's.
-    params = [sender_id, sender_id, sender_id, sender_id, client_msg_id, sender_id, sender_id, conversation_uuid.hex]
+    # In the order the placeholders appear.
+    params = [sender_id, sender_id, client_msg_id, sender_id, sender_id, sender_id, sender_id, conversation_uuid.hex]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
