@@ -33,7 +33,7 @@ from confluent_kafka.admin import AdminClient
 from django.conf import settings
 from django.db import close_old_connections
 
-from chatsite import bus, metrics
+from chatsite import bus, db, metrics
 from chatsite.bus import Record
 from chatsite.bus.kafka import client_config, dead_letter_topic, ensure_topics, full_topic
 
@@ -300,7 +300,10 @@ class Worker:
                 self.consumer.resume(self.consumer.assignment())
 
     def _handle(self, records: list[tuple[Message, Record]]) -> None:
-        close_old_connections()
+        # Django's connection upkeep every few seconds, not before every
+        # batch (it pings the server each time); a failed batch does the
+        # full upkeep before its retry (_handle_with_retry).
+        db.maintain()
         by_topic: dict[str, list[Record]] = defaultdict(list)
         for _, record in records:
             by_topic[record.topic].append(record)
