@@ -75,6 +75,13 @@ def bench_env(mode: str, run_id: str, *, extra: dict[str, str] | None = None) ->
             VAPID_PRIVATE_KEY=new_private_key(),
         )
     env.update(extra or {})
+    # Settings to compare (`BENCH_SET="KAFKA_LINGER_MS=20 KAFKA_FETCH_WAIT_MAX_MS=25"`):
+    # given to every process the target starts, after the defaults above.
+    for pair in os.environ.get("BENCH_SET", "").split():
+        name, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"BENCH_SET wants NAME=VALUE pairs, not {pair!r}")
+        env[name] = value
     return env
 
 
