@@ -14,6 +14,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
+# Every test here starts manage.py without the run's services (see manage()).
+pytestmark = pytest.mark.one_config
+
 
 def manage(*args: str, env: dict[str, str], tmp_path) -> subprocess.CompletedProcess:
     base = {

@@ -381,6 +381,8 @@ LAYOUT_PROBLEMS = """() => {
 WORDS = {"en": ("Chats", "Sign in"), "zh-hans": ("聊天", "登录")}
 
 
+# What the pages render is the same over either configuration's services.
+@pytest.mark.one_config
 def test_every_page_in_both_languages_on_a_phone_and_a_desktop_is_whole_and_accessible(
     people, user_factory, live_server_url
 ):
