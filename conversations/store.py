@@ -133,15 +133,23 @@ class _Conversation:
     last_seq: int
 
 
+_EXISTING_CHUNK = 200
+
+
 def _existing(keys: set[tuple[int, str]]) -> dict[tuple[int, str], Message]:
     """The messages already stored under these (sender, client_msg_id) keys:
     one probe of the unique index per key (an OR of pairs; `sender IN … AND
     client_msg_id IN …` would probe every combination)."""
     pairs = sorted(keys)
-    where = " OR ".join(["(sender_id = %s AND client_msg_id = %s)"] * len(pairs))
+    hits: list[int] = []
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT id FROM {_t(Message)} WHERE {where}", [x for pair in pairs for x in pair])
-        hits = [row[0] for row in cursor.fetchall()]
+        # In chunks: SQLite refuses an expression deeper than 1,000 terms,
+        # and a poll may hold KAFKA_MAX_POLL_RECORDS messages.
+        for start in range(0, len(pairs), _EXISTING_CHUNK):
+            chunk = pairs[start : start + _EXISTING_CHUNK]
+            where = " OR ".join(["(sender_id = %s AND client_msg_id = %s)"] * len(chunk))
+            cursor.execute(f"SELECT id FROM {_t(Message)} WHERE {where}", [x for pair in chunk for x in pair])
+            hits.extend(row[0] for row in cursor.fetchall())
     if not hits:
         return {}
     found = Message.objects.filter(pk__in=hits).select_related("conversation", "sender__avatar", "file")

@@ -181,3 +181,17 @@ def test_mentions_hidden_conversations_and_drafts_in_one_batch(alice, bob, carol
     assert not Member.objects.get(conversation=one, user=dave).hidden
     me = Member.objects.get(conversation=group, user=alice)
     assert (me.draft_text, me.read_seq) == ("", start + 1)
+
+
+def test_a_poll_of_a_thousand_finds_its_repeats_past_the_first_chunk(alice, pairs):
+    """A poll may hold more than a thousand. The repeat lookup goes in chunks (SQLite refuses an expression deeper
+    than 1,000 terms); a repeat in any chunk is still caught."""
+    (bob, one) = pairs[0]
+    cmids = [new_id() for _ in range(1050)]
+    assert handle_messages([_record(alice, one, text=str(n), cmid=c) for n, c in enumerate(cmids)]) == []
+    again = [_record(alice, one, text="again", cmid=c) for c in cmids] + [_record(alice, one, text="new")]
+    assert handle_messages(again) == []
+    assert Message.objects.filter(conversation=one).count() == 1051
+    assert list(Message.objects.filter(conversation=one).order_by("-seq").values_list("seq", "text")[:1]) == [
+        (1051, "new")
+    ]
