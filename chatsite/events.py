@@ -48,6 +48,17 @@ def close_sockets_on_commit(*, user_ids: Iterable[int], code: int, session_id: s
     _on_commit(lambda: realtime.deliver(targets, envelope))
 
 
+def access_changed_on_commit(*, user_ids: Iterable[int]) -> None:
+    """Tell the users' sockets, once the transaction commits, that something
+    they may have been allowed to do may no longer be: they drop their cached
+    grants (chatsite.gateway.consumer.Connection.grants) and check again.
+    Call it wherever a permission is taken away; what grants one needs no call."""
+    targets = set(user_ids)
+    if targets:
+        envelope = realtime.access_envelope()
+        _on_commit(lambda: realtime.deliver(targets, envelope))
+
+
 def deliver_envelopes_on_commit(items: Iterable[tuple[Iterable[int], dict]]) -> None:
     """Prebuilt layer messages (see chatsite.realtime), delivered in one round trip on commit."""
     batch = [(set(uids), env) for uids, env in items]

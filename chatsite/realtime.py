@@ -15,6 +15,10 @@ never comes from a client's frame):
     chat.topic   {"topic", "text"}           only sockets subscribed to `topic` (presence)
     ws.close     {"code", "session", "socket"}  close the user's sockets (those of
                                               one login session, or one socket)
+    chat.access  {}                          the user's access changed (a block, a
+                                              contact removed, a group left or
+                                              disabled): sockets drop what they
+                                              cached of it (Connection.grants)
 
 Real-time delivery is a fast path: the database is the truth, and a socket
 that falls behind or loses the layer's subscription is closed with 1012 so
@@ -62,6 +66,10 @@ def split_envelope(socket_id: str, own: dict | str, others: dict | str | None) -
 
 def topic_envelope(topic: str, frame: dict | str) -> Message:
     return {"type": "chat.topic", "topic": topic, "text": _text(frame)}
+
+
+def access_envelope() -> Message:
+    return {"type": "chat.access"}
 
 
 def close_envelope(code: int, *, session_id: str | None = None, socket_id: str | None = None) -> Message:

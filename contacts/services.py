@@ -22,7 +22,7 @@ from django.utils import timezone
 from accounts.models import User, UserStatus
 from accounts.serializers import user_to_wire
 from chatsite.errors import Blocked, Conflict, Forbidden, Invalid, NotFound
-from chatsite.events import notify_on_commit, send_event_on_commit, send_events_on_commit
+from chatsite.events import access_changed_on_commit, notify_on_commit, send_event_on_commit, send_events_on_commit
 from chatsite.text import clean_text
 from chatsite.wire import parse_uuid
 from contacts.models import REMARK_MAX, REQUEST_MESSAGE_MAX, Block, Contact, ContactRequest, RequestStatus
@@ -111,6 +111,7 @@ def do_delete_contact(*, user: User, other_id: object) -> None:
     if not deleted:  # removed meanwhile by the other side
         raise NotFound("No such contact.")
     conv = str(contact.conversation.uuid) if contact.conversation_id else None
+    access_changed_on_commit(user_ids=(user.pk, other.pk))
     send_events_on_commit(
         [
             ([user.pk], {"type": "contact.removed", "user": user_to_wire(other), "conversation": conv}),
@@ -276,7 +277,9 @@ def do_block(*, user: User, target_id: object) -> User:
             Block.objects.create(blocker=user, blocked=target)
     except IntegrityError:
         raise Conflict("You already block this user.") from None
-    # A block takes effect at once: what the two have going ends now (a live call).
+    # A block takes effect at once: what the two have going ends now (a live
+    # call), and neither's sockets send to the other on what they cached.
+    access_changed_on_commit(user_ids=(user.pk, target.pk))
     for react in _block_reactions:
         react(user=user, other=target)
     logger.info("user %s blocks %s", user.pk, target.pk)

@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import User
+from chatsite.events import access_changed_on_commit
 from conversations.models import Conversation, ConversationKind, Member, Role
 
 MANAGERS = (Role.OWNER, Role.ADMIN)
@@ -85,6 +86,7 @@ def leave_conversation(*, conversation: Conversation, user: User) -> None:
     Member.objects.filter(conversation=conversation, user=user, left_seq__isnull=True).update(
         left_seq=last_seq, role=None, updated_at=timezone.now()
     )
+    access_changed_on_commit(user_ids=(user.pk,))
 
 
 def set_role(member: Member, role: str) -> None:

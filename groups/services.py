@@ -37,7 +37,7 @@ from django.utils import timezone
 from accounts.models import User, UserStatus
 from accounts.serializers import user_to_wire
 from chatsite.errors import Blocked, Conflict, Forbidden, GroupDisabled, Invalid, NotContact, NotFound
-from chatsite.events import send_event_on_commit, send_events_on_commit
+from chatsite.events import access_changed_on_commit, send_event_on_commit, send_events_on_commit
 from chatsite.text import clean_text
 from chatsite.wire import parse_uuid
 from contacts.models import Contact, RequestStatus
@@ -384,6 +384,7 @@ def _set_status(group: Group, status: str) -> None:
     group.status = status
     group.save(update_fields=["status", "updated_at"])
     roles = member_roles(group=group)
+    access_changed_on_commit(user_ids=roles)
     if status == GroupStatus.DISMISSED:
         JoinRequest.objects.filter(group=group, status=RequestStatus.PENDING).update(
             status=RequestStatus.CANCELLED, pending_key=None, updated_at=timezone.now()

@@ -53,7 +53,15 @@ REF_MAX = 64
 class Connection(AsyncWebsocketConsumer):
     """A client socket. Handlers use: `user`, `user_id`, `session_id`,
     `socket_id`, `state` (a dict apps may keep per-socket data in),
-    `send_frame()`, `push_text()` and `run_sync()`."""
+    `grants` (see below), `send_frame()`, `push_text()` and `run_sync()`.
+
+    `grants` holds what a handler found this socket's user may do, so that the
+    next frame of the kind skips the database: apps put entries in it only
+    after a full check, and it is emptied whenever the user's access changes
+    (`chat.access`, chatsite.events.access_changed_on_commit). A handler that
+    checks in the database reads `grants_epoch` before and stores its grant
+    only if it is unchanged after, so a change that lands during the check is
+    not papered over."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -62,6 +70,8 @@ class Connection(AsyncWebsocketConsumer):
         self.session_id: str | None = None
         self.socket_id = uuid.uuid4().hex
         self.state: dict[str, Any] = {}
+        self.grants: dict[Any, Any] = {}
+        self.grants_epoch = 0
         # Topics this socket listens to (presence of some users).
         self.topics: set[str] = set()
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -405,6 +415,13 @@ class Connection(AsyncWebsocketConsumer):
         if not self.closing and message["topic"] in self.topics:
             self.push_text(message["text"])
 
+    def _access(self, message: dict) -> None:
+        self.grants.clear()
+        self.grants_epoch += 1
+
+    async def chat_access(self, message: dict) -> None:
+        self._access(message)
+
     async def chat_frame(self, message: dict) -> None:
         self._frame(message)
 
@@ -523,7 +540,12 @@ class Connection(AsyncWebsocketConsumer):
 
 
 # Layer messages that only queue a frame: handled in the layer's call.
-_IMMEDIATE = {"chat.frame": Connection._frame, "chat.split": Connection._split, "chat.topic": Connection._topic}
+_IMMEDIATE = {
+    "chat.frame": Connection._frame,
+    "chat.split": Connection._split,
+    "chat.topic": Connection._topic,
+    "chat.access": Connection._access,
+}
 
 # The sockets of this process (the idle sweep, the calls' lease renewal).
 _local: weakref.WeakSet[Connection] = weakref.WeakSet()
