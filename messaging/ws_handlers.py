@@ -17,7 +17,14 @@ from conversations.services import announce_read, do_mark_read
 from messaging.actions.edit import do_edit_message
 from messaging.actions.react import do_react
 from messaging.actions.recall import do_recall_message
-from messaging.actions.send import TOPIC, check_send_message
+from messaging.actions.send import (
+    GRANTABLE_FIELDS,
+    TOPIC,
+    SendDraft,
+    check_send_granted,
+    check_send_message,
+    grant_for,
+)
 from messaging.actions.typing import check_typing
 
 logger = logging.getLogger(__name__)
@@ -79,8 +86,39 @@ def _message_budget() -> tuple[str, float, int]:
     return "msg", settings.LIMIT_MESSAGES_PER_S, settings.LIMIT_MESSAGES_BURST
 
 
-@frame_handler("message.send", ref_field="client_msg_id", budget=_message_budget)
-async def handle_message_send(conn, frame: dict) -> None:
+# How long a socket trusts a send grant without hearing otherwise: access
+# changes are announced (chat.access); this bounds what one lost announcement
+# can let through.
+GRANT_TTL_S = 60.0
+
+
+def _granted(conn, frame: dict) -> SendDraft | None:
+    """The draft of a plain text message to a conversation this socket was
+    allowed to send to (conn.grants), made without the database; None when the
+    full check must run (no grant, an expired one, a frame with more in it, or
+    a frame the quick checks refuse: the full check gives the answer, which
+    for a repeat is its first copy)."""
+    key = frame.get("conversation")
+    held = conn.grants.get(("send", key)) if isinstance(key, str) else None
+    if held is None or frame.get("kind") != "text" or not GRANTABLE_FIELDS.issuperset(frame):
+        return None
+    grant, until = held
+    if until < asyncio.get_running_loop().time():
+        del conn.grants[("send", key)]
+        return None
+    try:
+        return check_send_granted(
+            grant=grant, sender_id=conn.user_id, client_msg_id=frame.get("client_msg_id"), content=frame.get("content")
+        )
+    except ChatError:
+        return None
+
+
+async def _checked(conn, frame: dict) -> SendDraft:
+    """check_send_message in the database thread; a frame that names its
+    conversation by id leaves a grant for the next ones, unless the user's
+    access changed while it was checked."""
+    epoch = conn.grants_epoch
     draft = await conn.run_sync(
         check_send_message,
         sender=conn.user,
@@ -96,6 +134,16 @@ async def handle_message_send(conn, frame: dict) -> None:
         forward_of=frame.get("forward_of"),
         bundle=frame.get("bundle"),
     )
+    key = frame.get("conversation")
+    grant = grant_for(draft) if isinstance(key, str) and frame.get("to") is None else None
+    if grant is not None and conn.grants_epoch == epoch:
+        conn.grants[("send", key)] = (grant, asyncio.get_running_loop().time() + GRANT_TTL_S)
+    return draft
+
+
+@frame_handler("message.send", ref_field="client_msg_id", budget=_message_budget)
+async def handle_message_send(conn, frame: dict) -> None:
+    draft = _granted(conn, frame) or await _checked(conn, frame)
     ref = frame["ref"]
     if draft.existing is not None:
         message = await conn.run_sync(_existing_wire, message=draft.existing, reader_id=conn.user_id)

@@ -395,6 +395,51 @@ def check_send_message(
     )
 
 
+# --------------------------------------------------------------------------- granted sends
+
+
+@dataclass(frozen=True)
+class SendGrant:
+    """That a sender may send to a conversation, as a full check found it: a
+    socket keeps it (Connection.grants) until the sender's access changes, so
+    that its next plain messages there need no database round."""
+
+    conversation_id: int
+    conversation_uuid: str
+
+
+# The frame of a plain text message to a conversation: nothing else in it
+# needs the database (a reply, mentions, a file, a forward or a bundle do).
+GRANTABLE_FIELDS = frozenset({"type", "ref", "client_msg_id", "kind", "content", "conversation"})
+
+
+def grant_for(draft: SendDraft) -> SendGrant | None:
+    """What a socket may keep of a draft check_send_message returned for a
+    frame that named its conversation by id: nothing for a repeat (its target
+    was not checked)."""
+    if draft.existing is not None:
+        return None
+    return SendGrant(conversation_id=draft.conversation_id, conversation_uuid=draft.conversation_uuid)
+
+
+def check_send_granted(*, grant: SendGrant, sender_id: int, client_msg_id: object, content: object) -> SendDraft:
+    """check_send_message for a plain text message to a conversation the
+    sender holds a grant for: the checks that need no database (the
+    client_msg_id, the text). A client_msg_id used before is not looked up
+    here: the store step answers a repeat with its first copy. Raises like
+    check_send_message; a caller may then run the full check, which answers
+    a repeat's bad frame with the first copy as well."""
+    return SendDraft(
+        conversation_id=grant.conversation_id,
+        conversation_uuid=grant.conversation_uuid,
+        sender_id=sender_id,
+        kind=MessageKind.TEXT,
+        text=_clean_text(content, required=True),
+        file_id=None,
+        client_msg_id=_clean_client_msg_id(client_msg_id),
+    )
+
+
 # --------------------------------------------------------------------------- replies, mentions, forwards
 
 MAX_MENTIONS = 50
