@@ -42,7 +42,9 @@ def producer_config() -> dict:
         "enable.idempotence": True,
         "linger.ms": settings.KAFKA_LINGER_MS,
         "message.timeout.ms": settings.KAFKA_PRODUCE_TIMEOUT_MS,
-        "socket.connection.setup.timeout.ms": min(settings.KAFKA_PRODUCE_TIMEOUT_MS, 3000),
+        # librdkafka refuses less than 1 s (a KAFKA_PRODUCE_TIMEOUT_MS below it
+        # made every producer fail to start).
+        "socket.connection.setup.timeout.ms": max(1000, min(settings.KAFKA_PRODUCE_TIMEOUT_MS, 3000)),
         "reconnect.backoff.max.ms": 1000,
         "queue.buffering.max.messages": 200_000,
         "client.id": f"{settings.NODE_ID}-producer",
