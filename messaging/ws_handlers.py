@@ -58,27 +58,26 @@ def _own_frame(conn, text: str) -> None:
     conn.push_text(text)
 
 
-async def _await_durable(conn, future: asyncio.Future, client_msg_id: str, ref: str | None) -> None:
+def _on_durable(conn, future: asyncio.Future, client_msg_id: str, ref: str | None) -> None:
+    """The broker's answer for a submitted message (a done callback, on the
+    loop): `accepted`, unless the `stored` ack already brought it, or the error."""
     acks = _acks(conn)
-    try:
-        await future
-    except ChatError as err:
-        metrics.bus_errors.inc()
-        if acks.pop(client_msg_id, None) is not None:
-            await conn.send_error(err, ref)
+    if future.cancelled():
+        acks.pop(client_msg_id, None)
         return
-    except Exception:
+    err = future.exception()
+    if err is not None:
         metrics.bus_errors.inc()
-        logger.exception("bus submit failed")
+        if not isinstance(err, ChatError):
+            logger.error("bus submit failed", exc_info=err)
+            err = Unavailable("The message could not be queued; retry later.")
         if acks.pop(client_msg_id, None) is not None:
-            await conn.send_error(Unavailable("The message could not be queued; retry later."), ref)
+            conn.push_error(err, ref)
         return
     metrics.messages_accepted.inc()
     if acks.get(client_msg_id) == PENDING:
         acks[client_msg_id] = ACCEPTED
-        await conn.send_frame(_accepted_frame(client_msg_id, ref))
-    elif client_msg_id in acks:
-        pass
+        conn.push_text(wire.dumps(_accepted_frame(client_msg_id, ref)))
 
 
 def _message_budget() -> tuple[str, float, int]:
@@ -164,7 +163,7 @@ async def handle_message_send(conn, frame: dict) -> None:
         return
     acks[draft.client_msg_id] = PENDING
     # Submitted now, in frame order (one partition per conversation keeps it);
-    # the confirmation is awaited off the frame loop so the next frame is not held up.
+    # its confirmation answers in a callback, so the next frame is not held up.
     try:
         future = get_bus().submit(
             topic=TOPIC,
@@ -174,7 +173,7 @@ async def handle_message_send(conn, frame: dict) -> None:
     except ChatError:
         acks.pop(draft.client_msg_id, None)
         raise
-    asyncio.ensure_future(_await_durable(conn, future, draft.client_msg_id, ref))
+    future.add_done_callback(lambda done: _on_durable(conn, done, draft.client_msg_id, ref))
 
 
 def _existing_wire(*, message, reader_id: int) -> dict:

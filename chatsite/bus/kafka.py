@@ -110,6 +110,10 @@ class KafkaBus:
         self._admin: AdminClient | None = None
         self._ensure_after = 0.0
         self._stop = threading.Event()
+        # Delivery outcomes on their way from the poll thread to each loop
+        # (_hand_to_loop): one wake-up of a loop carries all that are queued.
+        self._settling: dict[asyncio.AbstractEventLoop, list] = {}
+        self._settling_lock = threading.Lock()
         self._poller = threading.Thread(target=self._poll, name="kafka-producer-poll", daemon=True)
         self._poller.start()
 
@@ -215,11 +219,24 @@ class KafkaBus:
             raise Unavailable("The message broker is unavailable; retry later.") from exc
 
     def submit(self, *, topic: str, key: str, value: bytes) -> asyncio.Future:
+        """Produce the record; the future settles when the broker confirms it
+        (or fails to, or KAFKA_PRODUCE_TIMEOUT_MS passes: `unavailable`). A
+        plain future with a timer, not a task per record: this is every
+        message's path."""
         loop = asyncio.get_running_loop()
         delivered: asyncio.Future = loop.create_future()
         submitted = time.monotonic()
 
+        def expire() -> None:
+            if not delivered.done():
+                delivered.set_exception(
+                    Unavailable("The message broker did not confirm the message in time; retry later.")
+                )
+
+        timer = loop.call_later(settings.KAFKA_PRODUCE_TIMEOUT_MS / 1000 + 0.5, expire)
+
         def settle(err) -> None:
+            timer.cancel()
             if delivered.done():
                 return
             if err is None:
@@ -232,23 +249,40 @@ class KafkaBus:
             metrics.produce_latency.observe(time.monotonic() - submitted)
             if err is not None:
                 logger.warning("delivery failed for key %s: %s", key, err)
-            try:
-                loop.call_soon_threadsafe(settle, err)
-            except RuntimeError:  # the loop is gone
-                pass
+            self._hand_to_loop(loop, settle, err)
 
         if topic not in _topics_ready:
             # Never block the event loop on the admin API: ensure in the background.
             threading.Thread(target=self._ensure, args=(topic,), daemon=True).start()
-        self._produce(topic, key, value, on_delivery)
-        return asyncio.ensure_future(self._wait(delivered))
-
-    @staticmethod
-    async def _wait(delivered: asyncio.Future) -> None:
         try:
-            await asyncio.wait_for(delivered, timeout=settings.KAFKA_PRODUCE_TIMEOUT_MS / 1000 + 0.5)
-        except TimeoutError:
-            raise Unavailable("The message broker did not confirm the message in time; retry later.") from None
+            self._produce(topic, key, value, on_delivery)
+        except BaseException:
+            timer.cancel()
+            raise
+        return delivered
+
+    def _hand_to_loop(self, loop: asyncio.AbstractEventLoop, settle, err) -> None:
+        """On the poll thread: queue a delivery outcome for `loop`. Only the
+        first of a run wakes the loop (a write to its self-pipe); the ones
+        that come before it ran are settled in the same call."""
+        with self._settling_lock:
+            queued = self._settling.get(loop)
+            wake = queued is None
+            if wake:
+                queued = self._settling[loop] = []
+            queued.append((settle, err))
+        if wake:
+            try:
+                loop.call_soon_threadsafe(self._settle_queued, loop)
+            except RuntimeError:  # the loop is gone
+                with self._settling_lock:
+                    self._settling.pop(loop, None)
+
+    def _settle_queued(self, loop: asyncio.AbstractEventLoop) -> None:
+        with self._settling_lock:
+            queued = self._settling.pop(loop, [])
+        for settle, err in queued:
+            settle(err)
 
     async def publish(self, *, topic: str, key: str, value: bytes) -> None:
         await self.submit(topic=topic, key=key, value=value)

@@ -362,10 +362,14 @@ class Connection(AsyncWebsocketConsumer):
         self.push_text(wire.dumps(frame))
 
     async def send_error(self, err: ChatError, ref: str | None) -> None:
+        self.push_error(err, ref)
+
+    def push_error(self, err: ChatError, ref: str | None) -> None:
+        """Queue the `error` frame for `err`, answering the frame `ref` (from sync code)."""
         frame: dict[str, Any] = {"type": "error", **err.as_dict(), "ref": ref}
         if err.retry_after is not None:
             frame["retry_after"] = err.retry_after
-        await self.send_frame(frame)
+        self.push_text(wire.dumps(frame))
 
     def push_text(self, text: str) -> None:
         """Queue a frame for this socket (never blocks; a socket that falls
