@@ -9,7 +9,7 @@ from django.conf import settings
 
 from chatsite import kv, metrics, realtime, wire
 from chatsite.bus import get_bus
-from chatsite.errors import ChatError, Invalid, Unavailable
+from chatsite.errors import Blocked, ChatError, GroupDisabled, Invalid, NotContact, NotFound, NotMember, Unavailable
 from chatsite.gateway.registry import frame_handler
 from conversations.render import render_messages, render_one
 from conversations.selectors import clean_cursors, sync_for
@@ -29,11 +29,25 @@ from messaging.actions.typing import check_typing
 
 logger = logging.getLogger(__name__)
 
-# conn.state["acks"][client_msg_id] is "pending" until the `accepted` ack went out.
+
+class _Submission:
+    """One message.send this socket submitted, until its `stored` ack: its
+    state is "pending" until the `accepted` ack went out. The bus's answer
+    acts only on its own submission (a client_msg_id sent again after it was
+    stored is a submission of its own, and the first one's late confirmation
+    must not answer for it)."""
+
+    __slots__ = ("state",)
+
+    def __init__(self) -> None:
+        self.state = PENDING
+
+
 PENDING, ACCEPTED = "pending", "accepted"
 
 
-def _acks(conn) -> dict[str, str]:
+def _acks(conn) -> dict[str, _Submission]:
+    """conn.state["acks"]: client_msg_id → the submission in flight."""
     acks = conn.state.get("acks")
     if acks is None:
         acks = conn.state["acks"] = {}
@@ -52,32 +66,43 @@ def _own_frame(conn, text: str) -> None:
     frame = wire.loads(text)
     if frame.get("type") == "message.ack" and frame.get("status") == "stored":
         cmid = frame.get("client_msg_id")
-        state = _acks(conn).pop(cmid, None)
-        if state == PENDING:
+        submission = _acks(conn).pop(cmid, None)
+        if submission is not None and submission.state == PENDING:
             conn.push_text(wire.dumps(_accepted_frame(cmid, frame.get("ref"))))
     conn.push_text(text)
 
 
-def _on_durable(conn, future: asyncio.Future, client_msg_id: str, ref: str | None) -> None:
+def _on_durable(
+    conn, future: asyncio.Future, client_msg_id: str, ref: str | None, submission: _Submission, recheck: dict | None
+) -> None:
     """The broker's answer for a submitted message (a done callback, on the
-    loop): `accepted`, unless the `stored` ack already brought it, or the error."""
+    loop): `accepted`, unless the `stored` ack already brought it, or the error
+    (for a message sent on a grant, after looking for an earlier copy: `recheck`
+    is its frame)."""
     acks = _acks(conn)
+    mine = acks.get(client_msg_id) is submission
     if future.cancelled():
-        acks.pop(client_msg_id, None)
+        if mine:
+            del acks[client_msg_id]
         return
     err = future.exception()
-    if err is not None:
-        metrics.bus_errors.inc()
-        if not isinstance(err, ChatError):
-            logger.error("bus submit failed", exc_info=err)
-            err = Unavailable("The message could not be queued; retry later.")
-        if acks.pop(client_msg_id, None) is not None:
-            conn.push_error(err, ref)
+    if err is None:
+        metrics.messages_accepted.inc()
+        if mine and submission.state == PENDING:
+            submission.state = ACCEPTED
+            conn.push_text(wire.dumps(_accepted_frame(client_msg_id, ref)))
         return
-    metrics.messages_accepted.inc()
-    if acks.get(client_msg_id) == PENDING:
-        acks[client_msg_id] = ACCEPTED
-        conn.push_text(wire.dumps(_accepted_frame(client_msg_id, ref)))
+    metrics.bus_errors.inc()
+    if not isinstance(err, ChatError):
+        logger.error("bus submit failed", exc_info=err)
+        err = Unavailable("The message could not be queued; retry later.")
+    if not mine:  # stored meanwhile (its acks went out), or another submission's now
+        return
+    del acks[client_msg_id]
+    if recheck is not None:
+        asyncio.ensure_future(_answer_refused_grant(conn, recheck, err, ref))
+    else:
+        conn.push_error(err, ref)
 
 
 def _message_budget() -> tuple[str, float, int]:
@@ -89,6 +114,16 @@ def _message_budget() -> tuple[str, float, int]:
 # changes are announced (chat.access); this bounds what one lost announcement
 # can let through.
 GRANT_TTL_S = 60.0
+# Grants a socket keeps at most (one per conversation it sends to).
+MAX_GRANTS = 1000
+# What a full check answers when the sender may not (or no longer) send there.
+_DENIALS = (NotFound, NotMember, Blocked, NotContact, GroupDisabled)
+
+
+def _grant_key(frame: dict) -> tuple[str, str] | None:
+    key = frame.get("conversation")
+    # Ids in any case name one conversation: one grant, keyed as the server writes ids.
+    return ("send", key.lower()) if isinstance(key, str) else None
 
 
 def _granted(conn, frame: dict) -> SendDraft | None:
@@ -97,13 +132,13 @@ def _granted(conn, frame: dict) -> SendDraft | None:
     full check must run (no grant, an expired one, a frame with more in it, or
     a frame the quick checks refuse: the full check gives the answer, which
     for a repeat is its first copy)."""
-    key = frame.get("conversation")
-    held = conn.grants.get(("send", key)) if isinstance(key, str) else None
+    key = _grant_key(frame)
+    held = conn.grants.get(key) if key is not None else None
     if held is None or frame.get("kind") != "text" or not GRANTABLE_FIELDS.issuperset(frame):
         return None
     grant, until = held
     if until < asyncio.get_running_loop().time():
-        del conn.grants[("send", key)]
+        del conn.grants[key]
         return None
     try:
         return check_send_granted(
@@ -116,38 +151,43 @@ def _granted(conn, frame: dict) -> SendDraft | None:
 async def _checked(conn, frame: dict) -> SendDraft:
     """check_send_message in the database thread; a frame that names its
     conversation by id leaves a grant for the next ones, unless the user's
-    access changed while it was checked."""
-    epoch = conn.grants_epoch
-    draft = await conn.run_sync(
-        check_send_message,
-        sender=conn.user,
-        client_msg_id=frame.get("client_msg_id"),
-        kind=frame.get("kind"),
-        content=frame.get("content"),
-        file=frame.get("file"),
-        conversation=frame.get("conversation"),
-        to=frame.get("to"),
-        reply_to=frame.get("reply_to"),
-        mentions=frame.get("mentions"),
-        mention_all=frame.get("mention_all"),
-        forward_of=frame.get("forward_of"),
-        bundle=frame.get("bundle"),
-    )
-    key = frame.get("conversation")
-    grant = grant_for(draft) if isinstance(key, str) and frame.get("to") is None else None
-    if grant is not None and conn.grants_epoch == epoch:
-        conn.grants[("send", key)] = (grant, asyncio.get_running_loop().time() + GRANT_TTL_S)
+    access changed while it was checked. A refusal ends the conversation's
+    grant: the database has the last word, even if a `chat.access` was lost."""
+    epoch, key = conn.grants_epoch, _grant_key(frame)
+    try:
+        draft = await conn.run_sync(
+            check_send_message,
+            sender=conn.user,
+            client_msg_id=frame.get("client_msg_id"),
+            kind=frame.get("kind"),
+            content=frame.get("content"),
+            file=frame.get("file"),
+            conversation=frame.get("conversation"),
+            to=frame.get("to"),
+            reply_to=frame.get("reply_to"),
+            mentions=frame.get("mentions"),
+            mention_all=frame.get("mention_all"),
+            forward_of=frame.get("forward_of"),
+            bundle=frame.get("bundle"),
+        )
+    except _DENIALS:
+        if key is not None:
+            conn.grants.pop(key, None)
+        raise
+    grant = grant_for(draft) if key is not None and frame.get("to") is None else None
+    if grant is not None and conn.grants_epoch == epoch and key[1] == grant.conversation_uuid:
+        if len(conn.grants) >= MAX_GRANTS:
+            conn.grants.clear()
+        conn.grants[key] = (grant, asyncio.get_running_loop().time() + GRANT_TTL_S)
     return draft
 
 
-@frame_handler("message.send", ref_field="client_msg_id", budget=_message_budget)
-async def handle_message_send(conn, frame: dict) -> None:
-    draft = _granted(conn, frame) or await _checked(conn, frame)
-    ref = frame["ref"]
-    if draft.existing is not None:
-        message = await conn.run_sync(_existing_wire, message=draft.existing, reader_id=conn.user_id)
-        await conn.send_frame(_accepted_frame(draft.client_msg_id, ref))
-        await conn.send_frame(
+async def _answer_existing(conn, draft: SendDraft, ref: str | None) -> None:
+    """A repeat of a stored message: both acks of its first copy."""
+    message = await conn.run_sync(_existing_wire, message=draft.existing, reader_id=conn.user_id)
+    conn.push_text(wire.dumps(_accepted_frame(draft.client_msg_id, ref)))
+    conn.push_text(
+        wire.dumps(
             {
                 "type": "message.ack",
                 "client_msg_id": draft.client_msg_id,
@@ -156,12 +196,38 @@ async def handle_message_send(conn, frame: dict) -> None:
                 "message": message,
             }
         )
+    )
+
+
+async def _answer_refused_grant(conn, frame: dict, err: ChatError, ref: str | None) -> None:
+    """A message sent on a grant that the bus refused (the broker is down).
+    The grant skipped the lookup of an earlier copy: if this repeats a stored
+    message, its first copy's acks answer it, as they would have without the
+    grant (they need no broker); otherwise the bus's error."""
+    try:
+        draft = await _checked(conn, frame)
+    except ChatError as refusal:
+        conn.push_error(refusal, ref)
+        return
+    if draft.existing is not None:
+        await _answer_existing(conn, draft, ref)
+    else:
+        conn.push_error(err, ref)
+
+
+@frame_handler("message.send", ref_field="client_msg_id", budget=_message_budget)
+async def handle_message_send(conn, frame: dict) -> None:
+    granted = _granted(conn, frame)
+    draft = granted or await _checked(conn, frame)
+    ref = frame["ref"]
+    if draft.existing is not None:
+        await _answer_existing(conn, draft, ref)
         return
     acks = _acks(conn)
     if draft.client_msg_id in acks:
         # The same message is already in flight from this socket: its acks will answer.
         return
-    acks[draft.client_msg_id] = PENDING
+    submission = acks[draft.client_msg_id] = _Submission()
     # Submitted now, in frame order (one partition per conversation keeps it);
     # its confirmation answers in a callback, so the next frame is not held up.
     try:
@@ -170,10 +236,14 @@ async def handle_message_send(conn, frame: dict) -> None:
             key=draft.conversation_uuid,
             value=draft.record(socket_id=conn.socket_id, ref=ref),
         )
-    except ChatError:
+    except BaseException as exc:
         acks.pop(draft.client_msg_id, None)
+        if granted is not None and isinstance(exc, ChatError):
+            await _answer_refused_grant(conn, frame, exc, ref)
+            return
         raise
-    future.add_done_callback(lambda done: _on_durable(conn, done, draft.client_msg_id, ref))
+    recheck = frame if granted is not None else None
+    future.add_done_callback(lambda done: _on_durable(conn, done, draft.client_msg_id, ref, submission, recheck))
 
 
 def _existing_wire(*, message, reader_id: int) -> dict:

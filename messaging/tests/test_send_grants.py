@@ -131,6 +131,7 @@ async def test_a_change_in_a_group_ends_the_grant(ws_connect, message_worker, al
     group_id = await sync_to_async(lambda: str(Conversation.objects.get(uuid=group).group.uuid))()
     c = await ws_connect(carol)
     await send_text(c, group, "before")
+    assert any(s.grants for s in local_connections() if s.user_id == carol.pk)
     if change == "carol leaves":
         await sync_to_async(do_leave_group)(user=carol, group_id=group_id)
     elif change == "alice removes carol":
@@ -171,3 +172,70 @@ async def test_a_check_that_raced_a_change_leaves_no_grant(alice, bob, direct, c
     draft = await ws_handlers._checked(socket, _plain(direct))
     assert draft.conversation_uuid == direct
     assert (("send", direct) in socket.grants) is (changes == 0)
+
+
+async def test_a_refused_full_check_ends_the_grant_even_if_the_change_was_not_announced(
+    ws_connect, message_worker, alice, bob, direct, monkeypatch
+):
+    from contacts import services
+
+    monkeypatch.setattr(services, "access_changed_on_commit", lambda **kwargs: None)  # the chat.access is lost
+    a = await ws_connect(alice)
+    first = await send_text(a, direct, "before")
+    await sync_to_async(services.do_block)(user=bob, target_id=str(alice.uuid))
+    assert any(c.grants for c in local_connections() if c.user_id == alice.pk)
+    # A frame the grant does not cover is checked in full, and refused...
+    await a.send({**_plain(direct, "a reply"), "reply_to": first["id"]})
+    assert (await a.expect("error", timeout=10))["code"] == "blocked"
+    # ...which ends the grant: the next plain text is refused too.
+    await a.send(_plain(direct, "after"))
+    assert (await a.expect("error", timeout=10))["code"] == "blocked"
+    texts = await sync_to_async(lambda: list(Message.objects.values_list("text", flat=True)))()
+    assert texts == ["before"]
+
+
+async def test_an_id_in_capitals_uses_the_same_grant(ws_connect, message_worker, alice, bob, direct, full_checks):
+    a = await ws_connect(alice)
+    await send_text(a, direct, "lower")
+    await send_text(a, direct.upper(), "upper")
+    assert len(full_checks) == 1
+    [socket] = [c for c in local_connections() if c.user_id == alice.pk]
+    assert list(socket.grants) == [("send", direct)]
+
+
+class _RefusingBus:
+    """The bus with its broker down: a submit fails at once, or its future does."""
+
+    def __init__(self, at_once: bool) -> None:
+        self.at_once = at_once
+
+    def submit(self, **kwargs):
+        from chatsite.errors import Unavailable
+
+        err = Unavailable("The message broker is unavailable; retry later.")
+        if self.at_once:
+            raise err
+        future = asyncio.get_running_loop().create_future()
+        future.set_exception(err)
+        return future
+
+
+@pytest.mark.parametrize("at_once", [True, False], ids=["refused-at-once", "refused-later"])
+async def test_a_repeat_on_a_grant_is_answered_with_its_first_copy_while_the_broker_is_down(
+    ws_connect, message_worker, alice, bob, direct, monkeypatch, at_once
+):
+    a = await ws_connect(alice)
+    cmid = new_id()
+    first = await send_text(a, direct, "once", cmid=cmid)
+    monkeypatch.setattr(ws_handlers, "get_bus", lambda: _RefusingBus(at_once))
+    # The repeat: its first copy's acks, which need no broker.
+    await a.send(_plain(direct, "again", cmid=cmid))
+    got = await a.expect("message.ack", timeout=10)
+    assert got["status"] == "accepted"
+    stored = await a.expect("message.ack", timeout=10)
+    assert stored["status"] == "stored" and stored["message"] == first
+    # A new message: the bus's error.
+    await a.send(_plain(direct, "new"))
+    assert (await a.expect("error", timeout=10))["code"] == "unavailable"
+    await a.silent(0.3)
+    assert await sync_to_async(Message.objects.count)() == 1
