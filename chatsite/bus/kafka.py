@@ -265,10 +265,16 @@ class KafkaBus:
         """On the poll thread: queue a delivery outcome for `loop`. Only the
         first of a run wakes the loop (a write to its self-pipe); the ones
         that come before it ran are settled in the same call."""
+        if loop.is_closed():
+            return  # nobody is waiting any more
         with self._settling_lock:
             queued = self._settling.get(loop)
             wake = queued is None
             if wake:
+                # A run left for a loop that stopped before it ran is dropped
+                # with the loop (tests run many loops in one process).
+                for gone in [other for other in self._settling if other.is_closed()]:
+                    del self._settling[gone]
                 queued = self._settling[loop] = []
             queued.append((settle, err))
         if wake:
@@ -282,7 +288,10 @@ class KafkaBus:
         with self._settling_lock:
             queued = self._settling.pop(loop, [])
         for settle, err in queued:
-            settle(err)
+            try:
+                settle(err)
+            except Exception:  # one message's answer never costs the others theirs
+                logger.exception("settling a delivery report failed")
 
     async def publish(self, *, topic: str, key: str, value: bytes) -> None:
         await self.submit(topic=topic, key=key, value=value)

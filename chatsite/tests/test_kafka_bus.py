@@ -55,7 +55,7 @@ async def test_a_message_the_broker_does_not_confirm_fails_within_the_produce_ti
         started = time.monotonic()
         with pytest.raises(Unavailable, match="in time"):
             await bus.submit(topic="messages", key="c", value=b"{}")
-        assert time.monotonic() - started < 2.0
+        assert time.monotonic() - started < 3.0  # the timer is at 0.8 s
         # The same with several waiting: each gets its own answer.
         results = await asyncio.gather(
             *(bus.submit(topic="messages", key="c", value=b"{}") for _ in range(3)), return_exceptions=True
