@@ -96,7 +96,8 @@ def search_messages(
     if has not in (None, "") and has not in HAS:
         raise Invalid.field("has", "Must be file or image.")
     keyset = _after_key(cursor)
-    pks: dict[str, int] = {}
+    # Every filter's shape first: a malformed one is `invalid` whatever the others find.
+    keys = []
     for model, value, field, what in (
         (Conversation, conversation, "conversation", "a conversation"),
         (User, sender, "from", "a user"),
@@ -106,6 +107,9 @@ def search_messages(
         key = parse_uuid(value)
         if key is None:
             raise Invalid.field(field, f"Must be {what} id.")
+        keys.append((model, key, field))
+    pks: dict[str, int] = {}
+    for model, key, field in keys:
         pk = model.objects.filter(uuid=key).values_list("pk", flat=True).first()
         if pk is None:  # unknown: nothing of it to find (never an error that tells what exists)
             return Found([], None)

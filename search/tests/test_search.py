@@ -270,7 +270,14 @@ def test_filters_conversation_sender_and_time(backend, api, alice, bob, user_fac
     assert found(api, "llama", conversation=stranger_conv) == []
     assert found(api, "llama", **{"from": new_id()}) == []
     # Malformed values are `invalid` and say which parameter.
-    for params in ({"conversation": "nope"}, {"from": "nope"}, {"after": "yesterday"}, {"before": "2026-13-01"}):
+    # A malformed one is `invalid` even beside an unknown one (found by the schema fuzz).
+    for params in (
+        {"conversation": "nope"},
+        {"from": "nope"},
+        {"after": "yesterday"},
+        {"before": "2026-13-01"},
+        {"conversation": new_id(), "from": "4.3791359316111384e+16"},
+    ):
         response = api.get(URL, {"q": "llama", **params})
         assert_error(response, 400, "invalid")
         name = "from" if "from" in params else next(iter(params))
