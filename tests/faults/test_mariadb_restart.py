@@ -78,7 +78,11 @@ async def test_mariadb_restart_under_traffic(make_cluster, mariadb, tmp_path, ho
         f"while down; {len(statuses)} REST requests in the {rest_done:.1f}s after it returned: "
         f"{sorted(set(statuses))}; worker retries: {len(cluster.grep('failed; retrying'))}"
     )
-    assert unavailable_while_down > 0, "the outage was not felt"
+    # The outage was real: the worker could not store while it lasted. The
+    # clients need not feel it: a send on a socket's grant needs no database,
+    # so the broker accepts it and the worker stores it once MariaDB is back
+    # (a socket's first send to a conversation is `unavailable` meanwhile).
+    assert len(cluster.grep("failed; retrying")) > 0, "the outage was not felt"
     assert set(statuses) == {200}, statuses
     assert late_errors == [], f"errors after the database returned: {late_errors}"
     assert report.accepted == sent
