@@ -9,7 +9,7 @@ from django.conf import settings
 
 from chatsite import kv, metrics, realtime, wire
 from chatsite.bus import get_bus
-from chatsite.errors import Blocked, ChatError, GroupDisabled, Invalid, NotContact, NotFound, NotMember, Unavailable
+from chatsite.errors import ChatError, Invalid, Unavailable
 from chatsite.gateway.registry import frame_handler
 from conversations.render import render_messages, render_one
 from conversations.selectors import clean_cursors, sync_for
@@ -19,6 +19,7 @@ from messaging.actions.react import do_react
 from messaging.actions.recall import do_recall_message
 from messaging.actions.send import (
     GRANTABLE_FIELDS,
+    SEND_REFUSALS,
     TOPIC,
     SendDraft,
     check_send_granted,
@@ -116,8 +117,6 @@ def _message_budget() -> tuple[str, float, int]:
 GRANT_TTL_S = 60.0
 # Grants a socket keeps at most (one per conversation it sends to).
 MAX_GRANTS = 1000
-# What a full check answers when the sender may not (or no longer) send there.
-_DENIALS = (NotFound, NotMember, Blocked, NotContact, GroupDisabled)
 
 
 def _grant_key(frame: dict) -> tuple[str, str] | None:
@@ -170,7 +169,7 @@ async def _checked(conn, frame: dict) -> SendDraft:
             forward_of=frame.get("forward_of"),
             bundle=frame.get("bundle"),
         )
-    except _DENIALS:
+    except SEND_REFUSALS:
         if key is not None:
             conn.grants.pop(key, None)
         raise

@@ -18,6 +18,7 @@ from accounts.serializers import user_to_wire
 from chatsite import kv, wire
 from chatsite.bus import Record, get_bus
 from chatsite.errors import (
+    Blocked,
     Forbidden,
     GroupDisabled,
     Invalid,
@@ -411,6 +412,9 @@ class SendGrant:
 # The frame of a plain text message to a conversation: nothing else in it
 # needs the database (a reply, mentions, a file, a forward or a bundle do).
 GRANTABLE_FIELDS = frozenset({"type", "ref", "client_msg_id", "kind", "content", "conversation"})
+# What check_send_message raises when the sender may not (or no longer) send
+# to the conversation: a grant for it ends.
+SEND_REFUSALS = (NotFound, NotMember, Blocked, NotContact, GroupDisabled)
 
 
 def grant_for(draft: SendDraft) -> SendGrant | None:
