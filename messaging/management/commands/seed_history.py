@@ -45,20 +45,17 @@ class Command(BaseCommand):
             conversations.append((contact.conversation_id, people[n].pk, people[n + 1].pk))
         per = total // len(conversations)
         table = connection.ops.quote_name(Message._meta.db_table)
-        columns = [
-            "uuid",
-            "conversation_id",
-            "seq",
-            "sender_id",
-            "kind",
-            "text",
-            "client_msg_id",
-            "created_at",
-            "recalled",
-        ]
-        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))})"
         now = timezone.now()
-        stamp = connection.ops.adapt_datetimefield_value(now)
+        # Every column, each from a template message's own default, so a column
+        # added to Message later is filled as the ORM would fill it; the rows
+        # below change only the varying ones.
+        fields = [f for f in Message._meta.concrete_fields if not f.primary_key]
+        template = Message(kind="text", created_at=now, recalled=False)
+        base = [f.get_db_prep_save(getattr(template, f.attname), connection) for f in fields]
+        at = {f.attname: n for n, f in enumerate(fields)}
+        varying = [at[name] for name in ("uuid", "conversation_id", "seq", "sender_id", "text", "client_msg_id")]
+        columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+        sql = f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})"
         inserted = 0
         for conv_id, a, b in conversations:
             seq = 0
@@ -67,19 +64,14 @@ class Command(BaseCommand):
                 for _ in range(min(CHUNK, per - seq)):
                     seq += 1
                     sender = a if seq % 2 else b
-                    rows.append(
-                        [
-                            uuid.uuid4().hex,
-                            conv_id,
-                            seq,
-                            sender,
-                            "text",
-                            f"seeded message {seq} 历史消息",
-                            uuid.uuid4().hex,
-                            stamp,
-                            False,
-                        ]
-                    )
+                    row = list(base)
+                    for n, value in zip(
+                        varying,
+                        (uuid.uuid4().hex, conv_id, seq, sender, f"seeded message {seq} 历史消息", uuid.uuid4().hex),
+                        strict=True,
+                    ):
+                        row[n] = value
+                    rows.append(row)
                 with transaction.atomic(), connection.cursor() as cursor:
                     cursor.executemany(sql, rows)
                 inserted += len(rows)
