@@ -5,8 +5,17 @@ joins (more than MariaDB spends answering it). For a handful of queries that
 run on nearly every request (authentication, the history page) we write the
 SQL once and still get proper model instances: `Columns` renders a model's
 column list under an alias and `Columns.load` turns its slice of a row into
-an instance through the same database converters and `Model.from_db` the ORM
-uses (so UUIDs, aware datetimes and JSON come out exactly as from the ORM).
+an instance through the same database converters the ORM uses (so UUIDs,
+aware datetimes and JSON come out exactly as from the ORM).
+
+The instance is made as `Model.from_db` makes it, less its per-field
+`__init__` work: the values go straight into the instance's `__dict__` (where
+`__init__` would put them through each field's descriptor, and a fresh
+instance has nothing cached for a descriptor to clear) and `_state` says it
+came from the database. Only for a model that has no `__init__` of its own and
+no `pre_init`/`post_init` receivers (an `ImageField` would connect one); any
+other goes through `from_db`. Making a history page's 51 messages takes a
+third of the time it took through `from_db` (0.5 against 1.5-1.8 ms).
 """
 
 from __future__ import annotations
@@ -15,7 +24,9 @@ from functools import cache, cached_property
 
 from django.db import connection
 from django.db.models import Model
+from django.db.models.base import ModelState
 from django.db.models.expressions import Col
+from django.db.models.signals import post_init, pre_init
 
 
 class _Columns:
@@ -42,24 +53,50 @@ class _Columns:
         return len(self.fields)
 
     @cached_property
-    def _converters(self) -> list[tuple[list, Col]]:
+    def attnames(self) -> list[str]:
+        return [f.attname for f in self.fields]
+
+    @cached_property
+    def _converters(self) -> list[tuple[int, list, Col]]:
+        """(index, converters, expression) of each field that has converters."""
         out = []
-        for field in self.fields:
+        for i, field in enumerate(self.fields):
             expression = Col(self.alias, field)
-            out.append((connection.ops.get_db_converters(expression) + field.get_db_converters(connection), expression))
+            converters = connection.ops.get_db_converters(expression) + field.get_db_converters(connection)
+            if converters:
+                out.append((i, converters, expression))
         return out
+
+    @cached_property
+    def _plain(self) -> bool:
+        """Whether an instance may be made without `__init__` (see the module
+        docstring); decided at first use, when every model's fields have
+        connected their receivers."""
+        model = self.model
+        return (
+            model.__init__ is Model.__init__
+            and not pre_init.has_listeners(model)
+            and not post_init.has_listeners(model)
+        )
 
     def load(self, row, start: int = 0) -> Model | None:
         """The instance in row[start:start + width]; None when the row's key is NULL (an outer join that found nothing)."""
-        values = list(row[start : start + self.width])
-        if values[self._pk_index] is None:
+        if row[start + self._pk_index] is None:
             return None
-        for i, (converters, expression) in enumerate(self._converters):
+        values = list(row[start : start + self.width])
+        for i, converters, expression in self._converters:
             value = values[i]
             for converter in converters:
                 value = converter(value, expression, connection)
             values[i] = value
-        return self.model.from_db(connection.alias, [f.attname for f in self.fields], values)
+        if not self._plain:
+            return self.model.from_db(connection.alias, self.attnames, values)
+        instance = self.model.__new__(self.model)
+        instance.__dict__.update(zip(self.attnames, values, strict=True))
+        state = instance._state = ModelState()
+        state.adding = False
+        state.db = connection.alias
+        return instance
 
 
 @cache

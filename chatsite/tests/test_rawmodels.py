@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.db.models.signals import post_init
 
+from chatsite.rawmodels import Columns
 from chatsite.testing import image_bytes
+from conversations.models import Conversation, Message
+from messaging.tests.helpers import store_text_sync
 
 pytestmark = pytest.mark.django_db
 
@@ -36,3 +43,57 @@ def test_a_user_without_avatar(bob):
 
     session = start_session(user=bob, client=Client()).session
     assert _session_with_user(str(session.uuid)).user.avatar is None
+
+
+def _raw(model, alias: str, pk: int):
+    columns = Columns(model, alias)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {columns.sql} FROM {columns.table} WHERE {alias}.id = %s", [pk])
+        row = cursor.fetchone()
+    return columns.load(row)
+
+
+def test_a_loaded_message_equals_the_orms_field_by_field_and_behaves_like_it(alice, bob, direct):
+    stored = store_text_sync(sender=alice, conversation_uuid=direct, text="hello 你好")
+    Message.objects.filter(pk=stored.pk).update(
+        mentions=[str(bob.uuid)],
+        forwarded_from={"sender": None, "created_at": "2026-01-02T03:04:05.000Z"},
+        edited_at=dt.datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=dt.UTC),
+    )
+    orm = Message.objects.get(pk=stored.pk)
+    raw = _raw(Message, "rawtest_msg", stored.pk)
+
+    assert type(raw) is Message
+    for field in Message._meta.concrete_fields:
+        assert getattr(raw, field.attname) == getattr(orm, field.attname), field.name
+        assert type(getattr(raw, field.attname)) is type(getattr(orm, field.attname)), field.name
+    assert raw.edited_at.tzinfo is not None and raw.mentions == [str(bob.uuid)]
+    assert raw._state.adding is False and raw._state.db == "default"
+    # Relations load lazily, and a save is an UPDATE of the same row.
+    assert raw.sender == alice and raw.conversation.uuid == orm.conversation.uuid
+    raw.text = "changed"
+    raw.save(update_fields=["text"])
+    assert Message.objects.get(pk=stored.pk).text == "changed"
+    assert Message.objects.count() == 1
+    raw.refresh_from_db()
+    assert raw.text == "changed"
+
+
+def test_a_row_whose_key_is_null_is_no_instance():
+    columns = Columns(Conversation, "rawtest_null")
+    assert columns.load([None] * columns.width) is None
+
+
+def test_a_model_with_post_init_receivers_is_made_through_its_init(alice, bob, direct):
+    stored = store_text_sync(sender=alice, conversation_uuid=direct, text="seen by a receiver")
+    seen = []
+
+    def receiver(sender, instance, **kwargs):
+        seen.append(instance)
+
+    post_init.connect(receiver, sender=Message)
+    try:
+        raw = _raw(Message, "rawtest_signal", stored.pk)
+    finally:
+        post_init.disconnect(receiver, sender=Message)
+    assert seen == [raw] and raw.text == "seen by a receiver"
