@@ -17,8 +17,10 @@ def iso(value: dt.datetime | None) -> str | None:
         return None
     if value.tzinfo is None:
         value = value.replace(tzinfo=_UTC)
-    value = value.astimezone(_UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    elif value.tzinfo is not _UTC:  # the database's datetimes are in UTC already
+        value = value.astimezone(_UTC)
+    # In UTC isoformat ends "+00:00".
+    return value.isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def now_iso() -> str:
