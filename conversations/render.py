@@ -67,18 +67,26 @@ def load_around(messages: Iterable[Message], *, reactions: bool = True) -> Aroun
     if bundled_files:
         for file in File.objects.filter(pk__in=bundled_files):
             around.files[file.pk] = file_to_wire(file)
-    live = [m.pk for m in messages if not m.recalled and m.pk is not None]
+    # Only a message someone has reacted to has a `reaction_seq` (do_react sets
+    # it in the transaction that stores the reaction): most pages need no query.
+    live = [m.pk for m in messages if not m.recalled and m.pk is not None and m.reaction_seq is not None]
     if reactions and live:
-        rows = (
-            Reaction.objects.filter(message_id__in=live)
-            .order_by("id")
-            .values_list("message_id", "emoji", "user_id", "user__uuid")
-        )
-        grouped: dict[int, dict[str, list[tuple[int, str]]]] = {}
-        for message_id, emoji, user_id, user_uuid in rows:
-            grouped.setdefault(message_id, {}).setdefault(emoji, []).append((user_id, str(user_uuid)))
-        around.reactions = {mid: list(by_emoji.items()) for mid, by_emoji in grouped.items()}
+        around.reactions = reactions_by_message(live)
     return around
+
+
+def reactions_by_message(message_ids: list[int]) -> dict[int, list[tuple[str, list[tuple[int, str]]]]]:
+    """Per message pk: [(emoji, [(user pk, user uuid), ...]), ...], each
+    emoji in order of first use and its users in the order they reacted."""
+    rows = (
+        Reaction.objects.filter(message_id__in=message_ids)
+        .order_by("id")
+        .values_list("message_id", "emoji", "user_id", "user__uuid")
+    )
+    grouped: dict[int, dict[str, list[tuple[int, str]]]] = {}
+    for message_id, emoji, user_id, user_uuid in rows:
+        grouped.setdefault(message_id, {}).setdefault(emoji, []).append((user_id, str(user_uuid)))
+    return {mid: list(by_emoji.items()) for mid, by_emoji in grouped.items()}
 
 
 def reactions_wire(entries: list[tuple[str, list[tuple[int, str]]]], *, reader_id: int | None) -> list[dict]:
@@ -159,8 +167,26 @@ def render_messages(
     (a seq, or a function of the message for several conversations)."""
     around = load_around(messages)
     window = visible_from if callable(visible_from) else (lambda _m: visible_from)
+    # Each sender rendered once per page (a page is mostly two or a few people).
+    senders: dict[int, dict] = {}
+
+    def sender_of(m: Message) -> dict | None:
+        if m.sender_id is None:
+            return None
+        wire = senders.get(m.sender_id)
+        if wire is None:
+            wire = senders[m.sender_id] = user_to_wire(m.sender)
+        return wire
+
     return [
-        render(m, around, reader_id=reader_id, visible_from=window(m), conversation_uuid=conversation_uuid)
+        render(
+            m,
+            around,
+            reader_id=reader_id,
+            visible_from=window(m),
+            conversation_uuid=conversation_uuid,
+            sender_wire=sender_of(m),
+        )
         for m in messages
     ]
 

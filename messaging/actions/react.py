@@ -17,7 +17,7 @@ from chatsite.emojis import normalize_emoji
 from chatsite.errors import Conflict, Invalid, RateLimited
 from chatsite.events import deliver_envelopes_on_commit
 from conversations.models import Message, Reaction
-from conversations.render import load_around, reactions_wire
+from conversations.render import reactions_by_message, reactions_wire
 from conversations.services import post_system_message
 from messaging.actions.changes import lock_target, refuse_events_on, send_per_reader_on_commit
 
@@ -71,8 +71,7 @@ def do_react(
         conversation_uuid = str(target.access.conversation.uuid)
         mine = Reaction.objects.filter(message=message, user=user, emoji=normalized)
         if (op == "add") == mine.exists():
-            around = load_around([message])
-            current = reactions_wire(around.reactions.get(message.pk, []), reader_id=user.pk)
+            current = reactions_wire(reactions_by_message([message.pk]).get(message.pk, []), reader_id=user.pk)
             return Reacted(unchanged_frame=_frame(message, conversation_uuid, current, message.reaction_seq))
         count, ttl = kv.store().counter_incr(f"react:{user.pk}:{message.pk}", window_s=WINDOW_S)
         if count > CHANGES_PER_WINDOW:
@@ -88,10 +87,11 @@ def do_react(
                 pass
         else:
             mine.delete()
-        around = load_around([message])
+        # Read directly: the first reaction on a message has no reaction_seq yet.
+        now_listed = reactions_by_message([message.pk]).get(message.pk, [])
         stored = [
             {"emoji": r["emoji"], "count": r["count"], "users": r["users"]}
-            for r in reactions_wire(around.reactions.get(message.pk, []), reader_id=None)
+            for r in reactions_wire(now_listed, reader_id=None)
         ]
         event = post_system_message(
             conversation=target.access.conversation,
@@ -107,7 +107,7 @@ def do_react(
         own = _frame(
             message,
             conversation_uuid,
-            reactions_wire(around.reactions.get(message.pk, []), reader_id=user.pk),
+            reactions_wire(now_listed, reader_id=user.pk),
             event.seq,
         )
         if socket_id is not None:
