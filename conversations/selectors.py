@@ -281,13 +281,12 @@ def sync_for(*, user: User, cursors: dict[str, int], max_frames: int = SYNC_MAX_
         if room <= 0:
             more = True
             break
-        rows = list(_readable(access).filter(seq__gt=start).order_by("seq")[: room + 1])
+        # The history page's query: every reconnect runs it, once per conversation behind.
+        rows = _page(access, where=" AND msg.seq > %s", params=[start], order="ASC", limit=room + 1)
         if len(rows) > room:
             more = True
             rows = rows[:room]
         conv_uuid = str(access.conversation.uuid)
-        for m in rows:
-            m.conversation = access.conversation
         out.extend((conv_uuid, m) for m in rows)
     visible_from = {member.conversation_id: member.visible_from_seq for member in members}
     return SyncResult(messages=out, more=more, gone=gone, visible_from=visible_from)
