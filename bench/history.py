@@ -127,6 +127,7 @@ def main() -> None:
         seed_s = time.monotonic() - started
         targets = json.loads(target._django(SESSIONS))
         bases = [url.replace("ws://", "http://").removesuffix("/ws/") for url in target.urls]
+        stack.settle()
         watched = {**target.processes(), **stack.infra_pids()}
         before = {k: stack.cpu_seconds(pid) for k, pid in watched.items()}
         import resource

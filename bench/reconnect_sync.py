@@ -100,6 +100,7 @@ def main() -> None:
         tokens = json.loads(target._django(TOKENS))[: args.clients]
         urls = target.urls
         jobs = [(urls[n % len(urls)], token) for n, token in enumerate(tokens)]
+        stack.settle()
         ctx = mp.get_context("fork")
         queue = ctx.Queue()
         start_at = time.time() + 2

@@ -107,6 +107,30 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def settle(quiet_share: float = 0.15, timeout: float = 90) -> float:
+    """Wait until the whole box is quiet (busy below `quiet_share` of its
+    CPUs over one second), so what seeding left running (InnoDB's purge and
+    flushing after a bulk insert) is not counted against the requests that
+    follow. Returns the last busy share; prints it when the box stayed busy."""
+
+    def busy_idle() -> tuple[int, int]:
+        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = values[3] + values[4]  # idle + iowait
+        return sum(values) - idle, idle
+
+    deadline = time.monotonic() + timeout
+    while True:
+        busy0, idle0 = busy_idle()
+        time.sleep(1)
+        busy1, idle1 = busy_idle()
+        share = (busy1 - busy0) / max(1, (busy1 - busy0) + (idle1 - idle0))
+        if share < quiet_share:
+            return share
+        if time.monotonic() > deadline:
+            print(f"note: the box stayed {share:.0%} busy before the measurement (another load on it?)")
+            return share
+
+
 def rss_bytes(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
