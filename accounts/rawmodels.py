@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from functools import cache
 
+from django.db import connection
+
 from accounts.models import User
-from chatsite.rawmodels import Columns
+from chatsite.rawmodels import Columns, set_related
 from files.models import File
 
 
@@ -38,8 +40,22 @@ class _UserWithAvatar:
     def load(self, row, start: int = 0) -> User | None:
         user = self.user.load(row, start)
         if user is not None:
-            user.avatar = self.avatar.load(row, start + self.user.width)
+            set_related(user, "avatar", self.avatar.load(row, start + self.user.width))
         return user
+
+    def by_id(self, ids: set[int]) -> dict[int, User]:
+        """The users with these ids and their avatars, in one query."""
+        if not ids:
+            return {}
+        sql = (
+            f"SELECT {self.sql} FROM {self.user.table} {self.avatar_join} "
+            f"WHERE {self.alias}.id IN ({', '.join(['%s'] * len(ids))})"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, list(ids))
+            rows = cursor.fetchall()
+        users = (self.load(row) for row in rows)
+        return {user.pk: user for user in users if user is not None}
 
 
 @cache

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from functools import cache, cached_property
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection
 from django.db.models import Model
 from django.db.models.base import ModelState
 from django.db.models.expressions import Col
@@ -95,8 +95,15 @@ class _Columns:
         instance.__dict__.update(zip(self.attnames, values, strict=True))
         state = instance._state = ModelState()
         state.adding = False
-        state.db = connection.alias
+        state.db = DEFAULT_DB_ALIAS  # `connection` is the default database's
         return instance
+
+
+def set_related(instance: Model, name: str, value: Model | None) -> None:
+    """Put the object of the foreign key `name` in the instance's cache, as
+    `instance.<name> = value` would for the object its id column names
+    already (without the descriptor's checks: the id came from the same row)."""
+    instance._state.fields_cache[name] = value
 
 
 @cache

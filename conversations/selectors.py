@@ -11,7 +11,7 @@ from django.db.models import Count, Exists, F, OuterRef, Q
 from accounts.models import User
 from accounts.rawmodels import UserWithAvatar
 from chatsite.errors import Invalid, NotFound, NotMember
-from chatsite.rawmodels import Columns
+from chatsite.rawmodels import Columns, set_related
 from chatsite.wire import parse_uuid
 from conversations.models import (
     UNREAD_KINDS,
@@ -79,13 +79,14 @@ def access_conversation(*, user: User, conversation_id: object) -> Access:
 
 
 def _page(access: Access, *, where: str, params: list, order: str, limit: int) -> list[Message]:
-    """Readable messages of the conversation with their sender (and avatar)
-    and file, in one hand-written query."""
+    """Readable messages of the conversation with their file, in one
+    hand-written query, and their senders (with avatars) in a second: a page
+    has a few senders, and joining them to every row made the driver convert
+    each sender's columns (their times above all) once per message."""
 
     msg, u, f = Columns(Message, "msg"), UserWithAvatar("u"), Columns(File, "f")
     sql = (
-        f"SELECT {msg.sql}, {u.sql}, {f.sql} FROM {msg.table} {u.join('msg.sender_id')} "
-        f"LEFT JOIN {f.table} ON f.id = msg.file_id "
+        f"SELECT {msg.sql}, {f.sql} FROM {msg.table} LEFT JOIN {f.table} ON f.id = msg.file_id "
         f"WHERE msg.conversation_id = %s AND msg.seq >= %s AND msg.seq <= %s "
         f"AND (msg.target_seq IS NULL OR msg.target_seq >= %s){where} ORDER BY msg.seq {order} LIMIT %s"
     )
@@ -94,19 +95,17 @@ def _page(access: Access, *, where: str, params: list, order: str, limit: int) -
             sql, [access.conversation.pk, access.first_seq, access.last_seq, access.first_seq, *params, limit]
         )
         rows = cursor.fetchall()
-    users: dict[int, object] = {}
-    out = []
-    for row in rows:
-        message = msg.load(row)
-        if message.sender_id is not None:
-            sender = users.get(message.sender_id)
-            if sender is None:
-                sender = users[message.sender_id] = u.load(row, msg.width)
-            message.sender = sender
-        message.file = f.load(row, msg.width + u.width)
-        message.conversation = access.conversation
-        out.append(message)
-    return out
+    messages = [(msg.load(row), f.load(row, msg.width)) for row in rows]
+    senders = u.by_id({m.sender_id for m, _ in messages if m.sender_id is not None})
+    for message, file in messages:
+        sender = senders.get(message.sender_id) if message.sender_id is not None else None
+        if sender is None:
+            # Deleted between the two queries: as the row reads now (SET NULL).
+            message.sender_id = None
+        set_related(message, "sender", sender)
+        set_related(message, "file", file)
+        set_related(message, "conversation", access.conversation)
+    return [message for message, _ in messages]
 
 
 def _readable(access: Access):

@@ -92,6 +92,33 @@ def test_history_keyset_query_count(api, bob, direct, django_assert_max_num_quer
         api.get(f"/api/v1/conversations/{direct}/messages", {"before": 50})
 
 
+def test_a_page_reads_senders_once_and_reactions_only_when_a_message_has_some(
+    api, alice, bob, carol, group, django_assert_num_queries
+):
+    """A group page from three senders: the session, the membership, the page,
+    its senders; a fifth query only once a message on it has a reaction."""
+    from messaging.actions.react import do_react
+
+    messages = []
+    for n in range(9):
+        sender = (alice, bob, carol)[n % 3]
+        messages.extend(seed(sender, group, 1, prefix=f"{sender.username}-"))
+    with django_assert_num_queries(4):
+        r = api.get(f"/api/v1/conversations/{group}/messages")
+    page = r.json()["results"]
+    assert [(m["sender"]["username"], m["content"]) for m in page[-3:]] == [
+        ("alice", "alice-0"),
+        ("bob", "bob-0"),
+        ("carol", "carol-0"),
+    ]
+    assert all(m["reactions"] == [] for m in page)
+    do_react(user=bob, message_id=str(messages[4].uuid), emoji="👍", op="add")
+    with django_assert_num_queries(5):
+        r = api.get(f"/api/v1/conversations/{group}/messages")
+    reacted = {m["id"]: m["reactions"] for m in r.json()["results"] if m["reactions"]}
+    assert reacted == {str(messages[4].uuid): [{"emoji": "👍", "count": 1, "users": [str(bob.uuid)], "me": False}]}
+
+
 def test_history_by_client_msg_id(api, alice, direct):
     cmid = new_id()
     store_text_sync(sender=alice, conversation_uuid=direct, text="mine", cmid=cmid)
