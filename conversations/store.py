@@ -452,19 +452,7 @@ def _insert_attachments(fresh: list[Incoming], messages: list[Message]) -> None:
 def _sender_wires(sender_ids: set[int]) -> dict[int, dict]:
     """The senders as they appear in `message.new`, with their avatars, in one
     hand-written query (every batch runs it; see chatsite.rawmodels)."""
-    if not sender_ids:
-        return {}
-    u = UserWithAvatar("u")
-    ids = sorted(sender_ids)
-    sql = f"SELECT {u.sql} FROM {u.user.table} {u.avatar_join} WHERE u.id IN ({', '.join(['%s'] * len(ids))})"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, ids)
-        rows = cursor.fetchall()
-    out: dict[int, dict] = {}
-    for row in rows:
-        user = u.load(row)
-        out[user.pk] = user_to_wire(user)
-    return out
+    return {pk: user_to_wire(user) for pk, user in UserWithAvatar("u").by_id(sender_ids).items()}
 
 
 def _results(conversations: dict[int, _Conversation], items, created, existing) -> list[Stored]:
