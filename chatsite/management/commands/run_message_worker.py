@@ -2,6 +2,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from chatsite.bus.worker import Worker
+from chatsite.heap import freeze_startup_heap
 from chatsite.metrics import REGISTRY
 
 
@@ -28,4 +29,6 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"metrics on http://{settings.WORKER_METRICS_ADDR}:{settings.WORKER_METRICS_PORT}/metrics"
             )
-        Worker(group_id=options.get("group")).run()
+        worker = Worker(group_id=options.get("group"))
+        freeze_startup_heap()  # chatsite.heap
+        worker.run()

@@ -2,6 +2,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from chatsite.bus.worker import Worker
+from chatsite.heap import freeze_startup_heap
 from chatsite.metrics import REGISTRY
 from notifications.bus_handlers import GROUP
 from notifications.delivery import Sender
@@ -29,7 +30,9 @@ class Command(BaseCommand):
             start_http_server(options["metrics_port"], addr=settings.WORKER_METRICS_ADDR, registry=REGISTRY)
         sender = Sender().start()
         try:
-            Worker(group=GROUP).run()
+            worker = Worker(group=GROUP)
+            freeze_startup_heap()  # chatsite.heap
+            worker.run()
         finally:
             sender.stop()
             self.stdout.write(f"notifier stopped: {sender.totals}")

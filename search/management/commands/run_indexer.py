@@ -2,6 +2,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from chatsite.bus.worker import Worker
+from chatsite.heap import freeze_startup_heap
 from chatsite.metrics import REGISTRY
 from search.bus_handlers import GROUP
 
@@ -24,4 +25,6 @@ class Command(BaseCommand):
             from prometheus_client import start_http_server
 
             start_http_server(options["metrics_port"], addr=settings.WORKER_METRICS_ADDR, registry=REGISTRY)
-        Worker(group=GROUP).run()
+        worker = Worker(group=GROUP)
+        freeze_startup_heap()  # chatsite.heap
+        worker.run()
