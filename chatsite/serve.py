@@ -67,6 +67,7 @@ def run_uvicorn(host: str, port: int) -> None:
     # Load the application (Django, the apps) and the URL patterns (the
     # views), then leave all of it out of the collector's walks (chatsite.heap).
     config.load()
+    # After config.load(): this module is imported before Django is set up (bench/stack too).
     from django.urls import get_resolver
 
     from chatsite.heap import freeze_startup_heap
