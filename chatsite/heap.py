@@ -1,6 +1,6 @@
 """The garbage collector in the long-running processes (the server, the workers).
 
-A server process holds some 330,000 objects from its start (Django, the
+A server process holds some 340,000 objects from its start (Django, the
 apps, their modules and URL patterns) that live as long as it does, and
 CPython's full collection walks every one of them each time, with the GIL
 held. Measured on a node serving history pages at 100 requests/s: a full
