@@ -30,6 +30,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from chatsite import kv, lifespan, metrics, realtime, wire
+from chatsite.asgi_server import SEND_BATCH
 from chatsite.db import run_in_db_thread
 from chatsite.errors import AccountDisabled, BadFrame, ChatError, Invalid, RateLimited, TooLarge, Unavailable
 from chatsite.gateway import registry
@@ -392,10 +393,16 @@ class Connection(AsyncWebsocketConsumer):
 
     async def _flush(self) -> None:
         try:
+            # Everything queued goes out at once: in one write where the
+            # server offers it (chatsite.asgi_server), else frame by frame.
+            batched = SEND_BATCH in self.scope.get("extensions", ())
             while self._outbox and not self.closing:
                 batch, self._outbox = self._outbox, []
-                for text in batch:
-                    await self.send(text_data=text)
+                if batched:
+                    await self.base_send({"type": "websocket.send_batch", "texts": batch})
+                else:
+                    for text in batch:
+                        await self.send(text_data=text)
         except Exception:
             logger.debug("send failed on socket %s", self.socket_id, exc_info=True)
         finally:

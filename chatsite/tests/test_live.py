@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 
@@ -167,3 +168,40 @@ async def test_both_servers_close_with_the_codes_the_protocol_uses(each_server, 
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await ws.recv()
         assert closed.value.rcvd.code == code
+
+
+async def test_sync_delivers_every_missed_message_in_order_on_both_servers(each_server):
+    """A `sync` answer is many frames at once: under uvicorn they go out as
+    one batch (chatsite.asgi_server), under daphne one by one. Either way the
+    client reads each message as a frame of its own, in seq order, then
+    `sync.done`."""
+    from accounts.models import User
+    from contacts.services import do_connect
+    from messaging.tests.helpers import store_text_sync
+
+    tag = uuid.uuid4().hex[:6]
+    sender = await sync_to_async(register)(each_server, f"syncfrom{tag}")
+    reader = await sync_to_async(register)(each_server, f"syncto{tag}")
+
+    def seed() -> list[int]:
+        one = User.objects.get(uuid=sender["user"]["id"])
+        two = User.objects.get(uuid=reader["user"]["id"])
+        conversation = do_connect(user=one, other=two).conversation
+        return [
+            store_text_sync(sender=one, conversation_uuid=str(conversation.uuid), text=f"missed {n} " + "é" * n).seq
+            for n in range(30)
+        ]
+
+    seqs = await sync_to_async(seed)()
+    async with websockets.connect(ws_url(each_server, reader["access"])) as ws:
+        assert json.loads(await ws.recv())["type"] == "hello"
+        await ws.send(json.dumps({"type": "sync", "cursors": {}, "ref": "s"}))
+        got = []
+        while True:
+            frame = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            if frame["type"] == "sync.done":
+                break
+            if frame["type"] == "message.new":
+                got.append((frame["message"]["seq"], frame["message"]["content"]))
+    assert frame == {"type": "sync.done", "more": False, "gone": [], "ref": "s"}
+    assert got == [(seq, f"missed {n} " + "é" * n) for n, seq in enumerate(seqs)]
