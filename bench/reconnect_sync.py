@@ -80,7 +80,9 @@ async def _catch_up(jobs: list[tuple[str, str]], in_flight: int, start_at: float
 
 def _client(jobs, in_flight, start_at, queue) -> None:
     try:
-        queue.put(("ok", asyncio.run(_catch_up(jobs, in_flight, start_at))))
+        result = asyncio.run(_catch_up(jobs, in_flight, start_at))
+        result["cpu"] = time.process_time()
+        queue.put(("ok", result))
     except Exception as exc:
         queue.put(("error", repr(exc)))
 
@@ -112,9 +114,12 @@ def main() -> None:
             )
             for p in range(args.processes)
         ]
+        watched = {**target.processes(), **stack.infra_pids()}
+        before = {name: stack.cpu_seconds(pid) for name, pid in watched.items()}
         for proc in procs:
             proc.start()
         parts = loadgen.collect(procs, queue, 900)
+        after = {name: stack.cpu_seconds(pid) for name, pid in watched.items()}
     done = sorted(t for part in parts for t in part["done"])
     received = sum(part["received"] for part in parts)
     expected = args.clients * args.missed
@@ -124,6 +129,9 @@ def main() -> None:
         f"| reconnect + sync | kafka ({args.server}, {args.nodes} node(s)) | {args.clients} | {done[-1] if done else float('nan'):.1f} | "
         f"{done[len(done) // 2] if done else float('nan'):.1f} | {sum(part['failures'] for part in parts)} | {received}/{expected} |"
     )
+    cpu = {name: after[name] - before[name] for name in watched}
+    cpu["clients"] = sum(part["cpu"] for part in parts)
+    print("CPU seconds during the run: " + ", ".join(f"{name} {seconds:.1f}" for name, seconds in cpu.items()))
     print(f"versions: {stack.versions()}")
 
 
