@@ -97,6 +97,9 @@ TOLD_BY_FRAME = frozenset({"edit", "reaction"})
 TARGETED_EVENTS = frozenset({"recall", "edit", "reaction", "pin", "unpin"})
 
 
+SEQ_INDEX = "message_seq_unique"
+
+
 class Message(models.Model):
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
@@ -149,7 +152,8 @@ class Message(models.Model):
     class Meta:
         indexes = [models.Index(fields=["conversation", "pinned_at"])]
         constraints = [
-            models.UniqueConstraint(fields=["conversation", "seq"], name="message_seq_unique"),
+            # Its name is the history page's index hint (conversations.selectors._BY_SEQ).
+            models.UniqueConstraint(fields=["conversation", "seq"], name=SEQ_INDEX),
             models.UniqueConstraint(fields=["sender", "client_msg_id"], name="message_client_id_unique"),
         ]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 
 from django.db import connection
 from django.db.models import Count, Exists, F, OuterRef, Q
@@ -14,6 +15,7 @@ from chatsite.errors import Invalid, NotFound, NotMember
 from chatsite.rawmodels import Columns, set_related
 from chatsite.wire import parse_uuid
 from conversations.models import (
+    SEQ_INDEX,
     UNREAD_KINDS,
     Conversation,
     ConversationKind,
@@ -78,6 +80,19 @@ def access_conversation(*, user: User, conversation_id: object) -> Access:
     return Access(conversation=conversation, member=member)
 
 
+@cache
+def _BY_SEQ() -> str:  # noqa: N802 (a constant, settled at first use)
+    """The index hint that makes MariaDB read a page by the (conversation, seq)
+    range. It otherwise often picks `ref` on conversation_id alone (the same
+    row estimate) and filters seq row by row, so a page deep in a long
+    conversation read every newer message: 50,252 rows and 97-168 ms for one
+    page of 51 in a conversation of 100,200, against 51 rows and 0.13 ms
+    with the hint (docs/mariadb.md). SQLite plans this well without one."""
+    if connection.vendor != "mysql":
+        return ""
+    return f" FORCE INDEX ({connection.ops.quote_name(SEQ_INDEX)})"
+
+
 def _page(access: Access, *, where: str, params: list, order: str, limit: int) -> list[Message]:
     """Readable messages of the conversation with their file, in one
     hand-written query, and their senders (with avatars) in a second: a page
@@ -86,7 +101,7 @@ def _page(access: Access, *, where: str, params: list, order: str, limit: int) -
 
     msg, u, f = Columns(Message, "msg"), UserWithAvatar("u"), Columns(File, "f")
     sql = (
-        f"SELECT {msg.sql}, {f.sql} FROM {msg.table} LEFT JOIN {f.table} ON f.id = msg.file_id "
+        f"SELECT {msg.sql}, {f.sql} FROM {msg.table}{_BY_SEQ()} LEFT JOIN {f.table} ON f.id = msg.file_id "
         f"WHERE msg.conversation_id = %s AND msg.seq >= %s AND msg.seq <= %s "
         f"AND (msg.target_seq IS NULL OR msg.target_seq >= %s){where} ORDER BY msg.seq {order} LIMIT %s"
     )

@@ -8,7 +8,7 @@ MariaDB's, so these run in the real-services run only. Without the index
 MariaDB reads the conversation by another index and sorts it: they fail.
 
 The second test is the stronger property, that a page reads only its own
-rows; MariaDB 10.11 does not give it yet (see its xfail).
+rows (which needs the index hint in `_page`).
 """
 
 from __future__ import annotations
@@ -127,13 +127,11 @@ def test_history_and_sync_read_by_the_seq_index_without_sorting(alice, bob, chat
             assert "temporary" not in (row["Extra"] or ""), shown
 
 
-@pytest.mark.xfail(
-    reason="MariaDB 10.11 often takes `ref` on conversation_id alone (key_len 8) rather than the range "
-    "on (conversation_id, seq): a page deep in a long conversation reads every newer row "
-    "(docs/mariadb.md, 'The hot queries'); passes once _page names the index (FORCE INDEX)",
-    strict=False,
-)
 def test_a_page_reads_no_more_rows_than_the_page(alice, bob, chats):
+    """MariaDB 10.11 would often take `ref` on conversation_id alone (key_len 8)
+    rather than the range on (conversation_id, seq), so a page deep in a long
+    conversation read every newer row; the page's index hint (FORCE INDEX)
+    keeps each read within its page."""
     columns = [Message._meta.get_field(name).column for name in seq_index().fields]
     for name, (sql, asked) in reads(alice, bob, chats).items():
         with connection.cursor() as cursor:
