@@ -177,7 +177,7 @@ def sql_floor(env: dict, targets: list, count: int) -> HdrHistogram:
         before = random.randint(52, last_seq + 1)
         started = time.perf_counter_ns()
         cursor.execute(
-            "SELECT * FROM conversations_message WHERE conversation_id = %s AND seq < %s ORDER BY seq DESC LIMIT 51",
+            "SELECT * FROM conversations_message FORCE INDEX (message_seq_unique) WHERE conversation_id = %s AND seq < %s ORDER BY seq DESC LIMIT 51",
             (conv_id, before),
         )
         cursor.fetchall()
