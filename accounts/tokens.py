@@ -8,9 +8,12 @@ at once. Refresh tokens rotate: a session remembers the one refresh token id
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
@@ -57,14 +60,43 @@ def _claims(token: AccessToken | RefreshToken) -> Claims:
     return Claims(user_uuid=uid, session_uuid=sid, jti=jti)
 
 
+# Access tokens this process has verified, until their expiry: a client sends
+# the same token with every request for its lifetime, and checking it again
+# (base64, JSON, HMAC, the claims) was a tenth of a small request's CPU. Keyed
+# by the whole token, so only the very bytes that were verified hit; the
+# session behind it is still checked on every use (accounts.actions.sessions),
+# so revoking stays immediate. Cleared when the JWT settings change.
+_VERIFIED: dict[str, tuple[Claims, float]] = {}
+VERIFIED_MAX = 4096
+_now = time.time
+
+
 def decode_access(raw: object) -> Claims:
     """Signature, algorithm, expiry and type (`access`); raises NotAuthenticated."""
     if not isinstance(raw, str) or not raw or len(raw) > 4096:
         raise NotAuthenticated("A valid access token is required.")
+    hit = _VERIFIED.get(raw)
+    # Within its `exp` (the check itself allows LEEWAY more: past `exp`, check again).
+    if hit is not None and _now() < hit[1]:
+        return hit[0]
     try:
-        return _claims(AccessToken(raw))
+        token = AccessToken(raw)
+        claims = _claims(token)
     except TokenError:
+        _VERIFIED.pop(raw, None)
         raise NotAuthenticated("The access token is invalid or expired.") from None
+    if len(_VERIFIED) >= VERIFIED_MAX:
+        # Drop the oldest half (dicts keep insertion order); threads may race here harmlessly.
+        for key in list(_VERIFIED)[: VERIFIED_MAX // 2]:
+            _VERIFIED.pop(key, None)
+    _VERIFIED[raw] = (claims, float(token["exp"]))
+    return claims
+
+
+@receiver(setting_changed)
+def _forget_verified(*, setting: str, **kwargs) -> None:
+    if setting in ("SIMPLE_JWT", "SECRET_KEY"):
+        _VERIFIED.clear()
 
 
 def decode_refresh(raw: object) -> Claims:

@@ -434,6 +434,42 @@ def test_forged_signature_and_expired_token(anon, alice, settings):
     assert_error(anon.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {expired}"), 401, "not_authenticated")
 
 
+def test_a_verified_token_is_not_verified_again_until_its_expiry(anon, alice, monkeypatch):
+    """Each request re-checks the session (logout above, disabling below), but
+    the token's signature and claims only until its `exp`, then again."""
+    import jwt
+
+    from accounts import tokens
+
+    access = _login(anon)["access"]
+    assert anon.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {access}").status_code == 200
+    verified = []
+    real = tokens.AccessToken
+    monkeypatch.setattr(tokens, "AccessToken", lambda raw: verified.append(raw) or real(raw))
+    assert anon.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {access}").status_code == 200
+    assert verified == []
+    exp = jwt.decode(access, options={"verify_signature": False})["exp"]
+    monkeypatch.setattr(tokens, "_now", lambda: exp)
+    assert anon.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {access}").status_code == 200
+    assert verified == [access]
+    # A token that differs in any byte is verified on its own (and refused).
+    tampered = access[:-2] + ("AA" if not access.endswith("AA") else "BB")
+    assert_error(anon.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {tampered}"), 401, "not_authenticated")
+    assert verified == [access, tampered]
+
+
+def test_the_verified_tokens_are_bounded(anon, alice, monkeypatch):
+    from accounts import tokens
+
+    monkeypatch.setattr(tokens, "VERIFIED_MAX", 4)
+    monkeypatch.setattr(tokens, "_VERIFIED", {})
+    for _ in range(9):
+        access = _login(anon)["access"]
+        assert anon.get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {access}").status_code == 200
+        assert len(tokens._VERIFIED) <= 4
+    assert access in tokens._VERIFIED
+
+
 def test_disabling_a_user_stops_their_tokens(api, alice):
     assert api.get("/api/v1/me").status_code == 200
     alice.status = "disabled"
