@@ -106,8 +106,12 @@ class _Connections:
                 conn[1].close()
 
 
-async def http_load(bases: list[str], targets: list, rate: float, seconds: float, client: str = "raw") -> dict:
-    """Requests at `rate` per second (open loop), spread over the server nodes."""
+async def http_load(
+    bases: list[str], targets: list, rate: float, seconds: float, client: str = "raw", endpoint: str = "history"
+) -> dict:
+    """Requests at `rate` per second (open loop), spread over the server nodes:
+    history pages, or (`endpoint="me"`) the smallest authenticated request,
+    `GET /api/v1/me`, to show what the framework costs without a page."""
     histogram = HdrHistogram(1, 60_000_000, 3)
     errors = 0
     if client == "httpx":
@@ -126,15 +130,18 @@ async def http_load(bases: list[str], targets: list, rate: float, seconds: float
         nonlocal errors
         started = time.perf_counter_ns()
         try:
-            status, body = await fetch(
-                n, f"/api/v1/conversations/{conversation}/messages?before={before}&limit=50", token
+            path = (
+                "/api/v1/me"
+                if endpoint == "me"
+                else f"/api/v1/conversations/{conversation}/messages?before={before}&limit=50"
             )
+            status, body = await fetch(n, path, token)
         except (TimeoutError, httpx.HTTPError, OSError, asyncio.IncompleteReadError, ValueError, IndexError):
             # An overloaded stack shows up as errors in the table, not as a crashed benchmark.
             errors += 1
             return
         elapsed = (time.perf_counter_ns() - started) // 1000
-        if status != 200 or len(orjson.loads(body)["results"]) == 0:
+        if status != 200 or (endpoint == "history" and len(orjson.loads(body)["results"]) == 0):
             errors += 1
         histogram.record_value(max(1, elapsed))
 
@@ -195,6 +202,12 @@ def main() -> None:
     parser.add_argument("--server", choices=["daphne", "uvicorn"], default="uvicorn")
     parser.add_argument("--nodes", type=int, default=2, help="server processes the requests are spread over")
     parser.add_argument("--client", choices=["raw", "httpx"], default="raw", help="the load client (see above)")
+    parser.add_argument(
+        "--endpoint",
+        choices=["history", "me"],
+        default="history",
+        help="`me`: GET /api/v1/me instead, the framework's cost (auth, middleware, DRF, ASGI) without a page",
+    )
     args = parser.parse_args()
     with stack.start("kafka", server=args.server, nodes=args.nodes) as target:
         started = time.monotonic()
@@ -208,7 +221,7 @@ def main() -> None:
         import resource
 
         client0 = resource.getrusage(resource.RUSAGE_SELF)
-        result = asyncio.run(http_load(bases, targets, args.rate, args.seconds, args.client))
+        result = asyncio.run(http_load(bases, targets, args.rate, args.seconds, args.client, args.endpoint))
         client1 = resource.getrusage(resource.RUSAGE_SELF)
         after = {k: stack.cpu_seconds(pid) for k, pid in watched.items()}
         requests = result["throughput"] * args.seconds
@@ -220,8 +233,9 @@ def main() -> None:
     h = result["histogram"]
     print("| scenario | target | rate | p50 ms | p99 ms | p99.9 ms | max ms | req/s | errors |")
     print("|---|---|---|---|---|---|---|---|---|")
+    scenario = "GET /api/v1/me (no page)" if args.endpoint == "me" else f"history page (50 of {args.messages} messages)"
     print(
-        f"| history page (50 of {args.messages} messages) | kafka stack, {args.server}, {args.nodes} node(s), {args.client} client | {args.rate:.0f}/s | "
+        f"| {scenario} | kafka stack, {args.server}, {args.nodes} node(s), {args.client} client | {args.rate:.0f}/s | "
         f"{h.get_value_at_percentile(50) / 1000:.1f} | {h.get_value_at_percentile(99) / 1000:.1f} | "
         f"{h.get_value_at_percentile(99.9) / 1000:.1f} | {h.get_max_value() / 1000:.1f} | {result['throughput']:.0f} | {result['errors']} |"
     )
