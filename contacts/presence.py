@@ -288,36 +288,15 @@ def _audience(user_id: int) -> tuple[str, list[int]]:
     return str(uuid.UUID(str(rows[0][0]))), [other for _, other in rows if other is not None]
 
 
-def announcement(user_id: int, *, online: bool) -> tuple[list[int], dict] | None:
-    """(who to tell, the envelope) for the user's change to `online`; None
-    when nobody may see it or it changed again meanwhile (that change
-    announces itself). Synchronous: it runs on the database thread, with the
-    change itself where it can (`changed`), one hop for the lot."""
-    user_uuid, audience = _audience(user_id)
-    if not audience:
-        return None
-    [status] = store().statuses([user_id])
-    if status.online != online:
-        return None
-    return audience, realtime.topic_envelope(topic(user_id), presence_frame(user_uuid, status))
-
-
-def changed(*, user_id: int, socket_id: str, online: bool) -> tuple[list[int], dict] | None:
-    """Record a socket of the user opening (`online`) or closing, and if the
-    user came online or went offline with it, what `announcement` says."""
-    presences = store()
-    moved = presences.connect(user_id, socket_id) if online else presences.disconnect(user_id, socket_id)
-    return announcement(user_id, online=online) if moved else None
-
-
-async def deliver_announcement(found: tuple[list[int], dict] | None) -> None:
-    if found is not None:
-        await realtime.adeliver(*found)
-
-
 async def announce(user_id: int, *, online: bool) -> None:
     """Tell the user's contacts (the sockets among them that subscribed)."""
-    await deliver_announcement(await run_in_db_thread(announcement, user_id=user_id, online=online))
+    user_uuid, audience = await run_in_db_thread(_audience, user_id=user_id)
+    if not audience:
+        return
+    [status] = await run_in_db_thread(store().statuses, user_ids=[user_id])
+    if status.online != online:
+        return  # changed again meanwhile; that change announces itself
+    await realtime.adeliver(audience, realtime.topic_envelope(topic(user_id), presence_frame(user_uuid, status)))
 
 
 # --------------------------------------------------------------------------- the refresh

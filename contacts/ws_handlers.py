@@ -17,18 +17,18 @@ from contacts.selectors import talk_partners
 PRESENCE_SUBSCRIBE_MAX = 500
 
 
-# One hop to the database thread each: the presence change, and who to tell
-# (a reconnect storm runs these 5,000 times; a hop costs more than the work).
 @on_connect
 async def presence_connect(conn) -> None:
-    found = await run_in_db_thread(presence.changed, user_id=conn.user_id, socket_id=conn.socket_id, online=True)
-    await presence.deliver_announcement(found)
+    came_online = await run_in_db_thread(presence.store().connect, user_id=conn.user_id, socket_id=conn.socket_id)
+    if came_online:
+        await presence.announce(conn.user_id, online=True)
 
 
 @on_disconnect
 async def presence_disconnect(conn) -> None:
-    found = await run_in_db_thread(presence.changed, user_id=conn.user_id, socket_id=conn.socket_id, online=False)
-    await presence.deliver_announcement(found)
+    went_offline = await run_in_db_thread(presence.store().disconnect, user_id=conn.user_id, socket_id=conn.socket_id)
+    if went_offline:
+        await presence.announce(conn.user_id, online=False)
 
 
 def _subscribable(*, user, uuids: list) -> list[tuple[int, str]]:
