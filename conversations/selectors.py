@@ -93,15 +93,17 @@ def _BY_SEQ() -> str:  # noqa: N802 (a constant, settled at first use)
     return f" FORCE INDEX ({connection.ops.quote_name(SEQ_INDEX)})"
 
 
-def _page(access: Access, *, where: str, params: list, order: str, limit: int) -> list[Message]:
+def _page(access: Access, *, where: str, params: list, order: str, limit: int, by_seq: bool = True) -> list[Message]:
     """Readable messages of the conversation with their file, in one
     hand-written query, and their senders (with avatars) in a second: a page
     has a few senders, and joining them to every row made the driver convert
-    each sender's columns (their times above all) once per message."""
+    each sender's columns (their times above all) once per message.
+    `by_seq`: read by the (conversation, seq) range (the index hint); a
+    lookup of one message by another unique key passes False."""
 
     msg, u, f = Columns(Message, "msg"), UserWithAvatar("u"), Columns(File, "f")
     sql = (
-        f"SELECT {msg.sql}, {f.sql} FROM {msg.table}{_BY_SEQ()} LEFT JOIN {f.table} ON f.id = msg.file_id "
+        f"SELECT {msg.sql}, {f.sql} FROM {msg.table}{_BY_SEQ() if by_seq else ''} LEFT JOIN {f.table} ON f.id = msg.file_id "
         f"WHERE msg.conversation_id = %s AND msg.seq >= %s AND msg.seq <= %s "
         f"AND (msg.target_seq IS NULL OR msg.target_seq >= %s){where} ORDER BY msg.seq {order} LIMIT %s"
     )
@@ -176,6 +178,7 @@ def history_page(
             params=[access.member.user_id, str(cmid)],
             order="ASC",
             limit=1,
+            by_seq=False,  # one row by (sender, client_msg_id): its own unique index
         )
         return found, False
     if after_seq is not None:

@@ -395,7 +395,7 @@ class Connection(AsyncWebsocketConsumer):
         try:
             # Everything queued goes out at once: in one write where the
             # server offers it (chatsite.asgi_server), else frame by frame.
-            batched = SEND_BATCH in self.scope.get("extensions", ())
+            batched = SEND_BATCH in (self.scope.get("extensions") or {})
             while self._outbox and not self.closing:
                 batch, self._outbox = self._outbox, []
                 if batched:

@@ -137,7 +137,7 @@ async def test_a_batch_before_accept_is_refused():
     assert not any(b"early" in w for w in transport.writes)
 
 
-@pytest.mark.parametrize("extension", [True, False])
+@pytest.mark.parametrize("extension", [True, False, None])
 async def test_the_gateway_flushes_its_queue_as_one_batch_where_offered(extension):
     """The gateway's outbox: one `websocket.send_batch` for all that is queued
     when the server offers it, one `websocket.send` per frame when not (daphne)."""
@@ -149,7 +149,8 @@ async def test_the_gateway_flushes_its_queue_as_one_batch_where_offered(extensio
         sent.append(message)
 
     conn = Connection()
-    conn.scope = {"extensions": {SEND_BATCH: {}} if extension else {}}
+    # None: a server that sets `extensions` to null (ASGI allows it to be absent).
+    conn.scope = {"extensions": {SEND_BATCH: {}} if extension else ({} if extension is False else None)}
     conn.base_send = base_send
     conn.greeted = True
     for n in range(3):

@@ -140,3 +140,16 @@ def test_a_page_reads_no_more_rows_than_the_page(alice, bob, chats):
         messages = block["nested_loop"][0]["table"] if "nested_loop" in block else block["table"]
         assert messages["used_key_parts"] == columns, f"{name}: {messages}"
         assert messages["r_rows"] <= asked, f"{name}: {messages}"
+
+
+def test_a_message_by_client_msg_id_is_read_by_its_own_unique_index(alice, bob, chats):
+    """The page's index hint is for seq ranges only: the lookup of one message
+    by (sender, client_msg_id) keeps its unique index, one row, wherever the
+    message sits in a long conversation."""
+    access = access_conversation(user=alice, conversation_id=str(chats.uuid))
+    (last,) = Message.objects.filter(conversation=chats, seq=chats.last_seq)
+    sql = message_read(history_page, access=access, client_msg_id=str(last.client_msg_id))
+    (constraint,) = [c for c in Message._meta.constraints if tuple(c.fields) == ("sender", "client_msg_id")]
+    plan = explain(sql)
+    assert plan[0]["key"] == constraint.name and plan[0]["type"] == "const", plan
+    assert history_page(access=access, client_msg_id=str(last.client_msg_id))[0] == [last]
