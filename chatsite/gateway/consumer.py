@@ -49,6 +49,7 @@ CLOSE_TRY_AGAIN = 1012
 # How long a closing socket waits for its queued frames to go out.
 CLOSE_DRAIN_S = 2.0
 REF_MAX = 64
+SEND_BATCH_MAX = 64  # frames handed to the server at once (see _flush)
 
 
 class Connection(AsyncWebsocketConsumer):
@@ -395,12 +396,17 @@ class Connection(AsyncWebsocketConsumer):
         try:
             # Everything queued goes out at once: in one write where the
             # server offers it (chatsite.asgi_server), else frame by frame.
+            # A batch is at most SEND_BATCH_MAX frames: the server waits before
+            # each while the client is not reading, so a slow client's frames
+            # wait here, counted against REALTIME_SOCKET_QUEUE, not in the
+            # transport's buffer.
             batched = SEND_BATCH in (self.scope.get("extensions") or {})
             while self._outbox and not self.closing:
-                batch, self._outbox = self._outbox, []
                 if batched:
+                    batch, self._outbox = self._outbox[:SEND_BATCH_MAX], self._outbox[SEND_BATCH_MAX:]
                     await self.base_send({"type": "websocket.send_batch", "texts": batch})
                 else:
+                    batch, self._outbox = self._outbox, []
                     for text in batch:
                         await self.send(text_data=text)
         except Exception:

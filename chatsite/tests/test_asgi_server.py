@@ -160,3 +160,25 @@ async def test_the_gateway_flushes_its_queue_as_one_batch_where_offered(extensio
         assert sent == [{"type": "websocket.send_batch", "texts": ["frame 0", "frame 1", "frame 2"]}]
     else:
         assert sent == [{"type": "websocket.send", "text": f"frame {n}"} for n in range(3)]
+
+
+async def test_a_long_queue_goes_out_in_batches_of_at_most_send_batch_max():
+    """So that the server's wait for a client that is not reading comes between
+    batches, and what such a client has not read stays in the gateway's queue."""
+    from chatsite.gateway.consumer import SEND_BATCH_MAX, Connection  # the gateway needs Django set up (conftest)
+
+    sent: list[dict] = []
+
+    async def base_send(message):
+        sent.append(message)
+
+    conn = Connection()
+    conn.scope = {"extensions": {SEND_BATCH: {}}}
+    conn.base_send = base_send
+    conn.greeted = True
+    frames = [f"frame {n}" for n in range(2 * SEND_BATCH_MAX + 5)]
+    for text in frames:
+        conn.push_text(text)
+    await conn._flush_task
+    assert [len(m["texts"]) for m in sent] == [SEND_BATCH_MAX, SEND_BATCH_MAX, 5]
+    assert [t for m in sent for t in m["texts"]] == frames
