@@ -27,6 +27,11 @@ websockets_open = Gauge("wsc_websockets_open", "Open WebSockets in this process"
 websocket_closes = Counter("wsc_websocket_closes_total", "WebSocket closes by code", ["code"], registry=REGISTRY)
 frames_in = Counter("wsc_frames_in_total", "Client frames by type", ["type"], registry=REGISTRY)
 frames_out = Counter("wsc_frames_out_total", "Frames sent to sockets", registry=REGISTRY)
+socket_writes = Counter(
+    "wsc_socket_writes_total",
+    "Writes to sockets (a batch of frames is one, where the server takes batches)",
+    registry=REGISTRY,
+)
 messages_accepted = Counter(
     "wsc_messages_accepted_total", "Messages the bus confirmed (accepted acks)", registry=REGISTRY
 )

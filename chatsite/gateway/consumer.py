@@ -405,10 +405,12 @@ class Connection(AsyncWebsocketConsumer):
                 if batched:
                     batch, self._outbox = self._outbox[:SEND_BATCH_MAX], self._outbox[SEND_BATCH_MAX:]
                     await self.base_send({"type": "websocket.send_batch", "texts": batch})
+                    metrics.socket_writes.inc()
                 else:
                     batch, self._outbox = self._outbox, []
                     for text in batch:
                         await self.send(text_data=text)
+                        metrics.socket_writes.inc()
         except Exception:
             logger.debug("send failed on socket %s", self.socket_id, exc_info=True)
         finally:

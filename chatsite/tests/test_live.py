@@ -170,7 +170,7 @@ async def test_both_servers_close_with_the_codes_the_protocol_uses(each_server, 
         assert closed.value.rcvd.code == code
 
 
-async def test_sync_delivers_every_missed_message_in_order_on_both_servers(each_server):
+async def test_sync_delivers_every_missed_message_in_order_on_both_servers(each_server, request):
     """A `sync` answer is many frames at once: under uvicorn they go out as
     one batch (chatsite.asgi_server), under daphne one by one. Either way the
     client reads each message as a frame of its own, in seq order, then
@@ -192,7 +192,15 @@ async def test_sync_delivers_every_missed_message_in_order_on_both_servers(each_
             for n in range(30)
         ]
 
+    def counters() -> tuple[float, float]:
+        text = httpx.get(f"{each_server}/metrics").text
+        return tuple(
+            float(text.split(f"\n{name} ")[1].split()[0])
+            for name in ("wsc_frames_out_total", "wsc_socket_writes_total")
+        )
+
     seqs = await sync_to_async(seed)()
+    frames_before, writes_before = await sync_to_async(counters)()
     async with websockets.connect(ws_url(each_server, reader["access"])) as ws:
         assert json.loads(await ws.recv())["type"] == "hello"
         await ws.send(json.dumps({"type": "sync", "cursors": {}, "ref": "s"}))
@@ -205,3 +213,10 @@ async def test_sync_delivers_every_missed_message_in_order_on_both_servers(each_
                 got.append((frame["message"]["seq"], frame["message"]["content"]))
     assert frame == {"type": "sync.done", "more": False, "gone": [], "ref": "s"}
     assert got == [(seq, f"missed {n} " + "é" * n) for n, seq in enumerate(seqs)]
+    frames_after, writes_after = await sync_to_async(counters)()
+    frames, writes = frames_after - frames_before, writes_after - writes_before
+    assert frames >= 32  # hello, 30 messages, sync.done
+    if request.node.callspec.params["each_server"] == "daphne":
+        assert writes == frames
+    else:
+        assert writes <= frames / 10, (frames, writes)  # the answer went out in a batch or two
