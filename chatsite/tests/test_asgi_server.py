@@ -97,6 +97,74 @@ async def test_a_batch_is_one_write_of_one_frame_per_text_in_order():
     assert _texts(client, writes[1]) == ["last"]
 
 
+async def test_a_batch_waits_while_the_client_is_not_reading():
+    """Backpressure as for one frame: while the transport is paused nothing
+    is written; when it drains, the batch goes out whole, in order."""
+    release = asyncio.Event()
+    done = asyncio.Event()
+
+    async def app(scope, receive, send):
+        await receive()
+        await send({"type": "websocket.accept"})
+        await release.wait()
+        await send({"type": "websocket.send_batch", "texts": ["one", "two", "three"]})
+        done.set()
+        await receive()
+
+    protocol, transport, client = await _open(app)
+    await asyncio.sleep(0)
+    protocol.pause_writing()
+    release.set()
+    await asyncio.sleep(0.05)
+    assert not done.is_set() and len(transport.writes) == 1  # the handshake only
+    protocol.resume_writing()
+    await asyncio.wait_for(done.wait(), 5)
+    handshake, batch = transport.writes
+    client.receive_data(handshake)
+    client.events_received()
+    assert _texts(client, batch) == ["one", "two", "three"]
+    protocol.connection_lost(None)
+
+
+async def test_a_close_while_a_batch_waits_goes_out_and_the_batch_is_refused():
+    """The gateway closes a socket that stopped reading: the close frame is
+    queued at once (chatsite.asgi_server), and a batch still waiting for the
+    client to read is refused rather than written after the close."""
+    release = asyncio.Event()
+    outcome = asyncio.get_running_loop().create_future()
+
+    async def app(scope, receive, send):
+        await receive()
+        await send({"type": "websocket.accept"})
+        await release.wait()
+
+        async def late_batch():
+            try:
+                await send({"type": "websocket.send_batch", "texts": ["late"]})
+            except RuntimeError as exc:
+                outcome.set_result(exc)
+            else:
+                outcome.set_result(None)
+
+        waiting = asyncio.ensure_future(late_batch())
+        await asyncio.sleep(0.01)
+        await send({"type": "websocket.close", "code": 1012})
+        await waiting
+
+    protocol, transport, client = await _open(app)
+    await asyncio.sleep(0)
+    protocol.pause_writing()
+    release.set()
+    assert isinstance(await asyncio.wait_for(outcome, 5), RuntimeError)
+    handshake, *rest = transport.writes
+    client.receive_data(handshake)
+    client.events_received()
+    client.receive_data(b"".join(rest))
+    events = client.events_received()
+    assert [e.opcode for e in events] == [Opcode.CLOSE] and not any(b"late" in w for w in rest)
+    protocol.connection_lost(None)
+
+
 async def test_a_batch_to_a_socket_that_is_gone_raises_client_disconnected():
     from uvicorn.protocols.utils import ClientDisconnected  # the error the stock `websocket.send` raises too
 
