@@ -394,7 +394,7 @@ class Connection(AsyncWebsocketConsumer):
 
     async def _flush(self) -> None:
         try:
-            # Everything queued goes out at once: in one write where the
+            # What is queued goes out in batches, each one write, where the
             # server offers it (chatsite.asgi_server), else frame by frame.
             # A batch is at most SEND_BATCH_MAX frames: the server waits before
             # each while the client is not reading, so a slow client's frames
