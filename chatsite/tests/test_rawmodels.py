@@ -97,3 +97,32 @@ def test_a_model_with_post_init_receivers_is_made_through_its_init(alice, bob, d
     finally:
         post_init.disconnect(receiver, sender=Message)
     assert seen == [raw] and raw.text == "seen by a receiver"
+
+
+def test_the_sync_memberships_query_matches_the_orm(alice, bob, direct):
+    """`sync`'s hand-written membership read gives what the ORM query it
+    replaced gives: current memberships, and a left group only when named."""
+    from django.db.models import Q
+
+    from conversations.models import Member
+    from conversations.selectors import _sync_members
+    from groups.services import do_create_group, do_leave_group
+
+    left = do_create_group(owner=bob, name="Left", members=[str(alice.uuid)])
+    do_create_group(owner=bob, name="Stayed", members=[str(alice.uuid)])
+    do_leave_group(user=alice, group_id=str(left.uuid))
+
+    gone = str(left.conversation.uuid)
+    for named in ([], [gone], [gone, "5b0f1ad4-0c4e-4a57-9d2a-0d6f0d7c1f00"]):
+        raw = sorted(_sync_members(alice, named), key=lambda m: m.pk)
+        orm = list(
+            Member.objects.select_related("conversation")
+            .filter(Q(conversation__uuid__in=named) | Q(left_seq__isnull=True), user=alice)
+            .order_by("pk")
+        )
+        assert [m.pk for m in raw] == [m.pk for m in orm] and len(raw) == (3 if named else 2), named
+        for r, o in zip(raw, orm, strict=True):
+            for field in Member._meta.concrete_fields:
+                assert getattr(r, field.attname) == getattr(o, field.attname), field.name
+            for field in type(o.conversation)._meta.concrete_fields:
+                assert getattr(r.conversation, field.attname) == getattr(o.conversation, field.attname), field.name
