@@ -9,6 +9,7 @@ malformed setting stops start-up with a message that names the variable.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 from datetime import timedelta
@@ -81,6 +82,8 @@ INSTALLED_APPS = [
     "messaging",
     "calls",
     "search",
+    "bots",
+    "assistant",
     "notifications",
     "backoffice",
     "web",
@@ -382,6 +385,10 @@ SMS_DEFAULT_REGION = env.string("SMS_DEFAULT_REGION", "CN")
 # ---------------------------------------------------------------------------
 LIMIT_MESSAGES_PER_S = env.integer("LIMIT_MESSAGES_PER_S", 10, minimum=1)
 LIMIT_MESSAGES_BURST = env.integer("LIMIT_MESSAGES_BURST", 60, minimum=1)
+# A bot's messages (socket, REST and incoming webhooks together): a program
+# gets a budget of its own, lower than a person's sustained rate.
+LIMIT_BOT_MESSAGES_PER_S = env.integer("LIMIT_BOT_MESSAGES_PER_S", 1, minimum=1)
+LIMIT_BOT_MESSAGES_BURST = env.integer("LIMIT_BOT_MESSAGES_BURST", 30, minimum=1)
 LIMIT_FRAMES_PER_S = env.integer("LIMIT_FRAMES_PER_S", 50, minimum=1)
 LIMIT_FRAMES_BURST = env.integer("LIMIT_FRAMES_BURST", 200, minimum=1)
 # Consecutive rate-limited frames after which a socket is closed with 4429.
@@ -425,6 +432,13 @@ if env.is_set("TRUSTED_PROXY_COUNT"):
     raise ImproperlyConfigured(
         "TRUSTED_PROXY_COUNT was replaced by TRUSTED_PROXIES: list your proxies' addresses (say 127.0.0.1 or 10.0.0.0/8)"
     )
+
+# ---------------------------------------------------------------------------
+# Bots (docs/bots.md): how many a person may own, and what each may hold.
+# ---------------------------------------------------------------------------
+BOTS_MAX_PER_OWNER = env.integer("BOTS_MAX_PER_OWNER", 20, minimum=0)
+BOT_KEYS_MAX = env.integer("BOT_KEYS_MAX", 10, minimum=1)
+BOT_WEBHOOKS_MAX = env.integer("BOT_WEBHOOKS_MAX", 50, minimum=1)
 
 # ---------------------------------------------------------------------------
 # Calls (docs/calls.md): timers, signalling limits, ICE servers
@@ -637,3 +651,22 @@ LOGGING = {
         "uvicorn.access": {"handlers": [], "propagate": False},
     },
 }
+
+# ---------------------------------------------------------------------------
+# Outgoing webhooks: requests to URLs users supply (chatsite/outbound.py)
+# ---------------------------------------------------------------------------
+# Targets must be on public addresses. WEBHOOK_ALLOW_PRIVATE lets through the
+# networks it lists (127.0.0.0/8: loopback only, as the tests use it), or
+# every address with 1. Tests and labs only: it opens this server's own
+# network to whoever registers a bot.
+_webhook_allow_private = (env.string("WEBHOOK_ALLOW_PRIVATE") or "0").lower()
+if _webhook_allow_private in {"0", "false", "no", "off"}:
+    WEBHOOK_ALLOW_PRIVATE = []
+elif _webhook_allow_private in {"1", "true", "yes", "on"}:
+    WEBHOOK_ALLOW_PRIVATE = [ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0")]
+else:
+    WEBHOOK_ALLOW_PRIVATE = env.networks("WEBHOOK_ALLOW_PRIVATE")
+# One deadline per delivery: resolving, connecting, TLS, sending, reading, redirects.
+WEBHOOK_TIMEOUT_S = env.integer("WEBHOOK_TIMEOUT_S", 5, minimum=1, maximum=60)
+WEBHOOK_MAX_REQUEST_BYTES = env.integer("WEBHOOK_MAX_REQUEST_BYTES", 256 * 1024, minimum=1024)
+WEBHOOK_MAX_RESPONSE_BYTES = env.integer("WEBHOOK_MAX_RESPONSE_BYTES", 64 * 1024, minimum=0)
