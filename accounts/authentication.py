@@ -1,25 +1,31 @@
-"""DRF authentication: Bearer access tokens, and the web pages' cookie session."""
+"""DRF authentication: Bearer access tokens, bots' API keys, and the web
+pages' cookie session."""
 
 from __future__ import annotations
 
 from rest_framework.authentication import BaseAuthentication, CSRFCheck
 from rest_framework.exceptions import PermissionDenied
 
-from accounts.actions.sessions import authenticate_access_token
+from accounts.actions.sessions import authenticate_access_token, authenticate_bot_key
 from chatsite.errors import NotAuthenticated
 
 
 class BearerAuthentication(BaseAuthentication):
-    """`Authorization: Bearer <access>`; `request.auth` is the LoginSession."""
+    """`Authorization: Bearer <access>`, or `Authorization: Bot <key>` for a
+    bot; `request.auth` is the LoginSession (a bot's key is one)."""
 
     def authenticate(self, request):
         header = request.META.get("HTTP_AUTHORIZATION")
         if not header:
             return None
         scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise NotAuthenticated("Use 'Authorization: Bearer <access token>'.")
-        user, session = authenticate_access_token(token.strip())
+        scheme, token = scheme.lower(), token.strip()
+        if scheme not in ("bearer", "bot") or not token:
+            raise NotAuthenticated("Use 'Authorization: Bearer <access token>' or 'Authorization: Bot <key>'.")
+        if scheme == "bot":
+            user, session = authenticate_bot_key(token)
+        else:
+            user, session = authenticate_access_token(token)
         request._request.login_session = session
         return user, session
 

@@ -56,6 +56,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     language = models.CharField(max_length=8, null=True, blank=True)
     status = models.CharField(max_length=16, choices=UserStatus.choices, default=UserStatus.ACTIVE)
     is_staff = models.BooleanField(default=False)
+    # A bot: an account a person owns and runs by API keys (bots/). It signs
+    # in only with a key, never with a password or an SMS code.
+    is_bot = models.BooleanField(default=False)
+    bot_owner = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="owned_bots")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -86,6 +90,7 @@ class User(AbstractBaseUser, PermissionsMixin):
 class SessionKind(models.TextChoices):
     API = "api", "api"
     WEB = "web", "web"
+    BOT = "bot", "bot"  # an API key of a bot: no tokens, the key itself
 
 
 class LoginSession(models.Model):
@@ -105,6 +110,10 @@ class LoginSession(models.Model):
     expires_at = models.DateTimeField()
     revoked_at = models.DateTimeField(null=True, blank=True)
     revoked_reason = models.CharField(max_length=32, blank=True, default="")
+    # A bot's API key (kind `bot`): the SHA-256 of the key, which is shown
+    # once and never stored; its first characters, to tell keys apart.
+    key_hash = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    key_prefix = models.CharField(max_length=16, blank=True, default="")
 
     class Meta:
         indexes = [models.Index(fields=["user", "revoked_at"])]

@@ -27,6 +27,7 @@ def user_to_wire(user: User, *, with_phone: bool = False, with_status: bool = Fa
         "avatar": None if deleted else avatar_url(user.avatar) if user.avatar_id else None,
         "signature": "" if deleted else user.signature,
         "is_admin": user.is_admin,
+        "is_bot": user.is_bot,
         "created_at": iso(user.created_at),
     }
     if with_phone:
@@ -74,6 +75,7 @@ class UserOut(serializers.Serializer):
     avatar = serializers.CharField(allow_null=True)
     signature = serializers.CharField()
     is_admin = serializers.BooleanField()
+    is_bot = serializers.BooleanField(help_text="a bot: an account run by a program its owner wrote (docs/bots.md)")
     created_at = serializers.DateTimeField()
     phone = serializers.CharField(required=False, allow_null=True, help_text="Own profile and administrators only")
 
@@ -119,7 +121,7 @@ class SessionOut(serializers.Serializer):
 # beyond a schema, so the service may still refuse what matches it. Phone
 # numbers are not trimmed here: normalize_phone trims them after checking
 # their length, so the schema's maxLength is the length as sent.
-_USERNAME = {"pattern": "^[A-Za-z0-9_]{3,32}$"}
+USERNAME_SCHEMA = {"pattern": "^[A-Za-z0-9_]{3,32}$"}
 # (The length floor is in the pattern: drf-spectacular sets minLength 1 on every non-blank field.)
 _PASSWORD = {"maxLength": PASSWORD_MAX, "pattern": "^(?=[^\\x00]*$)(?=[\\s\\S]*[^0-9])[\\s\\S]{8,}$"}
 _GIVEN_PASSWORD = {"minLength": 1, "maxLength": PASSWORD_MAX}
@@ -132,7 +134,7 @@ _CODE = {"pattern": "^[0-9]{6}$"}
 
 
 class RegisterIn(serializers.Serializer):
-    username = StrictCharField(trim_whitespace=False, schema=_USERNAME)
+    username = StrictCharField(trim_whitespace=False, schema=USERNAME_SCHEMA)
     password = StrictCharField(trim_whitespace=False, schema=_PASSWORD)
     nickname = text_field(max_len=NICKNAME_MAX, allow_empty=True, required=False)
     # Empty is no phone; the code is read only with a phone number.

@@ -48,8 +48,10 @@ from accounts.actions.profile import announce_profile
 from accounts.actions.sessions import CLOSE_DISABLED, do_revoke_user_sessions
 from accounts.models import User, UserStatus
 from backoffice.models import REASON_MAX, AuditAction, AuditEntry, AuditTargetType, AuditVia
+from bots.models import Bot
+from bots.services import do_delete_bot
 from chatsite.errors import Conflict, Forbidden, NotFound
-from chatsite.events import send_event_on_commit
+from chatsite.events import close_sockets_on_commit, send_event_on_commit
 from chatsite.text import clean_text
 from chatsite.wire import parse_uuid
 from contacts.models import Block, Contact, ContactRequest, RequestStatus
@@ -160,6 +162,11 @@ def do_disable_user(*, actor: User, user_id: object, reason: object = "", via: s
     target.status = UserStatus.DISABLED
     target.save(update_fields=["status", "updated_at"])
     revoked = do_revoke_user_sessions(user=target, reason="disabled", close_code=CLOSE_DISABLED)
+    # Their bots stop with them (their keys refuse while the owner is
+    # disabled, and work again when the owner is enabled).
+    bots = list(User.objects.filter(bot_owner=target, is_bot=True).values_list("pk", flat=True))
+    if bots:
+        close_sockets_on_commit(user_ids=bots, code=CLOSE_DISABLED)
     record(
         actor=actor,
         action=AuditAction.USER_DISABLE,
@@ -320,6 +327,10 @@ def do_delete_user(*, actor: User, user_id: object, reason: object = "", via: st
     # first makes a membership the loop below then ends.
     cancelled_joins = _cancel_join_requests(target)
     released = do_release_groups(user=target)
+    # A person's bots go with them.
+    bots = list(Bot.objects.filter(user__bot_owner=target).exclude(user__status=UserStatus.DELETED))
+    for bot in bots:
+        do_delete_bot(user=target, bot_id=str(bot.user.uuid))
 
     record(
         actor=actor,
@@ -339,6 +350,7 @@ def do_delete_user(*, actor: User, user_id: object, reason: object = "", via: st
             "groups_dismissed": released.dismissed,
             "groups_kept": released.kept,
             "join_requests_cancelled": cancelled_joins,
+            "bots_deleted": len(bots),
         },
     )
     logger.info("user %s deleted by %s", target.pk, actor.pk)

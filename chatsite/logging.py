@@ -33,7 +33,9 @@ _SECRET_PARAM = re.compile(rf"(?i)((?:[?&;]\s*|\b(?=token=|password=|sessionid=)
 _SECRET_JSON = re.compile(rf"(?i)(\"(?:{_SECRET_NAMES})\"\s*:\s*)\"[^\"]*\"")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
 _BEARER = re.compile(r"(?i)\b(Bearer|Bot)\s+[A-Za-z0-9._~+/=-]{8,}")
-_HINTS = ("=", "eyJ", "earer", '":')
+# Bots' API keys and incoming webhooks' tokens (in a hook's URL), wherever they are.
+_BOT_SECRETS = re.compile(r"\b(wscb|wsch)_[A-Za-z0-9_-]{6,}")
+_HINTS = ("=", "eyJ", "earer", '":', "wscb_", "wsch_")
 
 
 def redact(text: str) -> str:
@@ -42,6 +44,7 @@ def redact(text: str) -> str:
         return text
     text = _JWT.sub("[token]", text)
     text = _BEARER.sub(r"\1 [redacted]", text)
+    text = _BOT_SECRETS.sub(r"\1_[redacted]", text)
     text = _SECRET_PARAM.sub(r"\1[redacted]", text)
     return _SECRET_JSON.sub(r'\1"[redacted]"', text)
 

@@ -19,6 +19,7 @@ api_v1 = [
     path("", include("search.urls")),
     path("", include("messaging.urls")),
     path("", include("calls.urls")),
+    path("", include("bots.urls")),
     path("", include("notifications.urls")),
     path("", include("backoffice.urls")),
 ]

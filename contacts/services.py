@@ -160,11 +160,17 @@ def do_send_contact_request(*, user: User, to: object, message: object = "") -> 
     - a block either way → `blocked`; already contacts → `conflict`;
     - when `to` has a pending request to `user`, that request is accepted
       instead and returned (`status: "accepted"`; both get `contact.added`);
-    - a pending request from `user` to `to` already → `conflict`.
+    - a pending request from `user` to `to` already → `conflict`;
+    - a bot neither sends nor gets requests (`forbidden`): who may add a bot
+      is its owner's choice (bots.services.do_add_bot).
     Otherwise a pending request is stored and `to` gets `contact.request`."""
     target = _find_user(to, field="to", active_only=True)
     if target.pk == user.pk:
         raise Invalid.field("to", "You cannot add yourself.")
+    if user.is_bot:
+        raise Forbidden("A bot cannot send contact requests.")
+    if target.is_bot:
+        raise Forbidden("A bot is added from its page (POST /bots/{id}/add), not by request.")
     text = clean_text(
         "" if message is None else message,
         field="message",

@@ -339,7 +339,7 @@ class MessagesView(APIView):
     )
     def post(self, request: Request, conversation_id: str) -> Response:
         data = parse(SendIn, request)
-        check_send_rate(user_id=request.user.pk)
+        check_send_rate(user=request.user)
         draft = check_send_message(
             sender=request.user,
             client_msg_id=data["client_msg_id"],
@@ -436,7 +436,7 @@ class PinsView(APIView):
     )
     def post(self, request: Request, conversation_id: str) -> Response:
         data = parse(PinIn, request)
-        check_send_rate(user_id=request.user.pk)
+        check_send_rate(user=request.user)
         message, pinned_now = do_pin_message(
             user=request.user, conversation_id=conversation_id, message_id=data["message"]
         )
@@ -454,7 +454,7 @@ class PinDetailView(APIView):
         if parse_uuid(message_id) is None:
             # An id in the path that names nothing, like any other path's.
             raise NotFound("No such message.")
-        check_send_rate(user_id=request.user.pk)
+        check_send_rate(user=request.user)
         do_unpin_message(user=request.user, conversation_id=conversation_id, message_id=message_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 

@@ -25,6 +25,7 @@ from messaging.actions.send import (
     check_send_granted,
     check_send_message,
     grant_for,
+    message_budget,
 )
 from messaging.actions.typing import check_typing
 
@@ -106,9 +107,9 @@ def _on_durable(
         conn.push_error(err, ref)
 
 
-def _message_budget() -> tuple[str, float, int]:
+def _message_budget(user) -> tuple[str, float, int]:
     # The same bucket as check_send_rate (REST), so both count together.
-    return "msg", settings.LIMIT_MESSAGES_PER_S, settings.LIMIT_MESSAGES_BURST
+    return message_budget(user)
 
 
 # How long a socket trusts a send grant without hearing otherwise: access

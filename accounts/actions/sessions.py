@@ -4,12 +4,14 @@ sockets closed with it."""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
+import secrets
 import uuid as uuidlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -137,6 +139,64 @@ def _session_with_user(session_uuid: str) -> LoginSession | None:
     session = s.load(row)
     session.user = u.load(row, s.width)
     return session
+
+
+# --------------------------------------------------------------------------- bot keys
+#
+# A bot signs in with an API key: `Authorization: Bot <key>` on a request,
+# the same header, `?token=` or the `bot` subprotocol on a socket. Each key is
+# a login session of kind `bot` holding the key's SHA-256 (the key has 256
+# random bits, so a fast hash is as safe as a slow one and costs nothing per
+# request), so revoking a key is revoking a session: its sockets close at once.
+
+BOT_KEY_PREFIX = "wscb_"
+_KEY_NEVER_EXPIRES = datetime(9999, 12, 31, tzinfo=UTC)
+
+
+def is_bot_key(raw: object) -> bool:
+    return isinstance(raw, str) and raw.startswith(BOT_KEY_PREFIX)
+
+
+def _key_hash(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def issue_bot_key(*, bot: User, name: str) -> tuple[LoginSession, str]:
+    """A new key for `bot`: (its session, the key). The key is returned once
+    and only its hash is stored."""
+    raw = BOT_KEY_PREFIX + secrets.token_urlsafe(32)
+    session = LoginSession.objects.create(
+        user=bot,
+        kind=SessionKind.BOT,
+        device=name,
+        expires_at=_KEY_NEVER_EXPIRES,
+        key_hash=_key_hash(raw),
+        key_prefix=raw[: len(BOT_KEY_PREFIX) + 6],
+    )
+    return session, raw
+
+
+def authenticate_bot_key(raw: object) -> tuple[User, LoginSession]:
+    """The bot and key session an API key belongs to. As for a token
+    (`_admit`: the key is live, the bot active), and the bot's owner must be
+    active too: disabling a person stops their bots. Raises NotAuthenticated
+    or AccountDisabled."""
+    if not is_bot_key(raw) or len(raw) > 100:
+        raise NotAuthenticated("Not a bot key.")
+    session = (
+        LoginSession.objects.select_related("user__avatar", "user__bot_owner")
+        .filter(key_hash=_key_hash(raw), kind=SessionKind.BOT)
+        .first()
+    )
+    if session is not None and session.user.is_bot:
+        owner = session.user.bot_owner
+        if owner is None or owner.status == UserStatus.DELETED:
+            raise NotAuthenticated("This bot's owner no longer exists.")
+        if owner.status == UserStatus.DISABLED:
+            raise AccountDisabled("This bot's owner is disabled.")
+    else:
+        session = None
+    return _admit(session)
 
 
 def touch_session(session: LoginSession) -> None:

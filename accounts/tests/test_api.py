@@ -26,7 +26,7 @@ def last_code(phone: str) -> str:
 
 def assert_user_shape(data: dict, *, phone: bool, own: bool = False) -> None:
     """A User object; `own`: the caller's own (with phone and language)."""
-    keys = {"id", "username", "nickname", "avatar", "signature", "is_admin", "created_at"}
+    keys = {"id", "username", "nickname", "avatar", "signature", "is_admin", "is_bot", "created_at"}
     assert set(data) == keys | ({"phone"} if phone or own else set()) | ({"language"} if own else set())
     assert ISO.match(data["created_at"])
 

@@ -238,6 +238,7 @@ def test_delete_answers_the_anonymised_user_and_keeps_messages_under_a_deleted_s
         "avatar": None,
         "signature": "",
         "is_admin": False,
+        "is_bot": False,
         "created_at": iso(alice.created_at),
         "phone": None,
         "status": "deleted",

@@ -283,6 +283,7 @@ def test_delete_anonymises_the_account_and_frees_username_and_phone(closes, even
         "avatar": None,
         "signature": "",
         "is_admin": False,
+        "is_bot": False,
         "created_at": user_to_wire(alice)["created_at"],
     }
     # The name and the number can be taken again; the old password opens nothing.
@@ -311,6 +312,7 @@ def test_delete_anonymises_the_account_and_frees_username_and_phone(closes, even
         "groups_dismissed": [],
         "groups_kept": [],
         "join_requests_cancelled": 0,
+        "bots_deleted": 0,
     }
 
 

@@ -230,8 +230,8 @@ class Connection(AsyncWebsocketConsumer):
 
     def _token_from_scope(self) -> tuple[str | None, str | None]:
         subprotocols = self.scope.get("subprotocols") or []
-        if len(subprotocols) >= 2 and subprotocols[0] == "bearer":
-            return subprotocols[1], "bearer"
+        if len(subprotocols) >= 2 and subprotocols[0] in ("bearer", "bot"):
+            return subprotocols[1], subprotocols[0]
         query = parse_qs((self.scope.get("query_string") or b"").decode("latin-1"))
         tokens = query.get("token")
         if tokens:
@@ -247,6 +247,13 @@ class Connection(AsyncWebsocketConsumer):
         self._start_flush()
 
     def _hello(self) -> dict:
+        # The message budget is the one `message.send` frames are held to for
+        # this user (a bot's is its own).
+        send = registry.get("message.send")
+        if send is not None and send.budget is not None:
+            _, per_s, burst = send.budget(self.user)
+        else:
+            per_s, burst = settings.LIMIT_MESSAGES_PER_S, settings.LIMIT_MESSAGES_BURST
         return {
             "type": "hello",
             "user": self.profile,
@@ -255,8 +262,8 @@ class Connection(AsyncWebsocketConsumer):
             "limits": {
                 "max_text": settings.MAX_TEXT,
                 "max_file": settings.MAX_FILE_BYTES,
-                "messages_per_s": settings.LIMIT_MESSAGES_PER_S,
-                "messages_burst": settings.LIMIT_MESSAGES_BURST,
+                "messages_per_s": per_s,
+                "messages_burst": burst,
                 "edit_window_s": settings.EDIT_WINDOW_S,
             },
         }
@@ -337,7 +344,7 @@ class Connection(AsyncWebsocketConsumer):
                 decision = await kv.store().atoken_bucket(frames[0], rate=frames[1], burst=frames[2])
                 which, retry = (0, 0.0) if decision.allowed else (1, decision.retry_after)
             else:
-                prefix, rate, burst = budget()
+                prefix, rate, burst = budget(self.user)
                 which, retry = await kv.store().atoken_bucket_pair(frames, (f"{prefix}:{self.user_id}", rate, burst))
         except Unavailable:
             return True  # chat limits fail open; security limits (login, SMS) fail closed

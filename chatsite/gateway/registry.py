@@ -36,8 +36,9 @@ class FrameSpec:
     # The frame field `ref` defaults to, when the client sends none.
     ref_field: str | None
     # A budget of its own on top of the frame budget, checked in the same
-    # shared-store call: (key prefix, rate per s, burst) read at call time.
-    budget: Callable[[], tuple[str, float, int]] | None = None
+    # shared-store call: (key prefix, rate per s, burst) for the socket's
+    # user, read at call time.
+    budget: Callable[[Any], tuple[str, float, int]] | None = None
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ _disconnect_hooks: list[Hook] = []
 
 
 def frame_handler(
-    frame_type: str, *, ref_field: str | None = None, budget: Callable[[], tuple[str, float, int]] | None = None
+    frame_type: str, *, ref_field: str | None = None, budget: Callable[[Any], tuple[str, float, int]] | None = None
 ) -> Callable[[Handler], Handler]:
     def register(fn: Handler) -> Handler:
         if frame_type in _frames and _frames[frame_type].handler is not fn:

@@ -163,10 +163,17 @@ def decode_record(value: bytes) -> Incoming:
 # --------------------------------------------------------------------------- rate
 
 
-def check_send_rate(*, user_id: int) -> None:
-    decision = kv.store().token_bucket(
-        f"msg:{user_id}", rate=settings.LIMIT_MESSAGES_PER_S, burst=settings.LIMIT_MESSAGES_BURST
-    )
+def message_budget(user: User) -> tuple[str, int, int]:
+    """(bucket prefix, rate per s, burst) of a user's messages, edits and
+    reactions: a bot has a budget of its own (docs/bots.md)."""
+    if user.is_bot:
+        return "botmsg", settings.LIMIT_BOT_MESSAGES_PER_S, settings.LIMIT_BOT_MESSAGES_BURST
+    return "msg", settings.LIMIT_MESSAGES_PER_S, settings.LIMIT_MESSAGES_BURST
+
+
+def check_send_rate(*, user: User) -> None:
+    prefix, rate, burst = message_budget(user)
+    decision = kv.store().token_bucket(f"{prefix}:{user.pk}", rate=rate, burst=burst)
     if not decision.allowed:
         raise RateLimited("You are sending messages too fast.", retry_after=decision.retry_after)
 

@@ -228,6 +228,7 @@ USER = {
     "avatar": None,
     "signature": "",
     "is_admin": False,
+    "is_bot": False,
     "created_at": "2026-11-25T12:00:00.123Z",
 }
 MESSAGE = {

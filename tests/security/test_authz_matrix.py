@@ -15,6 +15,7 @@ endpoint or frame therefore cannot ship without its access decision.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import re
 import uuid
@@ -557,6 +558,122 @@ for _kind in ("content", "thumbnail"):
         REST_CALLS[(f"GET /api/v1/files/{{file_id}}/{_kind}", _variant)] = _play
 
 
+# bots --------------------------------------------------------------------
+
+
+def _bot(w: World, *, public: bool = False, in_group: bool = False):
+    """A bot of *owner* (private unless `public`), in G when `in_group`."""
+    from bots.services import do_add_bot, do_create_bot
+    from groups.services import do_add_members
+
+    owner = w.users["owner"]
+    bot = do_create_bot(owner=owner, username=f"bot{next(_bots)}_{w.tag}", is_public=public)
+    if in_group:
+        do_add_bot(user=owner, bot_id=_id(bot.user))
+        do_add_members(user=owner, group_id=_id(w.group), users=[_id(bot.user)])
+    return bot
+
+
+_bots = itertools.count(1)
+
+
+@rest("GET /api/v1/bots")
+def _(w, role):
+    return Req("/api/v1/bots")
+
+
+@rest("POST /api/v1/bots")
+def _(w, role):
+    return Req("/api/v1/bots", {"username": f"new_bot_{uuid.uuid4().hex[:8]}"})
+
+
+@rest("GET /api/v1/bots/{bot_id}", "private")
+def _(w, role):
+    return Req(f"/api/v1/bots/{_id(_bot(w).user)}")
+
+
+@rest("GET /api/v1/bots/{bot_id}", "public")
+def _(w, role):
+    return Req(f"/api/v1/bots/{_id(_bot(w, public=True).user)}")
+
+
+@rest("PATCH /api/v1/bots/{bot_id}")
+def _(w, role):
+    return Req(f"/api/v1/bots/{_id(_bot(w).user)}", {"description": "checked by the matrix"})
+
+
+@rest("DELETE /api/v1/bots/{bot_id}")
+def _(w, role):
+    return Req(f"/api/v1/bots/{_id(_bot(w).user)}")
+
+
+@rest("POST /api/v1/bots/{bot_id}/add", "private")
+def _(w, role):
+    return Req(f"/api/v1/bots/{_id(_bot(w).user)}/add")
+
+
+@rest("POST /api/v1/bots/{bot_id}/add", "public")
+def _(w, role):
+    return Req(f"/api/v1/bots/{_id(_bot(w, public=True).user)}/add")
+
+
+@rest("POST /api/v1/bots/{bot_id}/secret")
+def _(w, role):
+    return Req(f"/api/v1/bots/{_id(_bot(w).user)}/secret")
+
+
+@rest("PUT /api/v1/bots/{bot_id}/commands")
+def _(w, role):
+    return Req(f"/api/v1/bots/{_id(_bot(w).user)}/commands", {"commands": [{"name": "weather"}]})
+
+
+@rest("GET /api/v1/bots/{bot_id}/keys")
+def _(w, role):
+    return Req(f"/api/v1/bots/{_id(_bot(w).user)}/keys")
+
+
+@rest("POST /api/v1/bots/{bot_id}/keys")
+def _(w, role):
+    return Req(f"/api/v1/bots/{_id(_bot(w).user)}/keys", {"name": "matrix"})
+
+
+@rest("DELETE /api/v1/bots/{bot_id}/keys/{key_id}")
+def _(w, role):
+    from accounts.actions.sessions import issue_bot_key
+
+    bot = _bot(w)
+    session, _ = issue_bot_key(bot=bot.user, name="matrix")
+    return Req(f"/api/v1/bots/{_id(bot.user)}/keys/{session.uuid}")
+
+
+@rest("GET /api/v1/bots/{bot_id}/webhooks")
+def _(w, role):
+    return Req(f"/api/v1/bots/{_id(_bot(w).user)}/webhooks")
+
+
+@rest("POST /api/v1/bots/{bot_id}/webhooks")
+def _(w, role):
+    return Req(f"/api/v1/bots/{_id(_bot(w, in_group=True).user)}/webhooks", {"conversation": _id(w.group_conversation)})
+
+
+def _webhook(w: World):
+    from bots.services import do_create_webhook
+
+    bot = _bot(w, in_group=True)
+    return do_create_webhook(user=w.users["owner"], bot_id=_id(bot.user), conversation_id=_id(w.group_conversation))
+
+
+@rest("DELETE /api/v1/bots/{bot_id}/webhooks/{webhook_id}")
+def _(w, role):
+    new = _webhook(w)
+    return Req(f"/api/v1/bots/{_id(new.webhook.bot.user)}/webhooks/{new.webhook.pk}")
+
+
+@rest("POST /api/v1/hooks/{token}")
+def _(w, role):
+    return Req(f"/api/v1/hooks/{_webhook(w).token}", {"text": "posted by the matrix"})
+
+
 # calls -------------------------------------------------------------------
 
 
@@ -868,7 +985,7 @@ def media_root(settings, tmp_path):
 
 # Rows whose success goes through the message bus, which stores on another
 # connection: their world is committed and built anew for every caller.
-COMMITS = {"POST /api/v1/conversations/{conversation_id}/messages"}
+COMMITS = {"POST /api/v1/conversations/{conversation_id}/messages", "POST /api/v1/hooks/{token}"}
 
 
 def as_markdown(row: Row, actual: dict[str, str]) -> str:

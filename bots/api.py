@@ -1,0 +1,203 @@
+"""REST views for bots: parse → service → serialize (docs/bots.md)."""
+
+from __future__ import annotations
+
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import NICKNAME_MAX
+from accounts.serializers import USERNAME_SCHEMA
+from bots import selectors, services, slack, webhooks
+from bots import serializers as s
+from chatsite.drf import BoundedListField, StrictBooleanField, StrictCharField, id_field, parse, text_field
+from chatsite.errors import NotFound
+from chatsite.schema import errors
+from contacts.serializers import ContactOut, contact_to_wire
+
+TAGS = ["bots"]
+
+
+class BotIn(serializers.Serializer):
+    username = StrictCharField(trim_whitespace=False, schema=USERNAME_SCHEMA)
+    nickname = text_field(max_len=NICKNAME_MAX, allow_empty=True, required=False)
+    description = text_field(max_len=services.DESCRIPTION_MAX, allow_empty=True, multiline=True, required=False)
+    is_public = StrictBooleanField(required=False)
+
+
+class BotPatchIn(serializers.Serializer):
+    nickname = text_field(max_len=NICKNAME_MAX, allow_empty=True, required=False)
+    description = text_field(max_len=services.DESCRIPTION_MAX, allow_empty=True, multiline=True, required=False)
+    is_public = StrictBooleanField(required=False)
+    events_url = StrictCharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        trim_whitespace=False,
+        schema={"maxLength": 2000, "format": "uri"},
+        help_text="where the bot's events are POSTed (http or https); null or empty: none",
+    )
+
+
+class KeyIn(serializers.Serializer):
+    name = text_field(max_len=services.KEY_NAME_MAX, allow_empty=True, required=False)
+
+
+class CommandIn(serializers.Serializer):
+    name = StrictCharField(schema={"pattern": services.COMMAND_NAME_RE.pattern})
+    description = text_field(max_len=200, allow_empty=True, required=False)
+    usage = text_field(max_len=100, allow_empty=True, required=False)
+
+
+class CommandsIn(serializers.Serializer):
+    commands = BoundedListField(child=serializers.DictField(), max_items=lambda: services.COMMANDS_MAX)
+
+
+class WebhookIn(serializers.Serializer):
+    conversation = id_field(help_text="a conversation the bot is in")
+
+
+class BotListView(APIView):
+    @extend_schema(operation_id="bots_list", responses={200: s.BotOut(many=True)}, tags=TAGS)
+    def get(self, request: Request) -> Response:
+        return Response(
+            {"results": [s.bot_to_wire(b, owner_view=True) for b in selectors.list_bots(owner=request.user)]}
+        )
+
+    @extend_schema(request=BotIn, responses={201: s.BotOut, **errors(400, 403, 409)}, tags=TAGS)
+    def post(self, request: Request) -> Response:
+        data = parse(BotIn, request)
+        bot = services.do_create_bot(owner=request.user, **data)
+        return Response(s.bot_to_wire(bot, owner_view=True), status=status.HTTP_201_CREATED)
+
+
+class BotDetailView(APIView):
+    @extend_schema(responses={200: s.BotOut, **errors(404)}, tags=TAGS)
+    def get(self, request: Request, bot_id: str) -> Response:
+        try:
+            return Response(s.bot_to_wire(selectors.access_bot(user=request.user, bot_id=bot_id), owner_view=True))
+        except NotFound:
+            return Response(s.bot_to_wire(selectors.get_public_bot(bot_id=bot_id), owner_view=False))
+
+    @extend_schema(request=BotPatchIn, responses={200: s.BotOut, **errors(400, 404)}, tags=TAGS)
+    def patch(self, request: Request, bot_id: str) -> Response:
+        data = parse(BotPatchIn, request)
+        bot = services.do_update_bot(user=request.user, bot_id=bot_id, **data)
+        return Response(s.bot_to_wire(bot, owner_view=True))
+
+    @extend_schema(responses={204: None, **errors(404)}, tags=TAGS)
+    def delete(self, request: Request, bot_id: str) -> Response:
+        services.do_delete_bot(user=request.user, bot_id=bot_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class BotSecretView(APIView):
+    @extend_schema(request=None, responses={200: s.BotOut, **errors(404)}, tags=TAGS)
+    def post(self, request: Request, bot_id: str) -> Response:
+        bot = services.do_rotate_signing_secret(user=request.user, bot_id=bot_id)
+        return Response(s.bot_to_wire(bot, owner_view=True))
+
+
+class BotKeyListView(APIView):
+    @extend_schema(operation_id="bot_keys_list", responses={200: s.KeyOut(many=True), **errors(404)}, tags=TAGS)
+    def get(self, request: Request, bot_id: str) -> Response:
+        bot = selectors.access_bot(user=request.user, bot_id=bot_id)
+        return Response({"results": [s.key_to_wire(k) for k in selectors.list_keys(bot=bot)]})
+
+    @extend_schema(request=KeyIn, responses={201: s.KeyOut, **errors(400, 404, 409)}, tags=TAGS)
+    def post(self, request: Request, bot_id: str) -> Response:
+        data = parse(KeyIn, request)
+        new = services.do_create_bot_key(user=request.user, bot_id=bot_id, name=data.get("name", ""))
+        return Response(s.key_to_wire(new.session, key=new.key), status=status.HTTP_201_CREATED)
+
+
+class BotKeyDetailView(APIView):
+    @extend_schema(responses={204: None, **errors(404)}, tags=TAGS)
+    def delete(self, request: Request, bot_id: str, key_id: str) -> Response:
+        services.do_revoke_bot_key(user=request.user, bot_id=bot_id, key_id=key_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class BotCommandsView(APIView):
+    @extend_schema(request=CommandsIn, responses={200: s.CommandOut(many=True), **errors(400, 404)}, tags=TAGS)
+    def put(self, request: Request, bot_id: str) -> Response:
+        data = parse(CommandsIn, request)
+        commands = services.do_set_commands(user=request.user, bot_id=bot_id, commands=data["commands"])
+        return Response({"results": [s.command_to_wire(c) for c in commands]})
+
+
+class BotAddView(APIView):
+    @extend_schema(request=None, responses={200: ContactOut, **errors(403, 404)}, tags=TAGS)
+    def post(self, request: Request, bot_id: str) -> Response:
+        contact = services.do_add_bot(user=request.user, bot_id=bot_id)
+        return Response(contact_to_wire(contact, blocked=False))
+
+
+class BotWebhookListView(APIView):
+    @extend_schema(operation_id="bot_webhooks_list", responses={200: s.WebhookOut(many=True), **errors(404)}, tags=TAGS)
+    def get(self, request: Request, bot_id: str) -> Response:
+        bot = selectors.access_bot(user=request.user, bot_id=bot_id)
+        return Response({"results": [s.webhook_to_wire(w) for w in selectors.list_webhooks(bot=bot)]})
+
+    @extend_schema(request=WebhookIn, responses={201: s.WebhookOut, **errors(404, 409)}, tags=TAGS)
+    def post(self, request: Request, bot_id: str) -> Response:
+        data = parse(WebhookIn, request)
+        new = services.do_create_webhook(user=request.user, bot_id=bot_id, conversation_id=data["conversation"])
+        url = request.build_absolute_uri(f"/api/v1/hooks/{new.token}")
+        return Response(s.webhook_to_wire(new.webhook, url=url), status=status.HTTP_201_CREATED)
+
+
+class BotWebhookDetailView(APIView):
+    @extend_schema(responses={204: None, **errors(404)}, tags=TAGS)
+    def delete(self, request: Request, bot_id: str, webhook_id: str) -> Response:
+        services.do_revoke_webhook(user=request.user, bot_id=bot_id, webhook_id=webhook_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+_PLAIN = OpenApiTypes.STR
+
+
+class IncomingWebhookView(APIView):
+    """Slack-compatible: the body is `ok` or Slack's error string, as text."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="hooks_post",
+        request={"application/json": OpenApiTypes.OBJECT, "application/x-www-form-urlencoded": OpenApiTypes.OBJECT},
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key", str, OpenApiParameter.HEADER, description="the same key posts once (1-255 chars)"
+            )
+        ],
+        responses={
+            (200, "text/plain"): _PLAIN,
+            (400, "text/plain"): _PLAIN,
+            (403, "text/plain"): _PLAIN,
+            (404, "text/plain"): _PLAIN,
+            (410, "text/plain"): _PLAIN,
+            (429, "text/plain"): _PLAIN,
+        },
+        auth=[],
+        tags=TAGS,
+    )
+    def post(self, request: Request, token: str) -> HttpResponse:
+        try:
+            webhooks.post_by_webhook(
+                token=token,
+                content_type=request.content_type or "",
+                body=request.body,
+                idempotency_key=request.headers.get("Idempotency-Key"),
+            )
+        except slack.SlackPayloadError as exc:
+            answer = HttpResponse(exc.code, status=exc.status, content_type="text/plain")
+            if getattr(exc, "retry_after", None):
+                answer["Retry-After"] = str(exc.retry_after)
+            return answer
+        return HttpResponse("ok", content_type="text/plain")

@@ -1,0 +1,77 @@
+"""Bots: reads."""
+
+from __future__ import annotations
+
+from accounts.models import LoginSession, SessionKind, User, UserStatus
+from bots.models import Bot, Command, Webhook
+from chatsite.errors import NotFound
+from chatsite.wire import parse_uuid
+from conversations.models import Member
+
+
+def access_bot(*, user: User, bot_id: object) -> Bot:
+    """A bot `user` owns (`not_found` for any other, existence never leaks)."""
+    bid = parse_uuid(bot_id)
+    bot = (
+        Bot.objects.select_related("user__avatar")
+        .filter(user__uuid=bid, user__bot_owner=user)
+        .exclude(user__status=UserStatus.DELETED)
+        .first()
+        if bid
+        else None
+    )
+    if bot is None:
+        raise NotFound("No such bot.")
+    return bot
+
+
+def list_bots(*, owner: User) -> list[Bot]:
+    """The bots `owner` has, oldest first, with their commands."""
+    return list(
+        Bot.objects.select_related("user__avatar")
+        .prefetch_related("commands")
+        .filter(user__bot_owner=owner)
+        .exclude(user__status=UserStatus.DELETED)
+        .order_by("created_at", "pk")
+    )
+
+
+def get_public_bot(*, bot_id: object) -> Bot:
+    """A public, active bot anyone may look at and add."""
+    bid = parse_uuid(bot_id)
+    bot = (
+        Bot.objects.select_related("user__avatar")
+        .prefetch_related("commands")
+        .filter(user__uuid=bid, is_public=True, user__status=UserStatus.ACTIVE)
+        .first()
+        if bid
+        else None
+    )
+    if bot is None:
+        raise NotFound("No such bot.")
+    return bot
+
+
+def list_keys(*, bot: Bot) -> list[LoginSession]:
+    """The bot's live keys, newest first."""
+    return list(
+        LoginSession.objects.filter(user_id=bot.user_id, kind=SessionKind.BOT, revoked_at__isnull=True).order_by(
+            "-created_at", "-pk"
+        )
+    )
+
+
+def list_webhooks(*, bot: Bot) -> list[Webhook]:
+    return list(
+        Webhook.objects.select_related("conversation")
+        .filter(bot=bot, revoked_at__isnull=True)
+        .order_by("-created_at", "-pk")
+    )
+
+
+def commands_in(*, conversation_id: int) -> list[Command]:
+    """The slash commands of the bots that are current members of a conversation, by name."""
+    bot_ids = Member.objects.filter(
+        conversation_id=conversation_id, left_seq__isnull=True, user__is_bot=True, user__status=UserStatus.ACTIVE
+    ).values("user_id")
+    return list(Command.objects.select_related("bot__user").filter(bot_id__in=bot_ids).order_by("name", "bot_id"))
