@@ -12,8 +12,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import NICKNAME_MAX
-from accounts.serializers import USERNAME_SCHEMA
-from bots import selectors, services, slack, webhooks
+from accounts.serializers import USERNAME_SCHEMA, UserOut, user_to_wire
+from bots import commands, selectors, services, slack, webhooks
 from bots import serializers as s
 from chatsite.drf import BoundedListField, StrictBooleanField, StrictCharField, id_field, parse, text_field
 from chatsite.errors import NotFound
@@ -201,3 +201,55 @@ class IncomingWebhookView(APIView):
                 answer["Retry-After"] = str(exc.retry_after)
             return answer
         return HttpResponse("ok", content_type="text/plain")
+
+
+class CommandRunIn(serializers.Serializer):
+    text = StrictCharField(trim_whitespace=False, schema={"maxLength": commands.TEXT_MAX, "pattern": "^/"})
+    client_msg_id = id_field(required=False, trim_whitespace=False, help_text="for /me and /shrug: the message's")
+
+
+class AvailableOut(serializers.Serializer):
+    name = serializers.CharField()
+    description = serializers.CharField()
+    usage = serializers.CharField()
+    bot = UserOut(allow_null=True, help_text="the bot that answers it; null: built in")
+
+
+class RanOut(serializers.Serializer):
+    command = serializers.CharField()
+    status = serializers.ChoiceField(choices=["sent", "done", "forwarded"])
+    client_msg_id = serializers.UUIDField(allow_null=True)
+
+
+class ConversationCommandsView(APIView):
+    @extend_schema(
+        operation_id="conversation_commands_list",
+        responses={200: AvailableOut(many=True), **errors(403, 404)},
+        tags=["conversations"],
+    )
+    def get(self, request: Request, conversation_id: str) -> Response:
+        found = commands.list_commands(user=request.user, conversation_id=conversation_id)
+        return Response(
+            {
+                "results": [
+                    {
+                        "name": a.name,
+                        "description": a.description,
+                        "usage": a.usage,
+                        "bot": user_to_wire(a.bot) if a.bot is not None else None,
+                    }
+                    for a in found
+                ]
+            }
+        )
+
+    @extend_schema(request=CommandRunIn, responses={200: RanOut, **errors(400, 403, 404, 429)}, tags=["conversations"])
+    def post(self, request: Request, conversation_id: str) -> Response:
+        data = parse(CommandRunIn, request)
+        ran = commands.do_run_command(
+            user=request.user,
+            conversation_id=conversation_id,
+            text=data["text"],
+            client_msg_id=data.get("client_msg_id"),
+        )
+        return Response({"command": ran.command, "status": ran.status, "client_msg_id": ran.client_msg_id})

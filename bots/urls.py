@@ -13,4 +13,5 @@ urlpatterns = [
     path("bots/<str:bot_id>/webhooks", api.BotWebhookListView.as_view()),
     path("bots/<str:bot_id>/webhooks/<str:webhook_id>", api.BotWebhookDetailView.as_view()),
     path("hooks/<str:token>", api.IncomingWebhookView.as_view()),
+    path("conversations/<str:conversation_id>/commands", api.ConversationCommandsView.as_view()),
 ]

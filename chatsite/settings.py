@@ -439,6 +439,10 @@ if env.is_set("TRUSTED_PROXY_COUNT"):
 BOTS_MAX_PER_OWNER = env.integer("BOTS_MAX_PER_OWNER", 20, minimum=0)
 BOT_KEYS_MAX = env.integer("BOT_KEYS_MAX", 10, minimum=1)
 BOT_WEBHOOKS_MAX = env.integer("BOT_WEBHOOKS_MAX", 50, minimum=1)
+# Outgoing events: attempts before one is given up, and requests in flight
+# at once per bots worker.
+BOT_EVENT_ATTEMPTS = env.integer("BOT_EVENT_ATTEMPTS", 6, minimum=1)
+BOT_EVENT_CONCURRENCY = env.integer("BOT_EVENT_CONCURRENCY", 8, minimum=1)
 
 # ---------------------------------------------------------------------------
 # Calls (docs/calls.md): timers, signalling limits, ICE servers

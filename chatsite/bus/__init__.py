@@ -66,6 +66,10 @@ NOTIFY_TOPIC = "notify"
 # `{"v": 1, "c": conversation pk}`, consumed by the search indexer
 # (search/bus_handlers.py), which catches the index up with the log.
 INDEX_TOPIC = "index"
+# A slash command for a bot: `{"v": 1, "id": uuid, "conversation": pk,
+# "user": pk, "bot": pk, "command": name, "text": args}`, keyed by the
+# conversation, consumed by the bots group (bots/bus_handlers.py).
+COMMANDS_TOPIC = "commands"
 
 _handlers: dict[tuple[str, str], BatchHandler] = {}
 

@@ -273,6 +273,23 @@ def resolve_target(
     return member.conversation, member
 
 
+def check_may_post(
+    *, sender: User, conversation: object = None, to: object = None
+) -> tuple[Conversation, Member | None]:
+    """What decides whether `sender` may post in a conversation at all (the
+    pair rule in a direct chat; a current member of an active group), and
+    nothing about the message: for sends, and for slash commands, which
+    reach a bot instead of the conversation."""
+    target, member = resolve_target(sender=sender, conversation=conversation, to=to)
+    if target.kind == ConversationKind.DIRECT:
+        if member is None:
+            raise NotFound("No such conversation.")
+        _check_direct(sender.pk, _direct_peer_id(target, sender.pk))
+    else:
+        _check_group(target, member)
+    return target, member
+
+
 def check_send_message(
     *,
     sender: User,
@@ -371,13 +388,7 @@ def check_send_message(
                 raise GroupDisabled()
         target_id, target_uuid, target_kind = found.conversation_id, str(conv_uuid), found.kind
     else:
-        target, member = resolve_target(sender=sender, conversation=conversation, to=to)
-        if target.kind == ConversationKind.DIRECT:
-            if member is None:
-                raise NotFound("No such conversation.")
-            _check_direct(sender.pk, _direct_peer_id(target, sender.pk))
-        else:
-            _check_group(target, member)
+        target, _ = check_may_post(sender=sender, conversation=conversation, to=to)
         target_id, target_uuid, target_kind = target.pk, str(target.uuid), target.kind
     extras = _check_extras(
         sender=sender,

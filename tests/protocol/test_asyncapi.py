@@ -31,6 +31,10 @@ APPS = (
     "messaging",
     "files",
     "calls",
+    "search",
+    "bots",
+    "assistant",
+    "notifications",
     "backoffice",
     "chatsite",
     "web",
@@ -40,6 +44,8 @@ APPS = (
 # test_server_frame_types_in_the_code_are_the_listed_ones keeps this list true.
 SERVER_FRAME_TYPES = {
     "hello",
+    "command.ack",
+    "bot.ephemeral",
     "pong",
     "error",
     "message.ack",

@@ -494,6 +494,8 @@ _conversation_rows(
 _conversation_rows("/reads", "GET", lambda p: Req(p))
 _conversation_rows("/read", "POST", lambda p: Req(p, {"seq": 1}))
 _conversation_rows("/draft", "PUT", lambda p: Req(p, {"text": "later"}))
+_conversation_rows("/commands", "GET", lambda p: Req(p))
+_conversation_rows("/commands", "POST", lambda p: Req(p, {"text": "/mute"}))
 
 
 def _posted(w: World, role: str, variant: str, *, pinned: bool = False, reacted: bool = False):
@@ -1130,6 +1132,9 @@ for _variant in ("direct", "group"):
     )
     FRAME_CALLS[("typing", _variant)] = lambda w, role, v=_variant: Frame(
         {"type": "typing", "conversation": _id(_conversation(w, role, v))}
+    )
+    FRAME_CALLS[("command.run", _variant)] = lambda w, role, v=_variant: Frame(
+        {"type": "command.run", "conversation": _id(_conversation(w, role, v)), "text": "/mute"}
     )
     FRAME_CALLS[("sync", _variant)] = lambda w, role, v=_variant: Frame(
         {"type": "sync", "cursors": {_id(_conversation(w, role, v)): 0}}, summarize=_sync_summary

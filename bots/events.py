@@ -1,0 +1,340 @@
+"""Outgoing events: what a bot hears at its events URL, and what its answer does.
+
+1. **Plan** (`plan_messages`, `plan_command`; the `bots` consumer group on
+   the bus, bots/bus_handlers.py): a stored message in a direct chat with a
+   bot, a message that mentions a bot, and a slash command for a bot become a
+   `Delivery` row each, keyed so a redelivered record adds nothing. The send
+   path never waits for any of this.
+2. **Send** (`send_due`, looped by `Sender` on threads of the bots worker, or
+   of the embedded server): claim due rows (a lease in `next_at`, so several
+   workers share them), POST the event signed the way Slack signs
+   (`X-Slack-Request-Timestamp`, `X-Slack-Signature`) through
+   chatsite.outbound (no private addresses, one deadline, size caps), and
+   retry a failure with backoff (`RETRY_DELAYS_S`) up to BOT_EVENT_ATTEMPTS.
+   A refusal by policy or a 4xx other than 408/429 is final.
+3. **Answer** (`_respond`): a 2xx answer may carry a reply in Slack's shape
+   (`text`, `blocks`, `attachments`, `response_type`). `in_channel` posts it
+   as the bot through the ordinary send path (its checks and its budget);
+   `ephemeral` shows it only on the sockets of the person who caused the
+   event (a `bot.ephemeral` frame) and is never stored. A command's reply is
+   ephemeral unless it says otherwise, a message's is posted.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import close_old_connections, connection
+from django.db.models import F
+from django.utils import timezone
+
+from accounts.models import User, UserStatus
+from accounts.serializers import user_to_wire
+from bots import slack
+from bots.models import Bot, Delivery, DeliveryState
+from chatsite import outbound, realtime, signing, wire
+from chatsite.errors import ChatError
+from conversations.models import ConversationKind, Member, Message, MessageKind
+from conversations.serializers import message_to_wire
+from messaging.actions.send import check_send_message, check_send_rate, do_send_message
+
+logger = logging.getLogger(__name__)
+
+# After the first attempt fails: the waits before the next ones.
+RETRY_DELAYS_S = (5, 30, 120, 600, 1800)
+LEASE_S = 60
+POLL_S = 2.0
+CLAIM_BATCH = 50
+KEEP_DONE = timedelta(days=1)
+USER_AGENT = "WebsocketChat-Bots/1"
+_REPLY_NAMESPACE = uuid.UUID("3f1d6a52-8c0e-4b7e-a6c4-0d2b9e5f7a81")
+
+_wake = threading.Event()
+
+
+def wake() -> None:
+    """New deliveries are due: the sender of this process looks now."""
+    _wake.set()
+
+
+# --------------------------------------------------------------------------- plan
+
+
+def any_listening() -> bool:
+    """Whether any bot has an events URL: one small query per batch, and
+    without one nothing else is read. (Not cached: a bot that has just set its
+    URL must hear of the next message.)"""
+    return Bot.objects.exclude(events_url="").filter(user__status=UserStatus.ACTIVE).exists()
+
+
+def _event(*, kind: str, key: str, bot: User, conversation, user: User, **extra) -> dict:
+    return {
+        "type": kind,
+        "id": key,
+        "bot": {"id": str(bot.uuid), "username": bot.username},
+        "conversation": {"id": str(conversation.uuid), "kind": conversation.kind},
+        "user": user_to_wire(user),
+        "created_at": wire.now_iso(),
+        **extra,
+    }
+
+
+def plan_messages(messages: list[Message]) -> int:
+    """A Delivery for each (message, bot) the message is for: the bot is the
+    other side of a direct chat, or is mentioned in a group. Never for a bot's
+    own message, a system message or a recalled one. Idempotent."""
+    wanted = [
+        m
+        for m in messages
+        if m.kind not in (MessageKind.SYSTEM, MessageKind.CALL) and not m.recalled and m.sender_id is not None
+    ]
+    if not wanted or not any_listening():
+        return 0
+    bots_by_conversation: dict[int, list[User]] = {}
+    rows = (
+        Member.objects.select_related("user")
+        .filter(
+            conversation_id__in={m.conversation_id for m in wanted},
+            left_seq__isnull=True,
+            user__is_bot=True,
+            user__status=UserStatus.ACTIVE,
+        )
+        .exclude(user__bot__events_url="")
+    )
+    for member in rows:
+        bots_by_conversation.setdefault(member.conversation_id, []).append(member.user)
+    if not bots_by_conversation:
+        return 0
+    senders = {u.pk: u for u in User.objects.select_related("avatar").filter(pk__in={m.sender_id for m in wanted})}
+    planned = []
+    for message in wanted:
+        for bot in bots_by_conversation.get(message.conversation_id, ()):
+            if bot.pk == message.sender_id:
+                continue
+            direct = message.conversation.kind == ConversationKind.DIRECT
+            if not direct and str(bot.uuid) not in (message.mentions or ()):
+                continue
+            key = f"msg:{message.pk}:{bot.pk}"
+            sender = senders[message.sender_id]
+            payload = _event(
+                kind="message" if direct else "mention",
+                key=key,
+                bot=bot,
+                conversation=message.conversation,
+                user=sender,
+                message=message_to_wire(message, sender_wire=user_to_wire(sender)),
+            )
+            planned.append(Delivery(bot_id=bot.pk, key=key, payload=payload))
+    Delivery.objects.bulk_create(planned, ignore_conflicts=True)
+    if planned:
+        wake()
+    return len(planned)
+
+
+def plan_command(*, command_id: str, conversation, user: User, bot: User, name: str, text: str) -> None:
+    """A Delivery of a slash command to its bot (idempotent by the command's id)."""
+    key = f"cmd:{command_id}"
+    payload = _event(
+        kind="command",
+        key=key,
+        bot=bot,
+        conversation=conversation,
+        user=user,
+        command=f"/{name}",
+        text=text,
+    )
+    Delivery.objects.bulk_create([Delivery(bot_id=bot.pk, key=key, payload=payload)], ignore_conflicts=True)
+    wake()
+
+
+# --------------------------------------------------------------------------- send
+
+
+def _claim(now) -> list[Delivery]:
+    """Due deliveries this process now holds (for LEASE_S)."""
+    due = list(
+        Delivery.objects.filter(state=DeliveryState.PENDING, next_at__lte=now)
+        .order_by("next_at", "pk")
+        .values_list("pk", "next_at")[:CLAIM_BATCH]
+    )
+    mine = []
+    for pk, next_at in due:
+        if Delivery.objects.filter(pk=pk, state=DeliveryState.PENDING, next_at=next_at).update(
+            next_at=now + timedelta(seconds=LEASE_S), attempts=F("attempts") + 1
+        ):
+            mine.append(pk)
+    return list(Delivery.objects.select_related("bot__user").filter(pk__in=mine).order_by("pk"))
+
+
+def send_due(*, pool: ThreadPoolExecutor | None = None) -> dict[str, int]:
+    """Send what is due (in `pool`, else here); the counts of outcomes."""
+    claimed = _claim(timezone.now())
+    if not claimed:
+        return {}
+    if pool is None:
+        outcomes = [_deliver(d) for d in claimed]
+    else:
+        outcomes = list(pool.map(_deliver_in_thread, claimed))
+    counts: dict[str, int] = {}
+    for outcome in outcomes:
+        counts[outcome] = counts.get(outcome, 0) + 1
+    return counts
+
+
+def _deliver_in_thread(delivery: Delivery) -> str:
+    try:
+        return _deliver(delivery)
+    finally:
+        connection.close()
+
+
+def _deliver(delivery: Delivery) -> str:
+    bot = delivery.bot
+    if not bot.events_url or bot.user.status != UserStatus.ACTIVE:
+        return _finish(delivery, DeliveryState.FAILED, "the bot has no events URL or is not active")
+    body = wire.dumps_bytes(delivery.payload)
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "X-Chat-Delivery": delivery.key,
+        **signing.signed_headers(bot.signing_secret, body),
+    }
+    try:
+        response = outbound.post_json(bot.events_url, body, headers)
+    except outbound.OutboundRefused as exc:
+        return _finish(delivery, DeliveryState.FAILED, f"refused: {exc.reason}")
+    except outbound.OutboundFailed as exc:
+        return _retry(delivery, exc.reason)
+    if 200 <= response.status < 300:
+        _finish(delivery, DeliveryState.DELIVERED, "")
+        _respond(delivery, response.body)
+        return "delivered"
+    if response.status in (408, 429) or response.status >= 500:
+        return _retry(delivery, f"HTTP {response.status}")
+    return _finish(delivery, DeliveryState.FAILED, f"HTTP {response.status}")
+
+
+def _finish(delivery: Delivery, state: str, error: str) -> str:
+    Delivery.objects.filter(pk=delivery.pk).update(state=state, last_error=error[:200])
+    if state == DeliveryState.FAILED:
+        logger.info("bot event %s to bot %s failed: %s", delivery.key, delivery.bot_id, error)
+    return state
+
+
+def _retry(delivery: Delivery, error: str) -> str:
+    attempts = delivery.attempts  # this one included: the claim counted it
+    if attempts >= settings.BOT_EVENT_ATTEMPTS or attempts > len(RETRY_DELAYS_S):
+        return _finish(delivery, DeliveryState.FAILED, error)
+    wait = RETRY_DELAYS_S[attempts - 1]
+    Delivery.objects.filter(pk=delivery.pk).update(
+        next_at=timezone.now() + timedelta(seconds=wait), last_error=error[:200]
+    )
+    return "retried"
+
+
+# --------------------------------------------------------------------------- answer
+
+
+def _respond(delivery: Delivery, body: bytes) -> None:
+    """Act on a reply in the bot's answer, if there is one."""
+    if not body.strip():
+        return
+    try:
+        answer = wire.loads(body)
+    except ValueError:
+        return
+    if not isinstance(answer, dict):
+        return
+    try:
+        rendered = slack.render(answer)
+    except slack.SlackPayloadError:
+        return
+    payload = delivery.payload
+    default = "ephemeral" if payload["type"] == "command" else "in_channel"
+    response_type = answer.get("response_type", default)
+    bot = delivery.bot.user
+    caller = User.objects.filter(uuid=payload["user"]["id"]).values_list("pk", flat=True).first()
+    if response_type == "ephemeral":
+        if caller is not None:
+            frame = {
+                "type": "bot.ephemeral",
+                "conversation": payload["conversation"]["id"],
+                "bot": user_to_wire(bot),
+                "text": rendered.text,
+                "command": payload.get("command"),
+                "created_at": wire.now_iso(),
+            }
+            realtime.deliver([caller], realtime.frame_envelope(frame))
+        return
+    reply_to = payload.get("message", {}).get("id") if payload["type"] == "mention" else None
+    try:
+        check_send_rate(user=bot)
+        draft = check_send_message(
+            sender=bot,
+            client_msg_id=str(uuid.uuid5(_REPLY_NAMESPACE, delivery.key)),
+            kind="text",
+            content=rendered.text,
+            conversation=payload["conversation"]["id"],
+            reply_to=reply_to,
+        )
+        do_send_message(draft=draft)
+    except ChatError as exc:
+        logger.info("bot %s reply to %s not posted: %s", bot.pk, delivery.key, exc.code)
+
+
+# --------------------------------------------------------------------------- the loop
+
+
+def purge_done() -> int:
+    cutoff = timezone.now() - KEEP_DONE
+    deleted, _ = Delivery.objects.filter(
+        state__in=(DeliveryState.DELIVERED, DeliveryState.FAILED), created_at__lt=cutoff
+    ).delete()
+    return deleted
+
+
+class Sender:
+    """Sends due events until stopped: a thread of the bots worker (or of the
+    embedded server). Idle, it looks every POLL_S seconds."""
+
+    def __init__(self) -> None:
+        self.stopping = threading.Event()
+        self.pool = ThreadPoolExecutor(max_workers=settings.BOT_EVENT_CONCURRENCY, thread_name_prefix="bot-event")
+        self.thread = threading.Thread(target=self._run, name="bot-event-sender", daemon=True)
+        self.totals: dict[str, int] = {}
+
+    def start(self) -> Sender:
+        self.thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.stopping.set()
+        _wake.set()
+        self.thread.join(timeout)
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+    def _run(self) -> None:
+        next_purge = 0.0
+        while not self.stopping.is_set():
+            try:
+                close_old_connections()
+                counts = send_due(pool=self.pool)
+                if time.monotonic() >= next_purge:
+                    next_purge = time.monotonic() + 600
+                    purge_done()
+            except Exception:
+                logger.exception("sending bot events failed; trying again shortly")
+                counts = {}
+                self.stopping.wait(2)
+            for name, n in counts.items():
+                self.totals[name] = self.totals.get(name, 0) + n
+            if not counts:
+                _wake.wait(POLL_S)
+                _wake.clear()
+        connection.close()
