@@ -26,6 +26,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -37,7 +38,7 @@ from django.utils import timezone
 from accounts.models import User, UserStatus
 from accounts.serializers import user_to_wire
 from bots import slack
-from bots.models import Bot, Delivery, DeliveryState
+from bots.models import INTERNAL_PREFIX, Bot, Delivery, DeliveryState
 from chatsite import outbound, realtime, signing, wire
 from chatsite.errors import ChatError
 from conversations.models import ConversationKind, Member, Message, MessageKind
@@ -56,6 +57,17 @@ USER_AGENT = "WebsocketChat-Bots/1"
 _REPLY_NAMESPACE = uuid.UUID("3f1d6a52-8c0e-4b7e-a6c4-0d2b9e5f7a81")
 
 _wake = threading.Event()
+
+# Bots the product runs itself (the assistant): their `events_url` is
+# `internal:<name>`, and their events are answered in this process by the
+# function registered under that name (from the owning app's ready()), which
+# returns an answer as a bot's URL would (a dict, or None for no reply).
+InternalHandler = Callable[[dict], "dict | None"]
+_internal: dict[str, InternalHandler] = {}
+
+
+def register_internal_bot(name: str, handler: InternalHandler) -> None:
+    _internal[name] = handler
 
 
 def wake() -> None:
@@ -198,6 +210,8 @@ def _deliver(delivery: Delivery) -> str:
     bot = delivery.bot
     if not bot.events_url or bot.user.status != UserStatus.ACTIVE:
         return _finish(delivery, DeliveryState.FAILED, "the bot has no events URL or is not active")
+    if bot.events_url.startswith(INTERNAL_PREFIX):
+        return _deliver_internal(delivery, bot.events_url.removeprefix(INTERNAL_PREFIX))
     body = wire.dumps_bytes(delivery.payload)
     headers = {
         "Content-Type": "application/json",
@@ -218,6 +232,21 @@ def _deliver(delivery: Delivery) -> str:
     if response.status in (408, 429) or response.status >= 500:
         return _retry(delivery, f"HTTP {response.status}")
     return _finish(delivery, DeliveryState.FAILED, f"HTTP {response.status}")
+
+
+def _deliver_internal(delivery: Delivery, name: str) -> str:
+    handler = _internal.get(name)
+    if handler is None:
+        return _finish(delivery, DeliveryState.FAILED, f"no internal bot {name!r} in this process")
+    try:
+        answer = handler(delivery.payload)
+    except Exception as exc:  # the handler's own failure (its backend down): retried like a URL's
+        logger.warning("internal bot %s failed on %s: %s", name, delivery.key, type(exc).__name__)
+        return _retry(delivery, f"{name} failed: {type(exc).__name__}")
+    _finish(delivery, DeliveryState.DELIVERED, "")
+    if answer:
+        _respond(delivery, wire.dumps_bytes(answer))
+    return "delivered"
 
 
 def _finish(delivery: Delivery, state: str, error: str) -> str:

@@ -15,6 +15,10 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+# A bot the product runs itself has `events_url` = INTERNAL_PREFIX + a name
+# (bots.events.register_internal_bot): its events are answered in process.
+INTERNAL_PREFIX = "internal:"
+
 
 class Bot(models.Model):
     user = models.OneToOneField(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from django.db.models import Q
+
 from accounts.models import LoginSession, SessionKind, User, UserStatus
-from bots.models import Bot, Command, Webhook
+from bots.models import INTERNAL_PREFIX, Bot, Command, Webhook
 from chatsite.errors import NotFound
 from chatsite.wire import parse_uuid
 from conversations.models import Member
@@ -70,8 +72,17 @@ def list_webhooks(*, bot: Bot) -> list[Webhook]:
 
 
 def commands_in(*, conversation_id: int) -> list[Command]:
-    """The slash commands of the bots that are current members of a conversation, by name."""
+    """The slash commands offered in a conversation, by name: those of the
+    bots that are current members of it, and those of the bots the product
+    runs itself (bots.events INTERNAL_PREFIX), which work everywhere."""
     bot_ids = Member.objects.filter(
         conversation_id=conversation_id, left_seq__isnull=True, user__is_bot=True, user__status=UserStatus.ACTIVE
     ).values("user_id")
-    return list(Command.objects.select_related("bot__user").filter(bot_id__in=bot_ids).order_by("name", "bot_id"))
+    return list(
+        Command.objects.select_related("bot__user")
+        .filter(
+            Q(bot_id__in=bot_ids) | Q(bot__events_url__startswith=INTERNAL_PREFIX, bot__user__status=UserStatus.ACTIVE)
+        )
+        .order_by("name", "bot_id")
+        .distinct()
+    )

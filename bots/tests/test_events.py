@@ -15,6 +15,8 @@ from bots.models import Delivery, DeliveryState
 from bots.services import do_add_bot, do_create_bot, do_set_commands, do_update_bot
 from chatsite import signing
 from chatsite.testing import assert_error
+from conftest import REAL_KAFKA
+from contacts.models import Contact
 from conversations.models import Message
 from groups.services import do_create_group
 from messaging.tests.helpers import new_id
@@ -273,3 +275,40 @@ def test_a_bot_signs_in_to_answer_over_rest_too(alice, endpoint):
     bot = make_bot(alice, endpoint, commands=["weather"])
     _, key = issue_bot_key(bot=bot.user, name="t")
     assert key.startswith("wscb_")
+
+
+def test_a_bot_the_product_runs_answers_in_process_and_its_commands_work_everywhere(api, alice, bob, direct):
+    """The hook the assistant uses: `internal:<name>` bots are answered by a
+    registered function, and their commands are offered in every conversation."""
+    from bots.models import Bot
+
+    seen = []
+
+    def answer(event):
+        seen.append(event)
+        return {"text": f"you asked {event['command']} {event['text']}"}
+
+    events.register_internal_bot("echo-test", answer)
+    bot = do_create_bot(owner=alice, username="internal_bot")
+    Bot.objects.filter(pk=bot.pk).update(events_url="internal:echo-test")
+    do_set_commands(user=alice, bot_id=str(bot.user.uuid), commands=[{"name": "ask"}])
+    # Not a member of alice and bob's chat, and still offered there.
+    names = [c["name"] for c in api.get(f"/api/v1/conversations/{direct}/commands").json()["results"]]
+    assert "ask" in names
+    r = api.post(f"/api/v1/conversations/{direct}/commands", {"text": "/ask why"}, format="json")
+    assert r.json()["status"] == "forwarded"
+    if REAL_KAFKA:
+        # The bots group runs in a worker process, where this test's handler
+        # is not registered: do here what it does with the record.
+        conversation = Contact.objects.get(owner=alice, other=bob).conversation
+        events.plan_command(
+            command_id=new_id(), conversation=conversation, user=alice, bot=bot.user, name="ask", text="why"
+        )
+    deadline = time.monotonic() + 10
+    while not seen:
+        assert time.monotonic() < deadline, "the command never reached the bot"
+        events.send_due()
+        time.sleep(0.05)
+    assert [(e["command"], e["text"], e["user"]["id"]) for e in seen] == [("/ask", "why", str(alice.uuid))]
+    [delivery] = Delivery.objects.filter(bot=bot)
+    assert delivery.state == DeliveryState.DELIVERED and delivery.key == seen[0]["id"]
