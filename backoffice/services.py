@@ -225,6 +225,8 @@ def do_set_admin(*, actor: User, user_id: object, admin: bool, reason: object = 
     if admin:
         if target.is_admin:
             return target
+        if target.is_bot:
+            raise Conflict("A bot cannot be an administrator.")
         target.is_staff = True
     else:
         _check_target(actor, target, what="remove the administrator right of", against_self=True)

@@ -45,10 +45,11 @@ def _user_action(name: str, description: str, verb: str, service, **fixed):
 
 @admin.register(User)
 class UserAdmin(ReadOnlyModelAdmin):
-    list_display = ("username", "nickname", "phone", "status", "is_admin", "created_at")
+    list_display = ("username", "nickname", "phone", "status", "is_admin", "is_bot", "bot_owner", "created_at")
     list_display_links = ("username",)
+    list_select_related = ("bot_owner",)
     search_fields = ("username", "phone", "nickname")
-    list_filter = ("status", RoleFilter)
+    list_filter = ("status", RoleFilter, "is_bot")
     ordering = ("-id",)
     list_per_page = 50
     action_form = ReasonActionForm
@@ -86,6 +87,8 @@ class UserAdmin(ReadOnlyModelAdmin):
         "status",
         "is_staff",
         "is_superuser",
+        "is_bot",
+        "bot_owner",
         "created_at",
         "updated_at",
         "last_login",

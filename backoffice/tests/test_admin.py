@@ -350,3 +350,32 @@ def test_a_message_is_found_by_its_id_with_its_earlier_versions_and_the_look_is_
     [entry] = AuditEntry.objects.filter(action="message.view")
     assert (entry.target_type, entry.target_id, entry.actor.username) == ("message", str(message.uuid), "root_admin")
     assert entry.metadata == {"versions": 2, "edited": True}
+
+
+def test_bots_are_listed_with_their_owner_and_an_administrator_disables_or_deletes_one(root_page, alice):
+    from accounts.actions.sessions import authenticate_bot_key, issue_bot_key
+    from bots.services import do_create_bot
+    from chatsite.errors import AccountDisabled, NotAuthenticated
+
+    bot = do_create_bot(owner=alice, username="spam_bot", is_public=True)
+    _, key = issue_bot_key(bot=bot.user, name="k")
+    page = root_page.get("/admin/bots/bot/")
+    assert page.status_code == 200 and b"spam_bot" in page.content and b"alice" in page.content
+    only_bots = root_page.get("/admin/accounts/user/?is_bot__exact=1")
+    assert f"/admin/accounts/user/{bot.user.pk}/change/".encode() in only_bots.content
+    assert f"/admin/accounts/user/{alice.pk}/change/".encode() not in only_bots.content
+    assert b"Disable: 1 done." in act(root_page, "/admin/accounts/user/", "disable", [bot.user], "spam").content
+    with pytest.raises(AccountDisabled):
+        authenticate_bot_key(key)
+    # Disabling the bot itself revoked its keys, as it ends a person's sessions:
+    # enabled again, it needs a new key from its owner.
+    act(root_page, "/admin/accounts/user/", "enable", [bot.user])
+    with pytest.raises(NotAuthenticated):
+        authenticate_bot_key(key)
+    _, key = issue_bot_key(bot=bot.user, name="after")
+    assert authenticate_bot_key(key)[0] == bot.user
+    assert b"Delete: 1 done." in act(root_page, "/admin/accounts/user/", "delete_and_anonymise", [bot.user]).content
+    with pytest.raises(NotAuthenticated):
+        authenticate_bot_key(key)
+    refused = act(root_page, "/admin/accounts/user/", "set_admin", [User.objects.get(pk=bot.user.pk)])
+    assert b"Set admin: 0 done." in refused.content or b"refused" in refused.content
