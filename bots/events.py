@@ -26,7 +26,6 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -37,7 +36,7 @@ from django.utils import timezone
 
 from accounts.models import User, UserStatus
 from accounts.serializers import user_to_wire
-from bots import slack
+from bots import internal, slack
 from bots.models import INTERNAL_PREFIX, Bot, Delivery, DeliveryState
 from chatsite import outbound, realtime, signing, wire
 from chatsite.errors import ChatError
@@ -57,17 +56,6 @@ USER_AGENT = "WebsocketChat-Bots/1"
 _REPLY_NAMESPACE = uuid.UUID("3f1d6a52-8c0e-4b7e-a6c4-0d2b9e5f7a81")
 
 _wake = threading.Event()
-
-# Bots the product runs itself (the assistant): their `events_url` is
-# `internal:<name>`, and their events are answered in this process by the
-# function registered under that name (from the owning app's ready()), which
-# returns an answer as a bot's URL would (a dict, or None for no reply).
-InternalHandler = Callable[[dict], "dict | None"]
-_internal: dict[str, InternalHandler] = {}
-
-
-def register_internal_bot(name: str, handler: InternalHandler) -> None:
-    _internal[name] = handler
 
 
 def wake() -> None:
@@ -235,11 +223,11 @@ def _deliver(delivery: Delivery) -> str:
 
 
 def _deliver_internal(delivery: Delivery, name: str) -> str:
-    handler = _internal.get(name)
-    if handler is None:
+    found = internal.internal_bot(name)
+    if found is None:
         return _finish(delivery, DeliveryState.FAILED, f"no internal bot {name!r} in this process")
     try:
-        answer = handler(delivery.payload)
+        answer = found.handler(delivery.payload)
     except Exception as exc:  # the handler's own failure (its backend down): retried like a URL's
         logger.warning("internal bot %s failed on %s: %s", name, delivery.key, type(exc).__name__)
         return _retry(delivery, f"{name} failed: {type(exc).__name__}")

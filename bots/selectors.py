@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db.models import Q
 
 from accounts.models import LoginSession, SessionKind, User, UserStatus
+from bots.internal import is_enabled
 from bots.models import INTERNAL_PREFIX, Bot, Command, Webhook
 from chatsite.errors import NotFound
 from chatsite.wire import parse_uuid
@@ -78,7 +79,7 @@ def commands_in(*, conversation_id: int) -> list[Command]:
     bot_ids = Member.objects.filter(
         conversation_id=conversation_id, left_seq__isnull=True, user__is_bot=True, user__status=UserStatus.ACTIVE
     ).values("user_id")
-    return list(
+    found = (
         Command.objects.select_related("bot__user")
         .filter(
             Q(bot_id__in=bot_ids) | Q(bot__events_url__startswith=INTERNAL_PREFIX, bot__user__status=UserStatus.ACTIVE)
@@ -86,3 +87,4 @@ def commands_in(*, conversation_id: int) -> list[Command]:
         .order_by("name", "bot_id")
         .distinct()
     )
+    return [c for c in found if not c.bot.events_url.startswith(INTERNAL_PREFIX) or is_enabled(c.bot.events_url)]

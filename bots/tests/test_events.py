@@ -11,6 +11,7 @@ from asgiref.sync import sync_to_async
 
 from accounts.actions.sessions import issue_bot_key
 from bots import events
+from bots.internal import register_internal_bot
 from bots.models import Delivery, DeliveryState
 from bots.services import do_add_bot, do_create_bot, do_set_commands, do_update_bot
 from chatsite import signing
@@ -288,7 +289,7 @@ def test_a_bot_the_product_runs_answers_in_process_and_its_commands_work_everywh
         seen.append(event)
         return {"text": f"you asked {event['command']} {event['text']}"}
 
-    events.register_internal_bot("echo-test", answer)
+    register_internal_bot("echo-test", answer)
     bot = do_create_bot(owner=alice, username="internal_bot")
     Bot.objects.filter(pk=bot.pk).update(events_url="internal:echo-test")
     do_set_commands(user=alice, bot_id=str(bot.user.uuid), commands=[{"name": "ask"}])
