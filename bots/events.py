@@ -232,8 +232,9 @@ def _deliver_internal(delivery: Delivery, name: str) -> str:
         logger.warning("internal bot %s failed on %s: %s", name, delivery.key, type(exc).__name__)
         return _retry(delivery, f"{name} failed: {type(exc).__name__}")
     _finish(delivery, DeliveryState.DELIVERED, "")
-    if answer:
-        _respond(delivery, wire.dumps_bytes(answer))
+    if answer and isinstance(answer.get("text"), str) and answer["text"].strip():
+        # The product's own text: plain already, not Slack's mrkdwn.
+        _reply(delivery, answer["text"], answer.get("response_type"))
     return "delivered"
 
 
@@ -259,7 +260,8 @@ def _retry(delivery: Delivery, error: str) -> str:
 
 
 def _respond(delivery: Delivery, body: bytes) -> None:
-    """Act on a reply in the bot's answer, if there is one."""
+    """Act on a reply in a bot's HTTP answer, if there is one (Slack's shape:
+    its mrkdwn, blocks and attachments rendered as plain text)."""
     if not body.strip():
         return
     try:
@@ -269,12 +271,18 @@ def _respond(delivery: Delivery, body: bytes) -> None:
     if not isinstance(answer, dict):
         return
     try:
-        rendered = slack.render(answer)
+        text = slack.render(answer).text
     except slack.SlackPayloadError:
         return
+    _reply(delivery, text, answer.get("response_type"))
+
+
+def _reply(delivery: Delivery, text: str, response_type: object) -> None:
+    """Post `text` as the bot, or show it to the caller alone."""
+    text = text[: settings.MAX_TEXT]
     payload = delivery.payload
-    default = "ephemeral" if payload["type"] == "command" else "in_channel"
-    response_type = answer.get("response_type", default)
+    if response_type not in ("ephemeral", "in_channel"):
+        response_type = "ephemeral" if payload["type"] == "command" else "in_channel"
     bot = delivery.bot.user
     caller = User.objects.filter(uuid=payload["user"]["id"]).values_list("pk", flat=True).first()
     if response_type == "ephemeral":
@@ -283,7 +291,7 @@ def _respond(delivery: Delivery, body: bytes) -> None:
                 "type": "bot.ephemeral",
                 "conversation": payload["conversation"]["id"],
                 "bot": user_to_wire(bot),
-                "text": rendered.text,
+                "text": text,
                 "command": payload.get("command"),
                 "created_at": wire.now_iso(),
             }
@@ -296,7 +304,7 @@ def _respond(delivery: Delivery, body: bytes) -> None:
             sender=bot,
             client_msg_id=str(uuid.uuid5(_REPLY_NAMESPACE, delivery.key)),
             kind="text",
-            content=rendered.text,
+            content=text,
             conversation=payload["conversation"]["id"],
             reply_to=reply_to,
         )

@@ -434,6 +434,20 @@ if env.is_set("TRUSTED_PROXY_COUNT"):
     )
 
 # ---------------------------------------------------------------------------
+# The assistant bot (docs/assistant.md): a generative model behind any
+# OpenAI-compatible chat-completions URL. Off unless ASSISTANT_LLM_URL is set.
+# ---------------------------------------------------------------------------
+ASSISTANT_LLM_URL = env.string("ASSISTANT_LLM_URL", "") or ""
+if ASSISTANT_LLM_URL and not ASSISTANT_LLM_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured(f"ASSISTANT_LLM_URL must be an http or https URL (got {ASSISTANT_LLM_URL!r})")
+ASSISTANT_LLM_KEY = env.string("ASSISTANT_LLM_KEY", "") or ""
+ASSISTANT_LLM_MODEL = env.string("ASSISTANT_LLM_MODEL", "") or ""
+if ASSISTANT_LLM_URL and not ASSISTANT_LLM_MODEL:
+    raise ImproperlyConfigured("ASSISTANT_LLM_URL is set: name the model too (ASSISTANT_LLM_MODEL)")
+ASSISTANT_LLM_TIMEOUT_S = env.integer("ASSISTANT_LLM_TIMEOUT_S", 30, minimum=1, maximum=300)
+ASSISTANT_LLM_MAX_TOKENS = env.integer("ASSISTANT_LLM_MAX_TOKENS", 512, minimum=16, maximum=8192)
+
+# ---------------------------------------------------------------------------
 # Bots (docs/bots.md): how many a person may own, and what each may hold.
 # ---------------------------------------------------------------------------
 BOTS_MAX_PER_OWNER = env.integer("BOTS_MAX_PER_OWNER", 20, minimum=0)

@@ -73,7 +73,9 @@ def endpoint(settings):
     found.close()
 
 
-@pytest.fixture(scope="session")
+# For a module, not the session: the worker claims any event due in the test
+# database, and another module's tests deliver their own in process.
+@pytest.fixture(scope="module")
 def _bots_worker(message_worker, django_db_blocker, tmp_path_factory):
     if not REAL_KAFKA:
         yield None

@@ -311,5 +311,6 @@ def test_a_bot_the_product_runs_answers_in_process_and_its_commands_work_everywh
         events.send_due()
         time.sleep(0.05)
     assert [(e["command"], e["text"], e["user"]["id"]) for e in seen] == [("/ask", "why", str(alice.uuid))]
-    [delivery] = Delivery.objects.filter(bot=bot)
-    assert delivery.state == DeliveryState.DELIVERED and delivery.key == seen[0]["id"]
+    # (With Kafka the module's bots worker planned the bus record too, and
+    # could not answer it: this test's handler lives in this process only.)
+    assert Delivery.objects.get(key=seen[0]["id"]).state == DeliveryState.DELIVERED
