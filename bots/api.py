@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -129,6 +130,18 @@ class BotCommandsView(APIView):
         data = parse(CommandsIn, request)
         commands = services.do_set_commands(user=request.user, bot_id=bot_id, commands=data["commands"])
         return Response({"results": [s.command_to_wire(c) for c in commands]})
+
+
+class AllowedIn(serializers.Serializer):
+    users = BoundedListField(child=id_field(), max_items=lambda: settings.BOT_ALLOWED_MAX)
+
+
+class BotAllowedView(APIView):
+    @extend_schema(request=AllowedIn, responses={200: UserOut(many=True), **errors(400, 404)}, tags=TAGS)
+    def put(self, request: Request, bot_id: str) -> Response:
+        data = parse(AllowedIn, request)
+        people = services.do_set_allowed(user=request.user, bot_id=bot_id, users=data["users"])
+        return Response({"results": [user_to_wire(u) for u in people]})
 
 
 class BotAddView(APIView):

@@ -26,8 +26,10 @@ class Bot(models.Model):
     )
     description = models.CharField(max_length=500, blank=True, default="")
     # Anyone may add a public bot to their contacts (and so to their groups);
-    # a private one only its owner.
+    # a private one its owner and the people it allows.
     is_public = models.BooleanField(default=False)
+    # Besides its owner (and anyone, when public), who may add it.
+    allowed = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
     # Outgoing events (mentions, direct messages, slash commands) are POSTed
     # here, signed with `signing_secret`; empty: none.
     events_url = models.CharField(max_length=2000, blank=True, default="")

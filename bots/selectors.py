@@ -32,7 +32,7 @@ def list_bots(*, owner: User) -> list[Bot]:
     """The bots `owner` has, oldest first, with their commands."""
     return list(
         Bot.objects.select_related("user__avatar")
-        .prefetch_related("commands")
+        .prefetch_related("commands", "allowed__avatar")
         .filter(user__bot_owner=owner)
         .exclude(user__status=UserStatus.DELETED)
         .order_by("created_at", "pk")

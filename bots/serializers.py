@@ -26,6 +26,7 @@ def bot_to_wire(bot: Bot, *, owner_view: bool) -> dict:
     if owner_view:
         data["events_url"] = bot.events_url or None
         data["signing_secret"] = bot.signing_secret
+        data["allowed"] = [user_to_wire(u) for u in bot.allowed.all()]
     return data
 
 
@@ -71,6 +72,7 @@ class BotOut(serializers.Serializer):
     created_at = serializers.DateTimeField()
     events_url = serializers.CharField(required=False, allow_null=True, help_text="owner only")
     signing_secret = serializers.CharField(required=False, help_text="owner only")
+    allowed = UserOut(many=True, required=False, help_text="owner only: who besides the owner may add a private bot")
 
 
 class KeyOut(serializers.Serializer):

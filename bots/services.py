@@ -225,7 +225,7 @@ def do_revoke_bot_key(*, user: User, bot_id: object, key_id: object) -> None:
 @transaction.atomic
 def do_add_bot(*, user: User, bot_id: object) -> Contact:
     """Add a bot to `user`'s contacts, opening their direct chat: its owner
-    may, and anyone for a public bot. No request: a bot accepts whoever may
+    may, the people it allows, and anyone for a public bot. No request: a bot accepts whoever may
     add it. Idempotent. A block either way is `blocked`."""
     if user.is_bot:
         raise Forbidden("Bots add each other through their owners.")
@@ -235,11 +235,34 @@ def do_add_bot(*, user: User, bot_id: object) -> Contact:
         if bid
         else None
     )
-    if target is None or not (target.bot_owner_id == user.pk or target.bot.is_public):
+    if target is None or not (
+        target.bot_owner_id == user.pk or target.bot.is_public or target.bot.allowed.filter(pk=user.pk).exists()
+    ):
         raise NotFound("No such bot.")
     if get_pair(user_id=user.pk, other_id=target.pk).blocked:
         raise Blocked()
     return do_connect(user=user, other=target)
+
+
+@transaction.atomic
+def do_set_allowed(*, user: User, bot_id: object, users: object) -> list[User]:
+    """Replace who besides its owner may add a private bot (active people,
+    at most BOT_ALLOWED_MAX). Someone taken off the list keeps the bot if
+    they added it already: as with any contact, they remove it themselves."""
+    bot = _lock_owned(user=user, bot_id=bot_id)
+    if not isinstance(users, list) or len(users) > settings.BOT_ALLOWED_MAX:
+        raise Invalid.field("users", f"A list of at most {settings.BOT_ALLOWED_MAX} user ids.")
+    uuids = []
+    for value in users:
+        uid = parse_uuid(value)
+        if uid is None:
+            raise Invalid.field("users", "Each must be a user id.")
+        uuids.append(uid)
+    people = list(User.objects.select_related("avatar").filter(uuid__in=uuids, status=UserStatus.ACTIVE, is_bot=False))
+    if len(people) != len(set(uuids)):
+        raise NotFound("No such user.")
+    bot.allowed.set(people)
+    return sorted(people, key=lambda u: u.pk)
 
 
 # --------------------------------------------------------------------------- slash commands

@@ -6,6 +6,7 @@ urlpatterns = [
     path("bots", api.BotListView.as_view()),
     path("bots/<str:bot_id>", api.BotDetailView.as_view()),
     path("bots/<str:bot_id>/add", api.BotAddView.as_view()),
+    path("bots/<str:bot_id>/allowed", api.BotAllowedView.as_view()),
     path("bots/<str:bot_id>/secret", api.BotSecretView.as_view()),
     path("bots/<str:bot_id>/commands", api.BotCommandsView.as_view()),
     path("bots/<str:bot_id>/keys", api.BotKeyListView.as_view()),

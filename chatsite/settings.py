@@ -453,6 +453,7 @@ ASSISTANT_LLM_MAX_TOKENS = env.integer("ASSISTANT_LLM_MAX_TOKENS", 512, minimum=
 BOTS_MAX_PER_OWNER = env.integer("BOTS_MAX_PER_OWNER", 20, minimum=0)
 BOT_KEYS_MAX = env.integer("BOT_KEYS_MAX", 10, minimum=1)
 BOT_WEBHOOKS_MAX = env.integer("BOT_WEBHOOKS_MAX", 50, minimum=1)
+BOT_ALLOWED_MAX = env.integer("BOT_ALLOWED_MAX", 200, minimum=0)
 # Outgoing events: attempts before one is given up, and requests in flight
 # at once per bots worker.
 BOT_EVENT_ATTEMPTS = env.integer("BOT_EVENT_ATTEMPTS", 6, minimum=1)

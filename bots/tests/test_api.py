@@ -295,3 +295,24 @@ def test_deleting_a_person_deletes_their_bots(api, alice, admin_user):
     bot = create_bot(api)
     do_delete_user(actor=admin_user, user_id=str(alice.uuid))
     assert User.objects.get(uuid=bot["user"]["id"]).status == UserStatus.DELETED
+
+
+def test_the_owner_allows_some_people_to_add_a_private_bot(api, api_for, alice, bob, carol):
+    bot = create_bot(api)
+    bid = bot["user"]["id"]
+    assert_error(api_for(carol).post(f"/api/v1/bots/{bid}/add"), 404, "not_found")
+    r = api.put(f"/api/v1/bots/{bid}/allowed", {"users": [str(carol.uuid)]}, format="json")
+    assert r.status_code == 200, r.content
+    assert [u["id"] for u in r.json()["results"]] == [str(carol.uuid)]
+    assert [u["id"] for u in api.get(f"/api/v1/bots/{bid}").json()["allowed"]] == [str(carol.uuid)]
+    assert api_for(carol).post(f"/api/v1/bots/{bid}/add").status_code == 200
+    assert_error(api_for(bob).post(f"/api/v1/bots/{bid}/add"), 404, "not_found")
+    # Bad lists change nothing.
+    for users in (["not-an-id"], [str(carol.uuid), "00000000-0000-0000-0000-000000000000"], [bid]):
+        r = api.put(f"/api/v1/bots/{bid}/allowed", {"users": users}, format="json")
+        assert r.status_code in (400, 404), r.content
+    assert [u["id"] for u in api.get(f"/api/v1/bots/{bid}").json()["allowed"]] == [str(carol.uuid)]
+    # Taken off the list: may not add it again, keeps it if added (as any contact).
+    api.put(f"/api/v1/bots/{bid}/allowed", {"users": []}, format="json")
+    assert Contact.objects.filter(owner=carol, other__uuid=bid).exists()
+    assert_error(api_for(bob).put(f"/api/v1/bots/{bid}/allowed", {"users": []}, format="json"), 404, "not_found")

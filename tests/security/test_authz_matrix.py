@@ -619,6 +619,11 @@ def _(w, role):
     return Req(f"/api/v1/bots/{_id(_bot(w, public=True).user)}/add")
 
 
+@rest("PUT /api/v1/bots/{bot_id}/allowed")
+def _(w, role):
+    return Req(f"/api/v1/bots/{_id(_bot(w).user)}/allowed", {"users": [_id(w.users["member"])]})
+
+
 @rest("POST /api/v1/bots/{bot_id}/secret")
 def _(w, role):
     return Req(f"/api/v1/bots/{_id(_bot(w).user)}/secret")
