@@ -18,7 +18,8 @@ from bots import commands, selectors, services, slack, webhooks
 from bots import serializers as s
 from chatsite.drf import BoundedListField, StrictBooleanField, StrictCharField, id_field, parse, text_field
 from chatsite.errors import NotFound
-from chatsite.schema import errors
+from chatsite.schema import errors, results_of
+from chatsite.wire import parse_uuid
 from contacts.serializers import ContactOut, contact_to_wire
 
 TAGS = ["bots"]
@@ -64,7 +65,7 @@ class WebhookIn(serializers.Serializer):
 
 
 class BotListView(APIView):
-    @extend_schema(operation_id="bots_list", responses={200: s.BotOut(many=True)}, tags=TAGS)
+    @extend_schema(operation_id="bots_list", responses={200: results_of(s.BotOut, "BotList")}, tags=TAGS)
     def get(self, request: Request) -> Response:
         return Response(
             {"results": [s.bot_to_wire(b, owner_view=True) for b in selectors.list_bots(owner=request.user)]}
@@ -105,7 +106,9 @@ class BotSecretView(APIView):
 
 
 class BotKeyListView(APIView):
-    @extend_schema(operation_id="bot_keys_list", responses={200: s.KeyOut(many=True), **errors(404)}, tags=TAGS)
+    @extend_schema(
+        operation_id="bot_keys_list", responses={200: results_of(s.KeyOut, "BotKeyList"), **errors(404)}, tags=TAGS
+    )
     def get(self, request: Request, bot_id: str) -> Response:
         bot = selectors.access_bot(user=request.user, bot_id=bot_id)
         return Response({"results": [s.key_to_wire(k) for k in selectors.list_keys(bot=bot)]})
@@ -125,7 +128,9 @@ class BotKeyDetailView(APIView):
 
 
 class BotCommandsView(APIView):
-    @extend_schema(request=CommandsIn, responses={200: s.CommandOut(many=True), **errors(400, 404)}, tags=TAGS)
+    @extend_schema(
+        request=CommandsIn, responses={200: results_of(s.CommandOut, "BotCommandList"), **errors(400, 404)}, tags=TAGS
+    )
     def put(self, request: Request, bot_id: str) -> Response:
         data = parse(CommandsIn, request)
         commands = services.do_set_commands(user=request.user, bot_id=bot_id, commands=data["commands"])
@@ -137,7 +142,9 @@ class AllowedIn(serializers.Serializer):
 
 
 class BotAllowedView(APIView):
-    @extend_schema(request=AllowedIn, responses={200: UserOut(many=True), **errors(400, 404)}, tags=TAGS)
+    @extend_schema(
+        request=AllowedIn, responses={200: results_of(UserOut, "BotAllowedList"), **errors(400, 404)}, tags=TAGS
+    )
     def put(self, request: Request, bot_id: str) -> Response:
         data = parse(AllowedIn, request)
         people = services.do_set_allowed(user=request.user, bot_id=bot_id, users=data["users"])
@@ -152,7 +159,11 @@ class BotAddView(APIView):
 
 
 class BotWebhookListView(APIView):
-    @extend_schema(operation_id="bot_webhooks_list", responses={200: s.WebhookOut(many=True), **errors(404)}, tags=TAGS)
+    @extend_schema(
+        operation_id="bot_webhooks_list",
+        responses={200: results_of(s.WebhookOut, "BotWebhookList"), **errors(404)},
+        tags=TAGS,
+    )
     def get(self, request: Request, bot_id: str) -> Response:
         bot = selectors.access_bot(user=request.user, bot_id=bot_id)
         return Response({"results": [s.webhook_to_wire(w) for w in selectors.list_webhooks(bot=bot)]})
@@ -234,13 +245,20 @@ class RanOut(serializers.Serializer):
     client_msg_id = serializers.UUIDField(allow_null=True)
 
 
+def _conversation_path(conversation_id: str) -> None:
+    # A path that names no conversation is not found, as on every conversation route.
+    if parse_uuid(conversation_id) is None:
+        raise NotFound("No such conversation.")
+
+
 class ConversationCommandsView(APIView):
     @extend_schema(
         operation_id="conversation_commands_list",
-        responses={200: AvailableOut(many=True), **errors(403, 404)},
+        responses={200: results_of(AvailableOut, "ConversationCommandList"), **errors(403, 404)},
         tags=["conversations"],
     )
     def get(self, request: Request, conversation_id: str) -> Response:
+        _conversation_path(conversation_id)
         found = commands.list_commands(user=request.user, conversation_id=conversation_id)
         return Response(
             {
@@ -258,6 +276,7 @@ class ConversationCommandsView(APIView):
 
     @extend_schema(request=CommandRunIn, responses={200: RanOut, **errors(400, 403, 404, 429)}, tags=["conversations"])
     def post(self, request: Request, conversation_id: str) -> Response:
+        _conversation_path(conversation_id)
         data = parse(CommandRunIn, request)
         ran = commands.do_run_command(
             user=request.user,

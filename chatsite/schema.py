@@ -60,6 +60,11 @@ ERROR = inline_serializer(
 )
 
 
+def results_of(item: type[serializers.Serializer], name: str) -> serializers.Serializer:
+    """A whole list's shape (not paged): `{"results": [item]}`."""
+    return inline_serializer(name, {"results": item(many=True)})
+
+
 def list_of(item: type[serializers.Serializer], name: str) -> serializers.Serializer:
     """A paged list's shape: `{"results": [item], "next": cursor | null}`."""
     return inline_serializer(name, {"results": item(many=True), "next": serializers.CharField(allow_null=True)})

@@ -593,6 +593,12 @@ class Frames:
             frame = {"conversation": rng.choice(mine), "seq": rng.randrange(0, 60)}
         elif frame_type == "typing":
             frame = {"conversation": rng.choice(mine)}
+        elif frame_type == "command.run":
+            # Built-ins only: the fuzzed user's conversations have no bots.
+            frame = {
+                "conversation": rng.choice(mine),
+                "text": rng.choice(["/shrug", "/me waves", "/mute", "/unmute", "/invite @nina", "/nope", "/"]),
+            }
         elif frame_type == "sync":
             # Mostly past the end: a sync from 0 answers up to 1000 frames.
             frame = {"cursors": {c: rng.choice([10**6, 10**6, 10**6, rng.randrange(0, 200)]) for c in mine}}
