@@ -24,13 +24,12 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 
@@ -40,6 +39,7 @@ from bots import internal, slack
 from bots.models import INTERNAL_PREFIX, Bot, Delivery, DeliveryState
 from chatsite import outbound, realtime, signing, wire
 from chatsite.errors import ChatError
+from chatsite.sendloop import SendLoop
 from conversations.models import ConversationKind, Member, Message, MessageKind
 from conversations.serializers import message_to_wire
 from messaging.actions.send import check_send_message, check_send_rate, do_send_message
@@ -324,42 +324,16 @@ def purge_done() -> int:
     return deleted
 
 
-class Sender:
+class Sender(SendLoop):
     """Sends due events until stopped: a thread of the bots worker (or of the
     embedded server). Idle, it looks every POLL_S seconds."""
 
     def __init__(self) -> None:
-        self.stopping = threading.Event()
-        self.pool = ThreadPoolExecutor(max_workers=settings.BOT_EVENT_CONCURRENCY, thread_name_prefix="bot-event")
-        self.thread = threading.Thread(target=self._run, name="bot-event-sender", daemon=True)
-        self.totals: dict[str, int] = {}
-
-    def start(self) -> Sender:
-        self.thread.start()
-        return self
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self.stopping.set()
-        _wake.set()
-        self.thread.join(timeout)
-        self.pool.shutdown(wait=False, cancel_futures=True)
-
-    def _run(self) -> None:
-        next_purge = 0.0
-        while not self.stopping.is_set():
-            try:
-                close_old_connections()
-                counts = send_due(pool=self.pool)
-                if time.monotonic() >= next_purge:
-                    next_purge = time.monotonic() + 600
-                    purge_done()
-            except Exception:
-                logger.exception("sending bot events failed; trying again shortly")
-                counts = {}
-                self.stopping.wait(2)
-            for name, n in counts.items():
-                self.totals[name] = self.totals.get(name, 0) + n
-            if not counts:
-                _wake.wait(POLL_S)
-                _wake.clear()
-        connection.close()
+        super().__init__(
+            name="bot-event",
+            step=lambda pool: send_due(pool=pool),
+            concurrency=settings.BOT_EVENT_CONCURRENCY,
+            wake=_wake,
+            poll_s=POLL_S,
+            periodic=[(600, purge_done)],
+        )

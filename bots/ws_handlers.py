@@ -3,14 +3,11 @@ sender of bots' outgoing events."""
 
 from __future__ import annotations
 
-import asyncio
-
-from django.conf import settings
-
 from bots.commands import do_run_command
 from bots.events import Sender
 from chatsite import lifespan
 from chatsite.gateway.registry import frame_handler
+from chatsite.sendloop import run_while_serving
 
 
 @frame_handler("command.run")
@@ -38,10 +35,4 @@ async def handle_command_run(conn, frame: dict) -> None:
 async def bot_event_sender() -> None:
     """Embedded (the in-process bus): the server sends bots' events itself.
     With Kafka the bots worker (`manage.py run_bot_worker`) does."""
-    if settings.BUS_BACKEND != "inprocess":
-        return
-    sender = await asyncio.to_thread(lambda: Sender().start())
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await asyncio.to_thread(sender.stop)
+    await run_while_serving(Sender)

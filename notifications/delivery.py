@@ -49,7 +49,7 @@ from dataclasses import dataclass
 
 import requests
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -60,6 +60,7 @@ from accounts.models import User
 from calls.models import Call, CallMedia, CallState
 from chatsite import metrics, wire
 from chatsite.errors import Invalid
+from chatsite.sendloop import SendLoop
 from contacts.models import Block, Contact, ContactRequest, RequestStatus
 from contacts.presence import store as presence_store
 from conversations.models import ConversationKind, Member, Mention, Message, MessageKind
@@ -784,45 +785,16 @@ def wake() -> None:
     _wake.set()
 
 
-class Sender:
+class Sender(SendLoop):
     """Sends due pushes until stopped: a thread of the notifier process (or of
     the embedded server). Idle, it looks every POLL_S seconds."""
 
     def __init__(self) -> None:
-        self.stopping = threading.Event()
-        self.pool = ThreadPoolExecutor(max_workers=settings.PUSH_CONCURRENCY, thread_name_prefix="push")
-        self.thread = threading.Thread(target=self._run, name="push-sender", daemon=True)
-        self.totals: dict[str, int] = {}
-
-    def start(self) -> Sender:
-        self.thread.start()
-        return self
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self.stopping.set()
-        _wake.set()
-        self.thread.join(timeout)
-        self.pool.shutdown(wait=False, cancel_futures=True)
-
-    def _run(self) -> None:
-        next_gauge = next_purge = 0.0
-        while not self.stopping.is_set():
-            close_old_connections()
-            try:
-                counts = send_due(pool=self.pool)
-                if time.monotonic() >= next_gauge:
-                    next_gauge = time.monotonic() + 5
-                    metrics.push_backlog.set(backlog())
-                if time.monotonic() >= next_purge:
-                    next_purge = time.monotonic() + 600
-                    purge_done()
-            except Exception:
-                logger.exception("sending pushes failed; trying again shortly")
-                counts = {}
-                self.stopping.wait(2)
-            for name, n in counts.items():
-                self.totals[name] = self.totals.get(name, 0) + n
-            if not counts:
-                _wake.wait(POLL_S)
-                _wake.clear()
-        connection.close()
+        super().__init__(
+            name="push",
+            step=lambda pool: send_due(pool=pool),
+            concurrency=settings.PUSH_CONCURRENCY,
+            wake=_wake,
+            poll_s=POLL_S,
+            periodic=[(5, lambda: metrics.push_backlog.set(backlog())), (600, purge_done)],
+        )
