@@ -22,6 +22,8 @@ urlpatterns = [
     path("calls", views.app_page, {"section": "calls"}, name="calls"),
     path("profile", views.app_page, {"section": "profile"}, name="profile"),
     path("profile/<str:item>", views.app_page, {"section": "profile"}, name="profile_item"),
+    # One of my bots (Me › My bots): its settings, keys, commands and webhooks.
+    path("profile/bots/<str:bot>", views.app_page, {"section": "profile"}, name="profile_bot"),
     path("login", views.login_page, name="login"),
     path("register", views.register_page, name="register"),
     path("reset", views.reset_page, name="reset"),

@@ -266,9 +266,14 @@ def signed_in_page(view):
 @never_cache
 @ensure_csrf_cookie
 @signed_in_page
-def app_page(request: HttpRequest, section: str = "chats", item: str | None = None) -> HttpResponse:
+def app_page(
+    request: HttpRequest, section: str = "chats", item: str | None = None, bot: str | None = None
+) -> HttpResponse:
     """The app shell: every section is served by the same page, so that the
-    browser keeps one socket (and a call) while the user moves around."""
+    browser keeps one socket (and a call) while the user moves around. The
+    scripts read the bot (if any) from the API, as any other item."""
+    if bot is not None:
+        item = f"bots/{bot}"
     user = request.user
     if user.language and user.language != translation.get_language():
         # The language chosen on the account wins on every device.

@@ -1,10 +1,12 @@
-// Contacts: the A–Z list, requests, adding by username or phone, remarks, blocks.
+// Contacts: the A–Z list, requests, adding by username or phone, remarks,
+// blocks; a bot's public card (its description and commands) and adding a
+// bot, which takes no request.
 
 import { api, apiAll } from "./api.js";
-import { avatar, clear, displayName, field, formatDateTime, h, svgIcon, t, tf, tn } from "./dom.js";
+import { avatar, botBadge, clear, displayName, field, formatDateTime, h, svgIcon, t, tf, tn } from "./dom.js";
 import { emit, nameOf, newest, on, rememberUser, state } from "./state.js";
 import { actionRow, headerLink, listPane, listRow, mainHeader } from "./panes.js";
-import { confirmDialog, emptyState, errorText, navigate, toast } from "./ui.js";
+import { appLink, confirmDialog, emptyState, errorText, navigate, toast } from "./ui.js";
 import { startCall } from "./calls.js";
 import { openConversationWith } from "./chats.js";
 
@@ -90,7 +92,7 @@ export function renderList(pane) {
             u.id,
             [
               h("span.avatar-wrap", avatar(u, { name: displayName(u, contact.remark) }), p && p.online ? h("span.dot-online", { title: t("Online") }) : null),
-              h("span.conv-text", h("span.conv-name", displayName(u, contact.remark)), contact.remark ? h("span.conv-preview", displayName(u)) : null),
+              h("span.conv-text", h("span.conv-top", h("span.conv-name", displayName(u, contact.remark)), botBadge(u)), contact.remark ? h("span.conv-preview", displayName(u)) : null),
               contact.blocked ? h("span.tag", t("Blocked")) : null,
             ],
             { current: current === u.id, dataset: { contact: u.id } },
@@ -155,15 +157,20 @@ function renderAdd(main) {
   return null;
 }
 
+function sendMessageButton(userId, primary = false) {
+  return h(`button.btn${primary ? ".btn-primary" : ""}`, { type: "button", onclick: () => openConversationWith({ peer: userId }).catch((e) => toast(errorText(e), { kind: "error" })) }, t("Send message"));
+}
+
+// A person or a bot found by a search (or a card of someone who is not a
+// contact): a person gets a contact request, a bot is added at once.
 function userResult(user) {
-  const card = h("div.card.user-result", h("div.user-line", avatar(user, { size: 48 }), h("div", h("strong", displayName(user)), h("p.muted", `@${user.username}`))));
+  const card = h("div.card.user-result", h("div.user-line", avatar(user, { size: 48 }), h("div", h("strong", displayName(user)), " ", botBadge(user), h("p.muted", `@${user.username}`))));
   if (user.id === state.me.id) {
     card.append(h("p.muted", t("This is you.")));
   } else if (state.contacts.has(user.id)) {
-    card.append(
-      h("p.muted", t("Already a contact.")),
-      h("button.btn", { type: "button", onclick: () => openConversationWith({ peer: user.id }).catch((e) => toast(errorText(e), { kind: "error" })) }, t("Send message")),
-    );
+    card.append(h("p.muted", t("Already a contact.")), sendMessageButton(user.id));
+  } else if (user.is_bot) {
+    card.append(addBotButton(user));
   } else {
     const message = h("input", { maxLength: 200, value: tf("Hi, I am %(name)s.", { name: displayName(state.me) }) });
     const send = h("button.btn.btn-primary", { type: "submit" }, t("Send request"));
@@ -186,6 +193,56 @@ function userResult(user) {
     card.append(form);
   }
   return card;
+}
+
+// ------------------------------------------------------------------ bots
+
+// Adds a bot to my contacts (POST /bots/{id}/add: no request to accept; its
+// owner, the people it allows, or anyone for a public bot may); our direct
+// chat exists from then on.
+export async function addBot(botId) {
+  const contact = await api("POST", `bots/${botId}/add`);
+  rememberUser(contact.user);
+  await loadContacts();
+  return contact;
+}
+
+// "Add bot", then what it did: the chat with it, or why it was refused.
+function addBotButton(user) {
+  const status = h("p.small", { role: "status" });
+  const button = h("button.btn.btn-primary", { type: "button" }, t("Add bot"));
+  const box = h("div.add-bot", button, status);
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    status.textContent = "";
+    try {
+      await addBot(user.id);
+      clear(box, h("p.ok", { role: "status" }, tf("%(who)s is now in your contacts.", { who: displayName(user) })), sendMessageButton(user.id, true));
+    } catch (err) {
+      button.disabled = false;
+      status.className = "alert small";
+      // A private bot: only its owner and the people they allow may add it.
+      status.textContent = err.code === "forbidden" || err.code === "not_found" ? t("This bot is private: only its owner and the people they allow can add it.") : errorText(err);
+    }
+  });
+  return box;
+}
+
+// What a bot says of itself to anyone who may see it (GET /bots/{id}): its
+// description and slash commands. Null when there is nothing to say.
+export function botDetails(bot) {
+  const parts = [];
+  if (bot.description) parts.push(h("p.signature", bot.description));
+  if (bot.commands && bot.commands.length) {
+    parts.push(
+      h("h3.bot-commands-title", t("Slash commands")),
+      h(
+        "ul.bot-commands",
+        bot.commands.map((c) => h("li", h("code", `/${c.name}`), c.usage ? h("span.muted", ` ${c.usage}`) : null, c.description ? h("span", ` · ${c.description}`) : null)),
+      ),
+    );
+  }
+  return parts.length ? h("div.bot-details", parts) : null;
 }
 
 function requestItem(r, box) {
@@ -271,7 +328,7 @@ function renderBlocked(main) {
               h(
                 "li.request",
                 avatar(u, { size: 40 }),
-                h("div.grow", h("strong", displayName(u)), h("p.muted", `@${u.username}`)),
+                h("div.grow", h("strong", displayName(u)), " ", botBadge(u), h("p.muted", `@${u.username}`)),
                 h("button.btn", { type: "button", onclick: () => unblock(u).then(draw) }, t("Unblock")),
               ),
             )
@@ -305,7 +362,17 @@ async function unblock(user) {
   }
 }
 
+// The Bot object of a bot I may see (mine, or a public one), or null.
+async function botOf(userId) {
+  try {
+    return await api("GET", `bots/${userId}`);
+  } catch (err) {
+    return null;
+  }
+}
+
 function renderContact(main, userId) {
+  let alive = true;
   const draw = async () => {
     let contact = state.contacts.get(userId);
     let user = contact ? contact.user : state.users.get(userId);
@@ -320,18 +387,25 @@ function renderContact(main, userId) {
     contact = state.contacts.get(userId);
     const p = state.presence.get(userId);
     const status = p ? (p.online ? t("Online") : t("Offline")) : "";
+    // A bot's card also says what it does, to anyone who may see it (its
+    // owner, or anyone for a public bot); its owner gets a way to manage it.
+    const bot = user.is_bot ? await botOf(userId) : null;
+    if (!alive) return;
     const card = h(
       "div.card.profile-card",
-      h("div.user-line", avatar(user, { size: 72 }), h("div", h("h2", displayName(user, contact && contact.remark)), user.nickname && contact && contact.remark ? h("p", tf("Nickname: %(name)s", { name: user.nickname })) : null, h("p.muted", `@${user.username}`), status ? h("p.muted", status) : null)),
+      h("div.user-line", avatar(user, { size: 72 }), h("div", h("div.name-line", h("h2", displayName(user, contact && contact.remark)), botBadge(user)), user.nickname && contact && contact.remark ? h("p", tf("Nickname: %(name)s", { name: user.nickname })) : null, h("p.muted", `@${user.username}`), status ? h("p.muted", status) : null)),
       user.signature ? h("p.signature", user.signature) : null,
+      bot ? botDetails(bot) : null,
+      bot && "signing_secret" in bot ? h("p", appLink("profile", `bots/${userId}`, t("Manage this bot"))) : null,
     );
     const body = [card];
     if (contact) {
       const actions = h(
         "div.actions",
         h("button.btn.btn-primary", { type: "button", onclick: () => openConversationWith({ peer: userId }).catch((e) => toast(errorText(e), { kind: "error" })) }, svgIcon("chat"), " ", t("Send message")),
-        h("button.btn", { type: "button", onclick: () => startCall(user, "audio"), disabled: contact.blocked }, svgIcon("phone"), " ", t("Voice call")),
-        h("button.btn", { type: "button", onclick: () => startCall(user, "video"), disabled: contact.blocked }, svgIcon("video"), " ", t("Video call")),
+        // A bot is a program: nobody answers a call.
+        user.is_bot ? null : h("button.btn", { type: "button", onclick: () => startCall(user, "audio"), disabled: contact.blocked }, svgIcon("phone"), " ", t("Voice call")),
+        user.is_bot ? null : h("button.btn", { type: "button", onclick: () => startCall(user, "video"), disabled: contact.blocked }, svgIcon("video"), " ", t("Video call")),
       );
       const remark = h("input", { value: contact.remark, maxLength: 64 });
       const remarkForm = h("form.form.card", field(t("Remark (only you see it)"), remark).field, h("button.btn", { type: "submit" }, t("Save remark")));
@@ -377,5 +451,8 @@ function renderContact(main, userId) {
   };
   draw();
   const offs = [on("contacts", draw), on("presence", (f) => f.user === userId && draw())];
-  return () => offs.forEach((off) => off());
+  return () => {
+    alive = false;
+    offs.forEach((off) => off());
+  };
 }

@@ -83,6 +83,11 @@ export function svgIcon(name, label) {
   return svg;
 }
 
+// "BOT" beside the name of a bot account (User.is_bot), wherever a user is shown.
+export function botBadge(user) {
+  return user && user.is_bot ? h("span.bot-badge", { title: t("This account is a bot") }, t("BOT")) : null;
+}
+
 export function displayName(user, remark) {
   if (!user) return t("Someone");
   return remark || user.nickname || user.username || t("Deleted user");

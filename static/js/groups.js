@@ -2,7 +2,7 @@
 // leave, dismiss and transfer.
 
 import { api, apiAll } from "./api.js";
-import { avatar, clear, displayName, field, formatDateTime, h, svgIcon, t, tf, tn } from "./dom.js";
+import { avatar, botBadge, clear, displayName, field, formatDateTime, h, svgIcon, t, tf, tn } from "./dom.js";
 import { emit, nameOf, newest, on, rememberUser, state } from "./state.js";
 import { actionRow, headerLink, listPane, listRow, mainHeader } from "./panes.js";
 import { confirmDialog, emptyState, errorText, navigate, pictureUpload, toast } from "./ui.js";
@@ -108,7 +108,7 @@ function contactPicker(legend, exclude = new Set()) {
   for (const c of contacts.sort((a, b) => displayName(a.user, a.remark).localeCompare(displayName(b.user, b.remark)))) {
     const input = h("input", { type: "checkbox", value: c.user.id, id: `pick-${c.user.id}` });
     boxes.push(input);
-    set.append(h("label.pick", { for: input.id }, input, avatar(c.user, { size: 28 }), h("span", displayName(c.user, c.remark))));
+    set.append(h("label.pick", { for: input.id }, input, avatar(c.user, { size: 28 }), h("span", displayName(c.user, c.remark)), botBadge(c.user)));
   }
   return { set, chosen: () => boxes.filter((b) => b.checked).map((b) => b.value) };
 }
@@ -325,7 +325,7 @@ function memberItem(g, m) {
     "li.request",
     { dataset: { member: m.user.id } },
     avatar(m.user, { size: 36 }),
-    h("div.grow", h("strong", nameOf(m.user)), " ", m.role !== "member" ? h("span.tag", ROLE()[m.role]) : null),
+    h("div.grow", h("strong", nameOf(m.user)), " ", botBadge(m.user), " ", m.role !== "member" ? h("span.tag", ROLE()[m.role]) : null),
     actions,
   );
 }

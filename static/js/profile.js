@@ -1,5 +1,6 @@
 // Profile: avatar, nickname, signature, password, sessions, language, sign
-// out; notifications (notifications.js) and installing the app.
+// out; notifications (notifications.js), my bots (bots.js) and installing
+// the app.
 
 import { api } from "./api.js";
 import { avatar, clear, displayName, field, formatDateTime, h, svgIcon, t } from "./dom.js";
@@ -9,9 +10,13 @@ import { emptyState, errorText, pictureUpload, toast } from "./ui.js";
 import { canInstall, install } from "./pwa.js";
 import { forgetDevice } from "./notify.js";
 import { renderNotifications } from "./notifications.js";
+import { renderBots } from "./bots.js";
 
 export function title() {
-  return state.route.item === "notifications" ? t("Notifications") : t("Me");
+  const item = state.route.item || "";
+  if (item === "notifications") return t("Notifications");
+  if (item === "bots" || item.startsWith("bots/")) return t("My bots");
+  return t("Me");
 }
 
 function fromTemplate(id) {
@@ -59,6 +64,7 @@ export function renderList(pane) {
       "ul.conv-list.card.flush",
       actionRow("profile", "settings", "user", t("Profile, password and devices")),
       actionRow("profile", "notifications", "bell", t("Notifications")),
+      botsRow(),
     ),
     h("div.install-slot", canInstall() ? installCard() : null),
     me.is_admin ? h("p", h("a.btn.btn-block", { href: "/admin/" }, t("Administration"))) : null,
@@ -87,6 +93,13 @@ export function renderList(pane) {
     const slot = pane.querySelector(".install-slot");
     if (slot) clear(slot, canInstall() ? installCard() : null);
   });
+}
+
+// Me › My bots: marked while the list or one of the bots is open.
+function botsRow() {
+  const row = actionRow("profile", "bots", "bot", t("My bots"));
+  if ((state.route.item || "").startsWith("bots/")) row.querySelector("a").setAttribute("aria-current", "page");
+  return row;
 }
 
 // "Install app": only where the browser offers it (`beforeinstallprompt`),
@@ -122,6 +135,7 @@ function deviceName(session) {
 
 export function renderMain(main, item) {
   if (item === "notifications") return renderNotifications(main);
+  if (item === "bots" || (item && item.startsWith("bots/"))) return renderBots(main, item);
   const me = state.me;
   const nickname = h("input", { value: me.nickname || "", maxLength: 64, autocomplete: "nickname" });
   const signature = h("textarea", { maxLength: 200, rows: 2 });

@@ -8,12 +8,14 @@ export function parseRoute(pathname) {
   const parts = pathname.replace(/^\/+|\/+$/g, "").split("/");
   const map = { "": "chats", chats: "chats", contacts: "contacts", groups: "groups", calls: "calls", profile: "profile" };
   const section = map[parts[0]] || "chats";
-  return { section, item: parts[1] ? decodeURIComponent(parts[1]) : null };
+  // An item may have a part of its own: /profile/bots/<id> is "bots/<id>".
+  const item = parts.slice(1).filter(Boolean).map(decodeURIComponent).join("/");
+  return { section, item: item || null };
 }
 
 export function pathOf(section, item) {
   const base = section === "chats" ? (item ? "/chats" : "/") : `/${section}`;
-  return item ? `${base}/${encodeURIComponent(item)}` : base;
+  return item ? `${base}/${item.split("/").map(encodeURIComponent).join("/")}` : base;
 }
 
 export function navigate(section, item = null, { replace = false } = {}) {

@@ -107,6 +107,14 @@ def test_password_sign_in_starts_a_web_login_session(browser_client, alice):
     assert ok.status_code == 200 and ok.json()["nickname"] == "A"
 
 
+def test_a_bot_of_mine_has_an_address_of_its_own_under_my_bots(browser_client, alice):
+    sign_in(browser_client, "alice")
+    bot_id = "4f6f1f6e-8b1a-4c53-9d0e-2f4f0c1a7b11"
+    config = app_config(browser_client.get(f"/profile/bots/{bot_id}"))
+    assert (config["section"], config["item"]) == ("profile", f"bots/{bot_id}")
+    assert app_config(browser_client.get("/profile/bots"))["item"] == "bots"
+
+
 def test_sign_in_page_refuses_a_post_without_csrf(browser_client, alice):
     response = browser_client.post("/login", {"method": "password", "login": "alice", "password": PASSWORD})
     assert response.status_code == 403
@@ -450,12 +458,17 @@ def test_the_script_catalogue_is_served_per_language(client):
     assert reconnecting not in client.get("/jsi18n/", headers={"Accept-Language": "en"}).content.decode()
 
 
+def po_unescape(quoted: str) -> str:
+    """A PO string's text: its escapes are \\" and \\\\ (a shrug's arm), \\n and \\t."""
+    return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t"}.get(m[1], m[1]), quoted)
+
+
 def po_entries(path: Path) -> dict[str, str]:
     text = path.read_text(encoding="utf-8")
     entries = {}
     for msgid, msgstr in re.findall(r'^msgid ((?:".*"\n)+)msgstr ((?:".*"\n)+)', text, re.M):
-        key = "".join(re.findall(r'"(.*)"', msgid)).replace('\\"', '"')
-        value = "".join(re.findall(r'"(.*)"', msgstr)).replace('\\"', '"')
+        key = po_unescape("".join(re.findall(r'"(.*)"', msgid)))
+        value = po_unescape("".join(re.findall(r'"(.*)"', msgstr)))
         if key:
             entries[key] = value
     return entries

@@ -1,6 +1,8 @@
 // The composer of the open conversation: the text box (Enter sends,
 // Shift+Enter breaks the line, it grows with its text), the emoji picker,
-// the @ member picker (groups), files picked, pasted or dropped on the
+// the @ member picker (groups), the slash commands' completion list and
+// running one (commands.js: a refusal is said above the box and the text
+// stays), files picked, pasted or dropped on the
 // conversation, and `typing` sent at most every typing_interval_s. Above the
 // box, the message being replied to (a quote bar with ×) or edited (the box
 // holds its text until Save or ×; what was typed before comes back). What is
@@ -15,6 +17,7 @@ import { emojiPicker } from "../emoji.js";
 import { box, emit, nameOf, state } from "../state.js";
 import { errorText, toast } from "../ui.js";
 import { sendEdit } from "./actions.js";
+import { CommandPicker, commandOf, commandsIn, looksLikeCommand, runCommand } from "./commands.js";
 import { MentionPicker, mentionFields } from "./mentions.js";
 import { excerptOf } from "./text.js";
 
@@ -81,6 +84,7 @@ export class Composer {
     this.stash = null; // what the box held before the edit
     this.mentioned = new Map(); // user id -> the name inserted for them
     this.mentionAll = false;
+    this.runningCommand = null; // the text of a command sent and not answered yet
     const draft = view.conv.draft;
     this.saved = draftOf(draft ? draft.text : "", draft && draft.reply_to);
     this.node = this.build();
@@ -113,8 +117,11 @@ export class Composer {
       enterKeyHint: "send",
     });
     const label = h("label.sr-only", { for: "composer-input" }, t("Message"));
-    // Before the keydown below: Enter picks a member while the list is open.
+    // Before the keydown below: Enter picks a member or a command while a list is open.
     this.picker = new MentionPicker(this);
+    this.commands = new CommandPicker(this);
+    // Why the last command was refused, until the text changes.
+    this.problem = h("p.composer-problem", { id: "composer-problem", role: "alert", hidden: true });
     this.context = h("div.composer-context", { hidden: true });
     const picker = emojiPicker((emoji) => this.insert(emoji));
     const fileInput = h("input.sr-only", { type: "file", id: "composer-file", multiple: true, tabindex: "-1", "aria-hidden": "true" });
@@ -137,6 +144,7 @@ export class Composer {
       }
     });
     this.input.addEventListener("input", () => {
+      this.showProblem(null);
       this.autosize();
       if (!this.editing) this.sendTyping();
       this.scheduleDraft();
@@ -152,20 +160,11 @@ export class Composer {
         this.input.focus();
         return;
       }
-      const fields = mentionFields(text, this.mentioned, this.mentionAll);
-      if (this.reply) fields.reply_to = this.reply.id;
-      send(text, fields, this.reply && this.reply.seq ? replyStub(this.reply) : null);
-      // The server clears the draft when the message is stored.
-      clearTimeout(this.draftTimer);
-      this.saved = draftOf("", null);
-      this.setLocalDraft(null);
-      this.input.value = "";
-      this.reply = null;
-      this.mentioned.clear();
-      this.mentionAll = false;
-      this.drawContext();
-      this.autosize();
-      this.input.focus();
+      if (looksLikeCommand(text)) {
+        this.submitCommand(text, send);
+        return;
+      }
+      this.sendMessage(text, send);
     });
     // Paste or drop files straight into the chat.
     this.input.addEventListener("paste", (event) => {
@@ -190,10 +189,84 @@ export class Composer {
       // Why nothing can be sent here, and the one thing that helps, if any.
       return h("div.composer.composer-disabled", { role: "status", dataset: { reason: disabled.key } }, h("p", disabled.text, disabled.action ? [" · ", disabled.action] : null));
     }
-    this.input.setAttribute("aria-controls", "mention-list");
+    this.input.setAttribute("aria-controls", "mention-list command-list");
     this.input.setAttribute("aria-autocomplete", "list");
-    form.append(picker.panel, this.picker.list, this.context, this.counter, h("div.composer-row", picker.button, fileButton, label, this.input, sendButton), fileInput);
+    form.append(picker.panel, this.picker.list, this.commands.list, this.context, this.problem, this.counter, h("div.composer-row", picker.button, fileButton, label, this.input, sendButton), fileInput);
     return form;
+  }
+
+  sendMessage(text, send) {
+    const fields = mentionFields(text, this.mentioned, this.mentionAll);
+    if (this.reply) fields.reply_to = this.reply.id;
+    send(text, fields, this.reply && this.reply.seq ? replyStub(this.reply) : null);
+    // The server clears the draft when the message is stored.
+    clearTimeout(this.draftTimer);
+    this.saved = draftOf("", null);
+    this.setLocalDraft(null);
+    this.input.value = "";
+    this.reply = null;
+    this.mentioned.clear();
+    this.mentionAll = false;
+    this.drawContext();
+    this.autosize();
+    this.input.focus();
+  }
+
+  // A text that starts like a command ("/name …"): a command if it names one
+  // offered here (run over the socket; the text stays until its ack, and
+  // stays with the reason after a refusal), else an ordinary message.
+  async submitCommand(text, send) {
+    if (this.runningCommand) return;
+    let list;
+    try {
+      list = await commandsIn(this.view.id);
+    } catch (err) {
+      this.showProblem(errorText(err));
+      return;
+    }
+    if (!commandOf(list, text)) {
+      this.sendMessage(text, send);
+      return;
+    }
+    this.commands.close();
+    this.runningCommand = text;
+    this.input.setAttribute("aria-busy", "true");
+    const done = () => {
+      this.runningCommand = null;
+      this.input.removeAttribute("aria-busy");
+    };
+    runCommand({
+      conversation: this.view.id,
+      text,
+      onAck: (ack) => {
+        done();
+        // Written over meanwhile: what is there now stays.
+        if (this.input.value !== text) return;
+        this.input.value = "";
+        this.mentioned.clear();
+        this.mentionAll = false;
+        this.autosize();
+        if (ack.status === "sent") {
+          // A message was sent: the server clears the draft, as for any message.
+          clearTimeout(this.draftTimer);
+          this.saved = draftOf("", null);
+          this.setLocalDraft(null);
+        } else {
+          this.saveDraft();
+        }
+      },
+      onError: (why) => {
+        done();
+        this.showProblem(why);
+      },
+    });
+  }
+
+  // Says why a command was refused, above the box (null: nothing to say).
+  showProblem(text) {
+    if (!this.problem || (!text && this.problem.hidden)) return;
+    this.problem.textContent = text || "";
+    this.problem.hidden = !text;
   }
 
   // Why nothing can be sent in this chat now ({key, text, action?}), or
@@ -306,6 +379,7 @@ export class Composer {
     this.reply = null;
     this.editing = message;
     this.picker.close();
+    this.commands.close();
     this.input.value = message.content || "";
     this.drawContext();
     this.autosize();

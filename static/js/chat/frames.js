@@ -3,11 +3,15 @@
 // conversation's box, unread counts and mentions of me, read receipts,
 // changes to a message (recall, edit, reactions, pin: live by their own
 // frames, and after an absence by the events `sync` brings), typing, and
-// conversation changes. The open conversation's view is told what concerns it.
+// conversation changes, slash commands' answers (commands.js) and bots'
+// answers for me alone (ephemeral.js). The open conversation's view is told
+// what concerns it.
 
 import { api } from "../api.js";
 import { emit, on, rememberUser, state } from "../state.js";
+import { commandAnswered, forgetCommands } from "./commands.js";
 import { dropHidden, forgetHidden, reloadConversations } from "./conversations.js";
+import { keepEphemeral } from "./ephemeral.js";
 import { forwardFailed, forwardStored } from "./forward.js";
 import { mentionsMe } from "./mentions.js";
 import { withMe } from "./reactions.js";
@@ -261,6 +265,8 @@ function applyGroup(frame) {
     if (frame.type === "group.member_removed" && frame.user && frame.user.id === state.me.id) group.my_role = null;
     if (frame.type === "group.dismissed") group.status = "dismissed";
     state.refused.delete(conv.id);
+    // A bot that joined or left brings or takes its commands.
+    if (frame.type === "group.member_added" || frame.type === "group.member_removed") forgetCommands(conv.id);
     state.conversations.set(conv.id, { ...conv, group });
     emit("conversations");
   }
@@ -290,8 +296,16 @@ export function onFrame(frame) {
       return;
     }
     case "error":
-      if (forwardFailed(frame)) return;
+      if (forwardFailed(frame) || commandAnswered(frame)) return;
       openView()?.onError(frame);
+      return;
+    case "command.ack":
+      commandAnswered(frame);
+      return;
+    case "bot.ephemeral":
+      // Never counted as unread: it is no message.
+      keepEphemeral(frame);
+      viewOf(frame.conversation)?.onEphemeral(frame);
       return;
     case "read": {
       const conv = state.conversations.get(frame.conversation);

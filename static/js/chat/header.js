@@ -4,7 +4,7 @@
 // contact or group.
 
 import { api } from "../api.js";
-import { avatar, formatTime, h, svgIcon, t, tf, tn } from "../dom.js";
+import { avatar, botBadge, formatTime, h, svgIcon, t, tf, tn } from "../dom.js";
 import { conversationFace, conversationTitle, emit, nameOf, state } from "../state.js";
 import { appLink, backButton, errorText, navigate, toast } from "../ui.js";
 import { startCall } from "../calls.js";
@@ -18,7 +18,8 @@ export class ChatHeader {
     const name = conversationTitle(conv);
     this.subtitle = h("p.subtitle", { "aria-live": "polite" });
     const actions = h("div.header-actions");
-    if (conv.kind === "direct" && conv.peer) {
+    // A bot is a program: nobody answers a call.
+    if (conv.kind === "direct" && conv.peer && !conv.peer.is_bot) {
       actions.append(
         h("button.btn-icon", { type: "button", "aria-label": t("Voice call"), title: t("Voice call"), onclick: () => startCall(conv.peer, "audio") }, svgIcon("phone")),
         h("button.btn-icon", { type: "button", "aria-label": t("Video call"), title: t("Video call"), onclick: () => startCall(conv.peer, "video") }, svgIcon("video")),
@@ -65,7 +66,7 @@ export class ChatHeader {
       "header.pane-header.chat-header",
       backButton(),
       avatar(avatarUser, { name, size: 36 }),
-      h("div.chat-title", h("h1", name), this.subtitle),
+      h("div.chat-title", h("div.name-line", h("h1", name), conv.kind === "direct" ? botBadge(conv.peer) : null), this.subtitle),
       actions,
     );
   }

@@ -5,7 +5,7 @@
 // and, below them, lists the messages that match, with the filters of
 // search.js.
 
-import { avatar, clear, debounce, formatTime, h, svgIcon, t, tf } from "../dom.js";
+import { avatar, botBadge, clear, debounce, formatTime, h, svgIcon, t, tf } from "../dom.js";
 import { headerLink, listPane, listRow } from "../panes.js";
 import { conversationFace, conversationTitle, on, sortedConversations, state } from "../state.js";
 import { appLink, emptyState } from "../ui.js";
@@ -177,6 +177,7 @@ function conversationItem(conv) {
         h(
           "span.conv-top",
           h("span.conv-name", name),
+          conv.kind === "direct" ? botBadge(conv.peer) : null,
           conv.pinned ? h("span.pin", { title: t("Pinned") }, svgIcon("pin", t("Pinned"))) : null,
           conv.muted ? h("span.pin", { title: t("Muted") }, svgIcon("mute", t("Muted"))) : null,
           h("time.conv-time", { datetime: conv.updated_at }, formatTime(conv.last_message ? conv.last_message.created_at : conv.updated_at)),

@@ -1,11 +1,12 @@
 // Mentions: the member picker that `@` opens in a group's composer (arrow
-// keys, Enter or Tab, Escape; or a tap), what the composer then sends
+// keys, Enter or Tab, Escape; or a tap; after `/invite`, my contacts not in
+// the group, by username), what the composer then sends
 // (`mentions`, `mention_all`), and the text of a bubble with its mentions
 // marked (mine stronger). The text holds what the sender typed, "@Name";
 // the ids travel beside it, so a mark is drawn only for a name whose id the
 // message names.
 
-import { avatar, displayName, h, t } from "../dom.js";
+import { avatar, botBadge, displayName, h, t } from "../dom.js";
 import { state } from "../state.js";
 
 // What "@all" is written as: the sender's language decides, every reader marks both.
@@ -56,14 +57,25 @@ export class MentionPicker {
 
   candidates(query) {
     const conv = this.composer.view.conv;
+    const matches = (user, remark) => !query || [user.nickname, user.username, displayName(user, remark)].some((n) => n && n.toLowerCase().includes(query));
+    const members = state.members.get(conv.id) || [];
     const found = [];
+    // `/invite @username …` adds my contacts who are not members yet, by username.
+    if (/^\/invite\s/.test(this.input.value)) {
+      const present = new Set(members.map((m) => m.user.id));
+      for (const c of state.contacts.values()) {
+        if (c.blocked || present.has(c.user.id) || !c.user.username || !matches(c.user, c.remark)) continue;
+        found.push({ user: c.user, label: displayName(c.user, c.remark), insert: c.user.username });
+        if (found.length >= MAX_SHOWN) break;
+      }
+      return found;
+    }
     if (canMentionAll(conv) && ALL_WORDS.some((w) => w.startsWith(query) || t("All members").toLowerCase().includes(query)))
       found.push({ all: true, label: t("All members"), insert: allWord() });
-    for (const member of state.members.get(conv.id) || []) {
+    for (const member of members) {
       const user = state.users.get(member.user.id) || member.user;
       if (user.id === state.me.id || !publicName(user)) continue;
-      const names = [user.nickname, user.username, displayName(user, state.contacts.get(user.id)?.remark)];
-      if (query && !names.some((n) => n && n.toLowerCase().includes(query))) continue;
+      if (!matches(user, state.contacts.get(user.id)?.remark)) continue;
       found.push({ user, label: displayName(user, state.contacts.get(user.id)?.remark), insert: publicName(user) });
       if (found.length >= MAX_SHOWN) break;
     }
@@ -95,6 +107,7 @@ export class MentionPicker {
           },
           option.all ? h("span.avatar.mention-all-icon", { "aria-hidden": "true" }, "@") : avatar(option.user, { size: 28 }),
           h("span.mention-name", option.label),
+          option.all ? null : botBadge(option.user),
           option.all ? null : h("span.muted.small", `@${option.insert}`),
         ),
       ),

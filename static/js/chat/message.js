@@ -6,7 +6,7 @@
 // "X recalled a message". Also what the receipt says. The list (messages.js)
 // handles what the controls do: they carry `data-action`.
 
-import { avatar, formatDateTime, formatSize, formatTime, h, svgIcon, t, tf } from "../dom.js";
+import { avatar, botBadge, formatDateTime, formatSize, formatTime, h, svgIcon, t, tf } from "../dom.js";
 import { nameInSentence, nameOf, state } from "../state.js";
 import { bundleCard } from "./bundle.js";
 import { textWithMentions } from "./mentions.js";
@@ -78,7 +78,7 @@ export function messageNode(conv, message, { selecting = false, selected = false
     mine ? null : avatar(message.sender, { size: 32 }),
     h(
       "div.msg-body",
-      conv.kind === "group" && !mine ? h("div.msg-sender", nameOf(message.sender)) : null,
+      conv.kind === "group" && !mine ? h("div.msg-sender", nameOf(message.sender), botBadge(message.sender)) : null,
       bubble(message),
       reactionChips(message),
       meta,

@@ -1,7 +1,8 @@
 // The message list of the open conversation: history read 30 at a time
 // (older pages as the reader scrolls up, keeping their place), messages in
 // seq order and each once (by id, merged with what the socket brought), the
-// pending ones after them, receipts kept up to date. It handles what the
+// pending ones after them, bots' answers for me alone among them by their
+// time (ephemeral.js), receipts kept up to date. It handles what the
 // bubbles' controls do (menu, quote, reaction chips, bundle cards, Select's
 // checkboxes), a long press (touch) or right click that opens a message's
 // menu or a chip's reactors, and going to a message (a quote, a pin), reading
@@ -13,6 +14,7 @@ import { box, nameOf, rememberUser, state } from "../state.js";
 import { errorText, toast } from "../ui.js";
 import { openMessageMenu } from "./actions.js";
 import { openBundle } from "./bundle.js";
+import { ephemeralIn, ephemeralNode } from "./ephemeral.js";
 import { openImageViewer } from "./viewer.js";
 import { swallowNextClick } from "./menu.js";
 import { messageNode, receiptText, selectable } from "./message.js";
@@ -227,6 +229,7 @@ export class MessageList {
     }
     for (const p of b.pending.values()) nodes.push(p.node || (p.node = this.view.pending.node(p)));
     clear(this.list, nodes);
+    for (const frame of ephemeralIn(this.id)) this.placeEphemeral(ephemeralNode(frame));
     this.list.classList.toggle("selecting", this.view.select.active);
     this.regroup();
   }
@@ -258,6 +261,22 @@ export class MessageList {
       previous = isMsg ? item : null;
     }
     if (previous) previous.classList.remove("run-inner");
+  }
+
+  // A bot's answer for me alone: before the first stored message that is
+  // newer, else before the pending ones.
+  placeEphemeral(node) {
+    const when = new Date(node.dataset.at).getTime();
+    const later = [...this.list.querySelectorAll(":scope > [data-seq]")].find((el) => new Date(el.dataset.at).getTime() > when);
+    this.list.insertBefore(node, later || this.list.querySelector(":scope > [data-pending]"));
+  }
+
+  // One came while this chat is open: it answers what I just did, so the
+  // list goes down to it.
+  onEphemeral(frame) {
+    this.placeEphemeral(ephemeralNode(frame));
+    this.regroup();
+    this.scrollToBottom();
   }
 
   nearBottom() {

@@ -143,6 +143,10 @@ class ConversationView {
     this.messages.redraw(message);
   }
 
+  onEphemeral(frame) {
+    this.messages.onEphemeral(frame);
+  }
+
   redrawReceipts() {
     this.messages.redrawReceipts();
   }
