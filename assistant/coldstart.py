@@ -565,6 +565,12 @@ def _load_index() -> tuple[np.ndarray, np.ndarray]:
     return _index
 
 
+def prepare() -> None:
+    """Embed the triggers now (a worker's warm-up) rather than on the first
+    message that needs them. Raises EmbeddingUnavailable where the model cannot run."""
+    _load_index()
+
+
 def match_intents(vector: np.ndarray, *, threshold: float, margin: float) -> list[IntentMatch]:
     """The intents `vector` is close to, best first.
 

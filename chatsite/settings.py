@@ -433,6 +433,12 @@ if env.is_set("TRUSTED_PROXY_COUNT"):
         "TRUSTED_PROXY_COUNT was replaced by TRUSTED_PROXIES: list your proxies' addresses (say 127.0.0.1 or 10.0.0.0/8)"
     )
 
+# Smart replies (docs/assistant.md): up to three replies offered to the
+# recipient of a direct message, from their own history and built-in ones,
+# computed on this box (assistant/). 0 turns them off entirely (no embedding,
+# no frames): for deployments where message content must not be processed.
+ASSISTANT = env.boolean("ASSISTANT", True)
+
 # ---------------------------------------------------------------------------
 # The assistant bot (docs/assistant.md): a generative model behind any
 # OpenAI-compatible chat-completions URL. Off unless ASSISTANT_LLM_URL is set.

@@ -20,6 +20,7 @@ api_v1 = [
     path("", include("messaging.urls")),
     path("", include("calls.urls")),
     path("", include("bots.urls")),
+    path("", include("assistant.urls")),
     path("", include("notifications.urls")),
     path("", include("backoffice.urls")),
 ]

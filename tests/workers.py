@@ -12,6 +12,11 @@ from __future__ import annotations
 
 import os
 
+# Smart replies are off unless a test turns them on (assistant/tests): their
+# frames would come between the frames other tests expect, and every direct
+# message would be embedded. Servers and workers the tests start inherit it.
+os.environ.setdefault("ASSISTANT", "0")
+
 _worker = os.environ.get("PYTEST_XDIST_WORKER")
 if _worker:
     for _name in ("REDIS_KEY_PREFIX", "KAFKA_TOPIC_PREFIX"):

@@ -46,6 +46,7 @@ SERVER_FRAME_TYPES = {
     "hello",
     "command.ack",
     "bot.ephemeral",
+    "reply.suggestions",
     "pong",
     "error",
     "message.ack",

@@ -753,6 +753,19 @@ def _(w, role):
     return Req("/api/v1/me/notifications", {"preview": "sender"})
 
 
+# smart replies --------------------------------------------------------------
+
+
+@rest("GET /api/v1/me/assistant")
+def _(w, role):
+    return Req("/api/v1/me/assistant")
+
+
+@rest("PATCH /api/v1/me/assistant")
+def _(w, role):
+    return Req("/api/v1/me/assistant", {"smart_replies": False})
+
+
 # administration ------------------------------------------------------------
 
 
@@ -845,6 +858,8 @@ _PAGES = {
     "/calls": "/calls",
     "/profile": "/profile",
     "/profile/{item}": "/profile/password",
+    # The shell, whoever asks: the page reads the bot over the API (404 unless it is theirs).
+    "/profile/bots/{bot}": "/profile/bots/00000000-0000-4000-8000-000000000000",
     "/login": "/login",
     "/register": "/register",
     "/reset": "/reset",

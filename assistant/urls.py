@@ -1,0 +1,7 @@
+from django.urls import path
+
+from assistant import api
+
+urlpatterns = [
+    path("me/assistant", api.AssistantSettingsView.as_view()),
+]
