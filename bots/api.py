@@ -84,7 +84,7 @@ class BotDetailView(APIView):
         try:
             return Response(s.bot_to_wire(selectors.access_bot(user=request.user, bot_id=bot_id), owner_view=True))
         except NotFound:
-            return Response(s.bot_to_wire(selectors.get_public_bot(bot_id=bot_id), owner_view=False))
+            return Response(s.bot_to_wire(selectors.get_bot_card(viewer=request.user, bot_id=bot_id), owner_view=False))
 
     @extend_schema(request=BotPatchIn, responses={200: s.BotOut, **errors(400, 404)}, tags=TAGS)
     def patch(self, request: Request, bot_id: str) -> Response:

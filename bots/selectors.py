@@ -9,6 +9,7 @@ from bots.internal import is_enabled
 from bots.models import INTERNAL_PREFIX, Bot, Command, Webhook
 from chatsite.errors import NotFound
 from chatsite.wire import parse_uuid
+from contacts.models import Contact
 from conversations.models import Member
 
 
@@ -39,13 +40,20 @@ def list_bots(*, owner: User) -> list[Bot]:
     )
 
 
-def get_public_bot(*, bot_id: object) -> Bot:
-    """A public, active bot anyone may look at and add."""
+def get_bot_card(*, viewer: User, bot_id: object) -> Bot:
+    """An active bot `viewer` may look at without owning it: a public one, one
+    its owner allows them to add, or one they have as a contact."""
     bid = parse_uuid(bot_id)
     bot = (
         Bot.objects.select_related("user__avatar")
         .prefetch_related("commands")
-        .filter(user__uuid=bid, is_public=True, user__status=UserStatus.ACTIVE)
+        .filter(user__uuid=bid, user__status=UserStatus.ACTIVE)
+        .filter(
+            Q(is_public=True)
+            | Q(allowed=viewer)
+            | Q(user_id__in=Contact.objects.filter(owner=viewer).values("other_id"))
+        )
+        .distinct()
         .first()
         if bid
         else None

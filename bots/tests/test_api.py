@@ -305,8 +305,12 @@ def test_the_owner_allows_some_people_to_add_a_private_bot(api, api_for, alice, 
     assert r.status_code == 200, r.content
     assert [u["id"] for u in r.json()["results"]] == [str(carol.uuid)]
     assert [u["id"] for u in api.get(f"/api/v1/bots/{bid}").json()["allowed"]] == [str(carol.uuid)]
+    # Allowed, carol sees its card (without its secrets), and adds it.
+    card = api_for(carol).get(f"/api/v1/bots/{bid}").json()
+    assert card["user"]["id"] == bid and "signing_secret" not in card and "allowed" not in card
     assert api_for(carol).post(f"/api/v1/bots/{bid}/add").status_code == 200
     assert_error(api_for(bob).post(f"/api/v1/bots/{bid}/add"), 404, "not_found")
+    assert_error(api_for(bob).get(f"/api/v1/bots/{bid}"), 404, "not_found")
     # Bad lists change nothing.
     for users in (["not-an-id"], [str(carol.uuid), "00000000-0000-0000-0000-000000000000"], [bid]):
         r = api.put(f"/api/v1/bots/{bid}/allowed", {"users": users}, format="json")
