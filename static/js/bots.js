@@ -1,6 +1,7 @@
 // My bots (Me › My bots: /profile/bots and /profile/bots/<id>): the bots I
 // own and creating one; one bot's page: its name, description, whether
-// anyone may add it and its events URL; the secret that signs its events;
+// anyone may add it and its events URL; who else may add it while it is
+// private (picked from my contacts); the secret that signs its events;
 // its API keys (a new key is shown once); its slash commands; its incoming
 // webhooks (a new URL is shown once); adding it to my contacts; deleting
 // it. All through the public REST API (docs/bots.md); a refusal is said
@@ -8,7 +9,7 @@
 
 import { api, apiAll } from "./api.js";
 import { avatar, botBadge, clear, displayName, field, formatDateTime, h, svgIcon, t, tf } from "./dom.js";
-import { conversationTitle, rememberUser, sortedConversations, state } from "./state.js";
+import { conversationTitle, nameOf, on, rememberUser, sortedConversations, state } from "./state.js";
 import { mainHeader } from "./panes.js";
 import { appLink, confirmDialog, emptyState, errorText, navigate, toast } from "./ui.js";
 import { forgetCommands, loadConversations, openConversationWith } from "./chats.js";
@@ -174,7 +175,7 @@ function createForm() {
     field(t("Username"), username, t("3 to 32 letters (a-z), digits or underscores. It cannot be changed later.")).field,
     field(t("Name (optional)"), nickname).field,
     field(t("Description (optional)"), description, t("What it does, for the people who add it.")).field,
-    checkField(t("Public"), isPublic, t("Anyone can find it by its username and add it. Otherwise only you can.")),
+    checkField(t("Public"), isPublic, t("Anyone can find it by its username and add it. Otherwise only you and the people you allow can.")),
     problem,
     submit,
   );
@@ -226,6 +227,7 @@ function renderBot(main, botId) {
     const heading = h("h1", displayName(bot.user));
     const summary = h("div");
     const webhooks = webhooksSection(bot, () => alive);
+    const allowed = allowedSection(bot, () => alive);
     // Added to my contacts: its chat can take a webhook now.
     const drawSummary = () => clear(summary, summaryCard(bot, () => loadConversations().then(webhooks.refreshChats)));
     drawSummary();
@@ -239,7 +241,9 @@ function renderBot(main, botId) {
           bot = fresh;
           heading.textContent = displayName(bot.user);
           drawSummary();
+          allowed.update(fresh);
         }),
+        allowed.node,
         secretSection(bot),
         keysSection(bot, () => alive),
         commandsSection(bot, (commands) => {
@@ -307,7 +311,7 @@ function settingsForm(bot, saved) {
     field(t("Name"), nickname).field,
     field(t("Description"), description).field,
     field(t("Events URL"), eventsUrl, t("Messages to the bot, mentions of it and its commands are POSTed here (http or https). Empty: none.")).field,
-    checkField(t("Public"), isPublic, t("Anyone can find it by its username and add it. Otherwise only you can.")),
+    checkField(t("Public"), isPublic, t("Anyone can find it by its username and add it. Otherwise only you and the people you allow can.")),
     problem,
     h("button.btn.btn-primary", { type: "submit" }, t("Save")),
   );
@@ -329,6 +333,101 @@ function settingsForm(bot, saved) {
     }
   });
   return form;
+}
+
+// ------------------------------------------------------------------ who may add it
+
+// Who besides me may add the bot while it is private (PUT …/allowed, the
+// whole list each time): the list with Remove, and my contacts to add from.
+// Hidden while the bot is public (anyone may add it then); a refusal is
+// said under the section.
+function allowedSection(bot, alive) {
+  let people = [...(bot.allowed || [])];
+  const list = h("ul.request-list.allowed-list", { "aria-label": t("People who may add this bot") });
+  const pick = h("select", { id: "bot-allowed-pick" });
+  const submit = h("button.btn", { type: "submit" }, t("Allow"));
+  const problem = formProblem();
+  problem.id = "bot-allowed-problem";
+  const inputs = { users: pick };
+  const save = async (ids, done) => {
+    clearErrors(inputs, problem);
+    try {
+      const answer = await api("PUT", `bots/${bot.user.id}/allowed`, { users: ids });
+      if (!alive()) return;
+      people = answer.results;
+      people.forEach(rememberUser);
+      bot.allowed = people;
+      draw();
+      done();
+    } catch (err) {
+      if (alive()) showErrors(err, inputs, problem);
+    }
+  };
+  const row = (user) =>
+    h(
+      "li.request",
+      { dataset: { allowed: user.id } },
+      avatar(user, { size: 36 }),
+      h("div.grow", h("strong", nameOf(user)), h("p.muted.small", `@${user.username}`)),
+      h(
+        "button.btn.btn-small",
+        {
+          type: "button",
+          "aria-label": tf("Remove %(name)s", { name: nameOf(user) }),
+          onclick: () => save(people.filter((p) => p.id !== user.id).map((p) => p.id), () => pick.focus()),
+        },
+        t("Remove"),
+      ),
+    );
+  // My contacts who are people (a bot cannot add a bot) and not on the list yet.
+  const choices = () => {
+    const listed = new Set(people.map((p) => p.id));
+    return [...state.contacts.values()]
+      .filter((c) => !c.user.is_bot && !listed.has(c.user.id) && c.user.id !== bot.user.id)
+      .sort((a, b) => displayName(a.user, a.remark).localeCompare(displayName(b.user, b.remark)));
+  };
+  const drawChoices = () => {
+    const contacts = choices();
+    const chosen = pick.value;
+    clear(
+      pick,
+      contacts.length
+        ? [h("option", { value: "" }, t("Choose a contact")), contacts.map((c) => h("option", { value: c.user.id, selected: c.user.id === chosen }, displayName(c.user, c.remark)))]
+        : h("option", { value: "" }, t("No more contacts to choose from")),
+    );
+    submit.disabled = !contacts.length;
+  };
+  const draw = () => {
+    clear(list, people.length ? people.map(row) : h("li.muted.pad", t("Nobody else yet: only you can add it.")));
+    drawChoices();
+  };
+  const form = h("form.form", field(t("Add one of your contacts"), pick).field, submit, problem);
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (!pick.value) {
+      showErrors({ code: "invalid", fields: { users: [t("Choose a contact.")] } }, inputs, problem);
+      return;
+    }
+    const added = state.contacts.get(pick.value);
+    save([...people.map((p) => p.id), pick.value], () => {
+      pick.focus();
+      if (added) toast(tf("%(name)s may add this bot now.", { name: displayName(added.user, added.remark) }));
+    });
+  });
+  draw();
+  // My contacts change while the page is open (a request accepted, one removed).
+  const off = on("contacts", () => (alive() ? drawChoices() : off()));
+  const node = section(
+    t("Who may add this bot"),
+    t("While it is private, only you and these people can add it to their contacts. Taking someone off the list does not remove it from their contacts."),
+    list,
+    form,
+  );
+  const update = (fresh) => {
+    node.hidden = fresh.is_public;
+  };
+  update(bot);
+  return { node, update };
 }
 
 function secretSection(bot) {

@@ -12,6 +12,7 @@ export { loadConversations, openConversationWith } from "./chat/conversations.js
 export { excerptOf } from "./chat/text.js";
 export { mentionsMe } from "./chat/mentions.js";
 export { forgetCommands } from "./chat/commands.js";
+export { forgetSuggestions } from "./chat/suggestions.js";
 
 export function title() {
   const conv = state.route.item && state.conversations.get(state.route.item);

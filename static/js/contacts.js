@@ -363,12 +363,26 @@ async function unblock(user) {
 }
 
 // The Bot object of a bot I may see (mine, or a public one), or null.
-async function botOf(userId) {
-  try {
-    return await api("GET", `bots/${userId}`);
-  } catch (err) {
-    return null;
+// Someone else's private bot (one I was allowed to add) answers 404: that
+// means no details, and it is remembered for the page's life, since the
+// card is drawn again at every presence or contacts change and the browser
+// logs each refusal. The User object does not say whose a bot is or whether
+// it is public, so the first look cannot be spared. Looks under way are
+// shared by the draws that want them.
+const withoutDetails = new Set();
+const looking = new Map(); // bot id -> its Bot object (or null), being read
+function botOf(userId) {
+  if (withoutDetails.has(userId)) return Promise.resolve(null);
+  if (!looking.has(userId)) {
+    const read = api("GET", `bots/${userId}`)
+      .catch((err) => {
+        if (err.status === 404) withoutDetails.add(userId);
+        return null;
+      })
+      .finally(() => looking.delete(userId));
+    looking.set(userId, read);
   }
+  return looking.get(userId);
 }
 
 function renderContact(main, userId) {

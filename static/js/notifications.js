@@ -3,7 +3,7 @@
 // what they show (the preview), and quiet hours. Saved with PATCH
 // /me/notifications; the rules themselves are in notify.js.
 
-import { errorText, toast } from "./ui.js";
+import { errorText, setSwitch, switchButton, toast } from "./ui.js";
 import { field, h, t } from "./dom.js";
 import { on } from "./state.js";
 import { mainHeader } from "./panes.js";
@@ -28,19 +28,6 @@ function browserZone() {
   } catch (err) {
     return "UTC";
   }
-}
-
-// A switch: a button with role "switch" (Space and Enter toggle it).
-function switchButton(labelId, describedBy) {
-  return h(
-    "button.switch",
-    { type: "button", role: "switch", "aria-checked": "false", "aria-labelledby": labelId, "aria-describedby": describedBy },
-    h("span.switch-knob"),
-  );
-}
-
-function setSwitch(button, on) {
-  button.setAttribute("aria-checked", on ? "true" : "false");
 }
 
 // Why push cannot be turned on, in words the person can act on.

@@ -1,16 +1,17 @@
-// Profile: avatar, nickname, signature, password, sessions, language, sign
-// out; notifications (notifications.js), my bots (bots.js) and installing
-// the app.
+// Profile: avatar, nickname, signature, smart replies, password, sessions,
+// language, sign out; notifications (notifications.js), my bots (bots.js)
+// and installing the app.
 
 import { api } from "./api.js";
 import { avatar, clear, displayName, field, formatDateTime, h, svgIcon, t } from "./dom.js";
 import { emit, on, rememberUser, state } from "./state.js";
 import { actionRow, listPane, mainHeader } from "./panes.js";
-import { emptyState, errorText, pictureUpload, toast } from "./ui.js";
+import { emptyState, errorText, pictureUpload, setSwitch, switchButton, toast } from "./ui.js";
 import { canInstall, install } from "./pwa.js";
 import { forgetDevice } from "./notify.js";
 import { renderNotifications } from "./notifications.js";
 import { renderBots } from "./bots.js";
+import { forgetSuggestions } from "./chats.js";
 
 export function title() {
   const item = state.route.item || "";
@@ -124,6 +125,61 @@ function installCard() {
   );
 }
 
+// Smart replies (GET and PATCH /me/assistant): whether the messages I receive
+// in direct chats get suggested answers, which means the server reads them
+// for that. An account's setting about its messages, so it is here beside
+// the profile rather than among the notifications (which are about being
+// told while away). Where the server offers none, the switch is disabled
+// and says why.
+function smartRepliesCard() {
+  const toggle = switchButton("smart-replies-label", "smart-replies-hint smart-replies-status");
+  toggle.disabled = true;
+  const status = h("p.setting-status", { id: "smart-replies-status", role: "status" });
+  const say = (text, kind = "") => {
+    status.textContent = text;
+    status.className = `setting-status${kind ? ` setting-${kind}` : ""}`;
+    status.setAttribute("role", kind === "error" ? "alert" : "status");
+  };
+  const draw = (settings) => {
+    setSwitch(toggle, settings.smart_replies);
+    toggle.disabled = !settings.available;
+    if (!settings.available) say(t("This server doesn't offer smart replies: its administrator has turned them off."));
+    else if (!settings.smart_replies) say(t("Off. The messages you receive are not used for suggestions, and what was kept from earlier ones has been deleted."));
+    else say("");
+  };
+  api("GET", "me/assistant").then(draw, (err) => say(errorText(err), "error"));
+  toggle.addEventListener("click", async () => {
+    const turnOn = toggle.getAttribute("aria-checked") !== "true";
+    toggle.disabled = true;
+    toggle.setAttribute("aria-busy", "true");
+    try {
+      const settings = await api("PATCH", "me/assistant", { smart_replies: turnOn });
+      draw(settings);
+      if (!settings.smart_replies) forgetSuggestions();
+      toast(t("Saved."));
+    } catch (err) {
+      toggle.disabled = false;
+      say(err.code === "conflict" && err.message ? err.message : errorText(err), "error");
+    } finally {
+      toggle.removeAttribute("aria-busy");
+    }
+  });
+  return h(
+    "section.card.settings-card",
+    { "aria-labelledby": "smart-replies-label" },
+    h(
+      "div.setting-row",
+      h(
+        "div.grow",
+        h("h2", { id: "smart-replies-label" }, t("Smart replies")),
+        h("p.hint", { id: "smart-replies-hint" }, t("Suggested answers in direct chats, from how you answered similar messages before. Tapping one puts it in the message box: nothing is sent until you press Send.")),
+      ),
+      toggle,
+    ),
+    status,
+  );
+}
+
 // "Chrome on Linux" from a user agent (the full string is in the tooltip).
 function deviceName(session) {
   const ua = session.device || "";
@@ -208,7 +264,7 @@ export function renderMain(main, item) {
   drawSessions();
   main.append(
     mainHeader(t("Settings")),
-    h("div.pane-scroll", profileForm, pwForm, h("section.card", h("h2", t("Where you are signed in")), sessions)),
+    h("div.pane-scroll", profileForm, smartRepliesCard(), pwForm, h("section.card", h("h2", t("Where you are signed in")), sessions)),
   );
   if (!main.childElementCount) main.append(emptyState(""));
   return null;

@@ -129,6 +129,19 @@ export function confirmDialog(message, { ok = t("OK"), danger = false } = {}) {
   });
 }
 
+// A switch: a button with role "switch" (Space and Enter toggle it).
+export function switchButton(labelId, describedBy) {
+  return h(
+    "button.switch",
+    { type: "button", role: "switch", "aria-checked": "false", "aria-labelledby": labelId, "aria-describedby": describedBy },
+    h("span.switch-knob"),
+  );
+}
+
+export function setSwitch(button, on) {
+  button.setAttribute("aria-checked", on ? "true" : "false");
+}
+
 export function emptyState(text) {
   return h("div.empty", h("p", text));
 }

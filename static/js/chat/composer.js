@@ -5,25 +5,38 @@
 // stays), files picked, pasted or dropped on the
 // conversation, and `typing` sent at most every typing_interval_s. Above the
 // box, the message being replied to (a quote bar with ×) or edited (the box
-// holds its text until Save or ×; what was typed before comes back). What is
-// typed and not sent is the draft, with the message it replies to: it is
-// saved a moment after typing stops (and when the chat closes), so the chat
-// list and the person's other devices show it. A group one may no longer
-// write to gets a line saying why instead.
+// holds its text until Save or ×; what was typed before comes back). Above
+// it too, smart replies (suggestions.js): buttons that fill the box, never
+// send. What is typed and not sent is the draft, with the message it
+// replies to: it is saved a moment after typing stops (and when the chat
+// closes), so the chat list and the person's other devices show it. A group
+// one may no longer write to gets a line saying why instead.
 
 import { api } from "../api.js";
-import { h, svgIcon, t, tf } from "../dom.js";
+import { clear, h, svgIcon, t, tf } from "../dom.js";
 import { emojiPicker } from "../emoji.js";
 import { box, emit, nameOf, state } from "../state.js";
 import { errorText, toast } from "../ui.js";
 import { sendEdit } from "./actions.js";
 import { CommandPicker, commandOf, commandsIn, looksLikeCommand, runCommand } from "./commands.js";
 import { MentionPicker, mentionFields } from "./mentions.js";
+import { dropSuggestions, suggestionsFor } from "./suggestions.js";
 import { excerptOf } from "./text.js";
 
 const DRAFT_DELAY_MS = 1000;
 // The text box shows how much room is left from this share of max_text on.
 const COUNTER_FROM = 0.9;
+// Scripts written without spaces between words: a suggestion added to a
+// draft in them gets no space before or after it.
+const UNSPACED = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\u3000-\u303f\uff00-\uffef]/u;
+
+// Whether words put between `left` and `right` (characters, or "" at an end)
+// need a space there.
+function spaceBetween(left, right) {
+  if (!left || !right || /\s/.test(left) || /\s/.test(right)) return false;
+  if (UNSPACED.test(left) || UNSPACED.test(right)) return false;
+  return !/[.,!?;:)\]}…]/.test(right);
+}
 
 export function composerBlock(conv) {
   if (!conv) return null;
@@ -85,6 +98,8 @@ export class Composer {
     this.mentioned = new Map(); // user id -> the name inserted for them
     this.mentionAll = false;
     this.runningCommand = null; // the text of a command sent and not answered yet
+    this.shownSuggestions = null; // the reply.suggestions frame drawn above the box
+    this.filled = null; // what a suggestion put in the empty box, while it holds just that
     const draft = view.conv.draft;
     this.saved = draftOf(draft ? draft.text : "", draft && draft.reply_to);
     this.node = this.build();
@@ -123,6 +138,7 @@ export class Composer {
     // Why the last command was refused, until the text changes.
     this.problem = h("p.composer-problem", { id: "composer-problem", role: "alert", hidden: true });
     this.context = h("div.composer-context", { hidden: true });
+    this.chips = h("div.reply-chips", { role: "group", "aria-label": t("Suggested replies"), hidden: true });
     const picker = emojiPicker((emoji) => this.insert(emoji));
     const fileInput = h("input.sr-only", { type: "file", id: "composer-file", multiple: true, tabindex: "-1", "aria-hidden": "true" });
     const fileButton = h("button.btn-icon", { type: "button", "aria-label": t("Send a file"), title: t("Send a file"), onclick: () => fileInput.click() }, svgIcon("clip"));
@@ -160,6 +176,7 @@ export class Composer {
         this.input.focus();
         return;
       }
+      dropSuggestions(view.id);
       if (looksLikeCommand(text)) {
         this.submitCommand(text, send);
         return;
@@ -191,7 +208,7 @@ export class Composer {
     }
     this.input.setAttribute("aria-controls", "mention-list command-list");
     this.input.setAttribute("aria-autocomplete", "list");
-    form.append(picker.panel, this.picker.list, this.commands.list, this.context, this.problem, this.counter, h("div.composer-row", picker.button, fileButton, label, this.input, sendButton), fileInput);
+    form.append(picker.panel, this.picker.list, this.commands.list, this.chips, this.context, this.problem, this.counter, h("div.composer-row", picker.button, fileButton, label, this.input, sendButton), fileInput);
     return form;
   }
 
@@ -204,6 +221,7 @@ export class Composer {
     this.saved = draftOf("", null);
     this.setLocalDraft(null);
     this.input.value = "";
+    this.filled = null;
     this.reply = null;
     this.mentioned.clear();
     this.mentionAll = false;
@@ -335,6 +353,57 @@ export class Composer {
     this.context.classList.toggle("editing", Boolean(this.editing));
     if (this.sendButton) this.sendButton.textContent = this.editing ? t("Save") : t("Send");
     if (stick) this.view.messages.scrollToBottom();
+    this.drawSuggestions();
+  }
+
+  // ---------------------------------------------------------------- smart replies
+
+  // The server's suggested answers to the chat's newest message, as buttons
+  // above the box (not while a message is being edited); redrawn only when
+  // they change, so a focused one keeps the focus.
+  drawSuggestions() {
+    if (!this.chips) return;
+    const frame = this.writable && !this.editing ? suggestionsFor(this.view.id) : null;
+    if (frame === this.shownSuggestions) return;
+    const stick = this.view.messages && this.view.messages.nearBottom();
+    const hadFocus = this.chips.contains(document.activeElement);
+    this.shownSuggestions = frame;
+    clear(
+      this.chips,
+      frame ? frame.suggestions.map((text) => h("button.reply-chip", { type: "button", onclick: () => this.fill(text) }, text)) : null,
+    );
+    this.chips.hidden = !frame;
+    if (frame) this.chips.dataset.message = frame.message;
+    else delete this.chips.dataset.message;
+    if (hadFocus && this.input) this.input.focus();
+    // The chips take room from the list: what was at its bottom stays there.
+    if (stick) this.view.messages.scrollToBottom();
+  }
+
+  // A suggestion picked: its words go in the box, which takes the focus;
+  // nothing is sent. An empty box, or one still holding just the words of
+  // the suggestion picked before, gets these words instead; a draft of the
+  // person's own stays, and the words go in where the caret is (with a
+  // space where the script needs one), so nothing typed is ever lost.
+  fill(text) {
+    const el = this.input;
+    if (!el.value.trim() || el.value === this.filled) {
+      el.value = text;
+      el.selectionStart = el.selectionEnd = text.length;
+      this.filled = text;
+    } else {
+      const start = el.selectionStart ?? el.value.length;
+      const end = el.selectionEnd ?? el.value.length;
+      const left = el.value.slice(0, start).slice(-1);
+      const right = el.value.slice(end, end + 1);
+      this.insert(`${spaceBetween(left, text[0]) ? " " : ""}${text}${spaceBetween(text.slice(-1), right) ? " " : ""}`);
+      this.filled = null;
+    }
+    this.showProblem(null);
+    this.autosize();
+    el.focus();
+    this.sendTyping();
+    this.scheduleDraft();
   }
 
   replyTo(message) {

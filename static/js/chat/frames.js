@@ -3,9 +3,9 @@
 // conversation's box, unread counts and mentions of me, read receipts,
 // changes to a message (recall, edit, reactions, pin: live by their own
 // frames, and after an absence by the events `sync` brings), typing, and
-// conversation changes, slash commands' answers (commands.js) and bots'
-// answers for me alone (ephemeral.js). The open conversation's view is told
-// what concerns it.
+// conversation changes, slash commands' answers (commands.js), bots'
+// answers for me alone (ephemeral.js) and smart replies (suggestions.js).
+// The open conversation's view is told what concerns it.
 
 import { api } from "../api.js";
 import { emit, on, rememberUser, state } from "../state.js";
@@ -15,6 +15,7 @@ import { keepEphemeral } from "./ephemeral.js";
 import { forwardFailed, forwardStored } from "./forward.js";
 import { mentionsMe } from "./mentions.js";
 import { withMe } from "./reactions.js";
+import { dropSuggestionsFor, keepSuggestions, noteMessage } from "./suggestions.js";
 import { isSilent } from "./text.js";
 import { openView } from "./view.js";
 
@@ -57,6 +58,7 @@ function upsertMessage(message) {
       b.pending.delete(message.client_msg_id);
     }
   }
+  if (isNew && !isSilent(message)) noteMessage(message);
   if (conv && isNew) {
     if (message.seq > (conv.last_seq || 0)) {
       conv.last_seq = message.seq;
@@ -230,6 +232,7 @@ function markRecalled(conversationId, messageId) {
     }
   }
   view?.composer.forgetReplyTo(messageId);
+  dropSuggestionsFor(conversationId, messageId);
   const conv = state.conversations.get(conversationId);
   if (conv && conv.last_message && conv.last_message.id === messageId) {
     conv.last_message = { ...conv.last_message, recalled: true, content: null, file: null };
@@ -306,6 +309,9 @@ export function onFrame(frame) {
       // Never counted as unread: it is no message.
       keepEphemeral(frame);
       viewOf(frame.conversation)?.onEphemeral(frame);
+      return;
+    case "reply.suggestions":
+      keepSuggestions(frame);
       return;
     case "read": {
       const conv = state.conversations.get(frame.conversation);

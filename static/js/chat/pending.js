@@ -10,6 +10,7 @@ import { formatSize, h, t, tf, uuid4 } from "../dom.js";
 import { box, state } from "../state.js";
 import { errorText, toast } from "../ui.js";
 import { quoteBlock } from "./message.js";
+import { dropSuggestions } from "./suggestions.js";
 
 export class PendingMessages {
   constructor(view) {
@@ -30,6 +31,7 @@ export class PendingMessages {
       toast(tf("“%(name)s” is larger than %(max)s.", { name: file.name, max: formatSize(state.config.max_file) }), { kind: "error" });
       return;
     }
+    dropSuggestions(this.view.id);
     const cmid = uuid4();
     const pending = { cmid, kind: "file", file, state: "uploading", progress: 0, created_at: new Date().toISOString() };
     this.add(pending);

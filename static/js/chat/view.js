@@ -83,6 +83,7 @@ class ConversationView {
       }
       this.header.update();
       this.refreshComposer();
+      this.composer.drawSuggestions();
     }));
     // The chat follows its state live: a block, the group's status or my
     // membership changed, the connection was lost or came back.
@@ -95,6 +96,7 @@ class ConversationView {
       this.refreshComposer();
     }));
     this.offs.push(on("refused", (id) => id === this.id && this.refreshComposer()));
+    this.offs.push(on("suggestions", (id) => id === this.id && this.composer.drawSuggestions()));
     this.offs.push(on("connection", () => {
       this.header.update();
       this.pending.refreshAll();
