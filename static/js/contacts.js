@@ -362,13 +362,11 @@ async function unblock(user) {
   }
 }
 
-// The Bot object of a bot I may see (mine, or a public one), or null.
-// Someone else's private bot (one I was allowed to add) answers 404: that
-// means no details, and it is remembered for the page's life, since the
-// card is drawn again at every presence or contacts change and the browser
-// logs each refusal. The User object does not say whose a bot is or whether
-// it is public, so the first look cannot be spared. Looks under way are
-// shared by the draws that want them.
+// The Bot object of a bot I may see (mine, a public one, one I may add or
+// have as a contact), or null. A bot I may not see answers 404: that means
+// no details, and it is remembered for the page's life, since the card is
+// drawn again at every presence or contacts change and the browser logs each
+// refusal. Looks under way are shared by the draws that want them.
 const withoutDetails = new Set();
 const looking = new Map(); // bot id -> its Bot object (or null), being read
 function botOf(userId) {

@@ -73,7 +73,12 @@ export function renderNotifications(main) {
     pushStatus.setAttribute("role", kind === "error" ? "alert" : "status");
   };
   let failedSubscribe = false; // push itself failed here; tab notifications still work
+  // Draws overlap (a settings change redraws while the switch's own handler
+  // is still subscribing): only the newest one may write, or an older one
+  // that looked before the subscription existed would overwrite its status.
+  let draws = 0;
   const drawPush = async () => {
+    const mine = ++draws;
     const s = currentSettings();
     if (!("Notification" in window)) {
       setSwitch(pushSwitch, false);
@@ -97,6 +102,7 @@ export function renderNotifications(main) {
     } catch (err) {
       subscribed = false;
     }
+    if (mine !== draws) return;
     if (subscribed) say(t("On. You'll be notified even when WebsocketChat is closed."), "ok");
     else if (failedSubscribe || !pushSupported()) say(pushProblem(new PushError("subscribe")), "warn");
     else say(t("On while WebsocketChat is open. Turn it off and on again to be notified when it is closed too."));
