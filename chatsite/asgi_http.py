@@ -25,6 +25,16 @@ all synchronous, a request then went event loop -> lane (the middleware) ->
 event loop (async_to_sync around Django's inner handler) -> lane again (the
 view): three hand-offs between the loop and the thread instead of one, which
 cost more CPU than the middleware itself.
+
+The request's whole synchronous life is that one hop: `request_started`, the
+chain, and, for a response whose body is already in memory, `close()` (which
+sends `request_finished`) before it is written. Django's handler sends
+`request_started` and closes every response each through a hop of its own,
+the second onto asgiref's process-wide thread, the gateway's: two hand-offs
+per request that cost more than the middleware again (measured in
+docs/performance.md). A streamed response (a file download) is written on
+the loop while the client is watched for going away, as Django does, and
+closed on a lane afterwards.
 """
 
 from __future__ import annotations
@@ -34,8 +44,11 @@ import asyncio
 from asgiref.sync import SyncToAsync, ThreadSensitiveContext, sync_to_async
 from django.conf import settings
 from django.core import signals
-from django.core.handlers.asgi import ASGIHandler
+from django.core.exceptions import RequestAborted
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.db import close_old_connections
+from django.http import FileResponse
+from django.urls import set_script_prefix
 
 
 class LaneASGIHandler(ASGIHandler):
@@ -52,20 +65,67 @@ class LaneASGIHandler(ASGIHandler):
         signals.request_finished.disconnect(close_old_connections)
 
     def load_middleware(self, is_async: bool = False) -> None:
-        # Synchronous whatever ASGIHandler asks for; one hop onto the lane.
+        # Synchronous whatever ASGIHandler asks for: it runs on a lane.
         super().load_middleware(is_async=False)
-        self._middleware_chain = sync_to_async(self._middleware_chain, thread_sensitive=True)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
         await self.handle(scope, receive, send)
 
-    async def get_response_async(self, request):
+    async def handle(self, scope, receive, send):
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+        try:
+            set_script_prefix(get_script_prefix(scope))
+            request, error_response = self.create_request(scope, body_file)
+            if request is None:
+                await self.send_response(error_response, send)
+                await self.on_lane(error_response.close)
+                return
+            response = await self.on_lane(self._respond, request)
+            if not response.streaming:
+                await self.send_response(response, send)
+                return
+            await self._stream(response, receive, send)
+            await self.on_lane(response.close)
+        finally:
+            body_file.close()
+
+    def _respond(self, request):
+        """On a lane: the request's whole synchronous part, in one hop."""
+        signals.request_started.send(sender=self.__class__, scope=request.scope)
+        response = self.get_response(request)
+        response._handler_class = self.__class__
+        if isinstance(response, FileResponse):
+            response.block_size = self.chunk_size
+        if not response.streaming:
+            # Its body is in memory: closing it (request_finished, the
+            # request's files) here spares a hop after it is written.
+            response.close()
+        return response
+
+    async def _stream(self, response, receive, send) -> None:
+        """Write a streamed body, and stop if the client goes away first."""
+        writing = asyncio.create_task(self.send_response(response, send))
+        listening = asyncio.create_task(self.listen_for_disconnect(receive))
+        await asyncio.wait([writing, listening], return_when=asyncio.FIRST_COMPLETED)
+        for task in (writing, listening):
+            if not task.done():
+                task.cancel()
+            try:
+                await task
+            except (asyncio.CancelledError, RequestAborted):
+                pass
+
+    async def on_lane(self, func, *args):
+        """Run `func(*args)` on a free lane (waiting for one), with its connection."""
         lane = await self._free.get()
         token = SyncToAsync.thread_sensitive_context.set(lane)
         try:
-            return await super().get_response_async(request)
+            return await sync_to_async(func, thread_sensitive=True)(*args)
         finally:
             SyncToAsync.thread_sensitive_context.reset(token)
             self._free.put_nowait(lane)
