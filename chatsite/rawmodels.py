@@ -57,14 +57,18 @@ class _Columns:
         return [f.attname for f in self.fields]
 
     @cached_property
-    def _converters(self) -> list[tuple[int, list, Col]]:
-        """(index, converters, expression) of each field that has converters."""
+    def _converters(self) -> list[tuple[int, list, Col, bool]]:
+        """(index, converters, expression, keeps_none) of each field that has
+        converters. `keeps_none`: its converters turn NULL into None (Django's
+        all do; asked once, here), so a NULL skips them: a message row has
+        half a dozen NULL columns that would each call one for nothing."""
         out = []
         for i, field in enumerate(self.fields):
             expression = Col(self.alias, field)
             converters = connection.ops.get_db_converters(expression) + field.get_db_converters(connection)
             if converters:
-                out.append((i, converters, expression))
+                keeps_none = all(converter(None, expression, connection) is None for converter in converters)
+                out.append((i, converters, expression, keeps_none))
         return out
 
     @cached_property
@@ -84,8 +88,10 @@ class _Columns:
         if row[start + self._pk_index] is None:
             return None
         values = list(row[start : start + self.width])
-        for i, converters, expression in self._converters:
+        for i, converters, expression, keeps_none in self._converters:
             value = values[i]
+            if value is None and keeps_none:
+                continue
             for converter in converters:
                 value = converter(value, expression, connection)
             values[i] = value

@@ -126,3 +126,32 @@ def test_the_sync_memberships_query_matches_the_orm(alice, bob, direct):
                 assert getattr(r, field.attname) == getattr(o, field.attname), field.name
             for field in type(o.conversation)._meta.concrete_fields:
                 assert getattr(r.conversation, field.attname) == getattr(o.conversation, field.attname), field.name
+
+
+def test_a_null_skips_converters_only_where_they_keep_null_as_none(alice, bob, direct):
+    """A NULL column skips its converters when they all turn NULL into None
+    (Django's do); a field whose converter makes something of a NULL still
+    gets it, as from the ORM."""
+    from unittest import mock
+
+    from django.db.models import JSONField
+
+    from chatsite.rawmodels import _Columns
+
+    stored = store_text_sync(sender=alice, conversation_uuid=direct, text="plain")
+    assert Message.objects.get(pk=stored.pk).data is None
+    plain = _Columns(Message, "p")
+    data_index = plain.attnames.index("data")
+    assert any(i == data_index and keeps_none for i, _, _, keeps_none in plain._converters)
+    assert _raw(Message, "msg", stored.pk).data is None
+
+    def empty_for_null(field, value, expression, connection):
+        return {} if value is None else value
+
+    with mock.patch.object(JSONField, "from_db_value", empty_for_null):
+        fresh = _Columns(Message, "q")
+        assert any(i == data_index and not keeps_none for i, _, _, keeps_none in fresh._converters)
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {fresh.sql} FROM {fresh.table} WHERE q.id = %s", [stored.pk])
+            row = cursor.fetchone()
+        assert fresh.load(row).data == {} == Message.objects.get(pk=stored.pk).data
