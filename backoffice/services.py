@@ -39,10 +39,7 @@ from __future__ import annotations
 
 import logging
 
-from django.contrib.auth.hashers import make_password
 from django.db import transaction
-from django.db.models import Q
-from django.utils import timezone
 
 from accounts.actions.profile import announce_profile
 from accounts.actions.sessions import CLOSE_DISABLED, do_revoke_user_sessions
@@ -51,15 +48,12 @@ from backoffice.models import REASON_MAX, AuditAction, AuditEntry, AuditTargetTy
 from bots.models import Bot
 from bots.services import do_delete_bot
 from chatsite.errors import Conflict, Forbidden, NotFound
-from chatsite.events import close_sockets_on_commit, send_event_on_commit
+from chatsite.events import close_sockets_on_commit
 from chatsite.text import clean_text
 from chatsite.wire import parse_uuid
-from contacts.models import Block, Contact, ContactRequest, RequestStatus
-from contacts.services import do_cancel_contact_request, do_delete_contact, do_reject_contact_request
-from groups.models import Group, GroupStatus, JoinRequest
-from groups.selectors import MANAGERS, member_roles
-from groups.serializers import join_request_to_wire
-from groups.services import do_admin_set_group_status, do_release_groups
+from groups.departure import anonymise, do_unwind_account, lock_with_contacts
+from groups.models import Group, GroupStatus
+from groups.services import do_admin_set_group_status
 
 logger = logging.getLogger(__name__)
 
@@ -272,26 +266,22 @@ def do_delete_user(*, actor: User, user_id: object, reason: object = "", via: st
       change in it; an administrator who enables it again should dismiss it
       or it stays without an active owner). Pending join requests are
       cancelled.
+    - Their bots are deleted with them (bots' `do_delete_bot`).
     - Audited as `user.delete`; the entry keeps the username the account had
-      (the audit label), with what was unwound in `metadata`."""
+      (the audit label), with what was unwound in `metadata`.
+
+    The row and the relations are `groups.departure`'s `anonymise` and
+    `do_unwind_account`, which a bot's deletion shares."""
 
     require_admin(actor)
     text = clean_reason(reason)
     uid = parse_uuid(user_id)
     if uid is None:
         raise NotFound("No such user.")
-    # Lock the user together with their contacts, in primary-key order (the
-    # order contacts' pair locks use), so removing the contacts below cannot
-    # deadlock with a contact change of one of them running at the same time.
     pk = User.objects.filter(uuid=uid).values_list("pk", flat=True).first()
     if pk is None:
         raise NotFound("No such user.")
-    others = set(Contact.objects.filter(owner_id=pk).values_list("other_id", flat=True))
-    for a, b in ContactRequest.objects.filter(
-        Q(from_user_id=pk) | Q(to_user_id=pk), status=RequestStatus.PENDING
-    ).values_list("from_user_id", "to_user_id"):
-        others |= {a, b}
-    list(User.objects.select_for_update().filter(pk__in={pk, *others}).order_by("pk").values_list("pk"))
+    lock_with_contacts(pk)
     target = User.objects.get(pk=pk)
     _check_target(actor, target, what="delete", against_self=True)
     if target.status == UserStatus.DELETED:
@@ -299,36 +289,9 @@ def do_delete_user(*, actor: User, user_id: object, reason: object = "", via: st
     label = user_label(target)
 
     # First the account itself, so every event below shows "Deleted user".
-    target.username = None
-    target.phone = None
-    target.nickname = ""
-    target.signature = ""
-    target.avatar = None
-    target.status = UserStatus.DELETED
-    target.is_staff = target.is_superuser = False
-    target.password = make_password(None)
-    target.save()
+    anonymise(target)
     revoked = do_revoke_user_sessions(user=target, reason="deleted", close_code=CLOSE_DISABLED)
-
-    contacts = list(Contact.objects.select_related("other").filter(owner=target).order_by("pk"))
-    for contact in contacts:
-        do_delete_contact(user=target, other_id=str(contact.other.uuid))
-    blocks, _ = Block.objects.filter(Q(blocker=target) | Q(blocked=target)).delete()
-    pending = list(
-        ContactRequest.objects.filter(Q(from_user=target) | Q(to_user=target), status=RequestStatus.PENDING)
-        .only("uuid", "from_user_id")
-        .order_by("pk")
-    )
-    for request in pending:
-        if request.from_user_id == target.pk:
-            do_cancel_contact_request(user=target, request_id=str(request.uuid))
-        else:
-            do_reject_contact_request(user=target, request_id=str(request.uuid))
-
-    # Join requests before memberships: an accept that wins the group lock
-    # first makes a membership the loop below then ends.
-    cancelled_joins = _cancel_join_requests(target)
-    released = do_release_groups(user=target)
+    unwound = do_unwind_account(user=target)
     # A person's bots go with them.
     bots = list(Bot.objects.filter(user__bot_owner=target).exclude(user__status=UserStatus.DELETED))
     for bot in bots:
@@ -344,42 +307,19 @@ def do_delete_user(*, actor: User, user_id: object, reason: object = "", via: st
         via=via,
         metadata={
             "sessions_revoked": revoked,
-            "contacts_removed": len(contacts),
-            "blocks_removed": blocks,
-            "requests_closed": len(pending),
-            "groups_left": released.left,
-            "groups_transferred": released.transferred,
-            "groups_dismissed": released.dismissed,
-            "groups_kept": released.kept,
-            "join_requests_cancelled": cancelled_joins,
+            "contacts_removed": unwound.contacts_removed,
+            "blocks_removed": unwound.blocks_removed,
+            "requests_closed": unwound.requests_closed,
+            "groups_left": unwound.groups.left,
+            "groups_transferred": unwound.groups.transferred,
+            "groups_dismissed": unwound.groups.dismissed,
+            "groups_kept": unwound.groups.kept,
+            "join_requests_cancelled": unwound.join_requests_cancelled,
             "bots_deleted": len(bots),
         },
     )
     logger.info("user %s deleted by %s", target.pk, actor.pk)
     return target
-
-
-def _cancel_join_requests(user: User) -> int:
-    """Cancel `user`'s pending join requests, each under its group's lock (the
-    lock groups' accept and reject take); the group's owner and admins get
-    `group.join_request` with the cancelled request."""
-
-    cancelled = 0
-    pending = JoinRequest.objects.select_related("group__avatar").filter(user=user, status=RequestStatus.PENDING)
-    for request in list(pending.order_by("pk")):
-        list(Group.objects.select_for_update().filter(pk=request.group_id).values_list("pk"))
-        done = JoinRequest.objects.filter(pk=request.pk, status=RequestStatus.PENDING).update(
-            status=RequestStatus.CANCELLED, pending_key=None, updated_at=timezone.now()
-        )
-        if not done:
-            continue
-        cancelled += 1
-        request.status, request.user = RequestStatus.CANCELLED, user
-        managers = [uid for uid, role in member_roles(group=request.group).items() if role in MANAGERS]
-        send_event_on_commit(
-            user_ids=managers, frame={"type": "group.join_request", "request": join_request_to_wire(request)}
-        )
-    return cancelled
 
 
 # --------------------------------------------------------------------------- groups

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from accounts.actions.fields import clean_nickname, clean_username
@@ -36,11 +35,11 @@ from chatsite import outbound
 from chatsite.errors import Blocked, Conflict, Forbidden, Invalid, NotFound
 from chatsite.text import clean_text
 from chatsite.wire import parse_uuid
-from contacts.models import Block, Contact
+from contacts.models import Contact
 from contacts.selectors import get_pair
-from contacts.services import do_connect, do_delete_contact
+from contacts.services import do_connect
 from conversations.models import Member
-from groups.services import do_release_groups
+from groups.departure import anonymise, do_unwind_account, lock_with_contacts
 
 logger = logging.getLogger(__name__)
 
@@ -163,24 +162,21 @@ def do_delete_bot(*, user: User, bot_id: object) -> None:
     """Delete a bot for good: its keys and webhooks stop, its sockets close,
     it leaves every group (as a deleted account does) and every contact, and
     its account shows as deleted under the messages it sent."""
-    bot = _lock_owned(user=user, bot_id=bot_id)
-    account = bot.user
+    bot = access_bot(user=user, bot_id=bot_id)
+    lock_with_contacts(bot.user_id)
+    account = User.objects.get(pk=bot.user_id)
+    if account.status == UserStatus.DELETED:
+        raise NotFound("No such bot.")
+    # As a person's deletion (groups.departure): the row first, so every
+    # event below shows "Deleted user", then its sessions and relations.
+    anonymise(account)
     do_revoke_user_sessions(user=account, reason="bot_deleted")
     Webhook.objects.filter(bot=bot, revoked_at__isnull=True).update(revoked_at=timezone.now())
-    do_release_groups(user=account)
-    for contact in Contact.objects.select_related("other").filter(owner=account).order_by("pk"):
-        do_delete_contact(user=account, other_id=str(contact.other.uuid))
-    Block.objects.filter(Q(blocker=account) | Q(blocked=account)).delete()
+    do_unwind_account(user=account)
     Command.objects.filter(bot=bot).delete()
     bot.events_url = ""
     bot.is_public = False
     bot.save(update_fields=["events_url", "is_public"])
-    account.username = None
-    account.nickname = ""
-    account.signature = ""
-    account.avatar = None
-    account.status = UserStatus.DELETED
-    account.save()
     logger.info("bot %s deleted by %s", account.pk, user.pk)
 
 

@@ -291,6 +291,32 @@ def test_the_owner_deletes_a_bot_and_everything_of_it_stops(api, alice, closes):
     create_bot(api)
 
 
+def test_a_deleted_bot_leaves_as_a_deleted_person_does(api, alice, bob, events):
+    """The same unwinding as a person's deletion (groups.departure): the row
+    is anonymous before any event, so its former contact and its groups
+    see "Deleted user", and it has left the group."""
+    from accounts.serializers import user_to_wire
+
+    bot = create_bot(api)
+    bid = bot["user"]["id"]
+    api.post(f"/api/v1/bots/{bid}/add")
+    account = User.objects.get(uuid=bid)
+    group = do_create_group(owner=alice, name="Team", members=[str(bob.uuid), bid])
+    with events.capture():
+        assert api.delete(f"/api/v1/bots/{bid}").status_code == 204
+    account.refresh_from_db()
+    deleted_wire = user_to_wire(account)
+    assert deleted_wire["nickname"] == "Deleted user" and account.phone is None
+    assert not account.has_usable_password()
+    removed = events.of_type("contact.removed")
+    assert removed and all(frame["user"] == deleted_wire for _, frame in removed if frame["user"]["id"] == bid)
+    assert alice.pk in events.recipients("contact.removed")
+    left = [frame for _, frame in events.of_type("group.member_removed")]
+    assert left and all(frame["user"]["nickname"] == "Deleted user" for frame in left if frame["user"]["id"] == bid)
+    assert not Member.objects.filter(conversation=group.conversation, user=account, left_seq__isnull=True).exists()
+    assert Member.objects.filter(conversation=group.conversation, user=bob, left_seq__isnull=True).exists()
+
+
 def test_deleting_a_person_deletes_their_bots(api, alice, admin_user):
     bot = create_bot(api)
     do_delete_user(actor=admin_user, user_id=str(alice.uuid))
