@@ -281,7 +281,7 @@ def do_delete_user(*, actor: User, user_id: object, reason: object = "", via: st
     pk = User.objects.filter(uuid=uid).values_list("pk", flat=True).first()
     if pk is None:
         raise NotFound("No such user.")
-    lock_with_contacts(pk)
+    lock_with_contacts(user_pk=pk)
     target = User.objects.get(pk=pk)
     _check_target(actor, target, what="delete", against_self=True)
     if target.status == UserStatus.DELETED:
@@ -289,7 +289,7 @@ def do_delete_user(*, actor: User, user_id: object, reason: object = "", via: st
     label = user_label(target)
 
     # First the account itself, so every event below shows "Deleted user".
-    anonymise(target)
+    anonymise(user=target)
     revoked = do_revoke_user_sessions(user=target, reason="deleted", close_code=CLOSE_DISABLED)
     unwound = do_unwind_account(user=target)
     # A person's bots go with them.

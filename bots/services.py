@@ -163,13 +163,13 @@ def do_delete_bot(*, user: User, bot_id: object) -> None:
     it leaves every group (as a deleted account does) and every contact, and
     its account shows as deleted under the messages it sent."""
     bot = access_bot(user=user, bot_id=bot_id)
-    lock_with_contacts(bot.user_id)
+    lock_with_contacts(user_pk=bot.user_id)
     account = User.objects.get(pk=bot.user_id)
     if account.status == UserStatus.DELETED:
         raise NotFound("No such bot.")
     # As a person's deletion (groups.departure): the row first, so every
     # event below shows "Deleted user", then its sessions and relations.
-    anonymise(account)
+    anonymise(user=account)
     do_revoke_user_sessions(user=account, reason="bot_deleted")
     Webhook.objects.filter(bot=bot, revoked_at__isnull=True).update(revoked_at=timezone.now())
     do_unwind_account(user=account)

@@ -34,7 +34,7 @@ class Unwound:
     groups: GroupsReleased
 
 
-def lock_with_contacts(user_pk: int) -> None:
+def lock_with_contacts(*, user_pk: int) -> None:
     """Lock the account together with everyone it has a contact or a pending
     contact request with, in primary-key order (the order contacts' pair
     locks take), so unwinding its contacts cannot deadlock with a contact
@@ -47,7 +47,7 @@ def lock_with_contacts(user_pk: int) -> None:
     list(User.objects.select_for_update().filter(pk__in={user_pk, *others}).order_by("pk").values_list("pk"))
 
 
-def anonymise(user: User) -> None:
+def anonymise(*, user: User) -> None:
     """The account keeps nothing that names it: username and phone NULL (both
     can be taken again), nickname, signature and avatar wiped, the password
     unusable, the administrator flags cleared, status `deleted`. Its messages
