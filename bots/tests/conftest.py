@@ -9,6 +9,7 @@ import json
 import threading
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -65,18 +66,21 @@ class Endpoint:
         self.server.server_close()
 
 
-@pytest.fixture
-def endpoint(settings):
+@contextmanager
+def open_endpoint(settings):
+    """An Endpoint this process may send to (it checks a URL when it is set)."""
     settings.WEBHOOK_ALLOW_PRIVATE = [ipaddress.ip_network(LOOPBACK)]
     found = Endpoint()
-    yield found
-    found.close()
+    try:
+        yield found
+    finally:
+        found.close()
 
 
-# For a module, not the session: the worker claims any event due in the test
-# database, and another module's tests deliver their own in process.
-@pytest.fixture(scope="module")
-def _bots_worker(message_worker, django_db_blocker, tmp_path_factory):
+@contextmanager
+def bots_worker_process(django_db_blocker, tmp_path_factory):
+    """With Kafka, the bots worker a served product runs beside its server,
+    allowed to reach this machine; None embedded (the server sends itself)."""
     if not REAL_KAFKA:
         yield None
         return
@@ -86,8 +90,24 @@ def _bots_worker(message_worker, django_db_blocker, tmp_path_factory):
         proc = GroupProcess(
             "run_bot_worker", tmp_path_factory.mktemp("bots") / "bots.log", WEBHOOK_ALLOW_PRIVATE=LOOPBACK
         )
-    yield proc
-    proc.stop()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture
+def endpoint(settings):
+    with open_endpoint(settings) as found:
+        yield found
+
+
+# For a module, not the session: the worker claims any event due in the test
+# database, and another module's tests deliver their own in process.
+@pytest.fixture(scope="module")
+def _bots_worker(message_worker, django_db_blocker, tmp_path_factory):
+    with bots_worker_process(django_db_blocker, tmp_path_factory) as proc:
+        yield proc
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ product (embedded, the server sends them itself)."""
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import re
@@ -20,8 +19,8 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from bots.tests.conftest import LOOPBACK, Endpoint
-from conftest import REAL_KAFKA, serving
+from bots.tests.conftest import LOOPBACK, bots_worker_process, open_endpoint
+from conftest import serving
 from web.tests.browser import PHONE, send_as
 from web.tests.test_browser import LAYOUT_PROBLEMS
 
@@ -45,26 +44,14 @@ def live_server_url(django_db_setup, django_db_blocker, tmp_path_factory):
 @pytest.fixture(scope="module")
 def bots_worker(live_server_url, message_worker, django_db_blocker, tmp_path_factory):
     """With Kafka, the bots worker that a served product runs beside its server."""
-    if not REAL_KAFKA:
-        yield None
-        return
-    from chatsite.testing import GroupProcess
-
-    with django_db_blocker.unblock():
-        proc = GroupProcess(
-            "run_bot_worker", tmp_path_factory.mktemp("bots") / "bots.log", WEBHOOK_ALLOW_PRIVATE=LOOPBACK
-        )
-    yield proc
-    proc.stop()
+    with bots_worker_process(django_db_blocker, tmp_path_factory) as proc:
+        yield proc
 
 
 @pytest.fixture
 def endpoint(settings):
-    # This process checks the URL when the test sets it.
-    settings.WEBHOOK_ALLOW_PRIVATE = [ipaddress.ip_network(LOOPBACK)]
-    found = Endpoint()
-    yield found
-    found.close()
+    with open_endpoint(settings) as found:
+        yield found
 
 
 def bot_world(user_factory, endpoint, tag: str):

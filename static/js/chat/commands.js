@@ -12,6 +12,7 @@ import { api } from "../api.js";
 import { botBadge, displayName, h, t, uuid4 } from "../dom.js";
 import { state } from "../state.js";
 import { errorText } from "../ui.js";
+import { ComposerPicker } from "./picker.js";
 
 // The command's name, as the server reads it: "/name", then a space or the end.
 const NAME = /^\/([a-z0-9][a-z0-9_-]{0,31})(?=\s|$)/;
@@ -105,23 +106,10 @@ function builtinWords(text) {
 }
 
 // The completion list, bound to the composer's textarea.
-export class CommandPicker {
+export class CommandPicker extends ComposerPicker {
   constructor(composer) {
-    this.composer = composer;
-    this.input = composer.input;
-    this.options = [];
-    this.active = 0;
-    this.query = null; // what follows the "/" of the first word, up to the caret
-    this.list = h("ul.mention-list.command-list", { id: "command-list", role: "listbox", "aria-label": t("Slash commands"), hidden: true });
-    // Before the composer's own keydown (Enter sends): a pick comes first.
-    this.input.addEventListener("keydown", (event) => this.onKey(event));
-    this.input.addEventListener("input", () => this.update());
-    this.input.addEventListener("click", () => this.update());
-    this.input.addEventListener("blur", () => setTimeout(() => this.close(), 150));
-  }
-
-  get open() {
-    return !this.list.hidden;
+    super(composer, { list: "ul.mention-list.command-list", id: "command-list", optionId: "command-option", label: t("Slash commands") });
+    // this.query: what follows the "/" of the first word, up to the caret
   }
 
   // The text starts with "/" and the caret is still in that first word.
@@ -157,61 +145,22 @@ export class CommandPicker {
     this.draw();
   }
 
-  draw() {
-    this.list.replaceChildren(
-      ...this.options.map((c, i) =>
-        h(
-          "li.mention-option.command-option",
-          {
-            id: `command-option-${i}`,
-            role: "option",
-            "aria-selected": String(i === this.active),
-            dataset: { command: c.name },
-            // Keep the focus (and the caret) in the text box.
-            onpointerdown: (event) => event.preventDefault(),
-            onclick: () => this.pick(i),
-          },
-          h(
-            "span.command-text",
-            h("span.command-line", h("span.command-name", `/${c.name}`), c.usage ? h("span.command-usage", c.bot ? c.usage : builtinWords(c.usage)) : null),
-            c.description ? h("span.command-description", c.bot ? c.description : builtinWords(c.description)) : null,
-          ),
-          c.bot ? h("span.command-bot", h("span.command-bot-name", displayName(c.bot)), botBadge(c.bot)) : null,
-        ),
+  renderOption(c) {
+    return h(
+      "li.mention-option.command-option",
+      { dataset: { command: c.name } },
+      h(
+        "span.command-text",
+        h("span.command-line", h("span.command-name", `/${c.name}`), c.usage ? h("span.command-usage", c.bot ? c.usage : builtinWords(c.usage)) : null),
+        c.description ? h("span.command-description", c.bot ? c.description : builtinWords(c.description)) : null,
       ),
+      c.bot ? h("span.command-bot", h("span.command-bot-name", displayName(c.bot)), botBadge(c.bot)) : null,
     );
-    this.list.hidden = false;
-    this.input.setAttribute("aria-activedescendant", `command-option-${this.active}`);
-    this.list.children[this.active]?.scrollIntoView({ block: "nearest" });
   }
 
-  close() {
-    if (this.list.hidden) return;
-    this.list.hidden = true;
-    this.query = null;
-    this.active = 0;
-    this.input.removeAttribute("aria-activedescendant");
-  }
-
-  onKey(event) {
-    if (!this.open || event.isComposing) return;
-    const n = this.options.length;
-    if (event.key === "ArrowDown") this.active = (this.active + 1) % n;
-    else if (event.key === "ArrowUp") this.active = (this.active - 1 + n) % n;
-    else if (event.key === "Enter" && !event.shiftKey && this.options[this.active]?.name === this.query) {
-      // The command is typed in full: Enter runs it (the composer sends).
-      this.close();
-      return;
-    } else if (event.key === "Enter" || event.key === "Tab") {
-      this.pick(this.active);
-      event.preventDefault();
-      event.stopImmediatePropagation();
-      return;
-    } else if (event.key === "Escape") this.close();
-    else return;
-    if (this.open) this.draw();
-    event.preventDefault();
-    event.stopImmediatePropagation();
+  // The command is typed in full: Enter runs it (the composer sends).
+  entersThrough() {
+    return this.options[this.active]?.name === this.query;
   }
 
   // Puts "/name " in place of the first word, the caret after it.

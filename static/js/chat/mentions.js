@@ -8,6 +8,7 @@
 
 import { avatar, botBadge, displayName, h, t } from "../dom.js";
 import { state } from "../state.js";
+import { ComposerPicker } from "./picker.js";
 
 // What "@all" is written as: the sender's language decides, every reader marks both.
 const ALL_WORDS = ["all", "所有人"];
@@ -26,23 +27,10 @@ function publicName(user) {
 
 // The picker, bound to the composer's textarea. `composer.mentioned` (id ->
 // name) and `composer.mentionAll` record what was picked.
-export class MentionPicker {
+export class MentionPicker extends ComposerPicker {
   constructor(composer) {
-    this.composer = composer;
-    this.input = composer.input;
-    this.options = [];
-    this.active = 0;
-    this.query = null; // {start, text} of the "@..." being typed, or null
-    this.list = h("ul.mention-list", { id: "mention-list", role: "listbox", "aria-label": t("Mention a member"), hidden: true });
-    // Before the composer's own keydown (Enter sends): a pick comes first.
-    this.input.addEventListener("keydown", (event) => this.onKey(event));
-    this.input.addEventListener("input", () => this.update());
-    this.input.addEventListener("click", () => this.update());
-    this.input.addEventListener("blur", () => setTimeout(() => this.close(), 150));
-  }
-
-  get open() {
-    return !this.list.hidden;
+    super(composer, { list: "ul.mention-list", id: "mention-list", optionId: "mention-option", label: t("Mention a member") });
+    // this.query: {start, text} of the "@..." being typed, or null
   }
 
   // The "@word" right before the caret, if any.
@@ -92,58 +80,14 @@ export class MentionPicker {
     this.draw();
   }
 
-  draw() {
-    this.list.replaceChildren(
-      ...this.options.map((option, i) =>
-        h(
-          "li.mention-option",
-          {
-            id: `mention-option-${i}`,
-            role: "option",
-            "aria-selected": String(i === this.active),
-            // Keep the focus (and the caret) in the text box.
-            onpointerdown: (event) => event.preventDefault(),
-            onclick: () => this.pick(i),
-          },
-          option.all ? h("span.avatar.mention-all-icon", { "aria-hidden": "true" }, "@") : avatar(option.user, { size: 28 }),
-          h("span.mention-name", option.label),
-          option.all ? null : botBadge(option.user),
-          option.all ? null : h("span.muted.small", `@${option.insert}`),
-        ),
-      ),
+  renderOption(option) {
+    return h(
+      "li.mention-option",
+      option.all ? h("span.avatar.mention-all-icon", { "aria-hidden": "true" }, "@") : avatar(option.user, { size: 28 }),
+      h("span.mention-name", option.label),
+      option.all ? null : botBadge(option.user),
+      option.all ? null : h("span.muted.small", `@${option.insert}`),
     );
-    this.list.hidden = false;
-    this.input.setAttribute("aria-activedescendant", `mention-option-${this.active}`);
-    this.list.children[this.active]?.scrollIntoView({ block: "nearest" });
-  }
-
-  close() {
-    if (this.list.hidden) return;
-    this.list.hidden = true;
-    this.query = null;
-    this.active = 0;
-    this.input.removeAttribute("aria-activedescendant");
-  }
-
-  onKey(event) {
-    if (!this.open || event.isComposing) return;
-    const n = this.options.length;
-    const keys = {
-      ArrowDown: () => (this.active = (this.active + 1) % n),
-      ArrowUp: () => (this.active = (this.active - 1 + n) % n),
-    };
-    if (keys[event.key]) {
-      keys[event.key]();
-      this.draw();
-    } else if (event.key === "Enter" || event.key === "Tab") {
-      this.pick(this.active);
-    } else if (event.key === "Escape") {
-      this.close();
-    } else {
-      return;
-    }
-    event.preventDefault();
-    event.stopImmediatePropagation();
   }
 
   pick(i) {
