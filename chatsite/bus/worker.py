@@ -42,6 +42,9 @@ logger = logging.getLogger(__name__)
 RETRY_BACKOFF_MAX_S = 5.0
 LAG_INTERVAL_S = 10.0
 TOPIC_CHECK_INTERVAL_S = 5.0
+# How long a hole in a partition's offsets is read again before it is taken
+# as real (see Worker._without_holes).
+GAP_WAIT_S = 5.0
 
 
 def consumer_config(group_id: str | None = None, *, start: str = "earliest") -> dict:
@@ -110,6 +113,10 @@ class Worker:
         self._admin: AdminClient | None = None
         self.stopping = False
         self.assigned: set[tuple[str, int]] = set()
+        # The offset each partition's next record should have, and since when
+        # a hole before a later one has been read again.
+        self._next: dict[tuple[str, int], int] = {}
+        self._holes: dict[tuple[str, int], tuple[int, float]] = {}
         self._revoked_during_batch = False
         self._subscribe()
         self.stats = {"records": 0, "batches": 0, "dead_lettered": 0, "retries": 0}
@@ -148,6 +155,8 @@ class Worker:
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.assigned = {(p.topic, p.partition) for p in partitions}
+        self._next.clear()
+        self._holes.clear()
         logger.info("assigned %s", sorted(self.assigned))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -249,6 +258,7 @@ class Worker:
                     ),
                 )
             )
+        records = self._without_holes(records)
         if not records:
             return 0
         self._revoked_during_batch = False
@@ -269,6 +279,50 @@ class Worker:
         self.stats["batches"] += 1
         logger.debug("batch of %d records done", len(records))
         return len(records)
+
+    def _without_holes(self, records: list[tuple[Message, Record]]) -> list[tuple[Message, Record]]:
+        """The records of the poll up to the first hole in each partition.
+
+        A partition's offsets have no holes here (no compaction, no
+        transactions), so a record past the offset expected means the fetch
+        skipped some: seen with Tansu and two producers writing one
+        partition at once, records 72-74 came after 75 and the worker
+        never received them, though they were in the log (acknowledged, and
+        never stored). The records after the hole are dropped from this
+        batch and the partition is read again from the hole, for up to
+        GAP_WAIT_S; a hole still there then is taken as real and logged."""
+        kept: list[tuple[Message, Record]] = []
+        cut: set[tuple[str, int]] = set()
+        now = time.monotonic()
+        for msg, record in records:
+            tp = (msg.topic(), msg.partition())
+            if tp in cut:
+                continue
+            offset = msg.offset()
+            expected = self._next.get(tp)
+            if expected is not None and offset > expected:
+                first_seen = self._holes.setdefault(tp, (expected, now))
+                if first_seen[0] != expected:
+                    first_seen = self._holes[tp] = (expected, now)
+                if now - first_seen[1] < GAP_WAIT_S:
+                    logger.warning(
+                        "%s[%d]: offsets %d-%d skipped by the fetch; reading again", *tp, expected, offset - 1
+                    )
+                    self.stats["refetches"] = self.stats.get("refetches", 0) + 1
+                    self.consumer.seek(TopicPartition(tp[0], tp[1], expected))
+                    cut.add(tp)
+                    continue
+                logger.error(
+                    "%s[%d]: offsets %d-%d missing for %.0f s; going on without them",
+                    *tp,
+                    expected,
+                    offset - 1,
+                    GAP_WAIT_S,
+                )
+            self._holes.pop(tp, None)
+            self._next[tp] = max(offset + 1, expected or 0)
+            kept.append((msg, record))
+        return kept
 
     def _handle_with_retry(self, records: list[tuple[Message, Record]]) -> bool:
         backoff = 0.2

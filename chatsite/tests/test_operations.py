@@ -233,3 +233,34 @@ def test_worker_reports_lag_and_status_shows_it(own_topics, alice, bob):
     call_command("status", stdout=out)
     text = out.getvalue()
     assert "consumer lag" in text and "dead letters in" in text
+
+
+@pytest.mark.kafka
+def test_a_fetch_that_skips_offsets_is_read_again_and_nothing_is_lost(own_topics, alice, bob, settings):
+    """A fetch that skips records that are in the log (Tansu did, with two
+    producers writing one partition at once) is read again from the hole:
+    every acknowledged record is stored. The skip is made here by moving the
+    consumer past two records, as that fetch did."""
+    from confluent_kafka import TopicPartition
+
+    from chatsite.bus.kafka import full_topic
+    from chatsite.bus.worker import Worker
+    from contacts.models import Contact
+
+    settings.KAFKA_MAX_POLL_RECORDS = 2
+    conversation = Contact.objects.get(owner=alice, other=bob).conversation
+    key = str(conversation.uuid).encode()
+    cmids = [str(uuid.uuid4()) for _ in range(6)]
+    _produce(full_topic("messages"), [(key, _record(alice, conversation, cmid)) for cmid in cmids])
+    worker = Worker()
+    try:
+        _drain(worker, until=lambda: Message.objects.filter(client_msg_id__in=cmids).count() >= 1)
+        [(tp, expected)] = worker._next.items()
+        worker.consumer.seek(TopicPartition(tp[0], tp[1], expected + 2))
+        _drain(worker, until=lambda: Message.objects.filter(client_msg_id__in=cmids).count() == 6)
+        assert worker.stats["refetches"] >= 1
+        assert sorted(Message.objects.filter(conversation=conversation).values_list("seq", flat=True)) == list(
+            range(1, 7)
+        )
+    finally:
+        worker.close()
