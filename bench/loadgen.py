@@ -14,6 +14,7 @@ import json
 import multiprocessing as mp
 import os
 import resource
+import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -172,6 +173,10 @@ async def _send_load(
         await ws.close()
     result.sent = len(sent_at)
     result.received = sum(1 for cmid in sent_at if seen.get(cmid, 0) >= 1)
+    missing = [cmid for cmid in sent_at if cmid not in seen]
+    if missing:
+        # To look each one up (BENCH_KEEP=1 keeps the run's database and logs).
+        print(f"never delivered: {missing[:20]}", file=sys.stderr)
     result.duplicated = sum(max(0, c - 1) for c in seen.values())
     return result
 

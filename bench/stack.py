@@ -323,9 +323,13 @@ def start(
                 proc.kill()
         for log in logs:
             log.close()
-        if mode == "kafka" and kind == "kafka":
-            _drop_mysql_database(env["DATABASE_URL"])
-        shutil.rmtree(var, ignore_errors=True)
+        if os.environ.get("BENCH_KEEP"):
+            # The processes' logs and the databases stay for a look.
+            print(f"kept {var} and the database of {env.get('DATABASE_URL', 'the run')}", file=sys.stderr)
+        else:
+            if mode == "kafka" and kind == "kafka":
+                _drop_mysql_database(env["DATABASE_URL"])
+            shutil.rmtree(var, ignore_errors=True)
 
 
 def _server_cmd(server: str, port: int, app: str) -> list[str]:
