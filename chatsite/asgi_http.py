@@ -89,8 +89,10 @@ class LaneASGIHandler(ASGIHandler):
             if not response.streaming:
                 await self.send_response(response, send)
                 return
-            await self._stream(response, receive, send)
-            await self.on_lane(response.close)
+            try:
+                await self._stream(response, receive, send)
+            finally:
+                await self.on_lane(response.close)
         finally:
             body_file.close()
 

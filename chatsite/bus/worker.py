@@ -301,16 +301,21 @@ class Worker:
             offset = msg.offset()
             expected = self._next.get(tp)
             if expected is not None and offset > expected:
-                first_seen = self._holes.setdefault(tp, (expected, now))
-                if first_seen[0] != expected:
+                first_seen = self._holes.get(tp)
+                if first_seen is None or first_seen[0] != expected:
+                    # Once per hole, not per read again.
                     first_seen = self._holes[tp] = (expected, now)
-                if now - first_seen[1] < GAP_WAIT_S:
                     logger.warning(
                         "%s[%d]: offsets %d-%d skipped by the fetch; reading again", *tp, expected, offset - 1
                     )
+                if now - first_seen[1] < GAP_WAIT_S:
                     self.stats["refetches"] = self.stats.get("refetches", 0) + 1
-                    self.consumer.seek(TopicPartition(tp[0], tp[1], expected))
                     cut.add(tp)
+                    try:
+                        self.consumer.seek(TopicPartition(tp[0], tp[1], expected))
+                    except KafkaException as exc:
+                        # Revoked meanwhile: its new owner reads it from the committed offset.
+                        logger.info("could not read %s[%d] again (%s)", *tp, exc)
                     continue
                 logger.error(
                     "%s[%d]: offsets %d-%d missing for %.0f s; going on without them",
