@@ -84,7 +84,10 @@ async def run_while_serving(make: Callable[[], SendLoop]) -> None:
     sends itself while it serves; with Kafka a process of its own does."""
     if settings.BUS_BACKEND != "inprocess":
         return
-    loop = await asyncio.to_thread(lambda: make().start())
+    # Started here, not in a thread awaited: a server stopped while that
+    # await was pending would have left the loop running, unowned (starting
+    # a thread takes microseconds).
+    loop = make().start()
     try:
         await asyncio.Event().wait()
     finally:
