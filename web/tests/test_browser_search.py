@@ -479,6 +479,9 @@ def test_more_results_load_page_by_page(people, user_factory):
     assert texts == [f"Ben: receipt number {i}" for i in range(total, 0, -1)], texts
     expect(more).to_have_count(0)
     expect(page.get_by_role("region", name="Messages found").get_by_role("status")).to_have_text("No more results.")
+    # The pages that loaded while a hit had the focus (each draw replaces the
+    # list) left the focus on that hit.
+    expect(hits(page).nth(first_page)).to_be_focused()
     # Opening a hit and coming back keeps every page.
     hits(page).nth(total - 1).click()
     expect(person.item("receipt number 1")).to_be_in_viewport()

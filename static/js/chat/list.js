@@ -43,14 +43,22 @@ export function renderList(pane) {
       clear(messagesPart);
       return;
     }
-    // "More results" is replaced on every draw: while its page loads the new
-    // button keeps the focus, then the first hit of the new page takes it,
-    // never the top of the document (a keyboard's place in the list).
+    // The section is replaced on every draw, and a keyboard keeps its place:
+    // a focused hit stays focused (the next page may load by itself while it
+    // is), and "More results" keeps the focus while its page loads, then the
+    // first hit of the new page takes it; never the top of the document.
     const active = document.activeElement;
-    const onMore = Boolean(active && active.classList.contains("search-more") && messagesPart.contains(active));
+    const inPart = Boolean(active && messagesPart.contains(active));
+    const onMore = inPart && active.classList.contains("search-more");
+    const onHit = inPart && active.dataset.message ? active.dataset.message : null;
     const shown = messagesPart.querySelectorAll(".search-hits a").length;
     const section = messageResults(drawMessages);
     clear(messagesPart, section);
+    if (onHit) {
+      const same = [...section.querySelectorAll(".search-hits a")].find((a) => a.dataset.message === onHit);
+      same?.focus({ preventScroll: true });
+      return;
+    }
     if (!onMore) return;
     const links = messagesPart.querySelectorAll(".search-hits a");
     const more = section.querySelector(".search-more");
