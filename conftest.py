@@ -456,7 +456,17 @@ def live_server_url(django_db_setup, django_db_blocker, tmp_path_factory):
     running ends other servers' due calls (its calls sweep reads the database)
     and tells only its own sockets (the WS fuzz test's neighbours missed
     `call.ended` and the call's message this way)."""
+    with module_server(django_db_blocker, tmp_path_factory) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def module_server(django_db_blocker, tmp_path_factory, *, env: dict | None = None):
+    """A module's server (`live_server_url`), with `env` on top of ours; yields its URL."""
     with serving(
-        os.environ.get("TEST_ASGI_SERVER", "uvicorn"), django_db_blocker, tmp_path_factory.mktemp("liveserver")
+        os.environ.get("TEST_ASGI_SERVER", "uvicorn"),
+        django_db_blocker,
+        tmp_path_factory.mktemp("liveserver"),
+        env=env,
     ) as served:
         yield served.url

@@ -100,9 +100,11 @@ class Person:
     def login(self, username: str, password: str = PASSWORD, page: Page | None = None) -> None:
         page = page or self.page
         page.goto(f"{self.base}/login")
-        page.get_by_role("textbox", name="Username or phone number").fill(username)
-        page.get_by_role("textbox", name="Password", exact=True).fill(password)
-        page.get_by_role("button", name="Sign in").click()
+        # By the form's ids, whatever the page's language (its labels are
+        # tested apart).
+        page.locator("#login-name").fill(username)
+        page.locator("#login-password").fill(password)
+        page.locator("form:has(#login-name) button[type=submit]").click()
         page.wait_for_url(f"{self.base}/")
         self.wait_online(page)
 

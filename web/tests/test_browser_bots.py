@@ -12,7 +12,6 @@ product (embedded, the server sends them itself)."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 
@@ -20,7 +19,7 @@ import pytest
 from playwright.sync_api import expect
 
 from bots.tests.conftest import LOOPBACK, bots_worker_process, open_endpoint
-from conftest import serving
+from conftest import module_server
 from web.tests.browser import PHONE, send_as
 from web.tests.test_browser import LAYOUT_PROBLEMS
 
@@ -32,13 +31,8 @@ SHRUG = "¯\\_(ツ)_/¯"
 @pytest.fixture(scope="module")
 def live_server_url(django_db_setup, django_db_blocker, tmp_path_factory):
     """This module's server, allowed to send bots' events to this machine."""
-    with serving(
-        os.environ.get("TEST_ASGI_SERVER", "uvicorn"),
-        django_db_blocker,
-        tmp_path_factory.mktemp("liveserver"),
-        env={"WEBHOOK_ALLOW_PRIVATE": LOOPBACK},
-    ) as served:
-        yield served.url
+    with module_server(django_db_blocker, tmp_path_factory, env={"WEBHOOK_ALLOW_PRIVATE": LOOPBACK}) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -366,12 +360,7 @@ def test_my_bots_on_a_phone_is_whole_and_accessible(people, user_factory, endpoi
     User.objects.filter(username=f"ann_ph{lang[:2]}").update(language=lang)
     ann = people(viewport=PHONE, phone=True, locale="zh-CN" if lang == "zh-hans" else "en-US")
     page = ann.page
-    page.goto(f"{ann.base}/login")
-    page.locator("#login-name").fill(f"ann_ph{lang[:2]}")
-    page.locator("#login-password").fill(password)
-    page.locator("form:has(#login-name) button[type=submit]").click()
-    page.wait_for_url(f"{ann.base}/")
-    ann.wait_online()
+    ann.login(f"ann_ph{lang[:2]}", password)
     page.goto(f"{ann.base}/profile/bots")
     ann.wait_online()
     expect(page.locator("[data-bot]")).to_have_count(1)

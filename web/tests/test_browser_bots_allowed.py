@@ -160,12 +160,7 @@ def test_on_a_phone_the_section_is_whole_and_accessible(people, user_factory, la
 
     ann = people(viewport=PHONE, phone=True, locale="zh-CN" if lang == "zh-hans" else "en-US")
     page = ann.page
-    page.goto(f"{ann.base}/login")
-    page.locator("#login-name").fill(f"ann_al{tag}")
-    page.locator("#login-password").fill(PASSWORD)
-    page.locator("form:has(#login-name) button[type=submit]").click()
-    page.wait_for_url(f"{ann.base}/")
-    ann.wait_online()
+    ann.login(f"ann_al{tag}", PASSWORD)
     page.goto(f"{ann.base}/profile/bots/{bot.user.uuid}")
     ann.wait_online()
     rows = page.locator("li[data-allowed]")

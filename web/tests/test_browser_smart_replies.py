@@ -13,7 +13,6 @@ History is stored and embedded in this process as the worker would."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 
@@ -21,8 +20,8 @@ import pytest
 from playwright.sync_api import expect
 
 from assistant.tests.conftest import _assistant_worker, assistant_on, smart_replies  # noqa: F401 (fixtures)
-from conftest import PASSWORD, serving
-from web.tests.browser import PHONE, Person
+from conftest import PASSWORD, module_server
+from web.tests.browser import PHONE
 from web.tests.test_browser import LAYOUT_PROBLEMS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.timeout(300)]
@@ -44,13 +43,8 @@ CHIPS_WHOLE = """() => [...document.querySelectorAll('.reply-chip')].filter((el)
 @pytest.fixture(scope="module")
 def live_server_url(django_db_setup, django_db_blocker, tmp_path_factory):
     """This module's server, with smart replies on."""
-    with serving(
-        os.environ.get("TEST_ASGI_SERVER", "uvicorn"),
-        django_db_blocker,
-        tmp_path_factory.mktemp("liveserver"),
-        env={"ASSISTANT": "1", "OMP_NUM_THREADS": "1"},
-    ) as served:
-        yield served.url
+    with module_server(django_db_blocker, tmp_path_factory, env={"ASSISTANT": "1", "OMP_NUM_THREADS": "1"}) as url:
+        yield url
 
 
 class Frames:
@@ -106,17 +100,6 @@ def history(alice, bob, exchanges: list[tuple[str, str]]) -> str:
     handle_stored(list(Message.objects.select_related("conversation").filter(pk__in=stored).order_by("pk")))
     assert MessageVector.objects.filter(message_id__in=asked, recipient=alice).count() == len(asked)
     return conversation
-
-
-def sign_in(person: Person, username: str) -> None:
-    """Signing in by the form's ids, whatever the page's language."""
-    page = person.page
-    page.goto(f"{person.base}/login")
-    page.locator("#login-name").fill(username)
-    page.locator("#login-password").fill(PASSWORD)
-    page.locator("form:has(#login-name) button[type=submit]").click()
-    page.wait_for_url(f"{person.base}/")
-    person.wait_online()
 
 
 def sent_by(user, text: str) -> int:
@@ -295,7 +278,7 @@ def test_in_chinese_on_a_phone(people, user_factory):
 
     alice = people(viewport=PHONE, phone=True, locale="zh-CN")
     frames = Frames(alice.page)
-    sign_in(alice, "alice_zh")
+    alice.login("alice_zh", PASSWORD)
     bob = people()
     bob.login("bob_zh", PASSWORD)
     page = alice.page
