@@ -179,6 +179,9 @@ class Person:
         if not page.evaluate("typeof window.axe !== 'undefined'"):
             # Evaluated by the DevTools protocol, which the page's CSP does not govern.
             page.evaluate(AXE.read_text() + "\n;0")
+        # The page at rest: a toast fading in measured half transparent is a
+        # contrast failure no one sees (finite animations only: a spinner runs on).
+        page.evaluate(SETTLED)
         result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
         return [
             {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:5]}
@@ -189,6 +192,14 @@ class Person:
     def shot(self, name: str, page: Page | None = None) -> None:
         SHOTS.mkdir(parents=True, exist_ok=True)
         (page or self.page).screenshot(path=str(SHOTS / f"{name}.png"))
+
+
+SETTLED = """Promise.race([
+  Promise.all(document.getAnimations()
+    .filter((a) => Number.isFinite(a.effect && a.effect.getComputedTiming().endTime))
+    .map((a) => a.finished.catch(() => null))),
+  new Promise((done) => setTimeout(done, 2000)),
+]).then(() => true)"""
 
 
 def wait_js(page: Page, expression: str, timeout: float = 15.0, interval: float = 0.1):
