@@ -272,6 +272,9 @@ if env.is_set("KAFKA_SASL_USERNAME"):
 # group.min.session.timeout.ms (6000 by default).
 KAFKA_LINGER_MS = env.integer("KAFKA_LINGER_MS", 20, minimum=0)
 KAFKA_FETCH_WAIT_MAX_MS = env.integer("KAFKA_FETCH_WAIT_MAX_MS", 25, minimum=0)
+# The other consumer groups (notifier, indexer, bots, smart replies): no
+# sender waits on them, and each idle one costs the broker a fetch per wait.
+KAFKA_FOLLOWER_FETCH_WAIT_MAX_MS = env.integer("KAFKA_FOLLOWER_FETCH_WAIT_MAX_MS", 100, minimum=0)
 KAFKA_SESSION_TIMEOUT_MS = env.integer("KAFKA_SESSION_TIMEOUT_MS", 6000, minimum=1000)
 KAFKA_HEARTBEAT_INTERVAL_MS = env.integer(
     "KAFKA_HEARTBEAT_INTERVAL_MS", max(300, KAFKA_SESSION_TIMEOUT_MS // 4), minimum=100

@@ -47,22 +47,29 @@ TOPIC_CHECK_INTERVAL_S = 5.0
 GAP_WAIT_S = 5.0
 
 
-def consumer_config(group_id: str | None = None, *, start: str = "earliest") -> dict:
+def consumer_config(group: str = bus.STORE, group_id: str | None = None) -> dict:
+    """The consumer of a handler group (`group_id`: its Kafka group, when
+    not the usual one)."""
+    store = group == bus.STORE
     return {
         **client_config(),
-        "group.id": group_id or settings.KAFKA_CONSUMER_GROUP,
+        "group.id": group_id or group_id_for(group),
         "client.id": f"{settings.NODE_ID}-worker",
         # Where a group with no committed offset starts: the store group at
         # the beginning (nothing accepted may be skipped); the others at the
         # end (a notifier deployed today does not notify of last week).
-        "auto.offset.reset": start,
+        "auto.offset.reset": "earliest" if store else "latest",
         "enable.auto.commit": True,
         "auto.commit.interval.ms": settings.KAFKA_COMMIT_INTERVAL_MS,
         # Offsets are stored by us, after the database commit, never by poll().
         "enable.auto.offset.store": False,
         "session.timeout.ms": settings.KAFKA_SESSION_TIMEOUT_MS,
         "heartbeat.interval.ms": settings.KAFKA_HEARTBEAT_INTERVAL_MS,
-        "fetch.wait.max.ms": settings.KAFKA_FETCH_WAIT_MAX_MS,
+        # Every idle consumer costs the broker a fetch per wait (Tansu answers
+        # an empty fetch at its deadline): the followers, whose latency no
+        # sender waits on, wait longer (four groups at 25 ms cost Tansu ~150
+        # ms of CPU a second at idle; docs/performance.md).
+        "fetch.wait.max.ms": settings.KAFKA_FETCH_WAIT_MAX_MS if store else settings.KAFKA_FOLLOWER_FETCH_WAIT_MAX_MS,
         "max.poll.interval.ms": 300_000,
         "partition.assignment.strategy": "range,roundrobin",
         # Topics recreated on a broker that lost its data are seen within 5 s.
@@ -106,9 +113,7 @@ class Worker:
         self._by_full = {full_topic(t): t for t in self.topics}
         group_id = group_id or group_id_for(group)
         self._group_id = group_id
-        self.consumer = Consumer(
-            consumer_config(group_id, start="earliest" if group == bus.STORE else "latest"), logger=logger
-        )
+        self.consumer = Consumer(consumer_config(group, group_id), logger=logger)
         self.dlq = _dead_letter_producer()
         self._admin: AdminClient | None = None
         self.stopping = False

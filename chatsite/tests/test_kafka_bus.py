@@ -63,3 +63,23 @@ async def test_a_message_the_broker_does_not_confirm_fails_within_the_produce_ti
         assert all(isinstance(r, Unavailable) for r in results), results
     finally:
         bus.close()
+
+
+def test_the_message_worker_fetches_at_its_wait_and_the_followers_at_theirs(settings):
+    """The store group's fetch wait is its latency; the followers' only their
+    idle cost to the broker (a fetch per wait each), so they wait longer."""
+    from chatsite import bus
+    from chatsite.bus.worker import consumer_config
+
+    settings.KAFKA_FETCH_WAIT_MAX_MS = 7
+    settings.KAFKA_FOLLOWER_FETCH_WAIT_MAX_MS = 140
+    store = consumer_config(bus.STORE)
+    assert (store["fetch.wait.max.ms"], store["auto.offset.reset"]) == (7, "earliest")
+    assert store["group.id"] == settings.KAFKA_CONSUMER_GROUP
+    followers = [g for g in bus.groups() if g != bus.STORE]
+    assert {"notifier", "search", "bots"} <= set(followers)
+    for group in followers:
+        config = consumer_config(group)
+        assert (config["fetch.wait.max.ms"], config["auto.offset.reset"]) == (140, "latest"), group
+        assert config["group.id"] == f"{settings.KAFKA_CONSUMER_GROUP}-{group}"
+    assert consumer_config("notifier", "probe")["group.id"] == "probe"
