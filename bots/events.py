@@ -295,7 +295,8 @@ def _reply(delivery: Delivery, text: str, response_type: object) -> None:
                 "command": payload.get("command"),
                 "created_at": wire.now_iso(),
             }
-            realtime.deliver([caller], realtime.frame_envelope(frame))
+            # After the caller's `command.ack`, if it has not gone out yet.
+            realtime.deliver([caller], realtime.after_envelope(frame))
         return
     reply_to = payload.get("message", {}).get("id") if payload["type"] == "mention" else None
     try:

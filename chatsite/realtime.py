@@ -10,6 +10,10 @@ The messages (their `type` names a handler of the gateway's consumer and
 never comes from a client's frame):
 
     chat.frame   {"text"}                    the frame to every socket of the user
+    chat.after   {"text"}                    the same, for an answer to what a socket
+                                              ran (a bot's ephemeral reply): a socket
+                                              still running a command sends its ack
+                                              first (Connection.answers_after)
     chat.split   {"socket", "own", "others"}  one socket gets `own`, the user's
                                               others get `others` (None: nothing)
     chat.topic   {"topic", "text"}           only sockets subscribed to `topic` (presence)
@@ -53,6 +57,10 @@ def _text(frame: dict | str) -> str:
 
 def frame_envelope(frame: dict | str) -> Message:
     return {"type": "chat.frame", "text": _text(frame)}
+
+
+def after_envelope(frame: dict | str) -> Message:
+    return {"type": "chat.after", "text": _text(frame)}
 
 
 def split_envelope(socket_id: str, own: dict | str, others: dict | str | None) -> Message:

@@ -205,6 +205,44 @@ async def test_the_ephemeral_answer_reaches_only_the_callers_sockets(
     await theirs.silent(0.5)
 
 
+async def test_an_answer_faster_than_the_ack_waits_for_it(
+    alice, ws_connect, endpoint, event_sender, message_worker, monkeypatch
+):
+    """The bot answers before the caller's `command.ack` is written (here the
+    service waits until the answer is out, as a fast bot and a busy node
+    would make it): the caller's socket still gets the ack first, and another
+    of the caller's sockets gets the answer at once."""
+    from bots import ws_handlers
+
+    def setup():
+        bot = make_bot(alice, endpoint, commands=["weather"])
+        do_add_bot(user=alice, bot_id=str(bot.user.uuid))
+        return str(Contact.objects.get(owner=alice, other=bot.user).conversation.uuid)
+
+    conversation = await sync_to_async(setup)()
+    endpoint.answer = lambda event: (200, b'{"text": "Sunny", "response_type": "ephemeral"}')
+    real = ws_handlers.do_run_command
+
+    def run_then_wait_for_the_answer(**kwargs):
+        ran = real(**kwargs)
+        deadline = time.monotonic() + 15
+        while not Delivery.objects.filter(state=DeliveryState.DELIVERED).exists():
+            assert time.monotonic() < deadline, "the bot's event was not delivered"
+            time.sleep(0.05)
+        time.sleep(0.3)  # the answer reaches the sockets meanwhile
+        return ran
+
+    monkeypatch.setattr(ws_handlers, "do_run_command", run_then_wait_for_the_answer)
+    mine, other_tab = await ws_connect(alice), await ws_connect(alice)
+    await mine.send({"type": "command.run", "conversation": conversation, "text": "/weather", "ref": "c1"})
+    shown = await other_tab.expect("bot.ephemeral", timeout=20)
+    assert shown["text"] == "Sunny"
+    ack = await mine.expect("command.ack", timeout=5)
+    assert (ack["ref"], ack["status"]) == ("c1", "forwarded")
+    answer = await mine.expect("bot.ephemeral")
+    assert answer == shown
+
+
 async def _until(ws, *types: str) -> dict[str, dict]:
     """Frames until one of each type arrived, in any order (presence aside)."""
     got: dict[str, dict] = {}

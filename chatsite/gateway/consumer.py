@@ -7,7 +7,7 @@ call of the registered handler for its type. Every error is caught per frame
 and becomes an `error` frame: a bad frame never closes the socket (only a
 flood does, with 4429) and never touches another socket.
 
-Layer messages (`chat.frame`, `chat.split`, `chat.topic`, `ws.close`,
+Layer messages (`chat.frame`, `chat.after`, `chat.split`, `chat.topic`, `ws.close`,
 `layer.*`) have handlers here; they never come from a client frame, whose
 `type` only ever selects a handler from the registry.
 """
@@ -86,6 +86,10 @@ class Connection(AsyncWebsocketConsumer):
         self._flushing = False
         self._flush_task: asyncio.Task | None = None
         self._tasks: set[asyncio.Task] = set()
+        # `chat.after` frames held while this socket runs something they may
+        # answer (see answers_after).
+        self._running = 0
+        self._held: list[str] = []
         # Nothing goes out before `hello` (see _greet).
         self.greeted = False
         self.close_code: int | None = None
@@ -441,6 +445,14 @@ class Connection(AsyncWebsocketConsumer):
         if not self.closing and message["topic"] in self.topics:
             self.push_text(message["text"])
 
+    def _after(self, message: dict) -> None:
+        if self.closing:
+            return
+        if self._running:
+            self._held.append(message["text"])
+        else:
+            self.push_text(message["text"])
+
     def _access(self, message: dict) -> None:
         self.grants.clear()
         self.grants_epoch += 1
@@ -450,6 +462,9 @@ class Connection(AsyncWebsocketConsumer):
 
     async def chat_frame(self, message: dict) -> None:
         self._frame(message)
+
+    async def chat_after(self, message: dict) -> None:
+        self._after(message)
 
     async def chat_split(self, message: dict) -> None:
         self._split(message)
@@ -556,6 +571,21 @@ class Connection(AsyncWebsocketConsumer):
 
     # ------------------------------------------------------------------ helpers for handlers
 
+    @contextlib.contextmanager
+    def answers_after(self):
+        """While the block runs, `chat.after` frames (answers to what a socket
+        ran: a bot's ephemeral reply) wait, so that the block's own ack goes
+        out first; they follow it in order when it ends, however it ends."""
+        self._running += 1
+        try:
+            yield
+        finally:
+            self._running -= 1
+            if not self._running and self._held:
+                held, self._held = self._held, []
+                for text in held:
+                    self.push_text(text)
+
     async def run_sync(self, fn, /, **kwargs: Any) -> Any:
         """Run a (database) service function off the event loop (see chatsite.db)."""
         return await run_in_db_thread(fn, **kwargs)
@@ -568,6 +598,7 @@ class Connection(AsyncWebsocketConsumer):
 # Layer messages that only queue a frame: handled in the layer's call.
 _IMMEDIATE = {
     "chat.frame": Connection._frame,
+    "chat.after": Connection._after,
     "chat.split": Connection._split,
     "chat.topic": Connection._topic,
     "chat.access": Connection._access,

@@ -92,7 +92,16 @@ NOT_FRAMES = (
 ASGI_PREFIXES = ("http.", "websocket.", "lifespan.")
 # Messages on the channel layer between the server's own processes
 # (chatsite/realtime.py, chatsite/layers.py): never on the wire.
-LAYER_MESSAGES = {"chat.frame", "chat.split", "chat.topic", "chat.access", "ws.close", "layer.overflow", "layer.lost"}
+LAYER_MESSAGES = {
+    "chat.frame",
+    "chat.after",
+    "chat.split",
+    "chat.topic",
+    "chat.access",
+    "ws.close",
+    "layer.overflow",
+    "layer.lost",
+}
 
 
 # --------------------------------------------------------------------------- the document
