@@ -124,7 +124,7 @@ class Worker:
         self._holes: dict[tuple[str, int], tuple[int, float]] = {}
         self._revoked_during_batch = False
         self._subscribe()
-        self.stats = {"records": 0, "batches": 0, "dead_lettered": 0, "retries": 0}
+        self.stats = {"records": 0, "batches": 0, "dead_lettered": 0, "retries": 0, "refetches": 0}
 
     def _subscribe(self) -> None:
         self.consumer.subscribe(list(self._by_full), on_assign=self._on_assign, on_revoke=self._on_revoke)
@@ -314,7 +314,7 @@ class Worker:
                         "%s[%d]: offsets %d-%d skipped by the fetch; reading again", *tp, expected, offset - 1
                     )
                 if now - first_seen[1] < GAP_WAIT_S:
-                    self.stats["refetches"] = self.stats.get("refetches", 0) + 1
+                    self.stats["refetches"] += 1
                     cut.add(tp)
                     try:
                         self.consumer.seek(TopicPartition(tp[0], tp[1], expected))
