@@ -54,6 +54,12 @@ produce_latency = Histogram(
     buckets=_LATENCY_BUCKETS,
     registry=REGISTRY,
 )
+bus_records = Counter(
+    "wsc_bus_records_total",
+    "Records produced, by producer: express (sent at once) or batching (lingered)",
+    ["producer"],
+    registry=REGISTRY,
+)
 bus_errors = Counter("wsc_bus_errors_total", "Messages answered unavailable by the bus", registry=REGISTRY)
 dead_lettered = Counter("wsc_dead_lettered_total", "Records sent to a dead-letter topic", ["topic"], registry=REGISTRY)
 consumer_lag = Gauge(

@@ -263,14 +263,18 @@ if env.is_set("KAFKA_SASL_USERNAME"):
         }
     )
 # Batching against latency (docs/performance.md, "What a message costs"): the
-# broker's and the database's work is per batch, so the producer lingers 20 ms
-# and a consumer's fetch waits up to 25 ms (Tansu answers a waiting fetch at
-# its deadline, so that is also the consumer's latency). Measured: a third
-# less server CPU per message and 500 msg/s held where 5/10 saturated, for
-# ~15 ms more p50 at 200 msg/s. The group session timeout decides how fast a
+# broker's and the database's work is per batch, so a busy producer lingers
+# 20 ms and a consumer's fetch waits up to 25 ms (Tansu checks for new records
+# at 0, 1/2, 3/4... of the wait, so that is also part of the consumer's
+# latency). Measured: a third less server CPU per message and 500 msg/s held
+# where 5/10 saturated. The group session timeout decides how fast a
 # group (re)forms; real Kafka refuses session timeouts under its
 # group.min.session.timeout.ms (6000 by default).
 KAFKA_LINGER_MS = env.integer("KAFKA_LINGER_MS", 20, minimum=0)
+# ...but only while it is busy: a process producing fewer records a second
+# than this sends each at once (a linger at a light load is only a delay:
+# "Batching that follows the load" in docs/performance.md).
+KAFKA_BATCH_ABOVE_PER_S = env.integer("KAFKA_BATCH_ABOVE_PER_S", 300, minimum=0)
 KAFKA_FETCH_WAIT_MAX_MS = env.integer("KAFKA_FETCH_WAIT_MAX_MS", 25, minimum=0)
 # The other consumer groups (notifier, indexer, bots, smart replies): no
 # sender waits on them, and each idle one costs the broker a fetch per wait.

@@ -3,6 +3,15 @@
 Producer: acks=all with idempotence; `publish` resolves only from the delivery
 report, so `accepted` means the broker has the record. A record the broker has
 not confirmed within KAFKA_PRODUCE_TIMEOUT_MS fails with `unavailable`.
+
+Batching follows the load. The broker's and the worker's work is per batch,
+so lingering to batch saves CPU, but only where there is something to batch:
+at a light load the linger is only a delay. So the bus has two producers: an
+express one that sends each record at once, used while the process produces
+fewer than KAFKA_BATCH_ABOVE_PER_S records a second, and one that lingers
+KAFKA_LINGER_MS, used above it. A key's records keep their order: a key whose
+records are still unconfirmed on one producer stays on it (docs/performance.md,
+"Batching that follows the load").
 """
 
 from __future__ import annotations
@@ -35,12 +44,12 @@ def client_config() -> dict:
     return {"bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS, **settings.KAFKA_CLIENT_CONFIG}
 
 
-def producer_config() -> dict:
+def producer_config(*, linger_ms: int | None = None) -> dict:
     return {
         **client_config(),
         "acks": "all",
         "enable.idempotence": True,
-        "linger.ms": settings.KAFKA_LINGER_MS,
+        "linger.ms": settings.KAFKA_LINGER_MS if linger_ms is None else linger_ms,
         "message.timeout.ms": settings.KAFKA_PRODUCE_TIMEOUT_MS,
         # librdkafka refuses less than 1 s (a KAFKA_PRODUCE_TIMEOUT_MS below it
         # made every producer fail to start).
@@ -50,6 +59,12 @@ def producer_config() -> dict:
         "client.id": f"{settings.NODE_ID}-producer",
     }
 
+
+# The two producers of a bus (KafkaBus._producers).
+EXPRESS, BATCHING = 0, 1
+_COUNTED = (metrics.bus_records.labels("express"), metrics.bus_records.labels("batching"))
+# How often a bus measures how many records it produces a second.
+RATE_SPAN_S = 0.1
 
 _topics_ready: set[str] = set()
 
@@ -106,7 +121,15 @@ class KafkaBus:
         self._broken: str | None = None
         # Since when every delivery has failed (None: the last one succeeded).
         self._failing_since: float | None = None
-        self._producer = self._new_producer()
+        self._producers = self._new_producers()
+        # Which producer each (topic, key) with unconfirmed records is on, and
+        # how many: [producer, count]. A key moves only once it has none.
+        self._route_lock = threading.Lock()
+        self._unconfirmed: dict[tuple[str, bytes], list[int]] = {}
+        self._batch_above = settings.KAFKA_BATCH_ABOVE_PER_S
+        self._span_start = time.monotonic()
+        self._span_count = 0
+        self._rate = 0.0
         self._admin: AdminClient | None = None
         self._ensure_after = 0.0
         self._stop = threading.Event()
@@ -114,8 +137,12 @@ class KafkaBus:
         # (_hand_to_loop): one wake-up of a loop carries all that are queued.
         self._settling: dict[asyncio.AbstractEventLoop, list] = {}
         self._settling_lock = threading.Lock()
-        self._poller = threading.Thread(target=self._poll, name="kafka-producer-poll", daemon=True)
-        self._poller.start()
+        self._pollers = [
+            threading.Thread(target=self._poll, args=(which,), name=f"kafka-producer-poll-{which}", daemon=True)
+            for which in (EXPRESS, BATCHING)
+        ]
+        for poller in self._pollers:
+            poller.start()
 
     def warm_up(self) -> None:
         """Connect to the broker and learn the topics' partitions now, so that
@@ -123,16 +150,19 @@ class KafkaBus:
 
         def connect() -> None:
             try:
-                self._producer.list_topics(timeout=5)
-                for topic in list(_topics_ready) or ["messages"]:
-                    self._producer.list_topics(full_topic(topic), timeout=5)
+                for producer in self._producers:
+                    producer.list_topics(timeout=5)
+                    for topic in list(_topics_ready) or ["messages"]:
+                        producer.list_topics(full_topic(topic), timeout=5)
             except Exception as exc:
                 logger.info("producer warm-up failed (%s); it connects on first use", exc)
 
         threading.Thread(target=connect, name="kafka-warm-up", daemon=True).start()
 
-    def _new_producer(self) -> Producer:
-        return Producer({**producer_config(), "error_cb": self._on_error})
+    def _new_producers(self) -> list[Producer]:
+        express = Producer({**producer_config(linger_ms=0), "error_cb": self._on_error})
+        batching = Producer({**producer_config(), "error_cb": self._on_error})
+        return [express, batching]
 
     def _on_error(self, err) -> None:
         # librdkafka calls this (on the poll thread) for client-level errors.
@@ -170,21 +200,23 @@ class KafkaBus:
         with self._producer_lock:
             if self._broken is None:
                 return
-            old, self._producer = self._producer, self._new_producer()
+            old, self._producers = self._producers, self._new_producers()
             self._broken = None
-        try:
-            # Its queued records fail now (their senders get `unavailable` and resend).
-            old.purge()
-            old.poll(0)
-        except Exception:
-            logger.debug("purging the old producer failed", exc_info=True)
-        logger.info("Kafka producer replaced")
+        for producer in old:
+            try:
+                # Its queued records fail now (their senders get `unavailable` and resend).
+                producer.purge()
+                producer.poll(0)
+            except Exception:
+                logger.debug("purging the old producer failed", exc_info=True)
+        logger.info("Kafka producers replaced")
 
-    def _poll(self) -> None:
-        # Delivery reports are served here, off the event loop.
+    def _poll(self, which: int) -> None:
+        # Delivery reports are served here, off the event loop (a thread per
+        # producer: one waiting in poll does not delay the other's).
         while not self._stop.is_set():
             try:
-                self._producer.poll(0.05)
+                self._producers[which].poll(0.05)
             except Exception:
                 logger.exception("producer poll failed")
                 time.sleep(0.1)
@@ -204,19 +236,54 @@ class KafkaBus:
 
     def _produce(self, topic: str, key: str, value: bytes, on_delivery) -> None:
         self._replace_if_broken()
+        name, encoded = full_topic(topic), key.encode()
+        route = (name, encoded)
+        which = self._route(route)
 
         def report(err, msg) -> None:
+            self._confirmed(route)
             self._check_delivery(err)
             on_delivery(err, msg)
 
         try:
-            self._producer.produce(full_topic(topic), key=key.encode(), value=value, on_delivery=report)
+            self._producers[which].produce(name, key=encoded, value=value, on_delivery=report)
         except BufferError:
+            self._confirmed(route)
             raise Unavailable("The message broker is not keeping up; retry later.") from None
         except KafkaException as exc:
+            self._confirmed(route)
             if exc.args and hasattr(exc.args[0], "fatal"):
                 self._check_delivery(exc.args[0])
             raise Unavailable("The message broker is unavailable; retry later.") from exc
+        _COUNTED[which].inc()
+
+    def _route(self, route: tuple[str, bytes]) -> int:
+        """The producer for a record: the one its key's unconfirmed records
+        are on (so that they stay in order), else the express one unless this
+        bus produced KAFKA_BATCH_ABOVE_PER_S records a second or more over its
+        last measured span."""
+        with self._route_lock:
+            now = time.monotonic()
+            elapsed = now - self._span_start
+            if elapsed >= RATE_SPAN_S:
+                self._rate = self._span_count / elapsed
+                self._span_start, self._span_count = now, 0
+            self._span_count += 1
+            entry = self._unconfirmed.get(route)
+            if entry is None:
+                which = BATCHING if self._rate >= self._batch_above else EXPRESS
+                self._unconfirmed[route] = [which, 1]
+                return which
+            entry[1] += 1
+            return entry[0]
+
+    def _confirmed(self, route: tuple[str, bytes]) -> None:
+        with self._route_lock:
+            entry = self._unconfirmed.get(route)
+            if entry is not None:
+                entry[1] -= 1
+                if entry[1] <= 0:
+                    del self._unconfirmed[route]
 
     def submit(self, *, topic: str, key: str, value: bytes) -> asyncio.Future:
         """Produce the record; the future settles when the broker confirms it
@@ -333,7 +400,8 @@ class KafkaBus:
 
     def close(self) -> None:
         self._stop.set()
-        try:
-            self._producer.flush(2)
-        except Exception:
-            pass
+        for producer in self._producers:
+            try:
+                producer.flush(2)
+            except Exception:
+                pass

@@ -10,6 +10,7 @@ import uuid
 
 import pytest
 
+from chatsite import metrics
 from chatsite.bus import kafka
 from chatsite.errors import Unavailable
 
@@ -51,7 +52,8 @@ async def test_a_message_the_broker_does_not_confirm_fails_within_the_produce_ti
     try:
         # Nobody serves the delivery reports: only the timeout can answer.
         bus._stop.set()
-        bus._poller.join(timeout=5)
+        for poller in bus._pollers:
+            poller.join(timeout=5)
         started = time.monotonic()
         with pytest.raises(Unavailable, match="in time"):
             await bus.submit(topic="messages", key="c", value=b"{}")
@@ -83,3 +85,83 @@ def test_the_message_worker_fetches_at_its_wait_and_the_followers_at_theirs(sett
         assert (config["fetch.wait.max.ms"], config["auto.offset.reset"]) == (140, "latest"), group
         assert config["group.id"] == f"{settings.KAFKA_CONSUMER_GROUP}-{group}"
     assert consumer_config("notifier", "probe")["group.id"] == "probe"
+
+
+def test_each_producer_lingers_its_own_way(settings):
+    settings.KAFKA_LINGER_MS = 35
+    assert kafka.producer_config()["linger.ms"] == 35
+    assert kafka.producer_config(linger_ms=0)["linger.ms"] == 0
+
+
+def _read_topic(name: str, expected: int) -> list[tuple[bytes, bytes]]:
+    """Every record of the topic, in each partition's order."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({**kafka.client_config(), "group.id": f"probe-{uuid.uuid4().hex[:8]}"})
+    partitions = consumer.list_topics(name, timeout=10).topics[name].partitions
+    consumer.assign([TopicPartition(name, p, 0) for p in partitions])
+    got: list[tuple[bytes, bytes]] = []
+    deadline = time.monotonic() + 20
+    try:
+        while len(got) < expected and time.monotonic() < deadline:
+            for record in consumer.consume(num_messages=100, timeout=0.5):
+                if record.error() is None:
+                    got.append((record.key(), record.value()))
+    finally:
+        consumer.close()
+    return got
+
+
+async def test_a_light_load_goes_at_once_a_busy_one_lingers_and_a_key_keeps_its_order(own_prefix, settings):
+    """Below KAFKA_BATCH_ABOVE_PER_S a record is sent at once, whatever the
+    linger; above it records linger to be batched. A key whose record is
+    still lingering stays on the lingering producer when the load drops, so
+    its next record cannot overtake it."""
+    settings.KAFKA_LINGER_MS = 3000
+    settings.KAFKA_PRODUCE_TIMEOUT_MS = 5000
+    settings.KAFKA_BATCH_ABOVE_PER_S = 100
+    kafka.ensure_topics(["messages"])
+    bus = kafka.KafkaBus()
+
+    def produced() -> list[float]:
+        return [
+            metrics.REGISTRY.get_sample_value("wsc_bus_records_total", {"producer": name}) or 0.0
+            for name in ("express", "batching")
+        ]
+
+    counted = produced()
+
+    async def timed(key: str, value: bytes) -> float:
+        started = time.monotonic()
+        await bus.submit(topic="messages", key=key, value=value)
+        return time.monotonic() - started
+
+    try:
+        # (Connected first: a producer's first record waits for its connection.)
+        await asyncio.gather(bus.submit(topic="messages", key="warm", value=b""))
+        await asyncio.sleep(0.2)
+        # Idle: sent at once, not after the 3 s linger.
+        assert await timed("light", b"0") < 1.0
+        # Busy: a burst over more than one measuring span...
+        burst = []
+        for n in range(40):
+            burst.append(bus.submit(topic="messages", key=f"burst{n}", value=b"b"))
+            await asyncio.sleep(0.002)
+        # ...and the next record lingers: "k" is sent with the batch.
+        first = asyncio.ensure_future(timed("k", b"1"))
+        await asyncio.sleep(0.5)
+        # The load has dropped (at most 41 records in the last 0.5 s): a new
+        # key goes at once, while "k"'s second record follows its first one,
+        # still lingering.
+        assert await timed("other", b"x") < 1.0
+        second = asyncio.ensure_future(timed("k", b"2"))
+        assert not first.done()
+        await asyncio.gather(first, second, *burst)
+        express, batching = (now - before for now, before in zip(produced(), counted, strict=True))
+        # warm, light, other and the burst's first span at once; the rest lingered.
+        assert express >= 4 and batching >= 3 and express + batching == 45, (express, batching)
+    finally:
+        bus.close()
+    records = _read_topic(kafka.full_topic("messages"), 45)
+    assert [v for k, v in records if k == b"k"] == [b"1", b"2"]
+    assert len(records) == 45
