@@ -17,6 +17,7 @@ records are still unconfirmed on one producer stays on it (docs/performance.md,
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import logging
 import threading
@@ -65,6 +66,10 @@ EXPRESS, BATCHING = 0, 1
 _COUNTED = (metrics.bus_records.labels("express"), metrics.bus_records.labels("batching"))
 # How often a bus measures how many records it produces a second.
 RATE_SPAN_S = 0.1
+# A record whose delivery failed may still be written by the broker later (a
+# request in flight when its time ran out): its key stays on that producer
+# this long, so that a resend cannot overtake it on the other one.
+AFTER_FAILURE_S = 30.0
 
 _topics_ready: set[str] = set()
 
@@ -119,13 +124,19 @@ class KafkaBus:
     def __init__(self) -> None:
         self._producer_lock = threading.Lock()
         self._broken: str | None = None
-        # Since when every delivery has failed (None: the last one succeeded).
-        self._failing_since: float | None = None
+        # Since when every delivery of each producer has failed (None: its
+        # last one succeeded).
+        self._failing_since: list[float | None] = [None, None]
         self._producers = self._new_producers()
         # Which producer each (topic, key) with unconfirmed records is on, and
-        # how many: [producer, count]. A key moves only once it has none.
+        # how many: [producer, count]. A key moves only once it has none, and
+        # not for AFTER_FAILURE_S after a failed delivery (_after_failure:
+        # producer, until when). Records are produced under this lock, and
+        # the producers are replaced under it.
         self._route_lock = threading.Lock()
         self._unconfirmed: dict[tuple[str, bytes], list[int]] = {}
+        self._after_failure: dict[tuple[str, bytes], tuple[int, float]] = {}
+        self._after_failure_order: collections.deque = collections.deque()  # (until, route), oldest first
         self._batch_above = settings.KAFKA_BATCH_ABOVE_PER_S
         self._span_start = time.monotonic()
         self._span_count = 0
@@ -160,9 +171,12 @@ class KafkaBus:
         threading.Thread(target=connect, name="kafka-warm-up", daemon=True).start()
 
     def _new_producers(self) -> list[Producer]:
-        express = Producer({**producer_config(linger_ms=0), "error_cb": self._on_error})
-        batching = Producer({**producer_config(), "error_cb": self._on_error})
-        return [express, batching]
+        express = producer_config(linger_ms=0)
+        batching = producer_config()
+        return [
+            Producer({**express, "client.id": f"{express['client.id']}-express", "error_cb": self._on_error}),
+            Producer({**batching, "client.id": f"{batching['client.id']}-batching", "error_cb": self._on_error}),
+        ]
 
     def _on_error(self, err) -> None:
         # librdkafka calls this (on the poll thread) for client-level errors.
@@ -174,7 +188,7 @@ class KafkaBus:
             logger.warning("the Kafka producer cannot produce any more (%s): replacing it", why)
         self._broken = why
 
-    def _check_delivery(self, err) -> None:
+    def _check_delivery(self, which: int, err) -> None:
         """An idempotent producer the broker fenced (a stall past the produce
         timeout bumps its epoch) or no longer knows (a broker that lost its
         state) never produces again: it must be replaced, not retried. One that
@@ -183,15 +197,16 @@ class KafkaBus:
         too; against a broker that is really down that costs nothing."""
         now = time.monotonic()
         if err is None:
-            self._failing_since = None
+            self._failing_since[which] = None
             return
         if err.fatal() or err.code() in _PRODUCER_DEAD:
             self._mark_broken(str(err))
             return
-        if self._failing_since is None:
-            self._failing_since = now
-        elif now - self._failing_since >= PRODUCER_STUCK_S:
-            self._failing_since = None
+        since = self._failing_since[which]
+        if since is None:
+            self._failing_since[which] = now
+        elif now - since >= PRODUCER_STUCK_S:
+            self._failing_since[which] = None
             self._mark_broken(f"every delivery failed for {PRODUCER_STUCK_S:.0f} s ({err})")
 
     def _replace_if_broken(self) -> None:
@@ -200,8 +215,11 @@ class KafkaBus:
         with self._producer_lock:
             if self._broken is None:
                 return
-            old, self._producers = self._producers, self._new_producers()
+            new = self._new_producers()
+            with self._route_lock:  # nothing is produced to the old pair after this
+                old, self._producers = self._producers, new
             self._broken = None
+            self._failing_since = [None, None]
         for producer in old:
             try:
                 # Its queued records fail now (their senders get `unavailable` and resend).
@@ -238,52 +256,78 @@ class KafkaBus:
         self._replace_if_broken()
         name, encoded = full_topic(topic), key.encode()
         route = (name, encoded)
-        which = self._route(route)
 
         def report(err, msg) -> None:
-            self._confirmed(route)
-            self._check_delivery(err)
+            self._confirmed(route, failed=err is not None)
+            self._check_delivery(which, err)
             on_delivery(err, msg)
 
-        try:
-            self._producers[which].produce(name, key=encoded, value=value, on_delivery=report)
-        except BufferError:
-            self._confirmed(route)
-            raise Unavailable("The message broker is not keeping up; retry later.") from None
-        except KafkaException as exc:
-            self._confirmed(route)
-            if exc.args and hasattr(exc.args[0], "fatal"):
-                self._check_delivery(exc.args[0])
-            raise Unavailable("The message broker is unavailable; retry later.") from exc
-        _COUNTED[which].inc()
-
-    def _route(self, route: tuple[str, bytes]) -> int:
-        """The producer for a record: the one its key's unconfirmed records
-        are on (so that they stay in order), else the express one unless this
-        bus produced KAFKA_BATCH_ABOVE_PER_S records a second or more over its
-        last measured span."""
         with self._route_lock:
-            now = time.monotonic()
-            elapsed = now - self._span_start
-            if elapsed >= RATE_SPAN_S:
-                self._rate = self._span_count / elapsed
-                self._span_start, self._span_count = now, 0
-            self._span_count += 1
-            entry = self._unconfirmed.get(route)
-            if entry is None:
-                which = BATCHING if self._rate >= self._batch_above else EXPRESS
-                self._unconfirmed[route] = [which, 1]
-                return which
+            which = self._route(route, time.monotonic())
+            try:
+                self._producers[which].produce(name, key=encoded, value=value, on_delivery=report)
+            except BaseException as exc:
+                self._release(route)
+                refused = exc
+            else:
+                refused = None
+        if refused is None:
+            _COUNTED[which].inc()
+        elif isinstance(refused, BufferError):
+            raise Unavailable("The message broker is not keeping up; retry later.") from None
+        elif isinstance(refused, KafkaException):
+            if refused.args and hasattr(refused.args[0], "fatal"):
+                self._check_delivery(which, refused.args[0])
+            raise Unavailable("The message broker is unavailable; retry later.") from refused
+        else:
+            raise refused
+
+    def _route(self, route: tuple[str, bytes], now: float) -> int:
+        """The producer for a record (under the route lock): the one its key's
+        unconfirmed records are on, so that they stay in order (or its last
+        failed one was on, for AFTER_FAILURE_S); else the express one unless
+        this bus produced KAFKA_BATCH_ABOVE_PER_S records a second or more
+        over its last measured span (at least RATE_SPAN_S)."""
+        elapsed = now - self._span_start
+        if elapsed >= RATE_SPAN_S:
+            self._rate = self._span_count / elapsed
+            self._span_start, self._span_count = now, 0
+        self._span_count += 1
+        entry = self._unconfirmed.get(route)
+        if entry is not None:
             entry[1] += 1
             return entry[0]
+        which = BATCHING if self._rate >= self._batch_above else EXPRESS
+        if self._after_failure:
+            kept = self._after_failure.pop(route, None)
+            if kept is not None and kept[1] > now:
+                which = kept[0]
+                self._after_failure[route] = kept
+        self._unconfirmed[route] = [which, 1]
+        return which
 
-    def _confirmed(self, route: tuple[str, bytes]) -> None:
+    def _release(self, route: tuple[str, bytes]) -> None:
+        # Under the route lock.
+        entry = self._unconfirmed.get(route)
+        if entry is not None:
+            entry[1] -= 1
+            if entry[1] <= 0:
+                del self._unconfirmed[route]
+
+    def _confirmed(self, route: tuple[str, bytes], *, failed: bool) -> None:
         with self._route_lock:
             entry = self._unconfirmed.get(route)
-            if entry is not None:
-                entry[1] -= 1
-                if entry[1] <= 0:
-                    del self._unconfirmed[route]
+            if failed and entry is not None:
+                now = time.monotonic()
+                order = self._after_failure_order
+                while order and order[0][0] <= now:
+                    until, old = order.popleft()
+                    if self._after_failure.get(old, (0, 0.0))[1] == until:
+                        del self._after_failure[old]
+                until = now + AFTER_FAILURE_S
+                self._after_failure[route] = (entry[0], until)
+                order.append((until, route))
+            self._release(route)
 
     def submit(self, *, topic: str, key: str, value: bytes) -> asyncio.Future:
         """Produce the record; the future settles when the broker confirms it

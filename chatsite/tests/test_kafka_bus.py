@@ -112,16 +112,16 @@ def _read_topic(name: str, expected: int) -> list[tuple[bytes, bytes]]:
     return got
 
 
-async def test_a_light_load_goes_at_once_a_busy_one_lingers_and_a_key_keeps_its_order(own_prefix, settings):
-    """Below KAFKA_BATCH_ABOVE_PER_S a record is sent at once, whatever the
-    linger; above it records linger to be batched. A key whose record is
-    still lingering stays on the lingering producer when the load drops, so
-    its next record cannot overtake it."""
+async def test_a_record_sent_at_once_never_overtakes_its_keys_lingering_one(own_prefix, settings):
+    """Against the broker, read back: a key whose record lingers on the
+    batching producer stays on it when the load drops, so its next record
+    cannot overtake it; another key goes at once meanwhile. (Which producer
+    the load picks is forced here; the measuring is the next test's.)"""
     settings.KAFKA_LINGER_MS = 3000
     settings.KAFKA_PRODUCE_TIMEOUT_MS = 5000
-    settings.KAFKA_BATCH_ABOVE_PER_S = 100
     kafka.ensure_topics(["messages"])
     bus = kafka.KafkaBus()
+    light, busy = 10**9, 0  # values of the threshold that make the load light / busy
 
     def produced() -> list[float]:
         return [
@@ -129,39 +129,100 @@ async def test_a_light_load_goes_at_once_a_busy_one_lingers_and_a_key_keeps_its_
             for name in ("express", "batching")
         ]
 
-    counted = produced()
-
     async def timed(key: str, value: bytes) -> float:
         started = time.monotonic()
         await bus.submit(topic="messages", key=key, value=value)
         return time.monotonic() - started
 
+    counted = produced()
     try:
+        bus._batch_above = light
         # (Connected first: a producer's first record waits for its connection.)
-        await asyncio.gather(bus.submit(topic="messages", key="warm", value=b""))
-        await asyncio.sleep(0.2)
-        # Idle: sent at once, not after the 3 s linger.
+        await timed("warm", b"")
+        # At a light load: sent at once, not after the 3 s linger.
         assert await timed("light", b"0") < 1.0
-        # Busy: a burst over more than one measuring span...
-        burst = []
-        for n in range(40):
-            burst.append(bus.submit(topic="messages", key=f"burst{n}", value=b"b"))
-            await asyncio.sleep(0.002)
-        # ...and the next record lingers: "k" is sent with the batch.
+        bus._batch_above = busy
         first = asyncio.ensure_future(timed("k", b"1"))
-        await asyncio.sleep(0.5)
-        # The load has dropped (at most 41 records in the last 0.5 s): a new
-        # key goes at once, while "k"'s second record follows its first one,
-        # still lingering.
+        await asyncio.sleep(0.3)
+        bus._batch_above = light
         assert await timed("other", b"x") < 1.0
         second = asyncio.ensure_future(timed("k", b"2"))
-        assert not first.done()
-        await asyncio.gather(first, second, *burst)
+        assert not first.done()  # still lingering
+        waited = await asyncio.gather(first, second)
+        assert min(waited) > 1.0, waited
         express, batching = (now - before for now, before in zip(produced(), counted, strict=True))
-        # warm, light, other and the burst's first span at once; the rest lingered.
-        assert express >= 4 and batching >= 3 and express + batching == 45, (express, batching)
+        assert (express, batching) == (3, 2)
     finally:
         bus.close()
-    records = _read_topic(kafka.full_topic("messages"), 45)
+    records = _read_topic(kafka.full_topic("messages"), 5)
     assert [v for k, v in records if k == b"k"] == [b"1", b"2"]
-    assert len(records) == 45
+    assert len(records) == 5
+
+
+def test_the_load_is_measured_over_spans_and_picks_the_producer(settings):
+    settings.KAFKA_BATCH_ABOVE_PER_S = 300
+    bus = kafka.KafkaBus()
+    try:
+        bus._span_start = 0.0
+        keys = iter(range(10**6))
+
+        def send(at: float) -> int:
+            route = ("topic", str(next(keys)).encode())
+            picked = bus._route(route, at)
+            bus._release(route)  # confirmed at once
+            return picked
+
+        # A span of 0.1 s with 25 records: 250 a second, below the threshold.
+        assert {send(i * 0.003) for i in range(25)} == {kafka.EXPRESS}
+        # The span closes on the next record; the next one holds 35: 350 a second.
+        assert {send(0.1001 + i * 0.002) for i in range(35)} == {kafka.EXPRESS}
+        assert {send(0.2002 + i * 0.002) for i in range(5)} == {kafka.BATCHING}
+        # A pause counts in the span it ends: 5 records in 1.1 s, the load dropped.
+        assert send(1.3) == kafka.EXPRESS
+        assert not bus._unconfirmed
+    finally:
+        bus.close()
+
+
+def test_a_key_whose_delivery_failed_stays_on_its_producer_for_a_while(settings):
+    """The broker may still write a record whose delivery failed (in flight
+    when its time ran out); a resend on the other producer could land first."""
+    bus = kafka.KafkaBus()
+    try:
+        route = ("topic", b"k")
+        now = time.monotonic()
+        bus._batch_above = 0
+        assert bus._route(route, now) == kafka.BATCHING
+        bus._confirmed(route, failed=True)
+        assert not bus._unconfirmed
+        bus._batch_above = 10**9
+        assert bus._route(route, now + 1) == kafka.BATCHING  # kept
+        bus._confirmed(route, failed=False)
+        assert bus._route(route, now + kafka.AFTER_FAILURE_S + 1) == kafka.EXPRESS
+        bus._release(route)
+        # A success frees the key at once.
+        assert bus._route(("topic", b"j"), now) == kafka.EXPRESS
+        bus._confirmed(("topic", b"j"), failed=False)
+        assert not bus._unconfirmed
+    finally:
+        bus.close()
+
+
+def test_a_producer_failing_every_delivery_is_replaced_while_the_other_succeeds(monkeypatch):
+    from confluent_kafka import KafkaError
+
+    monkeypatch.setattr(kafka, "PRODUCER_STUCK_S", 0.05)
+    bus = kafka.KafkaBus()
+    try:
+        failed = KafkaError(KafkaError._MSG_TIMED_OUT)
+        bus._check_delivery(kafka.BATCHING, failed)
+        time.sleep(0.06)
+        bus._check_delivery(kafka.EXPRESS, None)
+        assert bus._broken is None
+        bus._check_delivery(kafka.BATCHING, failed)
+        assert bus._broken is not None
+        old = list(bus._producers)
+        bus._replace_if_broken()
+        assert bus._broken is None and all(a is not b for a, b in zip(old, bus._producers, strict=True))
+    finally:
+        bus.close()
