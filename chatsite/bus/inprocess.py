@@ -123,7 +123,17 @@ class InProcessBus:
                     self._queue.put(None)
                     break
                 batch.append(nxt)
-            self._handle(batch)
+            try:
+                self._handle(batch)
+            except Exception:
+                # Never the thread's end (every later send would time out): a
+                # batch that fails outside its handler, such as the database
+                # refusing a connection before it began, fails its senders,
+                # who resend, and the next batch is tried.
+                logger.exception("the in-process bus failed on a batch of %d records", len(batch))
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(Unavailable("Storing failed; retry with the same client_msg_id."))
         connection.close()
 
     def _handle(self, batch: list[tuple[Record, concurrent.futures.Future]]) -> None:
@@ -177,7 +187,10 @@ class _Follower:
             records = self.queue.get()
             if records is None:
                 break
-            close_old_connections()
+            try:
+                close_old_connections()
+            except Exception:
+                logger.exception("in-process %s: could not check the database connection", self.group)
             by_topic: dict[str, list[Record]] = defaultdict(list)
             for record in records:
                 by_topic[record.topic].append(record)
