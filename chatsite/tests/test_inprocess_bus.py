@@ -15,14 +15,9 @@ from chatsite.errors import Unavailable
 TOPIC = "test-inprocess-survives"
 
 
-def test_a_batch_failing_before_its_handler_fails_its_senders_and_the_next_one_is_stored(monkeypatch):
-    handled: list[bytes] = []
-
-    def handler(records):
-        handled.extend(r.value for r in records)
-        return []
-
-    monkeypatch.setitem(bus._handlers, (STORE, TOPIC), handler)
+@pytest.fixture
+def first_connection_check_fails(monkeypatch):
+    """The bus threads' check of the database connection raises once."""
     calls = {"n": 0}
 
     def flaky_check() -> None:
@@ -31,6 +26,18 @@ def test_a_batch_failing_before_its_handler_fails_its_senders_and_the_next_one_i
             raise RuntimeError("the database refused a connection")
 
     monkeypatch.setattr(inprocess, "close_old_connections", flaky_check)
+
+
+def test_a_batch_failing_before_its_handler_fails_its_senders_and_the_next_one_is_stored(
+    monkeypatch, first_connection_check_fails
+):
+    handled: list[bytes] = []
+
+    def handler(records):
+        handled.extend(r.value for r in records)
+        return []
+
+    monkeypatch.setitem(bus._handlers, (STORE, TOPIC), handler)
     subject = inprocess.InProcessBus()
     try:
         with pytest.raises(Unavailable, match="Storing failed"):
@@ -42,7 +49,7 @@ def test_a_batch_failing_before_its_handler_fails_its_senders_and_the_next_one_i
         subject.close()
 
 
-def test_a_follower_outlives_a_failed_connection_check(monkeypatch):
+def test_a_follower_outlives_a_failed_connection_check(monkeypatch, first_connection_check_fails):
     seen: list[bytes] = []
 
     def handler(records):
@@ -50,14 +57,6 @@ def test_a_follower_outlives_a_failed_connection_check(monkeypatch):
         return []
 
     monkeypatch.setitem(bus._handlers, ("test-follower", TOPIC), handler)
-    calls = {"n": 0}
-
-    def flaky_check() -> None:
-        calls["n"] += 1
-        if calls["n"] == 1:
-            raise RuntimeError("the database refused a connection")
-
-    monkeypatch.setattr(inprocess, "close_old_connections", flaky_check)
     follower = inprocess._Follower("test-follower")
     try:
         follower.queue.put([bus.Record(topic=TOPIC, key="k", value=b"one")])
