@@ -11,7 +11,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from web.tests.browser import PHONE
+from web.tests.browser import PHONE, day_safe_now
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
 
@@ -26,7 +26,7 @@ def test_the_call_log_says_when_briefly_and_reds_only_missed_calls(people, user_
     people_by = {k: user_factory(f"{v.lower()}_log", nickname=v) for k, v in names.items()}
     for other in people_by.values():
         do_connect(user=ann, other=other)
-    now = timezone.now()
+    now = day_safe_now()  # and the browser's clock stands still there
     # Noon-ish of each day, so the day does not depend on the hour the test runs.
     midday = now.replace(hour=12, minute=0, second=0, microsecond=0)
     when = {
@@ -48,7 +48,8 @@ def test_the_call_log_says_when_briefly_and_reds_only_missed_calls(people, user_
             duration_s=30 if outcome[key] == "completed" else 0,
         )
 
-    person = people(viewport=PHONE, phone=True)
+    person = people(viewport=PHONE, phone=True, timezone_id="UTC")
+    person.page.clock.set_fixed_time(now)
     person.login("ann_log", PASSWORD)
     person.nav("calls")
     log = person.page.get_by_role("list", name="Call log")

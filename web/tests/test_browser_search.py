@@ -9,7 +9,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from web.tests.browser import index_for_search, png, send_as
+from web.tests.browser import day_safe_now, index_for_search, png, send_as
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.timeout(240)]
 
@@ -135,8 +135,6 @@ def test_an_empty_chat_list_offers_to_add_a_contact(people, user_factory):
 def test_days_have_their_line_and_one_senders_messages_run_together(people, user_factory):
     from datetime import timedelta
 
-    from django.utils import timezone
-
     from conftest import PASSWORD
     from contacts.services import do_connect
     from conversations.models import Conversation, Message
@@ -145,7 +143,7 @@ def test_days_have_their_line_and_one_senders_messages_run_together(people, user
     ben = user_factory("ben_runs", nickname="Ben")
     contact = do_connect(user=ann, other=ben)
     direct = str(Conversation.objects.get(pk=contact.conversation_id).uuid)
-    now = timezone.now()
+    now = day_safe_now()  # and the browser's clock stands still there
     yesterday = now.replace(hour=12, minute=0, second=0, microsecond=0) - timedelta(days=1)
     plan = [
         (ben, "yesterday one", yesterday),
@@ -157,7 +155,8 @@ def test_days_have_their_line_and_one_senders_messages_run_together(people, user
     for sender, text, at in plan:
         Message.objects.filter(uuid=send_as(sender, direct, text)).update(created_at=at)
 
-    person = people()
+    person = people(timezone_id="UTC")
+    person.page.clock.set_fixed_time(now)
     person.login("ann_runs", PASSWORD)
     person.open_chat("Ben")
     page = person.page
