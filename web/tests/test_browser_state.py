@@ -206,6 +206,62 @@ def test_a_block_replaces_the_composer_on_both_sides_and_unblock_restores_it(peo
     b.assert_clean()
 
 
+def test_a_message_menu_stays_by_its_message_when_one_arrives_and_closes_when_scrolled_away(people, user_factory):
+    """A message arriving at the bottom scrolls the chat under an open menu:
+    the menu stays, by its message (it used to close under the reader's
+    pointer, and CI's clicks on it missed). Scrolling the message out of view
+    closes it."""
+    from conftest import PASSWORD
+    from conversations.models import Conversation
+    from web.tests.browser import send_as
+
+    ann_user, ben_user = _pair(user_factory, "ann_menu", "ben_menu")
+    direct = str(Conversation.objects.get(kind="direct", members__user=ann_user).uuid)
+    for i in range(1, 41):
+        send_as(ben_user, direct, f"earlier {i}")
+    ann = people()
+    ben = people()
+    ann.login("ann_menu", PASSWORD)
+    ben.login("ben_menu", PASSWORD)
+    ann.open_chat("Ben")
+    ben.open_chat("Ann")
+    expect(ann.item("earlier 40")).to_be_in_viewport()
+
+    menu = ann.open_menu("earlier 40")
+    opener = ann.item("earlier 40").get_by_role("button", name="Message actions")
+    before = opener.bounding_box()
+    ben.send("news from Ben")
+    expect(ann.item("news from Ben")).to_be_in_viewport()
+    # The chat moved up under the menu (it sticks to the bottom), and the
+    # scroll's event went out (with the next frame, before its callbacks) ...
+    deadline = time.monotonic() + 10
+    while opener.bounding_box()["y"] > before["y"] - 10:
+        assert time.monotonic() < deadline, "the chat did not move up for the new message"
+        time.sleep(0.05)
+    ann.page.evaluate("() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
+    # ... and the menu is still open, next to its message.
+    expect(menu).to_be_visible()
+    place = ann.page.evaluate(
+        """() => {
+          const m = document.querySelector('.msg-menu').getBoundingClientRect();
+          const a = document.querySelector('[aria-label="Message actions"][aria-expanded="true"]').getBoundingClientRect();
+          return {below: Math.abs(m.top - (a.bottom + 4)), above: Math.abs(m.bottom - (a.top - 4))};
+        }"""
+    )
+    assert min(place.values()) <= 1, place
+    # It still works.
+    menu.get_by_role("menuitem", name="Reply").click()
+    expect(ann.page.locator(".composer-context")).to_contain_text("earlier 40")
+
+    # Scrolled out of view, the message takes its menu with it.
+    menu = ann.open_menu("earlier 40")
+    ann.page.evaluate("document.querySelector('.message-scroll').scrollTop = 0")
+    expect(menu).to_have_count(0)
+    expect(opener).to_have_attribute("aria-expanded", "false")
+    ann.assert_clean()
+    ben.assert_clean()
+
+
 def test_a_name_fits_the_phone_header(people, user_factory):
     from conftest import PASSWORD
 

@@ -2,8 +2,10 @@
 // bottom of a phone's screen. A row of emoji to react with (six, and "+"
 // for the whole picker), then the actions. One at a time; arrow keys move,
 // Escape or Tab closes it and gives the focus back to what opened it, and a
-// tap outside or a scroll of the chat closes it too. (What the items are and
-// do is actions.js's.)
+// tap outside closes it too. When the chat scrolls (the reader, or the chat
+// itself: a message arriving at the bottom, a picture loading) the popover
+// follows its message, and closes once the message is out of view. (What
+// the items are and do is actions.js's.)
 
 import { h, t, tf } from "../dom.js";
 import { EMOJI } from "../emoji.js";
@@ -128,7 +130,19 @@ export function openMenu({ anchor, opener, label, reactions, items, onClose }) {
     menu.style.left = `${Math.round(left)}px`;
   }
   const scroller = anchor.closest(".message-scroll");
-  const onScroll = () => close(false);
+  function inView() {
+    if (!anchor.isConnected) return false;
+    const r = anchor.getBoundingClientRect();
+    const s = scroller.getBoundingClientRect();
+    return r.bottom > s.top && r.top < s.bottom;
+  }
+  // A sheet does not stand by its message: only the message's going away
+  // closes it.
+  const onScroll = () => {
+    if (sheet ? !anchor.isConnected : !inView()) close(false);
+    else place();
+  };
+  const onResize = () => close(false);
   function close(refocus) {
     if (current?.node !== menu) return;
     current = null;
@@ -136,7 +150,7 @@ export function openMenu({ anchor, opener, label, reactions, items, onClose }) {
     backdrop?.remove();
     document.removeEventListener("pointerdown", onOutside, true);
     document.removeEventListener("keydown", onKey);
-    window.removeEventListener("resize", onScroll);
+    window.removeEventListener("resize", onResize);
     scroller?.removeEventListener("scroll", onScroll);
     opener.setAttribute("aria-expanded", "false");
     if (refocus && opener.isConnected) opener.focus();
@@ -152,7 +166,7 @@ export function openMenu({ anchor, opener, label, reactions, items, onClose }) {
   setTimeout(() => {
     if (current?.node !== menu) return;
     document.addEventListener("pointerdown", onOutside, true);
-    window.addEventListener("resize", onScroll);
+    window.addEventListener("resize", onResize);
     scroller?.addEventListener("scroll", onScroll, { passive: true });
   }, 0);
   (focusables().find((el) => el.classList.contains("menu-item")) || focusables()[0])?.focus({ preventScroll: true });
