@@ -181,8 +181,7 @@ def _store_batch(items: list[Incoming], need_keys: bool) -> list[Stored]:
 
     now = timezone.now()
     _take_seqs(fresh_by, now)
-    conversations = _read_conversations(conversation_ids)
-    members = _read_members(conversation_ids)
+    conversations, members, senders = _read_state(conversation_ids, {i.sender_id for i in items if i.sender_id})
     created: dict[int, Message] = {}
     new_messages: list[Message] = []
     for conversation_id, fresh in fresh_by.items():
@@ -212,7 +211,7 @@ def _store_batch(items: list[Incoming], need_keys: bool) -> list[Stored]:
         _insert(new_messages, need_keys=need_keys)
         _after_insert(fresh_by, created, members, now)
 
-    results = _results(conversations, items, created, existing)
+    results = _results(conversations, senders, items, created, existing)
     by_item = {id(item): result for item, result in zip(items, results, strict=True)}
     envelopes: list[tuple[list[int], bytes]] = []
     delivered = 0
@@ -256,31 +255,46 @@ def _take_seqs(fresh_by: dict[int, list[Incoming]], now) -> None:
             raise Conversation.DoesNotExist(f"one of conversations {ids}")
 
 
-def _read_conversations(ids: list[int]) -> dict[int, _Conversation]:
+def _read_state(
+    ids: list[int], sender_ids: set[int]
+) -> tuple[dict[int, _Conversation], dict[int, list[_Member]], dict[int, dict]]:
+    """The conversations (their new last_seq), their members as of these
+    messages (for the fan-out) and the senders as `message.new` shows them,
+    in one query: read after the seq UPDATE, that is under the
+    conversations' locks. (Three queries before; a round trip is a good part
+    of a small batch's time.) A sender's user columns come on their own
+    member rows only; a sender with no member row (none today) is read
+    apart."""
+    users = UserWithAvatar("u")
+    senders_sql = ", ".join(["%s"] * len(sender_ids)) if sender_ids else "NULL"
+    sql = (
+        f"SELECT c.id, c.uuid, c.last_seq, m.id, m.user_id, m.hidden, m.left_seq, m.visible_from_seq, {users.sql} "
+        f"FROM {_t(Conversation)} c LEFT JOIN {_t(Member)} m ON m.conversation_id = c.id "
+        f"{users.join(f'm.user_id AND m.user_id IN ({senders_sql})')} "
+        f"WHERE c.id IN ({_in(ids)})"
+    )
+    conversations: dict[int, _Conversation] = {}
+    members: dict[int, list[_Member]] = {cid: [] for cid in ids}
+    senders: dict[int, dict] = {}
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT id, uuid, last_seq FROM {_t(Conversation)} WHERE id IN ({_in(ids)})", ids)
-        found = {
-            row[0]: _Conversation(pk=row[0], uuid=str(uuid.UUID(str(row[1]))), last_seq=row[2])
-            for row in cursor.fetchall()
-        }
-    if len(found) != len(ids):
-        raise Conversation.DoesNotExist(f"conversations {sorted(set(ids) - set(found))}")
-    return found
-
-
-def _read_members(ids: list[int]) -> dict[int, list[_Member]]:
-    """The members as of these messages, for the fan-out (read after the
-    seq UPDATE, that is under the conversations' locks)."""
-    out: dict[int, list[_Member]] = {cid: [] for cid in ids}
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT conversation_id, id, user_id, hidden, left_seq, visible_from_seq FROM {_t(Member)} "
-            f"WHERE conversation_id IN ({_in(ids)})",
-            ids,
-        )
-        for cid, pk, uid, hidden, left, start in cursor.fetchall():
-            out[cid].append(_Member(pk, uid, bool(hidden), left, start))
-    return out
+        cursor.execute(sql, [*sorted(sender_ids), *ids])
+        rows = cursor.fetchall()
+    for row in rows:
+        cid, member_pk, uid = row[0], row[3], row[4]
+        if cid not in conversations:
+            conversations[cid] = _Conversation(pk=cid, uuid=str(uuid.UUID(str(row[1]))), last_seq=row[2])
+        if member_pk is None:
+            continue
+        members[cid].append(_Member(member_pk, uid, bool(row[5]), row[6], row[7]))
+        if uid in sender_ids and uid not in senders:
+            user = users.load(row, 8)
+            if user is not None:
+                senders[uid] = user_to_wire(user)
+    if len(conversations) != len(ids):
+        raise Conversation.DoesNotExist(f"conversations {sorted(set(ids) - set(conversations))}")
+    if missing := sender_ids - senders.keys():
+        senders.update(_sender_wires(missing))
+    return conversations, members, senders
 
 
 _INSERT_FIELDS = (
@@ -451,12 +465,13 @@ def _insert_attachments(fresh: list[Incoming], messages: list[Message]) -> None:
 
 def _sender_wires(sender_ids: set[int]) -> dict[int, dict]:
     """The senders as they appear in `message.new`, with their avatars, in one
-    hand-written query (every batch runs it; see chatsite.rawmodels)."""
+    hand-written query (see chatsite.rawmodels)."""
     return {pk: user_to_wire(user) for pk, user in UserWithAvatar("u").by_id(sender_ids).items()}
 
 
-def _results(conversations: dict[int, _Conversation], items, created, existing) -> list[Stored]:
-    senders = _sender_wires({i.sender_id for i in items if i.sender_id})
+def _results(
+    conversations: dict[int, _Conversation], senders: dict[int, dict], items, created, existing
+) -> list[Stored]:
     file_ids = {m.file_id for m in created.values() if m.file_id}
     files = {f.pk: f for f in File.objects.filter(pk__in=file_ids)} if file_ids else {}
     first_copies = {(i.sender_id, i.client_msg_id): m for i in items if (m := created.get(id(i))) is not None}

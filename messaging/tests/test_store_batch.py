@@ -7,6 +7,7 @@ isolated from its neighbours."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from django.db import connection
@@ -85,6 +86,40 @@ def test_a_batch_over_many_conversations_costs_what_one_conversation_costs(alice
     assert sum(q["sql"].startswith("SAVEPOINT") for q in captured) == 1
     for _, conv in pairs:
         assert list(Message.objects.filter(conversation=conv).values_list("seq", flat=True)) == [1]
+
+
+def test_a_batch_is_five_statements_and_its_senders_come_with_its_members(alice, pairs, deliveries):
+    """Each round trip is a good part of a small batch's time: the repeats'
+    lookup, the seq UPDATE, one read of the conversations, their members and
+    the senders, the INSERT, the read cursors' UPDATE. The senders on the
+    wire are what a separate read of them gives, avatars included."""
+    from accounts.serializers import user_to_wire
+    from conversations.store import Incoming, store_messages
+    from files.models import File
+
+    (bob, one), (carol, two) = pairs[:2]
+    carol.avatar = File.objects.create(owner=carol, name="me.png", mime="image/png", size=3, storage_key=new_id())
+    carol.save(update_fields=["avatar"])
+    batch = [_record(alice, one), _record(bob, one), _record(carol, two)]
+    _, captured = _queries(batch)
+    # (An executemany is captured as "3 times: INSERT ...", and is one statement.)
+    verbs = [re.sub(r"^\d+ times: ", "", q["sql"]).split(" ", 1)[0] for q in captured]
+    statements = [verb for verb in verbs if verb not in ("SAVEPOINT", "RELEASE")]
+    assert statements == ["SELECT", "UPDATE", "SELECT", "INSERT", "UPDATE"], [q["sql"][:80] for q in captured]
+
+    items = [
+        Incoming(conversation_id=one.pk, sender_id=bob.pk, kind="text", text="a", client_msg_id=new_id()),
+        Incoming(conversation_id=two.pk, sender_id=carol.pk, kind="text", text="b", client_msg_id=new_id()),
+        # Not a member of `one` (the send check would refuse him; the store
+        # step still renders whoever sent a record): read apart.
+        Incoming(conversation_id=one.pk, sender_id=carol.pk, kind="text", text="c", client_msg_id=new_id()),
+        Incoming(conversation_id=one.pk, sender_id=None, kind="system", data={"event": "x"}),
+    ]
+    results = store_messages(items, need_keys=False)
+    bob.refresh_from_db()
+    carol.refresh_from_db()
+    assert [r.wire["sender"] for r in results] == [user_to_wire(bob), user_to_wire(carol), user_to_wire(carol), None]
+    assert results[1].wire["sender"]["avatar"], results[1].wire["sender"]
 
 
 def test_seqs_stay_gapless_and_in_order_per_conversation_across_interleaved_batches(alice, pairs, deliveries):
