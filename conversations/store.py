@@ -86,10 +86,10 @@ def store_messages(items: list[Incoming], *, need_keys: bool = True) -> list[Sto
     One transaction for the whole batch, and each statement covers the whole
     batch: one lookup of repeats, one UPDATE taking every conversation's seq
     range (rows locked in id order, so two writers never deadlock on each
-    other), one read of the conversations and of their members, one
-    multi-row INSERT, one UPDATE of the senders' read cursors, one read of
-    the senders. A batch of 50 messages over 50 conversations costs what one
-    message costs, not 50 times it (issue 19).
+    other), one read of the conversations, their members and the senders,
+    one multi-row INSERT, one UPDATE of the senders' read cursors. A batch of
+    50 messages over 50 conversations costs what one message costs, not 50
+    times it (issue 19).
 
     `need_keys=False` (the bus) skips reading back the new rows' primary keys:
     nothing downstream of the bus needs them, and it is a query per
