@@ -88,7 +88,7 @@ def test_a_batch_over_many_conversations_costs_what_one_conversation_costs(alice
         assert list(Message.objects.filter(conversation=conv).values_list("seq", flat=True)) == [1]
 
 
-def test_a_batch_is_five_statements_and_its_senders_come_with_its_members(alice, pairs, deliveries):
+def test_a_batch_is_five_statements_and_its_senders_come_with_its_members(alice, pairs, deliveries, user_factory):
     """Each round trip is a good part of a small batch's time: the repeats'
     lookup, the seq UPDATE, one read of the conversations, their members and
     the senders, the INSERT, the read cursors' UPDATE. The senders on the
@@ -98,6 +98,7 @@ def test_a_batch_is_five_statements_and_its_senders_come_with_its_members(alice,
     from files.models import File
 
     (bob, one), (carol, two) = pairs[:2]
+    dave = user_factory()
     carol.avatar = File.objects.create(owner=carol, name="me.png", mime="image/png", size=3, storage_key=new_id())
     carol.save(update_fields=["avatar"])
     batch = [_record(alice, one), _record(bob, one), _record(carol, two)]
@@ -110,16 +111,23 @@ def test_a_batch_is_five_statements_and_its_senders_come_with_its_members(alice,
     items = [
         Incoming(conversation_id=one.pk, sender_id=bob.pk, kind="text", text="a", client_msg_id=new_id()),
         Incoming(conversation_id=two.pk, sender_id=carol.pk, kind="text", text="b", client_msg_id=new_id()),
-        # Not a member of `one` (the send check would refuse him; the store
-        # step still renders whoever sent a record): read apart.
+        # Not a member of `one`, but of `two`: her columns come on that row.
         Incoming(conversation_id=one.pk, sender_id=carol.pk, kind="text", text="c", client_msg_id=new_id()),
+        # A member of none of the batch's conversations (the send check
+        # would refuse him; the store step still renders whoever sent a
+        # record): read apart.
+        Incoming(conversation_id=one.pk, sender_id=dave.pk, kind="text", text="d", client_msg_id=new_id()),
         Incoming(conversation_id=one.pk, sender_id=None, kind="system", data={"event": "x"}),
     ]
-    results = store_messages(items, need_keys=False)
+    with CaptureQueriesContext(connection) as ctx:
+        results = store_messages(items, need_keys=False)
     bob.refresh_from_db()
     carol.refresh_from_db()
-    assert [r.wire["sender"] for r in results] == [user_to_wire(bob), user_to_wire(carol), user_to_wire(carol), None]
-    assert results[1].wire["sender"]["avatar"], results[1].wire["sender"]
+    wires = [r.wire["sender"] for r in results]
+    assert wires == [user_to_wire(bob), user_to_wire(carol), user_to_wire(carol), user_to_wire(dave), None]
+    assert wires[1]["avatar"], wires[1]
+    # The read apart is the one statement more.
+    assert sum(" FROM " in q["sql"] and "u_avatar" in q["sql"] for q in ctx.captured_queries) == 2
 
 
 def test_seqs_stay_gapless_and_in_order_per_conversation_across_interleaved_batches(alice, pairs, deliveries):

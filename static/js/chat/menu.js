@@ -2,10 +2,12 @@
 // bottom of a phone's screen. A row of emoji to react with (six, and "+"
 // for the whole picker), then the actions. One at a time; arrow keys move,
 // Escape or Tab closes it and gives the focus back to what opened it, and a
-// tap outside closes it too. When the chat scrolls (the reader, or the chat
-// itself: a message arriving at the bottom, a picture loading) the popover
-// follows its message, and closes once the message is out of view. (What
-// the items are and do is actions.js's.)
+// tap outside or a resize of the window closes it too. When the chat
+// scrolls (the reader, or the chat itself: a message arriving at the
+// bottom, a picture loading) the popover follows what it was opened from,
+// and closes once that is out of view or was drawn again; the phone's
+// sheet only in the latter case. (What the items are and do is
+// actions.js's.)
 
 import { h, t, tf } from "../dom.js";
 import { EMOJI } from "../emoji.js";
@@ -136,8 +138,8 @@ export function openMenu({ anchor, opener, label, reactions, items, onClose }) {
     const s = scroller.getBoundingClientRect();
     return r.bottom > s.top && r.top < s.bottom;
   }
-  // A sheet does not stand by its message: only the message's going away
-  // closes it.
+  // A sheet does not stand by its message: only the anchor's leaving the
+  // list (the message drawn again, or gone) closes it.
   const onScroll = () => {
     if (sheet ? !anchor.isConnected : !inView()) close(false);
     else place();
