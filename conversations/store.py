@@ -255,6 +255,10 @@ def _take_seqs(fresh_by: dict[int, list[Incoming]], now) -> None:
             raise Conversation.DoesNotExist(f"one of conversations {ids}")
 
 
+_STATE_COLUMNS = "c.id, c.uuid, c.last_seq, m.id, m.user_id, m.hidden, m.left_seq, m.visible_from_seq"
+_STATE_WIDTH = _STATE_COLUMNS.count(",") + 1  # where the sender's user columns begin
+
+
 def _read_state(
     ids: list[int], sender_ids: set[int]
 ) -> tuple[dict[int, _Conversation], dict[int, list[_Member]], dict[int, dict]]:
@@ -263,12 +267,12 @@ def _read_state(
     in one query: read after the seq UPDATE, that is under the
     conversations' locks. (Three queries before; a round trip is a good part
     of a small batch's time.) A sender's user columns come on their own
-    member rows only; a sender with no member row (none today) is read
-    apart."""
+    member rows only; a sender who is a member of none of the batch's
+    conversations (the send check lets none through) is read apart."""
     users = UserWithAvatar("u")
-    senders_sql = ", ".join(["%s"] * len(sender_ids)) if sender_ids else "NULL"
+    senders_sql = _in(sender_ids) if sender_ids else "NULL"
     sql = (
-        f"SELECT c.id, c.uuid, c.last_seq, m.id, m.user_id, m.hidden, m.left_seq, m.visible_from_seq, {users.sql} "
+        f"SELECT {_STATE_COLUMNS}, {users.sql} "
         f"FROM {_t(Conversation)} c LEFT JOIN {_t(Member)} m ON m.conversation_id = c.id "
         f"{users.join(f'm.user_id AND m.user_id IN ({senders_sql})')} "
         f"WHERE c.id IN ({_in(ids)})"
@@ -287,7 +291,7 @@ def _read_state(
             continue
         members[cid].append(_Member(member_pk, uid, bool(row[5]), row[6], row[7]))
         if uid in sender_ids and uid not in senders:
-            user = users.load(row, 8)
+            user = users.load(row, _STATE_WIDTH)
             if user is not None:
                 senders[uid] = user_to_wire(user)
     if len(conversations) != len(ids):
