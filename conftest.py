@@ -24,6 +24,7 @@ PASSWORD = "correct-horse-42"
 
 
 def pytest_collection_modifyitems(config, items):
+    _longest_files_first(items)
     for item in items:
         if "kafka" in item.keywords and not REAL_KAFKA:
             item.add_marker(pytest.mark.skip(reason="needs KAFKA_BOOTSTRAP_SERVERS (the real-services run)"))
@@ -31,6 +32,23 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason="needs REDIS_URL (the real-services run)"))
         if "real_services" in item.keywords and not (REAL_KAFKA and REAL_REDIS and REAL_MYSQL):
             item.add_marker(pytest.mark.skip(reason="needs MariaDB, Redis and Kafka (the real-services run)"))
+
+
+def _longest_files_first(items) -> None:
+    """Files whose tests are marked slow or browser first, then the rest by
+    their number of tests; each file's own order kept. `make test` hands whole
+    files to its processes in this order (`--dist loadfile
+    --no-loadscope-reorder`), so a two-minute file does not start last while
+    the other processes have nothing left to do."""
+    files: dict[str, list] = {}
+    for item in items:
+        files.setdefault(item.nodeid.split("::", 1)[0], []).append(item)
+
+    def weight(name: str) -> tuple[bool, int]:
+        long = any(i.get_closest_marker("slow") or i.get_closest_marker("browser") for i in files[name])
+        return (not long, -len(files[name]))
+
+    items[:] = [item for name in sorted(files, key=weight) for item in files[name]]
 
 
 @pytest.fixture(autouse=True)
