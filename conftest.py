@@ -68,6 +68,7 @@ def _isolation(settings):
     else:
         from chatsite import redis as rds
 
+        store.forget_held()
         client = rds.client()
         keys = list(client.scan_iter(match=rds.key("*"), count=1000))
         for i in range(0, len(keys), 500):

@@ -345,11 +345,10 @@ class Connection(AsyncWebsocketConsumer):
         frames = (f"frames:{self.user_id}", settings.LIMIT_FRAMES_PER_S, settings.LIMIT_FRAMES_BURST)
         try:
             if budget is None:
-                decision = await kv.store().atoken_bucket(frames[0], rate=frames[1], burst=frames[2])
-                which, retry = (0, 0.0) if decision.allowed else (1, decision.retry_after)
+                which, retry = await kv.store().atake(frames)
             else:
                 prefix, rate, burst = budget(self.user)
-                which, retry = await kv.store().atoken_bucket_pair(frames, (f"{prefix}:{self.user_id}", rate, burst))
+                which, retry = await kv.store().atake(frames, (f"{prefix}:{self.user_id}", rate, burst))
         except Unavailable:
             return True  # chat limits fail open; security limits (login, SMS) fail closed
         if which == 0:

@@ -1,0 +1,108 @@
+"""The frame budget's tokens on Redis (kv.RedisStore.atake): a node takes a
+few at once from a bucket more than half full and spends them itself; near
+the limit it asks for each. Two RedisStore instances are two nodes."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from chatsite import kv
+from chatsite import redis as rds
+
+pytestmark = pytest.mark.redis
+
+
+def left_in_redis(key: str) -> float:
+    value = rds.client().hget(rds.key("tb", key), "v")
+    return float(value) if value is not None else float("nan")
+
+
+def held(store: kv.RedisStore, key: str) -> float:
+    h = store._held.get(key)
+    return h[0] if h else 0
+
+
+def bucket(burst: int, rate: float = 0.001) -> tuple[str, float, int]:
+    return (f"test-take:{uuid.uuid4().hex}", rate, burst)
+
+
+async def test_a_full_bucket_gives_a_node_several_tokens_in_one_round_trip():
+    node = kv.RedisStore()
+    b = bucket(200)
+    assert await node.atake(b) == (0, 0.0)
+    assert left_in_redis(b[0]) == pytest.approx(192, abs=0.01)
+    for _ in range(7):
+        assert await node.atake(b) == (0, 0.0)
+    # Seven spent here, Redis not asked.
+    assert left_in_redis(b[0]) == pytest.approx(192, abs=0.01)
+    assert held(node, b[0]) == 0
+    assert await node.atake(b) == (0, 0.0)
+    assert left_in_redis(b[0]) == pytest.approx(184, abs=0.01)
+
+
+async def test_near_the_limit_each_token_is_asked_for_and_the_count_is_exact():
+    node = kv.RedisStore()
+    b = bucket(40)
+    allowed = 0
+    while (answer := await node.atake(b))[0] == 0:
+        allowed += 1
+        left = left_in_redis(b[0])
+        # Every token is in Redis, held here or spent: none made, none lost.
+        assert left + held(node, b[0]) == pytest.approx(40 - allowed, abs=0.01)
+        if left < 20:  # below half the bucket: nothing taken ahead
+            assert held(node, b[0]) == 0
+        assert allowed <= 40
+    assert allowed == 40
+    which, retry = answer
+    assert which == 1 and retry > 0
+
+
+async def test_two_nodes_share_one_budget_and_a_nodes_tokens_are_its_own():
+    node_a, node_b = kv.RedisStore(), kv.RedisStore()
+    b = bucket(40)  # a lease of 5
+    assert (await node_a.atake(b))[0] == 0
+    assert held(node_a, b[0]) == 4
+    on_b = 0
+    while (await node_b.atake(b))[0] == 0:
+        on_b += 1
+    assert on_b == 35
+    on_a = 1
+    while (await node_a.atake(b))[0] == 0:
+        on_a += 1
+    assert on_a == 5
+    assert on_a + on_b == 40
+
+
+async def test_a_message_the_second_bucket_refuses_still_spends_its_frame():
+    node = kv.RedisStore()
+    frames, messages = bucket(200), bucket(2)
+    assert await node.atake(frames, messages) == (0, 0.0)
+    assert await node.atake(frames, messages) == (0, 0.0)
+    which, retry = await node.atake(frames, messages)
+    assert which == 2 and retry > 0
+    assert left_in_redis(frames[0]) + held(node, frames[0]) == pytest.approx(197, abs=0.01)
+    assert left_in_redis(messages[0]) == pytest.approx(0, abs=0.01)
+    # A frame the first bucket refuses leaves the second untouched.
+    small, other = bucket(1), bucket(10)
+    assert await node.atake(small, other) == (0, 0.0)
+    assert (await node.atake(small, other))[0] == 1
+    assert left_in_redis(other[0]) + held(node, other[0]) == pytest.approx(9, abs=0.01)
+
+
+async def test_tokens_taken_ahead_expire_and_go_with_the_bucket(monkeypatch):
+    monkeypatch.setattr(kv, "LEASE_S", 0.05)
+    node = kv.RedisStore()
+    b = bucket(200)
+    await node.atake(b)
+    assert held(node, b[0]) == 7
+    await asyncio.sleep(0.1)
+    await node.atake(b)  # the seven expired: Redis is asked again
+    assert left_in_redis(b[0]) == pytest.approx(184, abs=0.01)
+    assert held(node, b[0]) == 7
+    node.delete(b[0])
+    assert held(node, b[0]) == 0
+    assert await node.atake(b) == (0, 0.0)
+    assert left_in_redis(b[0]) == pytest.approx(192, abs=0.01)
