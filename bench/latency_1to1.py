@@ -8,6 +8,14 @@ schedule (open loop: a slow server builds a backlog and shows it as latency;
 it does not slow the senders). Client processes: `--clients`.
 Prints a table row per target, with the CPU each server-side process spent
 per message (robust to other load on the box).
+
+`--rates 1000,1500,2000` climbs a ladder of rates per target (stopping at
+the first rate it fails) and prints each target's highest rate with p99
+within `--p99-limit` ms and nothing lost, and the product's rate against
+the `channels-pubsub` relay's. `--nodes` applies to the Channels relays as
+to the product (their nodes share the layer's groups):
+
+    .venv/bin/python bench/latency_1to1.py --targets kafka,channels-pubsub --rates 1000,1500,2000 --nodes 2
 """
 
 from __future__ import annotations
@@ -50,9 +58,7 @@ def measure(
 def format_row(scenario: str, row: dict) -> str:
     cpu = ", ".join(f"{k} {v}" for k, v in row["cpu_ms_per_msg"].items())
     label = row["target"] + (
-        f" ({row['server']}, {row['nodes']} node(s))"
-        if row["target"] in ("embedded", "kafka")
-        else f" ({row['server']})"
+        f" ({row['server']})" if row["target"] == "ws-relay" else f" ({row['server']}, {row['nodes']} node(s))"
     )
     return (
         f"| {scenario} | {label} | {row['rate']:.0f}/s | {row['p50_ms']:.1f} | {row['p99_ms']:.1f} | {row['p999_ms']:.1f} | "
@@ -64,6 +70,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--targets", default="kafka", help=f"comma-separated, from {', '.join(stack.TARGETS)}")
     parser.add_argument("--rate", type=float, default=200)
+    parser.add_argument("--rates", default="", help="comma-separated rates to climb per target (instead of --rate)")
+    parser.add_argument("--p99-limit", type=float, default=250, help="ms: a ladder's rate passes within it")
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--pairs", type=int, default=50)
     parser.add_argument("--clients", type=int, default=2, help="client processes")
@@ -72,21 +80,34 @@ def main() -> None:
     parser.add_argument("--server", choices=["daphne", "uvicorn"], default="uvicorn")
     parser.add_argument("--json", action="store_true", help="also print each row as JSON")
     args = parser.parse_args()
+    rates = [float(r) for r in args.rates.split(",") if r.strip()] or [args.rate]
     print(HEADER)
-    for kind in args.targets.split(","):
-        row = measure(
-            kind.strip(),
-            rate=args.rate,
-            seconds=args.seconds,
-            pairs=args.pairs,
-            clients=args.clients,
-            nodes=args.nodes,
-            workers=args.workers,
-            server=args.server,
-        )
-        print(format_row("1:1", row), flush=True)
-        if args.json:
-            print(json.dumps(row))
+    highest: dict[str, float] = {}
+    for kind in (k.strip() for k in args.targets.split(",")):
+        for rate in rates:
+            row = measure(
+                kind,
+                rate=rate,
+                seconds=args.seconds,
+                pairs=args.pairs,
+                clients=args.clients,
+                nodes=args.nodes,
+                workers=args.workers,
+                server=args.server,
+            )
+            print(format_row("1:1", row), flush=True)
+            if args.json:
+                print(json.dumps(row))
+            if row["p99_ms"] > args.p99_limit or row["lost"] or row["duplicated"] or row["errors"]:
+                break
+            highest[kind] = rate
+    if len(rates) > 1:
+        for kind in (k.strip() for k in args.targets.split(",")):
+            got = f"{highest[kind]:.0f}/s" if kind in highest else f"below {rates[0]:.0f}/s"
+            print(f"highest rate with p99 <= {args.p99_limit:.0f} ms, nothing lost: {kind} {got}")
+        if "kafka" in highest and "channels-pubsub" in highest:
+            ratio = highest["kafka"] / highest["channels-pubsub"]
+            print(f"product / channels-pubsub relay: {ratio:.2f} (on the ladder {args.rates})")
     print(f"versions: {stack.versions()}")
 
 

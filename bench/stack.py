@@ -280,13 +280,18 @@ def start(
                 REDIS_URL=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/8"),
                 PYTHONPATH=str(ROOT),
             )
-            port = free_port()
-            proc = spawn(
-                _server_cmd(server, port, "bench.baselines.channels_relay:application"), "relay", env=relay_env
-            )
-            target.servers.append(proc)
-            wait_port(port, proc)
-            target.urls.append(f"ws://127.0.0.1:{port}/ws/")
+            # Several relay nodes share their groups through the layer, as the product's nodes do.
+            relay_env["BENCH_RELAY_PREFIX"] = f"benchrelay{os.getpid()}t{time.monotonic_ns()}"
+            for n in range(nodes):
+                port = free_port()
+                proc = spawn(
+                    _server_cmd(server, port, "bench.baselines.channels_relay:application"),
+                    f"relay{n}" if nodes > 1 else "relay",
+                    env=relay_env,
+                )
+                target.servers.append(proc)
+                wait_port(port, proc)
+                target.urls.append(f"ws://127.0.0.1:{port}/ws/")
         else:
             if mode == "kafka":
                 _recreate_mysql_database(env["DATABASE_URL"])

@@ -28,7 +28,11 @@ CHANNEL_LAYERS = {
         "BACKEND": "channels_redis.core.RedisChannelLayer"
         if _LAYER == "core"
         else "channels_redis.pubsub.RedisPubSubChannelLayer",
-        "CONFIG": {"hosts": [{"address": _REDIS, "max_connections": 1000}], "prefix": f"benchrelay{os.getpid()}"},
+        # One prefix for the relay's processes of one run (several nodes share the groups).
+        "CONFIG": {
+            "hosts": [{"address": _REDIS, "max_connections": 1000}],
+            "prefix": os.environ.get("BENCH_RELAY_PREFIX", f"benchrelay{os.getpid()}"),
+        },
     }
 }
 
