@@ -155,6 +155,7 @@ class RedisStore:
         self._scripts: dict[str, redis.commands.core.Script] = {}
         # Tokens this process took ahead (atake): bucket key -> [count, until].
         self._held: dict[str, list[float]] = {}
+        self._next_prune = 0.0
 
     def _sync(self):
         return rds.client()
@@ -200,17 +201,26 @@ class RedisStore:
         first refused (the second untouched); (2, retry) if only the second
         refused. The hot path of every frame, so a bucket more than half full
         gives this process up to _lease(burst) tokens at once, spent here
-        without asking Redis again (at most LEASE_S): one round trip in
+        without asking Redis again (within LEASE_S): one round trip in
         several for a user well within their limits, each token asked for
-        near the limit. A user's sockets on several nodes can be let through
-        at most that many tokens more per node, and one node's unspent
-        tokens are missed by the others until they expire."""
+        near the limit. A token counts when a node takes it, up to LEASE_S
+        before it is spent, so a user's frames can run ahead of the bucket by
+        that many per node for that long, never past what it gives in all;
+        tokens a node took and did not spend in time are lost to the user."""
+        return await self._take(first, second, again=True)
+
+    async def _take(
+        self, first: tuple[str, float, int], second: tuple[str, float, int] | None, *, again: bool
+    ) -> tuple[int, float]:
         now = time.monotonic()
         specs = [first] if second is None else [first, second]
         held = [self._held_tokens(key, now) for key, _, _ in specs]
-        if all(held):
-            for h in held:
+        # What is held is spent now, before the round trip: another frame of
+        # the user's on this node may come meanwhile.
+        for h in held:
+            if h:
                 h[0] -= 1
+        if all(held):
             return 0, 0.0
         keys, args = [], []
         for (key, rate, burst), h in zip(specs, held, strict=True):
@@ -218,18 +228,36 @@ class RedisStore:
             args += [rate, burst, 0 if h else _lease(burst)]
         which, retry, *taken = await self._arun(_TAKE, keys, args)  # type: ignore[misc]
         which = int(which)
-        if len(self._held) > 10_000:
+        now = time.monotonic()
+        if now >= self._next_prune:
+            self._next_prune = now + LEASE_S
             for k, h in list(self._held.items()):
                 if h[1] <= now:
                     self._held.pop(k, None)
         for (key, _, _), h, n in zip(specs, held, taken, strict=False):
-            n = int(n)
             if h:
-                if which != 1:
-                    h[0] -= 1
-            elif n > 1:
-                self._held[key] = [n - 1, now + LEASE_S]
+                if which == 1:  # the frame is refused: the second's token goes back
+                    h[0] += 1
+            elif int(n) > 1:
+                self._keep(key, int(n) - 1, now)
+        # Refused at Redis while another frame's lease came back here: that
+        # lease is the user's, so it is spent instead.
+        if which == 1 and again and self._held_tokens(first[0], now):
+            return await self._take(first, second, again=False)
+        if which == 2 and second is not None and (h := self._held_tokens(second[0], now)):
+            h[0] -= 1
+            return 0, 0.0
         return which, float(retry)
+
+    def _keep(self, key: str, count: int, now: float) -> None:
+        entry = self._held.get(key)
+        if entry is None or entry[1] <= now:
+            self._held[key] = [count, now + LEASE_S]
+            return
+        # Another frame's lease came back first: add to it.
+        if entry[0] < 1:
+            entry[1] = now + LEASE_S
+        entry[0] += count
 
     def _held_tokens(self, key: str, now: float) -> list[float] | None:
         h = self._held.get(key)

@@ -106,3 +106,61 @@ async def test_tokens_taken_ahead_expire_and_go_with_the_bucket(monkeypatch):
     assert held(node, b[0]) == 0
     assert await node.atake(b) == (0, 0.0)
     assert left_in_redis(b[0]) == pytest.approx(192, abs=0.01)
+
+
+async def test_two_held_buckets_are_spent_together_and_a_refused_frame_gives_the_second_back():
+    node = kv.RedisStore()
+    frames, messages = bucket(200), bucket(200)
+    assert await node.atake(frames, messages) == (0, 0.0)
+    assert (held(node, frames[0]), held(node, messages[0])) == (7, 7)
+    assert await node.atake(frames, messages) == (0, 0.0)
+    assert (held(node, frames[0]), held(node, messages[0])) == (6, 6)
+    assert left_in_redis(frames[0]) == left_in_redis(messages[0]) == pytest.approx(192, abs=0.01)
+    # The first bucket refuses while the second's token is held here: the
+    # second keeps it.
+    small = bucket(1)
+    assert await node.atake(small, messages) == (0, 0.0)
+    assert held(node, messages[0]) == 5
+    which, retry = await node.atake(small, messages)
+    assert which == 1 and retry > 0
+    assert held(node, messages[0]) == 5
+    assert left_in_redis(messages[0]) == pytest.approx(192, abs=0.01)
+
+
+async def test_a_message_refused_at_redis_still_takes_the_frames_tokens_there():
+    node_a, node_b = kv.RedisStore(), kv.RedisStore()
+    frames, messages = bucket(200), bucket(1)
+    assert await node_a.atake(frames, messages) == (0, 0.0)
+    # Node B holds nothing: both buckets are asked, the second refuses, and
+    # the first's tokens stay taken (B keeps the rest of its lease).
+    which, _ = await node_b.atake(frames, messages)
+    assert which == 2
+    assert left_in_redis(frames[0]) == pytest.approx(184, abs=0.01)
+    assert held(node_b, frames[0]) == 7
+
+
+async def test_frames_of_one_user_at_once_spend_what_was_taken_no_more_no_less():
+    node = kv.RedisStore()
+    b = bucket(16)  # a lease of 2
+    answers = await asyncio.gather(*(node.atake(b) for _ in range(24)))
+    assert sum(which == 0 for which, _ in answers) == 16
+    # Two frames that both find nothing held each take a lease; both are kept.
+    b = bucket(200)
+    answers = await asyncio.gather(node.atake(b), node.atake(b))
+    assert answers == [(0, 0.0), (0, 0.0)]
+    assert left_in_redis(b[0]) == pytest.approx(184, abs=0.01)
+    assert held(node, b[0]) == 14
+
+
+@pytest.mark.parametrize("tokens", range(1, 41))
+async def test_tokens_are_taken_ahead_only_from_above_half_the_bucket(tokens):
+    node = kv.RedisStore()
+    key, rate, burst = bucket(40)  # a lease of 5
+    client = rds.client()
+    seconds, micros = client.time()
+    client.hset(rds.key("tb", key), mapping={"t": f"{seconds}.{micros:06d}", "v": str(tokens)})
+    assert await node.atake((key, rate, burst)) == (0, 0.0)
+    taken = round(tokens - left_in_redis(key))
+    # One token, and as many more (up to four) as leave the bucket at least half full.
+    assert taken == 1 + max(0, min(4, tokens - 21)), taken
+    assert held(node, key) == taken - 1
