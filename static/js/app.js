@@ -5,7 +5,7 @@ import { api } from "./api.js";
 import { avatar, clear, h, t, tf, tn } from "./dom.js";
 import { ChatSocket } from "./socket.js";
 import { cursors, emit, on, rememberUser, state } from "./state.js";
-import { navigate, parseRoute } from "./ui.js";
+import { emptyState, navigate, parseRoute } from "./ui.js";
 import * as chats from "./chats.js";
 import * as contacts from "./contacts.js";
 import * as groups from "./groups.js";
@@ -21,27 +21,47 @@ function readConfig() {
   return JSON.parse(node.textContent);
 }
 
-let cleanups = [];
+let listCleanup = null;
+let mainCleanup = null;
+let mainWaiting = false; // the first paint's main pane, until the lists are in
 
-function render() {
-  cleanups.forEach((fn) => fn());
-  cleanups = [];
-  const { section, item } = state.route;
-  const module = SECTIONS[section] || chats;
-  document.body.dataset.section = section;
+function section() {
+  return SECTIONS[state.route.section] || chats;
+}
+
+// The list pane and the navigation for the route. The lists draw themselves
+// again as their data comes (the sections' events).
+function showList() {
+  const { section: name, item } = state.route;
+  document.body.dataset.section = name;
   document.body.classList.toggle("has-item", Boolean(item));
   for (const link of document.querySelectorAll("[data-nav]")) {
-    if (link.dataset.nav === section) link.setAttribute("aria-current", "page");
+    if (link.dataset.nav === name) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
+  if (typeof listCleanup === "function") listCleanup();
   const list = document.getElementById("list-pane");
-  const main = document.getElementById("main");
   clear(list);
+  listCleanup = section().renderList(list);
+}
+
+// The main pane for the route, drawn once: drawing it again would drop what
+// the person has started there (a switch being turned on, words typed).
+function showMain() {
+  mainWaiting = false;
+  if (typeof mainCleanup === "function") mainCleanup();
+  const main = document.getElementById("main");
   clear(main);
-  cleanups = [module.renderList(list), module.renderMain(main, item)].filter((fn) => typeof fn === "function");
+  const module = section();
+  mainCleanup = module.renderMain(main, state.route.item);
   const title = module.title ? module.title() : "";
   document.title = title ? `${title} · ${t("WebsocketChat")}` : t("WebsocketChat");
   updateTitleBadge();
+}
+
+function render() {
+  showList();
+  showMain();
 }
 
 function updateTitleBadge() {
@@ -252,9 +272,14 @@ async function boot() {
 
   const rail = document.querySelector(".rail-me");
   if (rail) clear(rail, avatar(state.me, { size: 36 }), h("span.sr-only", t("Me")));
-  render();
+  // The first paint: the lists fill in as they load; the main pane (which
+  // may need them: a chat, a contact, a group's member picker) waits for
+  // them, unless the person has gone somewhere else meanwhile.
+  showList();
+  mainWaiting = true;
+  clear(document.getElementById("main"), emptyState(t("Loading…")));
   await refreshLists();
-  render();
+  if (mainWaiting) showMain();
   socket.start();
   notify
     .loadSettings()

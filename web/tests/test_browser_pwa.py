@@ -425,6 +425,44 @@ def test_push_is_asked_for_only_when_turned_on_and_says_why_it_cannot_be(people,
     sue.assert_clean()
 
 
+def test_a_page_opened_at_its_address_is_drawn_once_when_the_lists_are_in(people, user_factory):
+    """The main pane may need the lists (a chat, a contact, a group's member
+    picker), so at start it waits for them, and it is drawn once: a switch
+    turned on or words typed there are not thrown away when the lists come
+    (they once were: the pane was drawn before the lists and again after)."""
+    user_factory("uma_pwa", nickname="Uma")
+    uma = people()
+    uma.context.grant_permissions(["notifications"], origin=uma.base)
+    uma.login("uma_pwa", "correct-horse-42")
+    page = uma.page
+    held = []
+    lists = re.compile(r"/api/v1/conversations\?")
+
+    def hold(route):
+        held.append(route)
+
+    page.route(lists, hold)
+    page.goto(uma.base + "/profile/notifications")
+    expect(page.locator("#main")).to_contain_text("Loading…")
+    deadline = time.monotonic() + 10
+    while not held and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+    assert held, "the chat list was never asked for"
+    page.wait_for_timeout(300)
+    switch = page.get_by_role("switch", name="New message notifications")
+    expect(switch).to_have_count(0)
+    expect(page.locator("#list-pane")).to_contain_text("Notifications")  # the list pane is drawn meanwhile
+    for route in held:
+        route.continue_()
+    page.unroute(lists, hold)
+    expect(switch).to_be_visible()
+    page.evaluate("document.getElementById('push-status').dataset.drawn = 'once'")
+    uma.wait_online()  # the socket starts after the lists
+    page.wait_for_timeout(300)
+    expect(page.locator("#push-status[data-drawn=once]")).to_have_count(1)
+    uma.assert_clean()
+
+
 def test_turning_push_on_gives_the_server_the_subscription_and_off_takes_it_back(people, user_factory, settings):
     user_factory("tom_pwa", nickname="Tom")
     tom = people(timezone_id="Asia/Shanghai")
