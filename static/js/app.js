@@ -5,7 +5,7 @@ import { api } from "./api.js";
 import { avatar, clear, h, t, tf, tn } from "./dom.js";
 import { ChatSocket } from "./socket.js";
 import { cursors, emit, on, rememberUser, state } from "./state.js";
-import { emptyState, navigate, parseRoute } from "./ui.js";
+import { emptyState, navigate, parseRoute, pathOf } from "./ui.js";
 import * as chats from "./chats.js";
 import * as contacts from "./contacts.js";
 import * as groups from "./groups.js";
@@ -22,6 +22,7 @@ function readConfig() {
 }
 
 let listCleanup = null;
+let listShown = null; // the section whose list the list pane shows
 let mainCleanup = null;
 let mainWaiting = false; // the first paint's main pane, until the lists are in
 
@@ -39,10 +40,23 @@ function showList() {
     if (link.dataset.nav === name) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
-  if (typeof listCleanup === "function") listCleanup();
   const list = document.getElementById("list-pane");
+  if (listShown === name) {
+    // The same section's list: kept (its scroll, its search box), only the
+    // row of the open item marked.
+    const here = pathOf(name, item);
+    for (const row of list.querySelectorAll("a.conv-item:not([data-message])")) {
+      const href = row.getAttribute("href");
+      // A row is marked for its item and what is under it (My bots for a bot).
+      if (href === here || (item && href !== pathOf(name, null) && here.startsWith(`${href}/`))) row.setAttribute("aria-current", "page");
+      else row.removeAttribute("aria-current");
+    }
+    return;
+  }
+  if (typeof listCleanup === "function") listCleanup();
   clear(list);
   listCleanup = section().renderList(list);
+  listShown = name;
 }
 
 // The main pane for the route, drawn once: drawing it again would drop what
@@ -59,9 +73,29 @@ function showMain() {
   updateTitleBadge();
 }
 
+let shown = null; // the route the panes show
+
+function sameRoute(a, b) {
+  return Boolean(a && b) && a.section === b.section && (a.item || null) === (b.item || null);
+}
+
+// The panes for state.route. The route they show already (the open chat's
+// row clicked, a notification of it, the image viewer's Back) is left as it
+// is, with what the person is doing there: the section is only told
+// (`revisit`: a search hit in the open chat jumps to its message). While the
+// first paint waits for the lists, only the list pane follows the route.
 function render() {
+  if (sameRoute(shown, state.route)) {
+    // The section may take it as a retry (a chat that said it was not
+    // available): `revisit` says whether it handled it.
+    const module = section();
+    if (mainWaiting || (module.revisit && module.revisit(state.route.item))) return;
+    showMain();
+    return;
+  }
+  shown = { ...state.route };
   showList();
-  showMain();
+  if (!mainWaiting) showMain();
 }
 
 function updateTitleBadge() {
@@ -274,12 +308,12 @@ async function boot() {
   if (rail) clear(rail, avatar(state.me, { size: 36 }), h("span.sr-only", t("Me")));
   // The first paint: the lists fill in as they load; the main pane (which
   // may need them: a chat, a contact, a group's member picker) waits for
-  // them, unless the person has gone somewhere else meanwhile.
-  showList();
+  // them (the route the person may have moved to meanwhile).
   mainWaiting = true;
   clear(document.getElementById("main"), emptyState(t("Loading…")));
+  render();
   await refreshLists();
-  if (mainWaiting) showMain();
+  showMain();
   socket.start();
   notify
     .loadSettings()

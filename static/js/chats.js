@@ -6,7 +6,7 @@ import { conversationTitle, state } from "./state.js";
 import { t } from "./dom.js";
 
 export { renderList } from "./chat/list.js";
-export { renderMain } from "./chat/view.js";
+export { renderMain, revisit } from "./chat/view.js";
 export { onFrame } from "./chat/frames.js";
 export { loadConversations, openConversationWith } from "./chat/conversations.js";
 export { excerptOf } from "./chat/text.js";

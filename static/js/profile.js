@@ -88,7 +88,11 @@ export function renderList(pane) {
   const next = pane.querySelector('.lang-form input[name="next"]');
   if (next) next.value = location.pathname;
   const select = pane.querySelector("[data-autosubmit]");
-  if (select) select.addEventListener("change", () => select.form.requestSubmit());
+  if (select)
+    select.addEventListener("change", () => {
+      if (next) next.value = location.pathname; // the page open now (the list is kept)
+      select.form.requestSubmit();
+    });
   pane.querySelectorAll(".js-hide").forEach((el) => (el.hidden = true));
   return on("install", () => {
     const slot = pane.querySelector(".install-slot");

@@ -22,6 +22,32 @@ export function forgetHidden(id) {
   hiddenAt.delete(id);
 }
 
+// What the socket told the tab after the server read the list: a newer
+// last message, a read made here, and the messages it counted beyond the
+// list's last_seq (added to the list's counts, each once).
+// A conversation as the server sent it (the list, a PATCH's answer, a
+// `conversation.updated` frame), with what the tab knows that is newer.
+export function fromServer(conv) {
+  conv.listed_seq = conv.last_seq || 0;
+  const known = state.conversations.get(conv.id);
+  if (known) keepNewer(conv, known);
+  return conv;
+}
+
+function keepNewer(conv, known) {
+  if ((known.last_seq || 0) > conv.last_seq) {
+    for (const key of ["last_seq", "last_message", "updated_at"]) conv[key] = known[key];
+  }
+  if ((known.read_seq || 0) > (conv.read_seq || 0)) {
+    conv.read_seq = known.read_seq;
+    if (conv.read_seq >= conv.listed_seq) conv.unread = conv.unread_mentions = 0;
+  }
+  const beyond = (known.counted || []).filter((c) => c.seq > conv.listed_seq && c.seq > (conv.read_seq || 0));
+  conv.unread = (conv.unread || 0) + beyond.length;
+  conv.unread_mentions = (conv.unread_mentions || 0) + beyond.filter((c) => c.mention).length;
+  conv.counted = beyond;
+}
+
 export const loadConversations = newest(
   async () => {
     const startedAt = Date.now();
@@ -31,10 +57,7 @@ export const loadConversations = newest(
     const fresh = new Map();
     for (const conv of list) {
       if ((hiddenAt.get(conv.id) || 0) >= startedAt) continue;
-      const known = state.conversations.get(conv.id);
-      // Keep what the socket already told us if it is newer than the list.
-      if (known && known.last_seq > conv.last_seq) conv.last_seq = known.last_seq;
-      fresh.set(conv.id, conv);
+      fresh.set(conv.id, fromServer(conv));
       if (conv.peer) rememberUser(conv.peer);
       if (conv.last_message && conv.last_message.sender) rememberUser(conv.last_message.sender);
     }
@@ -48,8 +71,7 @@ export const reloadConversations = debounce(() => loadConversations().catch(() =
 export function openConversationWith({ peer, group }) {
   return api("POST", "conversations", peer ? { peer } : { group }).then((conv) => {
     hiddenAt.delete(conv.id);
-    const known = state.conversations.get(conv.id);
-    if (!known) state.conversations.set(conv.id, conv);
+    if (!state.conversations.has(conv.id)) state.conversations.set(conv.id, fromServer(conv));
     emit("conversations");
     navigate("chats", conv.id);
   });

@@ -10,7 +10,7 @@
 import { api } from "../api.js";
 import { emit, on, rememberUser, state } from "../state.js";
 import { commandAnswered, forgetCommands } from "./commands.js";
-import { dropHidden, forgetHidden, reloadConversations } from "./conversations.js";
+import { dropHidden, forgetHidden, fromServer, reloadConversations } from "./conversations.js";
 import { keepEphemeral } from "./ephemeral.js";
 import { forwardFailed, forwardStored } from "./forward.js";
 import { mentionsMe } from "./mentions.js";
@@ -60,6 +60,12 @@ function upsertMessage(message) {
   }
   if (isNew && !isSilent(message)) noteMessage(message);
   if (conv && isNew) {
+    // The list's counts cover its messages up to its last_seq (listed_seq):
+    // a message the list counted already, which `sync` brings after a
+    // reconnect, is not counted again. Those beyond it are counted once each
+    // (the socket delivers an id once), in whatever order they come, and
+    // remembered (`counted`) for the next list to add to its own counts.
+    const horizon = conv.listed_seq ?? 0;
     if (message.seq > (conv.last_seq || 0)) {
       conv.last_seq = message.seq;
       if (!isSilent(message)) {
@@ -80,9 +86,11 @@ function upsertMessage(message) {
         viewOf(conv.id)?.composer.draftChanged(null);
       }
     } else if (UNREAD_KINDS.has(message.kind) && !message.recalled) {
-      if (message.seq > (conv.read_seq || 0) && !isReading(conv.id)) {
+      if (message.seq > horizon && message.seq > (conv.read_seq || 0) && !isReading(conv.id)) {
+        const mention = mentionsMe(message);
         conv.unread = (conv.unread || 0) + 1;
-        if (mentionsMe(message)) conv.unread_mentions = (conv.unread_mentions || 0) + 1;
+        if (mention) conv.unread_mentions = (conv.unread_mentions || 0) + 1;
+        (conv.counted ||= []).push({ seq: message.seq, mention });
       }
     }
     emit("conversations");
@@ -340,12 +348,7 @@ export function onFrame(frame) {
         return;
       }
       forgetHidden(fresh.id); // opened again (here or elsewhere)
-      const known = state.conversations.get(fresh.id);
-      if (known && known.last_seq > fresh.last_seq) {
-        fresh.last_seq = known.last_seq;
-        fresh.last_message = known.last_message;
-      }
-      state.conversations.set(fresh.id, fresh);
+      state.conversations.set(fresh.id, fromServer(fresh));
       emit("conversations");
       return;
     }

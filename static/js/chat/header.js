@@ -8,7 +8,7 @@ import { avatar, botBadge, formatTime, h, svgIcon, t, tf, tn } from "../dom.js";
 import { conversationFace, conversationTitle, emit, nameOf, state } from "../state.js";
 import { appLink, backButton, errorText, navigate, toast } from "../ui.js";
 import { startCall } from "../calls.js";
-import { dropHidden } from "./conversations.js";
+import { dropHidden, fromServer } from "./conversations.js";
 import { searchIcon, searchInChat } from "./search.js";
 
 export class ChatHeader {
@@ -127,7 +127,7 @@ export class ChatHeader {
         dropHidden(fresh.id); // hidden in another tab meanwhile
         return;
       }
-      state.conversations.set(fresh.id, { ...fresh, last_seq: Math.max(fresh.last_seq, view.conv.last_seq) });
+      state.conversations.set(fresh.id, fromServer(fresh));
       view.conv = state.conversations.get(fresh.id);
       emit("conversations");
     } catch (err) {

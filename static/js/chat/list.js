@@ -118,6 +118,12 @@ export function renderList(pane) {
     on("users", drawChats),
     on("typing", drawChats),
     on("search-scope", filtersChanged),
+    // Another chat opened (the list is kept): its row's draft, the filter's
+    // "Only in this chat".
+    on("route", () => {
+      drawControls();
+      drawChats();
+    }),
   ];
   return () => offs.forEach((off) => off());
 }

@@ -78,8 +78,11 @@ export class MessageList {
         return;
       }
     }
+    if (this.view.closed) return; // left while it loaded (the box keeps the page)
     if (this.view.group) await this.loadGroupContext();
+    if (this.view.closed) return;
     this.drawAll();
+    this.drawn = true; // a search hit in this chat may jump now (view.js revisit)
     this.showStart(b);
     this.scrollToBottom();
     this.view.composer.resolveReply();
@@ -201,6 +204,7 @@ export class MessageList {
       const before = this.scroller.scrollHeight;
       this.absorb(b, page.results);
       b.hasMore = page.has_more;
+      if (this.view.closed) return;
       this.drawAll();
       this.showStart(b);
       // Keep the message the reader was looking at in place.
@@ -441,6 +445,7 @@ export class MessageList {
       } finally {
         b.loading = false;
       }
+      if (this.view.closed) return;
       this.drawAll();
       this.showStart(b);
       node = find();

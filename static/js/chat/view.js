@@ -32,6 +32,19 @@ function closeView() {
   view = null;
 }
 
+// The open chat's route shown again (its row clicked, a notification of
+// it): the view stays as it is; a search hit in it jumps to its message
+// (while the first page loads, `load` takes the jump itself).
+export function revisit(item) {
+  if (!view || view.id !== item) return false; // not open (loading, or not available): drawn again
+  const goTo = state.goTo;
+  if (goTo && goTo.conversation === item && view.messages.drawn) {
+    state.goTo = null;
+    view.messages.jumpTo(goTo.seq, { words: goTo.words });
+  }
+  return true;
+}
+
 export function renderMain(main, item) {
   closeView();
   if (!item) {
@@ -127,6 +140,13 @@ class ConversationView {
   }
 
   detach() {
+    // What is still loading for it finds it closed: nothing is drawn, and no
+    // `read` goes for messages the person never saw; a search hit's jump
+    // it did not make is not made later.
+    this.closed = true;
+    if (state.goTo && state.goTo.conversation === this.id) state.goTo = null;
+    clearTimeout(this.readTimer);
+    this.readTimer = null;
     closeMenu();
     if (this.header.outside) this.header.toggleMenu(false);
     this.composer.saveDraft();
@@ -186,7 +206,7 @@ class ConversationView {
   // Tells the server this tab has read up to the newest message, when the
   // chat is visible: at once when it opens, then at most about once a second.
   markRead() {
-    if (document.visibilityState !== "visible") return;
+    if (this.closed || document.visibilityState !== "visible") return;
     const conv = state.conversations.get(this.id) || this.conv;
     const b = box(this.id);
     const top = Math.max(conv.last_seq || 0, ...b.bySeq.keys());
@@ -201,6 +221,7 @@ class ConversationView {
         c.read_seq = Math.max(c.read_seq || 0, seq);
         c.unread = 0;
         c.unread_mentions = 0;
+        c.counted = [];
         emit("conversations");
       }
     };

@@ -1,0 +1,245 @@
+"""What the person is doing is not undone by what loads or comes meanwhile,
+in a real browser: the route already shown is not drawn again (the open
+chat's row clicked, the image viewer's Back), a chat left while its history
+loads is not marked read, and a reconnect whose chat list arrives before
+`sync` does not count the missed messages twice. (The first paint's main
+pane waiting for the lists: test_browser_pwa.py.)"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+from playwright.sync_api import expect
+
+from web.tests.browser import send_as
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.one_config,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.timeout(120),
+]
+
+
+def _pair(user_factory, a: str, b: str) -> tuple:
+    """Ann and Ben, contacts, and their chat's id."""
+    from contacts.services import do_connect
+    from conversations.models import Conversation
+
+    ann = user_factory(a, nickname="Ann")
+    ben = user_factory(b, nickname="Ben")
+    contact = do_connect(user=ann, other=ben)
+    return ann, ben, str(Conversation.objects.get(pk=contact.conversation_id).uuid)
+
+
+def _wait_until(condition, what: str, page, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, what
+        page.wait_for_timeout(50)
+
+
+def _unread(page, conversation: str) -> int:
+    """Unread in this chat, as the server counts it for the page's user."""
+    listed = page.evaluate(
+        "fetch('/api/v1/conversations?limit=200', {credentials: 'same-origin'}).then((r) => r.json())"
+    )
+    return next(c["unread"] for c in listed["results"] if c["id"] == conversation)
+
+
+def _badge(page, name: str):
+    row = page.locator(".conv-item").filter(has=page.locator(".conv-name", has_text=re.compile(f"^{name}$")))
+    return row.locator(".badge")
+
+
+def test_the_route_shown_already_is_not_drawn_again(people, user_factory):
+    """Clicking the open chat's row, or the Back that closes the image viewer
+    (a history entry at the same address), leaves the chat as it is: the
+    words being written, the place in the history."""
+    from conftest import PASSWORD
+
+    ann_user, _, direct = _pair(user_factory, "ann_same", "ben_same")
+    ann = people()
+    ann.login("ann_same", PASSWORD)
+    ann.open_chat("Ben")
+    page = ann.page
+    box = page.get_by_role("textbox", name=re.compile("Message", re.I)).first
+    box.fill("half a thought")
+    page.evaluate("document.querySelector('.message-scroll').dataset.drawn = 'once'")
+
+    page.locator(".conv-item").filter(has=page.locator(".conv-name", has_text="Ben")).first.click()
+    page.wait_for_timeout(300)
+    expect(page.locator(".message-scroll[data-drawn=once]")).to_have_count(1)
+    expect(box).to_have_value("half a thought")
+
+    # What the image viewer does: a history entry at the same address, then Back.
+    page.evaluate("history.pushState({viewer: true}, ''); history.back()")
+    page.wait_for_timeout(300)
+    expect(page.locator(".message-scroll[data-drawn=once]")).to_have_count(1)
+    expect(box).to_have_value("half a thought")
+    assert page.url.endswith(f"/chats/{direct}")
+    ann.assert_clean()
+
+
+def test_a_chat_left_while_its_history_loads_is_not_marked_read(people, user_factory):
+    """Ben opens a chat with unread messages and leaves before its messages
+    came: no `read` goes for messages he never saw, here or on his other
+    devices; opening it again and seeing them does."""
+    from conftest import PASSWORD
+
+    ann_user, _, direct = _pair(user_factory, "ann_left", "ben_left")
+    for text in ("one", "two", "three"):
+        send_as(ann_user, direct, text)
+    ben = people()
+    ben.login("ben_left", PASSWORD)
+    page = ben.page
+    expect(_badge(page, "Ann")).to_have_text("3")
+
+    held = []
+    history = re.compile(rf"/api/v1/conversations/{direct}/messages\?")
+
+    def hold(route):
+        held.append(route)
+
+    page.route(history, hold)
+    page.locator(".conv-item").filter(has=page.locator(".conv-name", has_text="Ann")).first.click()
+    _wait_until(lambda: held, "the history was never asked for", page)
+    ben.nav("contacts")  # left before it came
+    for route in held:
+        route.continue_()
+    page.unroute(history, hold)
+    page.wait_for_timeout(1500)  # a read would have gone within a second
+    assert _unread(page, direct) == 3
+    ben.nav("chats")
+    expect(_badge(page, "Ann")).to_have_text("3")
+
+    ben.open_chat("Ann")  # seen now
+    expect(ben.message("three")).to_be_visible()
+    _wait_until(lambda: _unread(page, direct) == 0, "opening the chat did not mark it read", page)
+    ben.assert_clean()
+
+
+def test_a_reconnect_whose_list_comes_before_sync_counts_each_missed_message_once(people, user_factory):
+    """Ben misses three messages of Ann's and reconnects; the chat list (which
+    counts them) is read before `sync` brings them: the badge says 4 with
+    the one before, not 7."""
+    from conftest import PASSWORD
+
+    ann_user, _, direct = _pair(user_factory, "ann_back", "ben_back")
+    send_as(ann_user, direct, "before")
+    ben = people()
+    page = ben.page
+    # Ben's sockets go through this stand-in: it can miss the new messages
+    # the server sends (deaf), and hold his `sync` until the chat list has
+    # been read again.
+    held: list[str] = []
+    relay = {"deaf": False, "hold": False, "server": None, "synced": 0}
+
+    def stand_in(ws):
+        server = ws.connect_to_server()
+        relay["server"] = server
+
+        def down(message):
+            if '"type":"sync.done"' in message:
+                relay["synced"] += 1
+            if not (relay["deaf"] and '"type":"message.new"' in message):
+                ws.send(message)
+
+        def up(message):
+            if relay["hold"] and '"type":"sync"' in message:
+                held.append(message)
+            else:
+                server.send(message)
+
+        server.on_message(down)
+        ws.on_message(up)
+
+    page.route_web_socket(re.compile(r"/ws/"), stand_in)
+    lists: list[str] = []
+    page.on("response", lambda r: "/api/v1/conversations?" in r.url and lists.append(r.url))
+    ben.login("ben_back", PASSWORD)
+    expect(_badge(page, "Ann")).to_have_text("1")
+
+    relay["deaf"] = True
+    for text in ("one", "two", "three"):
+        send_as(ann_user, direct, text)
+    page.wait_for_timeout(500)
+    expect(_badge(page, "Ann")).to_have_text("1")  # missed
+    relay["hold"] = True
+    seen = len(lists)
+    page.evaluate("window.wsc.socket.drop()")
+    _wait_until(lambda: len(lists) > seen, "the chat list was not read again", page, timeout=30)
+    _wait_until(lambda: held, "sync was never sent", page)
+    expect(_badge(page, "Ann")).to_have_text("4")  # the list's count
+    relay["deaf"] = relay["hold"] = False
+    synced = relay["synced"]
+    for message in held:
+        relay["server"].send(message)
+    _wait_until(lambda: relay["synced"] > synced, "sync never finished", page)
+    page.wait_for_timeout(300)  # its frames handled
+    expect(_badge(page, "Ann")).to_have_text("4")
+    assert _unread(page, direct) == 4
+    ben.assert_clean()
+
+
+def test_moving_on_while_the_lists_load_draws_the_new_page_once_they_are_in(people, user_factory):
+    """The first paint's main pane waits for the lists, for the page the
+    person has moved to meanwhile too: New group's member picker lists the
+    contacts (it was drawn with none, and stayed so)."""
+    from conftest import PASSWORD
+
+    _pair(user_factory, "ann_move", "ben_move")
+    ann = people()
+    ann.login("ann_move", PASSWORD)
+    page = ann.page
+    held = []
+    lists = re.compile(r"/api/v1/(conversations\?|contacts\b)")
+
+    def hold(route):
+        held.append(route)
+
+    page.route(lists, hold)
+    page.goto(ann.base + "/")
+    _wait_until(lambda: held, "the chat list was never asked for", page)
+    ann.nav("groups")
+    page.get_by_role("link", name="New group").first.click()
+    expect(page).to_have_url(re.compile("/groups/new$"))
+    expect(page.locator("#main")).to_contain_text("Loading…")
+    for route in held:
+        route.continue_()
+    page.unroute(lists, hold)
+    expect(page.get_by_label("Group name")).to_be_visible()
+    expect(page.locator("label.pick", has_text="Ben")).to_be_visible()
+    ann.assert_clean()
+
+
+def test_opening_an_item_keeps_the_list_where_it_was(people, user_factory):
+    """Ann scrolls down her contacts and opens one: the list stays where she
+    had it (it was drawn again at the top, the row she clicked out of view),
+    with that row marked as the open one."""
+    from conftest import PASSWORD
+    from contacts.services import do_connect
+
+    ann_user = user_factory("ann_list", nickname="Ann")
+    for n in range(30):
+        do_connect(user=ann_user, other=user_factory(f"pal_{n:02}", nickname=f"Pal {n:02}"))
+    ann = people()
+    ann.login("ann_list", PASSWORD)
+    page = ann.page
+    ann.nav("contacts")
+    last = page.locator("a.conv-item", has_text="Pal 29")
+    last.scroll_into_view_if_needed()
+    scroller = page.locator("#list-pane .list-scroll")
+    top = scroller.evaluate("(el) => el.scrollTop")
+    assert top > 0
+    last.click()
+    expect(page).to_have_url(re.compile(r"/contacts/[0-9a-f-]+$"))
+    expect(page.locator("#main h1, #main h2").first).to_be_visible()
+    assert scroller.evaluate("(el) => el.scrollTop") == top
+    expect(last).to_have_attribute("aria-current", "page")
+    page.locator("a.conv-item", has_text="Pal 28").click()
+    expect(last).not_to_have_attribute("aria-current", "page")
+    expect(page.locator("a.conv-item", has_text="Pal 28")).to_have_attribute("aria-current", "page")
+    ann.assert_clean()
