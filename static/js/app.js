@@ -5,7 +5,7 @@ import { api } from "./api.js";
 import { avatar, clear, h, t, tf, tn } from "./dom.js";
 import { ChatSocket } from "./socket.js";
 import { cursors, emit, on, rememberUser, state } from "./state.js";
-import { emptyState, navigate, parseRoute, pathOf } from "./ui.js";
+import { emptyState, markEdited, navigate, parseRoute, pathOf } from "./ui.js";
 import * as chats from "./chats.js";
 import * as contacts from "./contacts.js";
 import * as groups from "./groups.js";
@@ -221,9 +221,18 @@ function onFrame(frame) {
   }
 }
 
-function subscribePresence() {
-  const ids = [...state.contacts.keys()].slice(0, 500);
-  if (ids.length) state.socket.send({ type: "presence.subscribe", users: ids });
+// Presence subscriptions belong to a socket: all contacts after each hello
+// (`fresh`), then only contacts this socket has not asked for (the server
+// answers each id with its status, and each status redraws the lists). A
+// blocked contact is asked for again once unblocked.
+let presenceAsked = new Set();
+function subscribePresence({ fresh = false } = {}) {
+  if (fresh) presenceAsked = new Set();
+  for (const [id, contact] of state.contacts) if (contact.blocked) presenceAsked.delete(id);
+  const room = Math.max(0, 500 - presenceAsked.size);
+  const ids = [...state.contacts].filter(([id, contact]) => !contact.blocked && !presenceAsked.has(id)).map(([id]) => id).slice(0, room);
+  if (!ids.length) return;
+  if (state.socket.send({ type: "presence.subscribe", users: ids })) ids.forEach((id) => presenceAsked.add(id));
 }
 
 async function refreshLists() {
@@ -264,6 +273,9 @@ async function boot() {
     });
   }
   on("route", render);
+  // What the person changes in a field is kept when its pane is drawn again (ui.js keepEdits).
+  document.addEventListener("input", markEdited, true);
+  document.addEventListener("change", markEdited, true);
   on("badges", updateTitleBadge);
   on("conversations", updateTitleBadge);
   // A REST call answered 401: the session ended. The socket's close code
@@ -282,11 +294,12 @@ async function boot() {
   socket.addEventListener("hello", (event) => {
     state.me = rememberUser({ ...state.me, ...event.detail.user });
     state.limits = event.detail.limits || null;
-    subscribePresence();
+    subscribePresence({ fresh: true });
     if (!first) {
-      // Re-read what may have changed meanwhile: blocks, groups, membership.
+      // Re-read what may have changed meanwhile: blocks, groups, membership
+      // (new contacts among them are subscribed to as the list comes).
       state.refused.clear();
-      refreshLists().then(subscribePresence);
+      refreshLists();
       notify.loadSettings(); // changed on another device meanwhile, maybe
     }
     first = false;

@@ -6,7 +6,7 @@ import { api, apiAll } from "./api.js";
 import { avatar, botBadge, clear, displayName, field, formatDateTime, h, svgIcon, t, tf, tn } from "./dom.js";
 import { emit, nameOf, newest, on, rememberUser, state } from "./state.js";
 import { actionRow, headerLink, listPane, listRow, mainHeader } from "./panes.js";
-import { appLink, confirmDialog, emptyState, errorText, navigate, toast } from "./ui.js";
+import { appLink, confirmDialog, emptyState, errorText, keepEdits, navigate, toast } from "./ui.js";
 import { startCall } from "./calls.js";
 import { openConversationWith } from "./chats.js";
 
@@ -392,20 +392,19 @@ function renderContact(main, userId) {
       try {
         user = rememberUser(await api("GET", `users/${userId}`));
       } catch (err) {
-        clear(main, mainHeader(), emptyState(errorText(err)));
+        if (alive) clear(main, mainHeader(), emptyState(errorText(err)));
         return;
       }
     }
     contact = state.contacts.get(userId);
-    const p = state.presence.get(userId);
-    const status = p ? (p.online ? t("Online") : t("Offline")) : "";
+    const status = presenceText();
     // A bot's card also says what it does, to anyone who may see it (its
     // owner, or anyone for a public bot); its owner gets a way to manage it.
     const bot = user.is_bot ? await botOf(userId) : null;
     if (!alive) return;
     const card = h(
       "div.card.profile-card",
-      h("div.user-line", avatar(user, { size: 72 }), h("div", h("div.name-line", h("h2", displayName(user, contact && contact.remark)), botBadge(user)), user.nickname && contact && contact.remark ? h("p", tf("Nickname: %(name)s", { name: user.nickname })) : null, h("p.muted", `@${user.username}`), status ? h("p.muted", status) : null)),
+      h("div.user-line", avatar(user, { size: 72 }), h("div", h("div.name-line", h("h2", displayName(user, contact && contact.remark)), botBadge(user)), user.nickname && contact && contact.remark ? h("p", tf("Nickname: %(name)s", { name: user.nickname })) : null, h("p.muted", `@${user.username}`), h("p.muted.contact-status", { hidden: !status }, status))),
       user.signature ? h("p.signature", user.signature) : null,
       bot ? botDetails(bot) : null,
       bot && "signing_secret" in bot ? h("p", appLink("profile", `bots/${userId}`, t("Manage this bot"))) : null,
@@ -419,12 +418,13 @@ function renderContact(main, userId) {
         user.is_bot ? null : h("button.btn", { type: "button", onclick: () => startCall(user, "audio"), disabled: contact.blocked }, svgIcon("phone"), " ", t("Voice call")),
         user.is_bot ? null : h("button.btn", { type: "button", onclick: () => startCall(user, "video"), disabled: contact.blocked }, svgIcon("video"), " ", t("Video call")),
       );
-      const remark = h("input", { value: contact.remark, maxLength: 64 });
+      const remark = h("input", { value: contact.remark, maxLength: 64, dataset: { keep: "remark" } });
       const remarkForm = h("form.form.card", field(t("Remark (only you see it)"), remark).field, h("button.btn", { type: "submit" }, t("Save remark")));
       remarkForm.addEventListener("submit", async (event) => {
         event.preventDefault();
         try {
           await api("PATCH", `contacts/${userId}`, { remark: remark.value });
+          delete remark.dataset.edited; // saved: what the server has now is drawn
           await loadContacts();
           toast(t("Saved."));
         } catch (err) {
@@ -459,10 +459,23 @@ function renderContact(main, userId) {
     } else if (userId !== state.me.id) {
       body.push(userResult(user));
     }
+    const carry = keepEdits(main);
     clear(main, mainHeader(displayName(user, contact && contact.remark)), h("div.pane-scroll", body));
+    carry(main);
+  };
+  const presenceText = () => {
+    const p = state.presence.get(userId);
+    return p ? (p.online ? t("Online") : t("Offline")) : "";
+  };
+  // Presence changes only the status line: the page (a remark being typed) stays.
+  const drawPresence = () => {
+    const line = main.querySelector(".contact-status");
+    if (!line) return;
+    line.textContent = presenceText();
+    line.hidden = !line.textContent;
   };
   draw();
-  const offs = [on("contacts", draw), on("presence", (f) => f.user === userId && draw())];
+  const offs = [on("contacts", draw), on("presence", (f) => (!f || !f.user || f.user === userId) && drawPresence())];
   return () => {
     alive = false;
     offs.forEach((off) => off());

@@ -5,7 +5,7 @@ import { api, apiAll } from "./api.js";
 import { avatar, botBadge, clear, displayName, field, formatDateTime, h, svgIcon, t, tf, tn } from "./dom.js";
 import { emit, nameOf, newest, on, rememberUser, state } from "./state.js";
 import { actionRow, headerLink, listPane, listRow, mainHeader } from "./panes.js";
-import { confirmDialog, emptyState, errorText, navigate, pictureUpload, toast } from "./ui.js";
+import { confirmDialog, emptyState, errorText, keepEdits, navigate, pictureUpload, toast } from "./ui.js";
 import { openConversationWith } from "./chats.js";
 
 export function title() {
@@ -200,17 +200,20 @@ const ROLE = () => ({ owner: t("Owner"), admin: t("Admin"), member: t("Member") 
 
 function renderGroup(main, groupId) {
   let alive = true;
+  let draws = 0; // only the newest draw writes: an older, slower one would show older state
   const draw = async () => {
+    const mine = ++draws;
+    const current = () => alive && mine === draws;
     let g = state.groups.get(groupId);
     try {
       g = await api("GET", `groups/${groupId}`);
     } catch (err) {
       if (!g) {
-        clear(main, mainHeader(), emptyState(errorText(err)));
+        if (current()) clear(main, mainHeader(), emptyState(errorText(err)));
         return;
       }
     }
-    if (!alive) return;
+    if (!current()) return;
     if (g.my_role) state.groups.set(g.id, g);
     const role = g.my_role;
     const manager = role === "owner" || role === "admin";
@@ -242,7 +245,7 @@ function renderGroup(main, groupId) {
     body.push(h("div.actions", h("button.btn.btn-primary", { type: "button", onclick: () => openConversationWith({ group: g.id }).catch((e) => toast(errorText(e), { kind: "error" })) }, svgIcon("chat"), " ", t("Open chat"))));
     if (manager && active) body.push(editForm(g));
     const members = await apiAll(`groups/${g.id}/members?limit=100`, { max: 2000 }).catch(() => []);
-    if (!alive) return;
+    if (!current()) return;
     members.forEach((m) => rememberUser(m.user));
     const ul = h("ul.request-list", { "aria-label": t("Members") });
     for (const m of members) ul.append(memberItem(g, m));
@@ -253,10 +256,12 @@ function renderGroup(main, groupId) {
     if (role !== "owner") danger.append(h("button.btn.btn-danger", { type: "button", onclick: () => leave(g) }, t("Leave group")));
     if (role === "owner" && active) danger.append(h("button.btn.btn-danger", { type: "button", onclick: () => dismiss(g) }, t("Dismiss group")));
     body.push(danger);
-    if (!alive) return;
+    if (!current()) return;
     const scroll = main.querySelector(".pane-scroll");
     const top = scroll ? scroll.scrollTop : 0;
+    const carry = keepEdits(main); // a name or notice being written, members being ticked
     clear(main, mainHeader(g.name), h("div.pane-scroll", body));
+    carry(main);
     main.querySelector(".pane-scroll").scrollTop = top;
   };
   draw();
@@ -271,10 +276,11 @@ function renderGroup(main, groupId) {
 }
 
 function editForm(g) {
-  const name = h("input", { value: g.name, maxLength: 64, required: true });
-  const notice = h("textarea", { maxLength: 2000, rows: 3 });
+  const name = h("input", { value: g.name, maxLength: 64, required: true, dataset: { keep: "group-name" } });
+  const notice = h("textarea", { maxLength: 2000, rows: 3, dataset: { keep: "group-notice" } });
   notice.value = g.notice || "";
   const mode = joinModeSelect(g.join_mode);
+  mode.dataset.keep = "group-join-mode";
   const picture = h(
     "div.user-line",
     avatar({ id: g.id, avatar: g.avatar }, { name: g.name, size: 48 }),
@@ -298,6 +304,7 @@ function editForm(g) {
     if (!Object.keys(changes).length) return;
     try {
       const fresh = await api("PATCH", `groups/${g.id}`, changes);
+      for (const el of form.querySelectorAll("[data-edited]")) delete el.dataset.edited; // saved
       state.groups.set(fresh.id, fresh);
       emit("groups", fresh);
       toast(t("Saved."));

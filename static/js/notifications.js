@@ -194,8 +194,11 @@ export function renderNotifications(main) {
     ),
     quietForm,
   );
+  let drawnQuiet = null; // the quiet hours the form shows, as saved
   const drawQuiet = () => {
     const q = currentSettings().quiet_hours;
+    drawnQuiet = JSON.stringify(q || null);
+    for (const el of quietForm.querySelectorAll("[data-edited]")) delete el.dataset.edited;
     setSwitch(quietSwitch, Boolean(q));
     quietForm.hidden = !q;
     quietError.textContent = "";
@@ -243,7 +246,10 @@ export function renderNotifications(main) {
   };
   offs.push(on("notify-settings", () => {
     drawPreview();
-    if (!quietForm.contains(document.activeElement)) drawQuiet();
+    // Another setting saved, or the settings read again: the quiet hours are
+    // drawn again only if they changed, and never over times being edited.
+    const q = JSON.stringify(currentSettings().quiet_hours || null);
+    if (q !== drawnQuiet && !quietForm.contains(document.activeElement) && !quietForm.querySelector("[data-edited]")) drawQuiet();
   }));
   main.append(
     mainHeader(t("Notifications")),

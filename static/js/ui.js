@@ -153,3 +153,38 @@ export function backButton() {
     "‹",
   );
 }
+
+// ---------------------------------------------------------------- edits kept across a redraw
+
+// Fields the person has changed carry `data-edited` (app.js marks them on
+// their input). A pane drawn again because something came (a contact's
+// presence, a group's new member) keeps them: `keepEdits(root)` notes the
+// edited fields of `root` (by `data-keep`, else their id) and the focus, and
+// the function it returns puts them into what is drawn in their place.
+export function keepEdits(root) {
+  const kept = new Map();
+  for (const el of root.querySelectorAll("[data-edited]")) {
+    const key = el.dataset.keep || el.id;
+    if (key) kept.set(key, el.type === "checkbox" || el.type === "radio" ? { checked: el.checked } : { value: el.value });
+  }
+  const active = document.activeElement;
+  const focused = active && root.contains(active) ? active.dataset.keep || active.id || null : null;
+  const find = (fresh, key) => fresh.querySelector(`[data-keep="${CSS.escape(key)}"]`) || fresh.querySelector(`#${CSS.escape(key)}`);
+  return (fresh) => {
+    for (const [key, state] of kept) {
+      const el = find(fresh, key);
+      if (!el) continue;
+      if ("checked" in state) el.checked = state.checked;
+      else el.value = state.value;
+      el.dataset.edited = "1";
+    }
+    const el = focused && find(fresh, focused);
+    if (el) el.focus({ preventScroll: true });
+  };
+}
+
+export function markEdited(event) {
+  const el = event.target;
+  if (el instanceof HTMLInputElement || el instanceof HTMLTextAreaElement || el instanceof HTMLSelectElement) el.dataset.edited = "1";
+}
+

@@ -348,3 +348,27 @@ def index_for_search(*conversations: str) -> None:
     from search.indexer import index_conversations
 
     index_conversations(Conversation.objects.filter(uuid__in=conversations).values_list("pk", flat=True))
+
+
+class Held:
+    """The page's requests whose URL matches `pattern`, held until
+    `release()`: a slow answer, made exact."""
+
+    def __init__(self, page: Page, pattern: str) -> None:
+        self.page = page
+        self.pattern = re.compile(pattern)
+        self.routes: list = []
+        self._handler = self.routes.append
+        page.route(self.pattern, lambda route: self._handler(route))
+
+    def wait(self, what: str, timeout: float = 10) -> None:
+        """Until one has been asked for."""
+        deadline = time.monotonic() + timeout
+        while not self.routes:
+            assert time.monotonic() < deadline, f"{what} was never asked for"
+            self.page.wait_for_timeout(50)
+
+    def release(self) -> None:
+        for route in self.routes:
+            route.continue_()
+        self.page.unroute(self.pattern)

@@ -17,7 +17,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from web.tests.browser import PHONE, Person, send_as, wait_js
+from web.tests.browser import PHONE, Held, Person, send_as, wait_js
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.timeout(240)]
 
@@ -435,26 +435,15 @@ def test_a_page_opened_at_its_address_is_drawn_once_when_the_lists_are_in(people
     uma.context.grant_permissions(["notifications"], origin=uma.base)
     uma.login("uma_pwa", "correct-horse-42")
     page = uma.page
-    held = []
-    lists = re.compile(r"/api/v1/conversations\?")
-
-    def hold(route):
-        held.append(route)
-
-    page.route(lists, hold)
+    held = Held(page, r"/api/v1/conversations\?")
     page.goto(uma.base + "/profile/notifications")
     expect(page.locator("#main")).to_contain_text("Loading…")
-    deadline = time.monotonic() + 10
-    while not held and time.monotonic() < deadline:
-        page.wait_for_timeout(50)
-    assert held, "the chat list was never asked for"
+    held.wait("the chat list")
     page.wait_for_timeout(300)
     switch = page.get_by_role("switch", name="New message notifications")
     expect(switch).to_have_count(0)
     expect(page.locator("#list-pane")).to_contain_text("Notifications")  # the list pane is drawn meanwhile
-    for route in held:
-        route.continue_()
-    page.unroute(lists, hold)
+    held.release()
     expect(switch).to_be_visible()
     page.evaluate("document.getElementById('push-status').dataset.drawn = 'once'")
     uma.wait_online()  # the socket starts after the lists

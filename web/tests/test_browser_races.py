@@ -13,7 +13,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from web.tests.browser import send_as
+from web.tests.browser import Held, send_as
 
 pytestmark = [
     pytest.mark.browser,
@@ -97,19 +97,11 @@ def test_a_chat_left_while_its_history_loads_is_not_marked_read(people, user_fac
     page = ben.page
     expect(_badge(page, "Ann")).to_have_text("3")
 
-    held = []
-    history = re.compile(rf"/api/v1/conversations/{direct}/messages\?")
-
-    def hold(route):
-        held.append(route)
-
-    page.route(history, hold)
+    held = Held(page, rf"/api/v1/conversations/{direct}/messages\?")
     page.locator(".conv-item").filter(has=page.locator(".conv-name", has_text="Ann")).first.click()
-    _wait_until(lambda: held, "the history was never asked for", page)
+    held.wait("the history")
     ben.nav("contacts")  # left before it came
-    for route in held:
-        route.continue_()
-    page.unroute(history, hold)
+    held.release()
     page.wait_for_timeout(1500)  # a read would have gone within a second
     assert _unread(page, direct) == 3
     ben.nav("chats")
@@ -194,22 +186,14 @@ def test_moving_on_while_the_lists_load_draws_the_new_page_once_they_are_in(peop
     ann = people()
     ann.login("ann_move", PASSWORD)
     page = ann.page
-    held = []
-    lists = re.compile(r"/api/v1/(conversations\?|contacts\b)")
-
-    def hold(route):
-        held.append(route)
-
-    page.route(lists, hold)
+    held = Held(page, r"/api/v1/(conversations\?|contacts\b)")
     page.goto(ann.base + "/")
-    _wait_until(lambda: held, "the chat list was never asked for", page)
+    held.wait("the chat list")
     ann.nav("groups")
     page.get_by_role("link", name="New group").first.click()
     expect(page).to_have_url(re.compile("/groups/new$"))
     expect(page.locator("#main")).to_contain_text("Loading…")
-    for route in held:
-        route.continue_()
-    page.unroute(lists, hold)
+    held.release()
     expect(page.get_by_label("Group name")).to_be_visible()
     expect(page.locator("label.pick", has_text="Ben")).to_be_visible()
     ann.assert_clean()
@@ -242,4 +226,122 @@ def test_opening_an_item_keeps_the_list_where_it_was(people, user_factory):
     page.locator("a.conv-item", has_text="Pal 28").click()
     expect(last).not_to_have_attribute("aria-current", "page")
     expect(page.locator("a.conv-item", has_text="Pal 28")).to_have_attribute("aria-current", "page")
+    ann.assert_clean()
+
+
+def test_a_remark_being_typed_stays_when_the_contact_comes_online(people, user_factory):
+    """Ann is writing a remark for Ben on his page when he comes online: the
+    status line says so, and her words and her place in the field stay."""
+    from conftest import PASSWORD
+
+    _pair(user_factory, "ann_remark", "ben_remark")
+    ann = people()
+    ann.login("ann_remark", PASSWORD)
+    page = ann.page
+    ann.nav("contacts")
+    page.locator("a.conv-item", has_text="Ben").click()
+    remark = page.get_by_label("Remark (only you see it)")
+    remark.fill("Ben from the clim")
+    card = page.locator("#main .profile-card")
+    expect(card.get_by_text("Offline", exact=True)).to_be_visible()
+    ben = people()
+    ben.login("ben_remark", PASSWORD)
+    expect(card.get_by_text("Online", exact=True)).to_be_visible()
+    expect(remark).to_have_value("Ben from the clim")
+    expect(remark).to_be_focused()
+    remark.press("End")
+    remark.type("b")
+    page.get_by_role("button", name="Save remark").click()
+    expect(page.locator("#main h1")).to_have_text("Ben from the climb")
+    ann.assert_clean()
+
+
+def test_a_group_notice_being_written_stays_when_a_member_is_added(people, user_factory):
+    """Ann is writing her group's notice when Ben (an admin) adds Carol: the
+    members list shows Carol, and Ann's unsaved notice and ticked boxes stay."""
+    from conftest import PASSWORD
+    from contacts.services import do_connect
+    from groups.services import do_add_members, do_create_group, do_set_member_role
+
+    ann_user, ben_user, _ = _pair(user_factory, "ann_notice", "ben_notice")
+    carol = user_factory("carol_notice", nickname="Carol")
+    dan = user_factory("dan_notice", nickname="Dan")
+    do_connect(user=ben_user, other=carol)
+    do_connect(user=ann_user, other=dan)
+    group = do_create_group(owner=ann_user, name="Climbers", members=[str(ben_user.uuid)])
+    do_set_member_role(user=ann_user, group_id=str(group.uuid), member_id=str(ben_user.uuid), role="admin")
+    ann = people()
+    ann.login("ann_notice", PASSWORD)
+    page = ann.page
+    page.goto(f"{ann.base}/groups/{group.uuid}")
+    members = page.get_by_role("list", name="Members")
+    expect(members).to_contain_text("Ben")
+    page.get_by_label("Dan").check()
+    notice = page.get_by_label("Notice")
+    notice.fill("Saturday: the north face")
+    do_add_members(user=ben_user, group_id=str(group.uuid), users=[str(carol.uuid)])
+    expect(members).to_contain_text("Carol")
+    expect(notice).to_have_value("Saturday: the north face")
+    expect(notice).to_be_focused()
+    expect(page.get_by_label("Dan")).to_be_checked()
+    ann.assert_clean()
+
+
+def test_quiet_hours_being_edited_stay_when_another_setting_is_saved(people, user_factory):
+    """Ann changes the start of her quiet hours, then picks another preview
+    before saving them: the preview is saved and her time stays."""
+    from conftest import PASSWORD
+
+    user_factory("ann_quiet", nickname="Ann")
+    ann = people()
+    ann.login("ann_quiet", PASSWORD)
+    page = ann.page
+    page.goto(ann.base + "/profile/notifications")
+    page.get_by_role("switch", name="Quiet hours").click()
+    start = page.get_by_label("From")
+    expect(start).to_have_value("22:00")
+    start.fill("23:30")
+    page.get_by_label("Name only").check()
+    expect(page.locator(".toast", has_text="Saved.").first).to_be_visible()
+    page.wait_for_timeout(300)
+    expect(start).to_have_value("23:30")
+    page.get_by_role("button", name="Save quiet hours").click()
+    expect(page.locator(".toast", has_text="Saved.")).to_have_count(2)
+    ann.assert_clean()
+
+
+def test_a_reconnect_asks_for_each_contacts_presence_once(people, user_factory):
+    """Presence subscriptions belong to a socket: after a reconnect the tab
+    asks for its contacts once (it asked three times, and every answer
+    redrew the lists)."""
+    import json
+
+    from conftest import PASSWORD
+
+    _pair(user_factory, "ann_pres", "ben_pres")
+    ann = people()
+    page = ann.page
+    asked: list[list[str]] = []
+
+    def stand_in(ws):
+        server = ws.connect_to_server()
+
+        def up(message):
+            if '"presence.subscribe"' in message:
+                asked.append(json.loads(message)["users"])
+            server.send(message)
+
+        ws.on_message(up)
+
+    page.route_web_socket(re.compile(r"/ws/"), stand_in)
+    ann.login("ann_pres", PASSWORD)
+    _wait_until(lambda: asked, "presence was never asked for", page)
+    page.wait_for_timeout(500)
+    assert len(asked) == 1 and len(asked[0]) == 1, asked
+    asked.clear()
+    page.evaluate("window.wsc.socket.drop()")
+    _wait_until(lambda: asked, "presence was not asked for after the reconnect", page, timeout=30)
+    ann.wait_online()
+    page.wait_for_timeout(1500)  # the lists read again meanwhile
+    assert asked == [[asked[0][0]]], asked
     ann.assert_clean()

@@ -450,6 +450,7 @@ export class MessageList {
       this.showStart(b);
       node = find();
     }
+    if (this.view.closed) return;
     if (!node) {
       toast(t("That message is not available."));
       return;

@@ -5,8 +5,9 @@
 // the pane says while it searches, finds nothing or is refused.
 //
 // The query, the filters and the pages already loaded live in this module,
-// not in the DOM: app.js redraws the panes on every route change (opening a
-// hit), and the search comes back as it was without asking the server again.
+// not in the DOM: the list pane is drawn again when another section's list
+// was shown meanwhile, and the search comes back as it was without asking
+// the server again.
 
 import { api } from "../api.js";
 import { avatar, formatDateTime, formatWhen, h, t, tf } from "../dom.js";
@@ -29,8 +30,9 @@ export const search = {
 };
 
 let run = 0; // the newest search started: older answers are dropped
-// The pane drawn last: an answer that comes after the panes were drawn again
-// (a chat opened meanwhile) is shown in the new one, not the detached old one.
+// The pane drawn last: an answer that comes after the list was drawn again
+// (another section visited meanwhile) is shown in the new one, not the
+// detached old one.
 let redrawLatest = () => {};
 
 // ---------------------------------------------------------------- the request
