@@ -86,11 +86,10 @@ function sameRoute(a, b) {
 // first paint waits for the lists, only the list pane follows the route.
 function render() {
   if (sameRoute(shown, state.route)) {
-    // The section may take it as a retry (a chat that said it was not
-    // available): `revisit` says whether it handled it.
+    // A section may take it as a retry (a chat that said it was not
+    // available): its `revisit` says whether it handled it.
     const module = section();
-    if (mainWaiting || (module.revisit && module.revisit(state.route.item))) return;
-    showMain();
+    if (!mainWaiting && module.revisit && !module.revisit(state.route.item)) showMain();
     return;
   }
   shown = { ...state.route };
