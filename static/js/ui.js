@@ -171,11 +171,11 @@ export function keepEdits(root) {
   const focused = active && root.contains(active) ? active.dataset.keep || active.id || null : null;
   const find = (fresh, key) => fresh.querySelector(`[data-keep="${CSS.escape(key)}"]`) || fresh.querySelector(`#${CSS.escape(key)}`);
   return (fresh) => {
-    for (const [key, state] of kept) {
+    for (const [key, saved] of kept) {
       const el = find(fresh, key);
       if (!el) continue;
-      if ("checked" in state) el.checked = state.checked;
-      else el.value = state.value;
+      if ("checked" in saved) el.checked = saved.checked;
+      else el.value = saved.value;
       el.dataset.edited = "1";
     }
     const el = focused && find(fresh, focused);

@@ -22,9 +22,6 @@ export function forgetHidden(id) {
   hiddenAt.delete(id);
 }
 
-// What the socket told the tab after the server read the list: a newer
-// last message, a read made here, and the messages it counted beyond the
-// list's last_seq (added to the list's counts, each once).
 // A conversation as the server sent it (the list, a PATCH's answer, a
 // `conversation.updated` frame), with what the tab knows that is newer.
 export function fromServer(conv) {
@@ -34,6 +31,9 @@ export function fromServer(conv) {
   return conv;
 }
 
+// What the socket told the tab after the server read the list: a newer
+// last message, a read made here, and the messages it counted beyond the
+// list's last_seq (added to the list's counts, each once).
 function keepNewer(conv, known) {
   if ((known.last_seq || 0) > conv.last_seq) {
     for (const key of ["last_seq", "last_message", "updated_at"]) conv[key] = known[key];
