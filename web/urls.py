@@ -20,6 +20,7 @@ urlpatterns = [
     path("groups", views.app_page, {"section": "groups"}, name="groups"),
     path("groups/<str:item>", views.app_page, {"section": "groups"}, name="group"),
     path("calls", views.app_page, {"section": "calls"}, name="calls"),
+    path("calls/<str:item>", views.app_page, {"section": "calls"}, name="call"),
     path("profile", views.app_page, {"section": "profile"}, name="profile"),
     path("profile/<str:item>", views.app_page, {"section": "profile"}, name="profile_item"),
     # One of my bots (Me › My bots): its settings, keys, commands and webhooks.

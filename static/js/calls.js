@@ -5,13 +5,14 @@
 import { api, apiAll } from "./api.js";
 import { avatar, clear, formatDateTime, formatDuration, formatWhen, h, svgIcon, t, tf, uuid4 } from "./dom.js";
 import { emit, nameOf, newest, on, rememberUser, state } from "./state.js";
-import { listPane, listRow, mainHeader } from "./panes.js";
+import { listPane, listRow, mainHeader, refill } from "./panes.js";
 import { emptyState, errorText, toast } from "./ui.js";
 
 let call = null; // the call this tab takes part in
 const incoming = new Map(); // call_id -> {frame, dialog}
 const seenIncoming = new Set();
 let log = null; // the call log, once loaded
+let logError = null; // why the first read of the log failed, until one succeeds
 
 export function title() {
   return t("Calls");
@@ -467,6 +468,7 @@ export function currentCall() {
 
 export const loadLog = newest(() => apiAll("calls?limit=100", { max: 200 }), (list) => {
   log = list;
+  logError = null;
   for (const c of log) {
     rememberUser(c.caller);
     rememberUser(c.callee);
@@ -500,7 +502,7 @@ export function renderList(pane) {
   const list = listPane(pane, t("Calls"));
   const draw = () => {
     if (!log) {
-      clear(list, h("p.muted.pad", t("Loading…")));
+      clear(list, h("p.muted.pad", logError ? errorText(logError) : t("Loading…")));
       return;
     }
     if (!log.length) {
@@ -539,18 +541,44 @@ export function renderList(pane) {
         ),
       );
     }
-    clear(list, ul);
+    refill(list, ul);
   };
   draw();
-  loadLog().catch((err) => clear(list, h("p.muted.pad", errorText(err))));
+  loadLog().catch((err) => {
+    if (log) return; // an older log stays shown
+    logError = err;
+    emit("calls");
+  });
   return on("calls", draw);
 }
 
+// A call of the log. Opened at its address, the log may not be in yet: the
+// pane says so and draws the call when it comes (once: what is drawn stays).
 export function renderMain(main, item) {
-  const c = item && log && log.find((x) => x.id === item);
-  if (!c) {
+  if (!item) {
     main.append(emptyState(t("Calls with your contacts are listed here.")));
     return null;
+  }
+  if (log) {
+    drawCall(main, item);
+    return null;
+  }
+  main.append(emptyState(t("Loading…")));
+  const off = on("calls", () => {
+    if (!log && !logError) return;
+    off();
+    clear(main);
+    if (log) drawCall(main, item);
+    else main.append(mainHeader(t("Call")), emptyState(errorText(logError)));
+  });
+  return off;
+}
+
+function drawCall(main, item) {
+  const c = log.find((x) => x.id === item);
+  if (!c) {
+    main.append(mainHeader(t("Call")), emptyState(t("This call is not in your call log.")));
+    return;
   }
   const outgoing = c.caller.id === state.me.id;
   const peer = outgoing ? c.callee : c.caller;
@@ -581,5 +609,4 @@ export function renderMain(main, item) {
       ),
     ),
   );
-  return null;
 }

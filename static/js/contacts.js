@@ -5,8 +5,8 @@
 import { api, apiAll } from "./api.js";
 import { avatar, botBadge, clear, displayName, field, formatDateTime, h, svgIcon, t, tf, tn } from "./dom.js";
 import { emit, nameOf, newest, on, rememberUser, state } from "./state.js";
-import { actionRow, headerLink, listPane, listRow, mainHeader } from "./panes.js";
-import { appLink, confirmDialog, emptyState, errorText, keepEdits, navigate, toast } from "./ui.js";
+import { actionRow, headerLink, listPane, listRow, mainHeader, refill } from "./panes.js";
+import { appLink, confirmDialog, emptyState, errorText, keepEdits, navigate, newestAsk, toast } from "./ui.js";
 import { startCall } from "./calls.js";
 import { openConversationWith } from "./chats.js";
 
@@ -101,7 +101,7 @@ export function renderList(pane) {
       }
       parts.push(h("section.letter-section", h("h2.letter", { id }, section.letter), ul));
     }
-    clear(scroll, parts);
+    refill(scroll, parts);
     pane.querySelector(".az-index")?.remove();
     pane.classList.toggle("has-index", state.sections.length > 1);
     if (state.sections.length > 1) pane.append(index);
@@ -136,20 +136,23 @@ function renderAdd(main) {
     field(t("Username or phone number"), input, t("Enter the exact username or phone number.")).field,
     h("button.btn.btn-primary", { type: "submit" }, t("Search")),
   );
+  const ask = newestAsk();
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const q = input.value.trim();
     if (!q) return;
+    const current = ask();
     clear(results, h("p.muted", t("Searching…")));
     try {
       const data = await api("GET", `users/search?q=${encodeURIComponent(q)}`);
+      if (!current()) return;
       if (!data.results.length) {
         clear(results, h("p.muted", t("Nobody found with this username or phone number.")));
         return;
       }
       clear(results, data.results.map((u) => userResult(rememberUser(u))));
     } catch (err) {
-      clear(results, h("p.alert", { role: "alert" }, errorText(err)));
+      if (current()) clear(results, h("p.alert", { role: "alert" }, errorText(err)));
     }
   });
   main.append(mainHeader(t("Add a contact")), h("div.pane-scroll", form, results));

@@ -4,8 +4,8 @@
 import { api, apiAll } from "./api.js";
 import { avatar, botBadge, clear, displayName, field, formatDateTime, h, svgIcon, t, tf, tn } from "./dom.js";
 import { emit, nameOf, newest, on, rememberUser, state } from "./state.js";
-import { actionRow, headerLink, listPane, listRow, mainHeader } from "./panes.js";
-import { confirmDialog, emptyState, errorText, keepEdits, navigate, pictureUpload, toast } from "./ui.js";
+import { actionRow, headerLink, listPane, listRow, mainHeader, refill } from "./panes.js";
+import { confirmDialog, emptyState, errorText, keepEdits, navigate, newestAsk, pictureUpload, toast } from "./ui.js";
 import { openConversationWith } from "./chats.js";
 
 export function title() {
@@ -82,7 +82,7 @@ export function renderList(pane) {
         ),
       );
     }
-    clear(scroll, list, h("h2.list-heading", t("My groups")), groups.length ? mine : emptyState(t("No groups yet.")));
+    refill(scroll, list, h("h2.list-heading", t("My groups")), groups.length ? mine : emptyState(t("No groups yet.")));
   };
   draw();
   return on("groups", draw);
@@ -163,10 +163,14 @@ function renderJoin(main) {
   const gid = h("input", { required: true, autocomplete: "off", spellcheck: false });
   const result = h("div", { "aria-live": "polite" });
   const form = h("form.form.card", field(t("Group ID"), gid, t("Ask a member for the group ID.")).field, h("button.btn.btn-primary", { type: "submit" }, t("Find group")));
+  const ask = newestAsk();
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
+    const current = ask();
+    clear(result, h("p.muted", t("Searching…")));
     try {
       const g = await api("GET", `groups/${encodeURIComponent(gid.value.trim())}`);
+      if (!current()) return;
       if (g.my_role) {
         navigate("groups", g.id);
         return;
@@ -189,7 +193,7 @@ function renderJoin(main) {
       });
       clear(result, h("div.card", h("div.user-line", avatar({ id: g.id, avatar: g.avatar }, { name: g.name, size: 48 }), h("div", h("strong", g.name), h("p.muted", tn("%(n)s member", "%(n)s members", g.member_count)))), join));
     } catch (err) {
-      clear(result, h("p.alert", { role: "alert" }, errorText(err)));
+      if (current()) clear(result, h("p.alert", { role: "alert" }, errorText(err)));
     }
   });
   main.append(mainHeader(t("Join a group")), h("div.pane-scroll", form, result));
@@ -200,10 +204,10 @@ const ROLE = () => ({ owner: t("Owner"), admin: t("Admin"), member: t("Member") 
 
 function renderGroup(main, groupId) {
   let alive = true;
-  let draws = 0; // only the newest draw writes: an older, slower one would show older state
+  const ask = newestAsk(); // only the newest draw writes: an older, slower one would show older state
   const draw = async () => {
-    const mine = ++draws;
-    const current = () => alive && mine === draws;
+    const newest = ask();
+    const current = () => alive && newest();
     let g = state.groups.get(groupId);
     try {
       g = await api("GET", `groups/${groupId}`);

@@ -3,7 +3,7 @@
 // that link to items) and the header of the main pane (a back button and the
 // item's name).
 
-import { h, svgIcon } from "./dom.js";
+import { clear, h, svgIcon } from "./dom.js";
 import { state } from "./state.js";
 import { appLink, backButton } from "./ui.js";
 
@@ -20,6 +20,22 @@ export function listPane(pane, heading, { action = null, above = null, scroll = 
 // The icon link in a list pane's header ("New group", "Add a contact").
 export function headerLink(section, item, icon, label) {
   return appLink(section, item, [svgIcon(icon), h("span.sr-only", label)], { class: "btn-icon", title: label });
+}
+
+// Fills a list again with `children`. Lists are drawn anew when something
+// comes (a presence or typing frame, a new message); the row the keyboard was
+// on keeps the focus (the same link, or the same id), so a keyboard or screen
+// reader user is not thrown back to the top of the page by a frame.
+export function refill(container, ...children) {
+  const active = document.activeElement;
+  const inside = active && active !== container && container.contains(active);
+  const href = inside && active.matches("a[href]") ? active.getAttribute("href") : null;
+  const id = inside && !href ? active.id : null;
+  clear(container, ...children);
+  if (!href && !id) return container;
+  const again = href ? [...container.querySelectorAll("a[href]")].find((a) => a.getAttribute("href") === href) : document.getElementById(id);
+  if (again && container.contains(again)) again.focus({ preventScroll: true });
+  return container;
 }
 
 // One row of a list: a link to the item, marked when it is the one open.

@@ -154,6 +154,20 @@ export function backButton() {
   );
 }
 
+// ---------------------------------------------------------------- the newest answer wins
+
+// For a form that asks the server again each time it is sent (a search, a
+// lookup): `const ask = newestAsk()`, then `const current = ask()` before each
+// request, and its answer is shown only while `current()` is true, so a slow
+// answer to an earlier question never replaces the answer to the later one.
+export function newestAsk() {
+  let asked = 0;
+  return () => {
+    const mine = ++asked;
+    return () => mine === asked;
+  };
+}
+
 // ---------------------------------------------------------------- edits kept across a redraw
 
 // Fields the person has changed carry `data-edited` (app.js marks them on

@@ -349,3 +349,131 @@ def test_a_reconnect_asks_for_each_contacts_presence_once(people, user_factory):
     page.wait_for_timeout(1500)  # the lists read again meanwhile
     assert asked == [[asked[0][0]]], asked
     ann.assert_clean()
+
+
+def test_the_row_the_keyboard_is_on_keeps_the_focus_when_its_list_is_drawn_again(people, user_factory):
+    """Ann moves through her lists with the keyboard. A message that comes
+    (the chat list drawn again, Ben's chat moving to the top) and a contact
+    coming online (the contact list drawn again) leave her on the same row,
+    not on the page's top."""
+    from conftest import PASSWORD
+
+    ann_user, ben_user, direct = _pair(user_factory, "ann_focus", "ben_focus")
+    carol = user_factory("carol_focus", nickname="Carol")
+    from contacts.services import do_connect
+    from conversations.models import Conversation
+
+    other = str(Conversation.objects.get(pk=do_connect(user=ann_user, other=carol).conversation_id).uuid)
+    send_as(ann_user, direct, "first")
+    send_as(ann_user, other, "second")  # Carol's chat on top, Ben's below
+    ann = people()
+    ann.login("ann_focus", PASSWORD)
+    page = ann.page
+    row = page.locator(f'a.conv-item[href="/chats/{direct}"]')
+    expect(page.locator("a.conv-item").first).to_have_attribute("href", f"/chats/{other}")
+    ann.wait_online()
+    row.focus()
+    send_as(ben_user, direct, "hello")
+    expect(page.locator("a.conv-item").first).to_have_attribute("href", f"/chats/{direct}")
+    expect(row.locator(".badge")).to_have_text("1")
+    expect(row).to_be_focused()
+
+    ann.nav("contacts")
+    contact = page.locator("a.conv-item", has_text="Ben")
+    contact.focus()
+    expect(contact.locator(".dot-online")).to_have_count(0)
+    ben = people()
+    ben.login("ben_focus", PASSWORD)
+    expect(contact.locator(".dot-online")).to_have_count(1)
+    expect(contact).to_be_focused()
+    ann.assert_clean()
+
+
+def test_a_slow_answer_to_an_earlier_lookup_does_not_replace_the_later_one(people, user_factory):
+    """Ann searches for Ben, then, before the answer comes, for Carol; and
+    looks up one group, then another. Each form shows the answer to the last
+    question, whatever order the answers come in."""
+    from conftest import PASSWORD
+    from groups.services import do_create_group
+
+    ann_user = user_factory("ann_ask", nickname="Ann")
+    user_factory("ben_ask", nickname="Ben")
+    carol = user_factory("carol_ask", nickname="Carol")
+    first = do_create_group(owner=carol, name="Alpine", members=[])
+    second = do_create_group(owner=carol, name="Boulder", members=[])
+    ann = people()
+    ann.login("ann_ask", PASSWORD)
+    page = ann.page
+
+    page.goto(f"{ann.base}/contacts/add")
+    slow = Held(page, r"/users/search\?q=ben_ask")
+    box = page.get_by_label("Username or phone number")
+    box.fill("ben_ask")
+    box.press("Enter")
+    slow.wait("the first search")
+    box.fill("carol_ask")
+    box.press("Enter")
+    results = page.locator("#main .results")
+    expect(results).to_contain_text("@carol_ask")
+    slow.release()
+    page.wait_for_timeout(500)
+    expect(results).to_contain_text("@carol_ask")
+    expect(results).not_to_contain_text("@ben_ask")
+
+    page.goto(f"{ann.base}/groups/join")
+    slow = Held(page, rf"/groups/{first.uuid}$")
+    box = page.get_by_label("Group ID")
+    box.fill(str(first.uuid))
+    box.press("Enter")
+    slow.wait("the first lookup")
+    box.fill(str(second.uuid))
+    box.press("Enter")
+    card = page.locator("#main .card").last
+    expect(card).to_contain_text("Boulder")
+    slow.release()
+    page.wait_for_timeout(500)
+    expect(page.locator("#main")).to_contain_text("Boulder")
+    expect(page.locator("#main")).not_to_contain_text("Alpine")
+    assert ann_user.pk  # Ann herself was never asked about
+    ann.assert_clean()
+
+
+def test_a_call_opened_at_its_address_is_drawn_when_the_log_comes(people, user_factory):
+    """A call's address opened while the call log loads: the pane says it is
+    loading, then shows the call; an address of no call of Ann's says so."""
+    import uuid
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from calls.models import Call
+    from conftest import PASSWORD
+
+    ann_user, ben_user, _ = _pair(user_factory, "ann_calladdr", "ben_calladdr")
+    started = timezone.now() - timedelta(minutes=3)
+    call = Call.objects.create(
+        caller=ben_user,
+        callee=ann_user,
+        media="audio",
+        state="ended",
+        outcome="completed",
+        started_at=started,
+        ended_at=started + timedelta(seconds=42),
+        duration_s=42,
+    )
+    ann = people()
+    ann.login("ann_calladdr", PASSWORD)
+    page = ann.page
+    slow = Held(page, r"/api/v1/calls\?")
+    page.goto(f"{ann.base}/calls/{call.uuid}")
+    slow.wait("the call log")
+    expect(page.locator("#main")).to_contain_text("Loading…")
+    slow.release()
+    card = page.locator("#main .call-card")
+    expect(card).to_contain_text("Ben")
+    expect(card).to_contain_text("0:42")
+    expect(card.get_by_role("button", name="Voice call")).to_be_visible()
+
+    page.goto(f"{ann.base}/calls/{uuid.uuid4()}")
+    expect(page.locator("#main")).to_contain_text("This call is not in your call log.")
+    ann.assert_clean()

@@ -115,6 +115,26 @@ def test_a_bot_of_mine_has_an_address_of_its_own_under_my_bots(browser_client, a
     assert app_config(browser_client.get("/profile/bots"))["item"] == "bots"
 
 
+@pytest.mark.parametrize(
+    ("path", "section", "item"),
+    [
+        ("/chats/c1", "chats", "c1"),
+        ("/contacts/u1", "contacts", "u1"),
+        ("/groups/g1", "groups", "g1"),
+        ("/calls/k1", "calls", "k1"),
+        ("/profile/notifications", "profile", "notifications"),
+    ],
+)
+def test_every_item_of_every_section_has_an_address_that_opens_the_app_there(
+    browser_client, alice, path, section, item
+):
+    """A page reloaded, or a link opened in a new tab, lands on the item it
+    showed (a call of the log too), not on a 404."""
+    sign_in(browser_client, "alice")
+    config = app_config(browser_client.get(path))
+    assert (config["section"], config["item"]) == (section, item)
+
+
 def test_sign_in_page_refuses_a_post_without_csrf(browser_client, alice):
     response = browser_client.post("/login", {"method": "password", "login": "alice", "password": PASSWORD})
     assert response.status_code == 403

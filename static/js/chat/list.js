@@ -6,7 +6,7 @@
 // search.js.
 
 import { avatar, botBadge, clear, debounce, formatTime, h, svgIcon, t, tf } from "../dom.js";
-import { headerLink, listPane, listRow } from "../panes.js";
+import { headerLink, listPane, listRow, refill } from "../panes.js";
 import { conversationFace, conversationTitle, on, sortedConversations, state } from "../state.js";
 import { appLink, emptyState } from "../ui.js";
 import { previewText } from "./text.js";
@@ -134,7 +134,7 @@ function drawList(container) {
   if (!q) {
     const list = h("ul.conv-list", { "aria-label": t("Conversations") });
     for (const conv of convs) list.append(conversationItem(conv));
-    clear(container, convs.length ? list : noChatsYet());
+    refill(container, convs.length ? list : noChatsYet());
     return;
   }
   // Searching: the chats whose name matches, unless the search is about one chat.
@@ -145,7 +145,7 @@ function drawList(container) {
   }
   const list = h("ul.conv-list", { "aria-label": t("Conversations") });
   for (const conv of convs) list.append(conversationItem(conv));
-  clear(container, h("h2.list-heading", t("Chats")), list);
+  refill(container, h("h2.list-heading", t("Chats")), list);
 }
 
 // An empty list says what to do next, with the button that does it.
