@@ -551,6 +551,7 @@ def _bundle_snapshot(sender: User, value: object) -> tuple[dict, tuple[int, ...]
         raise NotFound("No such message.")
     if any(m.kind not in SENDABLE_KINDS or m.recalled for m in messages):
         raise Invalid.field("bundle", "Only text and file messages that are not recalled.")
+    _require_files(sender, {m.file_id for m in messages if m.file_id})
     messages.sort(key=lambda m: m.seq)
     content = {
         "title": _bundle_title(sender, source),
@@ -611,7 +612,21 @@ def _forward_source(sender: User, value: object) -> Message:
         raise NotFound("No such message.")
     if original.kind not in SENDABLE_KINDS or original.recalled:
         raise Invalid.field("forward_of", "Only text and file messages that are not recalled can be forwarded.")
+    if original.file_id:
+        _require_files(sender, {original.file_id})
     return original
+
+
+def _require_files(sender: User, file_ids: set[int]) -> None:
+    """A forward or a merged forward copies its messages' files: each must be
+    one the sender may still read, as for a file sent directly. A member who
+    has left a group keeps its history to read, not its files, and must not
+    get them back by forwarding the messages that hold them."""
+    if not file_ids:
+        return
+    files = list(File.objects.filter(pk__in=file_ids).only("id", "owner_id"))
+    if len(files) != len(file_ids) or not all(_may_send_file(sender, f) for f in files):
+        raise NotFound("No such file.")
 
 
 # --------------------------------------------------------------------------- the hot path in SQL

@@ -329,6 +329,32 @@ async def test_a_forwarded_file_is_readable_in_the_target_and_kept_until_no_mess
     assert await sync_to_async(Message.objects.filter(uuid=copy["id"], recalled=True).exists)()
 
 
+async def test_a_member_removed_from_a_group_cannot_get_its_files_back_by_forwarding(
+    ws_connect, message_worker, alice, bob, carol, direct, group
+):
+    """Bob keeps the group's history after Alice removes him, not its files:
+    forwarding the file message, or putting it in a merged forward, is
+    refused as a file sent directly is, and he still cannot read the file."""
+    from groups.models import Group
+    from groups.services import do_remove_member
+
+    file = await sync_to_async(_upload)(alice)
+    a = await ws_connect(alice)
+    shared = await send(a, group, kind="file", file=str(file.uuid), content="the plan")
+    words = await send_text(a, group, "and this")
+    b = await ws_connect(bob)
+    assert await sync_to_async(_may_read)(bob, file) is True
+    group_id = await sync_to_async(lambda: str(Group.objects.get(conversation__uuid=group).uuid))()
+    await sync_to_async(do_remove_member)(user=alice, group_id=group_id, member_id=str(bob.uuid))
+    assert await sync_to_async(_may_read)(bob, file) is False
+    assert (await send(b, direct, kind="file", file=str(file.uuid)))["code"] == "not_found"
+    assert (await send(b, direct, forward_of=shared["id"]))["code"] == "not_found"
+    assert (await send(b, direct, kind="bundle", bundle=[shared["id"], words["id"]]))["code"] == "not_found"
+    assert await sync_to_async(_may_read)(bob, file) is False
+    # Text from the history is still his to forward.
+    assert (await send(b, direct, forward_of=words["id"]))["content"] == "and this"
+
+
 def _upload(user):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
