@@ -61,6 +61,29 @@ def parse_uuid(value: Any) -> uuid.UUID | None:
     return parsed if str(parsed) == value.lower() else None
 
 
+def parse_moment(value: Any, *, dates: bool = False) -> dt.datetime | None:
+    """An ISO 8601 timestamp (UTC when it names no offset; with `dates`, a
+    date too: its midnight, UTC) as an aware UTC datetime, or None for
+    anything else: not text, not a timestamp, an impossible one (February
+    30th, hour 25) or one that UTC cannot hold (year 1 at +01:00)."""
+    from django.utils.dateparse import parse_date, parse_datetime
+
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = parse_datetime(value)
+        if moment is None and dates:
+            day = parse_date(value)
+            moment = dt.datetime(day.year, day.month, day.day) if day else None
+        if moment is None:
+            return None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=_UTC)
+        return moment.astimezone(_UTC)
+    except (ValueError, OverflowError):
+        return None
+
+
 def iso_from_timestamp(value: float | None) -> str | None:
     """A unix time as wire text (None stays None)."""
     if value is None:

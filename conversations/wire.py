@@ -8,13 +8,12 @@ from typing import Any
 
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
-from django.utils.dateparse import parse_datetime
 
 from accounts.models import User
 from accounts.serializers import user_to_wire
 from chatsite.drf import decode_cursor, encode_cursor
 from chatsite.errors import Invalid
-from chatsite.wire import iso, parse_uuid
+from chatsite.wire import iso, parse_moment, parse_uuid
 from conversations.models import ConversationKind, Member, Message
 from conversations.render import load_around
 from conversations.render import render as render_message
@@ -165,7 +164,7 @@ def list_page(*, user: User, cursor: str | None, limit: int) -> tuple[list[dict]
     if after is not None:
         pinned, activity, conv_uuid = after
 
-        when = parse_datetime(activity) if isinstance(activity, str) else None
+        when = parse_moment(activity)
         if not isinstance(pinned, bool) or when is None or parse_uuid(conv_uuid) is None:
             raise Invalid.field("cursor", "Not a cursor from this list.")
         query = query.filter(

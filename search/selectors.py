@@ -8,13 +8,11 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 
 from accounts.models import User
 from chatsite import kv
 from chatsite.errors import Invalid, RateLimited
-from chatsite.wire import parse_uuid
+from chatsite.wire import parse_moment, parse_uuid
 from conversations.models import Conversation, Member, Message
 from search import backends
 from search.backends import HAS_FILE, HAS_IMAGE
@@ -46,27 +44,17 @@ def _moment(value: object, field: str) -> dt.datetime | None:
     midnight, UTC)."""
     if value in (None, ""):
         return None
-    if not isinstance(value, str):
-        raise Invalid.field(field, "Must be an ISO 8601 timestamp.")
-    try:
-        moment = parse_datetime(value)
-        if moment is None:
-            day = parse_date(value)
-            moment = dt.datetime(day.year, day.month, day.day) if day else None
-    except ValueError:
-        moment = None
+    moment = parse_moment(value, dates=True)
     if moment is None:
         raise Invalid.field(field, "Must be an ISO 8601 timestamp, such as 2026-12-01T00:00:00Z.")
-    if timezone.is_naive(moment):
-        moment = moment.replace(tzinfo=dt.UTC)
-    return moment.astimezone(dt.UTC)
+    return moment
 
 
 def _after_key(cursor: list | None) -> tuple[dt.datetime, int] | None:
     if cursor is None:
         return None
     created, pk = cursor
-    moment = parse_datetime(created) if isinstance(created, str) else None
+    moment = parse_moment(created)
     if moment is None or not isinstance(pk, int) or isinstance(pk, bool):
         raise Invalid.field("cursor", "Not a cursor from this list.")
     return moment, pk

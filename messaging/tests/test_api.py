@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 
+from chatsite.drf import encode_cursor
 from chatsite.testing import assert_error
 from conversations.models import Member, Message
 from messaging.tests.helpers import new_id, store_text_sync
@@ -379,6 +380,10 @@ def test_conversation_list_is_paged_with_bounded_queries(api, alice, user_factor
         cursor = page["next"]
     assert len(seen) == len(set(seen)) == 12
     assert_error(api.get("/api/v1/conversations", {"cursor": "garbage"}), 400, "invalid")
+    # The right shape, an impossible moment (a cursor tampered with): not a 500.
+    for moment in ("2026-02-30T00:00:00", "2026-06-01T25:00:00Z", "0001-01-01T00:00:00+01:00"):
+        tampered = encode_cursor([True, moment, str(uuid.uuid4())])
+        assert_error(api.get("/api/v1/conversations", {"cursor": tampered}), 400, "invalid")
 
 
 def test_group_conversations_in_the_list(api, api_for, alice, bob, user_factory, django_assert_max_num_queries):

@@ -12,6 +12,7 @@ import datetime as dt
 
 import pytest
 
+from chatsite.drf import encode_cursor
 from chatsite.testing import assert_error
 from conftest import REAL_MYSQL
 from messaging.tests.helpers import new_id, store_text_sync
@@ -276,6 +277,11 @@ def test_filters_conversation_sender_and_time(backend, api, alice, bob, user_fac
         {"from": "nope"},
         {"after": "yesterday"},
         {"before": "2026-13-01"},
+        # Well formed, but no such moment, or none UTC can hold: not a 500.
+        {"after": "2026-02-30"},
+        {"before": "2026-06-01T25:00:00Z"},
+        {"after": "0001-01-01T00:00:00+01:00"},
+        {"before": "9999-12-31T23:59:59-23:00"},
         {"conversation": new_id(), "from": "4.3791359316111384e+16"},
     ):
         response = api.get(URL, {"q": "llama", **params})
@@ -304,6 +310,9 @@ def test_pages_are_full_newest_first_and_stable_while_messages_arrive(backend, a
     assert [m["content"] for m in third["results"]] == [f"ibis {i}" for i in range(4, -1, -1)]
     assert third["next"] is None
     assert_error(api.get(URL, {"q": "ibis", "cursor": "garbage"}), 400, "invalid")
+    # A cursor tampered with: the right shape, an impossible moment.
+    for moment in ("2026-02-30T00:00:00Z", "2026-13-01T00:00:00", "0001-01-01T00:00:00+01:00"):
+        assert_error(api.get(URL, {"q": "ibis", "cursor": encode_cursor([moment, 1])}), 400, "invalid")
     assert api.get(URL, {"q": "nothinglikethis"}).json() == {"results": [], "next": None}
 
 
