@@ -20,11 +20,12 @@ from chatsite.errors import (
 from chatsite.events import send_event_on_commit
 from conversations.members import MANAGERS
 from conversations.models import ConversationKind, Member, Mention, Message, MessageFile, Reaction
-from conversations.selectors import access_conversation, current_member_ids
+from conversations.selectors import access_conversation
 from conversations.services import post_system_message
 from files.access import is_held
 from files.models import File
 from files.services import delete_file
+from messaging.actions.changes import readers_of
 from messaging.actions.send import SEND_KINDS, _check_group
 
 logger = logging.getLogger(__name__)
@@ -83,7 +84,8 @@ def do_recall_message(*, user: User, message_id: object, now=None) -> Message:
         # Drafts replying to it reply to nothing now.
         Member.objects.filter(conversation=conversation, draft_reply_to=message.uuid).update(draft_reply_to=None)
         send_event_on_commit(
-            user_ids=current_member_ids(conversation=conversation),
+            # Only those who may read it: not members who joined after it.
+            user_ids=[uid for uid, _ in readers_of(message)],
             frame={
                 "type": "message.recalled",
                 "conversation": str(conversation.uuid),

@@ -247,6 +247,8 @@ async def test_members_who_joined_later_hear_nothing_about_older_messages(
     from messaging.actions.pins import do_pin_message
 
     await sync_to_async(do_pin_message)(user=alice, conversation_id=group, message_id=old["id"])
+    await a.send({"type": "message.recall", "message": old["id"]})
+    await frame_of(a, "message.recalled", old["id"])
     # Dave hears of none of it: not the frames, not the events about a message he cannot read.
     await d.silent(timeout=0.8)
     daves = await history(dave, group)
@@ -257,9 +259,9 @@ async def test_members_who_joined_later_hear_nothing_about_older_messages(
     while (frame := await d.recv())["type"] != "sync.done":
         synced.append(frame["message"]["content"]["event"])
     assert synced == ["member_added"]
-    # Bob, who was there, gets all three events.
+    # Bob, who was there, gets all four events.
     bobs = [m["content"]["event"] for m in await history(bob, group) if m["kind"] == "system"]
-    assert bobs[-3:] == ["reaction", "edit", "pin"]
+    assert bobs[-4:] == ["reaction", "edit", "pin", "recall"]
 
 
 async def test_sync_after_a_reconnect_brings_edits_and_reactions_in_seq_order(
