@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 import orjson
+from django.utils.dateparse import parse_date, parse_datetime
 
 _UTC = dt.UTC
 
@@ -66,8 +67,6 @@ def parse_moment(value: Any, *, dates: bool = False) -> dt.datetime | None:
     date too: its midnight, UTC) as an aware UTC datetime, or None for
     anything else: not text, not a timestamp, an impossible one (February
     30th, hour 25) or one that UTC cannot hold (year 1 at +01:00)."""
-    from django.utils.dateparse import parse_date, parse_datetime
-
     if not isinstance(value, str):
         return None
     try:
