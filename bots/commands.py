@@ -97,7 +97,6 @@ def list_commands(*, user: User, conversation_id: object) -> list[Available]:
 
 
 def _send(user: User, conversation, text: str, client_msg_id: object) -> str:
-    check_send_rate(user=user)
     draft = check_send_message(
         sender=user,
         client_msg_id=client_msg_id if client_msg_id is not None else str(uuid.uuid4()),
@@ -127,6 +126,8 @@ def do_run_command(*, user: User, conversation_id: object, text: object, client_
     caller's message budget, like a message."""
     name, args = parse_command(text)
     conversation, _ = check_may_post(sender=user, conversation=conversation_id)
+    # Every command, built-in or a bot's, answered or not: one budget check here.
+    check_send_rate(user=user)
     display = user.nickname or user.username or ""
     builtin = _BUILTIN_NAMES.get(name)
     if builtin is not None and builtin.groups_only and conversation.kind != ConversationKind.GROUP:
@@ -150,7 +151,6 @@ def do_run_command(*, user: User, conversation_id: object, text: object, client_
 
 
 def _forward(user: User, conversation, command: Command, args: str) -> Ran:
-    check_send_rate(user=user)
     record = {
         "v": 1,
         "id": str(uuid.uuid4()),

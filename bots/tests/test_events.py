@@ -301,6 +301,16 @@ def test_mute_and_invite_over_rest(api, alice, bob, carol, direct):
     )
 
 
+@pytest.mark.parametrize("text", ["/mute", "/unmute", "/shrug", "/me waves", "/nosuchcommand"])
+def test_every_command_counts_against_the_callers_message_budget(api, settings, direct, message_worker, text):
+    settings.LIMIT_MESSAGES_PER_S = 1
+    settings.LIMIT_MESSAGES_BURST = 2
+    url = f"/api/v1/conversations/{direct}/commands"
+    answers = [api.post(url, {"text": text}, format="json").status_code for _ in range(3)]
+    assert answers[:2] in ([200, 200], [400, 400]), answers
+    assert answers[2] == 429, answers
+
+
 def test_a_stranger_cannot_list_or_run_commands(api_for, carol, direct):
     theirs = api_for(carol)
     assert_error(theirs.get(f"/api/v1/conversations/{direct}/commands"), 404, "not_found")
