@@ -673,7 +673,7 @@ def _webhook(w: World):
 @rest("DELETE /api/v1/bots/{bot_id}/webhooks/{webhook_id}")
 def _(w, role):
     new = _webhook(w)
-    return Req(f"/api/v1/bots/{_id(new.webhook.bot.user)}/webhooks/{new.webhook.pk}")
+    return Req(f"/api/v1/bots/{_id(new.webhook.bot.user)}/webhooks/{new.webhook.uuid}")
 
 
 @rest("POST /api/v1/hooks/{token}")
@@ -856,6 +856,8 @@ _PAGES = {
     "/groups": "/groups",
     "/groups/{item}": None,
     "/calls": "/calls",
+    # The shell, whoever asks: the page finds the call in the caller's own call log.
+    "/calls/{item}": "/calls/00000000-0000-4000-8000-000000000000",
     "/profile": "/profile",
     "/profile/{item}": "/profile/password",
     # The shell, whoever asks: the page reads the bot over the API (404 unless it is theirs).
