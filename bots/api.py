@@ -18,7 +18,7 @@ from bots import commands, selectors, services, slack, webhooks
 from bots import serializers as s
 from chatsite.drf import BoundedListField, StrictBooleanField, StrictCharField, id_field, parse, text_field
 from chatsite.errors import NotFound
-from chatsite.schema import errors, results_of
+from chatsite.schema import errors, list_of
 from chatsite.wire import parse_uuid
 from contacts.serializers import ContactOut, contact_to_wire
 
@@ -65,10 +65,13 @@ class WebhookIn(serializers.Serializer):
 
 
 class BotListView(APIView):
-    @extend_schema(operation_id="bots_list", responses={200: results_of(s.BotOut, "BotList")}, tags=TAGS)
+    @extend_schema(operation_id="bots_list", responses={200: list_of(s.BotOut, "BotList")}, tags=TAGS)
     def get(self, request: Request) -> Response:
         return Response(
-            {"results": [s.bot_to_wire(b, owner_view=True) for b in selectors.list_bots(owner=request.user)]}
+            {
+                "results": [s.bot_to_wire(b, owner_view=True) for b in selectors.list_bots(owner=request.user)],
+                "next": None,
+            }
         )
 
     @extend_schema(request=BotIn, responses={201: s.BotOut, **errors(400, 403, 409)}, tags=TAGS)
@@ -107,11 +110,11 @@ class BotSecretView(APIView):
 
 class BotKeyListView(APIView):
     @extend_schema(
-        operation_id="bot_keys_list", responses={200: results_of(s.KeyOut, "BotKeyList"), **errors(404)}, tags=TAGS
+        operation_id="bot_keys_list", responses={200: list_of(s.KeyOut, "BotKeyList"), **errors(404)}, tags=TAGS
     )
     def get(self, request: Request, bot_id: str) -> Response:
         bot = selectors.access_bot(user=request.user, bot_id=bot_id)
-        return Response({"results": [s.key_to_wire(k) for k in selectors.list_keys(bot=bot)]})
+        return Response({"results": [s.key_to_wire(k) for k in selectors.list_keys(bot=bot)], "next": None})
 
     @extend_schema(request=KeyIn, responses={201: s.KeyOut, **errors(400, 404, 409)}, tags=TAGS)
     def post(self, request: Request, bot_id: str) -> Response:
@@ -129,12 +132,12 @@ class BotKeyDetailView(APIView):
 
 class BotCommandsView(APIView):
     @extend_schema(
-        request=CommandsIn, responses={200: results_of(s.CommandOut, "BotCommandList"), **errors(400, 404)}, tags=TAGS
+        request=CommandsIn, responses={200: list_of(s.CommandOut, "BotCommandList"), **errors(400, 404)}, tags=TAGS
     )
     def put(self, request: Request, bot_id: str) -> Response:
         data = parse(CommandsIn, request)
         commands = services.do_set_commands(user=request.user, bot_id=bot_id, commands=data["commands"])
-        return Response({"results": [s.command_to_wire(c) for c in commands]})
+        return Response({"results": [s.command_to_wire(c) for c in commands], "next": None})
 
 
 class AllowedIn(serializers.Serializer):
@@ -143,12 +146,12 @@ class AllowedIn(serializers.Serializer):
 
 class BotAllowedView(APIView):
     @extend_schema(
-        request=AllowedIn, responses={200: results_of(UserOut, "BotAllowedList"), **errors(400, 404)}, tags=TAGS
+        request=AllowedIn, responses={200: list_of(UserOut, "BotAllowedList"), **errors(400, 404)}, tags=TAGS
     )
     def put(self, request: Request, bot_id: str) -> Response:
         data = parse(AllowedIn, request)
         people = services.do_set_allowed(user=request.user, bot_id=bot_id, users=data["users"])
-        return Response({"results": [user_to_wire(u) for u in people]})
+        return Response({"results": [user_to_wire(u) for u in people], "next": None})
 
 
 class BotAddView(APIView):
@@ -161,12 +164,12 @@ class BotAddView(APIView):
 class BotWebhookListView(APIView):
     @extend_schema(
         operation_id="bot_webhooks_list",
-        responses={200: results_of(s.WebhookOut, "BotWebhookList"), **errors(404)},
+        responses={200: list_of(s.WebhookOut, "BotWebhookList"), **errors(404)},
         tags=TAGS,
     )
     def get(self, request: Request, bot_id: str) -> Response:
         bot = selectors.access_bot(user=request.user, bot_id=bot_id)
-        return Response({"results": [s.webhook_to_wire(w) for w in selectors.list_webhooks(bot=bot)]})
+        return Response({"results": [s.webhook_to_wire(w) for w in selectors.list_webhooks(bot=bot)], "next": None})
 
     @extend_schema(request=WebhookIn, responses={201: s.WebhookOut, **errors(404, 409)}, tags=TAGS)
     def post(self, request: Request, bot_id: str) -> Response:
@@ -254,7 +257,7 @@ def _conversation_path(conversation_id: str) -> None:
 class ConversationCommandsView(APIView):
     @extend_schema(
         operation_id="conversation_commands_list",
-        responses={200: results_of(AvailableOut, "ConversationCommandList"), **errors(403, 404)},
+        responses={200: list_of(AvailableOut, "ConversationCommandList"), **errors(403, 404)},
         tags=["conversations"],
     )
     def get(self, request: Request, conversation_id: str) -> Response:
@@ -270,7 +273,8 @@ class ConversationCommandsView(APIView):
                         "bot": user_to_wire(a.bot) if a.bot is not None else None,
                     }
                     for a in found
-                ]
+                ],
+                "next": None,
             }
         )
 

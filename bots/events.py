@@ -120,7 +120,8 @@ def plan_messages(messages: list[Message]) -> int:
             direct = message.conversation.kind == ConversationKind.DIRECT
             if not direct and str(bot.uuid) not in (message.mentions or ()):
                 continue
-            key = f"msg:{message.pk}:{bot.pk}"
+            # The event's id as the bot sees it: public ids only.
+            key = f"msg:{message.uuid}:{bot.uuid}"
             sender = senders[message.sender_id]
             payload = _event(
                 kind="message" if direct else "mention",

@@ -11,6 +11,8 @@ and `bot_owner`; its API keys are login sessions of kind `bot`).
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -60,6 +62,7 @@ class Webhook(models.Model):
     """An incoming webhook: whoever holds its URL posts as the bot in
     `conversation`. Only the token's SHA-256 is stored."""
 
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     bot = models.ForeignKey(Bot, on_delete=models.CASCADE, related_name="webhooks")
     conversation = models.ForeignKey("conversations.Conversation", on_delete=models.CASCADE, related_name="+")
     token_hash = models.CharField(max_length=64, unique=True)

@@ -45,7 +45,7 @@ def key_to_wire(session: LoginSession, *, key: str | None = None) -> dict:
 
 def webhook_to_wire(webhook: Webhook, *, url: str | None = None) -> dict:
     data = {
-        "id": webhook.pk,
+        "id": str(webhook.uuid),
         "conversation": str(webhook.conversation.uuid),
         "prefix": webhook.token_prefix,
         "created_at": iso(webhook.created_at),

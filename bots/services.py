@@ -348,10 +348,9 @@ def do_create_webhook(*, user: User, bot_id: object, conversation_id: object) ->
 @transaction.atomic
 def do_revoke_webhook(*, user: User, bot_id: object, webhook_id: object) -> None:
     bot = _lock_owned(user=user, bot_id=bot_id)
-    try:
-        wid = int(webhook_id)
-    except (TypeError, ValueError):
-        raise NotFound("No such webhook.") from None
-    updated = Webhook.objects.filter(bot=bot, pk=wid).update(revoked_at=timezone.now())
+    wid = parse_uuid(webhook_id)
+    if wid is None:
+        raise NotFound("No such webhook.")
+    updated = Webhook.objects.filter(bot=bot, uuid=wid).update(revoked_at=timezone.now())
     if not updated:
         raise NotFound("No such webhook.")

@@ -60,13 +60,9 @@ ERROR = inline_serializer(
 )
 
 
-def results_of(item: type[serializers.Serializer], name: str) -> serializers.Serializer:
-    """A whole list's shape (not paged): `{"results": [item]}`."""
-    return inline_serializer(name, {"results": item(many=True)})
-
-
 def list_of(item: type[serializers.Serializer], name: str) -> serializers.Serializer:
-    """A paged list's shape: `{"results": [item], "next": cursor | null}`."""
+    """A list's shape: `{"results": [item], "next": cursor | null}` (a list
+    that is never paged says `"next": null`, as every list does)."""
     return inline_serializer(name, {"results": item(many=True), "next": serializers.CharField(allow_null=True)})
 
 

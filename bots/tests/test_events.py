@@ -66,6 +66,8 @@ def test_a_direct_message_reaches_the_bot_signed_and_its_answer_is_posted(
     assert event["conversation"] == {"id": conversation, "kind": "direct"}
     assert event["user"]["id"] == str(alice.uuid) and event["message"]["client_msg_id"] == cmid
     assert event["message"]["content"] == "Paris"
+    # Its id is made of public ids only: no row id leaves the server.
+    assert event["id"] == f"msg:{event['message']['id']}:{bot.user.uuid}"
     headers = request["headers"]
     assert signing.verify(
         bot.signing_secret, headers["x-slack-request-timestamp"], headers["x-slack-signature"], request["body"]

@@ -54,7 +54,8 @@ def post_json(path: str, payload, **headers):
 def test_the_url_is_shown_once_and_only_its_hash_is_kept(api, hook):
     assert hook["url"].startswith("http://testserver/api/v1/hooks/wsch_")
     token = hook["path"].rsplit("/", 1)[1]
-    stored = Webhook.objects.get(pk=hook["id"])
+    stored = Webhook.objects.get(uuid=hook["id"])
+    assert hook["id"] == str(stored.uuid)  # a public id, not the row's
     assert token not in str(Webhook.objects.filter(pk=stored.pk).values().get())
     listed = api.get(f"/api/v1/bots/{hook['bot'].uuid}/webhooks").json()["results"]
     assert [w["id"] for w in listed] == [hook["id"]] and "url" not in listed[0]
@@ -157,6 +158,8 @@ def test_a_revoked_webhook_stops(api, hook):
     assert r.status_code == 204
     assert post_json(hook["path"], {"text": "x"}).content == b"no_service"
     assert_error(api.delete(f"/api/v1/bots/{hook['bot'].uuid}/webhooks/{hook['id']}x"), 404, "not_found")
+    row = Webhook.objects.get(uuid=hook["id"]).pk
+    assert_error(api.delete(f"/api/v1/bots/{hook['bot'].uuid}/webhooks/{row}"), 404, "not_found")
 
 
 def test_a_webhook_only_into_a_conversation_the_bot_is_in(api, alice, bob):
