@@ -299,6 +299,7 @@ async function boot() {
       // (new contacts among them are subscribed to as the list comes).
       state.refused.clear();
       refreshLists();
+      calls.reconnected();
       notify.loadSettings(); // changed on another device meanwhile, maybe
     }
     first = false;

@@ -9,6 +9,8 @@ import { listPane, listRow, mainHeader, refill } from "./panes.js";
 import { emptyState, errorText, toast } from "./ui.js";
 
 let call = null; // the call this tab takes part in
+let owed = null; // {type, call_id}: an end the person asked for while the socket was down, sent on reconnect
+const cancelledInvites = new Set(); // refs of invites given up before the server named the call
 const incoming = new Map(); // call_id -> {frame, dialog}
 const seenIncoming = new Set();
 let log = null; // the call log, once loaded
@@ -83,7 +85,7 @@ function newPeerConnection(servers) {
       call.state = "active";
       call.answeredAt = call.answeredAt || Date.now();
       updateCallView();
-    } else if (pc.connectionState === "failed") {
+    } else if (pc.connectionState === "failed" && call.state !== "ending") {
       call.state = "reconnecting";
       updateCallView();
     }
@@ -125,7 +127,9 @@ export async function startCall(peer, media) {
     await call.pc.setLocalDescription(offer);
     if (!state.socket.send({ type: "call.invite", to: peer.id, media, sdp: { type: offer.type, sdp: offer.sdp }, ref: call.ref })) {
       finish({ text: t("Not connected. Try again when the connection is back.") });
+      return;
     }
+    call.invited = true;
   } catch (err) {
     finish({ text: mediaErrorText(err) });
   }
@@ -172,11 +176,14 @@ async function accept(frame) {
     await setRemote(frame.sdp);
     const answer = await call.pc.createAnswer();
     await call.pc.setLocalDescription(answer);
+    // Hung up while the browser opened the microphone: declined, not answered.
+    if (!call || call.id !== frame.call_id) return;
     state.socket.send({ type: "call.accept", call_id: call.id, sdp: { type: answer.type, sdp: answer.sdp } });
     // The callee may send candidates only once its accept is on the wire.
     call.signalling = true;
     flushIce();
   } catch (err) {
+    if (!call || call.id !== frame.call_id) return; // hung up meanwhile: declined already
     state.socket.send({ type: "call.reject", call_id: frame.call_id, reason: "media" });
     finish({ text: mediaErrorText(err) });
   }
@@ -187,16 +194,49 @@ function reject(frame) {
   state.socket.send({ type: "call.reject", call_id: frame.call_id });
 }
 
+// Hang up, whatever the call's state: the frame that ends it as the server
+// sees it. Before the server named an invite, the cancel goes when it does
+// (call.ringing); before this callee's accept went, it is a decline; with
+// the socket down, the call ends here and the frame goes on reconnect.
 export function hangUp() {
   if (!call) return;
   if (!call.id) {
+    if (call.invited) cancelledInvites.add(call.ref);
     finish({ text: t("Call cancelled") });
     return;
   }
+  if (call.role === "callee" && !call.signalling) {
+    state.socket.send({ type: "call.reject", call_id: call.id });
+    finish({ text: t("Call declined") });
+    return;
+  }
   const type = call.role === "caller" && call.state !== "active" && !call.answered ? "call.cancel" : "call.hangup";
-  state.socket.send({ type, call_id: call.id });
+  if (!state.socket.send({ type, call_id: call.id })) {
+    owed = { type, call_id: call.id };
+    finish({ text: t("Call ended") });
+    return;
+  }
   call.state = "ending";
   updateCallView();
+}
+
+// The socket is back. "A reconnecting socket is not told about an active
+// call": the call log says whether this tab's call is still going (the
+// server may have ended it, `failed`, while the socket was down; its
+// call.ended was missed). An end asked for meanwhile goes now.
+export function reconnected() {
+  if (owed) {
+    state.socket.send(owed);
+    owed = null;
+  }
+  const mine = call && call.id;
+  if (!mine) return;
+  loadLog()
+    .then(() => {
+      const entry = log && log.find((c) => c.id === mine);
+      if (entry && entry.state === "ended" && call && call.id === mine) finish({ text: outcomeText(entry, call.role) });
+    })
+    .catch(() => {});
 }
 
 function outcomeText(frame, role) {
@@ -244,6 +284,10 @@ function finish({ text }) {
 export function onFrame(frame) {
   switch (frame.type) {
     case "call.ringing":
+      if (cancelledInvites.delete(frame.ref)) {
+        state.socket.send({ type: "call.cancel", call_id: frame.call_id });
+        return;
+      }
       if (call && call.role === "caller" && !call.id && frame.ref === call.ref) {
         call.id = frame.call_id;
         call.signalling = true;
@@ -292,6 +336,10 @@ export function onFrame(frame) {
     case "error":
       if (call && !call.id && frame.ref === call.ref) {
         finish({ text: frame.code === "busy" ? outcomeText({ outcome: "busy" }, "caller") : errorText(frame) });
+      } else if (call && call.id && frame.ref === call.id && frame.code === "call_state" && call.state === "ending") {
+        // Our hang-up came after the server had ended the call (its
+        // call.ended went to a socket that was down): it is over.
+        finish({ text: t("Call ended") });
       } else if (call && call.id && frame.ref === call.id && frame.code !== "call_state") {
         toast(errorText(frame), { kind: "error" });
       }
@@ -368,6 +416,8 @@ function showCallView() {
     h("div.call-info", h("h2", nameOf(call.peer)), status, h("p.call-timer", { "aria-hidden": "true" }), peerMuted),
     h("div.call-controls", muteButton, cameraButton, hangButton, close),
   );
+  // Where the keyboard was (the call button), to go back to when the view closes.
+  call.opener = document.activeElement;
   const layer = document.getElementById("call-layer");
   layer.append(h("div.call-backdrop"), root);
   // The page behind is out of reach while the call view is up.
@@ -397,6 +447,7 @@ function closeCallView(ended) {
   if (!call) {
     document.getElementById("call-layer").replaceChildren();
     document.querySelector(".app").inert = false;
+    if (ended.opener && ended.opener.isConnected) ended.opener.focus();
   }
 }
 
