@@ -273,6 +273,7 @@ function finish({ text }) {
     // Only "Close" is left to do.
     for (const b of ended.ui.root.querySelectorAll(".call-controls .btn-round")) b.hidden = true;
     ended.ui.close.hidden = false;
+    ended.ui.close.onclick = () => closeCallView(ended);
     ended.ui.close.focus();
     ended.closeTimer = setTimeout(() => closeCallView(ended), 4000);
   }
@@ -401,7 +402,7 @@ function showCallView() {
     ? h("button.btn-round", { type: "button", "aria-pressed": "false", onclick: () => toggleTrack("video") }, svgIcon("video"), h("span", t("Camera off")))
     : null;
   const hangButton = h("button.btn-round.btn-danger", { type: "button", onclick: hangUp }, svgIcon("hangup"), h("span", t("Hang up")));
-  const close = h("button.btn", { type: "button", hidden: true, onclick: () => closeCallView(call || { ui: { root } }) }, t("Close"));
+  const close = h("button.btn", { type: "button", hidden: true }, t("Close")); // shown, with its handler, by finish()
   const root = h(
     `section.call-view${video ? ".call-video" : ".call-audio"}`,
     { role: "dialog", "aria-modal": "true", "aria-label": tf("Call with %(who)s", { who: nameOf(call.peer) }) },

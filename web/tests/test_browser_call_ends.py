@@ -156,8 +156,8 @@ def test_a_call_ended_while_the_socket_was_down_is_over_when_it_is_back(people, 
     ann.page.get_by_role("dialog", name="Call with Ben").get_by_role("button", name="Close").click()
     expect(ann.page.locator(".call-view")).to_have_count(0)
     assert ann.page.evaluate("document.querySelector('.app').inert") is False
-    # The keyboard is back on the button that placed the call.
-    expect(ann.page.locator(".chat-header").get_by_role("button", name="Voice call")).to_be_focused()
+    # The keyboard is back on the button that placed the call, at once.
+    expect(ann.page.locator(".chat-header").get_by_role("button", name="Voice call")).to_be_focused(timeout=1000)
     ann.assert_clean()
 
 
