@@ -171,7 +171,8 @@ export class Composer {
       if (!text.trim()) return;
       picker.close();
       if (this.editing) {
-        if (text !== this.editing.content) sendEdit(this.editing, text);
+        // Not sent (no connection; sendEdit says so): the box keeps the edit.
+        if (text !== this.editing.content && !sendEdit(this.editing, text)) return;
         this.cancelEdit();
         this.input.focus();
         return;

@@ -14,6 +14,7 @@ import { dropHidden, forgetHidden, fromServer, reloadConversations } from "./con
 import { keepEphemeral } from "./ephemeral.js";
 import { forwardFailed, forwardStored } from "./forward.js";
 import { mentionsMe } from "./mentions.js";
+import { sendRefused } from "./pending.js";
 import { withMe } from "./reactions.js";
 import { dropSuggestionsFor, keepSuggestions, noteMessage } from "./suggestions.js";
 import { isSilent } from "./text.js";
@@ -306,10 +307,16 @@ export function onFrame(frame) {
       if (target && newer(`reaction:${target.id}`, frame.seq)) replaceMessage({ ...target, reactions: frame.reactions || [] });
       return;
     }
-    case "error":
+    case "error": {
       if (forwardFailed(frame) || commandAnswered(frame)) return;
-      openView()?.onError(frame);
+      // A send refused is kept in its own conversation's box, whichever chat
+      // is open (a resend after a reconnect is answered wherever one is):
+      // if its chat is open, it says so at once.
+      const refused = sendRefused(frame);
+      if (refused) viewOf(refused.conversationId)?.pending.refresh(refused.pending);
+      else openView()?.onError(frame);
       return;
+    }
     case "command.ack":
       commandAnswered(frame);
       return;

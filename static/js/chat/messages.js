@@ -231,7 +231,9 @@ export class MessageList {
       const node = this.nodeFor(b.bySeq.get(seq));
       if (node) nodes.push(node);
     }
-    for (const p of b.pending.values()) nodes.push(p.node || (p.node = this.view.pending.node(p)));
+    // Drawn from what they are now: one may have been refused, or the
+    // connection come back, while its chat was not open.
+    for (const p of b.pending.values()) nodes.push((p.node = this.view.pending.node(p)));
     clear(this.list, nodes);
     for (const frame of ephemeralIn(this.id)) this.placeEphemeral(ephemeralNode(frame));
     this.list.classList.toggle("selecting", this.view.select.active);

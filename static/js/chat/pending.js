@@ -3,14 +3,48 @@
 // uploads first), the socket's outbox sends them, and until their own stored
 // message takes their place they stand at the end of the list as
 // *Uploading…*, *Sending…* or *Not sent* (with *Retry* and *Remove*). They are kept in the conversation's box
-// (box().pending, by client_msg_id), so they outlive the view.
+// (box().pending, by client_msg_id), so they outlive the view: a refusal
+// that comes while their chat is not open is kept on them (sendRefused), and
+// the chat draws them from what they are when it is shown.
 
 import { upload } from "../api.js";
 import { formatSize, h, t, tf, uuid4 } from "../dom.js";
-import { box, state } from "../state.js";
+import { box, emit, state } from "../state.js";
 import { errorText, toast } from "../ui.js";
 import { quoteBlock } from "./message.js";
 import { dropSuggestions } from "./suggestions.js";
+
+// Refusals of a send that last until the chat's state changes.
+const LASTING = ["blocked", "not_contact", "not_member", "group_disabled"];
+
+// An `error` frame about one of this tab's sends, in whichever conversation
+// (the outbox resends after a reconnect, whatever chat is open, or none):
+// refused for a lasting reason (the socket retries `rate_limited` and
+// `unavailable` by itself). The pending message says *Not sent* from now on;
+// a refusal no retry can help is kept for its chat (state.refused), whose
+// composer says so instead, now or when it opens. Returns the pending
+// message and its conversation's id, or null if the frame is about none.
+export function sendRefused(frame) {
+  if (!frame.ref) return null;
+  for (const [conversationId, b] of state.boxes) {
+    const p = b.pending.get(frame.ref);
+    if (!p) continue;
+    p.state = "failed";
+    p.error = errorText(frame);
+    if (LASTING.includes(frame.code)) {
+      state.refused.set(conversationId, frame.code);
+      const conv = state.conversations.get(conversationId);
+      if (frame.code === "blocked" && conv && conv.peer) {
+        // Presence is not shared across a block: what the tab knew is stale.
+        state.presence.delete(conv.peer.id);
+        emit("presence", {});
+      }
+      emit("refused", conversationId);
+    }
+    return { conversationId, pending: p };
+  }
+  return null;
+}
 
 export class PendingMessages {
   constructor(view) {
@@ -27,6 +61,11 @@ export class PendingMessages {
   }
 
   sendFile(file) {
+    // Said here, in the person's language (the server refuses it too, in English).
+    if (file.size === 0) {
+      toast(tf("“%(name)s” is empty.", { name: file.name }), { kind: "error" });
+      return;
+    }
     if (file.size > state.config.max_file) {
       toast(tf("“%(name)s” is larger than %(max)s.", { name: file.name, max: formatSize(state.config.max_file) }), { kind: "error" });
       return;
@@ -130,16 +169,5 @@ export class PendingMessages {
     box(this.view.id).pending.delete(p.cmid);
     if (p.node) p.node.remove();
     if (p.previewUrl) URL.revokeObjectURL(p.previewUrl);
-  }
-
-  // An `error` frame about one of them: refused for a lasting reason (the
-  // socket retries `rate_limited` and `unavailable` by itself). Whether it was.
-  failed(frame) {
-    const p = frame.ref && box(this.view.id).pending.get(frame.ref);
-    if (!p) return false;
-    p.state = "failed";
-    p.error = errorText(frame);
-    this.refresh(p);
-    return true;
   }
 }

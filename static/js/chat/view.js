@@ -18,8 +18,6 @@ import { Selection } from "./select.js";
 
 // Frames about one message that answer a `ref` of ours: refused, they say why.
 const REFUSABLE = ["recall-", "edit-", "react-"];
-// Refusals of a send that last until the chat's state changes.
-const LASTING = ["blocked", "not_contact", "not_member", "group_disabled"];
 
 let view = null; // the open conversation's view, if any
 
@@ -173,20 +171,8 @@ class ConversationView {
     this.messages.redrawReceipts();
   }
 
+  // A change to one of its messages refused (a refused send: pending.js sendRefused).
   onError(frame) {
-    if (this.pending.failed(frame)) {
-      // A refusal that no retry can help: the composer says so instead.
-      if (LASTING.includes(frame.code)) {
-        state.refused.set(this.id, frame.code);
-        if (frame.code === "blocked" && this.conv.peer) {
-          // Presence is not shared across a block: what the tab knew is stale.
-          state.presence.delete(this.conv.peer.id);
-          emit("presence", {});
-        }
-        emit("refused", this.id);
-      }
-      return;
-    }
     if (frame.ref && REFUSABLE.some((prefix) => frame.ref.startsWith(prefix))) toast(errorText(frame), { kind: "error" });
   }
 

@@ -1,0 +1,158 @@
+"""What this tab sends and has not seen stored is never lost or left saying
+the wrong thing, in a real browser: a message the server refuses while its
+chat is not open (resent after a reconnect, whatever the person is looking
+at) says *Not sent* with *Retry* and *Remove* when the chat is shown again,
+and its composer says why, as for a refusal seen live; an edit saved while
+the connection is down keeps the box in edit mode with the new text."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from web.tests.browser import send_as, wait_js
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.one_config,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.timeout(120),
+]
+
+WAITING = "Not sent yet · will send when back online"
+
+
+def _pair(user_factory, a: str, b: str) -> tuple:
+    """Ann and Ben, contacts, and their chat's id."""
+    from contacts.services import do_connect
+    from conversations.models import Conversation
+
+    ann = user_factory(a, nickname="Ann")
+    ben = user_factory(b, nickname="Ben")
+    contact = do_connect(user=ann, other=ben)
+    return ann, ben, str(Conversation.objects.get(pk=contact.conversation_id).uuid)
+
+
+@pytest.mark.parametrize("elsewhere", ["contacts", "another_chat"])
+def test_a_send_refused_while_its_chat_is_not_open_says_not_sent_when_shown_again(people, user_factory, elsewhere):
+    """Ann writes to Ben while offline; Ben blocks her meanwhile; she moves on
+    (another section, or another chat) and the network comes back. The
+    outbox resends, the server refuses (`blocked`): back in Ben's chat the
+    bubble says *Not sent* with *Retry* and *Remove* (not "will send when back
+    online", forever), and the composer says she can't write there, as when
+    the refusal comes with the chat open. The chat she was in is untouched."""
+    from conftest import PASSWORD
+    from contacts.services import do_block, do_connect
+
+    ann_user, ben_user, _ = _pair(user_factory, "ann_refused", "ben_refused")
+    cat_user = user_factory("cat_refused", nickname="Cat")
+    do_connect(user=ann_user, other=cat_user)
+    ann = people()
+    ann.login("ann_refused", PASSWORD)
+    page = ann.page
+    ann.open_chat("Ben")
+
+    page.context.set_offline(True)
+    page.evaluate("window.wsc.socket.drop()")
+    expect(page.locator("#conn-banner")).to_be_visible(timeout=8000)
+    ann.send("are you there?")
+    pending = page.locator("[data-pending]")
+    expect(pending.locator(".msg-status")).to_have_text(WAITING, timeout=8000)
+
+    do_block(user=ben_user, target_id=str(ann_user.uuid))
+    if elsewhere == "contacts":
+        ann.nav("contacts")
+    else:
+        ann.open_chat("Cat")
+    expect(pending).to_have_count(0)
+
+    page.context.set_offline(False)
+    ann.wait_online()
+    # Resent and answered: the refusal is no longer in the outbox.
+    wait_js(page, "window.wsc.socket.outbox.frames.size === 0")
+    page.wait_for_timeout(300)  # the error frame handled
+    if elsewhere == "another_chat":
+        # Cat's chat is not the one refused.
+        expect(page.get_by_label("Message", exact=True)).to_be_visible()
+        expect(page.locator(".composer-disabled")).to_have_count(0)
+
+    ann.open_chat("Ben")
+    expect(ann.message("are you there?")).to_have_count(1)
+    status = pending.locator(".msg-status")
+    expect(status).to_have_text("Not sent: One of you has blocked the other.")
+    expect(pending).not_to_have_class(re.compile(r"\bwaiting\b"))
+    expect(pending.get_by_role("button", name="Retry")).to_be_visible()
+    expect(pending.get_by_role("button", name="Remove")).to_be_visible()
+    expect(page.locator(".composer-disabled")).to_have_text("You can't send messages in this chat.")
+    expect(page.get_by_label("Message", exact=True)).to_have_count(0)
+
+    # Remove takes it away for good: it is not in the chat when it opens again.
+    pending.get_by_role("button", name="Remove").click()
+    expect(pending).to_have_count(0)
+    ann.nav("contacts")
+    ann.open_chat("Ben")
+    expect(ann.message("are you there?")).to_have_count(0)
+    ann.assert_clean()
+
+
+def test_an_edit_saved_while_offline_stays_in_the_box(people, user_factory):
+    """Ann rewrites her message and saves it while the connection is down:
+    she is told it was not sent, and the box still holds her new words, in
+    edit mode (Save, the bar, ×). Saved again once the connection is back,
+    the edit goes."""
+    from conftest import PASSWORD
+
+    ann_user, _, direct = _pair(user_factory, "ann_edit_off", "ben_edit_off")
+    send_as(ann_user, direct, "see you at 8")
+    ann = people()
+    ann.login("ann_edit_off", PASSWORD)
+    page = ann.page
+    ann.open_chat("Ben")
+    expect(ann.message("see you at 8")).to_be_visible()
+
+    ann.open_menu("see you at 8").get_by_role("menuitem", name="Edit").click()
+    box = page.get_by_label("Message", exact=True)
+    bar = page.locator(".composer-context")
+    expect(box).to_have_value("see you at 8")
+    box.fill("see you at 9")
+
+    page.context.set_offline(True)
+    page.evaluate("window.wsc.socket.drop()")
+    expect(page.locator("#conn-banner")).to_be_visible(timeout=8000)
+    box.press("Enter")
+    expect(page.locator(".toast", has_text="Not connected. Try again when the connection is back.")).to_be_visible()
+    expect(box).to_have_value("see you at 9")
+    expect(bar).to_contain_text("Edit message")
+    expect(page.get_by_role("button", name="Save")).to_be_visible()
+    expect(ann.message("see you at 8")).to_have_count(1)  # unchanged
+
+    page.context.set_offline(False)
+    ann.wait_online()
+    page.get_by_role("button", name="Save").click()
+    expect(ann.message("see you at 9")).to_be_visible()
+    expect(ann.item("see you at 9").locator(".msg-edited")).to_have_text("edited")
+    expect(box).to_have_value("")
+    expect(bar).to_be_hidden()
+    ann.assert_clean()
+
+
+def test_an_empty_file_is_refused_in_the_persons_language_before_it_is_sent(people, user_factory):
+    """Ann, whose browser speaks Chinese, picks an empty file: she is told in
+    Chinese at once, and nothing is uploaded or left pending (the server's
+    refusal is in English)."""
+    from conftest import PASSWORD
+    from files.models import File
+
+    ann_user, _, _ = _pair(user_factory, "ann_empty", "ben_empty")
+    ann = people(locale="zh-CN")
+    ann.login("ann_empty", PASSWORD)
+    ann.open_chat("Ben")
+    page = ann.page
+    page.locator("#composer-file").set_input_files([{"name": "空.txt", "mimeType": "text/plain", "buffer": b""}])
+    expect(page.locator(".toast", has_text="“空.txt”是空文件。")).to_be_visible()
+    page.wait_for_timeout(500)
+    expect(page.locator(".messages .pending")).to_have_count(0)
+    assert not File.objects.filter(owner=ann_user).exists()
+    ann.assert_clean()
