@@ -49,14 +49,23 @@ def redact(text: str) -> str:
     return _SECRET_JSON.sub(r'\1"[redacted]"', text)
 
 
+# A record's own attributes; anything else on it is an `extra=` field.
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "request_id"}
+
+
 class RedactSecretsFilter(logging.Filter):
-    """Masks secrets in the message and the traceback of every record."""
+    """Masks secrets in the message, the extra fields (the access log's
+    `path`, which the JSON format writes out) and the traceback of every
+    record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         cleaned = redact(message)
         if cleaned != message:
             record.msg, record.args = cleaned, None
+        for key, value in list(vars(record).items()):
+            if key not in _STANDARD and isinstance(value, str):
+                setattr(record, key, redact(value))
         if record.exc_info and not record.exc_text:
             record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
         elif record.exc_text:
@@ -93,9 +102,6 @@ def _one_warning_line(record: logging.LogRecord) -> None:
         record.levelno, record.levelname = logging.WARNING, "WARNING"
 
 
-_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "request_id"}
-
-
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         out = {
@@ -107,7 +113,9 @@ class JsonFormatter(logging.Formatter):
         }
         for key, value in record.__dict__.items():
             if key not in _STANDARD and not key.startswith("_"):
-                out[key] = value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
+                # An object (Django's `request` on its error records) as its
+                # text, masked like the rest (its repr shows the path).
+                out[key] = value if isinstance(value, (str, int, float, bool, type(None))) else redact(str(value))
         if record.exc_text:
             out["exc"] = record.exc_text
         elif record.exc_info:

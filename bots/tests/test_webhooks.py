@@ -62,6 +62,41 @@ def test_the_url_is_shown_once_and_only_its_hash_is_kept(api, hook):
     assert listed[0]["conversation"] == str(hook["group"].conversation.uuid)
 
 
+def test_the_webhooks_secret_never_reaches_the_log_in_either_format(hook):
+    """The access log names the path, and the JSON format writes the path out
+    as a field of its own: the secret in it is masked there too."""
+    import io
+    import logging
+
+    from chatsite.logging import JsonFormatter, RedactSecretsFilter, RequestIdFilter
+
+    token = hook["path"].rsplit("/", 1)[1]
+    lines = {"text": io.StringIO(), "json": io.StringIO()}
+    handlers = []
+    for name, formatter in (("text", logging.Formatter("%(message)s")), ("json", JsonFormatter())):
+        handler = logging.StreamHandler(lines[name])
+        handler.setFormatter(formatter)
+        handler.addFilter(RequestIdFilter())
+        handler.addFilter(RedactSecretsFilter())
+        handlers.append(handler)
+    access = logging.getLogger("chatsite.access")
+    level = access.level
+    access.setLevel(logging.INFO)
+    for handler in handlers:
+        access.addHandler(handler)
+    try:
+        post_json(hook["path"], {"text": "deploy done"})
+    finally:
+        for handler in handlers:
+            access.removeHandler(handler)
+        access.setLevel(level)
+    written = json.loads(lines["json"].getvalue().splitlines()[-1])
+    assert written["path"].startswith("/api/v1/hooks/wsch_") and token not in written["path"], written
+    assert "/api/v1/hooks/wsch_" in lines["text"].getvalue()
+    for name, out in lines.items():
+        assert token not in out.getvalue(), name
+
+
 def test_a_json_payload_posts_as_the_bot(hook, message_worker):
     r = post_json(hook["path"], {"text": "Build <https://ci.example/42|#42> passed &amp; deployed"})
     assert (r.status_code, r.content, r["Content-Type"]) == (200, b"ok", "text/plain")
