@@ -1,5 +1,6 @@
-"""Requests to URLs that users supply (bots' outgoing webhooks): the one way
-the server makes them, so that none reaches the server's own network.
+"""Requests to URLs that users supply (bots' outgoing webhooks with
+post_json, push endpoints with vetted_session): the one way the server makes
+them, so that none reaches the server's own network.
 
 Every hop (the URL given, then each redirect) passes the same policy:
 
@@ -40,12 +41,17 @@ import ssl
 import string
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import quote, urljoin, urlsplit
 
+import requests
 from django.conf import settings
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from chatsite.errors import Invalid
 
@@ -438,3 +444,102 @@ def _failure(exc: Exception, deadline: _Deadline) -> str:
     if isinstance(exc, http.client.HTTPException):
         return "the server's response is malformed"
     return "connection failed"
+
+
+# --------------------------------------------------------------------------- a pooled session (push)
+#
+# Push services take many requests to few hosts, so the notifier keeps its
+# connections (requests' pool) instead of post_json's one connection per
+# request. The pool's connections pass the same policy: each new connection
+# resolves the host once, refuses it unless every address is allowed, and
+# connects to one of those addresses (TLS still checks the URL's host name),
+# so DNS rebinding cannot swap the address between the check and the connect.
+
+
+class RefusedAddress(NewConnectionError):
+    """A vetted connection refused by the policy (nothing was sent)."""
+
+    reason = "the host resolves to a non-public address"
+
+
+def refusal(exc: BaseException) -> str | None:
+    """The policy's reason if a vetted session's request failed because of it
+    (requests wraps it in urllib3's MaxRetryError), else None."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return None
+        if isinstance(seen, RefusedAddress):
+            return RefusedAddress.reason
+        inner = getattr(seen, "reason", None)
+        if not isinstance(inner, BaseException):
+            inner = seen.args[0] if seen.args and isinstance(seen.args[0], BaseException) else seen.__cause__
+        seen = inner
+    return None
+
+
+class _Vetted:
+    """urllib3 connection mixin: `_new_conn` resolves, vets and connects to
+    the vetted address. `allowance()` is the networks let through."""
+
+    allowance: Callable[[], Sequence[Network]]
+
+    def _new_conn(self) -> socket.socket:
+        try:
+            infos = socket.getaddrinfo(self._dns_host, self.port, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError) as exc:
+            raise NewConnectionError(self, "the host does not resolve") from exc
+        allowed = self.allowance()
+        if not infos or not all(is_allowed(ipaddress.ip_address(i[4][0].split("%", 1)[0]), allowed) for i in infos):
+            raise RefusedAddress(self, f"refused: {RefusedAddress.reason}")
+        error: OSError = OSError("no address")
+        for family, kind, proto, _, sockaddr in infos:
+            sock = socket.socket(family, kind, proto)
+            for option in self.socket_options or ():
+                sock.setsockopt(*option)
+            if isinstance(self.timeout, int | float):
+                sock.settimeout(self.timeout)
+            try:
+                sock.connect(sockaddr)
+                return sock
+            except OSError as exc:
+                sock.close()
+                error = exc
+        if isinstance(error, TimeoutError):
+            raise ConnectTimeoutError(self, "timed out connecting") from error
+        raise NewConnectionError(self, f"connection failed: {type(error).__name__}") from error
+
+
+def vetted_session(allowance: Callable[[], Sequence[Network]]) -> requests.Session:
+    """A requests Session whose every connection passes the policy (the
+    networks `allowance()` returns let through, else public addresses only),
+    that follows no redirect and reads no proxy variables."""
+
+    class VettedHTTP(_Vetted, HTTPConnection):
+        pass
+
+    class VettedHTTPS(_Vetted, HTTPSConnection):
+        pass
+
+    VettedHTTP.allowance = VettedHTTPS.allowance = staticmethod(allowance)
+    pools = {
+        "http": type("VettedHTTPPool", (HTTPConnectionPool,), {"ConnectionCls": VettedHTTP}),
+        "https": type("VettedHTTPSPool", (HTTPSConnectionPool,), {"ConnectionCls": VettedHTTPS}),
+    }
+
+    class Adapter(HTTPAdapter):
+        def init_poolmanager(self, *args, **kwargs) -> None:
+            super().init_poolmanager(*args, **kwargs)
+            self.poolmanager.pool_classes_by_scheme = pools
+
+    class Session(requests.Session):
+        def request(self, *args, **kwargs):
+            kwargs["allow_redirects"] = False  # a redirect could point anywhere
+            return super().request(*args, **kwargs)
+
+    session = Session()
+    session.trust_env = False  # a proxy would be the address dialled, not the host vetted
+    adapter = Adapter()
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session

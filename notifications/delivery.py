@@ -58,7 +58,7 @@ from pywebpush import WebPusher
 
 from accounts.models import User
 from calls.models import Call, CallMedia, CallState
-from chatsite import metrics, wire
+from chatsite import metrics, outbound, wire
 from chatsite.errors import Invalid
 from chatsite.sendloop import SendLoop
 from contacts.models import Block, Contact, ContactRequest, RequestStatus
@@ -68,7 +68,7 @@ from conversations.selectors import unread_totals
 from files.selectors import avatar_url
 from notifications.models import NotificationSettings, Preview, PushDelivery, PushKind, PushState, PushSubscription
 from notifications.selectors import settings_for
-from notifications.services import check_endpoint, do_remove_subscription
+from notifications.services import check_endpoint, do_remove_subscription, push_allowance
 
 logger = logging.getLogger(__name__)
 
@@ -540,24 +540,19 @@ def prepare(batch: Batch, delivery: PushDelivery, now: dt.datetime) -> Push | st
 # --------------------------------------------------------------------------- sending
 
 
-class _NoRedirects(requests.Session):
-    """Push services answer, they do not redirect: a redirect could point
-    anywhere (an internal address), so it is never followed."""
-
-    def request(self, *args, **kwargs):
-        kwargs["allow_redirects"] = False
-        return super().request(*args, **kwargs)
-
-
 _local = threading.local()
 _vapid_lock = threading.Lock()
 _vapid_headers: dict[str, tuple[float, dict]] = {}
 
 
 def _session() -> requests.Session:
+    """This thread's pooled session to the push services: every connection it
+    opens goes to an address checked public when it was resolved (no DNS
+    rebinding between the check and the connect), and no redirect is
+    followed (chatsite.outbound)."""
     session = getattr(_local, "session", None)
     if session is None:
-        session = _local.session = _NoRedirects()
+        session = _local.session = outbound.vetted_session(push_allowance)
     return session
 
 
@@ -605,6 +600,8 @@ def post(push: Push) -> Outcome:
             timeout=settings.PUSH_TIMEOUT_S,
         )
     except requests.RequestException as exc:
+        if refused := outbound.refusal(exc):  # DNS said public, then not: nothing was sent
+            return Outcome(status=None, error=f"refused endpoint: {refused}")
         return Outcome(status=None, error=f"{type(exc).__name__}: {exc}"[:200])
     retry_after = None
     raw = response.headers.get("Retry-After")

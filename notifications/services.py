@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from accounts.models import LoginSession, User
+from chatsite import outbound
 from chatsite.errors import Conflict, Invalid, NotFound
 from chatsite.wire import parse_uuid
 from notifications.models import NotificationSettings, PushSubscription
@@ -80,11 +81,17 @@ def endpoint_hash(endpoint: str) -> str:
     return hashlib.sha256(endpoint.encode()).hexdigest()
 
 
+_ANYWHERE = (ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0"))
+
+
+def push_allowance() -> tuple:
+    """The networks a push may go to besides public addresses: none, or any
+    with PUSH_ALLOW_HTTP (tests run a push service on loopback)."""
+    return _ANYWHERE if settings.PUSH_ALLOW_HTTP else ()
+
+
 def _refused_address(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return not ip.is_global or ip.is_multicast
+    return not outbound.is_allowed(ipaddress.ip_address(address.split("%", 1)[0]), ())
 
 
 def check_endpoint(endpoint: str) -> None:

@@ -314,3 +314,71 @@ def test_the_unread_count_of_a_push_is_the_chat_lists_without_muted_chats(alice,
     assert totals[bob.pk] == 3  # two in the direct chat, Carol's in the group
     Member.objects.filter(user=bob, conversation=group.conversation).update(muted=True)
     assert unread_totals(user_ids=[bob.pk])[bob.pk] == 2
+
+
+def test_a_push_endpoint_that_rebinds_to_an_internal_address_is_never_connected_to(settings, monkeypatch):
+    """DNS rebinding: the endpoint's host answers a public address to the
+    check and loopback to the connect. The connection goes only to an
+    address that was checked, so the internal service hears nothing."""
+    import base64
+    import socket
+    import threading
+    import types
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    settings.PUSH_ALLOW_HTTP = False
+    internal = socket.socket()
+    internal.bind(("127.0.0.1", 0))
+    internal.listen(1)
+    internal.settimeout(3)
+    port = internal.getsockname()[1]
+    heard: list[bytes] = []
+
+    def listen() -> None:
+        try:
+            conn, _ = internal.accept()
+        except OSError:
+            return
+        conn.settimeout(2)
+        try:
+            heard.append(conn.recv(100))
+        except OSError:
+            heard.append(b"(connected)")
+        conn.close()
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    real = socket.getaddrinfo
+    answers: list[str] = []
+
+    def rebinding(host, port_, *args, **kwargs):
+        if host != "rebind.example":
+            return real(host, port_, *args, **kwargs)
+        answers.append("93.184.216.34" if not answers else "127.0.0.1")  # TTL 0: public, then loopback
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (answers[-1], port_))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    monkeypatch.setattr(delivery._local, "session", None, raising=False)
+
+    def b64(raw: bytes) -> str:
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    point = (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    )
+    sub = types.SimpleNamespace(
+        endpoint=f"https://rebind.example:{port}/push/1", p256dh=b64(point), auth=b64(b"A" * 16)
+    )
+    push = types.SimpleNamespace(
+        delivery=types.SimpleNamespace(subscription=sub), urgency="normal", payload={"t": "x"}, ttl=60
+    )
+    outcome = delivery.post(push)
+    listener.join(timeout=4)
+    internal.close()
+    assert answers == ["93.184.216.34", "127.0.0.1"], answers  # checked, then resolved again to connect
+    assert outcome.status is None and "non-public address" in outcome.error, outcome
+    assert heard == [], heard
