@@ -317,6 +317,28 @@ def sms_code(tmp_path_factory, phone: str, *, after: int = 0) -> str:
         time.sleep(0.1)
 
 
+def ended_call(caller, callee, *, media: str = "audio", outcome: str = "completed", seconds: int = 30, ago=None):
+    """A call already in the log: started `ago` (a timedelta, default five
+    minutes) before now, lasting `seconds` (answered only if completed)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from calls.models import Call
+
+    started = timezone.now() - (ago if ago is not None else timedelta(minutes=5))
+    return Call.objects.create(
+        caller=caller,
+        callee=callee,
+        media=media,
+        state="ended",
+        outcome=outcome,
+        started_at=started,
+        ended_at=started + timedelta(seconds=seconds),
+        duration_s=seconds if outcome == "completed" else 0,
+    )
+
+
 def send_as(sender, conversation: str, text: str, **extra) -> str:
     """`sender` sends `text` (with reply_to, mentions, ...) from the server's
     side; returns the stored message's id."""

@@ -8,10 +8,9 @@ import re
 from datetime import timedelta
 
 import pytest
-from django.utils import timezone
 from playwright.sync_api import expect
 
-from web.tests.browser import PHONE, day_safe_now
+from web.tests.browser import PHONE, day_safe_now, ended_call
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
 
@@ -77,24 +76,13 @@ def test_the_call_log_says_when_briefly_and_reds_only_missed_calls(people, user_
 def test_a_calls_details_sit_in_a_card_with_the_panes_margins(people, user_factory):
     """Desktop: a call's detail card keeps the pane's padding on both sides and
     its own width, instead of running from edge to edge of the pane."""
-    from calls.models import Call
     from conftest import PASSWORD
     from contacts.services import do_connect
 
     ann = user_factory("ann_card", nickname="Ann")
     ben = user_factory("ben_card", nickname="Ben")
     do_connect(user=ann, other=ben)
-    started = timezone.now() - timedelta(minutes=5)
-    Call.objects.create(
-        caller=ann,
-        callee=ben,
-        media="video",
-        state="ended",
-        outcome="completed",
-        started_at=started,
-        ended_at=started + timedelta(seconds=75),
-        duration_s=75,
-    )
+    ended_call(ann, ben, media="video", seconds=75)
     person = people()
     person.login("ann_card", PASSWORD)
     person.nav("calls")

@@ -13,7 +13,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from web.tests.browser import Held, send_as
+from web.tests.browser import Held, ended_call, send_as
 
 pytestmark = [
     pytest.mark.browser,
@@ -442,25 +442,11 @@ def test_a_call_opened_at_its_address_is_drawn_when_the_log_comes(people, user_f
     """A call's address opened while the call log loads: the pane says it is
     loading, then shows the call; an address of no call of Ann's says so."""
     import uuid
-    from datetime import timedelta
 
-    from django.utils import timezone
-
-    from calls.models import Call
     from conftest import PASSWORD
 
     ann_user, ben_user, _ = _pair(user_factory, "ann_calladdr", "ben_calladdr")
-    started = timezone.now() - timedelta(minutes=3)
-    call = Call.objects.create(
-        caller=ben_user,
-        callee=ann_user,
-        media="audio",
-        state="ended",
-        outcome="completed",
-        started_at=started,
-        ended_at=started + timedelta(seconds=42),
-        duration_s=42,
-    )
+    call = ended_call(ben_user, ann_user, seconds=42)
     ann = people()
     ann.login("ann_calladdr", PASSWORD)
     page = ann.page
