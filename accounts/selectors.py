@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from django.db.models import Exists, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import LoginSession, User, UserStatus
 from accounts.phones import try_normalize_phone
@@ -74,7 +75,7 @@ def access_user(*, viewer: User, user_id: object) -> User:
     """Any signed-in user may see another's public profile; deleted accounts are gone."""
     user = get_user_by_id(user_id=user_id)
     if user is None or user.status == UserStatus.DELETED:
-        raise NotFound("No such user.")
+        raise NotFound(gettext("No such user."))
     return user
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+from django.utils.translation import gettext
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
@@ -56,7 +57,7 @@ def issue(session: LoginSession) -> TokenPair:
 def _claims(token: AccessToken | RefreshToken) -> Claims:
     uid, sid, jti = token.get("uid"), token.get("sid"), token.get("jti")
     if not (isinstance(uid, str) and isinstance(sid, str) and isinstance(jti, str)):
-        raise NotAuthenticated("The token is malformed.")
+        raise NotAuthenticated(gettext("The token is malformed."))
     return Claims(user_uuid=uid, session_uuid=sid, jti=jti)
 
 
@@ -74,7 +75,7 @@ _now = time.time
 def decode_access(raw: object) -> Claims:
     """Signature, algorithm, expiry and type (`access`); raises NotAuthenticated."""
     if not isinstance(raw, str) or not raw or len(raw) > 4096:
-        raise NotAuthenticated("A valid access token is required.")
+        raise NotAuthenticated(gettext("A valid access token is required."))
     hit = _VERIFIED.get(raw)
     # Within its `exp` (the check itself allows LEEWAY more: past `exp`, check again).
     if hit is not None and _now() < hit[1]:
@@ -84,7 +85,7 @@ def decode_access(raw: object) -> Claims:
         claims = _claims(token)
     except TokenError:
         _VERIFIED.pop(raw, None)
-        raise NotAuthenticated("The access token is invalid or expired.") from None
+        raise NotAuthenticated(gettext("The access token is invalid or expired.")) from None
     if len(_VERIFIED) >= VERIFIED_MAX:
         # Drop the oldest half (dicts keep insertion order); threads may race here harmlessly.
         for key in list(_VERIFIED)[: VERIFIED_MAX // 2]:
@@ -101,8 +102,8 @@ def _forget_verified(*, setting: str, **kwargs) -> None:
 
 def decode_refresh(raw: object) -> Claims:
     if not isinstance(raw, str) or not raw or len(raw) > 4096:
-        raise NotAuthenticated("A valid refresh token is required.")
+        raise NotAuthenticated(gettext("A valid refresh token is required."))
     try:
         return _claims(RefreshToken(raw))
     except TokenError:
-        raise NotAuthenticated("The refresh token is invalid or expired.") from None
+        raise NotAuthenticated(gettext("The refresh token is invalid or expired.")) from None

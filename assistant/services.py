@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from django.db import transaction
+from django.utils.translation import gettext
 
 from accounts.models import User
 from assistant.models import AssistantPreference, MessageVector
@@ -25,7 +26,9 @@ def do_set_smart_replies(*, user: User, on: bool) -> bool:
     starts from the next message. Nobody else is told: the assistant worker
     reads the setting at each batch."""
     if on and not smart_replies_available():
-        raise Conflict("Smart replies are turned off on this server (ASSISTANT=0); they cannot be switched on.")
+        raise Conflict(
+            gettext("Smart replies are turned off on this server (ASSISTANT=0); they cannot be switched on.")
+        )
     with transaction.atomic():
         AssistantPreference.objects.update_or_create(user=user, defaults={"smart_replies": on})
         if not on:

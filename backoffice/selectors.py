@@ -7,6 +7,7 @@ after `after_id`), and one query whatever the page size."""
 from __future__ import annotations
 
 from django.db.models import Q, QuerySet
+from django.utils.translation import gettext
 
 from accounts.models import User, UserStatus
 from accounts.phones import try_normalize_phone
@@ -23,7 +24,7 @@ def _clean_q(q: object) -> str:
     if q is None:
         return ""
     if not isinstance(q, str) or len(q) > Q_MAX:
-        raise Invalid.field("q", f"At most {Q_MAX} characters.")
+        raise Invalid.field("q", gettext("At most %(q_max)s characters.") % {"q_max": Q_MAX})
     return q.strip()
 
 
@@ -31,7 +32,7 @@ def _clean_status(status: object, choices: list[str]) -> str | None:
     if status in (None, ""):
         return None
     if status not in choices:
-        raise Invalid.field("status", f"One of {', '.join(choices)}.")
+        raise Invalid.field("status", gettext("One of %(n)s.") % {"n": ", ".join(choices)})
     return status  # type: ignore[return-value]
 
 
@@ -86,11 +87,11 @@ def list_audit(*, actor: object = None, target: object = None, after_id: int | N
     if actor not in (None, ""):
         uid = parse_uuid(actor)
         if uid is None:
-            raise Invalid.field("actor", "Must be a user id.")
+            raise Invalid.field("actor", gettext("Must be a user id."))
         qs = qs.filter(actor__uuid=uid)
     if target not in (None, ""):
         uid = parse_uuid(target)
         if uid is None:
-            raise Invalid.field("target", "Must be a user or group id.")
+            raise Invalid.field("target", gettext("Must be a user or group id."))
         qs = qs.filter(target_id=str(uid))
     return _page(qs, after_id=after_id, limit=limit)

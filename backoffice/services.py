@@ -40,6 +40,7 @@ from __future__ import annotations
 import logging
 
 from django.db import transaction
+from django.utils.translation import gettext
 
 from accounts.actions.profile import announce_profile
 from accounts.actions.sessions import CLOSE_DISABLED, do_revoke_user_sessions
@@ -84,7 +85,7 @@ def _clean_via(via: str) -> str:
 def require_admin(actor: User) -> None:
     """Only an active administrator may use the back office (`forbidden`)."""
     if not (actor.is_authenticated and actor.is_admin and actor.status == UserStatus.ACTIVE):
-        raise Forbidden("Only administrators may do this.")
+        raise Forbidden(gettext("Only administrators may do this."))
 
 
 def user_label(user: User) -> str:
@@ -120,21 +121,21 @@ def _lock_user(user_id: object) -> User:
     uid = parse_uuid(user_id)
     user = User.objects.select_for_update().filter(uuid=uid).first() if uid else None
     if user is None:
-        raise NotFound("No such user.")
+        raise NotFound(gettext("No such user."))
     return user
 
 
 def _check_target(actor: User, target: User, *, what: str, against_self: bool) -> None:
     """The rules of step 2 (see the module docstring) for acting on `target`."""
     if against_self and target.pk == actor.pk:
-        raise Conflict(f"You cannot {what} yourself.")
+        raise Conflict(gettext("You cannot %(what)s yourself.") % {"what": what})
     if against_self and target.is_superuser and not actor.is_superuser:
-        raise Forbidden(f"Only a superuser may {what} a superuser.")
+        raise Forbidden(gettext("Only a superuser may %(what)s a superuser.") % {"what": what})
 
 
 def _refuse_deleted(target: User) -> None:
     if target.status == UserStatus.DELETED:
-        raise Conflict("This account is deleted.")
+        raise Conflict(gettext("This account is deleted."))
 
 
 # --------------------------------------------------------------------------- users
@@ -150,7 +151,7 @@ def do_disable_user(*, actor: User, user_id: object, reason: object = "", via: s
     text = clean_reason(reason)
     target = _lock_user(user_id)
     _refuse_deleted(target)
-    _check_target(actor, target, what="disable", against_self=True)
+    _check_target(actor, target, what=gettext("disable"), against_self=True)
     if target.status == UserStatus.DISABLED:
         return target
     target.status = UserStatus.DISABLED
@@ -220,10 +221,10 @@ def do_set_admin(*, actor: User, user_id: object, admin: bool, reason: object = 
         if target.is_admin:
             return target
         if target.is_bot:
-            raise Conflict("A bot cannot be an administrator.")
+            raise Conflict(gettext("A bot cannot be an administrator."))
         target.is_staff = True
     else:
-        _check_target(actor, target, what="remove the administrator right of", against_self=True)
+        _check_target(actor, target, what=gettext("remove the administrator right of"), against_self=True)
         if not target.is_admin:
             return target
         target.is_staff = target.is_superuser = False
@@ -277,13 +278,13 @@ def do_delete_user(*, actor: User, user_id: object, reason: object = "", via: st
     text = clean_reason(reason)
     uid = parse_uuid(user_id)
     if uid is None:
-        raise NotFound("No such user.")
+        raise NotFound(gettext("No such user."))
     pk = User.objects.filter(uuid=uid).values_list("pk", flat=True).first()
     if pk is None:
-        raise NotFound("No such user.")
+        raise NotFound(gettext("No such user."))
     lock_with_contacts(user_pk=pk)
     target = User.objects.get(pk=pk)
-    _check_target(actor, target, what="delete", against_self=True)
+    _check_target(actor, target, what=gettext("delete"), against_self=True)
     if target.status == UserStatus.DELETED:
         return target
     label = user_label(target)
@@ -341,7 +342,7 @@ def do_set_group_status(
     locked = Group.objects.select_for_update().filter(uuid=uid).values_list("status", flat=True) if uid else None
     before = locked.first() if locked is not None else None
     if before is None:
-        raise NotFound("No such group.")
+        raise NotFound(gettext("No such group."))
     group = do_admin_set_group_status(group_id=str(uid), status=status)
     if group.status != before:
         record(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.http import HttpResponse
+from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
@@ -251,7 +252,7 @@ class RanOut(serializers.Serializer):
 def _conversation_path(conversation_id: str) -> None:
     # A path that names no conversation is not found, as on every conversation route.
     if parse_uuid(conversation_id) is None:
-        raise NotFound("No such conversation.")
+        raise NotFound(gettext("No such conversation."))
 
 
 class ConversationCommandsView(APIView):

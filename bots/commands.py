@@ -17,6 +17,8 @@ import re
 import uuid
 from dataclasses import dataclass
 
+from django.utils.translation import gettext
+
 from accounts.models import User, UserStatus
 from bots.models import Command
 from bots.selectors import commands_in
@@ -75,12 +77,12 @@ class Ran:
 def parse_command(text: object) -> tuple[str, str]:
     """(name, arguments) of `/name arguments`; `invalid` otherwise."""
     if not isinstance(text, str) or not text.startswith("/"):
-        raise Invalid.field("text", "A command starts with /.")
+        raise Invalid.field("text", gettext("A command starts with /."))
     if len(text) > TEXT_MAX or "\x00" in text:
-        raise Invalid.field("text", f"At most {TEXT_MAX} characters, no NUL.")
+        raise Invalid.field("text", gettext("At most %(text_max)s characters, no NUL.") % {"text_max": TEXT_MAX})
     m = _COMMAND.match(text.strip())
     if m is None:
-        raise Invalid.field("text", "A command is / and a name of a-z, 0-9, _ and -, then its arguments.")
+        raise Invalid.field("text", gettext("A command is / and a name of a-z, 0-9, _ and -, then its arguments."))
     return m[1], (m[2] or "").strip()
 
 
@@ -111,11 +113,11 @@ def _send(user: User, conversation, text: str, client_msg_id: object) -> str:
 def _invitees(args: str) -> list[str]:
     names = [n.lstrip("@").lower() for n in args.split()]
     if not names:
-        raise Invalid.field("text", "Name who to invite: /invite @username …")
+        raise Invalid.field("text", gettext("Name who to invite: /invite @username …"))
     found = dict(User.objects.filter(username__in=names, status=UserStatus.ACTIVE).values_list("username", "uuid"))
     missing = [n for n in names if n not in found]
     if missing:
-        raise NotFound(f"No such user: {', '.join('@' + n for n in missing)}.")
+        raise NotFound(gettext("No such user: %(n)s.") % {"n": ", ".join("@" + n for n in missing)})
     return [str(found[n]) for n in names]
 
 
@@ -131,10 +133,10 @@ def do_run_command(*, user: User, conversation_id: object, text: object, client_
     display = user.nickname or user.username or ""
     builtin = _BUILTIN_NAMES.get(name)
     if builtin is not None and builtin.groups_only and conversation.kind != ConversationKind.GROUP:
-        raise Invalid.field("text", f"/{name} works in groups only.")
+        raise Invalid.field("text", gettext("/%(name)s works in groups only.") % {"name": name})
     if name == "me":
         if not args:
-            raise Invalid.field("text", "Say what you are doing: /me waves.")
+            raise Invalid.field("text", gettext("Say what you are doing: /me waves."))
         return Ran(name, "sent", _send(user, conversation, f"* {display} {args}", client_msg_id))
     if name == "shrug":
         return Ran(name, "sent", _send(user, conversation, f"{args} {SHRUG}".strip(), client_msg_id))
@@ -146,7 +148,7 @@ def do_run_command(*, user: User, conversation_id: object, text: object, client_
         return Ran(name, "done")
     command = next(iter(c for c in commands_in(conversation_id=conversation.pk) if c.name == name), None)
     if command is None:
-        raise Invalid.field("text", f"No command /{name} in this conversation.")
+        raise Invalid.field("text", gettext("No command /%(name)s in this conversation.") % {"name": name})
     return _forward(user, conversation, command, args)
 
 

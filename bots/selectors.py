@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db.models import Q
+from django.utils.translation import gettext
 
 from accounts.models import LoginSession, SessionKind, User, UserStatus
 from bots.internal import is_enabled
@@ -25,7 +26,7 @@ def access_bot(*, user: User, bot_id: object) -> Bot:
         else None
     )
     if bot is None:
-        raise NotFound("No such bot.")
+        raise NotFound(gettext("No such bot."))
     return bot
 
 
@@ -59,7 +60,7 @@ def get_bot_card(*, viewer: User, bot_id: object) -> Bot:
         else None
     )
     if bot is None:
-        raise NotFound("No such bot.")
+        raise NotFound(gettext("No such bot."))
     return bot
 
 

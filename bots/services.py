@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.actions.fields import clean_nickname, clean_username
 from accounts.actions.profile import announce_profile
@@ -54,7 +55,7 @@ BUILTIN_COMMANDS = ("me", "shrug", "mute", "unmute", "invite")
 
 def _require_person(user: User) -> None:
     if user.is_bot:
-        raise Forbidden("A bot cannot own bots.")
+        raise Forbidden(gettext("A bot cannot own bots."))
 
 
 def _lock_owned(*, user: User, bot_id: object) -> Bot:
@@ -70,7 +71,7 @@ def _clean_description(value: object) -> str:
 
 def _clean_bool(value: object, field: str) -> bool:
     if not isinstance(value, bool):
-        raise Invalid.field(field, "Must be true or false.")
+        raise Invalid.field(field, gettext("Must be true or false."))
     return value
 
 
@@ -78,7 +79,7 @@ def _clean_events_url(value: object) -> str:
     if value is None or value == "":
         return ""
     if not isinstance(value, str):
-        raise Invalid.field("events_url", "Must be an http or https URL, or null.")
+        raise Invalid.field("events_url", gettext("Must be an http or https URL, or null."))
     return outbound.validate_url(value, field="events_url")
 
 
@@ -99,16 +100,16 @@ def do_create_bot(
     list(User.objects.select_for_update().filter(pk=owner.pk).values_list("pk"))
     owned = User.objects.filter(bot_owner=owner, is_bot=True).exclude(status=UserStatus.DELETED).count()
     if owned >= settings.BOTS_MAX_PER_OWNER:
-        raise Conflict(f"You have {owned} bots, the most one person may have.")
+        raise Conflict(gettext("You have %(owned)s bots, the most one person may have.") % {"owned": owned})
     if User.objects.filter(username=name).exists():
-        raise Conflict("This username is taken.")
+        raise Conflict(gettext("This username is taken."))
     try:
         with transaction.atomic():
             user = User(username=name, nickname=nick, is_bot=True, bot_owner=owner)
             user.set_unusable_password()
             user.save()
     except IntegrityError:
-        raise Conflict("This username is taken.") from None
+        raise Conflict(gettext("This username is taken.")) from None
     bot = Bot.objects.create(user=user, description=text, is_public=public, signing_secret=secrets.token_hex(32))
     logger.info("bot %s created by %s", user.pk, owner.pk)
     return bot
@@ -166,7 +167,7 @@ def do_delete_bot(*, user: User, bot_id: object) -> None:
     lock_with_contacts(user_pk=bot.user_id)
     account = User.objects.get(pk=bot.user_id)
     if account.status == UserStatus.DELETED:
-        raise NotFound("No such bot.")
+        raise NotFound(gettext("No such bot."))
     # As a person's deletion (groups.departure): the row first, so every
     # event below shows "Deleted user", then its sessions and relations.
     anonymise(user=account)
@@ -197,7 +198,7 @@ def do_create_bot_key(*, user: User, bot_id: object, name: object = "") -> NewKe
     label = clean_text(name or "", field="name", max_len=KEY_NAME_MAX, allow_empty=True)
     live = LoginSession.objects.filter(user=bot.user, kind=SessionKind.BOT, revoked_at__isnull=True).count()
     if live >= settings.BOT_KEYS_MAX:
-        raise Conflict(f"This bot has {live} keys; revoke one first.")
+        raise Conflict(gettext("This bot has %(live)s keys; revoke one first.") % {"live": live})
     session, key = issue_bot_key(bot=bot.user, name=label)
     logger.info("key %s created for bot %s by %s", session.pk, bot.user_id, user.pk)
     return NewKey(session=session, key=key)
@@ -210,7 +211,7 @@ def do_revoke_bot_key(*, user: User, bot_id: object, key_id: object) -> None:
     kid = parse_uuid(key_id)
     session = LoginSession.objects.filter(user=bot.user, kind=SessionKind.BOT, uuid=kid).first() if kid else None
     if session is None:
-        raise NotFound("No such key.")
+        raise NotFound(gettext("No such key."))
     if session.revoked_at is None:
         do_revoke_session(session=session, reason="key_revoked")
 
@@ -224,7 +225,7 @@ def do_add_bot(*, user: User, bot_id: object) -> Contact:
     may, the people it allows, and anyone for a public bot. No request: a bot accepts whoever may
     add it. Idempotent. A block either way is `blocked`."""
     if user.is_bot:
-        raise Forbidden("Bots add each other through their owners.")
+        raise Forbidden(gettext("Bots add each other through their owners."))
     bid = parse_uuid(bot_id)
     target = (
         User.objects.select_related("bot").filter(uuid=bid, is_bot=True, status=UserStatus.ACTIVE).first()
@@ -234,7 +235,7 @@ def do_add_bot(*, user: User, bot_id: object) -> Contact:
     if target is None or not (
         target.bot_owner_id == user.pk or target.bot.is_public or target.bot.allowed.filter(pk=user.pk).exists()
     ):
-        raise NotFound("No such bot.")
+        raise NotFound(gettext("No such bot."))
     if get_pair(user_id=user.pk, other_id=target.pk).blocked:
         raise Blocked()
     return do_connect(user=user, other=target)
@@ -247,16 +248,19 @@ def do_set_allowed(*, user: User, bot_id: object, users: object) -> list[User]:
     they added it already: as with any contact, they remove it themselves."""
     bot = _lock_owned(user=user, bot_id=bot_id)
     if not isinstance(users, list) or len(users) > settings.BOT_ALLOWED_MAX:
-        raise Invalid.field("users", f"A list of at most {settings.BOT_ALLOWED_MAX} user ids.")
+        raise Invalid.field(
+            "users",
+            gettext("A list of at most %(bot_allowed_max)s user ids.") % {"bot_allowed_max": settings.BOT_ALLOWED_MAX},
+        )
     uuids = []
     for value in users:
         uid = parse_uuid(value)
         if uid is None:
-            raise Invalid.field("users", "Each must be a user id.")
+            raise Invalid.field("users", gettext("Each must be a user id."))
         uuids.append(uid)
     people = list(User.objects.select_related("avatar").filter(uuid__in=uuids, status=UserStatus.ACTIVE, is_bot=False))
     if len(people) != len(set(uuids)):
-        raise NotFound("No such user.")
+        raise NotFound(gettext("No such user."))
     bot.allowed.set(people)
     return sorted(people, key=lambda u: u.pk)
 
@@ -266,20 +270,20 @@ def do_set_allowed(*, user: User, bot_id: object, users: object) -> list[User]:
 
 def _clean_commands(value: object) -> list[dict]:
     if not isinstance(value, list):
-        raise Invalid.field("commands", "A list of commands.")
+        raise Invalid.field("commands", gettext("A list of commands."))
     if len(value) > COMMANDS_MAX:
-        raise Invalid.field("commands", f"At most {COMMANDS_MAX} commands.")
+        raise Invalid.field("commands", gettext("At most %(commands_max)s commands.") % {"commands_max": COMMANDS_MAX})
     seen, cleaned = set(), []
     for item in value:
         if not isinstance(item, dict) or set(item) - {"name", "description", "usage"}:
-            raise Invalid.field("commands", "Each is {name, description, usage}.")
+            raise Invalid.field("commands", gettext("Each is {name, description, usage}."))
         name = item.get("name")
         if not isinstance(name, str) or not COMMAND_NAME_RE.match(name):
-            raise Invalid.field("commands", "A name is 1 to 32 of a-z, 0-9, _ and -, without the slash.")
+            raise Invalid.field("commands", gettext("A name is 1 to 32 of a-z, 0-9, _ and -, without the slash."))
         if name in BUILTIN_COMMANDS:
-            raise Invalid.field("commands", f"/{name} is built in.")
+            raise Invalid.field("commands", gettext("/%(name)s is built in.") % {"name": name})
         if name in seen:
-            raise Invalid.field("commands", f"/{name} is listed twice.")
+            raise Invalid.field("commands", gettext("/%(name)s is listed twice.") % {"name": name})
         seen.add(name)
         cleaned.append(
             {
@@ -330,10 +334,10 @@ def do_create_webhook(*, user: User, bot_id: object, conversation_id: object) ->
         else None
     )
     if member is None:
-        raise NotFound("The bot is not in this conversation.")
+        raise NotFound(gettext("The bot is not in this conversation."))
     live = Webhook.objects.filter(bot=bot, revoked_at__isnull=True).count()
     if live >= settings.BOT_WEBHOOKS_MAX:
-        raise Conflict(f"This bot has {live} webhooks; revoke one first.")
+        raise Conflict(gettext("This bot has %(live)s webhooks; revoke one first.") % {"live": live})
     token = WEBHOOK_PREFIX + secrets.token_urlsafe(32)
     webhook = Webhook.objects.create(
         bot=bot,
@@ -350,7 +354,7 @@ def do_revoke_webhook(*, user: User, bot_id: object, webhook_id: object) -> None
     bot = _lock_owned(user=user, bot_id=bot_id)
     wid = parse_uuid(webhook_id)
     if wid is None:
-        raise NotFound("No such webhook.")
+        raise NotFound(gettext("No such webhook."))
     updated = Webhook.objects.filter(bot=bot, uuid=wid).update(revoked_at=timezone.now())
     if not updated:
-        raise NotFound("No such webhook.")
+        raise NotFound(gettext("No such webhook."))

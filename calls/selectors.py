@@ -9,6 +9,7 @@ import time
 
 from django.conf import settings
 from django.db.models import Q
+from django.utils.translation import gettext
 
 from accounts.models import User
 from calls.models import Call, CallOutcome
@@ -26,7 +27,7 @@ def list_calls(*, user: User, before: object = None, limit: int = 50) -> list[Ca
         anchor_uuid = wire.parse_uuid(before)
         anchor = Call.objects.filter(uuid=anchor_uuid).values_list("id", flat=True).first() if anchor_uuid else None
         if anchor is None:
-            raise Invalid.field("cursor", "Not a cursor from this list.")
+            raise Invalid.field("cursor", gettext("Not a cursor from this list."))
         calls = calls.filter(id__lt=anchor)
     return list(calls.select_related("caller__avatar", "callee__avatar").order_by("-id")[: limit + 1])
 

@@ -29,6 +29,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import User
 from accounts.serializers import user_to_wire
@@ -63,7 +64,7 @@ async def acheck_signal_rate(*, user_id: int) -> None:
         f"callsig:{user_id}", rate=settings.LIMIT_CALL_SIGNALS_PER_S, burst=settings.LIMIT_CALL_SIGNALS_BURST
     )
     if not decision.allowed:
-        raise RateLimited("Too many call signals; slow down.", retry_after=decision.retry_after)
+        raise RateLimited(gettext("Too many call signals; slow down."), retry_after=decision.retry_after)
 
 
 async def acheck_invite_rate(*, user_id: int) -> None:
@@ -71,7 +72,7 @@ async def acheck_invite_rate(*, user_id: int) -> None:
     per_min = settings.LIMIT_CALL_INVITES_PER_MIN
     decision = await kv.store().atoken_bucket(f"callinv:{user_id}", rate=per_min / 60, burst=per_min)
     if not decision.allowed:
-        raise RateLimited("Too many calls; try again later.", retry_after=decision.retry_after)
+        raise RateLimited(gettext("Too many calls; try again later."), retry_after=decision.retry_after)
 
 
 # --------------------------------------------------------------------------- input shapes
@@ -87,18 +88,21 @@ def _size(value: dict) -> int:
 def clean_sdp(value: object, *, kind: str) -> dict:
     """An RTCSessionDescriptionInit `{"type": kind, "sdp": str}` of at most MAX_CALL_SDP_BYTES."""
     if not isinstance(value, dict):
-        raise Invalid.field("sdp", 'An RTCSessionDescriptionInit object: {"type", "sdp"}.')
+        raise Invalid.field("sdp", gettext('An RTCSessionDescriptionInit object: {"type", "sdp"}.'))
     if set(value) - {"type", "sdp"}:
-        raise Invalid.field("sdp", 'Only the fields "type" and "sdp".')
+        raise Invalid.field("sdp", gettext('Only the fields "type" and "sdp".'))
     if value.get("type") != kind:
-        raise Invalid.field("sdp", f'`type` must be "{kind}".')
+        raise Invalid.field("sdp", gettext('`type` must be "%(kind)s".') % {"kind": kind})
     text = value.get("sdp")
     if not isinstance(text, str):
-        raise Invalid.field("sdp", "`sdp` must be a non-empty string without NUL characters.")
+        raise Invalid.field("sdp", gettext("`sdp` must be a non-empty string without NUL characters."))
     if _size(value) > settings.MAX_CALL_SDP_BYTES:
-        raise TooLarge(f"A session description may be at most {settings.MAX_CALL_SDP_BYTES} bytes.")
+        raise TooLarge(
+            gettext("A session description may be at most %(max_call_sdp_bytes)s bytes.")
+            % {"max_call_sdp_bytes": settings.MAX_CALL_SDP_BYTES}
+        )
     if not text.strip() or "\x00" in text:
-        raise Invalid.field("sdp", "`sdp` must be a non-empty string without NUL characters.")
+        raise Invalid.field("sdp", gettext("`sdp` must be a non-empty string without NUL characters."))
     return {"type": kind, "sdp": text}
 
 
@@ -106,27 +110,30 @@ def clean_candidate(value: object) -> dict:
     """An RTCIceCandidateInit of at most MAX_CALL_CANDIDATE_BYTES (`candidate` ""
     is the end-of-candidates marker)."""
     if not isinstance(value, dict):
-        raise Invalid.field("candidate", "An RTCIceCandidateInit object.")
+        raise Invalid.field("candidate", gettext("An RTCIceCandidateInit object."))
     if set(value) - CANDIDATE_FIELDS:
-        raise Invalid.field("candidate", "Only candidate, sdpMid, sdpMLineIndex and usernameFragment.")
+        raise Invalid.field("candidate", gettext("Only candidate, sdpMid, sdpMLineIndex and usernameFragment."))
     text = value.get("candidate")
     if not isinstance(text, str) or "\x00" in text:
-        raise Invalid.field("candidate", "`candidate` must be a string.")
+        raise Invalid.field("candidate", gettext("`candidate` must be a string."))
     for name in ("sdpMid", "usernameFragment"):
         field = value.get(name)
         if field is not None and (not isinstance(field, str) or "\x00" in field):
-            raise Invalid.field("candidate", f"`{name}` must be a string or null.")
+            raise Invalid.field("candidate", gettext("`%(name)s` must be a string or null.") % {"name": name})
     index = value.get("sdpMLineIndex")
     if index is not None and (isinstance(index, bool) or not isinstance(index, int) or not 0 <= index <= 65535):
-        raise Invalid.field("candidate", "`sdpMLineIndex` must be an integer from 0 to 65535, or null.")
+        raise Invalid.field("candidate", gettext("`sdpMLineIndex` must be an integer from 0 to 65535, or null."))
     if _size(value) > settings.MAX_CALL_CANDIDATE_BYTES:
-        raise TooLarge(f"A candidate may be at most {settings.MAX_CALL_CANDIDATE_BYTES} bytes.")
+        raise TooLarge(
+            gettext("A candidate may be at most %(max_call_candidate_bytes)s bytes.")
+            % {"max_call_candidate_bytes": settings.MAX_CALL_CANDIDATE_BYTES}
+        )
     return {name: value[name] for name in ("candidate", "sdpMid", "sdpMLineIndex", "usernameFragment") if name in value}
 
 
 def _clean_media(value: object) -> str:
     if value not in CallMedia.values:
-        raise Invalid.field("media", 'Must be "audio" or "video".')
+        raise Invalid.field("media", gettext('Must be "audio" or "video".'))
     return value  # type: ignore[return-value]
 
 
@@ -134,14 +141,16 @@ def _clean_reason(value: object) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or len(value) > REASON_MAX or "\x00" in value:
-        raise Invalid.field("reason", f"A string of at most {REASON_MAX} characters.")
+        raise Invalid.field(
+            "reason", gettext("A string of at most %(reason_max)s characters.") % {"reason_max": REASON_MAX}
+        )
     return value
 
 
 def _parse_call_id(value: object):
     parsed = wire.parse_uuid(value.lower() if isinstance(value, str) else value)
     if parsed is None:
-        raise Invalid.field("call_id", "Must be a call id.")
+        raise Invalid.field("call_id", gettext("Must be a call id."))
     return parsed
 
 
@@ -200,7 +209,7 @@ def _locked_call(*, user: User, call_id: object) -> Call:
     # No select_related: FOR UPDATE would lock the joined user rows too.
     call = Call.objects.select_for_update().filter(uuid=uuid).first()
     if call is None or not _is_party(call, user.pk):
-        raise NotFound("No such call.")
+        raise NotFound(gettext("No such call."))
     return call
 
 
@@ -261,12 +270,12 @@ def check_invite_call(*, caller: User, to: object, media: object, sdp: object) -
     offer = clean_sdp(sdp, kind="offer")
     callee_uuid = wire.parse_uuid(to.lower() if isinstance(to, str) else to)
     if callee_uuid is None:
-        raise Invalid.field("to", "Must be a user id.")
+        raise Invalid.field("to", gettext("Must be a user id."))
     callee = User.objects.select_related("avatar").filter(uuid=callee_uuid).first()
     if callee is None or not callee.is_active:
-        raise NotFound("No such user.")
+        raise NotFound(gettext("No such user."))
     if callee.pk == caller.pk:
-        raise Invalid.field("to", "You cannot call yourself.")
+        raise Invalid.field("to", gettext("You cannot call yourself."))
     check_may_talk(user_id=caller.pk, other_id=callee.pk)
     contact = Contact.objects.filter(owner=caller, other=callee).only("id", "conversation_id").get()
     return InviteDraft(callee=callee, media=media, offer=offer, conversation_id=contact.conversation_id)
@@ -331,7 +340,7 @@ def do_invite_call(*, caller: User, to: object, media: object, sdp: object, sock
             notify_on_commit(kind="call", object_id=call.pk, key=str(call.uuid))
     if busy:
         logger.info("call %s busy: caller=%s callee=%s", call.uuid, caller.pk, callee.pk)
-        raise Busy("You or the person you call is already in a call.")
+        raise Busy(gettext("You or the person you call is already in a call."))
     logger.info("call %s ringing: caller=%s callee=%s media=%s", call.uuid, caller.pk, callee.pk, call.media)
     return call
 
@@ -412,7 +421,10 @@ def do_relay_candidate(*, user: User, call_id: object, candidate: object, socket
         if call.state == CallState.RINGING:
             held = list(call.held_candidates or [])
             if len(held) >= MAX_HELD_CANDIDATES:
-                raise TooLarge(f"At most {MAX_HELD_CANDIDATES} candidates before the answer.")
+                raise TooLarge(
+                    gettext("At most %(max_held_candidates)s candidates before the answer.")
+                    % {"max_held_candidates": MAX_HELD_CANDIDATES}
+                )
             _transition(call, held_candidates=[*held, cand], **changes)
             return call
         if changes:

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.db import InterfaceError, OperationalError, connection
+from django.utils.translation import gettext
 
 from chatsite.errors import Unavailable
 
@@ -78,7 +79,7 @@ def call_with_reconnect(fn: Callable[..., T], /, **kwargs: Any) -> T:
         connection.close()
         if watch.wrote:
             logger.warning("database connection lost after a write (%s); not retried", exc)
-            raise Unavailable("The database connection was lost; check, then retry.") from exc
+            raise Unavailable(gettext("The database connection was lost; check, then retry.")) from exc
         logger.info("database connection lost (%s); reconnecting", exc)
         return fn(**kwargs)
 

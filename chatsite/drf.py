@@ -10,6 +10,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import Http404
+from django.utils.translation import gettext
 from rest_framework import exceptions as drf_exc
 from rest_framework import parsers, renderers, serializers
 from rest_framework.request import Request
@@ -44,9 +45,9 @@ class StrictJSONParser(parsers.BaseParser):
         try:
             data = wire.loads(raw)
         except ValueError:
-            raise Invalid("The body is not valid JSON.") from None
+            raise Invalid(gettext("The body is not valid JSON.")) from None
         if not isinstance(data, dict):
-            raise Invalid("The body must be a JSON object.")
+            raise Invalid(gettext("The body must be a JSON object."))
         return data
 
 
@@ -84,7 +85,7 @@ def to_chat_error(exc: Exception) -> ChatError | None:
         first = next(iter(fields.items()), ("body", ["invalid"]))
         return Invalid(f"{first[0]}: {first[1][0]}", fields=fields)
     if isinstance(exc, drf_exc.ParseError):
-        return Invalid("The body could not be parsed.")
+        return Invalid(gettext("The body could not be parsed."))
     if isinstance(exc, (drf_exc.NotAuthenticated, drf_exc.AuthenticationFailed)):
         return errors.NotAuthenticated()
     if isinstance(exc, (drf_exc.PermissionDenied, DjangoPermissionDenied)):
@@ -96,19 +97,19 @@ def to_chat_error(exc: Exception) -> ChatError | None:
     if isinstance(exc, drf_exc.UnsupportedMediaType):
         return errors.UnsupportedMedia("Send JSON (application/json) or multipart/form-data.")
     if isinstance(exc, drf_exc.MethodNotAllowed):
-        err = Invalid(f"Method {exc.args[0] if exc.args else ''} is not allowed here.")
+        err = Invalid(gettext("Method %(n)s is not allowed here.") % {"n": exc.args[0] if exc.args else ""})
         err.status = 405
         return err
     if isinstance(exc, drf_exc.NotAcceptable):
-        err = Invalid("Only application/json responses are available.")
+        err = Invalid(gettext("Only application/json responses are available."))
         err.status = 406
         return err
     if isinstance(exc, (OperationalError, InterfaceError)):
         logger.warning("database unavailable: %s", exc)
-        return Unavailable("The database is unavailable; retry later.")
+        return Unavailable(gettext("The database is unavailable; retry later."))
     if isinstance(exc, DatabaseError):
         logger.exception("database error")
-        return Unavailable("The database could not complete the request; retry later.")
+        return Unavailable(gettext("The database could not complete the request; retry later."))
     return None
 
 
@@ -150,9 +151,9 @@ def decode_cursor(raw: str | None, *, arity: int) -> list[Any] | None:
         padded = raw + "=" * (-len(raw) % 4)  # type: ignore[operator]
         values = wire.loads(base64.urlsafe_b64decode(padded.encode()))
     except (ValueError, TypeError):
-        raise Invalid.field("cursor", "Not a cursor from this list.") from None
+        raise Invalid.field("cursor", gettext("Not a cursor from this list.")) from None
     if not isinstance(values, list) or len(values) != arity:
-        raise Invalid.field("cursor", "Not a cursor from this list.")
+        raise Invalid.field("cursor", gettext("Not a cursor from this list."))
     return values
 
 
@@ -178,7 +179,7 @@ def after_id(request: Request) -> int | None:
     if values is None:
         return None
     if not isinstance(values[0], int) or isinstance(values[0], bool):
-        raise Invalid.field("cursor", "Not a cursor from this list.")
+        raise Invalid.field("cursor", gettext("Not a cursor from this list."))
     return values[0]
 
 
@@ -188,7 +189,7 @@ def page_limit(request: Request, *, default: int = 50, maximum: int = 100) -> in
         return default
     # ASCII digits only: "²".isdigit() is true and int("²") raises.
     if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= maximum:
-        raise Invalid.field("limit", f"A whole number from 1 to {maximum}.")
+        raise Invalid.field("limit", gettext("A whole number from 1 to %(maximum)s.") % {"maximum": maximum})
     return int(raw)
 
 

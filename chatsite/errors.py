@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext_lazy
+
 
 class ChatError(Exception):
     code = "invalid"
     status = 400
-    default_message = "The request is invalid."
+    default_message = gettext_lazy("The request is invalid.")
     close_code: int | None = None
 
     def __init__(
@@ -23,7 +25,9 @@ class ChatError(Exception):
         fields: dict[str, list[str]] | None = None,
         retry_after: int | None = None,
     ) -> None:
-        self.message = message or self.default_message
+        # In the language active where it is raised (the request's, the
+        # socket's: chatsite.i18n); the default text is translated now too.
+        self.message = str(message or self.default_message)
         self.fields = fields
         self.retry_after = retry_after
         super().__init__(self.message)
@@ -36,7 +40,7 @@ class ChatError(Exception):
 
 
 class Invalid(ChatError):
-    code, status, default_message = "invalid", 400, "A field is missing, of the wrong type or malformed."
+    code, status, default_message = "invalid", 400, gettext_lazy("A field is missing, of the wrong type or malformed.")
 
     def __init__(
         self, message: str | None = None, *, fields: dict[str, list[str]] | None = None, **kwargs: Any
@@ -51,76 +55,80 @@ class Invalid(ChatError):
 
 
 class BadFrame(ChatError):
-    code, status, default_message = "bad_frame", 400, "The frame is not a JSON object with a known type."
+    code, status, default_message = "bad_frame", 400, gettext_lazy("The frame is not a JSON object with a known type.")
 
 
 class NotAuthenticated(ChatError):
-    code, status, default_message = "not_authenticated", 401, "Authentication is required."
+    code, status, default_message = "not_authenticated", 401, gettext_lazy("Authentication is required.")
     close_code = 4401
 
 
 class InvalidCredentials(ChatError):
-    code, status, default_message = "invalid_credentials", 401, "Wrong login or password."
+    code, status, default_message = "invalid_credentials", 401, gettext_lazy("Wrong login or password.")
 
 
 class AccountDisabled(ChatError):
-    code, status, default_message = "account_disabled", 403, "This account has been disabled."
+    code, status, default_message = "account_disabled", 403, gettext_lazy("This account has been disabled.")
     close_code = 4403
 
 
 class Forbidden(ChatError):
-    code, status, default_message = "forbidden", 403, "You are not allowed to do this."
+    code, status, default_message = "forbidden", 403, gettext_lazy("You are not allowed to do this.")
 
 
 class NotFound(ChatError):
-    code, status, default_message = "not_found", 404, "Not found."
+    code, status, default_message = "not_found", 404, gettext_lazy("Not found.")
 
 
 class Conflict(ChatError):
-    code, status, default_message = "conflict", 409, "This already exists or is already in that state."
+    code, status, default_message = "conflict", 409, gettext_lazy("This already exists or is already in that state.")
 
 
 class Blocked(ChatError):
-    code, status, default_message = "blocked", 403, "One of you has blocked the other."
+    code, status, default_message = "blocked", 403, gettext_lazy("One of you has blocked the other.")
 
 
 class NotContact(ChatError):
-    code, status, default_message = "not_contact", 403, "This user is not your contact."
+    code, status, default_message = "not_contact", 403, gettext_lazy("This user is not your contact.")
 
 
 class NotMember(ChatError):
-    code, status, default_message = "not_member", 403, "You are not a member of this group."
+    code, status, default_message = "not_member", 403, gettext_lazy("You are not a member of this group.")
 
 
 class GroupDisabled(ChatError):
-    code, status, default_message = "group_disabled", 403, "This group is disabled or dismissed."
+    code, status, default_message = "group_disabled", 403, gettext_lazy("This group is disabled or dismissed.")
 
 
 class TooLarge(ChatError):
-    code, status, default_message = "too_large", 413, "Over the size limit."
+    code, status, default_message = "too_large", 413, gettext_lazy("Over the size limit.")
 
 
 class UnsupportedMedia(ChatError):
-    code, status, default_message = "unsupported_media", 415, "This file type is not accepted."
+    code, status, default_message = "unsupported_media", 415, gettext_lazy("This file type is not accepted.")
 
 
 class RateLimited(ChatError):
-    code, status, default_message = "rate_limited", 429, "Too many requests; try again later."
+    code, status, default_message = "rate_limited", 429, gettext_lazy("Too many requests; try again later.")
 
     def __init__(self, message: str | None = None, *, retry_after: int | float = 1, **kwargs: Any) -> None:
         super().__init__(message, retry_after=max(1, int(-(-retry_after // 1))), **kwargs)
 
 
 class Unavailable(ChatError):
-    code, status, default_message = "unavailable", 503, "A backing service is unavailable; retry later."
+    code, status, default_message = "unavailable", 503, gettext_lazy("A backing service is unavailable; retry later.")
 
 
 class Busy(ChatError):
-    code, status, default_message = "busy", 409, "The other party is already in a call."
+    code, status, default_message = "busy", 409, gettext_lazy("The other party is already in a call.")
 
 
 class CallState(ChatError):
-    code, status, default_message = "call_state", 409, "This signal does not fit the call's current state."
+    code, status, default_message = (
+        "call_state",
+        409,
+        gettext_lazy("This signal does not fit the call's current state."),
+    )
 
 
 ALL_ERRORS: tuple[type[ChatError], ...] = (

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext
 from django.views.decorators.cache import never_cache
 
 from chatsite import bus, metrics
@@ -99,5 +100,5 @@ def _metrics_allowed(request: HttpRequest) -> bool:
 @never_cache
 def metrics_view(request: HttpRequest):
     if not _metrics_allowed(request):
-        return JsonResponse({"error": NotFound("No such endpoint.").as_dict()}, status=404)
+        return JsonResponse({"error": NotFound(gettext("No such endpoint.")).as_dict()}, status=404)
     return HttpResponse(metrics.render(), content_type=metrics.CONTENT_TYPE)

@@ -20,6 +20,7 @@ from typing import Protocol
 
 import redis
 from django.conf import settings
+from django.utils.translation import gettext
 
 from chatsite import redis as rds
 from chatsite.errors import Unavailable
@@ -164,7 +165,7 @@ class RedisStore:
         try:
             return self._script(source)(keys, args)
         except redis.RedisError as exc:
-            raise Unavailable("The shared store (Redis) is unavailable.") from exc
+            raise Unavailable(gettext("The shared store (Redis) is unavailable.")) from exc
 
     def _script(self, source: str):
         script = self._scripts.get(source)
@@ -181,9 +182,9 @@ class RedisStore:
             try:
                 return await client.eval(source, len(keys), *keys, *args)
             except redis.RedisError as exc:
-                raise Unavailable("The shared store (Redis) is unavailable.") from exc
+                raise Unavailable(gettext("The shared store (Redis) is unavailable.")) from exc
         except (redis.RedisError, OSError) as exc:
-            raise Unavailable("The shared store (Redis) is unavailable.") from exc
+            raise Unavailable(gettext("The shared store (Redis) is unavailable.")) from exc
 
     def token_bucket(self, key: str, *, rate: float, burst: int, cost: int = 1) -> Decision:
         allowed, retry = self._run(_TOKEN_BUCKET, [rds.key("tb", key)], [rate, burst, cost])  # type: ignore[misc]
@@ -280,7 +281,7 @@ class RedisStore:
             pipe.ttl(rds.key("ct", key))
             value, ttl = pipe.execute()
         except redis.RedisError as exc:
-            raise Unavailable("The shared store (Redis) is unavailable.") from exc
+            raise Unavailable(gettext("The shared store (Redis) is unavailable.")) from exc
         return int(value or 0), max(0, int(ttl))
 
     def cooldown(self, key: str, *, seconds: float) -> float:
@@ -290,14 +291,14 @@ class RedisStore:
                 return 0.0
             return max(0.001, self._sync().pttl(name) / 1000)
         except redis.RedisError as exc:
-            raise Unavailable("The shared store (Redis) is unavailable.") from exc
+            raise Unavailable(gettext("The shared store (Redis) is unavailable.")) from exc
 
     def cooldown_left(self, key: str) -> float:
         """Seconds until `key`'s cooldown ends (0: none running); starts nothing."""
         try:
             left = self._sync().pttl(rds.key("cd", key))
         except redis.RedisError as exc:
-            raise Unavailable("The shared store (Redis) is unavailable.") from exc
+            raise Unavailable(gettext("The shared store (Redis) is unavailable.")) from exc
         return max(0.0, left / 1000) if left and left > 0 else 0.0
 
     async def acooldown(self, key: str, *, seconds: float) -> float:
@@ -308,7 +309,7 @@ class RedisStore:
                 return 0.0
             return max(0.001, (await client.pttl(name)) / 1000)
         except (redis.RedisError, OSError) as exc:
-            raise Unavailable("The shared store (Redis) is unavailable.") from exc
+            raise Unavailable(gettext("The shared store (Redis) is unavailable.")) from exc
 
     def code_put(self, key: str, *, digest: str, ttl_s: int) -> None:
         name = rds.key("code", key)
@@ -319,7 +320,7 @@ class RedisStore:
             pipe.expire(name, ttl_s)
             pipe.execute()
         except redis.RedisError as exc:
-            raise Unavailable("The shared store (Redis) is unavailable.") from exc
+            raise Unavailable(gettext("The shared store (Redis) is unavailable.")) from exc
 
     def code_consume(self, key: str, *, digest: str, max_tries: int) -> str:
         result = self._run(_CODE_CONSUME, [rds.key("code", key)], [digest, max_tries])
@@ -334,7 +335,7 @@ class RedisStore:
         try:
             self._sync().delete(*names)
         except redis.RedisError as exc:
-            raise Unavailable("The shared store (Redis) is unavailable.") from exc
+            raise Unavailable(gettext("The shared store (Redis) is unavailable.")) from exc
 
     def ping(self) -> None:
         self._sync().ping()

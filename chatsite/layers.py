@@ -43,6 +43,7 @@ from collections.abc import Callable, Iterable
 import redis
 import redis.asyncio as aredis
 from channels.layers import BaseChannelLayer
+from django.utils.translation import gettext
 
 from chatsite import wire
 
@@ -484,4 +485,4 @@ class _Subscriber:
 def _unavailable():
     from chatsite.errors import Unavailable  # the layer is also usable outside the product
 
-    return Unavailable("Real-time delivery (Redis) is unavailable.")
+    return Unavailable(gettext("Real-time delivery (Redis) is unavailable."))

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import connection
 from django.db.models import Exists, Q
+from django.utils.translation import gettext
 
 from accounts.models import User, UserStatus
 from accounts.selectors import parse_login
@@ -153,10 +154,10 @@ def search_users(*, viewer: User, q: object) -> list[User]:
     """Exact username or phone number only: never a scan. Users in a block
     relation with the viewer, and disabled accounts, are not found."""
     if not isinstance(q, str) or not q.strip() or len(q) > 64:
-        raise Invalid.field("q", "Enter a username or a phone number.")
+        raise Invalid.field("q", gettext("Enter a username or a phone number."))
     count, ttl = kv.store().counter_incr(f"search:user:{viewer.pk}", window_s=60)
     if count > settings.LIMIT_SEARCH_PER_MIN:
-        raise RateLimited("Too many searches; wait a moment.", retry_after=ttl)
+        raise RateLimited(gettext("Too many searches; wait a moment."), retry_after=ttl)
     name = parse_login(q)
     conditions = []
     if name.phone:
@@ -223,12 +224,12 @@ def access_contact(*, user: User, other_id: object) -> Contact:
     """`user`'s side of the contact relation with the user `other_id`; NotFound otherwise."""
     uid = parse_uuid(other_id)
     if uid is None:
-        raise NotFound("No such contact.")
+        raise NotFound(gettext("No such contact."))
     contact = (
         Contact.objects.select_related("other__avatar", "conversation").filter(owner=user, other__uuid=uid).first()
     )
     if contact is None:
-        raise NotFound("No such contact.")
+        raise NotFound(gettext("No such contact."))
     return contact
 
 
@@ -246,14 +247,14 @@ def list_contact_requests(
     the web app finds the greeting a new contact's chat starts with);
     `limit + 1` rows from the keyset `after_id`. One query."""
     if box not in BOXES:
-        raise Invalid.field("box", 'Must be "incoming" or "outgoing".')
+        raise Invalid.field("box", gettext('Must be "incoming" or "outgoing".'))
     if status is not None and status not in RequestStatus.values:
-        raise Invalid.field("status", f"One of {', '.join(RequestStatus.values)}.")
+        raise Invalid.field("status", gettext("One of %(n)s.") % {"n": ", ".join(RequestStatus.values)})
     peer_uuid = None
     if peer is not None:
         peer_uuid = parse_uuid(peer)
         if peer_uuid is None:
-            raise Invalid.field("peer", "Must be a user id.")
+            raise Invalid.field("peer", gettext("Must be a user id."))
     qs = ContactRequest.objects.select_related("from_user__avatar", "to_user__avatar")
     qs = qs.filter(to_user=user) if box == "incoming" else qs.filter(from_user=user)
     if peer_uuid is not None:
@@ -269,14 +270,14 @@ def access_contact_request(*, user: User, request_id: object) -> ContactRequest:
     """A contact request `user` sent or received; NotFound for anyone else."""
     uid = parse_uuid(request_id)
     if uid is None:
-        raise NotFound("No such request.")
+        raise NotFound(gettext("No such request."))
     request = (
         ContactRequest.objects.select_related("from_user__avatar", "to_user__avatar")
         .filter(Q(from_user=user) | Q(to_user=user), uuid=uid)
         .first()
     )
     if request is None:
-        raise NotFound("No such request.")
+        raise NotFound(gettext("No such request."))
     return request
 
 

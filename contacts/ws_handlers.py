@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.utils.translation import gettext
 
 from accounts.models import User
 from chatsite.db import run_in_db_thread
@@ -42,7 +43,11 @@ async def handle_presence_subscribe(conn, frame: dict) -> None:
     users = frame.get("users")
     # Ids of users who cannot be followed are ignored; what is not even a string is a malformed frame.
     if not isinstance(users, list) or len(users) > PRESENCE_SUBSCRIBE_MAX or not all(isinstance(u, str) for u in users):
-        raise Invalid.field("users", f"A list of at most {PRESENCE_SUBSCRIBE_MAX} user ids.")
+        raise Invalid.field(
+            "users",
+            gettext("A list of at most %(presence_subscribe_max)s user ids.")
+            % {"presence_subscribe_max": PRESENCE_SUBSCRIBE_MAX},
+        )
     uuids = [u for u in (parse_uuid(x) for x in users) if u is not None]
     allowed = await run_in_db_thread(_subscribable, user=conn.user, uuids=uuids)
     room = settings.PRESENCE_MAX_SUBSCRIPTIONS - len(conn.topics)

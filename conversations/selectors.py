@@ -8,6 +8,7 @@ from functools import cache
 
 from django.db import connection
 from django.db.models import Count, Exists, F, OuterRef, Q
+from django.utils.translation import gettext
 
 from accounts.models import User
 from accounts.rawmodels import UserWithAvatar
@@ -62,7 +63,7 @@ def access_conversation(*, user: User, conversation_id: object) -> Access:
     conversation the user never belonged to is `not_found`: existence never leaks."""
     cid = parse_uuid(conversation_id)
     if cid is None:
-        raise NotFound("No such conversation.")
+        raise NotFound(gettext("No such conversation."))
     # Hand-written (chatsite.rawmodels): every history page and read starts here.
     m, c = Columns(Member, "m"), Columns(Conversation, "c")
     sql = (
@@ -73,7 +74,7 @@ def access_conversation(*, user: User, conversation_id: object) -> Access:
         cursor.execute(sql, [Conversation._meta.get_field("uuid").get_db_prep_value(cid, connection), user.pk])
         row = cursor.fetchone()
     if row is None:
-        raise NotFound("No such conversation.")
+        raise NotFound(gettext("No such conversation."))
     member = m.load(row)
     conversation = c.load(row, m.width)
     member.conversation = conversation
@@ -149,9 +150,9 @@ def _int_param(value: object, name: str) -> int | None:
     elif isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= SEQ_PARAM_DIGITS:
         number = int(value)
     else:
-        raise Invalid.field(name, "A whole number.")
+        raise Invalid.field(name, gettext("A whole number."))
     if not 0 <= number <= SEQ_PARAM_MAX:
-        raise Invalid.field(name, "A whole number.")
+        raise Invalid.field(name, gettext("A whole number."))
     return number
 
 
@@ -162,16 +163,16 @@ def history_page(
     a seq (newer), or neither (the newest). Returns (messages, has_more)."""
     before_seq, after_seq = _int_param(before, "before"), _int_param(after, "after")
     if before_seq is not None and after_seq is not None:
-        raise Invalid.field("before", "Give `before` or `after`, not both.")
+        raise Invalid.field("before", gettext("Give `before` or `after`, not both."))
     size = _int_param(limit, "limit")
     if size is None:
         size = HISTORY_DEFAULT
     if not 1 <= size <= HISTORY_MAX:
-        raise Invalid.field("limit", f"From 1 to {HISTORY_MAX}.")
+        raise Invalid.field("limit", gettext("From 1 to %(history_max)s.") % {"history_max": HISTORY_MAX})
     if client_msg_id not in (None, ""):
         cmid = parse_uuid(client_msg_id.lower() if isinstance(client_msg_id, str) else client_msg_id)
         if cmid is None:
-            raise Invalid.field("client_msg_id", "A UUID made by the client.")
+            raise Invalid.field("client_msg_id", gettext("A UUID made by the client."))
         found = _page(
             access,
             where=" AND msg.sender_id = %s AND msg.client_msg_id = %s",
@@ -216,10 +217,10 @@ def readable_message(*, user: User, message_id: object) -> Message:
     mid = parse_uuid(message_id)
     message = Message.objects.select_related("conversation").filter(uuid=mid).first() if mid else None
     if message is None:
-        raise NotFound("No such message.")
+        raise NotFound(gettext("No such message."))
     access = access_conversation(user=user, conversation_id=str(message.conversation.uuid))
     if not access.first_seq <= message.seq <= access.last_seq:
-        raise NotFound("No such message.")
+        raise NotFound(gettext("No such message."))
     return message
 
 
@@ -228,7 +229,7 @@ def reads_of(*, access: Access) -> list[tuple[str, int]]:
     members only: someone who left or was removed keeps the history up to
     then, not a view of how far the others read since (`not_member`)."""
     if not access.is_current:
-        raise NotMember("You are no longer a member of this conversation.")
+        raise NotMember(gettext("You are no longer a member of this conversation."))
     return list(
         Member.objects.filter(conversation=access.conversation, left_seq__isnull=True)
         .order_by("user_id")
@@ -252,13 +253,15 @@ def clean_cursors(raw: object) -> dict[str, int]:
     if raw is None:
         return {}
     if not isinstance(raw, dict):
-        raise Invalid.field("cursors", "An object of conversation id → last seq.")
+        raise Invalid.field("cursors", gettext("An object of conversation id → last seq."))
     if len(raw) > SYNC_MAX_CURSORS:
-        raise Invalid.field("cursors", f"At most {SYNC_MAX_CURSORS} conversations.")
+        raise Invalid.field(
+            "cursors", gettext("At most %(sync_max_cursors)s conversations.") % {"sync_max_cursors": SYNC_MAX_CURSORS}
+        )
     cursors: dict[str, int] = {}
     for key, value in raw.items():
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise Invalid.field("cursors", "Each cursor is a whole number (the last seq you have).")
+            raise Invalid.field("cursors", gettext("Each cursor is a whole number (the last seq you have)."))
         cursors[key] = value
     return cursors
 

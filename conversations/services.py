@@ -8,6 +8,7 @@ import logging
 from dataclasses import dataclass
 
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import User
 from chatsite import kv, wire
@@ -108,7 +109,7 @@ class ReadMoved:
 
 def _clean_seq(value: object) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise Invalid.field("seq", "A whole number.")
+        raise Invalid.field("seq", gettext("A whole number."))
     return value
 
 
@@ -173,7 +174,7 @@ def do_update_conversation_state(
         if value is None:
             continue
         if not isinstance(value, bool):
-            raise Invalid.field(name, "true or false.")
+            raise Invalid.field(name, gettext("true or false."))
         if getattr(member, name) != value:
             setattr(member, name, value)
             fields.append(name)
@@ -192,10 +193,10 @@ def do_save_draft(*, user: User, conversation_id: object, text: object, reply_to
     access = access_conversation(user=user, conversation_id=conversation_id)
     if not access.is_current:
         raise NotMember()
-    check_message_text(text, field="text", what="A draft")
+    check_message_text(text, field="text", what=gettext("A draft"))
     member = access.member
     if reply_to is not None and wire.parse_uuid(reply_to) is None:
-        raise Invalid.field("reply_to", "Must be a message id.")
+        raise Invalid.field("reply_to", gettext("Must be a message id."))
     if text == "":
         wanted = ("", None)
     else:
@@ -216,20 +217,20 @@ def reply_target(*, user: User, access: Access, value: object) -> Message:
     recalled message: `invalid`."""
     mid = wire.parse_uuid(value)
     if mid is None:
-        raise Invalid.field("reply_to", "Must be a message id.")
+        raise Invalid.field("reply_to", gettext("Must be a message id."))
     message = Message.objects.filter(uuid=mid).only("uuid", "conversation_id", "seq", "kind", "recalled").first()
     if message is None:
-        raise NotFound("No such message.")
+        raise NotFound(gettext("No such message."))
     if message.conversation_id != access.conversation.pk:
         other = Conversation.objects.filter(pk=message.conversation_id).values_list("uuid", flat=True).first()
         theirs = access_conversation(user=user, conversation_id=str(other))  # not_found unless readable
         if not theirs.first_seq <= message.seq <= theirs.last_seq:
-            raise NotFound("No such message.")
-        raise Invalid.field("reply_to", "A message of this conversation.")
+            raise NotFound(gettext("No such message."))
+        raise Invalid.field("reply_to", gettext("A message of this conversation."))
     if not access.first_seq <= message.seq <= access.last_seq:
-        raise NotFound("No such message.")
+        raise NotFound(gettext("No such message."))
     if message.kind == MessageKind.SYSTEM or message.recalled:
-        raise Invalid.field("reply_to", "Not a system or recalled message.")
+        raise Invalid.field("reply_to", gettext("Not a system or recalled message."))
     return message
 
 

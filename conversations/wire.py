@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
+from django.utils.translation import gettext
 
 from accounts.models import User
 from accounts.serializers import user_to_wire
@@ -166,7 +167,7 @@ def list_page(*, user: User, cursor: str | None, limit: int) -> tuple[list[dict]
 
         when = parse_moment(activity)
         if not isinstance(pinned, bool) or when is None or parse_uuid(conv_uuid) is None:
-            raise Invalid.field("cursor", "Not a cursor from this list.")
+            raise Invalid.field("cursor", gettext("Not a cursor from this list."))
         query = query.filter(
             Q(pinned__lt=pinned)
             | Q(pinned=pinned, activity__lt=when)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import HttpResponse
+from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -66,19 +67,19 @@ class UploadView(APIView):
     )
     def post(self, request: Request) -> Response:
         if not (request.content_type or "").lower().startswith("multipart/form-data"):
-            raise UnsupportedMedia("Send the file as multipart/form-data, in the field `file`.")
+            raise UnsupportedMedia(gettext("Send the file as multipart/form-data, in the field `file`."))
         allowance = services.check_upload_allowance(user=request.user)
         self._upload_handler.limit = allowance.limit
         self._upload_handler.quota_bound = allowance.quota_bound
         try:
             files = request.FILES
         except RequestDataTooBig:
-            raise TooLarge("The form fields are too large.") from None
+            raise TooLarge(gettext("The form fields are too large.")) from None
         except (TooManyFieldsSent, TooManyFilesSent):
-            raise Invalid.field(FIELD, "Send exactly one file, in the field `file`.") from None
+            raise Invalid.field(FIELD, gettext("Send exactly one file, in the field `file`.")) from None
         uploads = files.getlist(FIELD)
         if len(uploads) != 1 or len(files) != 1:
-            raise Invalid.field(FIELD, "Send exactly one file, in the field `file`.")
+            raise Invalid.field(FIELD, gettext("Send exactly one file, in the field `file`."))
         file = services.do_upload_file(owner=request.user, upload=uploads[0])
         return Response(file_to_wire(file), status=status.HTTP_201_CREATED)
 
@@ -116,12 +117,12 @@ class FileThumbnailView(APIView):
     def get(self, request: Request, file_id: str) -> HttpResponse:
         file = selectors.access_file(user=request.user, file_id=file_id)
         if not file.thumbnail_key:
-            raise NotFound("This file has no thumbnail.")
+            raise NotFound(gettext("This file has no thumbnail."))
 
         try:
             size = storage.files_storage().size(file.thumbnail_key)
         except FileNotFoundError:
-            raise NotFound("This file has no thumbnail.") from None
+            raise NotFound(gettext("This file has no thumbnail.")) from None
         stem = file.name.rsplit(".", 1)[0] if "." in file.name else file.name
         ext = file.thumbnail_key.rsplit(".", 1)[-1]
         return file_response(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth.base_user import AbstractBaseUser as User
 from django.db.models import Sum
+from django.utils.translation import gettext
 
 from chatsite.errors import Invalid, NotFound
 from chatsite.wire import parse_uuid
@@ -30,12 +31,12 @@ def resolve_avatar_file(*, user: User, file_id: object) -> File | None:
         return None
     uid = parse_uuid(file_id)
     if uid is None:
-        raise Invalid.field("avatar", "Must be a file id.")
+        raise Invalid.field("avatar", gettext("Must be a file id."))
     file = File.objects.filter(uuid=uid, owner=user).first()
     if file is None:
-        raise Invalid.field("avatar", "No such file of yours.")
+        raise Invalid.field("avatar", gettext("No such file of yours."))
     if not file.mime.startswith("image/") or file.width is None:
-        raise Invalid.field("avatar", "An avatar must be an image.")
+        raise Invalid.field("avatar", gettext("An avatar must be an image."))
     return file
 
 
@@ -44,10 +45,10 @@ def access_file(*, user: User, file_id: object) -> File:
     both raise NotFound, so a file's existence never leaks."""
     uid = parse_uuid(file_id)
     if uid is None:
-        raise NotFound("No such file.")
+        raise NotFound(gettext("No such file."))
     file = File.objects.filter(uuid=uid).first()
     if file is None or not access.may_read_file(user=user, file=file):
-        raise NotFound("No such file.")
+        raise NotFound(gettext("No such file."))
     return file
 
 

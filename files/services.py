@@ -14,6 +14,7 @@ from django.contrib.auth.base_user import AbstractBaseUser as User
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from chatsite.errors import Invalid, UnsupportedMedia
 from files import access, content, storage
@@ -62,7 +63,7 @@ def do_upload_file(*, owner: User, upload: UploadedFile) -> File:
     any step fails."""
     size = upload.size or 0
     if size <= 0:
-        raise Invalid.field("file", "The file is empty.")
+        raise Invalid.field("file", gettext("The file is empty."))
     if size > settings.MAX_FILE_BYTES:
         raise too_large(settings.MAX_FILE_BYTES)
     name = content.clean_display_name(upload.name)
@@ -74,7 +75,7 @@ def do_upload_file(*, owner: User, upload: UploadedFile) -> File:
         mime = content.sniff_mime(head=upload.read(content.SNIFF_BYTES))
     if content.is_refused(mime):
         logger.info("user %s: refused an upload of type %s", owner.pk, mime)
-        raise UnsupportedMedia(f"Files of type {mime} are not accepted.")
+        raise UnsupportedMedia(gettext("Files of type %(mime)s are not accepted.") % {"mime": mime})
     sha256 = getattr(upload, "sha256", None) or _sha256(upload)
 
     width = height = None

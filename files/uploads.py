@@ -11,6 +11,7 @@ import hashlib
 from django.conf import settings
 from django.core.files.uploadedfile import TemporaryUploadedFile
 from django.core.files.uploadhandler import FileUploadHandler, StopFutureHandlers
+from django.utils.translation import gettext
 
 from chatsite.bodyguard import MULTIPART_OVERHEAD
 from chatsite.errors import Invalid, TooLarge
@@ -22,8 +23,8 @@ FIELD = "file"
 
 def too_large(limit: int, *, quota: bool = False) -> TooLarge:
     if quota:
-        return TooLarge("This file does not fit in your storage quota.")
-    return TooLarge(f"A file may have at most {limit} bytes.")
+        return TooLarge(gettext("This file does not fit in your storage quota."))
+    return TooLarge(gettext("A file may have at most %(limit)s bytes.") % {"limit": limit})
 
 
 class OneFileUploadHandler(FileUploadHandler):
@@ -52,7 +53,7 @@ class OneFileUploadHandler(FileUploadHandler):
         self.files_seen += 1
         if field_name != FIELD or self.files_seen > 1:
             self._discard()
-            raise Invalid.field(FIELD, "Send exactly one file, in the field `file`.")
+            raise Invalid.field(FIELD, gettext("Send exactly one file, in the field `file`."))
         if content_length is not None and content_length > self.limit:
             raise too_large(self.limit, quota=self.quota_bound)
         super().new_file(field_name, file_name, content_type, content_length, charset, content_type_extra)

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db.models import Case, Exists, IntegerField, Q, Value, When
+from django.utils.translation import gettext
 
 from accounts.models import User
 from chatsite.errors import Forbidden, Invalid, NotFound, NotMember
@@ -49,7 +50,7 @@ def require_membership(*, group: Group, user: User) -> Member:
     if membership is None:
         if members.was_member(conversation_id=group.conversation_id, user=user):
             raise NotMember()
-        raise NotFound("No such group.")
+        raise NotFound(gettext("No such group."))
     return membership
 
 
@@ -63,7 +64,7 @@ def access_group_card(*, user: User, group_id: object) -> GroupView:
     """The group with the caller's membership (None: they see only the card)."""
     group = get_group(group_id=group_id)
     if group is None:
-        raise NotFound("No such group.")
+        raise NotFound(gettext("No such group."))
     return GroupView(group=group, membership=membership_of(group=group, user=user))
 
 
@@ -71,7 +72,7 @@ def access_group(*, user: User, group_id: object) -> GroupView:
     """The group for one of its members (see the module docstring for the errors)."""
     group = get_group(group_id=group_id)
     if group is None:
-        raise NotFound("No such group.")
+        raise NotFound(gettext("No such group."))
     return GroupView(group=group, membership=require_membership(group=group, user=user))
 
 
@@ -79,7 +80,7 @@ def access_managed_group(*, user: User, group_id: object) -> GroupView:
     """The group for its owner or an admin; other members get `forbidden`."""
     view = access_group(user=user, group_id=group_id)
     if view.membership.role not in MANAGERS:  # type: ignore[union-attr]
-        raise Forbidden("Only the owner and admins may do this.")
+        raise Forbidden(gettext("Only the owner and admins may do this."))
     return view
 
 
@@ -107,7 +108,7 @@ def decode_member_cursor(values: list | None) -> tuple[int, int] | None:
         return None
     rank, pk = values
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in (rank, pk)):
-        raise Invalid.field("cursor", "Not a cursor from this list.")
+        raise Invalid.field("cursor", gettext("Not a cursor from this list."))
     return rank, pk
 
 
@@ -133,7 +134,7 @@ def list_members(*, group: Group, after: tuple[int, int] | None, limit: int) -> 
 def list_join_requests(*, group: Group, after_id: int | None, limit: int, status: object = None) -> list[JoinRequest]:
     """The group's join requests, newest first, optionally of one status. One query."""
     if status is not None and status not in RequestStatus.values:
-        raise Invalid.field("status", f"One of {', '.join(RequestStatus.values)}.")
+        raise Invalid.field("status", gettext("One of %(n)s.") % {"n": ", ".join(RequestStatus.values)})
     qs = JoinRequest.objects.filter(group=group).select_related("user__avatar", "group__avatar")
     if status is not None:
         qs = qs.filter(status=status)

@@ -6,6 +6,7 @@ import threading
 
 from django.conf import settings
 from django.db import close_old_connections
+from django.utils.translation import gettext
 from drf_spectacular.utils import (
     OpenApiParameter,
     PolymorphicProxySerializer,
@@ -453,7 +454,7 @@ class PinDetailView(APIView):
     def delete(self, request: Request, conversation_id: str, message_id: str) -> Response:
         if parse_uuid(message_id) is None:
             # An id in the path that names nothing, like any other path's.
-            raise NotFound("No such message.")
+            raise NotFound(gettext("No such message."))
         check_send_rate(user=request.user)
         do_unpin_message(user=request.user, conversation_id=conversation_id, message_id=message_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -474,7 +475,7 @@ class ReactorsView(APIView):
         message = selectors.readable_message(user=request.user, message_id=message_id)
         emoji = normalize_emoji(request.query_params.get("emoji"))
         if emoji is None:
-            raise Invalid.field("emoji", "Exactly one emoji.")
+            raise Invalid.field("emoji", gettext("Exactly one emoji."))
         limit = page_limit(request)
         rows = selectors.reactors_page(message=message, emoji=emoji, after_id=after_id(request), limit=limit)
         return Response(page(rows, limit=limit, key=lambda r: [r[0]], render=lambda r: user_to_wire(r[1])))

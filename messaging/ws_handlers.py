@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 from django.conf import settings
+from django.utils.translation import gettext
 
 from chatsite import kv, metrics, realtime, wire
 from chatsite.bus import get_bus
@@ -97,7 +98,7 @@ def _on_durable(
     metrics.bus_errors.inc()
     if not isinstance(err, ChatError):
         logger.error("bus submit failed", exc_info=err)
-        err = Unavailable("The message could not be queued; retry later.")
+        err = Unavailable(gettext("The message could not be queued; retry later."))
     if not mine:  # stored meanwhile (its acks went out), or another submission's now
         return
     del acks[client_msg_id]
@@ -280,7 +281,7 @@ async def handle_read(conn, frame: dict) -> None:
     if not isinstance(conversation, str):
         # A frame's shape (an id that is not even a string) is `invalid`;
         # an id of no conversation the caller may read is `not_found`.
-        raise Invalid.field("conversation", "Must be a conversation id.")
+        raise Invalid.field("conversation", gettext("Must be a conversation id."))
     moved = await conn.run_sync(do_mark_read, user=conn.user, conversation_id=conversation, seq=frame.get("seq"))
     if moved is not None and moved.announce_after_s:
         loop = asyncio.get_running_loop()
@@ -303,7 +304,7 @@ async def handle_read(conn, frame: dict) -> None:
 async def handle_typing(conn, frame: dict) -> None:
     conversation = frame.get("conversation")
     if not isinstance(conversation, str):
-        raise Invalid.field("conversation", "Must be a conversation id.")
+        raise Invalid.field("conversation", gettext("Must be a conversation id."))
     # Ids are accepted in any case; the relay (and the cooldown key) use the
     # id as the server writes it, so members can match it to their list.
     conversation = conversation.lower()

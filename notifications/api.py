@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.request import Request
@@ -36,7 +37,7 @@ class SubscriptionListView(APIView):
         cursor = decode_cursor(request.query_params.get("cursor"), arity=1)
         after = parse_uuid(cursor[0]) if cursor and isinstance(cursor[0], str) else None
         if cursor and after is None:
-            raise Invalid.field("cursor", "Not a cursor from this list.")
+            raise Invalid.field("cursor", gettext("Not a cursor from this list."))
         subs = selectors.list_subscriptions(user=request.user, after=after, limit=limit)
         return Response(
             page(

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext
 
 from accounts.models import LoginSession, User
 from chatsite import outbound
@@ -34,7 +35,7 @@ def _clock(value: str, *, field: str) -> dt.time:
             raise ValueError
         return dt.time(int(hours), int(minutes))
     except ValueError:
-        raise Invalid.field(f"quiet_hours.{field}", 'A time as "HH:MM", 00:00 to 23:59.') from None
+        raise Invalid.field(f"quiet_hours.{field}", gettext('A time as "HH:MM", 00:00 to 23:59.')) from None
 
 
 def _zone(name: str) -> str:
@@ -43,7 +44,7 @@ def _zone(name: str) -> str:
             raise ValueError
         zoneinfo.ZoneInfo(name)
     except (ValueError, zoneinfo.ZoneInfoNotFoundError):
-        raise Invalid.field("quiet_hours.tz", "An IANA time zone name, such as Asia/Shanghai.") from None
+        raise Invalid.field("quiet_hours.tz", gettext("An IANA time zone name, such as Asia/Shanghai.")) from None
     return name
 
 
@@ -65,10 +66,10 @@ def do_update_notification_settings(*, user: User, changes: dict) -> Notificatio
         else:
             missing = [k for k in ("start", "end", "tz") if not quiet.get(k)]
             if missing:
-                raise Invalid.field(f"quiet_hours.{missing[0]}", "Quiet hours need start, end and tz.")
+                raise Invalid.field(f"quiet_hours.{missing[0]}", gettext("Quiet hours need start, end and tz."))
             start, end = _clock(quiet["start"], field="start"), _clock(quiet["end"], field="end")
             if start == end:
-                raise Invalid.field("quiet_hours", "Quiet hours must start and end at different times.")
+                raise Invalid.field("quiet_hours", gettext("Quiet hours must start and end at different times."))
             row.quiet_start, row.quiet_end, row.quiet_tz = start, end, _zone(quiet["tz"])
     row.save()
     return row
@@ -103,29 +104,29 @@ def check_endpoint(endpoint: str) -> None:
         parts = urlsplit(endpoint)
         port = parts.port
     except ValueError:
-        raise Invalid.field("endpoint", "Not a URL.") from None
+        raise Invalid.field("endpoint", gettext("Not a URL.")) from None
     allowed = ("https", "http") if settings.PUSH_ALLOW_HTTP else ("https",)
     if parts.scheme not in allowed or not parts.hostname or parts.username or parts.password:
-        raise Invalid.field("endpoint", "A push endpoint must be an https:// URL.")
+        raise Invalid.field("endpoint", gettext("A push endpoint must be an https:// URL."))
     if settings.PUSH_ALLOW_HTTP:
         return
     try:
         infos = socket.getaddrinfo(parts.hostname, port or 443, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
-        raise Invalid.field("endpoint", "The push endpoint's host does not resolve.") from None
+        raise Invalid.field("endpoint", gettext("The push endpoint's host does not resolve.")) from None
     if not infos or any(_refused_address(info[4][0]) for info in infos):
-        raise Invalid.field("endpoint", "The push endpoint must be on a public address.")
+        raise Invalid.field("endpoint", gettext("The push endpoint must be on a public address."))
 
 
 def _check_keys(p256dh: str, auth: str) -> None:
     try:
         point, secret = b64url_decode(p256dh), b64url_decode(auth)
     except ValueError:
-        raise Invalid.field("keys", "p256dh and auth must be base64url.") from None
+        raise Invalid.field("keys", gettext("p256dh and auth must be base64url.")) from None
     if len(point) != 65 or point[0] != 4:
-        raise Invalid.field("keys.p256dh", "An uncompressed P-256 public key (65 bytes).")
+        raise Invalid.field("keys.p256dh", gettext("An uncompressed P-256 public key (65 bytes)."))
     if len(secret) != 16:
-        raise Invalid.field("keys.auth", "A 16-byte authentication secret.")
+        raise Invalid.field("keys.auth", gettext("A 16-byte authentication secret."))
 
 
 def do_subscribe(
@@ -141,7 +142,7 @@ def do_subscribe(
         existing = PushSubscription.objects.select_for_update().filter(endpoint_hash=digest).first()
         if existing is not None:
             if existing.auth != auth:
-                raise Conflict("This push endpoint is registered with other keys.")
+                raise Conflict(gettext("This push endpoint is registered with other keys."))
             existing.user, existing.session, existing.p256dh = user, session, p256dh
             existing.save(update_fields=["user", "session", "p256dh"])
             return existing, False
@@ -151,7 +152,7 @@ def do_subscribe(
                     user=user, session=session, endpoint=endpoint, endpoint_hash=digest, p256dh=p256dh, auth=auth
                 )
         except IntegrityError:
-            raise Conflict("This push endpoint was registered at the same moment; try again.") from None
+            raise Conflict(gettext("This push endpoint was registered at the same moment; try again.")) from None
     logger.info("push subscription %s added for user %s", sub.uuid, user.pk)
     return sub, True
 
@@ -161,7 +162,7 @@ def do_unsubscribe(*, user: User, subscription_id: object) -> None:
     sid = parse_uuid(subscription_id) if isinstance(subscription_id, str) else None
     deleted = PushSubscription.objects.filter(uuid=sid, user=user).delete()[0] if sid else 0
     if not deleted:
-        raise NotFound("No such push subscription.")
+        raise NotFound(gettext("No such push subscription."))
 
 
 def do_remove_session_subscriptions(*, session_ids: list[int]) -> None:

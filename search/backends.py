@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import connection
 from django.db.utils import DatabaseError
+from django.utils.translation import gettext
 
 from chatsite.errors import Unavailable
 from conversations.models import Member, Message
@@ -384,15 +385,17 @@ def get_backend(name: str | None = None) -> Backend:
         return cached[0]
     usable = available()
     if not usable:
-        raise Unavailable("The search index is missing: run `manage.py migrate`.")
+        raise Unavailable(gettext("The search index is missing: run `manage.py migrate`."))
     if wanted == "auto":
         chosen = usable[0]
     elif wanted in usable:
         chosen = wanted
     else:
         raise Unavailable(
-            f"SEARCH_BACKEND={wanted} cannot run on this index ({', '.join(usable)} can): "
-            "see `manage.py enable_search` and `manage.py rebuild_search_index --fresh`."
+            gettext(
+                "SEARCH_BACKEND=%(wanted)s cannot run on this index (%(n)s can): see `manage.py enable_search` and `manage.py rebuild_search_index --fresh`."
+            )
+            % {"wanted": wanted, "n": ", ".join(usable)}
         )
     backend = _make(chosen)
     _chosen[cache_key] = (backend, time.monotonic())

@@ -8,6 +8,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.utils.translation import gettext
 
 from accounts.models import User
 from chatsite import kv
@@ -31,11 +32,11 @@ class Found:
 
 def _query_terms(q: object) -> list[Term]:
     if not isinstance(q, str) or not q.strip():
-        raise Invalid.field("q", "From 1 to 100 characters.")
+        raise Invalid.field("q", gettext("From 1 to 100 characters."))
     if len(q) > Q_MAX:
-        raise Invalid.field("q", "From 1 to 100 characters.")
+        raise Invalid.field("q", gettext("From 1 to 100 characters."))
     if "\x00" in q:
-        raise Invalid.field("q", "Must not contain NUL characters.")
+        raise Invalid.field("q", gettext("Must not contain NUL characters."))
     return parse_query(q)
 
 
@@ -46,7 +47,7 @@ def _moment(value: object, field: str) -> dt.datetime | None:
         return None
     moment = parse_moment(value, dates=True)
     if moment is None:
-        raise Invalid.field(field, "Must be an ISO 8601 timestamp, such as 2026-12-01T00:00:00Z.")
+        raise Invalid.field(field, gettext("Must be an ISO 8601 timestamp, such as 2026-12-01T00:00:00Z."))
     return moment
 
 
@@ -56,7 +57,7 @@ def _after_key(cursor: list | None) -> tuple[dt.datetime, int] | None:
     created, pk = cursor
     moment = parse_moment(created)
     if moment is None or not isinstance(pk, int) or isinstance(pk, bool):
-        raise Invalid.field("cursor", "Not a cursor from this list.")
+        raise Invalid.field("cursor", gettext("Not a cursor from this list."))
     return moment, pk
 
 
@@ -79,22 +80,22 @@ def search_messages(
     terms = _query_terms(q)
     count, ttl = kv.store().counter_incr(f"search:messages:{user.pk}", window_s=60)
     if count > settings.LIMIT_MESSAGE_SEARCH_PER_MIN:
-        raise RateLimited("Too many searches; wait a moment.", retry_after=ttl)
+        raise RateLimited(gettext("Too many searches; wait a moment."), retry_after=ttl)
     since, until = _moment(after, "after"), _moment(before, "before")
     if has not in (None, "") and has not in HAS:
-        raise Invalid.field("has", "Must be file or image.")
+        raise Invalid.field("has", gettext("Must be file or image."))
     keyset = _after_key(cursor)
     # Every filter's shape first: a malformed one is `invalid` whatever the others find.
     keys = []
-    for model, value, field, what in (
-        (Conversation, conversation, "conversation", "a conversation"),
-        (User, sender, "from", "a user"),
+    for model, value, field, refusal in (
+        (Conversation, conversation, "conversation", gettext("Must be a conversation id.")),
+        (User, sender, "from", gettext("Must be a user id.")),
     ):
         if value in (None, ""):
             continue
         key = parse_uuid(value)
         if key is None:
-            raise Invalid.field(field, f"Must be {what} id.")
+            raise Invalid.field(field, refusal)
         keys.append((model, key, field))
     pks: dict[str, int] = {}
     for model, key, field in keys:

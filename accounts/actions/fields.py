@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from django.utils.translation import gettext
+
 from accounts.models import NICKNAME_MAX, PASSWORD_MAX, SIGNATURE_MAX
 from accounts.selectors import canonical_username
 from chatsite.errors import (
@@ -18,23 +20,23 @@ def clean_username(value: object) -> str:
     """The username to store (see accounts.selectors.USERNAME_RE for the rule)."""
     name = canonical_username(value)
     if name is None:
-        raise Invalid.field("username", "3 to 32 letters (a-z), digits or underscores.")
+        raise Invalid.field("username", gettext("3 to 32 letters (a-z), digits or underscores."))
     return name
 
 
 def clean_password(value: object, *, username: str | None, field: str = "password") -> str:
     if not isinstance(value, str):
-        raise Invalid.field(field, "Must be a string.")
+        raise Invalid.field(field, gettext("Must be a string."))
     if len(value) < 8:
-        raise Invalid.field(field, "At least 8 characters.")
+        raise Invalid.field(field, gettext("At least 8 characters."))
     if len(value) > PASSWORD_MAX:
-        raise Invalid.field(field, f"At most {PASSWORD_MAX} characters.")
+        raise Invalid.field(field, gettext("At most %(password_max)s characters.") % {"password_max": PASSWORD_MAX})
     if value.isdigit():
-        raise Invalid.field(field, "Must not be all digits.")
+        raise Invalid.field(field, gettext("Must not be all digits."))
     if username and value.lower() == username.lower():
-        raise Invalid.field(field, "Must not be the username.")
+        raise Invalid.field(field, gettext("Must not be the username."))
     if "\x00" in value:
-        raise Invalid.field(field, "Must not contain NUL characters.")
+        raise Invalid.field(field, gettext("Must not contain NUL characters."))
     return value
 
 

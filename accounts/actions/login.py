@@ -8,6 +8,7 @@ import logging
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext
 
 from accounts.actions.fields import clean_nickname, clean_password, clean_username
 from accounts.actions.limits import account_failures_key, check_not_limited, limit_counter
@@ -50,7 +51,7 @@ def check_registration(
     if phone not in (None, ""):
         number = check(normalize_phone, phone)
         if sms_code in (None, ""):
-            problems.setdefault("sms_code", []).append("Required when a phone number is given.")
+            problems.setdefault("sms_code", []).append(gettext("Required when a phone number is given."))
     if problems:
         summary = "; ".join(f"{field}: {messages[0]}" for field, messages in problems.items())
         raise Invalid(summary, fields=problems)
@@ -79,12 +80,12 @@ def do_register(
         f"register:ip:{client.ip}",
         limit=settings.LIMIT_REGISTER_PER_IP,
         window_s=3600,
-        message="Too many sign-ups from this address.",
+        message=gettext("Too many sign-ups from this address."),
     )
     if User.objects.filter(username=name).exists():
-        raise Conflict("This username is taken.")
+        raise Conflict(gettext("This username is taken."))
     if number and User.objects.filter(phone=number).exists():
-        raise Conflict("This phone number is already registered.")
+        raise Conflict(gettext("This phone number is already registered."))
     if number:
         consume_code(phone=number, purpose="register", code=sms_code, client=client)
     try:
@@ -94,7 +95,7 @@ def do_register(
             user.save()
             result = start_session(user=user, client=client, kind=session_kind)
     except IntegrityError:
-        raise Conflict("This username or phone number is taken.") from None
+        raise Conflict(gettext("This username or phone number is taken.")) from None
     logger.info("user %s registered", user.pk)
     return result
 
@@ -135,18 +136,20 @@ def do_login_password(
     account) and LIMIT_LOGIN_FAILURES_PER_IP per address in
     LIMIT_LOGIN_WINDOW_S → 429."""
     if not isinstance(login, str) or not login.strip() or len(login) > 64:
-        raise Invalid.field("login", "Enter your username or phone number.")
+        raise Invalid.field("login", gettext("Enter your username or phone number."))
     if not isinstance(password, str) or not password or len(password) > PASSWORD_MAX:
-        raise Invalid.field("password", "Enter your password.")
+        raise Invalid.field("password", gettext("Enter your password."))
     name = parse_login(login)
     user = _find_login(name)
     account_key = account_failures_key(user) if user is not None else f"loginfail:login:{name.key}"
     ip_key = f"loginfail:ip:{client.ip}"
     check_not_limited(
-        account_key, limit=settings.LIMIT_LOGIN_FAILURES_PER_ACCOUNT, message="Too many failed logins; wait a while."
+        account_key,
+        limit=settings.LIMIT_LOGIN_FAILURES_PER_ACCOUNT,
+        message=gettext("Too many failed logins; wait a while."),
     )
     check_not_limited(
-        ip_key, limit=settings.LIMIT_LOGIN_FAILURES_PER_IP, message="Too many failed logins; wait a while."
+        ip_key, limit=settings.LIMIT_LOGIN_FAILURES_PER_IP, message=gettext("Too many failed logins; wait a while.")
     )
     if user is None:
         _dummy_check(password)
@@ -157,7 +160,7 @@ def do_login_password(
         store = kv.store()
         store.counter_incr(account_key, window_s=settings.LIMIT_LOGIN_WINDOW_S)
         store.counter_incr(ip_key, window_s=settings.LIMIT_LOGIN_WINDOW_S)
-        raise InvalidCredentials("Wrong login or password.")
+        raise InvalidCredentials(gettext("Wrong login or password."))
     ensure_active(user)
     kv.store().delete(account_key)
     with transaction.atomic():
@@ -172,7 +175,7 @@ def do_login_sms(*, phone: object, code: object, client: Client, session_kind: s
     consume_code(phone=number, purpose="login", code=code, client=client)
     user = User.objects.filter(phone=number).first()
     if user is None:
-        raise InvalidCredentials("Wrong or expired code.")
+        raise InvalidCredentials(gettext("Wrong or expired code."))
     ensure_active(user)
     with transaction.atomic():
         result = start_session(user=user, client=client, kind=session_kind)
@@ -190,7 +193,7 @@ def do_reset_password(*, phone: object, code: object, new_password: object, clie
     consume_code(phone=number, purpose="reset", code=code, client=client)
     user = User.objects.filter(phone=number).first()
     if user is None:
-        raise InvalidCredentials("Wrong or expired code.")
+        raise InvalidCredentials(gettext("Wrong or expired code."))
     ensure_active(user)
     clean_password(new_password, username=user.username, field="new_password")
     with transaction.atomic():

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 
 from django.conf import settings
 from django.db import transaction
+from django.utils.translation import gettext
 
 from accounts.actions.fields import clean_nickname, clean_password, clean_signature
 from accounts.actions.limits import account_failures_key, check_not_limited
@@ -32,11 +33,13 @@ def do_change_password(*, user: User, session: LoginSession | None, old_password
     stolen token cannot be used to guess the password here instead."""
     account_key = account_failures_key(user)
     check_not_limited(
-        account_key, limit=settings.LIMIT_LOGIN_FAILURES_PER_ACCOUNT, message="Too many failed attempts; wait a while."
+        account_key,
+        limit=settings.LIMIT_LOGIN_FAILURES_PER_ACCOUNT,
+        message=gettext("Too many failed attempts; wait a while."),
     )
     if not isinstance(old_password, str) or not user.check_password(old_password):
         kv.store().counter_incr(account_key, window_s=settings.LIMIT_LOGIN_WINDOW_S)
-        raise InvalidCredentials("The current password is wrong.")
+        raise InvalidCredentials(gettext("The current password is wrong."))
     clean_password(new_password, username=user.username, field="new_password")
     with transaction.atomic():
         user.set_password(new_password)
@@ -60,7 +63,7 @@ def do_update_profile(
     and the app's language (a code of settings.LANGUAGES, or null). The user's
     contacts get `user.updated` when what they see changed."""
     if language is not _UNSET and language is not None and language not in dict(settings.LANGUAGES):
-        raise Invalid.field("language", f"One of {', '.join(dict(settings.LANGUAGES))}, or null.")
+        raise Invalid.field("language", gettext("One of %(n)s, or null.") % {"n": ", ".join(dict(settings.LANGUAGES))})
     if language is not _UNSET and language != user.language:
         user.language = language  # private to the user: no one else is told
         user.save(update_fields=["language", "updated_at"])

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts import tokens
 from accounts.models import LoginSession, SessionKind, User, UserStatus
@@ -108,13 +109,13 @@ def _admit(session: LoginSession | None) -> tuple[User, LoginSession]:
     `account_disabled`, close 4403), before liveness: disabling revokes every
     session, and its holder should learn the reason, not a bare 401."""
     if session is None:
-        raise NotAuthenticated("This login session has ended.")
+        raise NotAuthenticated(gettext("This login session has ended."))
     if session.user.status == UserStatus.DISABLED:
         raise AccountDisabled()
     if not session.is_live:
-        raise NotAuthenticated("This login session has ended.")
+        raise NotAuthenticated(gettext("This login session has ended."))
     if session.user.status != UserStatus.ACTIVE:
-        raise NotAuthenticated("This account no longer exists.")
+        raise NotAuthenticated(gettext("This account no longer exists."))
     touch_session(session)
     return session.user, session
 
@@ -182,7 +183,7 @@ def authenticate_bot_key(raw: object) -> tuple[User, LoginSession]:
     active too: disabling a person stops their bots. Raises NotAuthenticated
     or AccountDisabled."""
     if not is_bot_key(raw) or len(raw) > 100:
-        raise NotAuthenticated("Not a bot key.")
+        raise NotAuthenticated(gettext("Not a bot key."))
     session = (
         LoginSession.objects.select_related("user__avatar", "user__bot_owner")
         .filter(key_hash=_key_hash(raw), kind=SessionKind.BOT)
@@ -191,9 +192,9 @@ def authenticate_bot_key(raw: object) -> tuple[User, LoginSession]:
     if session is not None and session.user.is_bot:
         owner = session.user.bot_owner
         if owner is None or owner.status == UserStatus.DELETED:
-            raise NotAuthenticated("This bot's owner no longer exists.")
+            raise NotAuthenticated(gettext("This bot's owner no longer exists."))
         if owner.status == UserStatus.DISABLED:
-            raise AccountDisabled("This bot's owner is disabled.")
+            raise AccountDisabled(gettext("This bot's owner is disabled."))
     else:
         session = None
     return _admit(session)
@@ -218,7 +219,7 @@ def do_refresh(*, refresh_token: object) -> TokenPair:
             LoginSession.objects.select_for_update().select_related("user").filter(uuid=claims.session_uuid).first()
         )
         if session is None or str(session.user.uuid) != claims.user_uuid or not session.is_live:
-            raise NotAuthenticated("This login session has ended.")
+            raise NotAuthenticated(gettext("This login session has ended."))
         if not hmac.compare_digest(session.refresh_jti, claims.jti):
             logger.warning("refresh token reuse on session %s of user %s: revoking", session.uuid, session.user_id)
             # Committed with this block; the caller gets the error afterwards.
@@ -235,7 +236,7 @@ def do_refresh(*, refresh_token: object) -> TokenPair:
             session.last_seen_at = timezone.now()
             session.save(update_fields=["refresh_jti", "last_seen_at"])
     if revoked:
-        raise NotAuthenticated("This refresh token was already used; the session has been ended.")
+        raise NotAuthenticated(gettext("This refresh token was already used; the session has been ended."))
     return pair
 
 
@@ -311,7 +312,7 @@ def do_revoke_own_session(*, user: User, session_id: object) -> None:
     sid = parse_uuid(session_id) if isinstance(session_id, str) else None
     session = LoginSession.objects.filter(uuid=sid, user=user).first() if sid else None
     if session is None:
-        raise NotFound("No such session.")
+        raise NotFound(gettext("No such session."))
     do_revoke_session(session=session, reason="revoked_by_user")
 
 

@@ -10,6 +10,7 @@ import re
 import secrets
 
 from django.conf import settings
+from django.utils.translation import gettext
 
 from accounts import sms
 from accounts.actions.limits import limit_counter
@@ -63,11 +64,14 @@ def do_send_sms_code(*, phone: object, purpose: object, client: Client) -> int:
     (login/reset: an active account; register: a free number). The code is
     stored hashed, is never returned and never logged."""
     if purpose not in SMS_PURPOSES:
-        raise Invalid.field("purpose", "One of login, register, reset.")
+        raise Invalid.field("purpose", gettext("One of login, register, reset."))
     number = normalize_phone(phone)
     store = kv.store()
     limit_counter(
-        f"sms:ip:{client.ip}", limit=settings.LIMIT_SMS_PER_IP, window_s=3600, message="Too many codes requested."
+        f"sms:ip:{client.ip}",
+        limit=settings.LIMIT_SMS_PER_IP,
+        window_s=3600,
+        message=gettext("Too many codes requested."),
     )
     wait = (
         store.cooldown(_cooldown_key(phone=number, purpose=purpose), seconds=settings.LIMIT_SMS_COOLDOWN_S)  # type: ignore[arg-type]
@@ -75,12 +79,12 @@ def do_send_sms_code(*, phone: object, purpose: object, client: Client) -> int:
         else 0
     )
     if wait:
-        raise RateLimited("A code was sent to this number a moment ago.", retry_after=wait)
+        raise RateLimited(gettext("A code was sent to this number a moment ago."), retry_after=wait)
     limit_counter(
         f"sms:day:{number}",
         limit=settings.LIMIT_SMS_PER_PHONE,
         window_s=86400,
-        message="Too many codes for this number today.",
+        message=gettext("Too many codes for this number today."),
     )
     holder = User.objects.filter(phone=number).only("status").first()
     usable = (holder is None) if purpose == "register" else (holder is not None and holder.status == UserStatus.ACTIVE)
@@ -97,7 +101,7 @@ def do_send_sms_code(*, phone: object, purpose: object, client: Client) -> int:
         except Exception as exc:
             store.delete(_code_key(phone=number, purpose=purpose))  # type: ignore[arg-type]
             logger.exception("sms backend failed for purpose %s", purpose)
-            raise Unavailable("The SMS service is unavailable; try again later.") from exc
+            raise Unavailable(gettext("The SMS service is unavailable; try again later.")) from exc
         logger.info("sms code sent for purpose %s", purpose)
         metrics.sms_sent.labels(purpose).inc()
     return settings.SMS_CODE_TTL_S
@@ -109,14 +113,14 @@ def consume_code(*, phone: str, purpose: str, code: object, client: Client) -> N
         f"smsv:ip:{client.ip}",
         limit=settings.LIMIT_SMS_VERIFY_PER_IP,
         window_s=3600,
-        message="Too many attempts.",
+        message=gettext("Too many attempts."),
     )
     if not isinstance(code, str) or not re.fullmatch(r"\d{6}", code):
-        raise InvalidCredentials("Wrong or expired code.")
+        raise InvalidCredentials(gettext("Wrong or expired code."))
     outcome = kv.store().code_consume(
         _code_key(phone=phone, purpose=purpose),
         digest=_code_digest(phone=phone, purpose=purpose, code=code),
         max_tries=settings.SMS_CODE_MAX_TRIES,
     )
     if outcome != "ok":
-        raise InvalidCredentials("Wrong or expired code.")
+        raise InvalidCredentials(gettext("Wrong or expired code."))

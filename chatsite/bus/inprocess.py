@@ -21,6 +21,7 @@ from collections import defaultdict
 
 from django.conf import settings
 from django.db import close_old_connections, connection
+from django.utils.translation import gettext
 
 from chatsite import bus
 from chatsite.bus import HANDLED, STORE, Record, handler_for
@@ -43,7 +44,7 @@ class InProcessBus:
 
     def _submit(self, topic: str, key: str, value: bytes) -> concurrent.futures.Future:
         if self._closed:
-            raise Unavailable("The message bus is shutting down.")
+            raise Unavailable(gettext("The message bus is shutting down."))
         future: concurrent.futures.Future = concurrent.futures.Future()
         self._queue.put((Record(topic=topic, key=key, value=value), future))
         return future
@@ -60,7 +61,7 @@ class InProcessBus:
         try:
             await asyncio.wait_for(asyncio.wrap_future(future), timeout=self._timeout())
         except TimeoutError:
-            raise Unavailable("Storage is slow; retry with the same client_msg_id.") from None
+            raise Unavailable(gettext("Storage is slow; retry with the same client_msg_id.")) from None
 
     async def publish(self, *, topic: str, key: str, value: bytes) -> None:
         await self.submit(topic=topic, key=key, value=value)
@@ -70,14 +71,14 @@ class InProcessBus:
         try:
             future.result(timeout=self._timeout())
         except concurrent.futures.TimeoutError:
-            raise Unavailable("Storage is slow; retry with the same client_msg_id.") from None
+            raise Unavailable(gettext("Storage is slow; retry with the same client_msg_id.")) from None
 
     def post(self, *, topic: str, key: str, value: bytes) -> None:
         self._submit(topic, key, value)
 
     def check(self, *, timeout: float) -> None:
         if not self._thread.is_alive():
-            raise Unavailable("The in-process bus thread is not running.")
+            raise Unavailable(gettext("The in-process bus thread is not running."))
 
     def close(self) -> None:
         self._closed = True
@@ -133,7 +134,7 @@ class InProcessBus:
                 logger.exception("the in-process bus failed on a batch of %d records", len(batch))
                 for _, future in batch:
                     if not future.done():
-                        future.set_exception(Unavailable("Storing failed; retry with the same client_msg_id."))
+                        future.set_exception(Unavailable(gettext("Storing failed; retry with the same client_msg_id.")))
         connection.close()
 
     def _handle(self, batch: list[tuple[Record, concurrent.futures.Future]]) -> None:
@@ -156,7 +157,7 @@ class InProcessBus:
                 close_old_connections()
                 for _, future in items:
                     if not future.done():
-                        future.set_exception(Unavailable("Storing failed; retry with the same client_msg_id."))
+                        future.set_exception(Unavailable(gettext("Storing failed; retry with the same client_msg_id.")))
                 continue
             reasons = {id(r): reason for r, reason in rejected}
             self._follow(topic, [r for r in records if id(r) not in reasons])
@@ -165,7 +166,9 @@ class InProcessBus:
                     continue
                 if id(record) in reasons:
                     logger.warning("in-process record rejected: %s", reasons[id(record)])
-                    future.set_exception(Invalid(f"The message could not be stored: {reasons[id(record)]}"))
+                    future.set_exception(
+                        Invalid(gettext("The message could not be stored: %(n)s") % {"n": reasons[id(record)]})
+                    )
                 else:
                     future.set_result(None)
 

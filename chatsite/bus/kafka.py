@@ -26,6 +26,7 @@ import time
 from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 from django.conf import settings
+from django.utils.translation import gettext
 
 from chatsite import metrics
 from chatsite.errors import Unavailable
@@ -274,11 +275,11 @@ class KafkaBus:
         if refused is None:
             _COUNTED[which].inc()
         elif isinstance(refused, BufferError):
-            raise Unavailable("The message broker is not keeping up; retry later.") from None
+            raise Unavailable(gettext("The message broker is not keeping up; retry later.")) from None
         elif isinstance(refused, KafkaException):
             if refused.args and hasattr(refused.args[0], "fatal"):
                 self._check_delivery(which, refused.args[0])
-            raise Unavailable("The message broker is unavailable; retry later.") from refused
+            raise Unavailable(gettext("The message broker is unavailable; retry later.")) from refused
         else:
             raise refused
 
@@ -341,7 +342,7 @@ class KafkaBus:
         def expire() -> None:
             if not delivered.done():
                 delivered.set_exception(
-                    Unavailable("The message broker did not confirm the message in time; retry later.")
+                    Unavailable(gettext("The message broker did not confirm the message in time; retry later."))
                 )
 
         timer = loop.call_later(settings.KAFKA_PRODUCE_TIMEOUT_MS / 1000 + 0.5, expire)
@@ -353,7 +354,9 @@ class KafkaBus:
             if err is None:
                 delivered.set_result(None)
             else:
-                delivered.set_exception(Unavailable("The message broker did not confirm the message; retry later."))
+                delivered.set_exception(
+                    Unavailable(gettext("The message broker did not confirm the message; retry later."))
+                )
 
         def on_delivery(err, msg) -> None:
             # On the poll thread: hand the outcome to the loop.
@@ -416,14 +419,16 @@ class KafkaBus:
             if err is None:
                 future.set_result(None)
             else:
-                future.set_exception(Unavailable("The message broker did not confirm the message; retry later."))
+                future.set_exception(
+                    Unavailable(gettext("The message broker did not confirm the message; retry later."))
+                )
 
         self._ensure(topic)
         self._produce(topic, key, value, on_delivery)
         try:
             future.result(timeout=settings.KAFKA_PRODUCE_TIMEOUT_MS / 1000 + 0.5)
         except concurrent.futures.TimeoutError:
-            raise Unavailable("The message broker did not confirm the message in time; retry later.") from None
+            raise Unavailable(gettext("The message broker did not confirm the message in time; retry later.")) from None
 
     def post(self, *, topic: str, key: str, value: bytes) -> None:
         def on_delivery(err, msg) -> None:
@@ -440,7 +445,7 @@ class KafkaBus:
         try:
             self._admin.list_topics(timeout=timeout)
         except KafkaException as exc:
-            raise Unavailable("The message broker does not answer.") from exc
+            raise Unavailable(gettext("The message broker does not answer.")) from exc
 
     def close(self) -> None:
         self._stop.set()

@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.utils.translation import gettext
+
 from accounts.models import User
 from chatsite import realtime, wire
 from chatsite.errors import Invalid, NotFound
@@ -31,13 +33,13 @@ def lock_target(*, user: User, message_id: object) -> Target:
     `blocked` / `not_contact` (direct), `not_member` / `group_disabled`."""
     mid = wire.parse_uuid(message_id)
     if mid is None:
-        raise Invalid.field("message", "Must be a message id.")
+        raise Invalid.field("message", gettext("Must be a message id."))
     message = Message.objects.select_for_update().select_related("conversation").filter(uuid=mid).first()
     if message is None:
-        raise NotFound("No such message.")
+        raise NotFound(gettext("No such message."))
     access = access_conversation(user=user, conversation_id=str(message.conversation.uuid))
     if not access.first_seq <= message.seq <= access.last_seq:
-        raise NotFound("No such message.")
+        raise NotFound(gettext("No such message."))
     conversation = access.conversation
     if conversation.kind == ConversationKind.DIRECT:
         check_may_talk(user_id=user.pk, other_id=direct_peer_id(conversation, user.pk))
@@ -49,7 +51,7 @@ def lock_target(*, user: User, message_id: object) -> Target:
 def refuse_events_on(message: Message, *, field: str = "message") -> None:
     """Reactions and pins are for messages people sent, not recalled ones."""
     if message.kind == MessageKind.SYSTEM or message.recalled:
-        raise Invalid.field(field, "Not a system or recalled message.")
+        raise Invalid.field(field, gettext("Not a system or recalled message."))
 
 
 def readers_of(message: Message) -> list[tuple[int, int]]:

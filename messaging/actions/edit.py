@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import User
 from chatsite.errors import Forbidden, Invalid
@@ -37,21 +38,23 @@ def do_edit_message(
     stored; every member who may read the message gets `message.edited`
     with the updated Message. The same text again stores nothing and
     answers the caller alone."""
-    text = check_message_text(content, field="content", what="A message")
+    text = check_message_text(content, field="content", what=gettext("A message"))
     if not text.strip():
-        raise Invalid.field("content", "Must not be empty.")
+        raise Invalid.field("content", gettext("Must not be empty."))
     now = now or timezone.now()
     with transaction.atomic():
         target = lock_target(user=user, message_id=message_id)
         message = target.message
         if message.sender_id != user.pk:
-            raise Forbidden("You can only edit your own messages.")
+            raise Forbidden(gettext("You can only edit your own messages."))
         if message.kind != MessageKind.TEXT or message.recalled:
-            raise Forbidden("Only text messages that are not recalled can be edited.")
+            raise Forbidden(gettext("Only text messages that are not recalled can be edited."))
         if message.forwarded_from is not None:
-            raise Forbidden("A forwarded message cannot be edited.")
+            raise Forbidden(gettext("A forwarded message cannot be edited."))
         if (now - message.created_at).total_seconds() > settings.EDIT_WINDOW_S:
-            raise Forbidden(f"Messages can be edited for {settings.EDIT_WINDOW_S // 60} minutes after sending.")
+            raise Forbidden(
+                gettext("Messages can be edited for %(n)s minutes after sending.") % {"n": settings.EDIT_WINDOW_S // 60}
+            )
         conversation_uuid = str(target.access.conversation.uuid)
         if message.text == text:
             current = render_one(message, reader_id=user.pk, visible_from=target.access.member.visible_from_seq)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from django.utils.translation import gettext
+
 from accounts.models import User
 from chatsite.errors import (
     Invalid,
@@ -23,11 +25,11 @@ def do_open_conversation(*, user: User, peer: object = None, group: object = Non
     """Find (and un-hide) the user's conversation with a contact or a group.
     Never creates one with a non-contact."""
     if (peer is None) == (group is None):
-        raise Invalid.field("peer", "Give exactly one of `peer` or `group`.")
+        raise Invalid.field("peer", gettext("Give exactly one of `peer` or `group`."))
     to = {"user": peer} if peer is not None else {"group": group}
     conversation, member = resolve_target(sender=user, to=to)
     if member is None:
-        raise NotFound("No such conversation.")
+        raise NotFound(gettext("No such conversation."))
     if conversation.kind == ConversationKind.DIRECT:
         if not Contact.objects.filter(owner=user, other_id=_direct_peer_id(conversation, user.pk)).exists():
             raise NotContact()

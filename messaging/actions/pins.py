@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import User
 from chatsite.errors import Conflict, Forbidden, NotFound, NotMember
@@ -26,9 +27,9 @@ def _pin_target(*, user: User, conversation_id: object, message_id: object) -> T
         raise NotMember()
     target = lock_target(user=user, message_id=message_id)
     if target.message.conversation_id != access.conversation.pk:
-        raise NotFound("No such message in this conversation.")
+        raise NotFound(gettext("No such message in this conversation."))
     if target.access.conversation.kind == ConversationKind.GROUP and target.access.member.role not in MANAGERS:
-        raise Forbidden("Only the group's owner and admins can pin messages.")
+        raise Forbidden(gettext("Only the group's owner and admins can pin messages."))
     return target
 
 
@@ -43,7 +44,9 @@ def do_pin_message(*, user: User, conversation_id: object, message_id: object, n
         if message.pinned_at is not None:
             return message, False
         if Message.objects.filter(conversation_id=message.conversation_id, pinned_at__isnull=False).count() >= MAX_PINS:
-            raise Conflict(f"A conversation can have at most {MAX_PINS} pinned messages.")
+            raise Conflict(
+                gettext("A conversation can have at most %(max_pins)s pinned messages.") % {"max_pins": MAX_PINS}
+            )
         _set_pin(target, user=user, pinned_at=now or timezone.now())
     return message, True
 
@@ -55,7 +58,7 @@ def do_unpin_message(*, user: User, conversation_id: object, message_id: object)
         target = _pin_target(user=user, conversation_id=conversation_id, message_id=message_id)
         message = target.message
         if message.pinned_at is None:
-            raise NotFound("This message is not pinned.")
+            raise NotFound(gettext("This message is not pinned."))
         _set_pin(target, user=user, pinned_at=None)
 
 

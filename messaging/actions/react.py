@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.utils.translation import gettext
 
 from accounts.models import User
 from chatsite import kv, realtime
@@ -60,10 +61,10 @@ def do_react(
     own `me`). Adding one already there, or removing one that is not, stores
     nothing and answers the caller alone with the current list."""
     if op not in ("add", "remove"):
-        raise Invalid.field("op", '"add" or "remove".')
+        raise Invalid.field("op", gettext('"add" or "remove".'))
     normalized = normalize_emoji(emoji)
     if normalized is None:
-        raise Invalid.field("emoji", "Exactly one emoji.")
+        raise Invalid.field("emoji", gettext("Exactly one emoji."))
     with transaction.atomic():
         target = lock_target(user=user, message_id=message_id)
         message = target.message
@@ -75,11 +76,14 @@ def do_react(
             return Reacted(unchanged_frame=_frame(message, conversation_uuid, current, message.reaction_seq))
         count, ttl = kv.store().counter_incr(f"react:{user.pk}:{message.pk}", window_s=WINDOW_S)
         if count > CHANGES_PER_WINDOW:
-            raise RateLimited("You are changing reactions on this message too fast.", retry_after=ttl)
+            raise RateLimited(gettext("You are changing reactions on this message too fast."), retry_after=ttl)
         if op == "add":
             present = set(Reaction.objects.filter(message=message).values_list("emoji", flat=True).distinct())
             if normalized not in present and len(present) >= MAX_DISTINCT:
-                raise Conflict(f"A message can have at most {MAX_DISTINCT} different reactions.")
+                raise Conflict(
+                    gettext("A message can have at most %(max_distinct)s different reactions.")
+                    % {"max_distinct": MAX_DISTINCT}
+                )
             try:
                 with transaction.atomic():
                     Reaction.objects.create(message=message, user=user, emoji=normalized)

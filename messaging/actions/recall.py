@@ -7,6 +7,7 @@ import logging
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import User
 from chatsite import wire
@@ -40,19 +41,19 @@ def do_recall_message(*, user: User, message_id: object, now=None) -> Message:
 
     mid = wire.parse_uuid(message_id)
     if mid is None:
-        raise Invalid.field("message", "Must be a message id.")
+        raise Invalid.field("message", gettext("Must be a message id."))
     now = now or timezone.now()
     with transaction.atomic():
         message = Message.objects.select_for_update().select_related("conversation").filter(uuid=mid).first()
         if message is None:
-            raise NotFound("No such message.")
+            raise NotFound(gettext("No such message."))
         access = access_conversation(user=user, conversation_id=str(message.conversation.uuid))
         if not (access.first_seq <= message.seq <= access.last_seq):
-            raise NotFound("No such message.")
+            raise NotFound(gettext("No such message."))
         if message.kind not in SEND_KINDS:
-            raise Forbidden("Only text, file and merged-forward messages can be recalled.")
+            raise Forbidden(gettext("Only text, file and merged-forward messages can be recalled."))
         if message.recalled:
-            raise Conflict("This message was already recalled.")
+            raise Conflict(gettext("This message was already recalled."))
         conversation = access.conversation
         moderator = False
         if conversation.kind == ConversationKind.GROUP:
@@ -64,7 +65,7 @@ def do_recall_message(*, user: User, message_id: object, now=None) -> Message:
             message.sender_id == user.pk and (now - message.created_at).total_seconds() <= settings.RECALL_WINDOW_S
         )
         if not (own_in_time or moderator):
-            raise Forbidden("You can only recall your own messages within 2 minutes.")
+            raise Forbidden(gettext("You can only recall your own messages within 2 minutes."))
         files = [message.file] if message.file is not None else []
         files += [a.file for a in MessageFile.objects.filter(message=message).select_related("file")]
         message.recalled = True

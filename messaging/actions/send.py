@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import connection
 from django.db.models import Case, When
+from django.utils.translation import gettext
 
 from accounts.models import User
 from accounts.serializers import user_to_wire
@@ -175,7 +176,7 @@ def check_send_rate(*, user: User) -> None:
     prefix, rate, burst = message_budget(user)
     decision = kv.store().token_bucket(f"{prefix}:{user.pk}", rate=rate, burst=burst)
     if not decision.allowed:
-        raise RateLimited("You are sending messages too fast.", retry_after=decision.retry_after)
+        raise RateLimited(gettext("You are sending messages too fast."), retry_after=decision.retry_after)
 
 
 # --------------------------------------------------------------------------- checks
@@ -184,17 +185,17 @@ def check_send_rate(*, user: User) -> None:
 def _clean_client_msg_id(value: object) -> str:
     parsed = wire.parse_uuid(value.lower() if isinstance(value, str) else value)
     if parsed is None:
-        raise Invalid.field("client_msg_id", "A UUID made by the client.")
+        raise Invalid.field("client_msg_id", gettext("A UUID made by the client."))
     return str(parsed)
 
 
 def _clean_text(value: object, *, required: bool) -> str | None:
     if value is None and not required:
         return None
-    check_message_text(value, field="content", what="A message")
+    check_message_text(value, field="content", what=gettext("A message"))
     if not value.strip():
         if required:
-            raise Invalid.field("content", "Must not be empty.")
+            raise Invalid.field("content", gettext("Must not be empty."))
         return None
     return value
 
@@ -212,7 +213,7 @@ def _check_direct(sender_id: int, peer_id: int) -> None:
 def _check_group(conversation: Conversation, member: Member | None) -> None:
     """The sender is a current member of an active group."""
     if member is None:
-        raise NotFound("No such conversation.")
+        raise NotFound(gettext("No such conversation."))
     if member.left_seq is not None:
         raise NotMember()
     if conversation.group.status != GroupStatus.ACTIVE:  # type: ignore[union-attr]
@@ -229,18 +230,18 @@ def _clean_target(*, conversation: object, to: object) -> tuple[str, uuid.UUID]:
     """The shape of a message's target, `("conversation" | "user" | "group", id)`,
     checked before anything is looked up: a malformed one is `invalid`."""
     if (conversation is None) == (to is None):
-        raise Invalid.field("conversation", "Give exactly one of `conversation` or `to`.")
+        raise Invalid.field("conversation", gettext("Give exactly one of `conversation` or `to`."))
     if conversation is not None:
         cid = wire.parse_uuid(conversation)
         if cid is None:
-            raise Invalid.field("conversation", "Must be a conversation id.")
+            raise Invalid.field("conversation", gettext("Must be a conversation id."))
         return "conversation", cid
     if not isinstance(to, dict) or len(to) != 1 or not ({"user", "group"} & set(to)):
-        raise Invalid.field("to", 'Must be {"user": id} or {"group": id}.')
+        raise Invalid.field("to", gettext('Must be {"user": id} or {"group": id}.'))
     which = "user" if "user" in to else "group"
     uid = wire.parse_uuid(to[which])
     if uid is None:
-        raise Invalid.field("to", f"Must be a {which} id.")
+        raise Invalid.field("to", gettext("Must be a user id.") if which == "user" else gettext("Must be a group id."))
     return which, uid
 
 
@@ -255,12 +256,12 @@ def resolve_target(
     if which == "conversation":
         member = _membership(conversation__uuid=uid, user=sender)
         if member is None:
-            raise NotFound("No such conversation.")
+            raise NotFound(gettext("No such conversation."))
         return member.conversation, member
     if which == "user":
         peer_id = User.objects.filter(uuid=uid).values_list("pk", flat=True).first()
         if peer_id is None:
-            raise NotFound("No such user.")
+            raise NotFound(gettext("No such user."))
 
         member = _membership(conversation__direct_key=direct_key(sender.pk, peer_id), user=sender)
         if member is None:
@@ -269,7 +270,7 @@ def resolve_target(
         return member.conversation, member
     member = _membership(conversation__group__uuid=uid, user=sender)
     if member is None:
-        raise NotFound("No such group.")
+        raise NotFound(gettext("No such group."))
     return member.conversation, member
 
 
@@ -283,7 +284,7 @@ def check_may_post(
     target, member = resolve_target(sender=sender, conversation=conversation, to=to)
     if target.kind == ConversationKind.DIRECT:
         if member is None:
-            raise NotFound("No such conversation.")
+            raise NotFound(gettext("No such conversation."))
         _check_direct(sender.pk, _direct_peer_id(target, sender.pk))
     else:
         _check_group(target, member)
@@ -337,16 +338,16 @@ def check_send_message(
     # Every shape first: only then is anything looked up (the file, the target).
     mention_uuids = _clean_mentions(mentions)
     if mention_all is not None and not isinstance(mention_all, bool):
-        raise Invalid.field("mention_all", "true or false.")
+        raise Invalid.field("mention_all", gettext("true or false."))
     if reply_to is not None and wire.parse_uuid(reply_to) is None:
-        raise Invalid.field("reply_to", "Must be a message id.")
+        raise Invalid.field("reply_to", gettext("Must be a message id."))
     file_id = None
     forwarded_from = None
     snapshot, attachments = None, ()
     if forward_of is not None:
         if any(value is not None for value in (kind, content, file, bundle)):
             raise Invalid.field(
-                "forward_of", "A forward takes no kind, content, file or bundle: it copies the original's."
+                "forward_of", gettext("A forward takes no kind, content, file or bundle: it copies the original's.")
             )
         original = _forward_source(sender, forward_of)
         kind, text, file_id = original.kind, original.text, original.file_id
@@ -355,30 +356,30 @@ def check_send_message(
             "created_at": wire.iso(original.created_at),
         }
     elif kind not in SEND_KINDS:
-        raise Invalid.field("kind", 'Must be "text", "file" or "bundle".')
+        raise Invalid.field("kind", gettext('Must be "text", "file" or "bundle".'))
     elif kind == MessageKind.BUNDLE:
         if content is not None or file is not None:
-            raise Invalid.field("bundle", "A bundle takes no content or file: it holds the messages listed.")
+            raise Invalid.field("bundle", gettext("A bundle takes no content or file: it holds the messages listed."))
         text = None
         snapshot, attachments = _bundle_snapshot(sender, bundle)
     elif bundle is not None:
-        raise Invalid.field("bundle", 'Only for kind "bundle".')
+        raise Invalid.field("bundle", gettext('Only for kind "bundle".'))
     elif kind == MessageKind.TEXT:
         if file is not None:
-            raise Invalid.field("file", "Only for kind file.")
+            raise Invalid.field("file", gettext("Only for kind file."))
         text = _clean_text(content, required=True)
     else:
         text = _clean_text(content, required=False)
         file_uuid = wire.parse_uuid(file)
         if file_uuid is None:
-            raise Invalid.field("file", "A file id is required for kind file.")
+            raise Invalid.field("file", gettext("A file id is required for kind file."))
         file_obj = File.objects.filter(uuid=file_uuid).only("id", "owner_id").first()
         if file_obj is None or not _may_send_file(sender, file_obj):
-            raise NotFound("No such file.")
+            raise NotFound(gettext("No such file."))
         file_id = file_obj.pk
     if found is not None:
         if found.member_id is None:
-            raise NotFound("No such conversation.")
+            raise NotFound(gettext("No such conversation."))
         if found.kind == ConversationKind.DIRECT:
             found.pair.check_may_talk()  # type: ignore[union-attr]
         else:
@@ -472,12 +473,14 @@ def _clean_mentions(value: object) -> list[str]:
     if value is None:
         return []
     if not isinstance(value, list) or len(value) > MAX_MENTIONS:
-        raise Invalid.field("mentions", f"A list of at most {MAX_MENTIONS} user ids.")
+        raise Invalid.field(
+            "mentions", gettext("A list of at most %(max_mentions)s user ids.") % {"max_mentions": MAX_MENTIONS}
+        )
     out: list[str] = []
     for item in value:
         uid = wire.parse_uuid(item)
         if uid is None:
-            raise Invalid.field("mentions", "Each mention is a user id.")
+            raise Invalid.field("mentions", gettext("Each mention is a user id."))
         if str(uid) not in out:
             out.append(str(uid))
     return out
@@ -510,17 +513,17 @@ def _check_extras(
         ids = {str(k): v for k, v in found.items()}
         missing = [u for u in mention_uuids if u not in ids]
         if missing:
-            raise Invalid.field("mentions", "Only members of this conversation can be mentioned.")
+            raise Invalid.field("mentions", gettext("Only members of this conversation can be mentioned."))
         out["mentions"] = tuple(mention_uuids)
         out["mention_ids"] = tuple(ids[u] for u in mention_uuids)
     if mention_all:
         if conversation_kind != ConversationKind.GROUP:
-            raise Invalid.field("mention_all", "Only in a group.")
+            raise Invalid.field("mention_all", gettext("Only in a group."))
         if not is_manager(conversation_id=conversation_id, user_id=sender.pk):
-            raise Forbidden("Only the group's owner and admins can mention everyone.")
+            raise Forbidden(gettext("Only the group's owner and admins can mention everyone."))
         count, ttl = kv.store().counter_incr(f"mentionall:{conversation_id}", window_s=3600)
         if count > settings.LIMIT_MENTION_ALL_PER_HOUR:
-            raise RateLimited("@all was used too often in this group; try again later.", retry_after=ttl)
+            raise RateLimited(gettext("@all was used too often in this group; try again later."), retry_after=ttl)
         out["mention_all"] = True
     return out
 
@@ -530,27 +533,33 @@ def _bundle_snapshot(sender: User, value: object) -> tuple[dict, tuple[int, ...]
     read, none a system, call, bundle or recalled message, copied in seq
     order with a title. Returns the stored content and its files."""
     if not isinstance(value, list) or not BUNDLE_MIN <= len(value) <= BUNDLE_MAX:
-        raise Invalid.field("bundle", f"A list of {BUNDLE_MIN} to {BUNDLE_MAX} message ids.")
+        raise Invalid.field(
+            "bundle",
+            gettext("A list of %(bundle_min)s to %(bundle_max)s message ids.")
+            % {"bundle_min": BUNDLE_MIN, "bundle_max": BUNDLE_MAX},
+        )
     ids = []
     for item in value:
         mid = wire.parse_uuid(item)
         if mid is None:
-            raise Invalid.field("bundle", "Each item is a message id.")
+            raise Invalid.field("bundle", gettext("Each item is a message id."))
         if mid not in ids:
             ids.append(mid)
     if len(ids) < BUNDLE_MIN:
-        raise Invalid.field("bundle", f"At least {BUNDLE_MIN} different messages.")
+        raise Invalid.field(
+            "bundle", gettext("At least %(bundle_min)s different messages.") % {"bundle_min": BUNDLE_MIN}
+        )
     messages = list(Message.objects.filter(uuid__in=ids).select_related("conversation"))
     if len(messages) != len(ids):
-        raise NotFound("No such message.")
+        raise NotFound(gettext("No such message."))
     if len({m.conversation_id for m in messages}) != 1:
-        raise Invalid.field("bundle", "Messages of one conversation.")
+        raise Invalid.field("bundle", gettext("Messages of one conversation."))
     source = messages[0].conversation
     access = access_conversation(user=sender, conversation_id=str(source.uuid))
     if any(not access.first_seq <= m.seq <= access.last_seq for m in messages):
-        raise NotFound("No such message.")
+        raise NotFound(gettext("No such message."))
     if any(m.kind not in SENDABLE_KINDS or m.recalled for m in messages):
-        raise Invalid.field("bundle", "Only text and file messages that are not recalled.")
+        raise Invalid.field("bundle", gettext("Only text and file messages that are not recalled."))
     _require_files(sender, {m.file_id for m in messages if m.file_id})
     messages.sort(key=lambda m: m.seq)
     content = {
@@ -567,7 +576,9 @@ def _bundle_snapshot(sender: User, value: object) -> tuple[dict, tuple[int, ...]
         ],
     }
     if len(wire.dumps_bytes(content)) > MAX_BUNDLE_BYTES:
-        raise TooLarge(f"A merged forward may hold at most {MAX_BUNDLE_BYTES // 1024} KiB of messages.")
+        raise TooLarge(
+            gettext("A merged forward may hold at most %(n)s KiB of messages.") % {"n": MAX_BUNDLE_BYTES // 1024}
+        )
     return content, tuple(sorted({m.file_id for m in messages if m.file_id}))
 
 
@@ -587,7 +598,7 @@ def _forward_source(sender: User, value: object) -> Message:
     that the sender may read, in any conversation."""
     mid = wire.parse_uuid(value)
     if mid is None:
-        raise Invalid.field("forward_of", "Must be a message id.")
+        raise Invalid.field("forward_of", gettext("Must be a message id."))
     original = (
         Message.objects.filter(uuid=mid)
         .select_related("conversation")
@@ -606,12 +617,14 @@ def _forward_source(sender: User, value: object) -> Message:
         .first()
     )
     if original is None:
-        raise NotFound("No such message.")
+        raise NotFound(gettext("No such message."))
     access = access_conversation(user=sender, conversation_id=str(original.conversation.uuid))
     if not access.first_seq <= original.seq <= access.last_seq:
-        raise NotFound("No such message.")
+        raise NotFound(gettext("No such message."))
     if original.kind not in SENDABLE_KINDS or original.recalled:
-        raise Invalid.field("forward_of", "Only text and file messages that are not recalled can be forwarded.")
+        raise Invalid.field(
+            "forward_of", gettext("Only text and file messages that are not recalled can be forwarded.")
+        )
     if original.file_id:
         _require_files(sender, {original.file_id})
     return original
@@ -626,7 +639,7 @@ def _require_files(sender: User, file_ids: set[int]) -> None:
         return
     files = list(File.objects.filter(pk__in=file_ids).only("id", "owner_id"))
     if len(files) != len(file_ids) or not all(_may_send_file(sender, f) for f in files):
-        raise NotFound("No such file.")
+        raise NotFound(gettext("No such file."))
 
 
 # --------------------------------------------------------------------------- the hot path in SQL
