@@ -62,6 +62,11 @@ def _isolation(settings):
     MemoryBackend.clear()
     yield
     MemoryBackend.clear()
+    # A request the test client handled in this thread may have left its
+    # language active (the server runs each request in a context of its own).
+    from django.utils import translation
+
+    translation.deactivate()
     store = kv.store()
     if isinstance(store, kv.MemoryStore):
         store.clear()
@@ -304,10 +309,10 @@ async def ws_connect(transactional_db):
     opened: list[WebsocketCommunicator] = []
     sockets: list[WS] = []
 
-    async def connect(user, *, token: str | None = None, origin: str | None = None) -> WS:
+    async def connect(user, *, token: str | None = None, origin: str | None = None, headers=()) -> WS:
         if token is None:
             token = (await sync_to_async(login_tokens)(user))["access"]
-        comm = WebsocketCommunicator(application, f"/ws/?token={token}", headers=ws_headers(origin))
+        comm = WebsocketCommunicator(application, f"/ws/?token={token}", headers=[*ws_headers(origin), *headers])
         opened.append(comm)
         connected, _ = await comm.connect(timeout=5)
         assert connected, "the handshake was refused"

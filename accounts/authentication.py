@@ -3,10 +3,12 @@ pages' cookie session."""
 
 from __future__ import annotations
 
+from django.utils.translation import gettext
 from rest_framework.authentication import BaseAuthentication, CSRFCheck
 from rest_framework.exceptions import PermissionDenied
 
 from accounts.actions.sessions import authenticate_access_token, authenticate_bot_key
+from chatsite import i18n
 from chatsite.errors import NotAuthenticated
 
 
@@ -21,12 +23,13 @@ class BearerAuthentication(BaseAuthentication):
         scheme, _, token = header.partition(" ")
         scheme, token = scheme.lower(), token.strip()
         if scheme not in ("bearer", "bot") or not token:
-            raise NotAuthenticated("Use 'Authorization: Bearer <access token>' or 'Authorization: Bot <key>'.")
+            raise NotAuthenticated(gettext("Use 'Authorization: Bearer <access token>' or 'Authorization: Bot <key>'."))
         if scheme == "bot":
             user, session = authenticate_bot_key(token)
         else:
             user, session = authenticate_access_token(token)
         request._request.login_session = session
+        i18n.activate_for(user)  # the account's language wins over the client's
         return user, session
 
     def authenticate_header(self, request) -> str:
@@ -45,6 +48,7 @@ class CookieSessionAuthentication(BaseAuthentication):
         if session is None or user is None or not user.is_authenticated:
             return None
         self._enforce_csrf(request)
+        i18n.activate_for(user)
         return user, session
 
     def _enforce_csrf(self, request) -> None:

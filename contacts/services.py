@@ -18,11 +18,13 @@ from collections.abc import Callable
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import User, UserStatus
 from accounts.serializers import user_to_wire
 from chatsite.errors import Blocked, Conflict, Forbidden, Invalid, NotFound
 from chatsite.events import access_changed_on_commit, notify_on_commit, send_event_on_commit, send_events_on_commit
+from chatsite.i18n import status_word
 from chatsite.text import clean_text
 from chatsite.wire import parse_uuid
 from contacts.models import REMARK_MAX, REQUEST_MESSAGE_MAX, Block, Contact, ContactRequest, RequestStatus
@@ -41,10 +43,10 @@ def _lock_pair(a: User, b: User) -> None:
 def _find_user(user_id: object, *, field: str, active_only: bool) -> User:
     uid = parse_uuid(user_id)
     if uid is None:
-        raise Invalid.field(field, "Must be a user id.")
+        raise Invalid.field(field, gettext("Must be a user id."))
     user = User.objects.select_related("avatar").filter(uuid=uid).first()
     if user is None or user.status == UserStatus.DELETED or (active_only and user.status != UserStatus.ACTIVE):
-        raise NotFound("No such user.")
+        raise NotFound(gettext("No such user."))
     return user
 
 
@@ -85,7 +87,7 @@ def do_connect(*, user: User, other: User) -> Contact:
     (do_send_contact_request / do_accept_contact_request) is the product's way
     in; this is for it, fixtures and administrative tools."""
     if user.pk == other.pk:
-        raise Invalid.field("to", "You cannot add yourself.")
+        raise Invalid.field("to", gettext("You cannot add yourself."))
     _lock_pair(user, other)
     contact, _ = _connect(user, other)
     return contact
@@ -109,7 +111,7 @@ def do_delete_contact(*, user: User, other_id: object) -> None:
     _lock_pair(user, other)
     deleted, _ = Contact.objects.filter(owner__in=(user, other), other__in=(user, other)).delete()
     if not deleted:  # removed meanwhile by the other side
-        raise NotFound("No such contact.")
+        raise NotFound(gettext("No such contact."))
     conv = str(contact.conversation.uuid) if contact.conversation_id else None
     access_changed_on_commit(user_ids=(user.pk, other.pk))
     send_events_on_commit(
@@ -166,11 +168,11 @@ def do_send_contact_request(*, user: User, to: object, message: object = "") -> 
     Otherwise a pending request is stored and `to` gets `contact.request`."""
     target = _find_user(to, field="to", active_only=True)
     if target.pk == user.pk:
-        raise Invalid.field("to", "You cannot add yourself.")
+        raise Invalid.field("to", gettext("You cannot add yourself."))
     if user.is_bot:
-        raise Forbidden("A bot cannot send contact requests.")
+        raise Forbidden(gettext("A bot cannot send contact requests."))
     if target.is_bot:
-        raise Forbidden("A bot is added from its page (POST /bots/{id}/add), not by request.")
+        raise Forbidden(gettext("A bot is added from its page (POST /bots/{id}/add), not by request."))
     text = clean_text(
         "" if message is None else message,
         field="message",
@@ -183,7 +185,7 @@ def do_send_contact_request(*, user: User, to: object, message: object = "") -> 
     if pair.blocked:
         raise Blocked()
     if pair.contacts:
-        raise Conflict("You are already contacts.")
+        raise Conflict(gettext("You are already contacts."))
     reverse = (
         ContactRequest.objects.select_related("from_user__avatar", "to_user__avatar")
         .filter(from_user=target, to_user=user, status=RequestStatus.PENDING)
@@ -198,7 +200,7 @@ def do_send_contact_request(*, user: User, to: object, message: object = "") -> 
                 from_user=user, to_user=target, message=text, pending_key=f"{user.pk}:{target.pk}"
             )
     except IntegrityError:
-        raise Conflict("You already have a pending request to this user.") from None
+        raise Conflict(gettext("You already have a pending request to this user.")) from None
     request.from_user, request.to_user = user, target
     _request_event(request, [target.pk])
     # Someone with no app open hears of it by push (notifications).
@@ -210,11 +212,11 @@ def _decide(*, user: User, request_id: object) -> ContactRequest:
     """The pending request `user` received, locked with its pair."""
     request = access_contact_request(user=user, request_id=request_id)
     if request.to_user_id != user.pk:
-        raise NotFound("No such request.")  # the sender may not decide (rest.md: others get 404)
+        raise NotFound(gettext("No such request."))  # the sender may not decide (rest.md: others get 404)
     _lock_pair(request.from_user, request.to_user)
     request.refresh_from_db(fields=["status", "pending_key"])
     if request.status != RequestStatus.PENDING:
-        raise Conflict(f"This request is already {request.status}.")
+        raise Conflict(gettext("This request is already %(status)s.") % {"status": status_word(request.status)})
     return request
 
 
@@ -244,11 +246,11 @@ def do_cancel_contact_request(*, user: User, request_id: object) -> ContactReque
     pending → `conflict`."""
     request = access_contact_request(user=user, request_id=request_id)
     if request.from_user_id != user.pk:
-        raise Forbidden("Only the sender may cancel a request.")
+        raise Forbidden(gettext("Only the sender may cancel a request."))
     _lock_pair(request.from_user, request.to_user)
     request.refresh_from_db(fields=["status", "pending_key"])
     if request.status != RequestStatus.PENDING:
-        raise Conflict(f"This request is already {request.status}.")
+        raise Conflict(gettext("This request is already %(status)s.") % {"status": status_word(request.status)})
     _close(request, RequestStatus.CANCELLED)
     _request_event(request, [request.from_user_id, request.to_user_id])
     return request
@@ -276,13 +278,13 @@ def do_block(*, user: User, target_id: object) -> User:
     after unblocking. Nobody is told. Yourself → `invalid`; already → `conflict`."""
     target = _find_user(target_id, field="user", active_only=False)
     if target.pk == user.pk:
-        raise Invalid.field("user", "You cannot block yourself.")
+        raise Invalid.field("user", gettext("You cannot block yourself."))
     _lock_pair(user, target)
     try:
         with transaction.atomic():
             Block.objects.create(blocker=user, blocked=target)
     except IntegrityError:
-        raise Conflict("You already block this user.") from None
+        raise Conflict(gettext("You already block this user.")) from None
     # A block takes effect at once: what the two have going ends now (a live
     # call), and neither's sockets send to the other on what they cached.
     access_changed_on_commit(user_ids=(user.pk, target.pk))
@@ -298,8 +300,8 @@ def do_unblock(*, user: User, target_id: object) -> None:
     Not blocked → `not_found`."""
     uid = parse_uuid(target_id)
     if uid is None:
-        raise NotFound("You do not block this user.")
+        raise NotFound(gettext("You do not block this user."))
     deleted, _ = Block.objects.filter(blocker=user, blocked__uuid=uid).delete()
     if not deleted:
-        raise NotFound("You do not block this user.")
+        raise NotFound(gettext("You do not block this user."))
     logger.info("user %s unblocked %s", user.pk, uid)

@@ -33,11 +33,13 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import User, UserStatus
 from accounts.serializers import user_to_wire
 from chatsite.errors import Blocked, Conflict, Forbidden, GroupDisabled, Invalid, NotContact, NotFound
 from chatsite.events import access_changed_on_commit, send_event_on_commit, send_events_on_commit
+from chatsite.i18n import status_word
 from chatsite.text import clean_text
 from chatsite.wire import parse_uuid
 from contacts.models import Contact, RequestStatus
@@ -73,7 +75,7 @@ def _lock_group(group_id: object) -> Group:
     uid = parse_uuid(group_id)
     pk = Group.objects.select_for_update().filter(uuid=uid).values_list("pk", flat=True).first() if uid else None
     if pk is None:
-        raise NotFound("No such group.")
+        raise NotFound(gettext("No such group."))
     return Group.objects.select_related(*GROUP_RELATED).get(pk=pk)
 
 
@@ -85,17 +87,17 @@ def _conversation(group: Group) -> Conversation:
 
 def _require_active(group: Group) -> None:
     if group.status != GroupStatus.ACTIVE:
-        raise GroupDisabled(f"This group is {group.status}.")
+        raise GroupDisabled(gettext("This group is %(status)s.") % {"status": status_word(group.status)})
 
 
 def _require_manager(membership: Member) -> None:
     if membership.role not in MANAGERS:
-        raise Forbidden("Only the owner and admins may do this.")
+        raise Forbidden(gettext("Only the owner and admins may do this."))
 
 
 def _require_owner(membership: Member) -> None:
     if membership.role != Role.OWNER:
-        raise Forbidden("Only the owner may do this.")
+        raise Forbidden(gettext("Only the owner may do this."))
 
 
 def _acting(user: User, group_id: object, *, role: str) -> tuple[Group, Member]:
@@ -146,14 +148,17 @@ def _parse_user_ids(ids: object, *, field: str) -> list[uuid.UUID]:
     A list longer than a group can hold is refused before anything else
     (its length bounds the work of every step after this one)."""
     if not isinstance(ids, (list, tuple)):
-        raise Invalid.field(field, "A list of user ids.")
+        raise Invalid.field(field, gettext("A list of user ids."))
     if len(ids) > settings.GROUP_MAX_MEMBERS:
-        raise Invalid.field(field, f"At most {settings.GROUP_MAX_MEMBERS} user ids.")
+        raise Invalid.field(
+            field,
+            gettext("At most %(group_max_members)s user ids.") % {"group_max_members": settings.GROUP_MAX_MEMBERS},
+        )
     uuids: dict[uuid.UUID, None] = {}
     for raw in ids:
         uid = parse_uuid(raw)
         if uid is None:
-            raise Invalid.field(field, "A list of user ids.")
+            raise Invalid.field(field, gettext("A list of user ids."))
         uuids[uid] = None
     return list(uuids)
 
@@ -172,7 +177,10 @@ def _invitees(*, inviter: User, ids: object, field: str, group: Group | None = N
         )
         uuids = [uid for uid in uuids if uid not in present]
     if len(uuids) > settings.GROUP_MAX_MEMBERS:  # before any query about them
-        raise Conflict(f"A group has at most {settings.GROUP_MAX_MEMBERS} members.")
+        raise Conflict(
+            gettext("A group has at most %(group_max_members)s members.")
+            % {"group_max_members": settings.GROUP_MAX_MEMBERS}
+        )
     if not uuids:
         return []
     contacts = {
@@ -182,17 +190,20 @@ def _invitees(*, inviter: User, ids: object, field: str, group: Group | None = N
     }
     missing = [uid for uid in uuids if uid not in contacts]
     if missing:
-        raise NotContact("Only your contacts can be added to a group.")
+        raise NotContact(gettext("Only your contacts can be added to a group."))
     users = [contacts[uid] for uid in uuids]
     blocked = blocked_either_way_ids(user=inviter)
     if any(u.pk in blocked for u in users):
-        raise Blocked("You cannot add someone you block or who blocks you.")
+        raise Blocked(gettext("You cannot add someone you block or who blocks you."))
     return users
 
 
 def _check_room(group: Group, adding: int) -> None:
     if group.member_count + adding > settings.GROUP_MAX_MEMBERS:
-        raise Conflict(f"A group has at most {settings.GROUP_MAX_MEMBERS} members.")
+        raise Conflict(
+            gettext("A group has at most %(group_max_members)s members.")
+            % {"group_max_members": settings.GROUP_MAX_MEMBERS}
+        )
 
 
 def _add(group: Group, conversation: Conversation, users: list[User], *, by: User) -> list[Member]:
@@ -256,7 +267,7 @@ def _find_member(group: Group, member_id: object) -> Member:
         else None
     )
     if membership is None:
-        raise NotFound("No such member of this group.")
+        raise NotFound(gettext("No such member of this group."))
     return membership
 
 
@@ -270,7 +281,7 @@ def _clean_notice(value: object) -> str:
 
 def _clean_join_mode(value: object) -> str:
     if value not in JoinMode.values:
-        raise Invalid.field("join_mode", 'Must be "open" or "approval".')
+        raise Invalid.field("join_mode", gettext('Must be "open" or "approval".'))
     return value  # type: ignore[return-value]
 
 
@@ -306,7 +317,10 @@ def do_create_group(
     users = _invitees(inviter=owner, ids=list(members or ()), field="members")
     avatar_file = _avatar(owner, avatar)
     if 1 + len(users) > settings.GROUP_MAX_MEMBERS:
-        raise Conflict(f"A group has at most {settings.GROUP_MAX_MEMBERS} members.")
+        raise Conflict(
+            gettext("A group has at most %(group_max_members)s members.")
+            % {"group_max_members": settings.GROUP_MAX_MEMBERS}
+        )
     conversation = create_group_conversation()
     group = Group.objects.create(
         name=name,
@@ -403,12 +417,12 @@ def do_admin_set_group_status(*, group_id: object, status: str) -> Group:
     `group.updated` (disable, enable) or `group.dismissed`. A dismissed group
     stays dismissed (`conflict`); a change to the same status writes nothing."""
     if status not in GroupStatus.values:
-        raise Invalid.field("status", f"One of {', '.join(GroupStatus.values)}.")
+        raise Invalid.field("status", gettext("One of %(n)s.") % {"n": ", ".join(GroupStatus.values)})
     group = _lock_group(group_id)
     if group.status == status:
         return group
     if group.status == GroupStatus.DISMISSED:
-        raise Conflict("This group is dismissed.")
+        raise Conflict(gettext("This group is dismissed."))
     _set_status(group, status)
     logger.info("group %s set to %s by an administrator", group.pk, status)
     return group
@@ -428,7 +442,7 @@ def do_add_members(*, user: User, group_id: object, users: object) -> list[Membe
     me = require_membership(group=group, user=user)
     _require_active(group)
     if me.role not in MANAGERS and group.join_mode != JoinMode.OPEN:
-        raise Forbidden("Only the owner and admins may add members to this group.")
+        raise Forbidden(gettext("Only the owner and admins may add members to this group."))
     fresh = _invitees(inviter=user, ids=users, field="users", group=group)
     _check_room(group, len(fresh))
     conversation = _conversation(group)
@@ -450,7 +464,7 @@ def do_remove_member(*, user: User, group_id: object, member_id: object) -> None
     _require_manager(me)
     target = _find_member(group, member_id)
     if me.role == Role.ADMIN and target.role != Role.MEMBER:
-        raise Forbidden("Admins may remove members only.")
+        raise Forbidden(gettext("Admins may remove members only."))
     _drop(group, _conversation(group), target, by=user, event="member_removed")
 
 
@@ -467,7 +481,7 @@ def do_leave_group(*, user: User, group_id: object) -> None:
 
 def _leave(group: Group, me: Member) -> None:
     if me.role == Role.OWNER:
-        raise Conflict("Transfer the ownership before leaving the group.")
+        raise Conflict(gettext("Transfer the ownership before leaving the group."))
     me.user = User.objects.select_related("avatar").get(pk=me.user_id)
     _drop(group, _conversation(group), me, by=me.user, event="member_left")
 
@@ -479,7 +493,7 @@ def do_transfer_ownership(*, user: User, group_id: object, new_owner_id: object)
     group, me = _acting(user, group_id, role="owner")
     target = _find_member(group, new_owner_id)
     if target.pk == me.pk:
-        raise Conflict("You already own this group.")
+        raise Conflict(gettext("You already own this group."))
     set_role(me, Role.ADMIN)
     set_role(target, Role.OWNER)
     group.owner = target.user
@@ -497,11 +511,11 @@ def do_set_member_role(*, user: User, group_id: object, member_id: object, role:
     role changes only by transfer (`conflict`). The member whose role changed
     gets `group.updated` (their `my_role`)."""
     if role not in (Role.ADMIN, Role.MEMBER):
-        raise Invalid.field("role", 'Must be "admin" or "member".')
+        raise Invalid.field("role", gettext('Must be "admin" or "member".'))
     group, me = _acting(user, group_id, role="owner")
     target = _find_member(group, member_id)
     if target.role == Role.OWNER:
-        raise Conflict("The owner's role changes only by transferring the group.")
+        raise Conflict(gettext("The owner's role changes only by transferring the group."))
     if target.role != role:
         set_role(target, role)
         _group_updated(group, {target.user_id: role})
@@ -522,7 +536,7 @@ def do_join_group(*, user: User, group_id: object, message: object = "") -> Memb
     )
     group = _lock_group(group_id)
     if membership_of(group=group, user=user) is not None:
-        raise Conflict("You are already a member of this group.")
+        raise Conflict(gettext("You are already a member of this group."))
     _require_active(group)
     if group.join_mode == JoinMode.OPEN:
         _check_room(group, 1)
@@ -535,7 +549,7 @@ def do_join_group(*, user: User, group_id: object, message: object = "") -> Memb
                 group=group, user=user, message=text, pending_key=f"{group.pk}:{user.pk}"
             )
     except IntegrityError:
-        raise Conflict("You already asked to join this group.") from None
+        raise Conflict(gettext("You already asked to join this group.")) from None
     request.group, request.user = group, user
     managers = [uid for uid, r in member_roles(group=group).items() if r in MANAGERS]
     send_event_on_commit(
@@ -548,10 +562,10 @@ def _pending_request(group: Group, request_id: object) -> JoinRequest:
     uid = parse_uuid(request_id)
     request = JoinRequest.objects.select_related("user__avatar").filter(group=group, uuid=uid).first() if uid else None
     if request is None:
-        raise NotFound("No such join request.")
+        raise NotFound(gettext("No such join request."))
     request.group = group
     if request.status != RequestStatus.PENDING:
-        raise Conflict(f"This request is already {request.status}.")
+        raise Conflict(gettext("This request is already %(status)s.") % {"status": status_word(request.status)})
     return request
 
 

@@ -28,8 +28,10 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.utils import translation
+from django.utils.translation import gettext
 
-from chatsite import kv, lifespan, metrics, realtime, wire
+from chatsite import i18n, kv, lifespan, metrics, realtime, wire
 from chatsite.asgi_server import SEND_BATCH
 from chatsite.db import run_in_db_thread
 from chatsite.errors import AccountDisabled, BadFrame, ChatError, Invalid, RateLimited, TooLarge, Unavailable
@@ -70,6 +72,7 @@ class Connection(AsyncWebsocketConsumer):
         self.user = None
         self.user_id: int = 0
         self.session_id: str | None = None
+        self.language = settings.LANGUAGE_CODE  # of its texts: the handshake's (chatsite.i18n)
         self.socket_id = uuid.uuid4().hex
         self.state: dict[str, Any] = {}
         self.grants: dict[Any, Any] = {}
@@ -186,6 +189,7 @@ class Connection(AsyncWebsocketConsumer):
             return
         self.user, self.user_id, self.session_id = identity.user, identity.user_id, identity.session_id
         self.profile = identity.profile
+        self.language = i18n.socket_language(identity.user, self.scope)
         try:
             allowed = await kv.store().atoken_bucket(
                 f"wsconn:{self.user_id}",
@@ -280,7 +284,12 @@ class Connection(AsyncWebsocketConsumer):
         self.last_frame_at = time.monotonic()
         token = request_id_var.set(f"ws-{self.socket_id[:12]}")
         try:
-            await self._receive(text_data, bytes_data)
+            if self.language == settings.LANGUAGE_CODE:
+                await self._receive(text_data, bytes_data)
+            else:
+                # Errors are told in the person's language (chatsite.i18n).
+                with translation.override(self.language):
+                    await self._receive(text_data, bytes_data)
         finally:
             request_id_var.reset(token)
 
@@ -301,36 +310,51 @@ class Connection(AsyncWebsocketConsumer):
             await self.send_error(err, ref)
         except Exception:
             logger.exception("frame handler failed for user %s", self.user_id)
-            await self.send_error(Unavailable("The server could not handle this frame; retry later."), ref)
+            await self.send_error(Unavailable(gettext("The server could not handle this frame; retry later.")), ref)
 
     def _parse(self, text: str | None) -> tuple[dict | None, registry.FrameSpec | None, ChatError | None]:
         """(frame, its spec, the error to answer instead of handling it)."""
         if text is None:
-            return None, None, BadFrame("Frames are JSON text, not binary.")
+            return None, None, BadFrame(gettext("Frames are JSON text, not binary."))
         if (
             len(text) * 4 > settings.MAX_FRAME_BYTES
             and len(text.encode("utf-8", "surrogatepass")) > settings.MAX_FRAME_BYTES
         ):
-            return None, None, TooLarge(f"A frame may be at most {settings.MAX_FRAME_BYTES} bytes.")
+            return (
+                None,
+                None,
+                TooLarge(
+                    gettext("A frame may be at most %(max_frame_bytes)s bytes.")
+                    % {"max_frame_bytes": settings.MAX_FRAME_BYTES}
+                ),
+            )
         try:
             frame = wire.loads(text)
         except ValueError:
-            return None, None, BadFrame("The frame is not valid JSON.")
+            return None, None, BadFrame(gettext("The frame is not valid JSON."))
         if not isinstance(frame, dict):
-            return None, None, BadFrame("A frame must be a JSON object.")
+            return None, None, BadFrame(gettext("A frame must be a JSON object."))
         ftype = frame.get("type")
         spec = registry.get(ftype) if isinstance(ftype, str) else None
         ref = frame.get("ref")
         if ref is not None and (not isinstance(ref, str) or len(ref) > REF_MAX):
             frame["ref"] = None
-            return frame, spec, Invalid.field("ref", f"A string of at most {REF_MAX} characters.")
+            return (
+                frame,
+                spec,
+                Invalid.field("ref", gettext("A string of at most %(ref_max)s characters.") % {"ref_max": REF_MAX}),
+            )
         if spec is None:
             metrics.frames_in.labels("unknown").inc()
             frame["ref"] = ref
             return (
                 frame,
                 None,
-                BadFrame("Unknown frame type." if isinstance(ftype, str) else "A frame needs a string `type`."),
+                BadFrame(
+                    gettext("Unknown frame type.")
+                    if isinstance(ftype, str)
+                    else gettext("A frame needs a string `type`.")
+                ),
             )
         metrics.frames_in.labels(ftype).inc()
         if ref is None and spec.ref_field:
@@ -356,7 +380,7 @@ class Connection(AsyncWebsocketConsumer):
             return True
         if which == 2:
             self.strikes = 0
-            await self.send_error(RateLimited("You are sending messages too fast.", retry_after=retry), ref)
+            await self.send_error(RateLimited(gettext("You are sending messages too fast."), retry_after=retry), ref)
             return False
         self.strikes += 1
         if self.strikes >= settings.LIMIT_FRAMES_STRIKES:
@@ -365,7 +389,7 @@ class Connection(AsyncWebsocketConsumer):
             return False
         # Echo the frame's ref like every other error: a client that cannot
         # tell which send was refused never resends it.
-        await self.send_error(RateLimited("Too many frames; slow down.", retry_after=retry), ref)
+        await self.send_error(RateLimited(gettext("Too many frames; slow down."), retry_after=retry), ref)
         return False
 
     # ------------------------------------------------------------------ frames out

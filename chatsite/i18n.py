@@ -1,0 +1,67 @@
+"""The language the server's texts for a person are in (error messages;
+pushes choose theirs in notifications.delivery): the account's choice
+(`language`, which wins on every device), else what the browser asks for
+(the language cookie the web app sets, then Accept-Language), else
+LANGUAGE_CODE.
+
+REST requests get the browser's part from Django's LocaleMiddleware and the
+account's when they are authenticated (accounts.authentication); a socket
+gets all of it at its handshake (`socket_language`), and the gateway handles
+each frame in it."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.utils import translation
+from django.utils.translation import gettext_lazy
+from django.utils.translation.trans_real import parse_accept_lang_header
+
+
+def supported(code: object) -> str | None:
+    """`code` as one of LANGUAGES (`zh-CN` is `zh-hans`), or None."""
+    if not isinstance(code, str) or not code:
+        return None
+    try:
+        return translation.get_supported_language_variant(code)
+    except LookupError:
+        return None
+
+
+def activate_for(user) -> None:
+    """The account's language, if it chose one, for the rest of this request."""
+    chosen = supported(getattr(user, "language", None))
+    if chosen is not None and chosen != translation.get_language():
+        translation.activate(chosen)
+
+
+def socket_language(user, scope: dict) -> str:
+    """The language of a socket's texts, from its handshake."""
+    chosen = supported(getattr(user, "language", None))
+    if chosen is not None:
+        return chosen
+    cookie = supported((scope.get("cookies") or {}).get(settings.LANGUAGE_COOKIE_NAME))
+    if cookie is not None:
+        return cookie
+    for name, value in scope.get("headers") or ():
+        if name == b"accept-language":
+            for code, _ in parse_accept_lang_header(value.decode("latin-1")):
+                if code != "*" and (found := supported(code)) is not None:
+                    return found
+    return settings.LANGUAGE_CODE
+
+
+# The states a message may name ("This request is already accepted."), as
+# words of the person's language: the stored value is the wire's, in English.
+_STATUS_WORDS = {
+    "pending": gettext_lazy("pending"),
+    "accepted": gettext_lazy("accepted"),
+    "rejected": gettext_lazy("rejected"),
+    "cancelled": gettext_lazy("cancelled"),
+    "active": gettext_lazy("active"),
+    "disabled": gettext_lazy("disabled"),
+    "dismissed": gettext_lazy("dismissed"),
+}
+
+
+def status_word(value: str) -> str:
+    return str(_STATUS_WORDS.get(value, value))

@@ -1,0 +1,98 @@
+"""The server's texts for a person (error messages) are in their language:
+the account's choice wins on every device, else the browser's (its language
+cookie, then Accept-Language), else English; over REST, the server's own
+pages and the socket alike (chatsite.i18n)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.utils import translation
+from django.utils.translation import gettext
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+WRONG_LOGIN = "Wrong login or password."
+EMPTY_TEXT = "Must not be empty."
+NO_SUCH_CONVERSATION = "No such conversation."
+
+
+def chinese(text: str) -> str:
+    with translation.override("zh-hans"):
+        translated = gettext(text)
+    assert translated != text, f"no Chinese for {text!r}"
+    return translated
+
+
+def test_an_anonymous_request_is_answered_in_the_browsers_language(anon):
+    wrong = {"login": "nobody_here", "password": "not-the-password"}
+    asked = anon.post("/api/v1/auth/login", wrong, format="json", HTTP_ACCEPT_LANGUAGE="zh-CN")
+    assert asked.status_code == 401
+    assert asked.json()["error"]["message"] == chinese(WRONG_LOGIN)
+    plain = anon.post("/api/v1/auth/login", wrong, format="json")
+    assert plain.json()["error"]["message"] == WRONG_LOGIN
+
+
+def test_the_accounts_language_wins_over_the_clients(api_for, alice):
+    from accounts.models import User
+
+    client = api_for(alice)
+    missing = f"/api/v1/conversations/{uuid.uuid4()}/messages"
+    assert client.get(missing, HTTP_ACCEPT_LANGUAGE="zh-CN").json()["error"]["message"] == chinese(NO_SUCH_CONVERSATION)
+    User.objects.filter(pk=alice.pk).update(language="zh-hans")
+    # A client that asks for English (or for nothing) still gets Chinese.
+    for extra in ({"HTTP_ACCEPT_LANGUAGE": "en"}, {}):
+        assert client.get(missing, **extra).json()["error"]["message"] == chinese(NO_SUCH_CONVERSATION)
+    # A body that is not JSON, read once the account is known.
+    answer = client.patch("/api/v1/me", "{", content_type="application/json")
+    assert answer.json()["error"]["message"] == chinese("The body is not valid JSON.")
+
+
+async def test_a_socket_speaks_the_language_of_its_handshake(ws_connect, alice, bob, direct):
+    from accounts.models import User
+
+    frame = {"type": "message.send", "conversation": direct, "kind": "text", "content": "  "}
+    english = await ws_connect(alice)
+    await english.send({**frame, "client_msg_id": str(uuid.uuid4())})
+    error = await english.expect("error")
+    assert error["message"] == f"content: {EMPTY_TEXT}", error
+    browser = await ws_connect(alice, headers=[(b"accept-language", b"zh-CN,zh;q=0.9,en;q=0.8")])
+    await browser.send({**frame, "client_msg_id": str(uuid.uuid4())})
+    error = await browser.expect("error")
+    assert error["message"] == f"content: {chinese(EMPTY_TEXT)}", error
+    # The account's choice wins over the browser's.
+    await sync_to_async(User.objects.filter(pk=bob.pk).update)(language="zh-hans")
+    chosen = await ws_connect(bob, headers=[(b"accept-language", b"en")])
+    await chosen.send(
+        {
+            "type": "message.send",
+            "conversation": str(uuid.uuid4()),
+            "kind": "text",
+            "content": "hi",
+            "client_msg_id": str(uuid.uuid4()),
+        }
+    )
+    error = await chosen.expect("error")
+    assert error["code"] == "not_found" and error["message"] == chinese(NO_SUCH_CONVERSATION), error
+
+
+def test_the_sign_up_page_says_whats_wrong_in_the_browsers_language(client):
+    page = client.post(
+        "/register",
+        {"username": "newcomer", "password": "short", "password2": "short"},
+        HTTP_ACCEPT_LANGUAGE="zh-CN",
+    )
+    html = page.content.decode()
+    assert chinese("At least 8 characters.") in html
+    assert "At least 8 characters." not in html
+
+
+def test_an_error_codes_own_text_is_in_the_language_where_it_is_raised():
+    from chatsite.errors import NotFound
+
+    with translation.override("zh-hans"):
+        assert NotFound().as_dict() == {"code": "not_found", "message": chinese("Not found.")}
+    with translation.override("en"):
+        assert NotFound().message == "Not found."
