@@ -40,7 +40,7 @@ from __future__ import annotations
 import logging
 
 from django.db import transaction
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 
 from accounts.actions.profile import announce_profile
 from accounts.actions.sessions import CLOSE_DISABLED, do_revoke_user_sessions
@@ -125,12 +125,31 @@ def _lock_user(user_id: object) -> User:
     return user
 
 
-def _check_target(actor: User, target: User, *, what: str, against_self: bool) -> None:
+# Each action's refusals, as whole sentences (a translation cannot build one
+# from a verb): acting on oneself, and a non-superuser on a superuser.
+_REFUSALS = {
+    "disable": (
+        gettext_lazy("You cannot disable yourself."),
+        gettext_lazy("Only a superuser may disable a superuser."),
+    ),
+    "revoke_admin": (
+        gettext_lazy("You cannot remove your own administrator right."),
+        gettext_lazy("Only a superuser may remove a superuser's administrator right."),
+    ),
+    "delete": (
+        gettext_lazy("You cannot delete yourself."),
+        gettext_lazy("Only a superuser may delete a superuser."),
+    ),
+}
+
+
+def _check_target(actor: User, target: User, *, action: str) -> None:
     """The rules of step 2 (see the module docstring) for acting on `target`."""
-    if against_self and target.pk == actor.pk:
-        raise Conflict(gettext("You cannot %(what)s yourself.") % {"what": what})
-    if against_self and target.is_superuser and not actor.is_superuser:
-        raise Forbidden(gettext("Only a superuser may %(what)s a superuser.") % {"what": what})
+    on_self, on_superuser = _REFUSALS[action]
+    if target.pk == actor.pk:
+        raise Conflict(str(on_self))
+    if target.is_superuser and not actor.is_superuser:
+        raise Forbidden(str(on_superuser))
 
 
 def _refuse_deleted(target: User) -> None:
@@ -151,7 +170,7 @@ def do_disable_user(*, actor: User, user_id: object, reason: object = "", via: s
     text = clean_reason(reason)
     target = _lock_user(user_id)
     _refuse_deleted(target)
-    _check_target(actor, target, what=gettext("disable"), against_self=True)
+    _check_target(actor, target, action="disable")
     if target.status == UserStatus.DISABLED:
         return target
     target.status = UserStatus.DISABLED
@@ -224,7 +243,7 @@ def do_set_admin(*, actor: User, user_id: object, admin: bool, reason: object = 
             raise Conflict(gettext("A bot cannot be an administrator."))
         target.is_staff = True
     else:
-        _check_target(actor, target, what=gettext("remove the administrator right of"), against_self=True)
+        _check_target(actor, target, action="revoke_admin")
         if not target.is_admin:
             return target
         target.is_staff = target.is_superuser = False
@@ -284,7 +303,7 @@ def do_delete_user(*, actor: User, user_id: object, reason: object = "", via: st
         raise NotFound(gettext("No such user."))
     lock_with_contacts(user_pk=pk)
     target = User.objects.get(pk=pk)
-    _check_target(actor, target, what=gettext("delete"), against_self=True)
+    _check_target(actor, target, action="delete")
     if target.status == UserStatus.DELETED:
         return target
     label = user_label(target)
