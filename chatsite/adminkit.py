@@ -39,6 +39,22 @@ class ReadOnlyModelAdmin(_ReadOnly, admin.ModelAdmin):
     def has_module_permission(self, request: HttpRequest) -> bool:
         return is_admin_user(request.user)
 
+    def lookup_allowed(self, lookup: str, value, request=None) -> bool:
+        """Only the filters the page offers. Django lets a changelist's address
+        filter on any of the model's own fields (`?text__icontains=…`), which
+        would let an administrator search message text or a password hash
+        without opening anything, unaudited."""
+        offered = {self.date_hierarchy} if self.date_hierarchy else set()
+        for item in self.list_filter:
+            if isinstance(item, str):
+                offered.add(item)
+            elif isinstance(item, tuple):  # (field path, its filter class)
+                offered.add(item[0])
+            elif getattr(item, "parameter_name", None):  # a SimpleListFilter's own parameter
+                offered.add(item.parameter_name)
+        on_offer = any(lookup == path or lookup.startswith(path + "__") for path in offered)
+        return on_offer and super().lookup_allowed(lookup, value, request)
+
 
 class ReadOnlyTabularInline(_ReadOnly, admin.TabularInline):
     extra = 0

@@ -352,6 +352,29 @@ def test_a_message_is_found_by_its_id_with_its_earlier_versions_and_the_look_is_
     assert entry.metadata == {"versions": 2, "edited": True}
 
 
+def test_a_list_filters_only_by_what_it_offers_so_no_text_is_searched_unaudited(root_page, alice, bob):
+    """A changelist's address could filter on any field of the model: message
+    text, a bot event's payload, a password hash. Only the filters the page
+    offers are taken; any other is refused and lists nothing."""
+    from contacts.models import Contact
+    from messaging.tests.helpers import store_text_sync
+
+    direct = str(Contact.objects.get(owner=alice, other=bob).conversation.uuid)
+    message = store_text_sync(sender=alice, conversation_uuid=direct, text="the password is hunter2")
+    for address in (
+        f"/admin/conversations/message/?q={message.uuid}&text__icontains=hunter2",
+        "/admin/accounts/user/?password__startswith=md5",
+        "/admin/bots/delivery/?payload__icontains=hunter2",
+    ):
+        answer = root_page.get(address)
+        assert answer.status_code in (302, 400), (address, answer.status_code)
+        assert str(message.uuid) not in answer.content.decode()
+    assert not AuditEntry.objects.filter(action="message.view").exists()
+    # What the pages offer still works.
+    assert root_page.get("/admin/accounts/user/?status__exact=active").status_code == 200
+    assert root_page.get("/admin/bots/bot/?user__status__exact=active").status_code == 200
+
+
 def test_bots_are_listed_with_their_owner_and_an_administrator_disables_or_deletes_one(root_page, alice):
     from accounts.actions.sessions import authenticate_bot_key, issue_bot_key
     from bots.services import do_create_bot
