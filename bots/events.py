@@ -37,6 +37,7 @@ from accounts.models import User, UserStatus
 from accounts.serializers import user_to_wire
 from bots import internal, slack
 from bots.models import INTERNAL_PREFIX, Bot, Delivery, DeliveryState
+from bots.selectors import live
 from chatsite import outbound, realtime, signing, wire
 from chatsite.errors import ChatError
 from chatsite.sendloop import SendLoop
@@ -100,10 +101,10 @@ def plan_messages(messages: list[Message]) -> int:
     rows = (
         Member.objects.select_related("user")
         .filter(
+            live("user__"),
             conversation_id__in={m.conversation_id for m in wanted},
             left_seq__isnull=True,
             user__is_bot=True,
-            user__status=UserStatus.ACTIVE,
         )
         .exclude(user__bot__events_url="")
     )
@@ -197,7 +198,8 @@ def _deliver_in_thread(delivery: Delivery) -> str:
 
 def _deliver(delivery: Delivery) -> str:
     bot = delivery.bot
-    if not bot.events_url or bot.user.status != UserStatus.ACTIVE:
+    # Its owner may have been disabled since the event was planned: it stops with them.
+    if not bot.events_url or not User.objects.filter(live(), pk=bot.user_id).exists():
         return _finish(delivery, DeliveryState.FAILED, "the bot has no events URL or is not active")
     if bot.events_url.startswith(INTERNAL_PREFIX):
         return _deliver_internal(delivery, bot.events_url.removeprefix(INTERNAL_PREFIX))

@@ -81,12 +81,21 @@ def list_webhooks(*, bot: Bot) -> list[Webhook]:
     )
 
 
+def live(prefix: str = "") -> Q:
+    """Bot accounts that work (a condition on User rows, through `prefix`):
+    active, and so is their owner. A bot stops with its owner, disabled or
+    deleted (a bot the product runs itself has no owner)."""
+    return Q(**{f"{prefix}status": UserStatus.ACTIVE}) & (
+        Q(**{f"{prefix}bot_owner__isnull": True}) | Q(**{f"{prefix}bot_owner__status": UserStatus.ACTIVE})
+    )
+
+
 def commands_in(*, conversation_id: int) -> list[Command]:
     """The slash commands offered in a conversation, by name: those of the
     bots that are current members of it, and those of the bots the product
     runs itself (bots.events INTERNAL_PREFIX), which work everywhere."""
     bot_ids = Member.objects.filter(
-        conversation_id=conversation_id, left_seq__isnull=True, user__is_bot=True, user__status=UserStatus.ACTIVE
+        live("user__"), conversation_id=conversation_id, left_seq__isnull=True, user__is_bot=True
     ).values("user_id")
     found = (
         Command.objects.select_related("bot__user")

@@ -31,7 +31,7 @@ from accounts.actions.profile import announce_profile
 from accounts.actions.sessions import do_revoke_session, do_revoke_user_sessions, issue_bot_key
 from accounts.models import LoginSession, SessionKind, User, UserStatus
 from bots.models import Bot, Command, Webhook
-from bots.selectors import access_bot
+from bots.selectors import access_bot, live
 from chatsite import outbound
 from chatsite.errors import Blocked, Conflict, Forbidden, Invalid, NotFound
 from chatsite.text import clean_text
@@ -227,11 +227,7 @@ def do_add_bot(*, user: User, bot_id: object) -> Contact:
     if user.is_bot:
         raise Forbidden(gettext("Bots add each other through their owners."))
     bid = parse_uuid(bot_id)
-    target = (
-        User.objects.select_related("bot").filter(uuid=bid, is_bot=True, status=UserStatus.ACTIVE).first()
-        if bid
-        else None
-    )
+    target = User.objects.select_related("bot").filter(live(), uuid=bid, is_bot=True).first() if bid else None
     if target is None or not (
         target.bot_owner_id == user.pk or target.bot.is_public or target.bot.allowed.filter(pk=user.pk).exists()
     ):

@@ -364,3 +364,37 @@ def test_a_bot_the_product_runs_answers_in_process_and_its_commands_work_everywh
     # (With Kafka the module's bots worker planned the bus record too, and
     # could not answer it: this test's handler lives in this process only.)
     assert Delivery.objects.get(key=seen[0]["id"]).state == DeliveryState.DELIVERED
+
+
+def test_a_bot_stops_with_its_owner(alice, bob, carol, admin_user, endpoint):
+    """Alice's public bot, in a group with Bob: once an administrator disables
+    Alice, the bot hears nothing (events already planned are not sent, a new
+    mention plans none), offers no commands, and nobody can add it."""
+    from backoffice.services import do_disable_user
+    from bots.selectors import commands_in
+    from chatsite.errors import NotFound
+    from messaging.tests.helpers import store_text_sync
+
+    bot = make_bot(alice, endpoint, commands=("weather",))
+    do_update_bot(user=alice, bot_id=str(bot.user.uuid), is_public=True)
+    do_add_bot(user=alice, bot_id=str(bot.user.uuid))
+    group = do_create_group(owner=alice, name="Trip", members=[str(bob.uuid), str(bot.user.uuid)])
+    conversation = group.conversation
+
+    def mention(text: str) -> Message:
+        message = store_text_sync(sender=bob, conversation_uuid=str(conversation.uuid), text=text)
+        message.mentions = [str(bot.user.uuid)]
+        return message
+
+    assert [c.name for c in commands_in(conversation_id=conversation.pk)] == ["weather"]
+    assert events.plan_messages([mention("@Weather before")]) == 1
+    events.plan_command(command_id=new_id(), conversation=conversation, user=bob, bot=bot.user, name="weather", text="")
+    do_disable_user(actor=admin_user, user_id=str(alice.uuid))
+    endpoint.answer = lambda event: (200, json.dumps({"text": "still here", "response_type": "in_channel"}).encode())
+    assert events.send_due() == {"failed": 2}
+    assert endpoint.requests == []
+    assert not Message.objects.filter(sender=bot.user).exists()
+    assert events.plan_messages([mention("@Weather after")]) == 0
+    assert commands_in(conversation_id=conversation.pk) == []
+    with pytest.raises(NotFound):
+        do_add_bot(user=carol, bot_id=str(bot.user.uuid))
