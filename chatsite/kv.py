@@ -44,7 +44,7 @@ class Store(Protocol):
     def cooldown_left(self, key: str) -> float: ...
     async def acooldown(self, key: str, *, seconds: float) -> float: ...
     def code_put(self, key: str, *, digest: str, ttl_s: int) -> None: ...
-    def code_consume(self, key: str, *, digest: str, max_tries: int) -> str: ...
+    def code_consume(self, key: str, *, digest: str, max_tries: int, keep: bool = False) -> str: ...
     def delete(self, *keys: str) -> None: ...
     def ping(self) -> None: ...
 
@@ -140,7 +140,7 @@ _CODE_CONSUME = """
 local h = redis.call('HGET', KEYS[1], 'h')
 if not h then return 0 end
 if h == ARGV[1] then
-  redis.call('DEL', KEYS[1])
+  if ARGV[3] ~= '1' then redis.call('DEL', KEYS[1]) end
   return 1
 end
 local tries = redis.call('HINCRBY', KEYS[1], 'n', 1)
@@ -322,8 +322,8 @@ class RedisStore:
         except redis.RedisError as exc:
             raise Unavailable(gettext("The shared store (Redis) is unavailable.")) from exc
 
-    def code_consume(self, key: str, *, digest: str, max_tries: int) -> str:
-        result = self._run(_CODE_CONSUME, [rds.key("code", key)], [digest, max_tries])
+    def code_consume(self, key: str, *, digest: str, max_tries: int, keep: bool = False) -> str:
+        result = self._run(_CODE_CONSUME, [rds.key("code", key)], [digest, max_tries, "1" if keep else "0"])
         return _CODE_RESULTS[int(result)]  # type: ignore[arg-type]
 
     def delete(self, *keys: str) -> None:
@@ -440,14 +440,15 @@ class MemoryStore:
         with self._lock:
             self._data["code:" + key] = (time.monotonic() + ttl_s, [digest, 0])
 
-    def code_consume(self, key: str, *, digest: str, max_tries: int) -> str:
+    def code_consume(self, key: str, *, digest: str, max_tries: int, keep: bool = False) -> str:
         now = time.monotonic()
         with self._lock:
             state = self._get("code:" + key, now)
             if state is None:
                 return "missing"
             if state[0] == digest:  # type: ignore[index]
-                del self._data["code:" + key]
+                if not keep:
+                    del self._data["code:" + key]
                 return "ok"
             state[1] += 1  # type: ignore[index]
             if state[1] >= max_tries:  # type: ignore[index]

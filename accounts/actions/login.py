@@ -190,12 +190,18 @@ def do_reset_password(*, phone: object, code: object, new_password: object, clie
     # "not the username" checked earlier would tell anyone, without a code and
     # without a limit, which username a phone number belongs to.
     clean_password(new_password, username=None, field="new_password")
-    consume_code(phone=number, purpose="reset", code=code, client=client)
+    # The code is checked, then the rules that name the account, then used:
+    # a password refused for being the username leaves the code for the next try.
+    consume_code(phone=number, purpose="reset", code=code, client=client, keep=True)
     user = User.objects.filter(phone=number).first()
     if user is None:
         raise InvalidCredentials(gettext("Wrong or expired code."))
     ensure_active(user)
     clean_password(new_password, username=user.username, field="new_password")
+    consume_code(phone=number, purpose="reset", code=code, client=client)
+    # A new password ends the lockout that wrong ones started: those locked
+    # out are the people who reset.
+    kv.store().delete(account_failures_key(user))
     with transaction.atomic():
         user.set_password(new_password)
         user.save(update_fields=["password", "updated_at"])

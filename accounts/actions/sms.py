@@ -107,8 +107,10 @@ def do_send_sms_code(*, phone: object, purpose: object, client: Client) -> int:
     return settings.SMS_CODE_TTL_S
 
 
-def consume_code(*, phone: str, purpose: str, code: object, client: Client) -> None:
-    """Use a code once. Five wrong tries burn it. Raises InvalidCredentials."""
+def consume_code(*, phone: str, purpose: str, code: object, client: Client, keep: bool = False) -> None:
+    """Use a code once. Five wrong tries burn it. Raises InvalidCredentials.
+    With `keep`, a right code is only checked, left for the consuming call
+    (a wrong one still counts as a try)."""
     limit_counter(
         f"smsv:ip:{client.ip}",
         limit=settings.LIMIT_SMS_VERIFY_PER_IP,
@@ -121,6 +123,7 @@ def consume_code(*, phone: str, purpose: str, code: object, client: Client) -> N
         _code_key(phone=phone, purpose=purpose),
         digest=_code_digest(phone=phone, purpose=purpose, code=code),
         max_tries=settings.SMS_CODE_MAX_TRIES,
+        keep=keep,
     )
     if outcome != "ok":
         raise InvalidCredentials(gettext("Wrong or expired code."))

@@ -356,12 +356,30 @@ def test_password_reset_never_tells_a_phone_s_username_without_the_code(anon, us
             "/api/v1/auth/password/reset", {"phone": phone, "code": "000000", "new_password": password}, format="json"
         )
         assert_error(r, 401, "invalid_credentials")
-    # With the right code the rule holds (and the code is used up).
+    # With the right code the rule holds, and the code is kept for the next try.
     anon.post("/api/v1/auth/sms/send", {"phone": phone, "purpose": "reset"}, format="json")
     body = {"phone": phone, "code": last_code(phone), "new_password": "LongName_User"}
     assert_error(anon.post("/api/v1/auth/password/reset", body, format="json"), 400, "invalid")
     user.refresh_from_db()
     assert user.check_password(PASSWORD)
+    body["new_password"] = "a-better-pass-9"
+    assert anon.post("/api/v1/auth/password/reset", body, format="json").status_code == 204
+    # Used now: not twice.
+    assert_error(anon.post("/api/v1/auth/password/reset", body, format="json"), 401, "invalid_credentials")
+
+
+def test_a_password_reset_lifts_the_lockout_of_wrong_passwords(anon, alice, settings):
+    """Locked out by wrong passwords, Alice resets hers by SMS: the new one
+    signs her in at once (those locked out are the people who reset)."""
+    for _ in range(settings.LIMIT_LOGIN_FAILURES_PER_ACCOUNT + 1):
+        anon.post("/api/v1/auth/login", {"login": "alice", "password": "wrong-guess-1"}, format="json")
+    locked = anon.post("/api/v1/auth/login", {"login": "alice", "password": "correct-horse-42"}, format="json")
+    assert_error(locked, 429, "rate_limited")
+    anon.post("/api/v1/auth/sms/send", {"phone": "+8613800138000", "purpose": "reset"}, format="json")
+    body = {"phone": "+8613800138000", "code": last_code("+8613800138000"), "new_password": "brand-new-pass"}
+    assert anon.post("/api/v1/auth/password/reset", body, format="json").status_code == 204
+    ok = anon.post("/api/v1/auth/login", {"login": "alice", "password": "brand-new-pass"}, format="json")
+    assert ok.status_code == 200, ok.content
 
 
 # ----------------------------------------------------------------- tokens
