@@ -64,9 +64,8 @@ def do_update_profile(
     contacts get `user.updated` when what they see changed."""
     if language is not _UNSET and language is not None and language not in dict(settings.LANGUAGES):
         raise Invalid.field("language", gettext("One of %(n)s, or null.") % {"n": ", ".join(dict(settings.LANGUAGES))})
-    if language is not _UNSET and language != user.language:
-        user.language = language  # private to the user: no one else is told
-        user.save(update_fields=["language", "updated_at"])
+    # Every value is checked before anything is saved: a refused field
+    # leaves the account as it was (the language too).
     fields: list[str] = []
     if nickname is not _UNSET:
         user.nickname = clean_nickname(nickname)
@@ -77,13 +76,18 @@ def do_update_profile(
     if avatar is not _UNSET:
         user.avatar = resolve_avatar_file(user=user, file_id=avatar)
         fields.append("avatar")
-        if user.avatar is not None:
-            mark_attached(file=user.avatar)
+    seen = list(fields)  # what the user's contacts see
+    if language is not _UNSET and language != user.language:
+        user.language = language  # private to the user: no one else is told
+        fields.append("language")
     if not fields:
         return user
     with transaction.atomic():
         user.save(update_fields=[*fields, "updated_at"])
-        announce_profile(user)
+        if "avatar" in fields and user.avatar is not None:
+            mark_attached(file=user.avatar)
+        if seen:
+            announce_profile(user)
     return user
 
 

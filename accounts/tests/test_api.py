@@ -535,6 +535,11 @@ def test_me_patch_rejects_bad_values(api):
     assert_error(
         api.patch("/api/v1/me", {"avatar": "5b0f1ad4-0c4e-4a57-9d2a-0d6f0d7c1f00"}, format="json"), 400, "invalid"
     )
+    # A refusal changes nothing, the language included (saved first, before).
+    refused = {"language": "zh-hans", "nickname": "New Nick", "avatar": "5b0f1ad4-0c4e-4a57-9d2a-0d6f0d7c1f00"}
+    assert_error(api.patch("/api/v1/me", refused, format="json"), 400, "invalid")
+    me = api.get("/api/v1/me").json()
+    assert (me["language"], me["nickname"]) == (None, "Alice")
 
 
 @override_settings(LIMIT_LOGIN_FAILURES_PER_ACCOUNT=3)
