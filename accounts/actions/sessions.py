@@ -218,7 +218,13 @@ def do_refresh(*, refresh_token: object) -> TokenPair:
         session = (
             LoginSession.objects.select_for_update().select_related("user").filter(uuid=claims.session_uuid).first()
         )
-        if session is None or str(session.user.uuid) != claims.user_uuid or not session.is_live:
+        if session is None or str(session.user.uuid) != claims.user_uuid:
+            raise NotAuthenticated(gettext("This login session has ended."))
+        # Disabling an account ends its sessions: its refresh token says why
+        # (403 account_disabled, as its password and access token do), not 401.
+        if session.user.status == UserStatus.DISABLED:
+            raise AccountDisabled()
+        if not session.is_live:
             raise NotAuthenticated(gettext("This login session has ended."))
         if not hmac.compare_digest(session.refresh_jti, claims.jti):
             logger.warning("refresh token reuse on session %s of user %s: revoking", session.uuid, session.user_id)

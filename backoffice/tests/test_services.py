@@ -7,7 +7,7 @@ import pytest
 from django.db import transaction
 
 from accounts.actions.login import do_login_password, do_register
-from accounts.actions.sessions import Client, authenticate_access_token
+from accounts.actions.sessions import Client, authenticate_access_token, do_refresh
 from accounts.models import LoginSession, User, UserStatus
 from accounts.serializers import user_to_wire
 from backoffice import services
@@ -93,9 +93,12 @@ def test_disable_revokes_every_session_closes_sockets_with_4403_and_is_audited(c
         reason="spam",
         metadata={"sessions_revoked": 2},
     )
-    # Tokens and logins answer account_disabled from now on.
+    # Tokens, refreshes and logins answer account_disabled from now on (the
+    # sessions are revoked, but the refresh says why, not "session ended").
     with pytest.raises(AccountDisabled):
         authenticate_access_token(tokens[0]["access"])
+    with pytest.raises(AccountDisabled):
+        do_refresh(refresh_token=tokens[1]["refresh"])
     with pytest.raises(AccountDisabled):
         do_login_password(login="alice", password=PASSWORD, client=CLIENT)
 
