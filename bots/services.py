@@ -28,7 +28,7 @@ from django.utils.translation import gettext
 
 from accounts.actions.fields import clean_nickname, clean_username
 from accounts.actions.profile import announce_profile
-from accounts.actions.sessions import do_revoke_session, do_revoke_user_sessions, issue_bot_key
+from accounts.actions.sessions import CLOSE_DISABLED, do_revoke_session, do_revoke_user_sessions, issue_bot_key
 from accounts.models import LoginSession, SessionKind, User, UserStatus
 from bots.models import Bot, Command, Webhook
 from bots.selectors import access_bot, live
@@ -171,7 +171,9 @@ def do_delete_bot(*, user: User, bot_id: object) -> None:
     # As a person's deletion (groups.departure): the row first, so every
     # event below shows "Deleted user", then its sessions and relations.
     anonymise(user=account)
-    do_revoke_user_sessions(user=account, reason="bot_deleted")
+    do_revoke_user_sessions(
+        user=account, reason="bot_deleted", close_code=CLOSE_DISABLED
+    )  # 4403: the account is deleted
     Webhook.objects.filter(bot=bot, revoked_at__isnull=True).update(revoked_at=timezone.now())
     do_unwind_account(user=account)
     Command.objects.filter(bot=bot).delete()

@@ -283,6 +283,8 @@ def test_the_owner_deletes_a_bot_and_everything_of_it_stops(api, alice, closes):
     assert api.delete(f"/api/v1/bots/{bid}").status_code == 204
     account = User.objects.get(uuid=bid)
     assert account.status == UserStatus.DELETED and account.username is None
+    # Its sockets close with 4403, "disabled or deleted" (4401 is a bad token).
+    assert any(account.pk in item[0] and item[1] == 4403 for item in closes.items), closes.items
     assert_error(bot_client(key).get("/api/v1/me"), 401, "not_authenticated")
     assert not Contact.objects.filter(owner=alice, other=account).exists()
     assert api.get("/api/v1/bots").json()["results"] == []
