@@ -200,6 +200,10 @@ def register_page(request: HttpRequest) -> HttpResponse:
         except ChatError as err:
             context["error"] = _error_text(err)
             context["fields"] = _field_errors(err)
+            if err.code == "invalid_credentials":
+                # The only credential a sign-up has is the SMS code: say so, by its field.
+                context["error"] = _("Please check the form.")
+                context["fields"] = {"sms_code": [_("Wrong or expired code.")]}
             return render(request, "web/register.html", context, status=err.status)
         return _start_web_session(request, result)
     return render(request, "web/register.html", context)

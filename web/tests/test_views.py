@@ -344,6 +344,20 @@ def test_sign_up_with_a_phone_needs_its_code(browser_client):
         "/api/v1/auth/sms/send", {"phone": "+8613700137000", "purpose": "register"}, content_type="application/json"
     )
     code = re.search(r"\b(\d{6})\b", MemoryBackend.outbox[-1]["text"]).group(1)
+    form = {
+        "username": "phoneuser",
+        "password": "a-good-password",
+        "password2": "a-good-password",
+        "phone": "13700137000",
+        "sms_code": "000000" if code != "000000" else "111111",
+        "csrfmiddlewaretoken": token,
+    }
+    # A wrong code is said by its field, not as a wrong login or password.
+    wrong = browser_client.post("/register", form)
+    html = wrong.content.decode()
+    assert wrong.status_code == 401
+    assert 'id="reg-code-error"' in html and "Wrong or expired code." in html
+    assert "Wrong login or password" not in html
     response = browser_client.post(
         "/register",
         {
