@@ -99,7 +99,9 @@ def do_send_sms_code(*, phone: object, purpose: object, client: Client) -> int:
         try:
             sms.backend().send(phone=number, text=text, purpose=purpose)  # type: ignore[arg-type]
         except Exception as exc:
-            store.delete(_code_key(phone=number, purpose=purpose))  # type: ignore[arg-type]
+            # Nothing was sent: no code, and no cooldown saying one was (the
+            # next try, once the provider is back, must not be told to wait).
+            store.delete(_code_key(phone=number, purpose=purpose), _cooldown_key(phone=number, purpose=purpose))  # type: ignore[arg-type]
             logger.exception("sms backend failed for purpose %s", purpose)
             raise Unavailable(gettext("The SMS service is unavailable; try again later.")) from exc
         logger.info("sms code sent for purpose %s", purpose)

@@ -301,6 +301,24 @@ def test_sms_send_limits(anon, alice, settings):
     )
 
 
+def test_an_sms_the_provider_failed_to_send_can_be_asked_for_again_at_once(anon, alice, monkeypatch):
+    """The provider is down: 503, and nothing half-done. When it is back the
+    next ask sends a code (it was told 'a code was sent a moment ago')."""
+    from accounts.sms import MemoryBackend
+
+    def down(self, **kwargs):
+        raise ConnectionError("provider down")
+
+    body = {"phone": "+8613800138000", "purpose": "login"}
+    with monkeypatch.context() as patch:
+        patch.setattr(MemoryBackend, "send", down)
+        assert_error(anon.post("/api/v1/auth/sms/send", body, format="json"), 503, "unavailable")
+    assert anon.post("/api/v1/auth/sms/send", body, format="json").status_code == 202
+    code = last_code("+8613800138000")
+    signed_in = anon.post("/api/v1/auth/sms/login", {"phone": "+8613800138000", "code": code}, format="json")
+    assert signed_in.status_code == 200, signed_in.content
+
+
 def test_sms_send_per_ip_limit(anon, settings):
     settings.LIMIT_SMS_PER_IP = 2
     for n in range(2):
