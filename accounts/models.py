@@ -4,6 +4,7 @@ import uuid
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
@@ -32,10 +33,28 @@ class UserManager(BaseUserManager["User"]):
         user.save(using=self._db)
         return user
 
+    def get_by_natural_key(self, username: str | None) -> User:
+        # Stored lower-cased: "ALICE" is alice (createsuperuser asks this to
+        # tell a name already taken; the admin's sign-in too).
+        return self.get(username=username.lower() if isinstance(username, str) else username)
+
     def create_superuser(self, username: str, password: str | None = None, **extra: object) -> User:
+        """`manage.py createsuperuser`: the first administrator follows the
+        product's rules, or they could never sign in (a name like "ops.admin"
+        is no login) and a weak password would guard the back office."""
+        # Imported here: accounts.actions.fields imports this module.
+        from accounts.actions.fields import clean_password, clean_username
+        from chatsite.errors import Invalid
+
+        try:
+            name = clean_username(username)
+            if password is not None:
+                clean_password(password, username=name)
+        except Invalid as err:
+            raise ValidationError([text for texts in (err.fields or {}).values() for text in texts]) from None
         extra.setdefault("is_staff", True)
         extra.setdefault("is_superuser", True)
-        return self.create_user(username, password, **extra)
+        return self.create_user(name, password, **extra)
 
 
 class User(AbstractBaseUser, PermissionsMixin):
