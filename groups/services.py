@@ -470,7 +470,8 @@ def do_remove_member(*, user: User, group_id: object, member_id: object) -> None
 
 @transaction.atomic
 def do_leave_group(*, user: User, group_id: object) -> None:
-    """Leave a group. The owner must transfer ownership first (`conflict`).
+    """Leave a group. The owner must transfer ownership first (`conflict`),
+    unless the group is dismissed.
     Leaving is allowed whatever the group's status (a member may always drop
     a disabled or dismissed group); only an active group records it as a
     `member_left` system message."""
@@ -480,7 +481,9 @@ def do_leave_group(*, user: User, group_id: object) -> None:
 
 
 def _leave(group: Group, me: Member) -> None:
-    if me.role == Role.OWNER:
+    # A dismissed group has nobody to hand it to (no transfer once it is not
+    # active): its owner may drop it like anyone else.
+    if me.role == Role.OWNER and group.status != GroupStatus.DISMISSED:
         raise Conflict(gettext("Transfer the ownership before leaving the group."))
     me.user = User.objects.select_related("avatar").get(pk=me.user_id)
     _drop(group, _conversation(group), me, by=me.user, event="member_left")
@@ -508,8 +511,9 @@ def do_transfer_ownership(*, user: User, group_id: object, new_owner_id: object)
 @transaction.atomic
 def do_set_member_role(*, user: User, group_id: object, member_id: object, role: object) -> Member:
     """The owner makes a member an admin or an admin a member. The owner's own
-    role changes only by transfer (`conflict`). The member whose role changed
-    gets `group.updated` (their `my_role`)."""
+    role changes only by transfer (`conflict`). Every member gets
+    `group.updated` (the one whose role changed: their `my_role`), so every
+    page shows the new role."""
     if role not in (Role.ADMIN, Role.MEMBER):
         raise Invalid.field("role", gettext('Must be "admin" or "member".'))
     group, me = _acting(user, group_id, role="owner")
@@ -518,7 +522,9 @@ def do_set_member_role(*, user: User, group_id: object, member_id: object, role:
         raise Conflict(gettext("The owner's role changes only by transferring the group."))
     if target.role != role:
         set_role(target, role)
-        _group_updated(group, {target.user_id: role})
+        # Every member: the member's own role, and what the others' pages
+        # show and offer (another admin's Remove for a new admin would fail).
+        _group_updated(group, member_roles(group=group))
     return target
 
 

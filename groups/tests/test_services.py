@@ -288,6 +288,16 @@ def test_dismiss_by_the_owner(events, team, alice, people):
     ):
         with pytest.raises(GroupDisabled):
             change()
+    # Nobody to hand a dismissed group to: its owner may drop it like the others.
+    services.do_leave_group(user=alice, group_id=gid(team))
+    assert not Member.objects.filter(conversation__group=team, user=alice, left_seq__isnull=True).exists()
+
+
+def test_the_owner_of_a_disabled_group_still_hands_it_over_before_leaving(team, alice):
+    """Disabled by an administrator, a group may be enabled again: it keeps its owner."""
+    services.do_admin_set_group_status(group_id=gid(team), status="disabled")
+    with pytest.raises(Conflict):
+        services.do_leave_group(user=alice, group_id=gid(team))
 
 
 def test_disable_and_enable_by_an_administrator(events, team, alice, people):
@@ -494,7 +504,11 @@ def test_set_role(events, team, alice, people):
     with events.capture():
         membership = services.do_set_member_role(user=alice, group_id=gid(team), member_id=str(mia.uuid), role="admin")
     assert membership.role == "admin" and roles(team)["mia"] == "admin"
-    assert events.items == [({mia.pk}, {"type": "group.updated", "group": group_to_wire(fresh(team), my_role="admin")})]
+    # Every member hears, each with their own role: Mia's is admin, and the
+    # others' pages show (and offer) what her new role allows.
+    [mias] = [frame for users, frame in events.items if mia.pk in users]
+    assert mias == {"type": "group.updated", "group": group_to_wire(fresh(team), my_role="admin")}
+    assert events.recipients("group.updated") == {alice.pk, *(people[n].pk for n in ("ada", "mia", "max"))}
     events.clear()
     with events.capture():
         services.do_set_member_role(user=alice, group_id=gid(team), member_id=str(mia.uuid), role="admin")
