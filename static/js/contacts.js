@@ -305,8 +305,10 @@ function renderRequests(main) {
         apiAll("contact-requests?box=incoming&limit=100", { max: 200 }),
         apiAll("contact-requests?box=outgoing&limit=100", { max: 200 }),
       ]);
+      const carry = keepEdits(main); // the request the keyboard was on (Accept pressed: the next one)
       clear(incomingBox, inc.length ? inc.map((r) => requestItem(r, "incoming")) : h("li.muted.pad", t("No requests.")));
       clear(outgoingBox, out.length ? out.map((r) => requestItem(r, "outgoing")) : h("li.muted.pad", t("No requests.")));
+      carry(main);
     } catch (err) {
       clear(incomingBox, h("li.alert", errorText(err)));
     }

@@ -175,6 +175,12 @@ function renderJoin(main) {
         navigate("groups", g.id);
         return;
       }
+      const face = h("div.user-line", avatar({ id: g.id, avatar: g.avatar }, { name: g.name, size: 48 }), h("div", h("strong", g.name), h("p.muted", tn("%(n)s member", "%(n)s members", g.member_count))));
+      if (g.status && g.status !== "active") {
+        // Nobody joins a dismissed or disabled group: no form to find that out with.
+        clear(result, h("div.card", face, h("p.muted", { role: "status" }, t("This group is disabled or dismissed."))));
+        return;
+      }
       const message = h("input", { maxLength: 200 });
       const join = h("form.form", g.join_mode === "approval" ? field(t("Message to the admins (optional)"), message).field : null, h("button.btn.btn-primary", { type: "submit" }, g.join_mode === "open" ? t("Join") : t("Ask to join")));
       join.addEventListener("submit", async (e) => {
@@ -191,7 +197,7 @@ function renderJoin(main) {
           toast(errorText(err), { kind: "error" });
         }
       });
-      clear(result, h("div.card", h("div.user-line", avatar({ id: g.id, avatar: g.avatar }, { name: g.name, size: 48 }), h("div", h("strong", g.name), h("p.muted", tn("%(n)s member", "%(n)s members", g.member_count)))), join));
+      clear(result, h("div.card", face, join));
     } catch (err) {
       if (current()) clear(result, h("p.alert", { role: "alert" }, errorText(err)));
     }
@@ -257,7 +263,8 @@ function renderGroup(main, groupId) {
     if (active && (manager || g.join_mode === "open")) body.push(addMembersForm(g, new Set(members.map((m) => m.user.id))));
     if (manager && active) body.push(await joinRequests(g));
     const danger = h("div.actions.danger-zone");
-    if (role !== "owner") danger.append(h("button.btn.btn-danger", { type: "button", onclick: () => leave(g) }, t("Leave group")));
+    // The owner hands the group over before leaving it, but a dismissed one can only be dropped.
+    if (role !== "owner" || g.status === "dismissed") danger.append(h("button.btn.btn-danger", { type: "button", onclick: () => leave(g) }, t("Leave group")));
     if (role === "owner" && active) danger.append(h("button.btn.btn-danger", { type: "button", onclick: () => dismiss(g) }, t("Dismiss group")));
     body.push(danger);
     if (!current()) return;

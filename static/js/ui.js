@@ -182,7 +182,13 @@ export function keepEdits(root) {
     if (key) kept.set(key, el.type === "checkbox" || el.type === "radio" ? { checked: el.checked } : { value: el.value });
   }
   const active = document.activeElement;
-  const focused = active && root.contains(active) ? active.dataset.keep || active.id || null : null;
+  const inside = active && active !== root && root.contains(active);
+  const focused = inside ? active.dataset.keep || active.id || null : null;
+  // A control with neither (a member's "Make admin", Save, Accept): found
+  // again by its place, the same kind of element at the same path of child
+  // positions, else the nearest control before it, so a keyboard user is
+  // never thrown back to the top of the page by a redraw.
+  const place = inside && !focused ? pathTo(root, active) : null;
   const find = (fresh, key) => fresh.querySelector(`[data-keep="${CSS.escape(key)}"]`) || fresh.querySelector(`#${CSS.escape(key)}`);
   return (fresh) => {
     for (const [key, saved] of kept) {
@@ -192,9 +198,31 @@ export function keepEdits(root) {
       else el.value = saved.value;
       el.dataset.edited = "1";
     }
-    const el = focused && find(fresh, focused);
+    const el = focused ? find(fresh, focused) : place ? atPath(fresh, place, active.tagName) : null;
     if (el) el.focus({ preventScroll: true });
   };
+}
+
+function pathTo(root, el) {
+  const path = [];
+  for (let node = el; node && node !== root; node = node.parentElement) path.unshift([...node.parentElement.children].indexOf(node));
+  return path;
+}
+
+const FOCUSABLE = "a[href], button:not([disabled]), input:not([disabled]), select:not([disabled]), textarea:not([disabled]), [tabindex]:not([tabindex='-1'])";
+
+function atPath(root, path, tagName) {
+  let node = root;
+  for (const i of path) {
+    const next = node.children[i];
+    if (!next) break;
+    node = next;
+  }
+  if (node !== root && node.tagName === tagName && node.matches(FOCUSABLE)) return node;
+  // Gone (a member removed): the last control before where it was.
+  const all = [...root.querySelectorAll(FOCUSABLE)];
+  const before = all.filter((c) => c === node || c.compareDocumentPosition(node) & Node.DOCUMENT_POSITION_FOLLOWING);
+  return before[before.length - 1] || all[0] || null;
 }
 
 export function markEdited(event) {

@@ -61,17 +61,42 @@ export class ChatHeader {
     } else if (conv.peer) {
       actions.append(appLink("contacts", conv.peer.id, svgIcon("info"), { class: "btn-icon", "aria-label": t("Contact details"), title: t("Contact details") }));
     }
-    const avatarUser = conversationFace(conv);
+    this.title = h("h1", name);
+    this.picture = avatar(conversationFace(conv), { name, size: 36 });
+    this.shown = this.identity().key;
     this.node = h(
       "header.pane-header.chat-header",
       backButton(),
-      avatar(avatarUser, { name, size: 36 }),
-      h("div.chat-title", h("div.name-line", h("h1", name), conv.kind === "direct" ? botBadge(conv.peer) : null), this.subtitle),
+      this.picture,
+      h("div.chat-title", h("div.name-line", this.title, conv.kind === "direct" ? botBadge(conv.peer) : null), this.subtitle),
       actions,
     );
   }
 
+  // The chat's name and picture as they are now: a group renamed or given a
+  // picture (its own event may come before the conversation is read again),
+  // a contact's new remark or nickname.
+  identity() {
+    const conv = this.view.conv;
+    const g = conv.kind === "group" && conv.group ? state.groups.get(conv.group.id) : null;
+    const shown = g && g.name ? { ...conv, group: { ...conv.group, name: g.name, avatar: g.avatar } } : conv;
+    const name = conversationTitle(shown);
+    const face = conversationFace(shown);
+    return { name, face, key: JSON.stringify([name, face && face.id, face && face.avatar]) };
+  }
+
+  drawIdentity() {
+    const now = this.identity();
+    if (now.key === this.shown) return;
+    this.shown = now.key;
+    this.title.textContent = now.name;
+    const picture = avatar(now.face, { name: now.name, size: 36 });
+    this.picture.replaceWith(picture);
+    this.picture = picture;
+  }
+
   update() {
+    this.drawIdentity();
     const conv = this.view.conv;
     const typing = state.typing.get(conv.id);
     const typers = typing ? [...typing.entries()].filter(([, until]) => until > Date.now()).map(([id]) => id) : [];
