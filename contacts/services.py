@@ -98,6 +98,11 @@ def do_update_contact(*, user: User, other_id: object, remark: object) -> Contac
     contact = access_contact(user=user, other_id=other_id)
     contact.remark = clean_text(remark, field="remark", max_len=REMARK_MAX, allow_empty=True)
     contact.save(update_fields=["remark"])
+    # Private: only the user's own devices hear of it, each shows it at once.
+    send_event_on_commit(
+        user_ids=[user.pk],
+        frame={"type": "contact.updated", "user": user_to_wire(contact.other), "remark": contact.remark},
+    )
     return contact
 
 

@@ -217,9 +217,13 @@ def test_cancel_by_the_sender_only_while_pending(events, alice, carol, dave):
 # --------------------------------------------------------------------------- contacts
 
 
-def test_remark_is_per_direction_and_validated(alice, bob):
-    contact = services.do_update_contact(user=alice, other_id=str(bob.uuid), remark="  老板 Bob ")
+def test_remark_is_per_direction_and_validated(events, alice, bob):
+    with events.capture():
+        contact = services.do_update_contact(user=alice, other_id=str(bob.uuid), remark="  老板 Bob ")
     assert contact.remark == "老板 Bob"
+    # Alice's other devices hear of it; Bob never does (a remark is private).
+    assert events.items == [({alice.pk}, {"type": "contact.updated", "user": user_to_wire(bob), "remark": "老板 Bob"})]
+    events.clear()
     assert Contact.objects.get(owner=bob, other=alice).remark == ""
     assert services.do_update_contact(user=alice, other_id=str(bob.uuid), remark="").remark == ""
     for bad in ("x" * 65, "a\nb", None):

@@ -55,6 +55,7 @@ export function onFrame(frame) {
       loadContacts().catch(() => {});
       return;
     case "contact.removed":
+    case "contact.updated": // a remark changed on another device
       loadContacts().catch(() => {});
       return;
     default:

@@ -63,6 +63,7 @@ SERVER_FRAME_TYPES = {
     "contact.request",
     "contact.added",
     "contact.removed",
+    "contact.updated",
     "group.updated",
     "group.member_added",
     "group.member_removed",

@@ -463,3 +463,24 @@ def test_a_call_opened_at_its_address_is_drawn_when_the_log_comes(people, user_f
     page.goto(f"{ann.base}/calls/{uuid.uuid4()}")
     expect(page.locator("#main")).to_contain_text("This call is not in your call log.")
     ann.assert_clean()
+
+
+def test_a_remark_saved_on_another_device_shows_at_once(people, user_factory):
+    """Ann names Ben "Bennie" in one tab: her other tab's open chat and list
+    say Bennie without a reload."""
+    from conftest import PASSWORD
+
+    _, ben_user, direct = _pair(user_factory, "ann_rmk2", "ben_rmk2")
+    ann = people()
+    ann.login("ann_rmk2", PASSWORD)
+    ann.page.goto(f"{ann.base}/chats/{direct}")
+    expect(ann.page.locator(".chat-header h1")).to_have_text("Ben")
+    ann.wait_online()
+    other = ann.open_tab()
+    other.goto(f"{ann.base}/contacts/{ben_user.uuid}")
+    other.get_by_label("Remark (only you see it)").fill("Bennie")
+    other.get_by_role("button", name="Save remark").click()
+    expect(other.locator("#main h1")).to_have_text("Bennie")
+    expect(ann.page.locator(".chat-header h1")).to_have_text("Bennie")
+    expect(ann.page.locator(f'a.conv-item[href="/chats/{direct}"] .conv-name')).to_have_text("Bennie")
+    ann.assert_clean()

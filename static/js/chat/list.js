@@ -116,6 +116,7 @@ export function renderList(pane) {
     on("conversations", drawChats),
     on("presence", drawChats),
     on("users", drawChats),
+    on("contacts", drawChats), // a remark changed (here or on another device)
     on("typing", drawChats),
     on("search-scope", filtersChanged),
     // Another chat opened (the list is kept): its row's draft, the filter's
