@@ -139,7 +139,11 @@ async def test_a_message_refused_at_redis_still_takes_the_frames_tokens_there():
     assert held(node_b, frames[0]) == 7
 
 
-async def test_frames_of_one_user_at_once_spend_what_was_taken_no_more_no_less():
+async def test_frames_of_one_user_at_once_spend_what_was_taken_no_more_no_less(monkeypatch):
+    # A lease not spent within LEASE_S is lost by design; on a loaded box the
+    # 24 round trips below can take longer than that, so the lease lasts the
+    # whole test: what is checked is the count, not the box's speed.
+    monkeypatch.setattr(kv, "LEASE_S", 60.0)
     node = kv.RedisStore()
     b = bucket(16)  # a lease of 2
     answers = await asyncio.gather(*(node.atake(b) for _ in range(24)))
