@@ -14,7 +14,6 @@ from __future__ import annotations
 from django.conf import settings
 from django.utils import translation
 from django.utils.translation import gettext_lazy
-from django.utils.translation.trans_real import parse_accept_lang_header
 
 
 def supported(code: object) -> str | None:
@@ -27,11 +26,35 @@ def supported(code: object) -> str | None:
         return None
 
 
-def activate_for(user) -> None:
-    """The account's language, if it chose one, for the rest of this request."""
+def activate_for(user) -> str | None:
+    """The account's language, if it chose one, for the rest of this request
+    (returned; None when it chose none)."""
     chosen = supported(getattr(user, "language", None))
     if chosen is not None and chosen != translation.get_language():
         translation.activate(chosen)
+    return chosen
+
+
+def accepted_languages(header: str) -> list[str]:
+    """An Accept-Language header's language tags, most wanted first (ties in
+    the header's order; `q=0` and malformed entries left out)."""
+    ranked = []
+    for index, part in enumerate(header.split(",")):
+        tag, _, params = part.strip().partition(";")
+        tag = tag.strip()
+        if not tag or len(tag) > 64:
+            continue
+        weight = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = -1.0
+        if 0 < weight <= 1:
+            ranked.append((-weight, index, tag))
+    return [tag for _, _, tag in sorted(ranked)]
 
 
 def socket_language(user, scope: dict) -> str:
@@ -44,7 +67,7 @@ def socket_language(user, scope: dict) -> str:
         return cookie
     for name, value in scope.get("headers") or ():
         if name == b"accept-language":
-            for code, _ in parse_accept_lang_header(value.decode("latin-1")):
+            for code in accepted_languages(value.decode("latin-1")):
                 if code != "*" and (found := supported(code)) is not None:
                     return found
     return settings.LANGUAGE_CODE

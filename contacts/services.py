@@ -96,7 +96,10 @@ def do_connect(*, user: User, other: User) -> Contact:
 def do_update_contact(*, user: User, other_id: object, remark: object) -> Contact:
     """Set (or clear, with "") `user`'s remark for a contact. Only `user`'s side changes."""
     contact = access_contact(user=user, other_id=other_id)
-    contact.remark = clean_text(remark, field="remark", max_len=REMARK_MAX, allow_empty=True)
+    cleaned = clean_text(remark, field="remark", max_len=REMARK_MAX, allow_empty=True)
+    if cleaned == contact.remark:
+        return contact  # nothing to save, nothing for the other devices to redraw
+    contact.remark = cleaned
     contact.save(update_fields=["remark"])
     # Private: only the user's own devices hear of it, each shows it at once.
     send_event_on_commit(

@@ -17,7 +17,6 @@ from django.contrib.auth import logout as auth_logout
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
@@ -34,6 +33,7 @@ from accounts.models import SessionKind
 from accounts.selectors import username_taken
 from accounts.serializers import user_to_wire
 from chatsite.errors import ChatError, Invalid
+from chatsite.i18n import activate_for
 from chatsite.net import request_device, request_ip
 
 SECTIONS = ("chats", "contacts", "groups", "calls", "profile")
@@ -279,10 +279,9 @@ def app_page(
     if bot is not None:
         item = f"bots/{bot}"
     user = request.user
-    if user.language and user.language != translation.get_language():
+    if (chosen := activate_for(user)) is not None:
         # The language chosen on the account wins on every device.
-        translation.activate(user.language)
-        request.LANGUAGE_CODE = user.language
+        request.LANGUAGE_CODE = chosen
     config = {
         "user": user_to_wire(user, with_phone=True),
         "section": section,

@@ -96,3 +96,30 @@ def test_an_error_codes_own_text_is_in_the_language_where_it_is_raised():
         assert NotFound().as_dict() == {"code": "not_found", "message": chinese("Not found.")}
     with translation.override("en"):
         assert NotFound().message == "Not found."
+
+
+@pytest.mark.parametrize(
+    "header, wanted",
+    [
+        ("zh-CN,zh;q=0.9,en;q=0.8", ["zh-CN", "zh", "en"]),
+        ("en;q=0.5, zh-CN", ["zh-CN", "en"]),  # by weight, not by place
+        ("fr, de;q=0, en;q=0.3", ["fr", "en"]),  # q=0 means "not this one"
+        ("de;q=x, en", ["en"]),  # a weight that is not a number drops its tag
+        ("*", ["*"]),
+        (" , ;q=1,", []),
+        ("", []),
+    ],
+)
+def test_accept_language_is_read_by_weight(header, wanted):
+    from chatsite.i18n import accepted_languages
+
+    assert accepted_languages(header) == wanted
+
+
+def test_a_socket_skips_languages_the_product_has_not_for_the_next_it_has():
+    from chatsite.i18n import socket_language
+
+    scope = {"headers": [(b"accept-language", b"fr-FR, de;q=0.9, zh-TW;q=0.8, en;q=0.1")]}
+    assert socket_language(None, scope) == translation.get_supported_language_variant("zh-TW")
+    assert socket_language(None, {"headers": [(b"accept-language", b"en;q=0.2, zh-CN;q=0.9")]}) == "zh-hans"
+    assert socket_language(None, {"headers": []}) == "en"

@@ -224,6 +224,10 @@ def test_remark_is_per_direction_and_validated(events, alice, bob):
     # Alice's other devices hear of it; Bob never does (a remark is private).
     assert events.items == [({alice.pk}, {"type": "contact.updated", "user": user_to_wire(bob), "remark": "老板 Bob"})]
     events.clear()
+    # Saving the same remark again changes nothing, so no device is told to redraw.
+    with events.capture():
+        services.do_update_contact(user=alice, other_id=str(bob.uuid), remark="老板 Bob")
+    assert events.items == []
     assert Contact.objects.get(owner=bob, other=alice).remark == ""
     assert services.do_update_contact(user=alice, other_id=str(bob.uuid), remark="").remark == ""
     for bad in ("x" * 65, "a\nb", None):
