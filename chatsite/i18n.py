@@ -73,18 +73,27 @@ def socket_language(user, scope: dict) -> str:
     return settings.LANGUAGE_CODE
 
 
-# The states a message may name ("This request is already accepted."), as
-# words of the person's language: the stored value is the wire's, in English.
-_STATUS_WORDS = {
-    "pending": gettext_lazy("pending"),
-    "accepted": gettext_lazy("accepted"),
-    "rejected": gettext_lazy("rejected"),
-    "cancelled": gettext_lazy("cancelled"),
-    "active": gettext_lazy("active"),
-    "disabled": gettext_lazy("disabled"),
-    "dismissed": gettext_lazy("dismissed"),
+# A refusal that names a state is a whole sentence per state, so that each
+# language can say it in its own word order (the stored value is the wire's,
+# in English).
+_REQUEST_CLOSED = {
+    "pending": gettext_lazy("This request is still pending."),
+    "accepted": gettext_lazy("This request is already accepted."),
+    "rejected": gettext_lazy("This request is already rejected."),
+    "cancelled": gettext_lazy("This request is already cancelled."),
+}
+_GROUP_NOT_ACTIVE = {
+    "active": gettext_lazy("This group is active."),
+    "disabled": gettext_lazy("This group is disabled."),
+    "dismissed": gettext_lazy("This group is dismissed."),
 }
 
 
-def status_word(value: str) -> str:
-    return str(_STATUS_WORDS.get(value, value))
+def request_closed_text(status: str) -> str:
+    """Why a request in `status` can no longer be decided or cancelled."""
+    return str(_REQUEST_CLOSED.get(status, gettext_lazy("This request is closed.")))
+
+
+def group_state_text(status: str) -> str:
+    """Why a group in `status` refuses what needs it active."""
+    return str(_GROUP_NOT_ACTIVE.get(status, gettext_lazy("This group is not active.")))

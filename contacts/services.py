@@ -24,7 +24,7 @@ from accounts.models import User, UserStatus
 from accounts.serializers import user_to_wire
 from chatsite.errors import Blocked, Conflict, Forbidden, Invalid, NotFound
 from chatsite.events import access_changed_on_commit, notify_on_commit, send_event_on_commit, send_events_on_commit
-from chatsite.i18n import status_word
+from chatsite.i18n import request_closed_text
 from chatsite.text import clean_text
 from chatsite.wire import parse_uuid
 from contacts.models import REMARK_MAX, REQUEST_MESSAGE_MAX, Block, Contact, ContactRequest, RequestStatus
@@ -224,7 +224,7 @@ def _decide(*, user: User, request_id: object) -> ContactRequest:
     _lock_pair(request.from_user, request.to_user)
     request.refresh_from_db(fields=["status", "pending_key"])
     if request.status != RequestStatus.PENDING:
-        raise Conflict(gettext("This request is already %(status)s.") % {"status": status_word(request.status)})
+        raise Conflict(request_closed_text(request.status))
     return request
 
 
@@ -258,7 +258,7 @@ def do_cancel_contact_request(*, user: User, request_id: object) -> ContactReque
     _lock_pair(request.from_user, request.to_user)
     request.refresh_from_db(fields=["status", "pending_key"])
     if request.status != RequestStatus.PENDING:
-        raise Conflict(gettext("This request is already %(status)s.") % {"status": status_word(request.status)})
+        raise Conflict(request_closed_text(request.status))
     _close(request, RequestStatus.CANCELLED)
     _request_event(request, [request.from_user_id, request.to_user_id])
     return request

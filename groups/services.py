@@ -39,7 +39,7 @@ from accounts.models import User, UserStatus
 from accounts.serializers import user_to_wire
 from chatsite.errors import Blocked, Conflict, Forbidden, GroupDisabled, Invalid, NotContact, NotFound
 from chatsite.events import access_changed_on_commit, send_event_on_commit, send_events_on_commit
-from chatsite.i18n import status_word
+from chatsite.i18n import group_state_text, request_closed_text
 from chatsite.text import clean_text
 from chatsite.wire import parse_uuid
 from contacts.models import Contact, RequestStatus
@@ -87,7 +87,7 @@ def _conversation(group: Group) -> Conversation:
 
 def _require_active(group: Group) -> None:
     if group.status != GroupStatus.ACTIVE:
-        raise GroupDisabled(gettext("This group is %(status)s.") % {"status": status_word(group.status)})
+        raise GroupDisabled(group_state_text(group.status))
 
 
 def _require_manager(membership: Member) -> None:
@@ -571,7 +571,7 @@ def _pending_request(group: Group, request_id: object) -> JoinRequest:
         raise NotFound(gettext("No such join request."))
     request.group = group
     if request.status != RequestStatus.PENDING:
-        raise Conflict(gettext("This request is already %(status)s.") % {"status": status_word(request.status)})
+        raise Conflict(request_closed_text(request.status))
     return request
 
 

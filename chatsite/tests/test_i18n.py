@@ -123,3 +123,16 @@ def test_a_socket_skips_languages_the_product_has_not_for_the_next_it_has():
     assert socket_language(None, scope) == translation.get_supported_language_variant("zh-TW")
     assert socket_language(None, {"headers": [(b"accept-language", b"en;q=0.2, zh-CN;q=0.9")]}) == "zh-hans"
     assert socket_language(None, {"headers": []}) == "en"
+
+
+def test_a_refusal_that_names_a_state_is_one_whole_sentence(api_for, alice, carol):
+    """Not a translated state word dropped into an English sentence's order."""
+    from accounts.models import User
+
+    User.objects.filter(pk=carol.pk).update(language="zh-hans")
+    asked = api_for(alice).post("/api/v1/contact-requests", {"to": str(carol.uuid)}, format="json").json()
+    receiver = api_for(carol)
+    assert receiver.post(f"/api/v1/contact-requests/{asked['id']}/reject").status_code == 200
+    again = receiver.post(f"/api/v1/contact-requests/{asked['id']}/accept")
+    assert again.status_code == 409
+    assert again.json()["error"]["message"] == "该请求已被拒绝。"
