@@ -40,6 +40,7 @@ class Store(Protocol):
     ) -> tuple[int, float]: ...
     def counter_incr(self, key: str, *, window_s: int) -> tuple[int, int]: ...
     def counter_get(self, key: str) -> tuple[int, int]: ...
+    def counter_undo(self, key: str) -> None: ...
     def cooldown(self, key: str, *, seconds: float) -> float: ...
     def cooldown_left(self, key: str) -> float: ...
     async def acooldown(self, key: str, *, seconds: float) -> float: ...
@@ -134,6 +135,12 @@ if ttl < 0 then
   ttl = tonumber(ARGV[1])
 end
 return {c, ttl}
+"""
+
+_COUNTER_UNDO = """
+local c = tonumber(redis.call('GET', KEYS[1]) or '0')
+if c > 0 then redis.call('DECR', KEYS[1]) end
+return 0
 """
 
 _CODE_CONSUME = """
@@ -274,6 +281,10 @@ class RedisStore:
         count, ttl = self._run(_COUNTER_INCR, [rds.key("ct", key)], [window_s])  # type: ignore[misc]
         return int(count), int(ttl)
 
+    def counter_undo(self, key: str) -> None:
+        """Takes back one count of the window (never below 0; the window's end stays)."""
+        self._run(_COUNTER_UNDO, [rds.key("ct", key)], [])
+
     def counter_get(self, key: str) -> tuple[int, int]:
         try:
             pipe = self._sync().pipeline(transaction=False)
@@ -408,6 +419,13 @@ class MemoryStore:
             count = int(item[1]) + 1  # type: ignore[call-overload]
             self._data[name] = (item[0], count)
             return count, max(1, math.ceil(item[0] - now))
+
+    def counter_undo(self, key: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            item = self._data.get("ct:" + key)
+            if item is not None and item[0] > now and int(item[1]) > 0:  # type: ignore[call-overload]
+                self._data["ct:" + key] = (item[0], int(item[1]) - 1)  # type: ignore[call-overload]
 
     def counter_get(self, key: str) -> tuple[int, int]:
         now = time.monotonic()

@@ -80,8 +80,9 @@ def do_send_sms_code(*, phone: object, purpose: object, client: Client) -> int:
     )
     if wait:
         raise RateLimited(gettext("A code was sent to this number a moment ago."), retry_after=wait)
+    day_key = f"sms:day:{number}"
     limit_counter(
-        f"sms:day:{number}",
+        day_key,
         limit=settings.LIMIT_SMS_PER_PHONE,
         window_s=86400,
         message=gettext("Too many codes for this number today."),
@@ -102,6 +103,10 @@ def do_send_sms_code(*, phone: object, purpose: object, client: Client) -> int:
             # Nothing was sent: no code, and no cooldown saying one was (the
             # next try, once the provider is back, must not be told to wait).
             store.delete(_code_key(phone=number, purpose=purpose), _cooldown_key(phone=number, purpose=purpose))  # type: ignore[arg-type]
+            # Nor does it spend one of the number's codes for the day (the
+            # caller's hourly count stays: it keeps a failing provider from
+            # being hammered).
+            store.counter_undo(day_key)
             logger.exception("sms backend failed for purpose %s", purpose)
             raise Unavailable(gettext("The SMS service is unavailable; try again later.")) from exc
         logger.info("sms code sent for purpose %s", purpose)

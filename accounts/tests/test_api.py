@@ -319,6 +319,28 @@ def test_an_sms_the_provider_failed_to_send_can_be_asked_for_again_at_once(anon,
     assert signed_in.status_code == 200, signed_in.content
 
 
+def test_an_sms_the_provider_failed_to_send_does_not_spend_the_numbers_codes_for_the_day(
+    anon, alice, monkeypatch, settings
+):
+    from accounts.sms import MemoryBackend
+
+    def down(self, **kwargs):
+        raise ConnectionError("provider down")
+
+    settings.LIMIT_SMS_PER_PHONE = 2
+    body = {"phone": "+8613800138000", "purpose": "login"}
+    with monkeypatch.context() as patch:
+        patch.setattr(MemoryBackend, "send", down)
+        for _ in range(3):
+            assert_error(anon.post("/api/v1/auth/sms/send", body, format="json"), 503, "unavailable")
+    # The two codes of the day are still there to be sent.
+    assert anon.post("/api/v1/auth/sms/send", body, format="json").status_code == 202
+    assert anon.post("/api/v1/auth/sms/send", {**body, "purpose": "reset"}, format="json").status_code == 202
+    assert_error(
+        anon.post("/api/v1/auth/sms/send", {**body, "purpose": "register"}, format="json"), 429, "rate_limited"
+    )
+
+
 def test_sms_send_per_ip_limit(anon, settings):
     settings.LIMIT_SMS_PER_IP = 2
     for n in range(2):
