@@ -78,6 +78,8 @@ export function pictureUpload({ id, label = t("Change picture"), save, saved }) 
   return [h("label.btn.btn-small", { for: id }, label), input, progress];
 }
 
+const GENERIC_CODES = new Set(["forbidden", "conflict", "not_found"]);
+
 export function errorText(err) {
   const byCode = {
     network: t("No connection to the server."),
@@ -99,6 +101,10 @@ export function errorText(err) {
   if (err && err.code === "invalid" && err.fields) {
     return Object.values(err.fields).flat().join(" ");
   }
+  // For the catch-all codes the server's own sentence says more ("You can
+  // only recall your own messages within 2 minutes."), and it is in the
+  // person's language as the page is.
+  if (err && err.message && GENERIC_CODES.has(err.code)) return err.message;
   return (err && byCode[err.code]) || (err && err.message) || t("Something went wrong.");
 }
 

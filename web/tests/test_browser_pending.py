@@ -156,3 +156,55 @@ def test_an_empty_file_is_refused_in_the_persons_language_before_it_is_sent(peop
     expect(page.locator(".messages .pending")).to_have_count(0)
     assert not File.objects.filter(owner=ann_user).exists()
     ann.assert_clean()
+
+
+def test_a_recall_refused_after_its_chat_was_left_still_says_why(people, user_factory):
+    """Ann recalls a message and goes to her contacts before the answer comes;
+    the server refuses (the recall window closed meanwhile): she is told so
+    where she is, not left believing it was taken back."""
+    import datetime
+    import json
+
+    from django.utils import timezone
+
+    from conftest import PASSWORD
+    from conversations.models import Message
+
+    ann_user, _, direct = _pair(user_factory, "ann_rcl", "ben_rcl")
+    message_id = send_as(ann_user, direct, "take this back")
+    held: list[str] = []
+    page_side = []
+
+    def stand_in(ws):
+        server = ws.connect_to_server()
+        page_side.append(ws)
+
+        def down(message):
+            frame = json.loads(message) if isinstance(message, str) else {}
+            if frame.get("type") == "error" and str(frame.get("ref", "")).startswith("recall-"):
+                held.append(message)
+            else:
+                ws.send(message)
+
+        server.on_message(down)
+
+    ann = people()
+    page = ann.page
+    page.route_web_socket(re.compile(r"/ws/"), stand_in)
+    ann.login("ann_rcl", PASSWORD)
+    ann.open_chat("Ben")
+    ann.wait_online()
+    # Too old now for the server; the page, which saw it fresh, still offers Recall.
+    Message.objects.filter(uuid=message_id).update(created_at=timezone.now() - datetime.timedelta(hours=1))
+    ann.open_menu("take this back").get_by_role("menuitem", name="Recall").click()
+    page.get_by_role("dialog").get_by_role("button", name="Recall").click()
+    for _ in range(100):
+        if held:
+            break
+        page.wait_for_timeout(100)
+    assert held, "the recall was never refused"
+    ann.nav("contacts")
+    expect(page.locator(".toast")).to_have_count(0)
+    page_side[-1].send(held[0])
+    expect(page.locator(".toast-error")).to_contain_text("You can only recall your own messages within 2 minutes.")
+    ann.assert_clean()

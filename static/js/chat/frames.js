@@ -18,7 +18,7 @@ import { sendRefused } from "./pending.js";
 import { withMe } from "./reactions.js";
 import { dropSuggestionsFor, keepSuggestions, noteMessage } from "./suggestions.js";
 import { isSilent } from "./text.js";
-import { openView } from "./view.js";
+import { changeRefused, openView } from "./view.js";
 
 // The open view if it shows `conversationId`.
 function viewOf(conversationId) {
@@ -314,7 +314,7 @@ export function onFrame(frame) {
       // if its chat is open, it says so at once.
       const refused = sendRefused(frame);
       if (refused) viewOf(refused.conversationId)?.pending.refresh(refused.pending);
-      else openView()?.onError(frame);
+      else changeRefused(frame); // a recall, edit or reaction refused
       return;
     }
     case "command.ack":

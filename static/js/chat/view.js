@@ -16,8 +16,16 @@ import { PendingMessages } from "./pending.js";
 import { PinBar } from "./pins.js";
 import { Selection } from "./select.js";
 
-// Frames about one message that answer a `ref` of ours: refused, they say why.
+// Frames about one message that answer a `ref` of ours: refused, they say
+// why, whether or not its chat is still open (the person may have moved on
+// before the answer came). True when `frame` was one.
 const REFUSABLE = ["recall-", "edit-", "react-"];
+
+export function changeRefused(frame) {
+  if (!frame.ref || !REFUSABLE.some((prefix) => frame.ref.startsWith(prefix))) return false;
+  toast(errorText(frame), { kind: "error" });
+  return true;
+}
 
 let view = null; // the open conversation's view, if any
 
@@ -169,11 +177,6 @@ class ConversationView {
 
   redrawReceipts() {
     this.messages.redrawReceipts();
-  }
-
-  // A change to one of its messages refused (a refused send: pending.js sendRefused).
-  onError(frame) {
-    if (frame.ref && REFUSABLE.some((prefix) => frame.ref.startsWith(prefix))) toast(errorText(frame), { kind: "error" });
   }
 
   // A message of this chat was pinned or unpinned (here, or an event).
