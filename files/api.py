@@ -9,7 +9,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.negotiation import BaseContentNegotiation
-from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -20,7 +19,7 @@ from files import selectors, services, storage
 from files.content import thumbnail_mime
 from files.serializers import FileOut, file_to_wire
 from files.serving import file_response
-from files.uploads import FIELD, OneFileUploadHandler
+from files.uploads import FIELD, OneFileUploadHandler, UploadParser
 
 _CONDITIONS = [
     OpenApiParameter("Range", str, OpenApiParameter.HEADER, description="one range of bytes, `bytes=0-1023`"),
@@ -38,7 +37,7 @@ _BINARY = {
 class UploadView(APIView):
     """POST /files: multipart, exactly one file in the field `file`."""
 
-    parser_classes = [MultiPartParser]
+    parser_classes = [UploadParser]
 
     def initialize_request(self, request, *args, **kwargs):
         # Before anything can parse the body (the cookie session's CSRF check

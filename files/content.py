@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import logging
+import struct
 import unicodedata
 import warnings
 from dataclasses import dataclass
@@ -127,7 +128,13 @@ def inspect_image(fileobj: BinaryIO, *, mime: str) -> ImageInfo:
 
 def _thumbnail(image: Image.Image) -> ImageInfo:
     image.seek(0)  # the first frame of an animation
-    oriented = ImageOps.exif_transpose(image)
+    try:
+        oriented = ImageOps.exif_transpose(image)
+    except (struct.error, ValueError, TypeError, KeyError, OSError, SyntaxError):
+        # Metadata Pillow cannot write back (a tag of the wrong type): the
+        # picture is fine, shown as stored rather than turned.
+        logger.info("image with unreadable EXIF orientation: not rotated")
+        oriented = image
     width, height = oriented.size
     has_alpha = oriented.mode in ("RGBA", "LA", "PA") or (oriented.mode == "P" and "transparency" in oriented.info)
     thumb = oriented.convert("RGBA" if has_alpha else "RGB")

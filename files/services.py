@@ -138,11 +138,13 @@ def _delete_quietly(*keys: str) -> None:
 
 
 def delete_file(*, file: File) -> None:
-    """Remove a file for good: its blobs (file and thumbnail), then its row
-    (messages that carried it keep a null file). Used when the one message
-    that carried it is recalled."""
-    _delete_quietly(file.storage_key, file.thumbnail_key)
+    """Remove a file for good: its row (messages that carried it keep a null
+    file), then its blobs (file and thumbnail) once that is committed, so a
+    recall that fails later and rolls back keeps the file whole. Used when the
+    one message that carried it is recalled."""
+    keys = (file.storage_key, file.thumbnail_key)
     File.objects.filter(pk=file.pk).delete()
+    transaction.on_commit(lambda: _delete_quietly(*keys))
 
 
 def mark_attached(*, file: File) -> None:

@@ -8,6 +8,7 @@ import wave
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import transaction
 from rest_framework.test import APIClient
 
 from files import services
@@ -140,6 +141,33 @@ def test_a_recalled_message_grants_nothing(api_for, alice, bob, direct):
     message.save(update_fields=["recalled"])
     assert api_for(bob).get(f"/api/v1/files/{file.uuid}/content").json() == NOT_FOUND
     assert api_for(alice).get(f"/api/v1/files/{file.uuid}/content").status_code == 200
+
+
+def test_a_recall_takes_the_file_along_once_it_is_committed(
+    api_for, alice, bob, direct, media, monkeypatch, django_capture_on_commit_callbacks
+):
+    """A recall that fails after removing the file's row rolls back and keeps
+    the file whole (before: its bytes were gone, the row and message back,
+    and a reader got a 500). One that succeeds removes row and bytes."""
+    import messaging.actions.recall as recall
+
+    file = store(alice, "notes.txt", b"hello bob")
+    message = send_file(conversation=direct, sender=alice, file=file)
+
+    def fails(**kwargs):
+        raise RuntimeError("the database went away while writing the system message")
+
+    with monkeypatch.context() as patch, django_capture_on_commit_callbacks(execute=True):
+        patch.setattr(recall, "post_system_message", fails)
+        with pytest.raises(RuntimeError):
+            with transaction.atomic():  # as a request's: rolled back whole
+                recall.do_recall_message(user=alice, message_id=str(message.uuid))
+    assert body(api_for(bob).get(f"/api/v1/files/{file.uuid}/content")) == b"hello bob"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        recall.do_recall_message(user=alice, message_id=str(message.uuid))
+    assert not File.objects.filter(pk=file.pk).exists()
+    assert not (media / file.storage_key).exists()
 
 
 def test_avatars_are_readable_by_any_signed_in_user(api_for, anon, alice, carol):

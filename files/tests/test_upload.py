@@ -116,6 +116,48 @@ def test_the_display_name_is_sanitised(api):
     assert response.status_code == 201 and response.json()["name"] == "gnp.exe"
 
 
+@pytest.mark.parametrize(
+    "name",
+    ["Data&center plan.pdf", "Hours&timesheet.xlsx", "Q&A&notes.txt", "Tom &amp; Jerry.txt", "R&D 100%.txt"],
+)
+def test_a_name_with_an_ampersand_is_kept_as_it_was_sent(api, name):
+    """Not read as HTML: "&cent" in a name is no cent sign."""
+    response = upload(api, name, b"hello")
+    assert response.status_code == 201 and response.json()["name"] == name
+
+
+def test_a_quote_a_browser_escaped_in_a_name_comes_back_as_a_quote(api):
+    """Browsers send `"` in a file name as %22 (and CR, LF as %0D, %0A)."""
+    body = (
+        b"--BB\r\n"
+        b'Content-Disposition: form-data; name="file"; filename="holiday %22best%22 caf\xc3\xa9%0D%0A.png"\r\n'
+        b"Content-Type: application/octet-stream\r\n\r\n"
+        b"hello\r\n--BB--\r\n"
+    )
+    response = api.generic("POST", "/api/v1/files", body, content_type="multipart/form-data; boundary=BB")
+    assert response.status_code == 201, response.content
+    assert response.json()["name"] == 'holiday "best" café.png'
+
+
+def test_a_photo_whose_metadata_cannot_be_rewritten_is_stored_unturned(api):
+    """EXIF with an orientation and a tag of the wrong type (a text where a
+    number belongs): Pillow cannot turn it (it writes the metadata back), the
+    picture is fine all the same: stored, with its size and a thumbnail."""
+    import struct
+
+    tiff = b"II*\x00" + struct.pack("<IH", 8, 2)
+    tiff += struct.pack("<HHIHH", 0x0112, 3, 1, 6, 0)  # Orientation: 6 (turned)
+    tiff += struct.pack("<HHI", 0x0155, 2, 4) + b"abc\x00"  # SMaxSampleValue as text
+    tiff += struct.pack("<I", 0)
+    out = io.BytesIO()
+    Image.new("RGB", (40, 20), (200, 30, 30)).save(out, "JPEG", exif=b"Exif\x00\x00" + tiff)
+    response = upload(api, "photo.jpg", out.getvalue())
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["mime"] == "image/jpeg" and (body["width"], body["height"]) == (40, 20)
+    assert body["thumbnail_url"]
+
+
 # --------------------------------------------------------------------------- refusals
 
 
