@@ -78,7 +78,7 @@ export function pictureUpload({ id, label = t("Change picture"), save, saved }) 
   return [h("label.btn.btn-small", { for: id }, label), input, progress];
 }
 
-const GENERIC_CODES = new Set(["forbidden", "conflict", "not_found"]);
+const GENERIC_CODES = new Set(["forbidden", "conflict", "not_found", "too_large"]);
 
 export function errorText(err) {
   const byCode = {
@@ -102,7 +102,8 @@ export function errorText(err) {
     return Object.values(err.fields).flat().join(" ");
   }
   // For the catch-all codes the server's own sentence says more ("You can
-  // only recall your own messages within 2 minutes."), and it is in the
+  // only recall your own messages within 2 minutes.", "This file does not
+  // fit in your storage quota."), and it is in the
   // person's language as the page is.
   if (err && err.message && GENERIC_CODES.has(err.code)) return err.message;
   return (err && byCode[err.code]) || (err && err.message) || t("Something went wrong.");

@@ -208,3 +208,51 @@ def test_a_recall_refused_after_its_chat_was_left_still_says_why(people, user_fa
     page_side[-1].send(held[0])
     expect(page.locator(".toast-error")).to_contain_text("You can only recall your own messages within 2 minutes.")
     ann.assert_clean()
+
+
+def test_a_file_whose_upload_failed_can_be_tried_again_unless_the_file_was_refused(people, user_factory):
+    """The connection drops during Ann's upload: *Retry* uploads it again and
+    it is sent. A file the server refuses (her storage is full) says the
+    server's reason and offers only *Remove*: trying again would change nothing."""
+    import json
+
+    from conftest import PASSWORD
+    from files.models import File
+
+    ann_user, _, _ = _pair(user_factory, "ann_upl", "ben_upl")
+    ann = people()
+    page = ann.page
+    answers = ["drop"]
+
+    def files(route):
+        what = answers.pop(0) if answers else "pass"
+        if what == "drop":
+            route.abort("connectionreset")
+        elif what == "full":
+            error = {"code": "too_large", "message": "This file does not fit in your storage quota."}
+            route.fulfill(status=413, content_type="application/json", body=json.dumps({"error": error}))
+        else:
+            route.continue_()
+
+    page.route(re.compile(r"/api/v1/files$"), files)
+    ann.login("ann_upl", PASSWORD)
+    ann.open_chat("Ben")
+    ann.wait_online()
+    page.locator("#composer-file").set_input_files(
+        [{"name": "report.txt", "mimeType": "text/plain", "buffer": b"numbers"}]
+    )
+    pending = page.locator(".messages .pending", has_text="report.txt")
+    expect(pending).to_contain_text("Not sent")
+    pending.get_by_role("button", name="Retry").click()
+    expect(page.locator(".messages .pending")).to_have_count(0)
+    expect(page.locator(".messages li.msg:not(.pending) .file-name", has_text="report.txt")).to_be_visible()
+    assert File.objects.filter(owner=ann_user, name="report.txt").count() == 1
+
+    answers.append("full")
+    page.locator("#composer-file").set_input_files([{"name": "big.txt", "mimeType": "text/plain", "buffer": b"more"}])
+    refused = page.locator(".messages .pending", has_text="big.txt")
+    expect(refused).to_contain_text("Not sent: This file does not fit in your storage quota.")
+    expect(refused.get_by_role("button", name="Retry")).to_have_count(0)
+    expect(refused.get_by_role("button", name="Remove")).to_be_visible()
+    # The two failed loads were the test's own doing; nothing else went wrong.
+    assert len(ann.problems) == 2 and all("Failed to load resource" in p for p in ann.problems), ann.problems

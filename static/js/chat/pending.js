@@ -16,6 +16,8 @@ import { dropSuggestions } from "./suggestions.js";
 
 // Refusals of a send that last until the chat's state changes.
 const LASTING = ["blocked", "not_contact", "not_member", "group_disabled"];
+// An upload refused for the file itself: trying it again changes nothing.
+const REFUSED_FILE = new Set(["too_large", "unsupported_media", "invalid"]);
 
 // An `error` frame about one of this tab's sends, in whichever conversation
 // (the outbox resends after a reconnect, whatever chat is open, or none):
@@ -74,7 +76,16 @@ export class PendingMessages {
     const cmid = uuid4();
     const pending = { cmid, kind: "file", file, state: "uploading", progress: 0, created_at: new Date().toISOString() };
     this.add(pending);
-    const job = upload(file, (fraction) => {
+    this.startUpload(pending);
+  }
+
+  // Uploads a pending file, then sends it; a failed upload can be tried
+  // again (Retry) unless the server refused the file itself.
+  startUpload(pending) {
+    pending.state = "uploading";
+    pending.progress = 0;
+    pending.error = null;
+    const job = upload(pending.file, (fraction) => {
       pending.progress = fraction;
       if (pending.bar) {
         pending.bar.value = fraction;
@@ -87,13 +98,14 @@ export class PendingMessages {
         pending.state = "sending";
         pending.fileWire = stored;
         this.refresh(pending);
-        const frame = { type: "message.send", client_msg_id: cmid, conversation: this.view.id, kind: "file", file: stored.id, content: null };
+        const frame = { type: "message.send", client_msg_id: pending.cmid, conversation: this.view.id, kind: "file", file: stored.id, content: null };
         pending.frame = frame;
         state.socket.sendMessage(frame);
       },
       (err) => {
         pending.state = "failed";
         pending.error = err.code === "aborted" ? t("Cancelled") : errorText(err);
+        pending.refusedFile = REFUSED_FILE.has(err.code);
         this.refresh(pending);
       },
     );
@@ -146,7 +158,8 @@ export class PendingMessages {
     }[p.state];
     const meta = h("div.msg-meta", h("span.msg-status", { role: p.state === "failed" ? "alert" : null }, status));
     if (p.state === "failed") {
-      if (p.frame) meta.append(" · ", h("button.linklike", { type: "button", onclick: () => this.retry(p) }, t("Retry")));
+      if (p.frame || (p.kind === "file" && !p.refusedFile))
+        meta.append(" · ", h("button.linklike", { type: "button", onclick: () => this.retry(p) }, t("Retry")));
       meta.append(" · ", h("button.linklike", { type: "button", onclick: () => this.discard(p) }, t("Remove")));
     }
     const waiting = p.state === "sending" && state.offline;
@@ -159,6 +172,12 @@ export class PendingMessages {
   }
 
   retry(p) {
+    if (!p.frame) {
+      // Its upload failed or was cancelled: upload it again.
+      this.startUpload(p);
+      this.refresh(p);
+      return;
+    }
     p.state = "sending";
     p.error = null;
     this.refresh(p);
