@@ -18,6 +18,7 @@ from rest_framework.response import Response
 
 from chatsite import errors, wire
 from chatsite.errors import ChatError, Invalid, NotFound, RateLimited, Unavailable
+from chatsite.wire import whole_number
 
 logger = logging.getLogger(__name__)
 
@@ -178,7 +179,7 @@ def after_id(request: Request) -> int | None:
     values = decode_cursor(request.query_params.get("cursor"), arity=1)
     if values is None:
         return None
-    if not isinstance(values[0], int) or isinstance(values[0], bool):
+    if whole_number(values[0]) is None:
         raise Invalid.field("cursor", gettext("Not a cursor from this list."))
     return values[0]
 

@@ -62,6 +62,20 @@ def parse_uuid(value: Any) -> uuid.UUID | None:
     return parsed if str(parsed) == value.lower() else None
 
 
+# The largest whole number a BIGINT column (and SQLite's INTEGER) holds.
+BIGINT_MAX = 2**63 - 1
+
+
+def whole_number(value: Any) -> int | None:
+    """`value` if it is a JSON whole number a database column can hold
+    (0 to BIGINT_MAX; not a bool), else None. Numbers in cursors and seqs come
+    from clients: one past the column's range is a 500 on SQLite and never
+    matches anything on MariaDB, so it is refused as the bad input it is."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= BIGINT_MAX:
+        return value
+    return None
+
+
 def parse_moment(value: Any, *, dates: bool = False) -> dt.datetime | None:
     """An ISO 8601 timestamp (UTC when it names no offset; with `dates`, a
     date too: its midnight, UTC) as an aware UTC datetime, or None for

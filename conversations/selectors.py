@@ -14,7 +14,7 @@ from accounts.models import User
 from accounts.rawmodels import UserWithAvatar
 from chatsite.errors import Invalid, NotFound, NotMember
 from chatsite.rawmodels import Columns, set_related
-from chatsite.wire import parse_uuid
+from chatsite.wire import parse_uuid, whole_number
 from conversations.models import (
     SEQ_INDEX,
     UNREAD_KINDS,
@@ -260,7 +260,7 @@ def clean_cursors(raw: object) -> dict[str, int]:
         )
     cursors: dict[str, int] = {}
     for key, value in raw.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        if whole_number(value) is None:
             raise Invalid.field("cursors", gettext("Each cursor is a whole number (the last seq you have)."))
         cursors[key] = value
     return cursors

@@ -15,6 +15,7 @@ from chatsite import kv, wire
 from chatsite.errors import Invalid, NotFound, NotMember
 from chatsite.events import reindex_on_commit, send_event_on_commit
 from chatsite.text import check_message_text
+from chatsite.wire import whole_number
 from conversations.models import (
     SILENT_EVENTS,
     TARGETED_EVENTS,
@@ -108,7 +109,7 @@ class ReadMoved:
 
 
 def _clean_seq(value: object) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+    if whole_number(value) is None:
         raise Invalid.field("seq", gettext("A whole number."))
     return value
 

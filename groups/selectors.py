@@ -20,7 +20,7 @@ from django.utils.translation import gettext
 
 from accounts.models import User
 from chatsite.errors import Forbidden, Invalid, NotFound, NotMember
-from chatsite.wire import parse_uuid
+from chatsite.wire import parse_uuid, whole_number
 from contacts.models import RequestStatus
 from conversations import members
 from conversations.members import MANAGERS
@@ -107,7 +107,7 @@ def decode_member_cursor(values: list | None) -> tuple[int, int] | None:
     if values is None:
         return None
     rank, pk = values
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (rank, pk)):
+    if whole_number(rank) is None or whole_number(pk) is None:
         raise Invalid.field("cursor", gettext("Not a cursor from this list."))
     return rank, pk
 

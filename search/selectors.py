@@ -13,7 +13,7 @@ from django.utils.translation import gettext
 from accounts.models import User
 from chatsite import kv
 from chatsite.errors import Invalid, RateLimited
-from chatsite.wire import parse_moment, parse_uuid
+from chatsite.wire import parse_moment, parse_uuid, whole_number
 from conversations.models import Conversation, Member, Message
 from search import backends
 from search.backends import HAS_FILE, HAS_IMAGE
@@ -56,7 +56,7 @@ def _after_key(cursor: list | None) -> tuple[dt.datetime, int] | None:
         return None
     created, pk = cursor
     moment = parse_moment(created)
-    if moment is None or not isinstance(pk, int) or isinstance(pk, bool):
+    if moment is None or whole_number(pk) is None:
         raise Invalid.field("cursor", gettext("Not a cursor from this list."))
     return moment, pk
 

@@ -279,6 +279,7 @@ def test_read_cursor_and_unread(api, api_for, alice, bob, direct):
     conv = api.get("/api/v1/conversations").json()["results"][0]
     assert conv["unread"] == 2 and conv["read_seq"] == 3
     assert_error(api.post(f"/api/v1/conversations/{direct}/read", {"seq": -1}, format="json"), 400, "invalid")
+    assert_error(api.post(f"/api/v1/conversations/{direct}/read", {"seq": 2**63}, format="json"), 400, "invalid")
     reads = api.get(f"/api/v1/conversations/{direct}/reads").json()
     assert sorted((r["user"], r["read_seq"]) for r in reads["results"]) == sorted(
         [(str(alice.uuid), 3), (str(bob.uuid), 5)]

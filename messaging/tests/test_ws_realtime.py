@@ -76,6 +76,8 @@ async def test_sync_reports_unknown_conversations_as_gone(ws_connect, alice, car
     assert sorted(done["gone"]) == sorted([direct, bogus, "junk"])
     await c.send({"type": "sync", "cursors": {direct: -1}})
     assert (await c.expect("error"))["code"] == "invalid"
+    await c.send({"type": "sync", "cursors": {direct: 2**63}})  # no seq column holds it
+    assert (await c.expect("error"))["code"] == "invalid"
     await c.send({"type": "sync", "cursors": [1]})
     assert (await c.expect("error"))["code"] == "invalid"
 

@@ -313,6 +313,11 @@ def test_pages_are_full_newest_first_and_stable_while_messages_arrive(backend, a
     # A cursor tampered with: the right shape, an impossible moment.
     for moment in ("2026-02-30T00:00:00Z", "2026-13-01T00:00:00", "0001-01-01T00:00:00+01:00"):
         assert_error(api.get(URL, {"q": "ibis", "cursor": encode_cursor([moment, 1])}), 400, "invalid")
+    # ... or an id no database column holds (a 500 on SQLite before).
+    for pk in (2**63, 2**64 - 1, -1):
+        assert_error(
+            api.get(URL, {"q": "ibis", "cursor": encode_cursor(["2026-01-01T00:00:00+00:00", pk])}), 400, "invalid"
+        )
     assert api.get(URL, {"q": "nothinglikethis"}).json() == {"results": [], "next": None}
 
 
