@@ -200,8 +200,11 @@ def snippet(text: str, ranges: list[tuple[int, int]]) -> dict:
         space = text.rfind(" ", max(0, start - 15), start + 1)
         if space >= 0:
             start = space + 1
-    end = min(len(text), start + SNIPPET_MAX)
     head = "…" if start > 0 else ""
+    # The marks count toward the limit too.
+    end = min(len(text), start + SNIPPET_MAX - len(head))
+    if end < len(text):
+        end -= 1
     tail = "…" if end < len(text) else ""
     shift = len(head) - start
     inside = [[max(s, start) + shift, min(e, end) + shift] for s, e in ranges if s < end and e > start]
