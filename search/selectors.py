@@ -1,11 +1,14 @@
 """Finding messages: the query, its filters and the caller's access, all in
 one SQL statement over the index (search.backends) joined to the messages
-and the caller's memberships, so a page is always full and `next` right."""
+and the caller's memberships, so a page is full and `next` right. A message
+edited since the index last saw it is kept only if its current text still
+matches (the page is topped up for those dropped): it is found by its current
+text only, however far behind the indexer is."""
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.conf import settings
 from django.utils.translation import gettext
@@ -17,11 +20,14 @@ from chatsite.wire import parse_moment, parse_uuid, whole_number
 from conversations.models import Conversation, Member, Message
 from search import backends
 from search.backends import HAS_FILE, HAS_IMAGE
-from search.text import Term, best_match, parse_query
+from search.text import Term, best_match, matches, parse_query
 
 PAGE = 20
 Q_MAX = 100
 HAS = {"file": HAS_FILE, "image": HAS_IMAGE}
+# A page with hits dropped (edited since the index saw them) is topped up from
+# the index at most this many times.
+TOP_UP_ROUNDS = 4
 
 
 @dataclass
@@ -115,32 +121,40 @@ def search_messages(
     }
     if not windows:
         return Found([], None)
-    ids = engine.find(
-        backends.Query(
-            user_id=user.pk,
-            terms=terms,
-            windows=windows,
-            conversation_id=pks.get("conversation"),
-            sender_id=pks.get("from"),
-            since=since,
-            until=until,
-            has=HAS[has] if has else None,
-            after=keyset,
-            limit=limit + 1,
-        )
+    query = backends.Query(
+        user_id=user.pk,
+        terms=terms,
+        windows=windows,
+        conversation_id=pks.get("conversation"),
+        sender_id=pks.get("from"),
+        since=since,
+        until=until,
+        has=HAS[has] if has else None,
+        after=keyset,
+        limit=limit + 1,
     )
-    more = len(ids) > limit
-    ids = ids[:limit]
-    loaded = Message.objects.select_related("conversation", "sender__avatar", "file").in_bulk(ids)
-    found = []
-    for pk in ids:
-        m = loaded.get(pk)
-        if m is None:  # deleted since
-            continue
-        m.reader_visible_from = windows[m.conversation_id][0]
-        names = [m.file.name] if m.file_id is not None and m.file is not None else []
-        m.match = best_match(m.text, names, terms)
-        found.append(m)
+    found: list[Message] = []
+    for _ in range(TOP_UP_ROUNDS):
+        ids = engine.find(query)
+        loaded = Message.objects.select_related("conversation", "sender__avatar", "file").in_bulk(ids)
+        for pk in ids:
+            m = loaded.get(pk)
+            if m is None:  # deleted since
+                continue
+            names = [m.file.name] if m.file_id is not None and m.file is not None else []
+            if m.edited_at is not None and not matches(m.text, names, terms):
+                # Edited since the index last saw it: found by its old text only.
+                continue
+            m.reader_visible_from = windows[m.conversation_id][0]
+            m.match = best_match(m.text, names, terms)
+            found.append(m)
+        last = next((loaded[pk] for pk in reversed(ids) if pk in loaded), None)
+        if len(found) > limit or len(ids) <= limit or last is None:
+            break
+        # Some were dropped: the page is topped up from after the last one read.
+        query = replace(query, after=(last.created_at, last.pk))
+    more = len(found) > limit
+    found = found[:limit]
     nxt = None
     if more and found:
         last = found[-1]

@@ -211,6 +211,13 @@ def snippet(text: str, ranges: list[tuple[int, int]]) -> dict:
     return {"snippet": head + text[start:end] + tail, "ranges": inside}
 
 
+def matches(text: str | None, names: list[str], terms: list[Term]) -> bool:
+    """Whether every term occurs in the text or a file name, as the index
+    would find it (index_body stores all of them as one body)."""
+    sources = [source for source in [text, *(name_words(n) for n in names)] if source]
+    return all(any(match_ranges(source, [term]) for source in sources) for term in terms)
+
+
 def best_match(text: str | None, names: list[str], terms: list[Term]) -> dict:
     """The snippet of the first source (the text or caption, then the file
     names) where all terms occur, else of the one with any hit, else of the

@@ -321,6 +321,29 @@ def test_pages_are_full_newest_first_and_stable_while_messages_arrive(backend, a
     assert api.get(URL, {"q": "nothinglikethis"}).json() == {"results": [], "next": None}
 
 
+def test_an_edited_message_is_found_by_its_current_text_only_while_the_index_lags(backend, api, alice, bob, direct):
+    """Edits reach the index through the indexer, which may be behind (or
+    down): a message edited since is not found by its old text meanwhile, and
+    the pages stay full and in order all the same."""
+    from messaging.actions.edit import do_edit_message
+
+    sent = [store_text_sync(sender=bob, conversation_uuid=direct, text=f"ibis {i}") for i in range(26)]
+    index(direct)
+    for i in (25, 24, 20, 3):  # the indexer has not seen these edits yet
+        do_edit_message(user=bob, message_id=str(sent[i].uuid), content=f"heron {i}")
+    first = api.get(URL, {"q": "ibis"}).json()
+    second = api.get(URL, {"q": "ibis", "cursor": first["next"]}).json()
+    expected = [f"ibis {i}" for i in range(25, -1, -1) if i not in (25, 24, 20, 3)]
+    assert [m["content"] for m in first["results"]] == expected[:20]
+    assert [m["content"] for m in second["results"]] == expected[20:] and second["next"] is None
+    # Its new text: found once the index has it (and the edit still matching: kept).
+    assert found(api, "heron") == []
+    do_edit_message(user=bob, message_id=str(sent[5].uuid), content="ibis 5, edited")
+    assert "ibis 5, edited" in found(api, "ibis")
+    index(direct)
+    assert found(api, "heron") == ["heron 25", "heron 24", "heron 20", "heron 3"]
+
+
 def test_q_is_checked(backend, api, alice):
     assert_error(api.get(URL, {"q": ""}), 400, "invalid")
     assert_error(api.get(URL, {"q": "   "}), 400, "invalid")
