@@ -22,7 +22,7 @@ from chatsite.events import send_event_on_commit
 from conversations.members import MANAGERS
 from conversations.models import ConversationKind, Member, Mention, Message, MessageFile, Reaction
 from conversations.selectors import access_conversation
-from conversations.services import post_system_message
+from conversations.services import announce_own_state, post_system_message
 from files.access import is_held
 from files.models import File
 from files.services import delete_file
@@ -82,8 +82,14 @@ def do_recall_message(*, user: User, message_id: object, now=None) -> Message:
         Reaction.objects.filter(message=message).delete()
         for file in {f.pk: f for f in files}.values():
             _discard_file_if_unused(file)
-        # Drafts replying to it reply to nothing now.
-        Member.objects.filter(conversation=conversation, draft_reply_to=message.uuid).update(draft_reply_to=None)
+        # Drafts replying to it reply to nothing now; their owners' devices are told.
+        drafting = list(
+            Member.objects.filter(conversation=conversation, draft_reply_to=message.uuid).select_related("user")
+        )
+        if drafting:
+            Member.objects.filter(pk__in=[m.pk for m in drafting]).update(draft_reply_to=None)
+            for member in drafting:
+                announce_own_state(user=member.user, member=member)
         send_event_on_commit(
             # Only those who may read it: not members who joined after it.
             user_ids=[uid for uid, _ in readers_of(message)],

@@ -567,15 +567,21 @@ def test_a_draft_is_checked_like_a_reply(api, api_for, alice, bob, carol, direct
     assert _conversation_of(api, direct)["draft"] is None
 
 
-def test_sending_clears_the_senders_draft_and_a_recall_its_reply(api, api_for, alice, bob, direct):
+def test_sending_clears_the_senders_draft_and_a_recall_its_reply(api, api_for, alice, bob, direct, events):
     from messaging.actions.recall import do_recall_message
 
     [quoted] = seed(bob, direct, 1)
     url = f"/api/v1/conversations/{direct}/draft"
     api.put(url, {"text": "draft", "reply_to": str(quoted.uuid)}, format="json")
     api_for(bob).put(url, {"text": "bob's draft", "reply_to": str(quoted.uuid)}, format="json")
-    do_recall_message(user=bob, message_id=str(quoted.uuid))
+    events.clear()
+    with events.capture():
+        do_recall_message(user=bob, message_id=str(quoted.uuid))
     assert _conversation_of(api, direct)["draft"]["reply_to"] is None
+    # Both drafts changed: each owner's devices hear of it, with the new draft.
+    for user in (alice, bob):
+        [told] = [f for ids, f in events.items if ids == {user.pk} and f["type"] == "conversation.updated"]
+        assert told["conversation"]["draft"]["reply_to"] is None
     assert _conversation_of(api_for(bob), direct)["draft"]["text"] == "bob's draft"
     seed(alice, direct, 1)
     assert _conversation_of(api, direct)["draft"] is None
