@@ -16,7 +16,12 @@ from chatsite.schema import PAGE_PARAMS, errors, list_of
 from chatsite.wire import parse_uuid
 from notifications import selectors
 from notifications import serializers as s
-from notifications.services import do_subscribe, do_unsubscribe, do_update_notification_settings
+from notifications.services import (
+    do_remove_ended_subscriptions,
+    do_subscribe,
+    do_unsubscribe,
+    do_update_notification_settings,
+)
 
 
 class PushKeyView(APIView):
@@ -38,6 +43,7 @@ class SubscriptionListView(APIView):
         after = parse_uuid(cursor[0]) if cursor and isinstance(cursor[0], str) else None
         if cursor and after is None:
             raise Invalid.field("cursor", gettext("Not a cursor from this list."))
+        do_remove_ended_subscriptions(user=request.user)  # lazily: an expired session says nothing
         subs = selectors.list_subscriptions(user=request.user, after=after, limit=limit)
         return Response(
             page(

@@ -67,8 +67,13 @@ from conversations.models import ConversationKind, Member, Mention, Message, Mes
 from conversations.selectors import unread_totals
 from files.selectors import avatar_url
 from notifications.models import NotificationSettings, Preview, PushDelivery, PushKind, PushState, PushSubscription
-from notifications.selectors import settings_for
-from notifications.services import check_endpoint, do_remove_subscription, push_allowance
+from notifications.selectors import live_subscriptions, settings_for
+from notifications.services import (
+    check_endpoint,
+    do_remove_ended_subscriptions,
+    do_remove_subscription,
+    push_allowance,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -140,11 +145,7 @@ def _online(user_ids: list[int]) -> set[int]:
 
 
 def _live_subscriptions(user_ids: Iterable[int]) -> list[PushSubscription]:
-    return list(
-        PushSubscription.objects.filter(
-            user_id__in=list(user_ids), session__revoked_at__isnull=True, session__expires_at__gt=_now()
-        )
-    )
+    return list(live_subscriptions(at=_now()).filter(user_id__in=list(user_ids)))
 
 
 def _rows(
@@ -208,14 +209,16 @@ def plan_messages(messages: Iterable[Message]) -> int:
         q_start,
         q_end,
         q_tz,
-    ) in PushSubscription.objects.filter(
-        **{
-            f"{_MEMBER}conversation_id__in": {m.conversation_id for m in messages},
-            f"{_MEMBER}left_seq__isnull": True,
-        },
-        session__revoked_at__isnull=True,
-        session__expires_at__gt=now,
-    ).values_list(*_PLAN_FIELDS):
+    ) in (
+        live_subscriptions(at=now)
+        .filter(
+            **{
+                f"{_MEMBER}conversation_id__in": {m.conversation_id for m in messages},
+                f"{_MEMBER}left_seq__isnull": True,
+            }
+        )
+        .values_list(*_PLAN_FIELDS)
+    ):
         prefs = NotificationSettings(user_id=uid)  # the defaults, for someone who never changed one
         if push is not None:
             prefs = NotificationSettings(
@@ -483,7 +486,9 @@ def _request_push(batch: Batch, delivery: PushDelivery, user: User, now: dt.date
     request = batch.requests.get(delivery.object_id)
     if request is None or request.status != RequestStatus.PENDING:
         return "answered"
-    why = refusal(kind=PushKind.CONTACT_REQUEST, prefs=prefs, at=now)
+    why = refusal(
+        kind=PushKind.CONTACT_REQUEST, prefs=prefs, at=now, blocked=(user.pk, request.from_user_id) in batch.blocks
+    )
     if why is not None:
         return why
     if prefs.preview == Preview.NONE:
@@ -578,10 +583,21 @@ class Outcome:
     status: int | None  # the push service's answer; None: no answer
     error: str = ""
     retry_after: float | None = None
+    unsendable: bool = False  # failed before any request: trying again changes nothing
 
 
 def post(push: Push) -> Outcome:
-    """One request to the push service (the only network I/O here)."""
+    """One request to the push service (the only network I/O here). Never
+    raises: whatever goes wrong with one push (a browser's key that cannot be
+    encrypted to, a bug) is that push's failure, not its batch's."""
+    try:
+        return _post(push)
+    except Exception as exc:
+        logger.warning("push %s could not be sent", push.delivery.pk, exc_info=True)
+        return Outcome(status=None, error=f"{type(exc).__name__}: {exc}"[:200], unsendable=True)
+
+
+def _post(push: Push) -> Outcome:
     sub = push.delivery.subscription
     try:
         check_endpoint(sub.endpoint)
@@ -671,6 +687,10 @@ def _record(push: Push, outcome: Outcome) -> str:
         )
         metrics.push_failed.labels("gone").inc()
         return "gone"
+    if outcome.unsendable:
+        _finish_many([delivery], PushState.FAILED, error=outcome.error)
+        metrics.push_failed.labels("unsendable").inc()
+        return "failed"
     if outcome.status in (400, 401, 403, 413):
         # Our request is wrong for this subscription (a key mismatch, too large): retrying changes nothing.
         _finish_many([delivery], PushState.FAILED, status=outcome.status, error=outcome.error)
@@ -793,5 +813,9 @@ class Sender(SendLoop):
             concurrency=settings.PUSH_CONCURRENCY,
             wake=_wake,
             poll_s=POLL_S,
-            periodic=[(5, lambda: metrics.push_backlog.set(backlog())), (600, purge_done)],
+            periodic=[
+                (5, lambda: metrics.push_backlog.set(backlog())),
+                (600, purge_done),
+                (600, do_remove_ended_subscriptions),
+            ],
         )

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
+
+from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from accounts.models import User
 from notifications.models import NotificationSettings, PushSubscription
@@ -20,9 +24,25 @@ def settings_for(*, user_ids: list[int]) -> dict[int, NotificationSettings]:
     return {uid: rows.get(uid) or NotificationSettings(user_id=uid) for uid in user_ids}
 
 
+def live_session(*, at: dt.datetime | None = None) -> Q:
+    """A subscription whose login session is live: neither revoked nor
+    expired. The only ones listed or pushed to; the others are deleted
+    (services.do_remove_ended_subscriptions)."""
+    return Q(session__revoked_at__isnull=True, session__expires_at__gt=at or timezone.now())
+
+
+def ended_session(*, at: dt.datetime | None = None) -> Q:
+    """A subscription whose login session ended: revoked, or expired."""
+    return Q(session__revoked_at__isnull=False) | Q(session__expires_at__lte=at or timezone.now())
+
+
+def live_subscriptions(*, at: dt.datetime | None = None) -> QuerySet[PushSubscription]:
+    return PushSubscription.objects.filter(live_session(at=at))
+
+
 def list_subscriptions(*, user: User, after: uuid.UUID | None, limit: int) -> list[PushSubscription]:
     """The caller's subscriptions of live sessions, newest first; `limit + 1` rows."""
-    query = PushSubscription.objects.filter(user=user, session__revoked_at__isnull=True).order_by("-id")
+    query = live_subscriptions().filter(user=user).order_by("-id")
     if after is not None:
         anchor = PushSubscription.objects.filter(user=user, uuid=after).values_list("id", flat=True).first()
         if anchor is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import ipaddress
 import logging
@@ -10,8 +11,10 @@ import socket
 import zoneinfo
 from urllib.parse import urlsplit
 
+from cryptography.hazmat.primitives.asymmetric import ec
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.translation import gettext
 
 from accounts.models import LoginSession, User
@@ -19,7 +22,7 @@ from chatsite import outbound
 from chatsite.errors import Conflict, Invalid, NotFound
 from chatsite.wire import parse_uuid
 from notifications.models import NotificationSettings, PushSubscription
-from notifications.selectors import get_settings
+from notifications.selectors import ended_session, get_settings
 from notifications.vapid import b64url_decode
 
 logger = logging.getLogger(__name__)
@@ -38,13 +41,16 @@ def _clock(value: str, *, field: str) -> dt.time:
         raise Invalid.field(f"quiet_hours.{field}", gettext('A time as "HH:MM", 00:00 to 23:59.')) from None
 
 
+@functools.cache
+def _iana_zones() -> frozenset[str]:
+    """The IANA zone names this system knows. "localtime" is a file some
+    systems add to the zone folder (this machine's zone), not an IANA name."""
+    return frozenset(zoneinfo.available_timezones() - {"localtime"})
+
+
 def _zone(name: str) -> str:
-    try:
-        if not name or name.startswith(("/", ".")) or ".." in name:
-            raise ValueError
-        zoneinfo.ZoneInfo(name)
-    except (ValueError, zoneinfo.ZoneInfoNotFoundError):
-        raise Invalid.field("quiet_hours.tz", gettext("An IANA time zone name, such as Asia/Shanghai.")) from None
+    if name not in _iana_zones():
+        raise Invalid.field("quiet_hours.tz", gettext("An IANA time zone name, such as Asia/Shanghai."))
     return name
 
 
@@ -127,6 +133,12 @@ def _check_keys(p256dh: str, auth: str) -> None:
         raise Invalid.field("keys.p256dh", gettext("An uncompressed P-256 public key (65 bytes)."))
     if len(secret) != 16:
         raise Invalid.field("keys.auth", gettext("A 16-byte authentication secret."))
+    # 65 bytes starting with 04 is only the shape: a push to a point off the
+    # curve cannot be encrypted at all.
+    try:
+        ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point)
+    except ValueError:
+        raise Invalid.field("keys.p256dh", gettext("Not a point on the P-256 curve.")) from None
 
 
 def do_subscribe(
@@ -134,12 +146,18 @@ def do_subscribe(
 ) -> tuple[PushSubscription, bool]:
     """POST /push/subscriptions. Returns (subscription, created). The same
     endpoint again moves to the caller (and this session) only when its
-    `auth` secret matches, else `conflict`: knowing an endpoint is not owning it."""
+    `auth` secret matches, else `conflict`: knowing an endpoint is not owning it.
+    A row of the endpoint whose session ended is deleted and a new one made."""
     _check_keys(p256dh, auth)
     check_endpoint(endpoint)
     digest = endpoint_hash(endpoint)
     with transaction.atomic():
         existing = PushSubscription.objects.select_for_update().filter(endpoint_hash=digest).first()
+        if existing is not None and not existing.session.is_live:
+            # Its session ended (it expired): the row is dead, whoever made
+            # it; this browser's new sign-in subscribes afresh.
+            existing.delete()
+            existing = None
         if existing is not None:
             if existing.auth != auth:
                 raise Conflict(gettext("This push endpoint is registered with other keys."))
@@ -163,6 +181,24 @@ def do_unsubscribe(*, user: User, subscription_id: object) -> None:
     deleted = PushSubscription.objects.filter(uuid=sid, user=user).delete()[0] if sid else 0
     if not deleted:
         raise NotFound(gettext("No such push subscription."))
+
+
+def do_remove_ended_subscriptions(*, user: User | None = None, limit: int = 1000) -> int:
+    """Delete subscriptions whose login session ended without telling us: it
+    expired (a logout or revoke removes them at once, through
+    on_sessions_ended). Of `user`, or of everyone (the notifier's upkeep);
+    at most `limit` rows a call. Returns how many went."""
+    ended = ended_session(at=timezone.now())
+    query = PushSubscription.objects.filter(ended)
+    if user is not None:
+        query = query.filter(user=user)
+    ids = list(query.values_list("id", flat=True)[:limit])
+    if not ids:
+        return 0
+    deleted = PushSubscription.objects.filter(ended, id__in=ids).delete()[1].get(PushSubscription._meta.label, 0)
+    if deleted:
+        logger.info("removed %d push subscriptions of expired sessions", deleted)
+    return deleted
 
 
 def do_remove_session_subscriptions(*, session_ids: list[int]) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
+from django.utils import timezone
 
 from chatsite.testing import assert_error
 from notifications.models import NotificationSettings, PushSubscription
@@ -86,6 +89,9 @@ def test_subscriptions_list_in_pages(api, push_service):
         ("https://push.example.com/x", {"p256dh": "AAAA", "auth": "AAAAAAAAAAAAAAAAAAAAAA"}, "keys.p256dh"),
         ("https://push.example.com/x", {"p256dh": "B" * 87, "auth": "AAAAAAAA"}, "keys.auth"),
         ("https://push.example.com/x", {"p256dh": "B" * 87, "auth": "!!not base64!!"}, "keys"),
+        # 65 bytes starting with 04, but no point of P-256: nothing could ever be encrypted to it.
+        ("https://push.example.com/x", {"p256dh": "BA" + "A" * 85, "auth": "AAAAAAAAAAAAAAAAAAAAAA"}, "keys.p256dh"),
+        ("https://push.example.com/x", {"p256dh": "B" * 87, "auth": "AAAAAAAAAAAAAAAAAAAAAA"}, "keys.p256dh"),
     ],
 )
 def test_refused_endpoints_and_keys_change_nothing(api, settings, push_service, endpoint, keys, field):
@@ -123,6 +129,47 @@ def test_subscriptions_end_with_their_session(api_for, alice, client, push_servi
     assert api.post("/api/v1/auth/logout", {"refresh": tokens["refresh"]}, format="json").status_code in (200, 204)
     assert not PushSubscription.objects.filter(endpoint=tablet.endpoint).exists()
     assert PushSubscription.objects.filter(uuid=laptop.id).exists()
+
+
+def test_a_subscription_whose_session_expired_is_gone_and_the_browser_subscribes_again(
+    api_for, alice, bob, push_service, subscribe
+):
+    from accounts.models import LoginSession
+
+    laptop = subscribe(bob, "laptop")
+    phone = subscribe(bob, "phone")
+    # The laptop's web session reaches its end (JWT_REFRESH_TTL_S): expired, never revoked.
+    LoginSession.objects.filter(push_subscriptions__uuid=laptop.id).update(
+        expires_at=timezone.now() - dt.timedelta(seconds=1)
+    )
+    # Bob signs in again on that laptop: his subscription there is not listed (the page offers to turn push on)...
+    again = api_for(bob)
+    listed = again.get("/api/v1/push/subscriptions").json()
+    assert [s["id"] for s in listed["results"]] == [phone.id]
+    # ...and it is gone.
+    assert not PushSubscription.objects.filter(uuid=laptop.id).exists()
+    # The browser gives the same endpoint and keys under the new session: a subscription of this session.
+    r = again.post("/api/v1/push/subscriptions", laptop.info, format="json")
+    assert r.status_code == 201, r.content
+    assert r.json()["current"] is True and r.json()["endpoint"] == laptop.endpoint
+    assert {s["id"] for s in again.get("/api/v1/push/subscriptions").json()["results"]} == {r.json()["id"], phone.id}
+
+
+def test_an_endpoint_whose_session_expired_is_no_one_s_and_no_conflict(api_for, alice, carol, push_service):
+    from accounts.models import LoginSession
+
+    browser = push_service.new_subscription()
+    first = api_for(alice).post("/api/v1/push/subscriptions", browser.info, format="json").json()
+    LoginSession.objects.filter(push_subscriptions__uuid=first["id"]).update(
+        expires_at=timezone.now() - dt.timedelta(seconds=1)
+    )
+    # The browser made a new subscription (new keys) at the same endpoint: the old row is dead, not a conflict.
+    renewed = {"endpoint": browser.endpoint, "keys": push_service.new_subscription().info["keys"]}
+    r = api_for(carol).post("/api/v1/push/subscriptions", renewed, format="json")
+    assert r.status_code == 201, r.content
+    [row] = PushSubscription.objects.all()
+    assert row.user == carol and str(row.uuid) == r.json()["id"] != first["id"]
+    assert row.auth == renewed["keys"]["auth"]
 
 
 def test_disabling_the_account_removes_every_subscription(admin_user, alice, subscribe):
@@ -166,6 +213,9 @@ def test_settings_default_and_change(api, alice):
         {"quiet_hours": {"start": "22:00", "end": "22:00", "tz": "UTC"}},  # start == end
         {"quiet_hours": {"start": "22:00", "end": "07:00", "tz": "Mars/Olympus"}},
         {"quiet_hours": {"start": "22:00", "end": "07:00", "tz": "../../etc/passwd"}},
+        {"quiet_hours": {"start": "22:00", "end": "07:00", "tz": "localtime"}},  # a file of the zone folder
+        {"quiet_hours": {"start": "22:00", "end": "07:00", "tz": "posix/Asia/Shanghai"}},
+        {"quiet_hours": {"start": "22:00", "end": "07:00", "tz": "America"}},
         {"quiet_hours": {"start": "24:00", "end": "07:00", "tz": "UTC"}},
         {"quiet_hours": {"start": "7:00", "end": "08:00", "tz": "UTC"}},
         {"quiet_hours": {"start": "22:00", "tz": "UTC"}},

@@ -4,6 +4,7 @@ stand-in, which checks VAPID and decrypts the payload as a browser would."""
 from __future__ import annotations
 
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.utils import timezone
@@ -382,3 +383,81 @@ def test_a_push_endpoint_that_rebinds_to_an_internal_address_is_never_connected_
     assert answers == ["93.184.216.34", "127.0.0.1"], answers  # checked, then resolved again to connect
     assert outcome.status is None and "non-public address" in outcome.error, outcome
     assert heard == [], heard
+
+
+def test_a_key_that_cannot_be_encrypted_to_fails_alone(
+    alice, bob, carol, group, user_factory, subscribe, push_service, settings
+):
+    """A p256dh of the right shape that is no P-256 point (one stored before
+    subscribing checked the curve): encrypting to it raises. That push fails,
+    the others of its batch and of later batches go."""
+    from conftest import login_tokens
+    from contacts.services import do_connect
+    from groups.services import do_add_members
+    from notifications.services import endpoint_hash
+
+    dave = user_factory("dave", nickname="Dave")
+    do_connect(user=alice, other=dave)
+    do_add_members(user=alice, group_id=str(group.uuid), users=[str(dave.uuid)])
+    settings.PUSH_CONCURRENCY = 2
+    bob_sub, dave_sub = subscribe(bob), subscribe(dave)
+    browser = push_service.new_subscription("carol-off-curve")
+    off_curve = PushSubscription.objects.create(
+        user=carol,
+        session=login_tokens(carol)["session"],
+        endpoint=browser.endpoint,
+        endpoint_hash=endpoint_hash(browser.endpoint),
+        p256dh="BA" + "A" * 85,  # 04 and 64 zero bytes
+        auth=browser.info["keys"]["auth"],
+    )
+    conv = str(group.conversation.uuid)
+    send(alice, conv, "hi team")
+    with ThreadPoolExecutor(2) as pool:
+        assert delivery.send_due(pool=pool) == {"sent": 2, "failed": 1}
+    assert len(push_service.deliveries(bob_sub)) == 1 and len(push_service.deliveries(dave_sub)) == 1
+    failed = PushDelivery.objects.get(subscription=off_curve)
+    assert failed.state == PushState.FAILED and failed.last_error.startswith("ValueError")
+    assert not PushDelivery.objects.exclude(state__in=[PushState.SENT, PushState.FAILED]).exists()
+    # Nothing is retried, and the next message goes to the others just the same, without a pool too.
+    send(alice, conv, "again")
+    due_now()
+    assert delivery.send_due() == {"sent": 2, "failed": 1}
+    assert len(push_service.deliveries()) == 4
+
+
+def test_a_contact_request_push_is_dropped_once_the_asker_is_blocked(alice, carol, subscribe, push_service):
+    from contacts.services import do_block, do_send_contact_request
+
+    sub = subscribe(alice)
+    push_service.respond(sub, status=503, times=1)
+    request = do_send_contact_request(user=carol, to=str(alice.uuid), message="hi it's carol")
+    delivery.plan_contact_request(request.pk)
+    assert delivery.send_due() == {"retry": 1}
+    do_block(user=alice, target_id=str(carol.uuid))
+    due_now()
+    assert delivery.send_due() == {"dropped": 1}
+    assert push_service.deliveries(sub) == []
+    assert PushDelivery.objects.get().last_error == "blocked"
+
+
+def test_a_subscription_whose_session_expired_gets_nothing_and_is_deleted(alice, bob, direct, subscribe, push_service):
+    from accounts.models import LoginSession
+
+    expired, live = subscribe(bob, "expired"), subscribe(bob, "live")
+    send(alice, direct, "one")  # planned while both sessions lived
+    LoginSession.objects.filter(push_subscriptions__uuid=expired.id).update(
+        expires_at=timezone.now() - dt.timedelta(seconds=1)
+    )
+    assert delivery.send_due() == {"sent": 1, "dropped": 1}
+    send(alice, direct, "two")
+    assert PushDelivery.objects.filter(subscription__uuid=expired.id).count() == 1  # nothing more planned
+    assert delivery.send_due() == {"sent": 1}
+    assert [d.subscription for d in push_service.deliveries()] == [live, live]
+    # The notifier's upkeep deletes it (nobody ever logged out to say so).
+    sender = delivery.Sender()
+    try:
+        for _every, upkeep in sender.periodic:
+            upkeep()
+    finally:
+        sender.pool.shutdown()
+    assert [str(u) for u in PushSubscription.objects.values_list("uuid", flat=True)] == [live.id]

@@ -697,12 +697,19 @@ def _(w, role):
 # notifications -------------------------------------------------------------
 
 
+# P-256's generator, a valid uncompressed public key.
+P256_G = (
+    "046b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296"
+    "4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5"
+)
+
+
 def push_subscription_body() -> dict:
     """What a browser's PushSubscription.toJSON() gives (an endpoint on
     127.0.0.1: the matrix runs with PUSH_ALLOW_HTTP)."""
     from notifications.tests.pushservice import b64url_encode
 
-    point = b"\x04" + uuid.uuid4().bytes * 4
+    point = bytes.fromhex(P256_G)  # a point on the curve: the server refuses any other
     return {
         "endpoint": f"http://127.0.0.1:9/push/{uuid.uuid4().hex}",
         "keys": {"p256dh": b64url_encode(point), "auth": b64url_encode(uuid.uuid4().bytes)},

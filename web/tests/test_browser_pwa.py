@@ -368,8 +368,13 @@ Notification.requestPermission = (...args) => { window.__asked += 1; return ask(
 """
 
 # The push service is outside the product (and out of reach here): a stand-in
-# for the browser's subscription, with keys of the right shape.
-P256DH = base64.urlsafe_b64encode(b"\x04" + bytes(range(1, 65))).rstrip(b"=").decode()
+# for the browser's subscription, with keys of the right shape (the point is
+# P-256's generator: the server refuses a p256dh that is no point of the curve).
+P256_G = bytes.fromhex(
+    "046b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296"
+    "4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5"
+)
+P256DH = base64.urlsafe_b64encode(P256_G).rstrip(b"=").decode()
 AUTH = base64.urlsafe_b64encode(bytes(range(16))).rstrip(b"=").decode()
 FAKE_PUSH = """
 (() => {
@@ -492,7 +497,7 @@ def test_turning_push_on_gives_the_server_the_subscription_and_off_takes_it_back
         user=user,
         session=login_tokens(user)["session"],
         endpoint=phone_endpoint,
-        p256dh=b64url_encode(b"\x04" + bytes(range(64))),
+        p256dh=b64url_encode(P256_G),
         auth=b64url_encode(bytes(16)),
     )
     switch.click()  # off here
