@@ -220,6 +220,45 @@ def test_slash_commands_complete_run_and_a_bots_answer_is_shown_to_me_alone(
     ben.assert_clean()
 
 
+def test_a_command_added_after_the_list_was_read_runs_and_is_never_posted_to_the_chat(
+    people, user_factory, endpoint, bots_worker
+):
+    """Ben's tab read the group's commands; meanwhile Ann gives her bot a new
+    one. Ben's "/status …" goes to the bot, not to everyone as a message."""
+    from bots.services import do_set_commands
+    from conversations.models import Message
+
+    password = bot_world(user_factory, endpoint, "late")
+    endpoint.answer = answer_ephemeral
+    ben = people()
+    ben.login("ben_late", password)
+    ben.open_chat("Trip")
+    page = ben.page
+    box = page.get_by_label("Message", exact=True)
+    box.press_sequentially("/")
+    expect(page.locator("#command-list [role=option]")).to_have_count(6)  # the list is read
+    box.fill("")
+    from accounts.models import User
+
+    bot = User.objects.get(username="weather_late")
+    do_set_commands(
+        user=User.objects.get(username="ann_late"),
+        bot_id=str(bot.uuid),
+        commands=[
+            {"name": "weather", "usage": "[city]", "description": "Today's weather somewhere"},
+            {"name": "status", "usage": "[service]", "description": "Is it up?"},
+        ],
+    )
+    box.press_sequentially("/status of prod: token-123")
+    box.press("Enter")
+    expect(box).to_have_value("")
+    event = endpoint.wait_for(1)[0]["event"]
+    assert (event["type"], event["command"], event["text"]) == ("command", "/status", "of prod: token-123")
+    page.wait_for_timeout(500)
+    assert not Message.objects.filter(text__contains="token-123").exists()
+    ben.assert_clean()
+
+
 def test_on_a_phone_the_command_list_and_an_answer_fit_the_screen(people, user_factory, endpoint, bots_worker):
     password = bot_world(user_factory, endpoint, "phone")
     endpoint.answer = answer_ephemeral

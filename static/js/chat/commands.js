@@ -6,7 +6,8 @@
 // command: a text whose first word is a command offered here goes as
 // `command.run` instead of a message, and its `command.ack` or `error`
 // comes back to whoever ran it (by `ref`). A text that starts with "/" but
-// names no command here ("/etc/hosts is broken") is an ordinary message.
+// names no command here ("/etc/hosts is broken"), the list read again to be
+// sure, is an ordinary message.
 
 import { api } from "../api.js";
 import { botBadge, displayName, h, t, uuid4 } from "../dom.js";

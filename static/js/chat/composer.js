@@ -18,7 +18,7 @@ import { emojiPicker } from "../emoji.js";
 import { box, emit, nameOf, state } from "../state.js";
 import { errorText, toast } from "../ui.js";
 import { sendEdit } from "./actions.js";
-import { CommandPicker, commandOf, commandsIn, looksLikeCommand, runCommand } from "./commands.js";
+import { CommandPicker, commandOf, commandsIn, forgetCommands, looksLikeCommand, runCommand } from "./commands.js";
 import { MentionPicker, mentionFields } from "./mentions.js";
 import { dropSuggestions, suggestionsFor } from "./suggestions.js";
 import { excerptOf } from "./text.js";
@@ -244,8 +244,19 @@ export class Composer {
       return;
     }
     if (!commandOf(list, text)) {
-      this.sendMessage(text, send);
-      return;
+      // A bot's owner may have added it since the list was read: ask once
+      // more before it goes to everyone as an ordinary message.
+      forgetCommands(this.view.id);
+      try {
+        list = await commandsIn(this.view.id);
+      } catch (err) {
+        this.showProblem(errorText(err));
+        return;
+      }
+      if (!commandOf(list, text)) {
+        this.sendMessage(text, send);
+        return;
+      }
     }
     this.commands.close();
     this.runningCommand = text;
