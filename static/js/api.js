@@ -18,11 +18,13 @@ export class ApiError extends Error {
   }
 }
 
-export async function api(method, path, body) {
+// `keepalive`: the request outlives the page (a draft saved as it closes).
+export async function api(method, path, body, { keepalive = false } = {}) {
   const init = {
     method,
     credentials: "same-origin",
     headers: { Accept: "application/json" },
+    keepalive,
   };
   if (method !== "GET" && method !== "HEAD") init.headers["X-CSRFToken"] = csrfToken();
   if (body !== undefined) {

@@ -256,3 +256,67 @@ def test_a_file_whose_upload_failed_can_be_tried_again_unless_the_file_was_refus
     expect(refused.get_by_role("button", name="Remove")).to_be_visible()
     # The two failed loads were the test's own doing; nothing else went wrong.
     assert len(ann.problems) == 2 and all("Failed to load resource" in p for p in ann.problems), ann.problems
+
+
+def test_a_draft_typed_just_before_a_reload_is_kept(people, user_factory):
+    """Ann types and reloads within the second the draft waits: the page's
+    closing saves it (a request that outlives the page), so it is there after."""
+    from conftest import PASSWORD
+    from conversations.models import Member
+
+    ann_user, _, direct = _pair(user_factory, "ann_drq", "ben_drq")
+    ann = people()
+    ann.login("ann_drq", PASSWORD)
+    page = ann.page
+    ann.open_chat("Ben")
+    ann.wait_online()
+    box = page.get_by_label("Message", exact=True)
+    box.press_sequentially("meet at 7")
+    page.reload()
+    ann.wait_online()
+    expect(page.get_by_label("Message", exact=True)).to_have_value("meet at 7")
+    assert Member.objects.get(conversation__uuid=direct, user=ann_user).draft_text == "meet at 7"
+    ann.assert_clean()
+
+
+def test_leaving_the_page_with_a_message_not_yet_stored_asks_first(people, user_factory):
+    """Offline, Ann's message waits to be sent; it lives in the page only, so
+    a reload would lose it: the browser asks, she stays, and it is sent when
+    the connection is back. With nothing on its way, a reload asks nothing."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    from conftest import PASSWORD
+    from conversations.models import Message
+
+    ann_user, _, direct = _pair(user_factory, "ann_bfu", "ben_bfu")
+    ann = people()
+    ann.login("ann_bfu", PASSWORD)
+    page = ann.page
+    ann.open_chat("Ben")
+    ann.wait_online()
+    page.context.set_offline(True)
+    page.evaluate("window.wsc.socket.drop()")
+    expect(page.locator("#conn-banner")).to_be_visible(timeout=8000)
+    ann.send("see you at 7")
+    expect(page.locator(".messages .pending")).to_contain_text(WAITING)
+    asked: list[str] = []
+
+    # The page's own handler dismisses it (she stays); this one notes what it was.
+    page.on("dialog", lambda dialog: asked.append(dialog.type))
+    try:
+        page.reload(timeout=3000)
+    except PlaywrightTimeout:
+        pass  # she stayed: the reload never happened
+    assert asked == ["beforeunload"], asked
+    ann.problems.remove("unexpected dialog: ")  # that one was expected
+    expect(page.locator(".messages .pending")).to_contain_text("see you at 7")
+    page.context.set_offline(False)
+    ann.wait_online()
+    expect(page.locator(".messages .pending")).to_have_count(0)
+    expect(ann.message("see you at 7")).to_be_visible()
+    assert Message.objects.filter(conversation__uuid=direct, text="see you at 7").count() == 1
+    asked.clear()
+    page.reload()
+    ann.wait_online()
+    assert asked == []
+    ann.assert_clean()

@@ -494,6 +494,8 @@ export class Composer {
   // Saves what the box holds (and the reply), if it differs from what was
   // saved (the chat closing calls it too). Whitespace alone is no draft.
   // While a message is being edited, the draft is what was there before.
+  // The request outlives the page: a save the page's closing starts (pagehide,
+  // or the composer redrawn as the socket goes) is not cut off with it.
   saveDraft() {
     clearTimeout(this.draftTimer);
     this.draftTimer = null;
@@ -501,7 +503,7 @@ export class Composer {
     const draft = this.current();
     if (sameDraft(draft, this.saved)) return;
     this.saved = draft;
-    api("PUT", `conversations/${this.view.id}/draft`, { text: draft.text, reply_to: draft.reply })
+    api("PUT", `conversations/${this.view.id}/draft`, { text: draft.text, reply_to: draft.reply }, { keepalive: true })
       .then((conv) => this.setLocalDraft(conv.draft))
       .catch(() => {
         this.saved = null; // try again on the next change

@@ -48,6 +48,23 @@ export function sendRefused(frame) {
   return null;
 }
 
+// Whether a message of this tab is still on its way (uploading, or sent and
+// not yet stored): leaving the page now would lose it, as nothing is kept in
+// the browser's storage.
+export function unsentMessages() {
+  for (const b of state.boxes.values()) {
+    for (const p of b.pending.values()) if (p.state === "uploading" || p.state === "sending") return true;
+  }
+  return false;
+}
+
+// So the browser asks before the page is closed or reloaded with one.
+window.addEventListener("beforeunload", (event) => {
+  if (!unsentMessages()) return;
+  event.preventDefault();
+  event.returnValue = ""; // older browsers ask only when this is set
+});
+
 export class PendingMessages {
   constructor(view) {
     this.view = view;

@@ -122,6 +122,12 @@ class ConversationView {
     }));
     this.onVisible = () => this.markRead();
     document.addEventListener("visibilitychange", this.onVisible);
+    // The page closes or reloads (no detach then): the draft typed in the
+    // last second is saved all the same, by a request that outlives the page
+    // (started as early as the page knows it is going; the second is a no-op).
+    this.onLeave = () => this.composer.saveDraft();
+    window.addEventListener("beforeunload", this.onLeave);
+    window.addEventListener("pagehide", this.onLeave);
     this.messages.load();
     this.pins.load();
   }
@@ -158,6 +164,8 @@ class ConversationView {
     this.composer.saveDraft();
     this.offs.forEach((off) => off());
     document.removeEventListener("visibilitychange", this.onVisible);
+    window.removeEventListener("beforeunload", this.onLeave);
+    window.removeEventListener("pagehide", this.onLeave);
   }
 
   // ---------------------------------------------------------------- from frames.js
