@@ -8,6 +8,7 @@ import { api, apiAll } from "./api.js";
 import { t, tf } from "./dom.js";
 import { conversationTitle, emit, nameOf, on, state } from "./state.js";
 import { excerptOf, mentionsMe } from "./chats.js";
+import { iBlock } from "./chat/mentions.js";
 import { pathOf } from "./ui.js";
 import { ready } from "./pwa.js";
 
@@ -218,13 +219,15 @@ export async function forgetDevice() {
 // ------------------------------------------------------------------ desktop notifications
 
 const shown = new Set(); // "message:<id>", "call:<id>", "request:<id>" already shown by this tab
+const plain = new Map(); // message id -> the Notification this tab made for it without a service worker
 
 function away() {
   return document.visibilityState !== "visible";
 }
 
-// The push rules: the setting on, the permission given, the chat not muted
-// unless the message mentions me, not in quiet hours unless it is a call.
+// The push rules: the setting on, the permission given, the sender not
+// someone I block (onMessage), the chat not muted unless the message
+// mentions me, not in quiet hours unless it is a call.
 function allowed({ conv = null, mention = false, call = false } = {}) {
   if (permission() !== "granted" || !settings.push || deviceOff()) return false;
   if (conv && conv.muted && !mention) return false;
@@ -249,6 +252,27 @@ async function show(title, options) {
     openPath(full.data.url);
     notification.close();
   };
+  // A newer one of the chat replaces it (the same tag): only the newest is kept.
+  for (const [key, n] of plain) if (n.tag === full.tag) plain.delete(key);
+  if (full.data.message) plain.set(full.data.message, notification);
+  notification.onclose = () => {
+    if (plain.get(full.data.message) === notification) plain.delete(full.data.message);
+  };
+}
+
+// A recalled message's notification goes (this tab's, or a push's): its
+// words must not stay on the screen.
+async function closeRecalled(conversationId, messageId) {
+  if (!messageId) return;
+  const own = plain.get(messageId);
+  if (own) {
+    plain.delete(messageId);
+    own.close();
+  }
+  const registration = await ready();
+  if (!registration) return;
+  const tag = conversationId ? `chat-${conversationId}` : undefined;
+  for (const n of await registration.getNotifications(tag ? { tag } : {})) if (n.data && n.data.message === messageId) n.close();
 }
 
 async function close(tag) {
@@ -290,7 +314,12 @@ function messageNotice(conv, message, mention) {
 }
 
 function onMessage(message, again = false) {
+  // A recall that comes as its event (a reconnect's sync) closes it too.
+  if (message && message.kind === "system" && message.content && message.content.event === "recall")
+    closeRecalled(message.conversation, (message.content.changes || {}).message).catch(() => {});
   if (!message || !message.sender || message.sender.id === state.me.id || shown.has(`message:${message.id}`)) return;
+  // Someone I block: their group messages come, but never notify (as no push does).
+  if (iBlock(message.sender)) return;
   if (!NOTIFY_KINDS.has(message.kind) || message.recalled) return;
   if (message.kind === "call" && !["missed", "cancelled"].includes((message.content || {}).outcome)) return;
   if (Date.now() - new Date(message.created_at).getTime() > FRESH_MS) return;
@@ -353,6 +382,9 @@ export function onFrame(frame) {
   switch (frame.type) {
     case "message.new":
       onMessage(frame.message);
+      return;
+    case "message.recalled":
+      closeRecalled(frame.conversation, frame.message).catch(() => {});
       return;
     case "call.incoming":
       onCall(frame);

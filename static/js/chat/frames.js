@@ -240,6 +240,8 @@ function markRecalled(conversationId, messageId) {
       view?.redraw(m);
     }
   }
+  // A recall unpins (no unpin event comes), the message loaded here or not.
+  view?.pins.recalled(messageId);
   view?.composer.forgetReplyTo(messageId);
   dropSuggestionsFor(conversationId, messageId);
   const conv = state.conversations.get(conversationId);

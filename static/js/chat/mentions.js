@@ -6,8 +6,9 @@
 // the ids travel beside it, so a mark is drawn only for a name whose id the
 // message names.
 
+import { apiAll } from "../api.js";
 import { avatar, botBadge, displayName, h, t } from "../dom.js";
-import { state } from "../state.js";
+import { newest, on, state } from "../state.js";
 import { ComposerPicker } from "./picker.js";
 
 // What "@all" is written as: the sender's language decides, every reader marks both.
@@ -121,9 +122,34 @@ function escapeRegExp(text) {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
-// Whether `message` mentions me (by name or @all) and is someone else's.
+// The people I block who are not my contacts (GET /blocks; a contact's
+// `blocked` says it for my contacts). Read again whenever the contacts are
+// (at start, after a reconnect, after a block or unblock here).
+let blockedOthers = new Set();
+const loadBlocks = newest(
+  () => apiAll("blocks?limit=100", { max: 1000 }),
+  (users) => {
+    blockedOthers = new Set(users.map((u) => u.id));
+  },
+);
+on("contacts", () => {
+  loadBlocks().catch(() => {}); // kept as it was: the next read may work
+});
+
+// Whether I block `userOrId` (group messages still come from them; they
+// neither mention me nor notify: docs/protocol/objects.md `unread_mentions`).
+export function iBlock(userOrId) {
+  const id = typeof userOrId === "string" ? userOrId : userOrId && userOrId.id;
+  if (!id) return false;
+  const contact = state.contacts.get(id);
+  return contact ? Boolean(contact.blocked) : blockedOthers.has(id);
+}
+
+// Whether `message` mentions me (by name or @all) and is someone else's,
+// from someone I do not block.
 export function mentionsMe(message) {
   if (!message || message.recalled || !message.sender || message.sender.id === state.me.id) return false;
+  if (iBlock(message.sender)) return false;
   return Boolean(message.mention_all || (message.mentions || []).includes(state.me.id));
 }
 

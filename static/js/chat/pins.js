@@ -1,7 +1,8 @@
 // The pinned bar at the top of the open chat: the newest pin (GET
 // /conversations/{id}/pins), a tap goes to it and shows the next one, and
 // "All pins" lists them with Show and, for who may, Unpin. It is read again
-// when a pin or unpin event arrives, and hidden while there is no pin.
+// when a pin or unpin event arrives or a pin is recalled, and hidden while
+// there is no pin.
 
 import { api } from "../api.js";
 import { debounce, formatDateTime, h, svgIcon, t, tf } from "../dom.js";
@@ -40,6 +41,17 @@ export class PinBar {
     const pin = this.pins[this.index];
     this.label.textContent = n > 1 ? tf("Pinned message %(i)s of %(n)s", { i: this.index + 1, n }) : t("Pinned message");
     this.text.textContent = `${nameOf(pin.sender)}: ${excerptOf(pin)}`;
+  }
+
+  // A recalled message is no longer pinned, and no unpin event says so: it
+  // leaves the bar at once (loaded in the history or not), then the pins are
+  // read again. Whether it was among the pins shown.
+  recalled(messageId) {
+    if (!this.pins.some((pin) => pin.id === messageId)) return false;
+    this.pins = this.pins.filter((pin) => pin.id !== messageId);
+    this.draw();
+    this.refresh();
+    return true;
   }
 
   // Goes to the pin shown, then shows the next (older) one.
