@@ -10,6 +10,9 @@ configured (ASSISTANT_LLM_URL):
 - `/ask <question>` in any conversation: an answer for the caller alone.
 - A message in the direct chat with it (or a mention of it in a group it is
   in): an answer posted there, with the chat's last few messages as context.
+  Its budget is taken before the model is asked, from a bucket of the
+  asker's own with a bot's rate (bots.services.check_answer_rate); spent,
+  the asker alone is told it cannot answer right now.
 
 What it reads is what the asker may read, on the asker's request only: the
 caller's access to the conversation is checked when the command runs (the
@@ -27,7 +30,8 @@ from django.db import IntegrityError, transaction
 from accounts.models import User, UserStatus
 from assistant.llm import LLMConfig, LLMError
 from bots.models import INTERNAL_PREFIX, Bot, Command
-from chatsite.errors import ChatError
+from bots.services import check_answer_rate
+from chatsite.errors import ChatError, RateLimited
 from conversations.models import MessageKind
 from conversations.selectors import access_conversation, history_page
 
@@ -197,6 +201,12 @@ def answer(event: dict) -> dict | None:
             prompt.append({"role": "user", "content": "The conversation so far:\n" + "\n".join(context[:-1])})
         content = event["message"].get("content")
         prompt.append({"role": "user", "content": content if isinstance(content, str) else "(no text)"})
+        try:
+            # The posted answer's budget, taken before the model is paid for:
+            # the asker's own bucket (bots.services), never one for everyone.
+            check_answer_rate(bot=assistant, asker=user)
+        except RateLimited:
+            return _unavailable("ephemeral")
         text = _ask_model(prompt)
         if text is None:
             return _unavailable("in_channel")

@@ -11,10 +11,17 @@
    (`X-Slack-Request-Timestamp`, `X-Slack-Signature`) through
    chatsite.outbound (no private addresses, one deadline, size caps), and
    retry a failure with backoff (`RETRY_DELAYS_S`) up to BOT_EVENT_ATTEMPTS.
-   A refusal by policy or a 4xx other than 408/429 is final.
+   A refusal by policy or a 4xx other than 408/429 is final. Each attempt
+   reads again what the event is about (`_as_now`): a message recalled since,
+   or a conversation the bot has left since, drops the event (`dropped`); a
+   message edited since goes with its current text. The lease is renewed
+   while the rows are worked on (`_renewing`), so an answer slower than
+   LEASE_S is never claimed, and sent, by a second worker.
 3. **Answer** (`_respond`): a 2xx answer may carry a reply in Slack's shape
    (`text`, `blocks`, `attachments`, `response_type`). `in_channel` posts it
-   as the bot through the ordinary send path (its checks and its budget);
+   as the bot through the ordinary send path (its checks and its budget; a
+   bot the product runs charges its answers itself, per asker, before its
+   costly work: bots.internal);
    `ephemeral` shows it only on the sockets of the person who caused the
    event (a `bot.ephemeral` frame) and is never stored. A command's reply is
    ephemeral unless it says otherwise, a message's is posted.
@@ -25,8 +32,10 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from contextlib import contextmanager
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection
@@ -42,6 +51,7 @@ from chatsite import outbound, realtime, signing, wire
 from chatsite.errors import ChatError
 from chatsite.sendloop import SendLoop
 from conversations.models import ConversationKind, Member, Message, MessageKind
+from conversations.selectors import access_conversation
 from conversations.serializers import message_to_wire
 from messaging.actions.send import check_send_message, check_send_rate, do_send_message
 
@@ -49,6 +59,11 @@ logger = logging.getLogger(__name__)
 
 # After the first attempt fails: the waits before the next ones.
 RETRY_DELAYS_S = (5, 30, 120, 600, 1800)
+# How long claimed rows are this worker's without news from it. While they
+# are worked on it renews the lease every LEASE_S / 3 (`_renewing`): an
+# answer may take far longer (a model given ASSISTANT_LLM_TIMEOUT_S, up to
+# 300 s; a row waiting for a free thread behind a slow batch), and a worker
+# that dies frees its rows within LEASE_S.
 LEASE_S = 60
 POLL_S = 2.0
 CLAIM_BATCH = 50
@@ -158,31 +173,64 @@ def plan_command(*, command_id: str, conversation, user: User, bot: User, name: 
 # --------------------------------------------------------------------------- send
 
 
-def _claim(now) -> list[Delivery]:
-    """Due deliveries this process now holds (for LEASE_S)."""
+def _claim(now) -> tuple[list[Delivery], datetime]:
+    """Due deliveries this process now holds, and until when (LEASE_S)."""
     due = list(
         Delivery.objects.filter(state=DeliveryState.PENDING, next_at__lte=now)
         .order_by("next_at", "pk")
         .values_list("pk", "next_at")[:CLAIM_BATCH]
     )
+    until = now + timedelta(seconds=LEASE_S)
     mine = []
     for pk, next_at in due:
         if Delivery.objects.filter(pk=pk, state=DeliveryState.PENDING, next_at=next_at).update(
-            next_at=now + timedelta(seconds=LEASE_S), attempts=F("attempts") + 1
+            next_at=until, attempts=F("attempts") + 1
         ):
             mine.append(pk)
-    return list(Delivery.objects.select_related("bot__user").filter(pk__in=mine).order_by("pk"))
+    return list(Delivery.objects.select_related("bot__user").filter(pk__in=mine).order_by("pk")), until
+
+
+@contextmanager
+def _renewing(pks: list[int], until: datetime) -> Iterator[None]:
+    """Keep the lease on `pks` while the block runs: every LEASE_S / 3 a
+    thread moves it on for the rows still pending and still held (a row
+    finished, or waiting for its retry, has left the lease and is not
+    touched). The block may take as long as its calls do."""
+    done = threading.Event()
+
+    def renew() -> None:
+        held = until
+        try:
+            while not done.wait(LEASE_S / 3):
+                later = timezone.now() + timedelta(seconds=LEASE_S)
+                try:
+                    Delivery.objects.filter(pk__in=pks, state=DeliveryState.PENDING, next_at=held).update(next_at=later)
+                    held = later
+                except Exception:  # the database for a moment: the next round tries again
+                    logger.warning("could not renew the lease of %d bot events", len(pks), exc_info=True)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=renew, name="bot-event-lease", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
 
 
 def send_due(*, pool: ThreadPoolExecutor | None = None) -> dict[str, int]:
-    """Send what is due (in `pool`, else here); the counts of outcomes."""
-    claimed = _claim(timezone.now())
+    """Send what is due (in `pool`, else here); the counts of outcomes. The
+    rows stay leased to this worker until each is done (`_renewing`)."""
+    claimed, until = _claim(timezone.now())
     if not claimed:
         return {}
-    if pool is None:
-        outcomes = [_deliver(d) for d in claimed]
-    else:
-        outcomes = list(pool.map(_deliver_in_thread, claimed))
+    with _renewing([d.pk for d in claimed], until):
+        if pool is None:
+            outcomes = [_deliver(d) for d in claimed]
+        else:
+            outcomes = list(pool.map(_deliver_in_thread, claimed))
     counts: dict[str, int] = {}
     for outcome in outcomes:
         counts[outcome] = counts.get(outcome, 0) + 1
@@ -201,6 +249,10 @@ def _deliver(delivery: Delivery) -> str:
     # Its owner may have been disabled since the event was planned: it stops with them.
     if not bot.events_url or not User.objects.filter(live(), pk=bot.user_id).exists():
         return _finish(delivery, DeliveryState.FAILED, "the bot has no events URL or is not active")
+    payload, why = _as_now(delivery)
+    if payload is None:
+        return _finish(delivery, DeliveryState.DROPPED, why)
+    delivery.payload = payload
     if bot.events_url.startswith(INTERNAL_PREFIX):
         return _deliver_internal(delivery, bot.events_url.removeprefix(INTERNAL_PREFIX))
     body = wire.dumps_bytes(delivery.payload)
@@ -225,6 +277,41 @@ def _deliver(delivery: Delivery) -> str:
     return _finish(delivery, DeliveryState.FAILED, f"HTTP {response.status}")
 
 
+def _as_now(delivery: Delivery) -> tuple[dict | None, str]:
+    """The event as it may be sent now, else (None, why not). Read again at
+    every attempt, since a retry may come half an hour after the plan: the
+    bot must still be in the conversation (a bot removed from a group hears
+    nothing more from it) and, for a message, still able to read it, and it
+    must not have been recalled. A message edited since is sent as it is now."""
+    payload = delivery.payload
+    bot = delivery.bot
+    if payload["type"] == "command" and bot.events_url.startswith(INTERNAL_PREFIX):
+        # The product's own bots take commands everywhere, in no conversation
+        # of theirs: their handler reads as the caller, through the caller's access.
+        return payload, ""
+    try:
+        access = access_conversation(user=bot.user, conversation_id=payload["conversation"]["id"])
+    except ChatError:
+        access = None
+    if access is None or not access.is_current:
+        return None, "the bot is no longer in the conversation"
+    if payload["type"] == "command":
+        return payload, ""
+    message = (
+        Message.objects.select_related("file")
+        .filter(uuid=payload["message"]["id"], conversation_id=access.conversation.pk)
+        .first()
+    )
+    if message is None or not access.first_seq <= message.seq <= access.last_seq:
+        return None, "the bot may no longer read the message"
+    if message.recalled:
+        return None, "the message was recalled"
+    current = message_to_wire(
+        message, conversation_uuid=payload["conversation"]["id"], sender_wire=payload["message"]["sender"]
+    )
+    return {**payload, "message": current}, ""
+
+
 def _deliver_internal(delivery: Delivery, name: str) -> str:
     found = internal.internal_bot(name)
     if found is None:
@@ -236,15 +323,16 @@ def _deliver_internal(delivery: Delivery, name: str) -> str:
         return _retry(delivery, f"{name} failed: {type(exc).__name__}")
     _finish(delivery, DeliveryState.DELIVERED, "")
     if answer and isinstance(answer.get("text"), str) and answer["text"].strip():
-        # The product's own text: plain already, not Slack's mrkdwn.
-        _reply(delivery, answer["text"], answer.get("response_type"))
+        # The product's own text: plain already, not Slack's mrkdwn; and
+        # charged already, to the asker's own bucket (bots.internal).
+        _reply(delivery, answer["text"], answer.get("response_type"), charged=True)
     return "delivered"
 
 
 def _finish(delivery: Delivery, state: str, error: str) -> str:
     Delivery.objects.filter(pk=delivery.pk).update(state=state, last_error=error[:200])
-    if state == DeliveryState.FAILED:
-        logger.info("bot event %s to bot %s failed: %s", delivery.key, delivery.bot_id, error)
+    if state in (DeliveryState.FAILED, DeliveryState.DROPPED):
+        logger.info("bot event %s to bot %s %s: %s", delivery.key, delivery.bot_id, state, error)
     return state
 
 
@@ -280,8 +368,10 @@ def _respond(delivery: Delivery, body: bytes) -> None:
     _reply(delivery, text, answer.get("response_type"))
 
 
-def _reply(delivery: Delivery, text: str, response_type: object) -> None:
-    """Post `text` as the bot, or show it to the caller alone."""
+def _reply(delivery: Delivery, text: str, response_type: object, *, charged: bool = False) -> None:
+    """Post `text` as the bot, or show it to the caller alone. `charged`:
+    the post was paid for already (an internal bot's answer), else it spends
+    the bot's budget."""
     text = text[: settings.MAX_TEXT]
     payload = delivery.payload
     if response_type not in ("ephemeral", "in_channel"):
@@ -303,7 +393,8 @@ def _reply(delivery: Delivery, text: str, response_type: object) -> None:
         return
     reply_to = payload.get("message", {}).get("id") if payload["type"] == "mention" else None
     try:
-        check_send_rate(user=bot)
+        if not charged:
+            check_send_rate(user=bot)
         draft = check_send_message(
             sender=bot,
             client_msg_id=str(uuid.uuid5(_REPLY_NAMESPACE, delivery.key)),
@@ -323,7 +414,7 @@ def _reply(delivery: Delivery, text: str, response_type: object) -> None:
 def purge_done() -> int:
     cutoff = timezone.now() - KEEP_DONE
     deleted, _ = Delivery.objects.filter(
-        state__in=(DeliveryState.DELIVERED, DeliveryState.FAILED), created_at__lt=cutoff
+        state__in=(DeliveryState.DELIVERED, DeliveryState.FAILED, DeliveryState.DROPPED), created_at__lt=cutoff
     ).delete()
     return deleted
 

@@ -4,6 +4,10 @@ Such a bot's `events_url` is `internal:<name>` (bots.models.INTERNAL_PREFIX):
 its events are answered in process by the function the owning app registers
 from its AppConfig.ready() (so in every process that sends events), which
 returns what a bot's URL would answer (a dict in Slack's reply shape, or None).
+An answer it posts (`in_channel`) is not charged to the bot's budget by
+bots.events: the handler takes it first, per asker, with
+`bots.services.check_answer_rate`, before its costly work, and says when it
+cannot (an ephemeral answer costs nothing).
 While `enabled()` is false its commands are not offered anywhere.
 """
 

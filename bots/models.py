@@ -78,6 +78,9 @@ class DeliveryState(models.TextChoices):
     PENDING = "pending", "pending"
     DELIVERED = "delivered", "delivered"
     FAILED = "failed", "failed"
+    # No longer to be sent: the message was recalled or the bot left the
+    # conversation since the event was planned (bots/events.py `_as_now`).
+    DROPPED = "dropped", "dropped"
 
 
 class Delivery(models.Model):

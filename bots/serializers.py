@@ -85,7 +85,7 @@ class KeyOut(serializers.Serializer):
 
 
 class WebhookOut(serializers.Serializer):
-    id = serializers.IntegerField()
+    id = serializers.UUIDField()
     conversation = serializers.UUIDField()
     prefix = serializers.CharField()
     created_at = serializers.DateTimeField()

@@ -32,8 +32,8 @@ from accounts.actions.sessions import CLOSE_DISABLED, do_revoke_session, do_revo
 from accounts.models import LoginSession, SessionKind, User, UserStatus
 from bots.models import Bot, Command, Webhook
 from bots.selectors import access_bot, live
-from chatsite import outbound
-from chatsite.errors import Blocked, Conflict, Forbidden, Invalid, NotFound
+from chatsite import kv, outbound
+from chatsite.errors import Blocked, Conflict, Forbidden, Invalid, NotFound, RateLimited
 from chatsite.text import clean_text
 from chatsite.wire import parse_uuid
 from contacts.models import Contact
@@ -41,6 +41,7 @@ from contacts.selectors import get_pair
 from contacts.services import do_connect
 from conversations.models import Member
 from groups.departure import anonymise, do_unwind_account, lock_with_contacts
+from messaging.actions.send import message_budget
 
 logger = logging.getLogger(__name__)
 
@@ -356,3 +357,20 @@ def do_revoke_webhook(*, user: User, bot_id: object, webhook_id: object) -> None
     updated = Webhook.objects.filter(bot=bot, uuid=wid).update(revoked_at=timezone.now())
     if not updated:
         raise NotFound(gettext("No such webhook."))
+
+
+# --------------------------------------------------------------------------- answers of the product's bots
+
+
+def check_answer_rate(*, bot: User, asker: User) -> None:
+    """Take the budget of one posted answer of a bot the product runs (the
+    assistant) to `asker`, before the costly work of making it: each asker
+    has a bucket of their own with a bot's rate and burst
+    (LIMIT_BOT_MESSAGES_*), so one bot answering everyone is not one bucket
+    that the busiest askers empty for the rest, and an answer is never paid
+    for and then refused. `rate_limited` when the asker's share is spent; writes nothing
+    else (bots.events posts the answer without charging it again)."""
+    _, rate, burst = message_budget(bot)
+    decision = kv.store().token_bucket(f"botanswer:{bot.pk}:{asker.pk}", rate=rate, burst=burst)
+    if not decision.allowed:
+        raise RateLimited(retry_after=decision.retry_after)

@@ -4,7 +4,8 @@ from the bot in the webhook's conversation (docs/bots.md).
 The message goes the way every message goes: the bot's rate, the send check
 (the bot must still be a member, the group active, the text within limits),
 the bus, the store and the fan-out. `Idempotency-Key` names the message:
-the same key on the same webhook posts once (it becomes the client_msg_id).
+the same key on the same webhook posts once (it becomes the client_msg_id),
+and a repeat of one already stored answers `ok` without spending the budget.
 """
 
 from __future__ import annotations
@@ -68,7 +69,9 @@ def post_by_webhook(*, token: str, content_type: str, body: bytes, idempotency_k
     that is unknown, revoked or whose bot or owner is not active,
     `invalid_payload` / `no_text` / ... (400) for the body,
     `action_prohibited` (403) when the bot may no longer post there,
-    `channel_is_archived` (410) for a disabled group, `rate_limited` (429)."""
+    `channel_is_archived` (410) for a disabled group, `rate_limited` (429).
+    A repeat of an Idempotency-Key already stored returns as the first did,
+    without checking the budget (nothing more is posted)."""
     hook = _webhook(token)
     payload = slack.parse_request(content_type, body)
     rendered = slack.render(payload, max_len=settings.MAX_TEXT)
@@ -80,7 +83,6 @@ def post_by_webhook(*, token: str, content_type: str, body: bytes, idempotency_k
     bot = hook.bot.user
     cmid = _client_msg_id(hook, idempotency_key)
     try:
-        check_send_rate(user=bot)
         draft = check_send_message(
             sender=bot,
             client_msg_id=cmid,
@@ -88,7 +90,11 @@ def post_by_webhook(*, token: str, content_type: str, body: bytes, idempotency_k
             content=text,
             conversation=str(hook.conversation.uuid),
         )
-        do_send_message(draft=draft)
+        # A repeat of a key already posted answers as the first did, and
+        # costs nothing: only a message still to post spends the budget.
+        if draft.existing is None:
+            check_send_rate(user=bot)
+            do_send_message(draft=draft)
     except RateLimited as exc:
         refusal = slack.SlackPayloadError("rate_limited", exc.message, status=429)
         refusal.retry_after = exc.retry_after

@@ -148,3 +148,54 @@ def test_off_unless_configured(settings, api, direct):
 def test_configured_its_commands_are_offered_everywhere(model, api, direct):
     names = [c["name"] for c in api.get(f"/api/v1/conversations/{direct}/commands").json()["results"]]
     assert {"summarize", "ask"} <= set(names)
+
+
+def _answers(bot) -> list[Message]:
+    return list(Message.objects.filter(sender=bot))
+
+
+def _wait_answers(bot, n: int) -> list[Message]:
+    import time
+
+    deadline = time.monotonic() + 10
+    while len(found := _answers(bot)) < n:
+        assert time.monotonic() < deadline, f"{len(found)} of {n} answers stored"
+        time.sleep(0.05)
+    return found
+
+
+def test_each_asker_has_a_share_of_the_budget_not_one_bucket_for_everyone(
+    model, settings, user_factory, message_worker
+):
+    """The bots' budget is 2 answers here: four people asking at once each
+    get an answer, and the model is asked once per answer."""
+    settings.LIMIT_BOT_MESSAGES_PER_S, settings.LIMIT_BOT_MESSAGES_BURST = 0.001, 2
+    bot = assistant.get_assistant()
+    stored = []
+    for person in [user_factory() for _ in range(4)]:
+        conversation = do_add_bot(user=person, bot_id=str(bot.uuid)).conversation
+        stored.append(store_text_sync(sender=person, conversation_uuid=str(conversation.uuid), text="Hello?"))
+    assert events.plan_messages(stored) == 4
+    assert events.send_due() == {"delivered": 4}
+    assert len(_wait_answers(bot, 4)) == 4 and len(model.requests) == 4
+
+
+def test_an_asker_past_their_share_is_told_and_the_model_is_not_asked(model, shown, settings, alice, message_worker):
+    settings.LIMIT_BOT_MESSAGES_PER_S, settings.LIMIT_BOT_MESSAGES_BURST = 0.001, 2
+    bot = assistant.get_assistant()
+    conversation = do_add_bot(user=alice, bot_id=str(bot.uuid)).conversation
+    stored = [
+        store_text_sync(sender=alice, conversation_uuid=str(conversation.uuid), text=f"Question {i}?") for i in range(3)
+    ]
+    assert events.plan_messages(stored) == 3
+    assert events.send_due() == {"delivered": 3}
+    assert len(_wait_answers(bot, 2)) == 2
+    # The third is not paid for with the model and then dropped: Alice hears why, alone.
+    assert len(model.requests) == 2
+    [(to, frame)] = _ephemerals(shown)
+    assert to == [alice.pk] and frame["text"] == "The assistant cannot answer right now; try again later."
+    assert frame["conversation"] == str(conversation.uuid)
+    import time
+
+    time.sleep(0.3)
+    assert len(_answers(bot)) == 2

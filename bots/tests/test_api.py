@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+import uuid
 
 import pytest
 from rest_framework.test import APIClient
@@ -348,3 +349,21 @@ def test_the_owner_allows_some_people_to_add_a_private_bot(api, api_for, alice, 
     api.put(f"/api/v1/bots/{bid}/allowed", {"users": []}, format="json")
     assert Contact.objects.filter(owner=carol, other__uuid=bid).exists()
     assert_error(api_for(bob).put(f"/api/v1/bots/{bid}/allowed", {"users": []}, format="json"), 404, "not_found")
+
+
+def test_the_schema_describes_a_webhook_as_the_server_sends_it(api, alice):
+    """OpenAPI's WebhookOut against a real answer: the same fields, and `id`
+    a UUID string (the public id), not the row's integer."""
+    bot = create_bot(api, "hook_bot")
+    api.post(f"/api/v1/bots/{bot['user']['id']}/add")
+    group = do_create_group(owner=alice, name="Builds", members=[bot["user"]["id"]])
+    r = api.post(
+        f"/api/v1/bots/{bot['user']['id']}/webhooks", {"conversation": str(group.conversation.uuid)}, format="json"
+    )
+    assert r.status_code == 201, r.content
+    sent = r.json()
+    schema = api.get("/api/schema/?format=json").json()["components"]["schemas"]["WebhookOut"]
+    assert set(sent) == set(schema["properties"])
+    assert schema["properties"]["id"] == {"type": "string", "format": "uuid"}
+    assert str(uuid.UUID(sent["id"])) == sent["id"]
+    assert schema["properties"]["conversation"] == {"type": "string", "format": "uuid"}

@@ -211,3 +211,18 @@ def test_webhook_posts_have_the_bots_rate(hook, settings, message_worker):
     answers = [post_json(hook["path"], {"text": f"n{i}"}) for i in range(3)]
     assert [(a.status_code, a.content) for a in answers] == [(200, b"ok"), (200, b"ok"), (429, b"rate_limited")]
     assert int(answers[2]["Retry-After"]) >= 1
+
+
+def test_a_repeated_key_answers_as_the_first_did_and_spends_no_budget(hook, settings, message_worker):
+    """The bot's budget nearly spent: repeats of a request already posted
+    still answer `ok` (nothing is posted again) and cost nothing, so the
+    budget left is there for the next new message."""
+    settings.LIMIT_BOT_MESSAGES_PER_S, settings.LIMIT_BOT_MESSAGES_BURST = 0.001, 2
+    assert post_json(hook["path"], {"text": "build 42 ok"}, HTTP_IDEMPOTENCY_KEY="k42").content == b"ok"
+    _wait_count(hook["group"], hook["bot"], 1)
+    repeats = [post_json(hook["path"], {"text": "build 42 ok"}, HTTP_IDEMPOTENCY_KEY="k42") for _ in range(3)]
+    assert [(r.status_code, r.content) for r in repeats] == [(200, b"ok")] * 3
+    assert post_json(hook["path"], {"text": "build 43 ok"}, HTTP_IDEMPOTENCY_KEY="k43").content == b"ok"
+    refused = post_json(hook["path"], {"text": "build 44 ok"}, HTTP_IDEMPOTENCY_KEY="k44")
+    assert (refused.status_code, refused.content) == (429, b"rate_limited")
+    assert [m.text for m in _wait_count(hook["group"], hook["bot"], 2)] == ["build 42 ok", "build 43 ok"]
