@@ -340,7 +340,6 @@ class MessagesView(APIView):
     )
     def post(self, request: Request, conversation_id: str) -> Response:
         data = parse(SendIn, request)
-        check_send_rate(user=request.user)
         draft = check_send_message(
             sender=request.user,
             client_msg_id=data["client_msg_id"],
@@ -354,6 +353,10 @@ class MessagesView(APIView):
             forward_of=data.get("forward_of"),
             bundle=data.get("bundle"),
         )
+        # A retry of a message already stored is answered as the first send
+        # was, and costs nothing: only a message still to send spends the budget.
+        if draft.existing is None:
+            check_send_rate(user=request.user)
         do_send_message(draft=draft)
         return Response({"client_msg_id": draft.client_msg_id, "status": "accepted"}, status=status.HTTP_202_ACCEPTED)
 

@@ -131,6 +131,37 @@ def test_history_by_client_msg_id(api, alice, direct):
 # ----------------------------------------------------------------- send over REST
 
 
+def test_a_rest_retry_of_a_stored_message_costs_no_budget(api, message_worker, alice, bob, direct):
+    """A client that sends again what was stored (its answer was lost) is
+    answered as the first time, even with its message budget spent."""
+    import time
+
+    cmid = new_id()
+    body = {"kind": "text", "content": "via REST", "client_msg_id": cmid}
+    assert api.post(f"/api/v1/conversations/{direct}/messages", body, format="json").status_code == 202
+    deadline = time.monotonic() + 10
+    while not Message.objects.filter(client_msg_id=cmid).exists():
+        assert time.monotonic() < deadline, "never stored"
+        time.sleep(0.05)
+    # Retries of a stored message cost no budget: with it spent, they are still answered.
+    from chatsite.errors import RateLimited
+    from messaging.actions.send import check_send_rate
+
+    with pytest.raises(RateLimited):
+        for _ in range(1000):
+            check_send_rate(user=alice)
+    fresh = {"kind": "text", "content": "new", "client_msg_id": new_id()}
+    assert_error(api.post(f"/api/v1/conversations/{direct}/messages", fresh, format="json"), 429, "rate_limited")
+    for _ in range(3):
+        retry = api.post(
+            f"/api/v1/conversations/{direct}/messages",
+            body,
+            format="json",
+        )
+        assert retry.status_code == 202, retry.content
+    assert Message.objects.filter(client_msg_id=cmid).count() == 1
+
+
 def test_rest_send_goes_the_same_path(api, message_worker, alice, bob, direct):
     cmid = new_id()
     r = api.post(
