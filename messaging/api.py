@@ -263,6 +263,16 @@ class ConversationListView(APIView):
 
 
 class ConversationDetailView(APIView):
+    @extend_schema(
+        responses={**errors(404), 200: ConversationOut},
+        tags=["conversations"],
+        description="One conversation of the caller's, listed or not: a hidden one, or a group the caller "
+        "left (read up to the departure). Never un-hides it.",
+    )
+    def get(self, request: Request, conversation_id: str) -> Response:
+        access = selectors.access_conversation(user=request.user, conversation_id=conversation_id)
+        return Response(conversation_wire.conversation_for(user=request.user, member_id=access.member.pk))
+
     @extend_schema(request=StateIn, responses={200: ConversationOut}, tags=["conversations"])
     def patch(self, request: Request, conversation_id: str) -> Response:
         data = parse(StateIn, request, partial=True)

@@ -477,6 +477,31 @@ def _conversation_of(client, conversation: str) -> dict:
     return next(c for c in client.get("/api/v1/conversations").json()["results"] if c["id"] == conversation)
 
 
+def test_one_conversation_is_read_listed_or_not(api, api_for, alice, bob, carol, direct, group):
+    """GET /conversations/{id}: a hidden chat (it stays hidden) and a group
+    the caller left (read up to the departure) as the list would show them;
+    someone who never belonged gets 404."""
+    from conversations.services import do_hide_conversation
+    from groups.models import Group
+    from groups.services import do_leave_group
+
+    seed(bob, direct, 2)
+    do_hide_conversation(user=alice, conversation_id=direct)
+    one = api.get(f"/api/v1/conversations/{direct}").json()
+    assert one["id"] == direct and one["last_seq"] == 2 and one["peer"]["username"] == "bob"
+    assert direct not in [c["id"] for c in api.get("/api/v1/conversations").json()["results"]]
+
+    seed(alice, group, 1)
+    do_leave_group(user=bob, group_id=str(Group.objects.get(conversation__uuid=group).uuid))
+    seed(alice, group, 1)
+    left = api_for(bob).get(f"/api/v1/conversations/{group}").json()
+    assert left["group"]["my_role"] is None
+    assert left["last_seq"] == Member.objects.get(conversation__uuid=group, user=bob).left_seq
+    assert left["last_seq"] < api.get(f"/api/v1/conversations/{group}").json()["last_seq"]
+    assert_error(api_for(carol).get(f"/api/v1/conversations/{direct}"), 404, "not_found")
+    assert_error(api.get(f"/api/v1/conversations/{uuid.uuid4()}"), 404, "not_found")
+
+
 def test_a_recall_is_a_silent_event(api, api_for, alice, bob, direct):
     """The recall's `system` message is stored and synced like any message, but
     it never counts as unread, is never the conversation's last message and

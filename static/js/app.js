@@ -100,7 +100,9 @@ function render() {
 function updateTitleBadge() {
   let unread = 0;
   // A muted chat counts only while it mentions me.
-  for (const conv of state.conversations.values()) unread += conv.muted ? conv.unread_mentions || 0 : conv.unread || 0;
+  for (const conv of state.conversations.values()) {
+    if (!conv.unlisted) unread += conv.muted ? conv.unread_mentions || 0 : conv.unread || 0;
+  }
   const badge = document.querySelector('[data-badge="chats"]');
   if (badge) {
     badge.hidden = unread === 0;

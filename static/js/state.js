@@ -110,8 +110,10 @@ export function cursors() {
   return out;
 }
 
+// The chat list, in its order. A chat opened though not listed (a hidden
+// one, a group left: `unlisted`, conversations.js openUnlisted) is not in it.
 export function sortedConversations() {
-  return [...state.conversations.values()].sort((a, b) => {
+  return [...state.conversations.values()].filter((c) => !c.unlisted).sort((a, b) => {
     if (a.pinned !== b.pinned) return a.pinned ? -1 : 1;
     return (b.updated_at || "").localeCompare(a.updated_at || "");
   });

@@ -483,6 +483,7 @@ def _conversation_rows(suffix: str, method: str, make: Callable[[str], Req]):
         REST_CALLS[(f"{method} /api/v1/conversations/{{conversation_id}}{suffix}", variant)] = play
 
 
+_conversation_rows("", "GET", lambda p: Req(p))
 _conversation_rows("", "PATCH", lambda p: Req(p, {"pinned": True}))
 _conversation_rows("", "DELETE", lambda p: Req(p))
 _conversation_rows("/messages", "GET", lambda p: Req(p))

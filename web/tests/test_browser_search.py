@@ -654,3 +654,53 @@ def test_an_answer_that_comes_after_the_panes_were_redrawn_still_shows(people, u
     assert len(held) == 1  # drawn again from what was on its way, not asked twice
     page.unroute("**/api/v1/messages/search?*")
     person.assert_clean()
+
+
+def test_a_hit_in_a_hidden_chat_or_a_group_left_opens_it_without_listing_it(people, user_factory):
+    """Search finds what Ann may still read: in her chat with Ben, which she
+    hid, and in a group she left. A hit opens the chat at the message (the
+    group read-only, up to her leaving); neither comes back into her list,
+    until a new message un-hides Ben's."""
+    from conftest import PASSWORD
+    from contacts.services import do_connect
+    from conversations.models import Conversation
+    from conversations.services import do_hide_conversation
+    from groups.services import do_create_group, do_leave_group
+
+    ann_user = user_factory("ann_unl", nickname="Ann")
+    ben = user_factory("ben_unl", nickname="Ben")
+    direct = str(Conversation.objects.get(pk=do_connect(user=ann_user, other=ben).conversation_id).uuid)
+    group = do_create_group(owner=ben, name="Walrus club", members=[str(ann_user.uuid)])
+    club = str(group.conversation.uuid)
+    send_as(ben, direct, "the purple giraffe is here")
+    send_as(ben, club, "the orange walrus sings")
+    index_for_search(direct, club)
+    do_hide_conversation(user=ann_user, conversation_id=direct)
+    do_leave_group(user=ann_user, group_id=str(group.uuid))
+
+    ann = people()
+    ann.login("ann_unl", PASSWORD)
+    page = ann.page
+    listed = page.locator("a.conv-item")
+    expect(listed).to_have_count(0)
+    found = page.get_by_role("region", name="Messages found")
+
+    page.locator("#chat-search").fill("walrus")
+    found.get_by_role("link").filter(has_text="walrus sings").click()
+    expect(ann.item("the orange walrus sings")).to_be_visible()
+    expect(page.locator(".chat-header")).to_contain_text("Walrus club")
+    expect(page.locator("main")).to_contain_text("You are no longer a member of this group.")
+
+    page.locator("#chat-search").fill("giraffe")
+    found.get_by_role("link").filter(has_text="giraffe").click()
+    expect(ann.item("the purple giraffe is here")).to_be_visible()
+    expect(page.locator(".chat-header")).to_contain_text("Ben")
+    page.locator("#chat-search").fill("")
+    expect(listed).to_have_count(0)  # still hidden
+    ann.shot("search-hit-hidden-chat")
+
+    send_as(ben, direct, "are you there?")  # a new message un-hides it
+    expect(ann.message("are you there?")).to_be_visible()
+    expect(listed).to_have_count(1)
+    expect(listed.first).to_have_attribute("href", f"/chats/{direct}")
+    ann.assert_clean()

@@ -61,10 +61,33 @@ export const loadConversations = newest(
       if (conv.peer) rememberUser(conv.peer);
       if (conv.last_message && conv.last_message.sender) rememberUser(conv.last_message.sender);
     }
+    // A chat open though not listed stays known while it is open.
+    const open = state.conversations.get(state.route && state.route.item);
+    if (open && open.unlisted && !fresh.has(open.id)) fresh.set(open.id, open);
     state.conversations = fresh;
     emit("conversations");
   },
 );
+
+// A chat of mine that the list leaves out (hidden, or a group I left, whose
+// history I still read up to my leaving): read on its own to be shown, a
+// search hit or an address there. Stays out of the list (`unlisted`) until
+// a list read has it. Null when it is no chat of mine.
+export async function openUnlisted(id) {
+  let conv;
+  try {
+    conv = await api("GET", `conversations/${id}`);
+  } catch (err) {
+    if (err.status === 404) return null;
+    throw err;
+  }
+  if (state.conversations.has(conv.id)) return state.conversations.get(conv.id);
+  const known = fromServer(conv);
+  known.unlisted = true;
+  if (known.peer) rememberUser(known.peer);
+  state.conversations.set(known.id, known);
+  return known;
+}
 
 export const reloadConversations = debounce(() => loadConversations().catch(() => {}), 300);
 

@@ -38,7 +38,8 @@ function upsertMessage(message) {
   if (message.sender) rememberUser(message.sender);
   // The sender stopped typing when the message came.
   if (message.sender) state.typing.get(message.conversation)?.delete(message.sender.id);
-  if (!conv) {
+  // A chat not in the list: a message un-hides it (the server lists it again).
+  if (!conv || conv.unlisted) {
     reloadConversations();
   }
   if (message.kind === "system" && message.content) applyEvent(message);

@@ -159,6 +159,11 @@ export class MessageList {
   // A group's read cursors (for *Read by N*) and its members' names.
   async loadGroupContext() {
     const conv = this.view.conv;
+    if (conv.group && conv.group.my_role === null) {
+      // A group I left (opened from a search hit): its cursors are members' only.
+      state.reads.set(this.id, new Map());
+      return;
+    }
     try {
       const [reads, members] = await Promise.all([
         api("GET", `conversations/${this.id}/reads`),

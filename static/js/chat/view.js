@@ -8,7 +8,7 @@ import { clear, t } from "../dom.js";
 import { box, conversationTitle, emit, on, state } from "../state.js";
 import { backButton, emptyState, errorText, toast } from "../ui.js";
 import { Composer } from "./composer.js";
-import { loadConversations } from "./conversations.js";
+import { loadConversations, openUnlisted } from "./conversations.js";
 import { ChatHeader } from "./header.js";
 import { closeMenu } from "./menu.js";
 import { MessageList } from "./messages.js";
@@ -61,13 +61,18 @@ export function renderMain(main, item) {
   if (!conv) {
     main.append(emptyState(t("Loading…")));
     loadConversations()
+      .then(() => (state.conversations.get(item) ? null : openUnlisted(item)))
       .then(() => {
         if (state.route.item !== item) return;
         clear(main);
         if (state.conversations.get(item)) renderMain(main, item);
         else main.append(backButton(), emptyState(t("This chat is not available.")));
       })
-      .catch(() => {});
+      .catch(() => {
+        if (state.route.item !== item) return;
+        clear(main);
+        main.append(backButton(), emptyState(t("This chat could not be loaded. Check your connection and try again.")));
+      });
     return closeView;
   }
   view = new ConversationView(main, conv);
