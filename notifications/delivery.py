@@ -459,7 +459,9 @@ def _message_push(batch: Batch, delivery: PushDelivery, user: User, now: dt.date
             what = _("Sent a message")
         title = group.name if group is not None else sender
         body = f"{sender}: {what}" if group is not None else what
-    return _payload("message", conversation=conversation, message=message, title=title, body=body, icon=icon)
+    return _payload(
+        "message", conversation=conversation, message=message, title=title, body=body, icon=icon, seq=message.seq
+    )
 
 
 def _call_push(batch: Batch, delivery: PushDelivery, user: User, now: dt.datetime) -> dict | str:

@@ -53,6 +53,7 @@ def test_a_message_pushes_to_every_subscription_of_an_offline_recipient(
         "type": "message",
         "conversation": direct,
         "message": str(message.uuid),
+        "seq": message.seq,
         "title": "Alice",
         "body": "Dinner at 7?",
         "unread": 1,

@@ -79,6 +79,7 @@ def test_a_message_a_contact_request_and_a_call_reach_an_offline_phone(
         "type": "message",
         "conversation": direct,
         "message": str(stored.uuid),
+        "seq": stored.seq,
         "title": "Alice",
         "body": "Lunch?",
         "unread": 1,

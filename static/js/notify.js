@@ -308,7 +308,7 @@ function messageNotice(conv, message, mention) {
       body,
       icon,
       tag: `chat-${conv.id}`,
-      data: { type: "message", url: pathOf("chats", conv.id), conversation: conv.id, message: message.id },
+      data: { type: "message", url: pathOf("chats", conv.id), conversation: conv.id, message: message.id, seq: message.seq },
     },
   };
 }

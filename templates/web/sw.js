@@ -99,7 +99,13 @@ function notificationFor(data) {
         options: {
           ...base,
           tag: conversation ? `chat-${conversation}` : "chat",
-          data: { type: "message", url: conversation ? chatUrl(conversation) : CONFIG.home, conversation, message: data.message || null },
+          data: {
+            type: "message",
+            url: conversation ? chatUrl(conversation) : CONFIG.home,
+            conversation,
+            message: data.message || null,
+            seq: typeof data.seq === "number" ? data.seq : null,
+          },
         },
       };
     case "call":
@@ -128,9 +134,13 @@ function notificationFor(data) {
 // Shows a notification in place of the one with the same tag: a newer
 // message of the chat replaces the older one and sounds again; the same
 // message again (a push after the open tab's own notification) replaces
-// it silently.
+// it silently; an older one (its push came after the tab showed a later
+// message of the chat) is not shown at all: it would put older words over
+// newer ones and ring once more.
 async function show(title, options) {
   const older = await self.registration.getNotifications({ tag: options.tag });
+  const seq = options.data && options.data.seq;
+  if (typeof seq === "number" && older.some((n) => n.data && typeof n.data.seq === "number" && n.data.seq > seq)) return;
   const same = older.some((n) => n.data && options.data && n.data.message && n.data.message === options.data.message);
   const renotify = older.length > 0 && !same;
   await self.registration.showNotification(title, { ...options, renotify });

@@ -250,7 +250,13 @@ def test_a_push_shows_one_notification_per_chat_and_a_click_opens_the_chat(peopl
     push_until_shown(pusher, {**message, "message": "m1", "body": "Are you there?"}, shown)
     [first] = notifications(page, f"chat-{conv}")
     assert first["title"] == "Ben" and first["body"] == "Are you there?"
-    assert first["data"] == {"type": "message", "url": f"/chats/{conv}", "conversation": conv, "message": "m1"}
+    assert first["data"] == {
+        "type": "message",
+        "url": f"/chats/{conv}",
+        "conversation": conv,
+        "message": "m1",
+        "seq": None,
+    }
     assert first["icon"].endswith("/static/img/icon-192.png") and first["badge"].endswith("/static/img/badge-96.png")
     assert first["renotify"] is False
     # A newer message of the chat takes the older one's place, and sounds again.
@@ -265,6 +271,18 @@ def test_a_push_shows_one_notification_per_chat_and_a_click_opens_the_chat(peopl
     pusher.push({**message, "message": "m2", "body": "Hello?", "unread": 2})
     page.wait_for_timeout(500)
     assert [n["renotify"] for n in notifications(page, f"chat-{conv}")] == [False]
+    # An older message's push that comes after a newer one is shown (the
+    # server's delay for a tab that is open but not looked at) is dropped:
+    # the newer words stay, and nothing rings again.
+    push_until_shown(
+        pusher,
+        {**message, "message": "m4", "seq": 4, "body": "Or 8?", "unread": 2},
+        f"{READY}.then((r) => r.getNotifications({{tag: 'chat-{conv}'}})).then((l) => l[0].body === 'Or 8?')",
+    )
+    pusher.push({**message, "message": "m3", "seq": 3, "body": "Dinner at 7?", "unread": 2})
+    page.wait_for_timeout(1000)
+    [kept] = notifications(page, f"chat-{conv}")
+    assert kept["body"] == "Or 8?" and kept["data"]["seq"] == 4
 
     # A call rings until answered; a contact request leads to the requests;
     # anything else is a plain notification. One at a time, each seen shown
