@@ -315,6 +315,9 @@ def do_invite_call(*, caller: User, to: object, media: object, sdp: object, sock
                 CallSlot.objects.bulk_create(sorted(slots, key=lambda s: s.user_id))
         except IntegrityError:
             busy = True
+            # Whose call is in the way: the caller's own (another tab, a call
+            # not ended yet) is not the callee's fault.
+            caller_busy = CallSlot.objects.filter(user=caller).exists()
             _transition(
                 call,
                 state=CallState.ENDED,
@@ -340,7 +343,9 @@ def do_invite_call(*, caller: User, to: object, media: object, sdp: object, sock
             notify_on_commit(kind="call", object_id=call.pk, key=str(call.uuid))
     if busy:
         logger.info("call %s busy: caller=%s callee=%s", call.uuid, caller.pk, callee.pk)
-        raise Busy(gettext("You or the person you call is already in a call."))
+        if caller_busy:
+            raise Busy(gettext("You are already in a call."))
+        raise Busy(gettext("%(name)s is already in a call.") % {"name": callee.nickname or callee.username})
     logger.info("call %s ringing: caller=%s callee=%s media=%s", call.uuid, caller.pk, callee.pk, call.media)
     return call
 

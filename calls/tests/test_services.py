@@ -135,9 +135,10 @@ def test_calling_each_other_at_once_does_not_deadlock(alice, bob):
 
 def test_busy_when_either_side_is_in_a_call(alice, bob, dave):
     ring(alice, bob)
-    with pytest.raises(Busy):
+    # Each says whose call is in the way: not "the other party" when it is mine.
+    with pytest.raises(Busy, match=f"^{bob.nickname} is already in a call.$"):
         ring(dave, bob)  # the callee is busy
-    with pytest.raises(Busy):
+    with pytest.raises(Busy, match="^You are already in a call.$"):
         ring(bob, dave)  # the caller is busy
     busy = list(Call.objects.filter(outcome="busy").order_by("id").values_list("caller_id", "callee_id", "state"))
     assert busy == [(dave.pk, bob.pk, "ended"), (bob.pk, dave.pk, "ended")]

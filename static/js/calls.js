@@ -211,6 +211,7 @@ export function hangUp() {
     return;
   }
   const type = call.role === "caller" && call.state !== "active" && !call.answered ? "call.cancel" : "call.hangup";
+  call.endSent = type;
   if (!state.socket.send({ type, call_id: call.id })) {
     owed = { type, call_id: call.id };
     finish({ text: t("Call ended") });
@@ -305,6 +306,7 @@ export function onFrame(frame) {
     case "call.accepted":
       if (call && call.id === frame.call_id) {
         call.answered = true;
+        if (call.state === "ending") return; // hung up meanwhile: its end is on its way
         if (call.role === "caller" && frame.sdp) {
           call.state = "connecting";
           updateCallView();
@@ -316,6 +318,10 @@ export function onFrame(frame) {
       if (incoming.has(frame.call_id)) {
         closeIncoming(frame.call_id);
         toast(t("The call was answered on another device."));
+      } else if (call && call.id === frame.call_id && call.role === "callee") {
+        // Accepted here too, but another device was first (this one was
+        // still opening the camera): this tab lets the call go.
+        finish({ text: t("The call was answered on another device.") });
       }
       return;
     case "call.ice":
@@ -336,7 +342,13 @@ export function onFrame(frame) {
       return;
     case "error":
       if (call && !call.id && frame.ref === call.ref) {
-        finish({ text: frame.code === "busy" ? outcomeText({ outcome: "busy" }, "caller") : errorText(frame) });
+        // Busy: the server says whose call is in the way (mine, or theirs).
+        finish({ text: frame.code === "busy" ? frame.message || outcomeText({ outcome: "busy" }, "caller") : errorText(frame) });
+      } else if (call && call.id && frame.ref === call.id && frame.code === "call_state" && call.endSent === "call.cancel") {
+        // The callee answered as we cancelled: the call is on, so it is
+        // ended as one (a second refusal means it is over already).
+        call.endSent = "call.hangup";
+        state.socket.send({ type: "call.hangup", call_id: call.id });
       } else if (call && call.id && frame.ref === call.id && frame.code === "call_state" && call.state === "ending") {
         // Our hang-up came after the server had ended the call (its
         // call.ended went to a socket that was down): it is over.

@@ -184,3 +184,77 @@ def test_hanging_up_while_the_socket_is_down_ends_the_call_for_both(people, user
     assert call.outcome == "completed"
     ann.assert_clean()
     ben.assert_clean()
+
+
+def test_a_cancel_that_crosses_the_callees_accept_ends_the_call_for_both(people, user_factory):
+    """Ben accepts; Ann hangs up before his accept reaches her tab, so her
+    cancel finds the call answered (call_state). Her tab ends it as a call
+    (a hang-up), not leaving it going on the server with both of them busy."""
+    from conftest import PASSWORD
+
+    ann_user, _ = _pair(user_factory, "ann_cross", "ben_cross")
+    ann, ben = people(), people()
+    accepted: list = []
+    sockets: list = []
+
+    def stand_in(ws):
+        server = ws.connect_to_server()
+        sockets.append(ws)
+
+        def down(message):
+            if isinstance(message, str) and '"call.accepted"' in message:
+                accepted.append(message)  # late, as on a slow connection
+                return
+            ws.send(message)
+
+        server.on_message(down)
+
+    ann.page.route_web_socket(re.compile(r"/ws/"), stand_in)
+    ann.login("ann_cross", PASSWORD)
+    ben.login("ben_cross", PASSWORD)
+    ann.open_chat("Ben")
+    ann.page.get_by_role("button", name="Voice call").click()
+    ben.page.get_by_role("dialog", name="Ann").get_by_role("button", name="Accept").click()
+    _wait_call(ann_user, ann.page, state="active")
+    assert accepted
+    ann.page.get_by_role("dialog", name="Call with Ben").get_by_role("button", name="Hang up").click()
+    call = _wait_call(ann_user, ann.page, state="ended")
+    assert call.outcome == "completed"
+    sockets[-1].send(accepted[0])  # the accept comes at last: the call stays over
+    expect(ben.page.locator(".call-status")).to_have_text(re.compile(r"^Call ended"))
+    ann.page.wait_for_timeout(500)
+    assert ann.page.evaluate("window.wsc.calls.currentCall()") is None
+    from calls.models import CallSlot
+
+    assert not CallSlot.objects.filter(call=call).exists()
+    ann.assert_clean()
+    ben.assert_clean()
+
+
+def test_a_tab_that_accepted_second_lets_the_call_go_and_its_camera(people, user_factory):
+    """Ben accepts in two tabs; the first is still opening the microphone when
+    the second's accept wins: the first tab lets the call go (media off, it
+    says so) instead of saying Connecting… for the whole call."""
+    from conftest import PASSWORD
+
+    ann_user, _ = _pair(user_factory, "ann_tabs", "ben_tabs")
+    ann, ben = people(), people()
+    ben.context.add_init_script(SLOW_MEDIA)
+    ann.login("ann_tabs", PASSWORD)
+    ben.login("ben_tabs", PASSWORD)
+    other = ben.open_tab()
+    ben.wait_online(other)
+    other.evaluate("window.__mediaDelay = 0")
+    ann.open_chat("Ben")
+    ann.page.get_by_role("button", name="Voice call").click()
+    ben.page.get_by_role("dialog", name="Ann").get_by_role("button", name="Accept").click()
+    other.get_by_role("dialog", name="Ann").get_by_role("button", name="Accept").click()
+    expect(other.locator(".call-status")).to_have_text("Voice call", timeout=30_000)
+    expect(ben.page.locator(".call-status")).to_have_text("The call was answered on another device.")
+    ben.page.wait_for_timeout(3500)  # its microphone comes meanwhile: stopped, no accept sent
+    assert ben.page.evaluate("window.wsc.calls.currentCall()") is None
+    _wait_call(ann_user, ann.page, state="active")
+    ann.page.get_by_role("dialog", name="Call with Ben").get_by_role("button", name="Hang up").click()
+    _wait_call(ann_user, ann.page, state="ended")
+    ann.assert_clean()
+    ben.assert_clean()
