@@ -117,6 +117,13 @@ def blocked_either_way_ids(*, user: User) -> set[int]:
     return {b if a == user.pk else a for a, b in pairs}
 
 
+def blocked_apart(user_id: int, other_id: int) -> bool:
+    """A block either way between the two. One query."""
+    return Block.objects.filter(
+        Q(blocker_id=user_id, blocked_id=other_id) | Q(blocker_id=other_id, blocked_id=user_id)
+    ).exists()
+
+
 def blocked_by_ids(*, user: User) -> set[int]:
     """Users `user` blocks (not those who block `user`)."""
     return set(Block.objects.filter(blocker=user).values_list("blocked_id", flat=True))

@@ -271,6 +271,7 @@ def sync_for(*, user: User, cursors: dict[str, int], max_frames: int = SYNC_MAX_
     left, up to the departure); after the read cursor for every other
     conversation of the user. Ids the user never belonged to are `gone`."""
     named = {}
+    sent_as: dict[str, str] = {}  # the id as normalised -> the key as the client sent it
     gone: list[str] = []
     for key in cursors:
         uid = parse_uuid(key)
@@ -278,6 +279,7 @@ def sync_for(*, user: User, cursors: dict[str, int], max_frames: int = SYNC_MAX_
             gone.append(key)
         else:
             named[str(uid)] = cursors[key]
+            sent_as[str(uid)] = key
     members = _sync_members(user, list(named))
     seen = set()
     plan: list[tuple[Access, int]] = []
@@ -289,7 +291,7 @@ def sync_for(*, user: User, cursors: dict[str, int], max_frames: int = SYNC_MAX_
         start = max(start, member.visible_from_seq)
         if access.last_seq > start:
             plan.append((access, start))
-    gone.extend(key for key in named if key not in seen)
+    gone.extend(sent_as[key] for key in named if key not in seen)  # as sent: the client drops them by its own keys
     out: list[tuple[str, Message]] = []
     more = False
     for access, start in sorted(plan, key=lambda p: p[0].conversation.pk):
@@ -413,6 +415,32 @@ def unread_mention_counts(*, user: User, conversation_ids: list[int]) -> dict[in
         query = query.exclude(mute(user, OuterRef("sender_id")))
     rows = query.values("conversation_id").annotate(n=Count("id"))
     return {row["conversation_id"]: row["n"] for row in rows}
+
+
+# Whether the two people of a direct conversation are kept apart (contacts:
+# a block either way): then nothing one does there reaches the other.
+ApartCheck = Callable[[int, int], bool]
+_apart_checks: list[ApartCheck] = []
+
+
+def register_apart_check(fn: ApartCheck) -> None:
+    """Called by an app's AppConfig.ready()."""
+    if fn not in _apart_checks:
+        _apart_checks.append(fn)
+
+
+def who_hears(*, kind: str, user_ids: list[int], actor_id: int | None) -> list[int]:
+    """Of `user_ids` (a conversation's readers), those a frame about what
+    `actor_id` did there reaches: all of them, except in a direct
+    conversation whose two people are kept apart (register_apart_check),
+    where only the actor's own devices hear of it (the spec: a blocked user
+    stops receiving at once; no frame about the conversation reaches them)."""
+    if kind != ConversationKind.DIRECT or len(user_ids) != 2:
+        return user_ids
+    low, high = user_ids
+    if any(check(low, high) for check in _apart_checks):
+        return [uid for uid in user_ids if uid == actor_id]
+    return user_ids
 
 
 def direct_peer_id(conversation: Conversation, user_id: int) -> int | None:

@@ -26,7 +26,7 @@ from conversations.models import (
     Message,
     MessageKind,
 )
-from conversations.selectors import Access, access_conversation, current_member_ids
+from conversations.selectors import Access, access_conversation, current_member_ids, who_hears
 from conversations.store import Incoming, store_messages
 from conversations.wire import conversation_for
 
@@ -141,10 +141,16 @@ def announce_read(*, conversation: Conversation, user: User) -> float | None:
         wait = kv.store().cooldown(f"readev:{conversation.pk}:{user.pk}", seconds=1.0)
         if wait:
             return wait
-    member = Member.objects.filter(conversation=conversation, user=user).only("read_seq").first()
+    # A former member may still move their own cursor; the group no longer hears of it.
+    member = Member.objects.filter(conversation=conversation, user=user, left_seq__isnull=True).only("read_seq").first()
     if member is None:
         return None
-    others = [uid for uid in current_member_ids(conversation=conversation) if uid != user.pk]
+    readers = who_hears(
+        kind=conversation.kind, user_ids=current_member_ids(conversation=conversation), actor_id=user.pk
+    )
+    others = [uid for uid in readers if uid != user.pk]
+    if not others:
+        return None
     send_event_on_commit(
         user_ids=others,
         frame={"type": "read", "conversation": str(conversation.uuid), "user": str(user.uuid), "seq": member.read_seq},

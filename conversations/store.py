@@ -28,8 +28,9 @@ from accounts.rawmodels import UserWithAvatar
 from accounts.serializers import user_to_wire
 from chatsite import metrics, realtime, wire
 from chatsite.events import deliver_envelopes_on_commit
-from conversations.models import Conversation, Member, Mention, Message, MessageFile
+from conversations.models import Conversation, ConversationKind, Member, Mention, Message, MessageFile, MessageKind
 from conversations.render import load_around, render
+from conversations.selectors import who_hears
 from files.models import File
 
 logger = logging.getLogger(__name__)
@@ -131,6 +132,7 @@ class _Conversation:
     pk: int
     uuid: str
     last_seq: int
+    kind: str
 
 
 _EXISTING_CHUNK = 200
@@ -217,7 +219,9 @@ def _store_batch(items: list[Incoming], need_keys: bool) -> list[Stored]:
     delivered = 0
     for conversation_id in conversation_ids:
         mine = by_conversation[conversation_id]
-        delivered += _fanout(mine, [by_item[id(i)] for i in mine], members[conversation_id], envelopes)
+        delivered += _fanout(
+            mine, [by_item[id(i)] for i in mine], members[conversation_id], envelopes, conversations[conversation_id]
+        )
     deliver_envelopes_on_commit(envelopes)
     if delivered:
         transaction.on_commit(lambda: metrics.messages_delivered.inc(delivered))
@@ -255,7 +259,7 @@ def _take_seqs(fresh_by: dict[int, list[Incoming]], now) -> None:
             raise Conversation.DoesNotExist(f"one of conversations {ids}")
 
 
-_STATE_COLUMNS = "c.id, c.uuid, c.last_seq, m.id, m.user_id, m.hidden, m.left_seq, m.visible_from_seq"
+_STATE_COLUMNS = "c.id, c.uuid, c.last_seq, m.id, m.user_id, m.hidden, m.left_seq, m.visible_from_seq, c.kind"
 _STATE_WIDTH = _STATE_COLUMNS.count(",") + 1  # where the sender's user columns begin
 
 
@@ -286,7 +290,7 @@ def _read_state(
     for row in rows:
         cid, member_pk, uid = row[0], row[3], row[4]
         if cid not in conversations:
-            conversations[cid] = _Conversation(pk=cid, uuid=str(uuid.UUID(str(row[1]))), last_seq=row[2])
+            conversations[cid] = _Conversation(pk=cid, uuid=str(uuid.UUID(str(row[1]))), last_seq=row[2], kind=row[8])
         if member_pk is None:
             continue
         members[cid].append(_Member(member_pk, uid, bool(row[5]), row[6], row[7]))
@@ -518,7 +522,9 @@ def _results(
     return results
 
 
-def _fanout(items: list[Incoming], results: list[Stored], rows: list[_Member], envelopes: list) -> int:
+def _fanout(
+    items: list[Incoming], results: list[Stored], rows: list[_Member], envelopes: list, conversation: _Conversation
+) -> int:
     """One conversation's share of the batch's fan-out, added to `envelopes`;
     returns how many deliveries it makes."""
     members = [(m.user_id, m.visible_from_seq) for m in rows if m.left_seq is None]
@@ -551,6 +557,11 @@ def _fanout(items: list[Incoming], results: list[Stored], rows: list[_Member], e
         # Members who joined after an event's target hear of neither.
         floor = min(seq, item.target_seq) if item.target_seq is not None else seq
         others = [uid for uid, visible_from in members if uid != item.sender_id and visible_from < floor]
+        if others and item.kind == MessageKind.SYSTEM and conversation.kind == ConversationKind.DIRECT:
+            # An event (a recall) in a chat of two people blocked apart
+            # reaches the one who caused it alone (no message passes there).
+            hear = who_hears(kind=conversation.kind, user_ids=[uid for uid, _ in members], actor_id=item.sender_id)
+            others = [uid for uid in others if uid in hear]
         if not redelivered:
             delivered += len(others) + (1 if item.sender_id else 0)
         quote = result.wire.get("reply_to")

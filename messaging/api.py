@@ -266,6 +266,7 @@ class ConversationDetailView(APIView):
     @extend_schema(
         responses={**errors(404), 200: ConversationOut},
         tags=["conversations"],
+        operation_id="conversations_detail",
         description="One conversation of the caller's, listed or not: a hidden one, or a group the caller "
         "left (read up to the departure). Never un-hides it.",
     )

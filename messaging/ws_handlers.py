@@ -278,9 +278,9 @@ async def handle_sync(conn, frame: dict) -> None:
 @frame_handler("read")
 async def handle_read(conn, frame: dict) -> None:
     conversation = frame.get("conversation")
-    if not isinstance(conversation, str):
-        # A frame's shape (an id that is not even a string) is `invalid`;
-        # an id of no conversation the caller may read is `not_found`.
+    if wire.parse_uuid(conversation) is None:
+        # A frame's shape (not a conversation id at all) is `invalid`, as for
+        # message.send; an id of no conversation the caller may read is `not_found`.
         raise Invalid.field("conversation", gettext("Must be a conversation id."))
     moved = await conn.run_sync(do_mark_read, user=conn.user, conversation_id=conversation, seq=frame.get("seq"))
     if moved is not None and moved.announce_after_s:
@@ -303,7 +303,7 @@ async def handle_read(conn, frame: dict) -> None:
 @frame_handler("typing")
 async def handle_typing(conn, frame: dict) -> None:
     conversation = frame.get("conversation")
-    if not isinstance(conversation, str):
+    if wire.parse_uuid(conversation) is None:
         raise Invalid.field("conversation", gettext("Must be a conversation id."))
     # Ids are accepted in any case; the relay (and the cooldown key) use the
     # id as the server writes it, so members can match it to their list.

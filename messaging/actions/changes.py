@@ -16,7 +16,7 @@ from chatsite.events import deliver_envelopes_on_commit
 from contacts.selectors import check_may_talk
 from conversations.models import ConversationKind, Member, Message, MessageKind
 from conversations.render import Around, load_around, render
-from conversations.selectors import Access, access_conversation, direct_peer_id
+from conversations.selectors import Access, access_conversation, direct_peer_id, who_hears
 from messaging.actions.send import _check_group
 
 
@@ -54,15 +54,22 @@ def refuse_events_on(message: Message, *, field: str = "message") -> None:
         raise Invalid.field(field, gettext("Not a system or recalled message."))
 
 
-def readers_of(message: Message) -> list[tuple[int, int]]:
-    """(user id, visible_from_seq) of the current members who may read it."""
-    return [
+def readers_of(message: Message, *, actor_id: int | None) -> list[tuple[int, int]]:
+    """(user id, visible_from_seq) of the current members who may read it
+    and hear of what `actor_id` did to it (who_hears: in a direct chat whose
+    two people are blocked apart, the actor alone)."""
+    readers = [
         (uid, start)
         for uid, start in Member.objects.filter(
             conversation_id=message.conversation_id, left_seq__isnull=True
         ).values_list("user_id", "visible_from_seq")
         if start < message.seq
     ]
+    if len(readers) == 2:
+        kind = message.conversation.kind
+        hear = set(who_hears(kind=kind, user_ids=[uid for uid, _ in readers], actor_id=actor_id))
+        readers = [(uid, start) for uid, start in readers if uid in hear]
+    return readers
 
 
 def send_per_reader_on_commit(
@@ -86,7 +93,7 @@ def send_per_reader_on_commit(
             own_emojis.setdefault(pk, set()).add(emoji)
     quoted = around.quoted.get(message.reply_to_id) if message.reply_to_id else None
     variants: dict[tuple, list[tuple[int, int]]] = {}
-    for uid, start in readers_of(message):
+    for uid, start in readers_of(message, actor_id=caller.pk if caller is not None else None):
         key = (frozenset(own_emojis.get(uid, ())), quoted is not None and quoted.seq <= start)
         variants.setdefault(key, []).append((uid, start))
     envelopes: list[tuple[list[int], dict]] = []

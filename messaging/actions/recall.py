@@ -92,7 +92,7 @@ def do_recall_message(*, user: User, message_id: object, now=None) -> Message:
                 announce_own_state(user=member.user, member=member)
         send_event_on_commit(
             # Only those who may read it: not members who joined after it.
-            user_ids=[uid for uid, _ in readers_of(message)],
+            user_ids=[uid for uid, _ in readers_of(message, actor_id=user.pk)],
             frame={
                 "type": "message.recalled",
                 "conversation": str(conversation.uuid),
