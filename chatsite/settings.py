@@ -343,7 +343,12 @@ SEARCH_BACKEND = env.choice("SEARCH_BACKEND", "auto", {"auto", "mroonga", "fts5"
 # /metrics: open in development; in production only with the bearer token
 # METRICS_TOKEN or from an address in METRICS_ALLOWED_IPS (default: loopback).
 METRICS_TOKEN = env.string("METRICS_TOKEN")
-METRICS_ALLOWED_IPS = env.csv("METRICS_ALLOWED_IPS", ["127.0.0.1", "::1"])
+# A malformed entry stops start-up naming the variable, as TRUSTED_PROXIES does.
+METRICS_ALLOWED_IPS = (
+    [str(network) for network in env.networks("METRICS_ALLOWED_IPS")]
+    if env.is_set("METRICS_ALLOWED_IPS")
+    else ["127.0.0.1", "::1"]
+)
 
 # ---------------------------------------------------------------------------
 # Authentication and tokens

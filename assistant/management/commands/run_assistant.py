@@ -3,18 +3,16 @@ import os
 import time
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from assistant import coldstart, embedding
 from assistant.bus_handlers import GROUP
-from chatsite.bus.worker import Worker
-from chatsite.heap import freeze_startup_heap
-from chatsite.metrics import REGISTRY
+from chatsite.bus.group_command import WorkerCommand
 
 logger = logging.getLogger(__name__)
 
 
-class Command(BaseCommand):
+class Command(WorkerCommand):
     help = (
         "The smart-reply worker: a consumer group of its own on the bus (Kafka) that embeds the text messages of "
         "direct chats and offers their recipients up to three replies. Run one or more: they share the partitions. "
@@ -23,12 +21,12 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--metrics-port", type=int, default=0, help="serve Prometheus metrics on this port")
+        super().add_arguments(parser)
         parser.add_argument(
             "--threads",
             type=int,
-            default=int(os.environ.get("OMP_NUM_THREADS") or 1),
-            help="cores one embedding call may use (OMP_NUM_THREADS; default 1)",
+            default=None,
+            help="cores one embedding call may use (default: OMP_NUM_THREADS, else 1)",
         )
 
     def handle(self, *args, **options):
@@ -36,17 +34,14 @@ class Command(BaseCommand):
             raise CommandError("KAFKA_BOOTSTRAP_SERVERS is not set: with the in-process bus the server does this.")
         if not settings.ASSISTANT:
             raise CommandError("ASSISTANT=0: smart replies are off, there is nothing to run.")
+        threads = options["threads"]
+        if threads is None:
+            threads = _omp_num_threads()
         # Read by the engine's OpenMP runtime when it loads, just below.
-        os.environ["OMP_NUM_THREADS"] = str(max(1, options["threads"]))
-        if options["metrics_port"]:
-            # The metrics endpoint only when asked for.
-            from prometheus_client import start_http_server
-
-            start_http_server(options["metrics_port"], addr=settings.WORKER_METRICS_ADDR, registry=REGISTRY)
+        os.environ["OMP_NUM_THREADS"] = str(max(1, threads))
+        self.serve_metrics(options)
         self._warm_up()
-        worker = Worker(group=GROUP)
-        freeze_startup_heap()  # chatsite.heap
-        worker.run()
+        self.run_worker(group=GROUP)
 
     def _warm_up(self) -> None:
         """Load the model and embed the built-in replies' examples before the
@@ -59,3 +54,17 @@ class Command(BaseCommand):
             logger.warning("smart replies are unavailable on this machine: %s", exc)
             return
         logger.info("smart-reply engine ready in %.1f s", time.monotonic() - started)
+
+
+def _omp_num_threads() -> int:
+    """OMP_NUM_THREADS as a whole number of cores (1 when unset)."""
+    value = (os.environ.get("OMP_NUM_THREADS") or "").strip()
+    if not value:
+        return 1
+    try:
+        threads = int(value)
+    except ValueError:
+        raise CommandError(f"OMP_NUM_THREADS must be a whole number of cores (got {value!r})") from None
+    if threads < 1:
+        raise CommandError(f"OMP_NUM_THREADS must be at least 1 (got {threads})")
+    return threads

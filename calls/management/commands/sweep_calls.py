@@ -23,11 +23,16 @@ class Command(BaseCommand):
         parser.add_argument("--loop", action="store_true", help="sweep every CALL_SWEEP_INTERVAL_S until stopped")
 
     def handle(self, *args, loop: bool = False, **options) -> None:
-        while True:
-            close_old_connections()
-            ended = sweep_due_calls()
-            for call in ended:
-                self.stdout.write(f"{call.uuid} {call.outcome}")
-            if not loop:
-                return
-            time.sleep(settings.CALL_SWEEP_INTERVAL_S)
+        try:
+            while True:
+                close_old_connections()
+                ended = sweep_due_calls()
+                for call in ended:
+                    self.stdout.write(f"{call.uuid} {call.outcome}")
+                if not loop:
+                    return
+                time.sleep(settings.CALL_SWEEP_INTERVAL_S)
+        except KeyboardInterrupt:
+            # Ctrl-C is how `--loop` is stopped: a sweep cut short rolled back
+            # (each call ends in its own transaction), the next one ends it.
+            self.stdout.write("stopped")

@@ -3,7 +3,8 @@
 Creates `--users` users (bench_h<n>), pairs them up as contacts with a direct
 conversation each, and spreads `--messages` text messages over those
 conversations with gapless seqs, in bulk (plain multi-row INSERTs in one
-transaction per chunk). Not for production databases.
+transaction per chunk, which also moves the conversation's `last_seq`).
+Not for production databases.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ class Command(BaseCommand):
         total, users = options["messages"], options["users"]
         if users < 2 or users % 2:
             raise CommandError("--users must be an even number >= 2")
+        if total < users // 2:
+            raise CommandError(f"--messages must be at least one per conversation ({users // 2} with --users {users})")
         prefix = options["prefix"]
         if User.objects.filter(username__startswith=prefix).exists():
             raise CommandError(f"users named {prefix}* exist already: use another --prefix")
@@ -72,10 +75,13 @@ class Command(BaseCommand):
                     ):
                         row[n] = value
                     rows.append(row)
-                with transaction.atomic(), connection.cursor() as cursor:
-                    cursor.executemany(sql, rows)
+                # The conversation's last_seq with its rows: a run stopped
+                # midway leaves every conversation consistent.
+                with transaction.atomic():
+                    with connection.cursor() as cursor:
+                        cursor.executemany(sql, rows)
+                    Conversation.objects.filter(pk=conv_id).update(last_seq=seq, last_message_at=now)
                 inserted += len(rows)
-            Conversation.objects.filter(pk=conv_id).update(last_seq=per, last_message_at=now)
             self.stdout.write(f"\r{inserted}/{per * len(conversations)} messages", ending="")
         self.stdout.write(
             f"\nseeded {inserted} messages in {len(conversations)} conversations in {time.monotonic() - started:.0f} s"
