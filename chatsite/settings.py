@@ -293,8 +293,9 @@ KAFKA_MAX_POLL_RECORDS = env.integer("KAFKA_MAX_POLL_RECORDS", 500, minimum=1)
 # A crash redelivers what was stored since (the store step absorbs it), so this
 # trades commit traffic for redelivered records, never for loss.
 KAFKA_COMMIT_INTERVAL_MS = env.integer("KAFKA_COMMIT_INTERVAL_MS", 1000, minimum=100)
-# A message worker serves its own Prometheus metrics here (0: off); with
-# several workers on one host give each its own port.
+# Every bus worker (message worker, notifier, indexer, bots worker, smart
+# replies) serves its own Prometheus metrics here (0: off); per process:
+# make run gives its workers this port, +1, +2, ...
 WORKER_METRICS_PORT = env.integer("WORKER_METRICS_PORT", 0, minimum=0, maximum=65535)
 WORKER_METRICS_ADDR = env.string("WORKER_METRICS_ADDR", "127.0.0.1")
 
