@@ -61,6 +61,17 @@ export function commandOf(list, text) {
   return match ? list.find((c) => c.name === match[1]) || null : null;
 }
 
+// The command `text` runs in the conversation, or null for an ordinary
+// message. A name the list does not know is looked up once more in a list
+// read again (a bot's owner may have added it since): a command must never
+// go to everyone as a message.
+export async function findCommand(conversationId, text) {
+  const found = commandOf(await commandsIn(conversationId), text);
+  if (found || !looksLikeCommand(text)) return found;
+  forgetCommands(conversationId);
+  return commandOf(await commandsIn(conversationId), text);
+}
+
 // Sends `command.run`; `onAck(frame)` or `onError(sentence)` follows.
 export function runCommand({ conversation, text, onAck, onError }) {
   const ref = `cmd-${uuid4()}`;

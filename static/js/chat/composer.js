@@ -18,7 +18,7 @@ import { emojiPicker } from "../emoji.js";
 import { box, emit, nameOf, state } from "../state.js";
 import { errorText, toast } from "../ui.js";
 import { sendEdit } from "./actions.js";
-import { CommandPicker, commandOf, commandsIn, forgetCommands, looksLikeCommand, runCommand } from "./commands.js";
+import { CommandPicker, findCommand, looksLikeCommand, runCommand } from "./commands.js";
 import { MentionPicker, mentionFields } from "./mentions.js";
 import { dropSuggestions, suggestionsFor } from "./suggestions.js";
 import { excerptOf } from "./text.js";
@@ -236,27 +236,16 @@ export class Composer {
   // stays with the reason after a refusal), else an ordinary message.
   async submitCommand(text, send) {
     if (this.runningCommand) return;
-    let list;
+    let command;
     try {
-      list = await commandsIn(this.view.id);
+      command = await findCommand(this.view.id, text);
     } catch (err) {
       this.showProblem(errorText(err));
       return;
     }
-    if (!commandOf(list, text)) {
-      // A bot's owner may have added it since the list was read: ask once
-      // more before it goes to everyone as an ordinary message.
-      forgetCommands(this.view.id);
-      try {
-        list = await commandsIn(this.view.id);
-      } catch (err) {
-        this.showProblem(errorText(err));
-        return;
-      }
-      if (!commandOf(list, text)) {
-        this.sendMessage(text, send);
-        return;
-      }
+    if (!command) {
+      this.sendMessage(text, send);
+      return;
     }
     this.commands.close();
     this.runningCommand = text;
