@@ -246,6 +246,8 @@ async function refreshLists() {
 let signOutTimer = null;
 function signedOut(code) {
   const reason = code === 4403 ? "disabled" : "signed_out";
+  // Nothing unsent can go any more: the page does not ask before it leaves.
+  state.signedOut = true;
   location.assign(`${state.config.login_url}?reason=${reason}&next=${encodeURIComponent(location.pathname)}`);
 }
 

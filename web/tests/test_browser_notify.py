@@ -12,7 +12,14 @@ import pytest
 
 from web.tests.browser import Person, send_as, wait_js
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.timeout(240)]
+# Messages the test sends reach the served product's sockets only with real services
+# (embedded, the served process has an in-memory layer of its own).
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.one_config,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.timeout(240),
+]
 
 READY = "navigator.serviceWorker.ready"
 HIDE = """

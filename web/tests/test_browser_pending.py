@@ -320,3 +320,43 @@ def test_leaving_the_page_with_a_message_not_yet_stored_asks_first(people, user_
     ann.wait_online()
     assert asked == []
     ann.assert_clean()
+
+
+def test_a_forced_sign_out_leaves_without_asking_though_a_message_is_on_its_way(people, user_factory):
+    """Ann's message is on its way (its frame lost on the way) when her
+    password is changed on her other device: the page goes to the sign-in
+    page at once; no "leave the page?" stands in the way of a message that
+    can no longer be sent."""
+    from conftest import PASSWORD
+
+    _pair(user_factory, "ann_fso", "ben_fso")
+    ann = people()
+    page = ann.page
+
+    def stand_in(ws):
+        server = ws.connect_to_server()
+
+        def up(message):
+            if '"message.send"' not in message:  # lost on the way: never acked
+                server.send(message)
+
+        ws.on_message(up)
+
+    page.route_web_socket(re.compile(r"/ws/"), stand_in)
+    ann.login("ann_fso", PASSWORD)
+    ann.open_chat("Ben")
+    ann.send("are you there?")
+    expect(page.locator(".messages .pending")).to_contain_text("Sending…")
+    other = people()
+    other.login("ann_fso", PASSWORD)
+    body = {"old_password": PASSWORD, "new_password": "another-good-password-2"}
+    answer = other.page.evaluate(
+        """(body) => fetch('/api/v1/me/password', {method: 'POST', credentials: 'same-origin',
+            headers: {'Content-Type': 'application/json',
+                      'X-CSRFToken': document.querySelector('meta[name=csrf-token]').content},
+            body: JSON.stringify(body)}).then((r) => r.status)""",
+        body,
+    )
+    assert answer == 204
+    page.wait_for_url(re.compile(r"/login\?reason=signed_out"), timeout=15000)
+    ann.assert_clean()

@@ -9,7 +9,14 @@ from playwright.sync_api import expect
 
 from web.tests.browser import send_as
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.timeout(240)]
+# Messages the test sends reach the served product's sockets only with real services
+# (embedded, the served process has an in-memory layer of its own).
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.one_config,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.timeout(240),
+]
 
 
 def test_a_recalled_pin_leaves_the_bar_even_when_not_loaded(people, user_factory):

@@ -656,6 +656,7 @@ def test_an_answer_that_comes_after_the_panes_were_redrawn_still_shows(people, u
     person.assert_clean()
 
 
+@pytest.mark.one_config  # the message the test sends at the end reaches the page with real services only
 def test_a_hit_in_a_hidden_chat_or_a_group_left_opens_it_without_listing_it(people, user_factory):
     """Search finds what Ann may still read: in her chat with Ben, which she
     hid, and in a group she left. A hit opens the chat at the message (the

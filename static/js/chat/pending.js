@@ -60,7 +60,7 @@ export function unsentMessages() {
 
 // So the browser asks before the page is closed or reloaded with one.
 window.addEventListener("beforeunload", (event) => {
-  if (!unsentMessages()) return;
+  if (state.signedOut || !unsentMessages()) return;
   event.preventDefault();
   event.returnValue = ""; // older browsers ask only when this is set
 });
