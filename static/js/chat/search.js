@@ -313,15 +313,26 @@ export function messageResults(redraw) {
     // aria-disabled rather than disabled while a page loads: it keeps the focus.
     const more = h("button.btn.btn-small.search-more", { type: "button", "aria-disabled": found.loading ? "true" : null, onclick: () => loadMore(redraw) }, t("More results"));
     section.append(h("div.search-more-wrap", more));
-    // Scrolling to the end of the list loads the next page by itself.
+    // Scrolling to the end of the list loads the next page by itself; not
+    // while the button has the focus: a keyboard that tabbed to it (which
+    // scrolls it into view) presses it, and a page loading by itself would
+    // move the focus on to its first hit just before that Enter, which would
+    // then open that hit rather than load more.
     if ("IntersectionObserver" in window) {
       const seen = new IntersectionObserver((entries) => {
-        if (entries.some((e) => e.isIntersecting) && more.isConnected && !found.loading) {
+        if (entries.some((e) => e.isIntersecting) && more.isConnected && !found.loading && document.activeElement !== more) {
           seen.disconnect();
           loadMore(redraw);
         }
       });
       requestAnimationFrame(() => more.isConnected && seen.observe(more));
+      // Left without being pressed: observed afresh (the first report says
+      // whether it is in view now).
+      more.addEventListener("blur", () => {
+        if (!more.isConnected) return;
+        seen.unobserve(more);
+        seen.observe(more);
+      });
     }
   }
   return section;
