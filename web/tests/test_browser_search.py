@@ -468,7 +468,9 @@ def test_more_results_load_page_by_page(people, user_factory):
     # Focusing it scrolls it into view; that alone loads nothing (a page
     # loading by itself would move the focus on to its first hit, and the
     # Enter that follows would open that hit).
-    page.evaluate("() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(done, 500))))")
+    page.evaluate(
+        "() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(done, 500))))"
+    )
     expect(more).to_be_focused()
     assert hits(page).count() == first_page
     expect(page.get_by_role("region", name="Messages found")).to_have_attribute("aria-busy", "false")
