@@ -298,6 +298,7 @@ def do_block(*, user: User, target_id: object) -> User:
     access_changed_on_commit(user_ids=(user.pk, target.pk))
     for react in _block_reactions:
         react(user=user, other=target)
+    _tell_own_devices(user=user, target=target, blocked=True)
     logger.info("user %s blocks %s", user.pk, target.pk)
     return target
 
@@ -307,9 +308,21 @@ def do_unblock(*, user: User, target_id: object) -> None:
     """Lift `user`'s block of `target` (a block `target` holds on `user` stays).
     Not blocked → `not_found`."""
     uid = parse_uuid(target_id)
-    if uid is None:
+    block = (
+        Block.objects.filter(blocker=user, blocked__uuid=uid).select_related("blocked").first()
+        if uid is not None
+        else None
+    )
+    if block is None or not Block.objects.filter(pk=block.pk).delete()[0]:
         raise NotFound(gettext("You do not block this user."))
-    deleted, _ = Block.objects.filter(blocker=user, blocked__uuid=uid).delete()
-    if not deleted:
-        raise NotFound(gettext("You do not block this user."))
+    _tell_own_devices(user=user, target=block.blocked, blocked=False)
     logger.info("user %s unblocked %s", user.pk, uid)
+
+
+def _tell_own_devices(*, user: User, target: User, blocked: bool) -> None:
+    # The blocker's own devices (the block is private: the other is never
+    # told), so each stops notifying of the person, or starts again, and
+    # shows the block without being reloaded.
+    send_event_on_commit(
+        user_ids=[user.pk], frame={"type": "block.changed", "user": user_to_wire(target), "blocked": blocked}
+    )

@@ -283,13 +283,23 @@ def test_block_keeps_the_contact_but_stops_messages_both_ways(events, alice, bob
     with events.capture():
         target = services.do_block(user=alice, target_id=str(bob.uuid))
     assert target == bob and Block.objects.filter(blocker=alice, blocked=bob).exists()
-    assert events.items == []  # nobody is told
+    # Bob is never told; Alice's own devices are, each to stop notifying of
+    # him without a reload.
+    assert events.items == [({alice.pk}, {"type": "block.changed", "user": user_to_wire(bob), "blocked": True})]
     assert Contact.objects.count() == 2
     for sender, peer in ((alice, bob), (bob, alice)):
         with pytest.raises(Blocked):
             text_to(sender, peer)
-    services.do_unblock(user=alice, target_id=str(bob.uuid))
+    events.items.clear()
+    with events.capture():
+        services.do_unblock(user=alice, target_id=str(bob.uuid))
     assert not Block.objects.exists()
+    assert events.items == [({alice.pk}, {"type": "block.changed", "user": user_to_wire(bob), "blocked": False})]
+    # Lifting a block that is not there tells nobody.
+    events.items.clear()
+    with events.capture(), pytest.raises(NotFound):
+        services.do_unblock(user=alice, target_id=str(bob.uuid))
+    assert events.items == []
     assert text_to(alice, bob) and text_to(bob, alice)
 
 

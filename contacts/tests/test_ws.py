@@ -68,10 +68,16 @@ async def test_reject_and_cancel_tell_both_sides(ws_connect, api_for, alice, car
         await ws.silent()
 
 
-async def test_blocking_tells_nobody_and_refused_requests_send_nothing(ws_connect, api_for, alice, carol):
-    a, c = await ws_connect(alice), await ws_connect(carol)
+async def test_blocking_tells_only_the_blockers_devices_and_refused_requests_send_nothing(
+    ws_connect, api_for, alice, carol
+):
+    a, a2, c = await ws_connect(alice), await ws_connect(alice), await ws_connect(carol)
     alice_api, carol_api = await sync_to_async(api_for)(alice), await sync_to_async(api_for)(carol)
     assert (await call(alice_api, "post", "/api/v1/blocks", {"user": str(carol.uuid)})).status_code == 201
+    # Each of Alice's devices hears of it (to stop notifying of Carol); Carol never does.
+    for ws in (a, a2):
+        changed = await ws.expect("block.changed")
+        assert (changed["user"]["id"], changed["blocked"]) == (str(carol.uuid), True)
     r = await call(carol_api, "post", "/api/v1/contact-requests", {"to": str(alice.uuid)})
     assert r.status_code == 403 and r.json()["error"]["code"] == "blocked"
     for ws in (a, c):
@@ -85,6 +91,7 @@ async def test_a_block_stops_direct_messages_both_ways_until_lifted(ws_connect, 
         (await sync_to_async(Contact.objects.select_related("conversation").get)(owner=alice)).conversation.uuid
     )
     assert (await call(alice_api, "post", "/api/v1/blocks", {"user": str(bob.uuid)})).status_code == 201
+    assert (await a.expect("block.changed"))["blocked"] is True
 
     def frame(n):
         return {
@@ -104,6 +111,8 @@ async def test_a_block_stops_direct_messages_both_ways_until_lifted(ws_connect, 
     await b.silent()
 
     assert (await call(alice_api, "delete", f"/api/v1/blocks/{bob.uuid}")).status_code == 204
+    changed = await a.expect("block.changed")
+    assert (changed["user"]["id"], changed["blocked"]) == (str(bob.uuid), False)
     await b.send(frame(3))
     assert (await b.expect("message.ack", timeout=10))["status"] == "accepted"
     assert (await a.expect("message.new", timeout=10))["message"]["content"] == "hello 3"

@@ -56,6 +56,7 @@ export function onFrame(frame) {
       return;
     case "contact.removed":
     case "contact.updated": // a remark changed on another device
+    case "block.changed": // blocked or unblocked on another device (the notifications follow it)
       loadContacts().catch(() => {});
       return;
     default:

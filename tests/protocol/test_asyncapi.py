@@ -64,6 +64,7 @@ SERVER_FRAME_TYPES = {
     "contact.added",
     "contact.removed",
     "contact.updated",
+    "block.changed",
     "group.updated",
     "group.member_added",
     "group.member_removed",

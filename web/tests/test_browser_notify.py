@@ -1,6 +1,7 @@
 """A hidden tab's desktop notifications, by the rules push follows: a
 mention from someone I block (in a muted group) neither notifies nor counts
-(as the server counts `unread_mentions`), and a recalled message's
+(as the server counts `unread_mentions`), from the moment the block is made
+on any device, and a recalled message's
 notification goes, with or without a service worker."""
 
 from __future__ import annotations
@@ -124,6 +125,52 @@ def test_a_blocked_persons_mention_in_a_muted_group_neither_notifies_nor_counts(
     assert (shown["title"], shown["body"]) == ("Team", "Ann: [Mentioned you] @Ben over to you")
     assert counts(page, conv) == [3, 1] == server_counts(page, conv)
     assert page.title() == "(1) Chats · WebsocketChat"
+    tab.assert_clean()
+
+
+def test_a_block_made_on_another_device_takes_effect_here_without_a_reload(people, user_factory):
+    from contacts.services import do_block, do_connect, do_unblock
+    from conversations.models import Member
+    from groups.services import do_create_group
+
+    ann = user_factory("ann_bd", nickname="Ann")
+    ben = user_factory("ben_bd", nickname="Ben")
+    cat = user_factory("cat_bd", nickname="Cat")
+    for a, b in [(ann, ben), (ann, cat), (ben, cat)]:
+        do_connect(user=a, other=b)
+    group = do_create_group(owner=ann, name="Team", members=[str(ben.uuid), str(cat.uuid)])
+    conv = str(group.conversation.uuid)
+    Member.objects.filter(conversation=group.conversation, user=ben).update(muted=True)
+
+    tab = signed_in(people, "ben_bd")
+    controlled(tab)
+    page = tab.page
+    wait_js(page, f"window.wsc.state.contacts.has('{cat.uuid}') && window.wsc.state.conversations.has('{conv}')")
+    page.wait_for_load_state("networkidle")
+    page.evaluate(HIDE)
+
+    # Ben blocks Cat on his phone (the service, as the phone's request runs
+    # it): this tab hears of it and shows it, without being reloaded ...
+    do_block(user=ben, target_id=str(cat.uuid))
+    wait_js(page, f"window.wsc.state.contacts.get('{cat.uuid}').blocked === true")
+    # ... and Cat's mention in the muted group neither notifies nor counts.
+    send_as(cat, conv, "@Ben look at this", mentions=[str(ben.uuid)])
+    wait_js(page, f"window.wsc.state.conversations.get('{conv}').unread === 1")
+    page.wait_for_timeout(500)
+    assert notifications(page, f"chat-{conv}") == []
+    assert counts(page, conv) == [1, 0] == server_counts(page, conv)
+
+    # Unblocked on the phone: Cat's next mention notifies here again.
+    do_unblock(user=ben, target_id=str(cat.uuid))
+    wait_js(page, f"window.wsc.state.contacts.get('{cat.uuid}').blocked === false")
+    send_as(cat, conv, "@Ben and now?", mentions=[str(ben.uuid)])
+    wait_js(page, f"{READY}.then((r) => r.getNotifications({{tag: 'chat-{conv}'}})).then((l) => l.length === 1)")
+    [shown] = notifications(page, f"chat-{conv}")
+    assert (shown["title"], shown["body"]) == ("Team", "Cat: [Mentioned you] @Ben and now?")
+    # The counts are the server's (which counts the mention made during the
+    # block again, once it is lifted), the same as after a reload.
+    wait_js(page, f"window.wsc.state.conversations.get('{conv}').unread_mentions === 2")
+    assert counts(page, conv) == [2, 2] == server_counts(page, conv)
     tab.assert_clean()
 
 

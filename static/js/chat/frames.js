@@ -367,6 +367,15 @@ export function onFrame(frame) {
       state.refused.delete(frame.conversation);
       reloadConversations();
       return;
+    case "block.changed":
+      // Made on another device: the direct chat with them is tried afresh
+      // (the server says whether it is refused), and the counts of mentions
+      // are the server's again (a blocked person's do not count).
+      for (const conv of state.conversations.values()) {
+        if (conv.kind === "direct" && conv.peer && conv.peer.id === frame.user.id) state.refused.delete(conv.id);
+      }
+      reloadConversations();
+      return;
     case "group.updated":
     case "group.member_added":
     case "group.member_removed":
