@@ -39,7 +39,7 @@ from chatsite.errors import Busy, Invalid, NotFound, RateLimited, TooLarge
 from chatsite.errors import CallState as CallStateError
 from chatsite.events import deliver_envelopes_on_commit, notify_on_commit
 from contacts.models import Contact
-from contacts.selectors import check_may_talk
+from contacts.selectors import check_may_talk, display_name
 from conversations.members import ensure_direct_conversation
 from conversations.models import Conversation
 from conversations.services import post_call_message
@@ -258,6 +258,7 @@ def _transition(call: Call, **changes) -> None:
 @dataclass(frozen=True)
 class InviteDraft:
     callee: User
+    callee_name: str  # as the caller knows the callee: their remark, else the nickname
     media: str
     offer: dict
     conversation_id: int | None
@@ -277,8 +278,15 @@ def check_invite_call(*, caller: User, to: object, media: object, sdp: object) -
     if callee.pk == caller.pk:
         raise Invalid.field("to", gettext("You cannot call yourself."))
     check_may_talk(user_id=caller.pk, other_id=callee.pk)
-    contact = Contact.objects.filter(owner=caller, other=callee).only("id", "conversation_id").get()
-    return InviteDraft(callee=callee, media=media, offer=offer, conversation_id=contact.conversation_id)
+    contact = Contact.objects.filter(owner=caller, other=callee).only("id", "conversation_id", "remark").get()
+    contact.other = callee  # already loaded: display_name reads it without a query
+    return InviteDraft(
+        callee=callee,
+        callee_name=display_name(contact),
+        media=media,
+        offer=offer,
+        conversation_id=contact.conversation_id,
+    )
 
 
 def do_invite_call(*, caller: User, to: object, media: object, sdp: object, socket_id: str, ref: str | None) -> Call:
@@ -345,7 +353,7 @@ def do_invite_call(*, caller: User, to: object, media: object, sdp: object, sock
         logger.info("call %s busy: caller=%s callee=%s", call.uuid, caller.pk, callee.pk)
         if caller_busy:
             raise Busy(gettext("You are already in a call."))
-        raise Busy(gettext("%(name)s is already in a call.") % {"name": callee.nickname or callee.username})
+        raise Busy(gettext("%(name)s is already in a call.") % {"name": draft.callee_name})
     logger.info("call %s ringing: caller=%s callee=%s media=%s", call.uuid, caller.pk, callee.pk, call.media)
     return call
 

@@ -18,6 +18,7 @@ from calls import services
 from calls.models import Call, CallSlot
 from calls.tests.helpers import ANSWER, OFFER, call_messages, candidate
 from chatsite.errors import Busy, CallState, TooLarge
+from contacts.services import do_update_contact
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -143,6 +144,18 @@ def test_busy_when_either_side_is_in_a_call(alice, bob, dave):
     busy = list(Call.objects.filter(outcome="busy").order_by("id").values_list("caller_id", "callee_id", "state"))
     assert busy == [(dave.pk, bob.pk, "ended"), (bob.pk, dave.pk, "ended")]
     assert call_messages(dave, bob) == []
+
+
+def test_busy_names_the_callee_by_the_callers_remark(alice, bob, dave):
+    """The caller knows the callee by their own remark when they set one, as in their contact list."""
+    ring(alice, bob)
+    do_update_contact(user=dave, other_id=str(bob.uuid), remark="Bobby from work")
+    with pytest.raises(Busy, match="^Bobby from work is already in a call.$"):
+        ring(dave, bob)
+    # A remark is private to its owner: clearing it brings back the nickname.
+    do_update_contact(user=dave, other_id=str(bob.uuid), remark="")
+    with pytest.raises(Busy, match=f"^{bob.nickname} is already in a call.$"):
+        ring(dave, bob)
 
 
 def test_a_party_fails_only_after_the_lease_runs_out(alice, bob, carol, settings):
