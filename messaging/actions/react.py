@@ -181,8 +181,11 @@ coalescer = _Coalescer()
 def _tell_readers(message_pk: int, seqs: list[int]) -> None:
     """`message.reactions` with the list as it is now, rendered for each reader."""
     message = Message.objects.select_related("conversation").filter(pk=message_pk).first()
-    if message is None or message.recalled:
+    if message is None:
         return
+    # A message recalled since (inside the window, or before an on-commit
+    # announce ran) is still told, its list empty now: readers count `seqs`
+    # as held, and a seq never told is a gap they would have to sync.
     conversation_uuid = str(message.conversation.uuid)
     covered = sorted(set(seqs))
 

@@ -342,3 +342,24 @@ async def test_a_burst_of_reactions_reaches_members_in_a_few_frames_with_every_s
     assert sorted(s for frame in told for s in frame["seqs"]) == seqs
     assert [r["emoji"] for r in told[-1]["reactions"]] == list("😀😁😂🤣😃")
     await a.silent(timeout=0.6)
+
+
+async def test_a_recall_inside_the_window_still_tells_the_members_every_reaction_seq(
+    ws_connect, message_worker, alice, bob, direct, settings
+):
+    # A window long enough that the recall surely lands inside it.
+    settings.REACTIONS_COALESCE_MS = 1500
+    a, b = await ws_connect(alice), await ws_connect(bob)
+    message = await send_text(a, direct, "oops")
+    seqs = []
+    for n, emoji in enumerate("😀😁"):
+        await b.send({"type": "message.react", "message": message["id"], "emoji": emoji, "op": "add", "ref": f"x{n}"})
+        seqs.append((await answer(b, f"x{n}"))["seq"])
+    assert (await frame_of(a, "message.reactions", message["id"]))["seqs"] == seqs[:1]
+    # The second change waits for the window's end; the message is recalled before it.
+    await a.send({"type": "message.recall", "message": message["id"]})
+    await frame_of(a, "message.recalled", message["id"])
+    # Its seq is still told (a client counts it held, else it sees a gap), with the list as it is then.
+    told = await frame_of(a, "message.reactions", message["id"])
+    assert told["seqs"] == seqs[1:] and told["seq"] == seqs[1] and told["reactions"] == []
+    await a.silent(timeout=0.3)
