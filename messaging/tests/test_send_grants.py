@@ -116,9 +116,12 @@ async def test_a_change_between_two_people_ends_the_grant(ws_connect, message_wo
         await sync_to_async(do_delete_contact)(user=bob, other_id=str(alice.uuid))
     await _grants_dropped(alice)
     await a.send(_plain(direct, "after"))
-    error = await a.expect("error", timeout=10, skip=("presence", "contact.removed"))
+    # What the change itself tells Alice's devices is passed over: her own
+    # block (block.changed), the removal (contact.removed).
+    told = ("presence", "contact.removed", "block.changed")
+    error = await a.expect("error", timeout=10, skip=told)
     assert error["code"] == ("not_contact" if change == "bob removes alice" else "blocked")
-    await a.silent(0.5, skip=("presence", "contact.removed"))
+    await a.silent(0.5, skip=told)
     texts = await sync_to_async(lambda: list(Message.objects.values_list("text", flat=True)))()
     assert texts == ["before"]
 
