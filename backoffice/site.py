@@ -15,6 +15,9 @@ chatsite/urls.py serves) is `BackofficeAdminSite`:
   disabling the account, "sign out everywhere") ends the admin session at
   the next request (accounts.middleware.LoginSessionMiddleware).
 - logging out revokes that LoginSession.
+- "Change password" goes through accounts' `do_change_password`
+  (backoffice/admin_password.py): the app's password rules and errors, and
+  the administrator's other sessions end.
 """
 
 from __future__ import annotations
@@ -76,6 +79,17 @@ class BackofficeAdminSite(admin.AdminSite):
             extra_context=context,
             authentication_form=AdminLoginForm,
             template_name=self.login_template or "admin/login.html",
+        )(request)
+
+    def password_change(self, request: HttpRequest, extra_context=None):
+        # Loaded as an AppConfig: models (and the services on them) come later.
+        from backoffice.admin_password import AdminPasswordChangeView
+
+        request.current_app = self.name
+        return AdminPasswordChangeView.as_view(
+            success_url=reverse("admin:password_change_done", current_app=self.name),
+            extra_context={**self.each_context(request), **(extra_context or {})},
+            template_name=self.password_change_template or "registration/password_change_form.html",
         )(request)
 
     def logout(self, request: HttpRequest, extra_context=None):

@@ -13,7 +13,7 @@ from backoffice import services
 from backoffice.models import AuditEntry
 from calls.models import Call
 from chatsite.testing import count_queries
-from conftest import PASSWORD
+from conftest import PASSWORD, login_tokens
 from contacts.services import do_send_contact_request
 from files.models import File
 from groups.models import Group
@@ -132,7 +132,69 @@ def test_logging_out_revokes_the_login_session(root_page, admin_user):
     assert root_page.get("/admin/").status_code == 302
 
 
+# --------------------------------------------------------------------------- changing the password
+
+NEW_PASSWORD = "a-new-admin-password"
+
+
+def change_password(page: PageClient, old: str = PASSWORD, new: str = NEW_PASSWORD, repeat: str | None = None):
+    return page.post(
+        "/admin/password_change/",
+        {"old_password": old, "new_password1": new, "new_password2": new if repeat is None else repeat},
+    )
+
+
+def test_the_admin_password_change_refuses_what_the_app_refuses(settings, root_page, admin_user):
+    for new, said in [
+        ("1", "At least 8 characters."),
+        ("12345678901", "Must not be all digits."),
+        ("Root_Admin", "Must not be the username."),
+    ]:
+        response = change_password(root_page, new=new)
+        assert response.status_code == 200, new
+        assert response.context["form"].errors == {"new_password1": [said]}
+    form = root_page.get("/admin/password_change/")
+    assert b"Repeat the new password" in form.content
+    assert b"At least 8 characters, not all digits, not your username." in form.content
+    response = change_password(root_page, repeat="a-new-admin-passwort")
+    assert response.context["form"].errors == {"new_password2": ["The two passwords differ."]}
+    response = change_password(root_page, old="not-my-password")
+    assert response.context["form"].errors == {"old_password": ["The current password is wrong."]}
+    # A wrong current password counts against the login limit, as in the app.
+    settings.LIMIT_LOGIN_FAILURES_PER_ACCOUNT = 2
+    change_password(root_page, old="not-my-password")
+    response = change_password(root_page)
+    assert response.context["form"].errors == {"old_password": ["Too many failed attempts; wait a while."]}
+    admin_user.refresh_from_db()
+    assert admin_user.check_password(PASSWORD)
+    assert not LoginSession.objects.filter(user=admin_user, revoked_at__isnull=False).exists()
+
+
+def test_changing_the_admin_password_ends_the_other_sessions_and_keeps_this_one(root_page, admin_user):
+    other_page, _ = log_in("root_admin")
+    login_tokens(admin_user)  # the app, signed in elsewhere
+    this_session = root_page.session[SESSION_KEY]
+    response = change_password(root_page)
+    assert response.status_code == 302
+    assert response["Location"] == "/admin/password_change/done/"
+    assert root_page.get("/admin/").status_code == 200
+    assert other_page.get("/admin/")["Location"] == "/admin/login/?next=/admin/"
+    sessions = LoginSession.objects.filter(user=admin_user)
+    assert sessions.count() == 3
+    assert {str(s.uuid) for s in sessions if s.revoked_at is None} == {this_session}
+    assert {s.revoked_reason for s in sessions if s.revoked_at is not None} == {"password_changed"}
+    admin_user.refresh_from_db()
+    assert admin_user.check_password(NEW_PASSWORD)
+    assert log_in("root_admin", NEW_PASSWORD)[1].status_code == 302
+
+
 # --------------------------------------------------------------------------- pages
+
+
+def test_the_sidebar_says_deliveries(root_page):
+    content = root_page.get("/admin/").content
+    assert b"Deliveries" in content
+    assert b"Deliverys" not in content
 
 
 @pytest.fixture
