@@ -98,6 +98,7 @@ class Delivery(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["state", "next_at"])]
+        verbose_name_plural = "deliveries"
 
     def __str__(self) -> str:
         return f"delivery {self.key}"
