@@ -11,7 +11,7 @@ import { api, apiAll } from "./api.js";
 import { avatar, botBadge, clear, displayName, field, formatDateTime, h, svgIcon, t, tf } from "./dom.js";
 import { conversationTitle, nameOf, on, rememberUser, sortedConversations, state } from "./state.js";
 import { mainHeader } from "./panes.js";
-import { appLink, confirmDialog, emptyState, errorText, navigate, toast } from "./ui.js";
+import { appLink, clearErrors, confirmDialog, emptyState, errorText, formProblem, navigate, showErrors, toast } from "./ui.js";
 import { forgetCommands, loadConversations, openConversationWith } from "./chats.js";
 import { addBot, botDetails, loadContacts } from "./contacts.js";
 
@@ -20,49 +20,6 @@ export function renderBots(main, item) {
 }
 
 // ------------------------------------------------------------------ forms and secrets
-
-// Where a form says what went wrong that belongs to no field.
-function formProblem() {
-  return h("p.alert.form-problem", { role: "alert", hidden: true });
-}
-
-function clearErrors(inputs, problem) {
-  for (const input of Object.values(inputs)) {
-    input.removeAttribute("aria-invalid");
-    const list = document.getElementById(`${input.id}-errors`);
-    if (list) list.remove();
-    const described = (input.getAttribute("aria-describedby") || "").split(" ").filter((id) => id && id !== `${input.id}-errors`);
-    if (described.length) input.setAttribute("aria-describedby", described.join(" "));
-    else input.removeAttribute("aria-describedby");
-  }
-  problem.hidden = true;
-  problem.textContent = "";
-}
-
-// A refusal: each field's messages under its input (`inputs`: the API's
-// field name -> input), anything else in `problem`; the first field named
-// takes the focus.
-function showErrors(err, inputs, problem) {
-  clearErrors(inputs, problem);
-  const fields = err.code === "invalid" && err.fields ? { ...err.fields } : {};
-  let first = null;
-  for (const [name, input] of Object.entries(inputs)) {
-    const messages = fields[name];
-    if (!messages) continue;
-    delete fields[name];
-    const list = h("ul.field-errors", { id: `${input.id}-errors` }, [].concat(messages).map((m) => h("li", m)));
-    input.setAttribute("aria-invalid", "true");
-    input.setAttribute("aria-describedby", [input.getAttribute("aria-describedby"), list.id].filter(Boolean).join(" "));
-    (input.closest(".field") || input.parentNode).append(list);
-    first = first || input;
-  }
-  const rest = Object.values(fields).flat();
-  let text = rest.join(" ");
-  if (!first && !text) text = err.code === "conflict" && err.message ? err.message : errorText(err);
-  problem.textContent = text;
-  problem.hidden = !text;
-  if (first) first.focus();
-}
 
 // A checkbox with its label after it (and a hint under both).
 function checkField(labelText, input, hint) {

@@ -3,10 +3,10 @@
 // and installing the app.
 
 import { api } from "./api.js";
-import { avatar, clear, displayName, field, formatDateTime, h, svgIcon, t } from "./dom.js";
+import { avatar, clear, displayName, field, formatDateTime, h, svgIcon, t, tf } from "./dom.js";
 import { emit, on, rememberUser, state } from "./state.js";
 import { actionRow, listPane, mainHeader } from "./panes.js";
-import { emptyState, errorText, pictureUpload, setSwitch, switchButton, toast } from "./ui.js";
+import { clearErrors, emptyState, errorText, formProblem, pictureUpload, setSwitch, showErrors, switchButton, toast } from "./ui.js";
 import { canInstall, install } from "./pwa.js";
 import { forgetDevice } from "./notify.js";
 import { renderNotifications } from "./notifications.js";
@@ -197,38 +197,62 @@ export function renderMain(main, item) {
   if (item === "notifications") return renderNotifications(main);
   if (item === "bots" || (item && item.startsWith("bots/"))) return renderBots(main, item);
   const me = state.me;
+  // The limits are the server's (accounts.models NICKNAME_MAX, SIGNATURE_MAX).
+  // A signature is one line: an input, so Enter saves the form.
   const nickname = h("input", { value: me.nickname || "", maxLength: 64, autocomplete: "nickname" });
-  const signature = h("textarea", { maxLength: 200, rows: 2 });
-  signature.value = me.signature || "";
-  const profileForm = h("form.form.card", h("h2", t("Profile")), field(t("Nickname"), nickname).field, field(t("Signature"), signature).field, h("button.btn.btn-primary", { type: "submit" }, t("Save")));
+  const signature = h("input", { value: me.signature || "", maxLength: 200, autocomplete: "off" });
+  const profileInputs = { nickname, signature };
+  const profileProblem = formProblem();
+  const profileForm = h(
+    "form.form.card",
+    h("h2", t("Profile")),
+    field(t("Nickname"), nickname).field,
+    field(t("Signature"), signature).field,
+    profileProblem,
+    h("button.btn.btn-primary", { type: "submit" }, t("Save")),
+  );
   profileForm.addEventListener("submit", async (event) => {
     event.preventDefault();
+    clearErrors(profileInputs, profileProblem);
     try {
       setMe(await api("PATCH", "me", { nickname: nickname.value, signature: signature.value }));
       toast(t("Saved."));
     } catch (err) {
-      toast(errorText(err), { kind: "error" });
+      showErrors(err, profileInputs, profileProblem);
     }
   });
   const oldPw = h("input", { type: "password", autocomplete: "current-password", required: true });
   const newPw = h("input", { type: "password", autocomplete: "new-password", required: true, minLength: 8 });
+  const newPw2 = h("input", { type: "password", autocomplete: "new-password", required: true });
+  // By the API's field names; new_password2 is this form's own.
+  const pwInputs = { old_password: oldPw, new_password: newPw, new_password2: newPw2 };
+  const pwProblem = formProblem();
   const pwForm = h(
     "form.form.card",
     h("h2", t("Password")),
     h("input.sr-only", { type: "text", autocomplete: "username", value: me.username, tabindex: "-1", "aria-hidden": "true", readOnly: true }),
     field(t("Current password"), oldPw).field,
     field(t("New password"), newPw, t("At least 8 characters, not all digits, not your username.")).field,
+    field(t("Repeat the new password"), newPw2).field,
+    pwProblem,
     h("button.btn", { type: "submit" }, t("Change password")),
   );
   pwForm.addEventListener("submit", async (event) => {
     event.preventDefault();
+    clearErrors(pwInputs, pwProblem);
+    if (newPw.value !== newPw2.value) {
+      showErrors({ code: "invalid", fields: { new_password2: [t("The two passwords differ.")] } }, pwInputs, pwProblem);
+      return;
+    }
     try {
       await api("POST", "me/password", { old_password: oldPw.value, new_password: newPw.value });
-      oldPw.value = newPw.value = "";
+      oldPw.value = newPw.value = newPw2.value = "";
       toast(t("Password changed. Your other sessions were signed out."));
       drawSessions();
     } catch (err) {
-      toast(errorText(err), { kind: "error" });
+      // A wrong current password is that field's error (the server's sentence).
+      const shown = err.code === "invalid_credentials" ? { code: "invalid", fields: { old_password: [errorText(err)] } } : err;
+      showErrors(shown, pwInputs, pwProblem);
     }
   });
   const sessions = h("ul.request-list", { "aria-label": t("Where you are signed in") });
@@ -247,6 +271,8 @@ export function renderMain(main, item) {
                   "button.btn.btn-small",
                   {
                     type: "button",
+                    // Not just "Sign out", the name of the main Sign out: which device.
+                    "aria-label": tf("Sign out %(device)s", { device: deviceName(s) }),
                     onclick: async () => {
                       try {
                         await api("DELETE", `me/sessions/${s.id}`);

@@ -78,7 +78,9 @@ export function pictureUpload({ id, label = t("Change picture"), save, saved }) 
   return [h("label.btn.btn-small", { for: id }, label), input, progress];
 }
 
-const GENERIC_CODES = new Set(["forbidden", "conflict", "not_found", "too_large"]);
+// invalid_credentials too: the server says which ("The current password is
+// wrong.", "Wrong or expired code."), where one sentence here fitted none.
+const GENERIC_CODES = new Set(["forbidden", "conflict", "not_found", "too_large", "invalid_credentials"]);
 
 export function errorText(err) {
   const byCode = {
@@ -107,6 +109,51 @@ export function errorText(err) {
   // person's language as the page is.
   if (err && err.message && GENERIC_CODES.has(err.code)) return err.message;
   return (err && byCode[err.code]) || (err && err.message) || t("Something went wrong.");
+}
+
+// ---------------------------------------------------------------- a form's errors
+
+// Where a form says what went wrong that belongs to no field.
+export function formProblem() {
+  return h("p.alert.form-problem", { role: "alert", hidden: true });
+}
+
+export function clearErrors(inputs, problem) {
+  for (const input of Object.values(inputs)) {
+    input.removeAttribute("aria-invalid");
+    const list = document.getElementById(`${input.id}-errors`);
+    if (list) list.remove();
+    const described = (input.getAttribute("aria-describedby") || "").split(" ").filter((id) => id && id !== `${input.id}-errors`);
+    if (described.length) input.setAttribute("aria-describedby", described.join(" "));
+    else input.removeAttribute("aria-describedby");
+  }
+  problem.hidden = true;
+  problem.textContent = "";
+}
+
+// A refusal: each field's messages under its input (`inputs`: the API's
+// field name -> input), anything else in `problem`; the first field named
+// takes the focus.
+export function showErrors(err, inputs, problem) {
+  clearErrors(inputs, problem);
+  const fields = err.code === "invalid" && err.fields ? { ...err.fields } : {};
+  let first = null;
+  for (const [name, input] of Object.entries(inputs)) {
+    const messages = fields[name];
+    if (!messages) continue;
+    delete fields[name];
+    const list = h("ul.field-errors", { id: `${input.id}-errors` }, [].concat(messages).map((m) => h("li", m)));
+    input.setAttribute("aria-invalid", "true");
+    input.setAttribute("aria-describedby", [input.getAttribute("aria-describedby"), list.id].filter(Boolean).join(" "));
+    (input.closest(".field") || input.parentNode).append(list);
+    first = first || input;
+  }
+  const rest = Object.values(fields).flat();
+  let text = rest.join(" ");
+  if (!first && !text) text = err.code === "conflict" && err.message ? err.message : errorText(err);
+  problem.textContent = text;
+  problem.hidden = !text;
+  if (first) first.focus();
 }
 
 export function confirmDialog(message, { ok = t("OK"), danger = false } = {}) {

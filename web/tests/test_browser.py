@@ -720,11 +720,12 @@ def test_profile_avatar_nickname_password_and_sign_out(people, user_factory, liv
     page.get_by_role("button", name="Back").click()
     expect(page.locator(".list-pane h2")).to_have_text("Patricia 🌸")
     page.get_by_role("link", name="Profile, password and devices").click()
-    # A wrong current password is refused; the right one works.
+    # A wrong current password is refused (under its field); the right one works.
     page.get_by_label("Current password").fill("not-my-password")
-    page.get_by_label("New password").fill("a-brand-new-password")
+    page.get_by_label("New password", exact=True).fill("a-brand-new-password")
+    page.get_by_label("Repeat the new password").fill("a-brand-new-password")
     page.get_by_role("button", name="Change password").click()
-    expect(page.locator(".toast-error")).to_have_text("Wrong password or code.")
+    expect(page.locator(".field-errors")).to_have_text("The current password is wrong.")
     # (the browser logs that refused request as a failed load: expected here)
     pat.problems = [p for p in pat.problems if "status of 401" not in p]
     page.get_by_label("Current password").fill(PASSWORD)
