@@ -11,7 +11,7 @@ Every action is one transaction that
    superusers out;
 3. makes the change through the services that own it (accounts' session
    revocation, contacts' and groups' services, groups'
-   `do_admin_set_group_status`), so events and their recipients are the same
+   `do_admin_set_group_status`, calls' ending of a live call), so events and their recipients are the same
    as when users act themselves;
 4. appends one `AuditEntry` (who, what, target, when, reason, how), in the
    same transaction: a change that rolls back leaves no entry, and no change
@@ -48,6 +48,7 @@ from accounts.models import User, UserStatus
 from backoffice.models import REASON_MAX, AuditAction, AuditEntry, AuditTargetType, AuditVia
 from bots.models import Bot
 from bots.services import do_delete_bot
+from calls.services import REASON_ACCOUNT_DELETED, REASON_ACCOUNT_DISABLED, do_end_calls_of_user
 from chatsite.errors import Conflict, Forbidden, NotFound
 from chatsite.events import close_sockets_on_commit
 from chatsite.text import clean_text
@@ -165,7 +166,9 @@ def do_disable_user(*, actor: User, user_id: object, reason: object = "", via: s
     """Disable an account: every login session of the user is revoked and
     every socket of theirs, on every node, closes with 4403 when this commits;
     from then on login and tokens answer 403 `account_disabled` until an
-    administrator enables the account again. Audited as `user.disable`."""
+    administrator enables the account again. A live call of theirs ends at
+    once (`failed`, reason `account_disabled`: the other party is told).
+    Audited as `user.disable`."""
     require_admin(actor)
     text = clean_reason(reason)
     target = _lock_user(user_id)
@@ -176,6 +179,7 @@ def do_disable_user(*, actor: User, user_id: object, reason: object = "", via: s
     target.status = UserStatus.DISABLED
     target.save(update_fields=["status", "updated_at"])
     revoked = do_revoke_user_sessions(user=target, reason="disabled", close_code=CLOSE_DISABLED)
+    do_end_calls_of_user(user=target, reason=REASON_ACCOUNT_DISABLED)
     # Their bots stop with them (their keys refuse while the owner is
     # disabled, and work again when the owner is enabled).
     bots = list(User.objects.filter(bot_owner=target, is_bot=True).values_list("pk", flat=True))
@@ -272,6 +276,7 @@ def do_delete_user(*, actor: User, user_id: object, reason: object = "", via: st
       nickname, signature and avatar wiped, the password made unusable, the
       administrator flags cleared, status `deleted`.
     - Every login session is revoked; every socket closes with 4403.
+    - A live call of theirs ends (`failed`, reason `account_deleted`).
     - Contacts: the relation is removed on both sides through contacts'
       `do_delete_contact`, so each former contact gets `contact.removed`
       (the user shows as "Deleted user"); blocks either way are removed;
@@ -311,6 +316,8 @@ def do_delete_user(*, actor: User, user_id: object, reason: object = "", via: st
     # First the account itself, so every event below shows "Deleted user".
     anonymise(user=target)
     revoked = do_revoke_user_sessions(user=target, reason="deleted", close_code=CLOSE_DISABLED)
+    # Before the contacts go (which would end it as the user's own doing).
+    do_end_calls_of_user(user=target, reason=REASON_ACCOUNT_DELETED)
     unwound = do_unwind_account(user=target)
     # A person's bots go with them.
     bots = list(Bot.objects.filter(user__bot_owner=target).exclude(user__status=UserStatus.DELETED))

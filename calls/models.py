@@ -68,8 +68,23 @@ class Call(models.Model):
     # yet accepted, or the socket closed: the party's next signal rebinds it).
     caller_socket = models.CharField(max_length=64, blank=True, default="")
     callee_socket = models.CharField(max_length=64, blank=True, default="")
+    # Each endpoint's lease: when its socket was last known open (set when it
+    # is bound, renewed by the server process holding it on every sweep, and
+    # kept as the moment it went when the socket closes). An endpoint whose
+    # lease is older than the reconnect grace ends the call `failed`, whatever
+    # other sockets the party has open (docs/calls.md "Timers").
+    caller_seen_at = models.DateTimeField(null=True, blank=True)
+    callee_seen_at = models.DateTimeField(null=True, blank=True)
+    # The login session of each endpoint's socket: a new socket of that session
+    # (the same device reconnecting) takes a released endpoint over by itself.
+    caller_session = models.CharField(max_length=64, blank=True, default="")
+    callee_session = models.CharField(max_length=64, blank=True, default="")
     offer = models.JSONField(null=True, blank=True)
     held_candidates = models.JSONField(default=list, blank=True)
+    # `reason` of the `call.ended` frame (the callee's for a rejection, the
+    # server's when an account was disabled or deleted), kept so a repeat of
+    # the frame carries it too.
+    end_reason = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         indexes = [

@@ -6,7 +6,8 @@
        ├──cancel──► ended cancelled      (the caller)
        ├──no answer by ring_deadline ──► ended missed
        └──the caller without a socket for the grace ──► ended failed
-    (busy: the attempt is stored directly as ended busy)
+    (busy: the attempt is stored directly as ended busy; a party's account
+    disabled or deleted, or the two no longer contacts: ended at once)
 
 Every call frame handler and the sweeper go through these functions. Each
 transition runs in one transaction holding the call's row lock and is written
@@ -31,11 +32,11 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from accounts.models import User
+from accounts.models import User, UserStatus
 from accounts.serializers import user_to_wire
 from calls.models import LIVE_STATES, Call, CallMedia, CallOutcome, CallSlot, CallState, SlotRole
 from chatsite import kv, realtime, wire
-from chatsite.errors import Busy, Invalid, NotFound, RateLimited, TooLarge
+from chatsite.errors import Busy, Forbidden, Invalid, NotFound, RateLimited, TooLarge
 from chatsite.errors import CallState as CallStateError
 from chatsite.events import deliver_envelopes_on_commit, notify_on_commit
 from contacts.models import Contact
@@ -49,6 +50,10 @@ logger = logging.getLogger(__name__)
 # Caller candidates held before the answer, at most (a browser gathers a few dozen).
 MAX_HELD_CANDIDATES = 100
 REASON_MAX = 64
+# `reason` of the `call.ended` the server sends when it ends a call because an
+# administrator disabled or deleted a party's account.
+REASON_ACCOUNT_DISABLED = "account_disabled"
+REASON_ACCOUNT_DELETED = "account_deleted"
 CANDIDATE_FIELDS = frozenset({"candidate", "sdpMid", "sdpMLineIndex", "usernameFragment"})
 
 Envelopes = list[tuple[list[int], bytes]]
@@ -157,7 +162,9 @@ def _parse_call_id(value: object):
 # --------------------------------------------------------------------------- frames
 
 
-def ended_frame(call: Call, *, by_uuid: str | None, reason: str | None = None) -> dict:
+def ended_frame(call: Call, *, by_uuid: str | None) -> dict:
+    """`call.ended` for an ended call, with the `reason` it ended with, if any
+    (the same frame whether sent at the end or repeated to a new socket)."""
     frame = {
         "type": "call.ended",
         "call_id": str(call.uuid),
@@ -165,8 +172,8 @@ def ended_frame(call: Call, *, by_uuid: str | None, reason: str | None = None) -
         "outcome": call.outcome,
         "duration_s": call.duration_s,
     }
-    if reason is not None:
-        frame["reason"] = reason
+    if call.end_reason:
+        frame["reason"] = call.end_reason
     return frame
 
 
@@ -266,7 +273,8 @@ class InviteDraft:
 
 def check_invite_call(*, caller: User, to: object, media: object, sdp: object) -> InviteDraft:
     """Validate and authorise a call from `caller`; writes nothing. The callee
-    must be an active contact and neither may block the other."""
+    must be an active contact and neither may block the other; bots take no
+    part in calls (nobody answers: `forbidden`)."""
     media = _clean_media(media)
     offer = clean_sdp(sdp, kind="offer")
     callee_uuid = wire.parse_uuid(to.lower() if isinstance(to, str) else to)
@@ -277,6 +285,8 @@ def check_invite_call(*, caller: User, to: object, media: object, sdp: object) -
         raise NotFound(gettext("No such user."))
     if callee.pk == caller.pk:
         raise Invalid.field("to", gettext("You cannot call yourself."))
+    if caller.is_bot or callee.is_bot:
+        raise Forbidden(gettext("Bots cannot take part in calls."))
     check_may_talk(user_id=caller.pk, other_id=callee.pk)
     contact = Contact.objects.filter(owner=caller, other=callee).only("id", "conversation_id", "remark").get()
     contact.other = callee  # already loaded: display_name reads it without a query
@@ -289,8 +299,18 @@ def check_invite_call(*, caller: User, to: object, media: object, sdp: object) -
     )
 
 
-def do_invite_call(*, caller: User, to: object, media: object, sdp: object, socket_id: str, ref: str | None) -> Call:
-    """Start a call from the socket `socket_id` (the caller's media endpoint).
+def do_invite_call(
+    *,
+    caller: User,
+    to: object,
+    media: object,
+    sdp: object,
+    socket_id: str,
+    ref: str | None,
+    session_id: str | None = None,
+) -> Call:
+    """Start a call from the socket `socket_id` (the caller's media endpoint,
+    of the login session `session_id`).
 
     The two CallSlot rows are inserted in the transaction that creates the
     call; the unique user column makes the database refuse them when either
@@ -311,6 +331,8 @@ def do_invite_call(*, caller: User, to: object, media: object, sdp: object, sock
             started_at=now,
             ring_deadline=now + dt.timedelta(seconds=settings.CALL_RING_TIMEOUT_S),
             caller_socket=socket_id,
+            caller_session=session_id or "",
+            caller_seen_at=now,
             offer=draft.offer,
         )
         slots = [
@@ -333,6 +355,7 @@ def do_invite_call(*, caller: User, to: object, media: object, sdp: object, sock
                 ended_at=now,
                 ring_deadline=None,
                 caller_socket="",
+                caller_session="",
                 offer=None,
             )
             deliver_envelopes_on_commit(
@@ -361,16 +384,25 @@ def do_invite_call(*, caller: User, to: object, media: object, sdp: object, sock
 # --------------------------------------------------------------------------- accept and signals
 
 
-def do_accept_call(*, user: User, call_id: object, sdp: object, socket_id: str, ref: str | None) -> Call:
+def do_accept_call(
+    *, user: User, call_id: object, sdp: object, socket_id: str, ref: str | None, session_id: str | None = None
+) -> Call:
     """The callee answers from `socket_id`, which becomes the callee's media
     endpoint. The first accept wins (row lock + conditional update); a later
-    one gets `call_state`. The caller's inviting socket gets `call.accepted`
+    one gets `call_state`. The two must still be able to talk (`not_contact`,
+    `blocked`: a removal or a block ends the call, this closes any gap) and
+    the caller's account must be active (`not_found`, as for an invite to an
+    inactive user). The caller's inviting socket gets `call.accepted`
     with the answer and the caller's other sockets without it; the accepting
     socket gets `call.accepted` (with `ref`) and then the caller's held
     candidates; the callee's other sockets get `call.answered_elsewhere`."""
     answer = clean_sdp(sdp, kind="answer")
     with transaction.atomic():
         call = _locked_for("accept", user=user, call_id=call_id)
+        caller_uuid, caller_status = User.objects.filter(pk=call.caller_id).values_list("uuid", "status").get()
+        if caller_status != UserStatus.ACTIVE:
+            raise NotFound(gettext("No such user."))
+        check_may_talk(user_id=user.pk, other_id=call.caller_id)
         held = list(call.held_candidates or [])
         now = timezone.now()
         _transition(
@@ -378,6 +410,8 @@ def do_accept_call(*, user: User, call_id: object, sdp: object, socket_id: str, 
             state=CallState.ACTIVE,
             answered_at=now,
             callee_socket=socket_id,
+            callee_session=session_id or "",
+            callee_seen_at=now,
             ring_deadline=None,
             offer=None,
             held_candidates=[],
@@ -400,10 +434,9 @@ def do_accept_call(*, user: User, call_id: object, sdp: object, socket_id: str, 
             ),
         ]
         if held:
-            caller_uuid = str(User.objects.filter(pk=call.caller_id).values_list("uuid", flat=True).get())
             envelopes += [
                 _to_socket(
-                    user.pk, socket_id, {"type": "call.ice", "call_id": cid, "from": caller_uuid, "candidate": c}
+                    user.pk, socket_id, {"type": "call.ice", "call_id": cid, "from": str(caller_uuid), "candidate": c}
                 )
                 for c in held
             ]
@@ -412,25 +445,32 @@ def do_accept_call(*, user: User, call_id: object, sdp: object, socket_id: str, 
     return call
 
 
-def do_relay_candidate(*, user: User, call_id: object, candidate: object, socket_id: str) -> Call:
+def do_relay_candidate(
+    *, user: User, call_id: object, candidate: object, socket_id: str, session_id: str | None = None
+) -> Call:
     """Relay an ICE candidate from the sender's media endpoint to the other
     party's, and nowhere else. Before the answer only the caller sends them,
     and they are held for the socket that accepts. A sender whose endpoint
-    socket has closed takes the endpoint over with this socket; while it is
-    open, another socket of the same user gets `call_state`."""
+    socket has closed, or whose server process stopped renewing it (a node
+    that died: `_endpoint_is_quiet`), takes the endpoint over with this
+    socket; while it is open, another socket of the same user gets `call_state`."""
     cand = clean_candidate(candidate)
     with transaction.atomic():
         call = _locked_call(user=user, call_id=call_id)
         is_caller = user.pk == call.caller_id
-        own_field = "caller_socket" if is_caller else "callee_socket"
+        role = "caller" if is_caller else "callee"
+        own_field = f"{role}_socket"
         own_socket = getattr(call, own_field)
         if call.state == CallState.ENDED:
             raise CallStateError("This call has ended.")
         if call.state == CallState.RINGING and not is_caller:
             raise CallStateError("Accept the call before sending candidates.")
-        if own_socket and own_socket != socket_id:
+        now = timezone.now()
+        if own_socket and own_socket != socket_id and not _endpoint_is_quiet(call, role, now=now):
             raise CallStateError("This call's media is on another of your devices.")
-        changes: dict = {} if own_socket else {own_field: socket_id}
+        changes: dict = {}
+        if own_socket != socket_id:
+            changes = {own_field: socket_id, f"{role}_session": session_id or "", f"{role}_seen_at": now}
         if call.state == CallState.RINGING:
             held = list(call.held_candidates or [])
             if len(held) >= MAX_HELD_CANDIDATES:
@@ -479,9 +519,12 @@ def _end_call(
         ended_at=now,
         duration_s=duration,
         ended_by=by,
+        end_reason=reason or "",
         ring_deadline=None,
         caller_socket="",
         callee_socket="",
+        caller_session="",
+        callee_session="",
         offer=None,
         held_candidates=[],
     )
@@ -501,7 +544,7 @@ def _end_call(
         outcome=outcome,
         duration_s=duration,
     )
-    frame = ended_frame(call, by_uuid=str(by.uuid) if by is not None else None, reason=reason)
+    frame = ended_frame(call, by_uuid=str(by.uuid) if by is not None else None)
     sender_id = by.pk if by is not None and socket_id else None
     deliver_envelopes_on_commit(
         [
@@ -547,8 +590,8 @@ def do_hangup_call(*, user: User, call_id: object, socket_id: str | None = None,
 
 def do_end_calls_between(*, user: User, other: User) -> list[Call]:
     """End any live call between the two users, as `user`'s doing (for a block
-    taking effect at once): a ringing call is cancelled (user called) or
-    rejected (user was called), an active one completed."""
+    or a removed contact taking effect at once): a ringing call is cancelled
+    (user called) or rejected (user was called), an active one completed."""
     ended = []
     with transaction.atomic():
         calls = Call.objects.select_for_update().filter(
@@ -560,6 +603,19 @@ def do_end_calls_between(*, user: User, other: User) -> list[Call]:
             else:
                 outcome = CallOutcome.CANCELLED if call.caller_id == user.pk else CallOutcome.REJECTED
             ended.append(_end_call(call, outcome=outcome, by=user, now=timezone.now()))
+    return ended
+
+
+def do_end_calls_of_user(*, user: User, reason: str) -> list[Call]:
+    """End the live call `user` is in, if any, as the server's doing: `failed`,
+    `by` null, with `reason` (an administrator disabled or deleted the account;
+    its sockets close at once, so the call could only fail after the grace).
+    Every socket of both parties gets `call.ended` with the reason."""
+    ended = []
+    with transaction.atomic():
+        ids = list(CallSlot.objects.filter(user=user).values_list("call_id", flat=True))
+        for call in Call.objects.select_for_update().filter(pk__in=ids, state__in=LIVE_STATES):
+            ended.append(_end_call(call, outcome=CallOutcome.FAILED, by=None, now=timezone.now(), reason=reason))
     return ended
 
 
@@ -584,6 +640,8 @@ def on_user_connected(*, user_id: int) -> dict | None:
     call = slot.call
     if slot.role == SlotRole.CALLEE and call.state == CallState.RINGING:
         caller = User.objects.select_related("avatar").get(pk=call.caller_id)
+        if caller.status != UserStatus.ACTIVE:
+            return None  # nobody to answer: accepting it would be refused
         return incoming_frame(call, caller=caller)
     return None
 
@@ -596,15 +654,19 @@ def ended_frame_if_ended(*, call_id: str) -> dict | None:
     return ended_frame(call, by_uuid=str(call.ended_by.uuid) if call.ended_by is not None else None)
 
 
-def release_endpoints(*, call_ids: Iterable[str], socket_id: str) -> None:
+def release_endpoints(*, call_ids: Iterable[str], socket_id: str, now: dt.datetime | None = None) -> None:
     """The socket closed: it no longer holds the media of these calls, so the
-    party's next signal from another socket takes the endpoint over."""
+    party's next signal from another socket (or a new socket of the same login
+    session, `renew_endpoints`) takes the endpoint over. Its lease keeps the
+    moment it went: unless the endpoint is taken over within the reconnect
+    grace, the call ends `failed`, even while the party has other sockets."""
     ids = list(call_ids)
     if not ids:
         return
+    now = now or timezone.now()
     live = Call.objects.filter(uuid__in=ids, state__in=LIVE_STATES)
-    live.filter(caller_socket=socket_id).update(caller_socket="")
-    live.filter(callee_socket=socket_id).update(callee_socket="")
+    live.filter(caller_socket=socket_id).update(caller_socket="", caller_seen_at=now)
+    live.filter(callee_socket=socket_id).update(callee_socket="", callee_seen_at=now)
 
 
 # --------------------------------------------------------------------------- timers
@@ -628,10 +690,95 @@ def _lease_cutoff(now: dt.datetime) -> dt.datetime:
     return now - dt.timedelta(seconds=settings.CALL_RECONNECT_GRACE_S + settings.CALL_SWEEP_INTERVAL_S)
 
 
+# An endpoint's lease older than this many sweep intervals was not renewed by
+# the process holding its socket on several rounds: the socket is gone (its
+# node died, or it closed) and another socket of the party may take it over.
+QUIET_SWEEPS = 5
+
+
+def _endpoint_is_quiet(call: Call, role: str, *, now: dt.datetime) -> bool:
+    """No open socket holds `role`'s endpoint: it was released, or its lease
+    lapsed for QUIET_SWEEPS intervals. A call from before endpoint leases
+    (no lease at all) counts as held."""
+    seen = getattr(call, f"{role}_seen_at")
+    if seen is None:
+        return False
+    if not getattr(call, f"{role}_socket"):
+        return True
+    return seen <= now - dt.timedelta(seconds=QUIET_SWEEPS * settings.CALL_SWEEP_INTERVAL_S)
+
+
+@dataclass(frozen=True)
+class LocalSocket:
+    """A socket this server process holds, as the sweeper sees it."""
+
+    user_id: int
+    socket_id: str
+    session_id: str | None
+    connected_at: dt.datetime
+
+
+def renew_endpoints(*, sockets: Iterable[LocalSocket], now: dt.datetime | None = None) -> list[tuple[str, str]]:
+    """Renew the lease of every call endpoint held by one of `sockets` (this
+    process's), and hand an endpoint no open socket holds (`_endpoint_is_quiet`)
+    to the newest of `sockets` that belongs to the same login session and
+    connected after the endpoint was last seen: the same device come back
+    (its socket reconnected, here or after its node died) keeps its call
+    without having to signal. Another device of the party, or a socket that
+    was already open, never gets it this way. Returns (socket id, call id) of
+    each endpoint handed over, for that socket to know it holds it.
+
+    Two queries when a local user is in a call (their slots, their calls),
+    plus one UPDATE per role with an endpoint here and one per hand-over."""
+    now = now or timezone.now()
+    mine: dict[int, list[LocalSocket]] = {}
+    for sock in sockets:
+        mine.setdefault(sock.user_id, []).append(sock)
+    call_ids = {call_id for user_id, call_id in CallSlot.objects.values_list("user_id", "call_id") if user_id in mine}
+    if not call_ids:
+        return []
+    calls = list(Call.objects.filter(pk__in=call_ids, state__in=LIVE_STATES))
+    here = {sock.socket_id for socks in mine.values() for sock in socks}
+    handed: list[tuple[str, str]] = []
+    for role in ("caller", "callee"):
+        held = {getattr(c, f"{role}_socket") for c in calls} & here
+        if held:
+            Call.objects.filter(pk__in=[c.pk for c in calls], **{f"{role}_socket__in": held}).update(
+                **{f"{role}_seen_at": now}
+            )
+        for call in calls:
+            if getattr(call, f"{role}_socket") in here or not _endpoint_is_quiet(call, role, now=now):
+                continue
+            session, seen = getattr(call, f"{role}_session"), getattr(call, f"{role}_seen_at")
+            same = [
+                s
+                for s in mine.get(getattr(call, f"{role}_id"), ())
+                if session and s.session_id == session and s.connected_at > seen
+            ]
+            if not same:
+                continue
+            newest = max(same, key=lambda s: s.connected_at)
+            # Only if nobody took it over or renewed it meanwhile.
+            still = Call.objects.filter(pk=call.pk, state__in=LIVE_STATES, **{f"{role}_seen_at__lte": seen})
+            if still.filter(**{f"{role}_socket": getattr(call, f"{role}_socket")}).update(
+                **{f"{role}_socket": newest.socket_id, f"{role}_seen_at": now}
+            ):
+                handed.append((newest.socket_id, str(call.uuid)))
+                logger.info("call %s: the %s's endpoint rebound to a reconnected socket", call.uuid, role)
+    return handed
+
+
 def _due_outcome(call: Call, *, now: dt.datetime) -> str | None:
     if call.state == CallState.RINGING and call.ring_deadline is not None and call.ring_deadline <= now:
         return CallOutcome.MISSED
-    gone = CallSlot.objects.filter(call=call, seen_at__lte=_lease_cutoff(now))
+    cutoff = _lease_cutoff(now)
+    # A media endpoint gone for the grace (not taken over by another socket)
+    # fails the call even while the party keeps other sockets open.
+    if call.caller_seen_at is not None and call.caller_seen_at <= cutoff:
+        return CallOutcome.FAILED
+    if call.state == CallState.ACTIVE and call.callee_seen_at is not None and call.callee_seen_at <= cutoff:
+        return CallOutcome.FAILED
+    gone = CallSlot.objects.filter(call=call, seen_at__lte=cutoff)
     if call.state == CallState.RINGING:
         # A callee without a socket is simply not answering: that ends as missed.
         gone = gone.filter(role=SlotRole.CALLER)
@@ -640,8 +787,9 @@ def _due_outcome(call: Call, *, now: dt.datetime) -> str | None:
 
 def sweep_due_calls(*, now: dt.datetime | None = None, limit: int = 500) -> list[Call]:
     """End every call whose timer is due: ringing past `ring_deadline` →
-    `missed`; a party whose lease is older than the reconnect grace (the
-    caller while ringing, either party while active) → `failed`.
+    `missed`; a party whose lease, or whose media endpoint's lease, is older
+    than the reconnect grace (the caller while ringing, either party while
+    active) → `failed`.
 
     Safe to run on every node at once, and after restarts (the deadlines are
     in the rows): each due call is locked with SKIP LOCKED (another node
@@ -657,6 +805,11 @@ def sweep_due_calls(*, now: dt.datetime | None = None, limit: int = 500) -> list
         CallSlot.objects.filter(seen_at__lte=cutoff)
         .filter(Q(role=SlotRole.CALLER) | Q(call__state=CallState.ACTIVE))
         .values_list("call_id", flat=True)[:limit]
+    )
+    due += list(
+        Call.objects.filter(state__in=LIVE_STATES)
+        .filter(Q(caller_seen_at__lte=cutoff) | Q(state=CallState.ACTIVE, callee_seen_at__lte=cutoff))
+        .values_list("id", flat=True)[:limit]
     )
     ended: list[Call] = []
     for pk in dict.fromkeys(due):
@@ -674,8 +827,15 @@ def sweep_due_calls(*, now: dt.datetime | None = None, limit: int = 500) -> list
     return ended
 
 
-def sweep_tick(*, local_user_ids: Iterable[int], now: dt.datetime | None = None) -> list[Call]:
-    """One round of a server process's sweeper: renew the leases of its users, then end due calls."""
+def sweep_tick(*, local_sockets: Iterable[LocalSocket], now: dt.datetime | None = None) -> list[tuple[str, str]]:
+    """One round of a server process's sweeper: renew the leases of its users
+    and of the call endpoints its sockets hold (handing released ones to a
+    reconnected socket of the same session), then end due calls. Returns the
+    endpoints handed over (`renew_endpoints`)."""
     now = now or timezone.now()
-    renew_leases(user_ids=local_user_ids, now=now)
-    return sweep_due_calls(now=now)
+    sockets = list(local_sockets)
+    handed: list[tuple[str, str]] = []
+    if renew_leases(user_ids={s.user_id for s in sockets}, now=now):
+        handed = renew_endpoints(sockets=sockets, now=now)
+    sweep_due_calls(now=now)
+    return handed

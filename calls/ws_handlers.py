@@ -8,6 +8,7 @@ import logging
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.utils import timezone
 
 from calls import services
 from chatsite import lifespan
@@ -18,6 +19,8 @@ logger = logging.getLogger(__name__)
 
 # conn.state[ENDPOINTS]: ids of the calls whose media this socket holds.
 ENDPOINTS = "call_endpoints"
+# conn.state[CONNECTED_AT]: when the socket connected (wall clock, for the sweeper).
+CONNECTED_AT = "calls_connected_at"
 
 
 def _hold_endpoint(conn, call_id: str) -> None:
@@ -39,6 +42,7 @@ async def handle_call_invite(conn, frame: dict) -> None:
         media=frame.get("media"),
         sdp=frame.get("sdp"),
         socket_id=conn.socket_id,
+        session_id=conn.session_id,
         ref=frame["ref"],
     )
     _hold_endpoint(conn, str(call.uuid))
@@ -53,6 +57,7 @@ async def handle_call_accept(conn, frame: dict) -> None:
         call_id=frame.get("call_id"),
         sdp=frame.get("sdp"),
         socket_id=conn.socket_id,
+        session_id=conn.session_id,
         ref=frame["ref"],
     )
     _hold_endpoint(conn, str(call.uuid))
@@ -67,6 +72,7 @@ async def handle_call_ice(conn, frame: dict) -> None:
         call_id=frame.get("call_id"),
         candidate=frame.get("candidate"),
         socket_id=conn.socket_id,
+        session_id=conn.session_id,
     )
     _hold_endpoint(conn, str(call.uuid))
 
@@ -113,6 +119,7 @@ async def handle_call_hangup(conn, frame: dict) -> None:
 
 @on_connect
 async def calls_connect(conn) -> None:
+    conn.state[CONNECTED_AT] = timezone.now()
     incoming = await conn.run_sync(services.on_user_connected, user_id=conn.user_id)
     if incoming is None:
         return
@@ -134,16 +141,34 @@ async def calls_disconnect(conn) -> None:
 # --------------------------------------------------------------------------- the sweeper
 
 
+def _local_sockets() -> tuple[list[services.LocalSocket], dict]:
+    """This process's open sockets that finished connecting, and each by its id."""
+    conns = {c.socket_id: c for c in local_connections() if not c.closing and c.state.get(CONNECTED_AT) is not None}
+    sockets = [
+        services.LocalSocket(
+            user_id=c.user_id, socket_id=c.socket_id, session_id=c.session_id, connected_at=c.state[CONNECTED_AT]
+        )
+        for c in conns.values()
+    ]
+    return sockets, conns
+
+
 @lifespan.task("calls sweep")
 async def sweep_calls() -> None:
     """Every CALL_SWEEP_INTERVAL_S, renew the leases of this process's users in
-    a call and end the due calls (services.sweep_tick). Every node runs one;
-    the rows' locks make each call end once."""
+    a call and of the endpoints its sockets hold, and end the due calls
+    (services.sweep_tick). Every node runs one; the rows' locks make each call
+    end once. A socket the tick handed an endpoint to now holds it (so its
+    close releases it)."""
     tick = database_sync_to_async(services.sweep_tick)
     while True:
         await asyncio.sleep(float(settings.CALL_SWEEP_INTERVAL_S))
         try:
-            await tick(local_user_ids={c.user_id for c in local_connections()})
+            sockets, conns = _local_sockets()
+            for socket_id, call_id in await tick(local_sockets=sockets):
+                conn = conns.get(socket_id)
+                if conn is not None:
+                    _hold_endpoint(conn, call_id)
         except asyncio.CancelledError:
             raise
         except Exception:

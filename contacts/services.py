@@ -113,7 +113,8 @@ def do_update_contact(*, user: User, other_id: object, remark: object) -> Contac
 def do_delete_contact(*, user: User, other_id: object) -> None:
     """Remove the relation on both sides. The direct conversation stays (its
     history stays readable; sending fails with `not_contact`). Both users get
-    `contact.removed`."""
+    `contact.removed`, and what the two had going ends at once, as for a
+    block (`react_to_parting`: a live call between them)."""
     contact = access_contact(user=user, other_id=other_id)
     other = contact.other
     _lock_pair(user, other)
@@ -122,6 +123,7 @@ def do_delete_contact(*, user: User, other_id: object) -> None:
         raise NotFound(gettext("No such contact."))
     conv = str(contact.conversation.uuid) if contact.conversation_id else None
     access_changed_on_commit(user_ids=(user.pk, other.pk))
+    _parted(user=user, other=other)
     send_events_on_commit(
         [
             ([user.pk], {"type": "contact.removed", "user": user_to_wire(other), "conversation": conv}),
@@ -267,15 +269,22 @@ def do_cancel_contact_request(*, user: User, request_id: object) -> ContactReque
 # --------------------------------------------------------------------------- blocks
 
 
-# Apps built on contacts that must act the moment two users block each other
-# register here from their AppConfig.ready() (calls ends a live call). Each
-# runs inside the block's transaction, with `user` and `other`.
-_block_reactions: list[Callable[..., object]] = []
+# Apps built on contacts that must act the moment two users may no longer
+# talk, because one blocks the other or removes the contact, register here
+# from their AppConfig.ready() (calls ends a live call). Each runs inside the
+# block's or the removal's transaction, after the pair's rows are locked and
+# changed, with `user` (who acted) and `other`.
+_parting_reactions: list[Callable[..., object]] = []
 
 
-def react_to_blocks(fn: Callable[..., object]) -> None:
-    if fn not in _block_reactions:
-        _block_reactions.append(fn)
+def react_to_parting(fn: Callable[..., object]) -> None:
+    if fn not in _parting_reactions:
+        _parting_reactions.append(fn)
+
+
+def _parted(*, user: User, other: User) -> None:
+    for react in _parting_reactions:
+        react(user=user, other=other)
 
 
 @transaction.atomic
@@ -296,8 +305,7 @@ def do_block(*, user: User, target_id: object) -> User:
     # A block takes effect at once: what the two have going ends now (a live
     # call), and neither's sockets send to the other on what they cached.
     access_changed_on_commit(user_ids=(user.pk, target.pk))
-    for react in _block_reactions:
-        react(user=user, other=target)
+    _parted(user=user, other=target)
     _tell_own_devices(user=user, target=target, blocked=True)
     logger.info("user %s blocks %s", user.pk, target.pk)
     return target

@@ -12,6 +12,9 @@ from accounts.models import LoginSession, User, UserStatus
 from accounts.serializers import user_to_wire
 from backoffice import services
 from backoffice.models import AuditEntry, AuditLogIsAppendOnly
+from calls.models import Call, CallSlot
+from calls.services import do_accept_call, do_invite_call, on_user_connected
+from calls.tests.helpers import ANSWER, OFFER
 from chatsite.errors import (
     AccountDisabled,
     Conflict,
@@ -101,6 +104,48 @@ def test_disable_revokes_every_session_closes_sockets_with_4403_and_is_audited(c
         do_refresh(refresh_token=tokens[1]["refresh"])
     with pytest.raises(AccountDisabled):
         do_login_password(login="alice", password=PASSWORD, client=CLIENT)
+
+
+def _live_call(caller, callee, *, answered: bool):
+    call = do_invite_call(caller=caller, to=uid(callee), media="audio", sdp=OFFER, socket_id="s-caller", ref=None)
+    if answered:
+        do_accept_call(user=callee, call_id=uid(call), sdp=ANSWER, socket_id="s-callee", ref=None)
+    return call
+
+
+@pytest.mark.parametrize("answered", [False, True], ids=["ringing", "active"])
+@pytest.mark.parametrize("who", ["caller", "callee"])
+def test_disabling_a_user_ends_their_call_and_tells_the_other_why(events, admin_user, alice, bob, who, answered):
+    call = _live_call(alice, bob, answered=answered)
+    target, other = (alice, bob) if who == "caller" else (bob, alice)
+    with events.capture():
+        services.do_disable_user(actor=admin_user, user_id=uid(target))
+    row = Call.objects.get(pk=call.pk)
+    assert (row.state, row.outcome, row.ended_by_id) == ("ended", "failed", None)
+    assert row.end_reason == "account_disabled"
+    assert not CallSlot.objects.exists()
+    [(to, ended)] = [(uids, f) for uids, f in events.of_type("call.ended") if other.pk in uids]
+    assert ended == {
+        "type": "call.ended",
+        "call_id": uid(call),
+        "by": None,
+        "outcome": "failed",
+        "duration_s": row.duration_s,
+        "reason": "account_disabled",
+    }
+    # A socket of the callee that connects now is not rung by a disabled caller.
+    assert on_user_connected(user_id=bob.pk) is None
+
+
+def test_deleting_a_user_ends_their_call_and_tells_the_other_why(events, admin_user, alice, bob):
+    call = _live_call(alice, bob, answered=True)
+    with events.capture():
+        services.do_delete_user(actor=admin_user, user_id=uid(bob))
+    row = Call.objects.get(pk=call.pk)
+    assert (row.state, row.outcome, row.ended_by_id) == ("ended", "failed", None)
+    assert row.end_reason == "account_deleted"
+    [ended] = [f for uids, f in events.of_type("call.ended") if alice.pk in uids]
+    assert (ended["outcome"], ended["by"], ended["reason"]) == ("failed", None, "account_deleted")
 
 
 def test_enable_lets_the_user_log_in_again_and_is_audited(admin_user, alice):

@@ -12,6 +12,7 @@ from django.test import Client as PageClient
 from rest_framework.test import APIClient
 
 from backoffice.models import AuditEntry
+from calls.tests.helpers import ANSWER, OFFER
 from conftest import PASSWORD, login_tokens, ws_headers
 from groups.tests.factories import make_group
 
@@ -163,3 +164,30 @@ async def test_set_admin_updates_the_user_object_on_their_sockets_and_their_cont
         assert frame["user"]["id"] == str(alice.uuid) and frame["user"]["is_admin"] is True
     await mine.send({"type": "ping"})
     await mine.expect("pong")  # the socket stays open
+
+
+async def test_disabling_a_caller_stops_the_ringing_on_every_device(ws_connect, admin_user, alice, bob):
+    a, b1 = await ws_connect(alice), await ws_connect(bob)
+    for ws in (a, b1):
+        await ws.send({"type": "ping"})
+        await ws.expect("pong")
+    await a.send({"type": "call.invite", "to": str(bob.uuid), "media": "audio", "sdp": OFFER})
+    call_id = (await a.expect("call.ringing"))["call_id"]
+    await b1.expect("call.incoming")
+    root = await sync_to_async(bearer)(admin_user)
+    response = await sync_to_async(root.post)(f"{A}/users/{alice.uuid}/disable", {}, format="json")
+    assert response.status_code == 200
+    await b1.expect("message.new")
+    ended = await b1.expect("call.ended")
+    assert ended == {
+        "type": "call.ended",
+        "call_id": call_id,
+        "by": None,
+        "outcome": "failed",
+        "duration_s": 0,
+        "reason": "account_disabled",
+    }
+    # A device of Bob's opened now does not ring, and the call cannot be answered.
+    b2 = await ws_connect(bob)
+    await b2.send({"type": "call.accept", "call_id": call_id, "sdp": ANSWER, "ref": "acc"})
+    assert (await b2.expect("error"))["code"] == "call_state"

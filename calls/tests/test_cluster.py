@@ -59,8 +59,10 @@ class Client:
         self.ws = ws
 
     @classmethod
-    async def open(cls, node: Node, user) -> Client:
-        token = (await sync_to_async(login_tokens)(user))["access"]
+    async def open(cls, node: Node, user, *, token: str | None = None) -> Client:
+        """A new login session of `user`, or the session of `token` (the same device)."""
+        if token is None:
+            token = (await sync_to_async(login_tokens)(user))["access"]
         client = cls(await websockets.connect(node.ws_url(token)))
         assert (await client.recv())["type"] == "hello"
         # Frames are handled after the connect hooks: the pong means they ran.
@@ -150,6 +152,45 @@ async def test_a_killed_node_fails_its_users_calls(start_node, alice, bob):
         assert (await acall_row(call_id)).outcome == "failed"
     finally:
         await a.close()
+
+
+async def test_after_a_node_dies_the_device_that_reconnects_keeps_the_call(start_node, alice, bob):
+    """Bob's node dies (SIGKILL: no disconnect hook, so his endpoint stays bound
+    to a socket that is gone). His device reconnects to node A in the same
+    login session; once the endpoint's lease is quiet, node A's sweeper hands
+    it to the new socket: Alice's candidates reach it and the call outlives
+    the grace. Another device of Bob's cannot take it over while it may still
+    be alive."""
+    timers = {"CALL_RECONNECT_GRACE_S": 8, "CALL_SWEEP_INTERVAL_S": 1}
+    node_a, node_b = start_node("a", **timers), start_node("b", **timers)
+    token = (await sync_to_async(login_tokens)(bob))["access"]
+    a, b = await Client.open(node_a, alice), await Client.open(node_b, bob, token=token)
+    clients = [a]
+    try:
+        await a.send({"type": "call.invite", "to": str(bob.uuid), "media": "audio", "sdp": OFFER})
+        call_id = (await a.expect("call.ringing"))["call_id"]
+        await b.expect("call.incoming")
+        await b.send({"type": "call.accept", "call_id": call_id, "sdp": ANSWER})
+        await a.expect("call.accepted")
+        node_b.kill()
+        b_again = await Client.open(node_a, bob, token=token)
+        other = await Client.open(node_a, bob)
+        clients += [b_again, other]
+        await other.send({"type": "call.ice", "call_id": call_id, "candidate": candidate(1)})
+        assert (await other.expect("error"))["code"] == "call_state"
+        await asyncio.sleep(6.5)  # the endpoint's lease quiet (5 sweeps), handed over on the next
+        await a.send({"type": "call.ice", "call_id": call_id, "candidate": candidate(2)})
+        assert (await b_again.expect("call.ice"))["candidate"] == candidate(2)
+        await b_again.send({"type": "call.ice", "call_id": call_id, "candidate": candidate(3)})
+        assert (await a.expect("call.ice"))["candidate"] == candidate(3)
+        await a.silent(4)  # past the grace since the node died
+        assert (await acall_row(call_id)).state == "active"
+        await b_again.send({"type": "call.hangup", "call_id": call_id})
+        assert (await a.expect("message.new"))["message"]["content"]["outcome"] == "completed"
+        assert (await a.expect("call.ended"))["outcome"] == "completed"
+    finally:
+        for c in clients:
+            await c.close()
 
 
 async def test_the_ring_timer_survives_the_node_that_started_it(start_node, alice, bob):

@@ -14,23 +14,48 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from accounts.models import UserStatus
 from calls import services
 from calls.models import Call, CallSlot
 from calls.tests.helpers import ANSWER, OFFER, call_messages, candidate
-from chatsite.errors import Busy, CallState, TooLarge
-from contacts.services import do_update_contact
+from chatsite.errors import Blocked, Busy, CallState, Forbidden, NotContact, NotFound, TooLarge
+from contacts.models import Block, Contact
+from contacts.services import do_connect, do_delete_contact, do_update_contact
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def ring(caller, callee, *, socket_id: str = "sock-caller") -> Call:
+def ring(caller, callee, *, socket_id: str = "sock-caller", session_id: str | None = None) -> Call:
     return services.do_invite_call(
-        caller=caller, to=str(callee.uuid), media="audio", sdp=OFFER, socket_id=socket_id, ref=None
+        caller=caller,
+        to=str(callee.uuid),
+        media="audio",
+        sdp=OFFER,
+        socket_id=socket_id,
+        ref=None,
+        **_session(session_id),
     )
 
 
-def answer(call: Call, callee, *, socket_id: str = "sock-callee") -> Call:
-    return services.do_accept_call(user=callee, call_id=str(call.uuid), sdp=ANSWER, socket_id=socket_id, ref=None)
+def answer(call: Call, callee, *, socket_id: str = "sock-callee", session_id: str | None = None) -> Call:
+    return services.do_accept_call(
+        user=callee, call_id=str(call.uuid), sdp=ANSWER, socket_id=socket_id, ref=None, **_session(session_id)
+    )
+
+
+def _session(session_id: str | None) -> dict:
+    # Only when given, so the calls that pass none run on code without the argument too.
+    return {} if session_id is None else {"session_id": session_id}
+
+
+def hold(user, socket_id: str, *, now, session: str | None = None) -> list:
+    """What the sweeper of a process holding `socket_id` of `user` does at
+    `now`: renew the user's lease and the lease of the endpoint it holds."""
+    services.renew_leases(user_ids=[user.pk], now=now)
+    sock = services.LocalSocket(
+        user_id=user.pk, socket_id=socket_id, session_id=session, connected_at=now - dt.timedelta(hours=1)
+    )
+    return services.renew_endpoints(sockets=[sock], now=now)
 
 
 def in_threads(n: int, fn) -> list:
@@ -60,8 +85,8 @@ def test_ring_timer_lives_in_the_row(alice, bob, settings):
     call = ring(alice, bob)
     deadline = Call.objects.get(pk=call.pk).ring_deadline
     assert deadline == call.started_at + dt.timedelta(seconds=settings.CALL_RING_TIMEOUT_S)
-    # The caller is still connected (some process renews her lease); Bob never answers.
-    services.renew_leases(user_ids=[alice.pk], now=deadline - dt.timedelta(seconds=1))
+    # The caller is still connected (some process renews her leases); Bob never answers.
+    hold(alice, "sock-caller", now=deadline - dt.timedelta(seconds=1))
     assert services.sweep_due_calls(now=deadline - dt.timedelta(seconds=1)) == []
     [ended] = services.sweep_due_calls(now=deadline)
     assert ended.pk == call.pk
@@ -190,7 +215,7 @@ def test_while_ringing_only_the_caller_can_fail(alice, bob, settings):
     grace = dt.timedelta(seconds=settings.CALL_RECONNECT_GRACE_S + settings.CALL_SWEEP_INTERVAL_S)
     later = t + grace + dt.timedelta(seconds=1)
     # Bob (the callee) has no socket at all: that is not a failure, the call rings on.
-    services.renew_leases(user_ids=[alice.pk], now=later)
+    hold(alice, "sock-caller", now=later)
     assert services.sweep_due_calls(now=later) == []
     # Alice (the caller) gone for the grace: failed.
     [ended] = services.sweep_due_calls(now=later + grace + dt.timedelta(seconds=1))
@@ -285,3 +310,169 @@ def test_the_sweep_command(alice, bob, settings):
     out = StringIO()
     call_command("sweep_calls", stdout=out)
     assert out.getvalue() == ""
+
+
+# --------------------------------------------------------------------------- who may still talk
+
+
+def test_removing_a_contact_ends_their_live_call(alice, bob):
+    """A removal takes effect at once, as a block does: a ringing call is
+    rejected or cancelled, an active one completed, as the remover's doing."""
+    call = ring(alice, bob)
+    do_delete_contact(user=bob, other_id=str(alice.uuid))
+    row = Call.objects.get(pk=call.pk)
+    assert (row.state, row.outcome, row.ended_by_id) == ("ended", "rejected", bob.pk)
+    do_connect(user=alice, other=bob)
+    call = ring(alice, bob)
+    answer(call, bob)
+    do_delete_contact(user=alice, other_id=str(bob.uuid))
+    row = Call.objects.get(pk=call.pk)
+    assert (row.state, row.outcome, row.ended_by_id) == ("ended", "completed", alice.pk)
+    assert not CallSlot.objects.exists()
+
+
+def test_accept_rechecks_that_the_two_may_still_talk(alice, bob):
+    call = ring(alice, bob)
+    # The relation gone without its ending the call (a call from before the
+    # rule, or a gap between the two): the answer is refused all the same.
+    Contact.objects.filter(owner__in=(alice, bob)).delete()
+    with pytest.raises(NotContact):
+        answer(call, bob)
+    do_connect(user=alice, other=bob)
+    block = Block.objects.create(blocker=alice, blocked=bob)
+    with pytest.raises(Blocked):
+        answer(call, bob)
+    block.delete()
+    assert answer(call, bob).state == "active"
+
+
+def test_accept_refuses_a_call_from_a_caller_no_longer_active(alice, bob):
+    call = ring(alice, bob)
+    type(alice).objects.filter(pk=alice.pk).update(status=UserStatus.DISABLED)
+    # A callee socket that connects now is not rung, and an answer is refused.
+    assert services.on_user_connected(user_id=bob.pk) is None
+    with pytest.raises(NotFound):
+        answer(call, bob)
+    assert Call.objects.get(pk=call.pk).state == "ringing"
+
+
+def test_ending_the_calls_of_a_user_tells_both_with_the_reason(events, alice, bob, carol):
+    call = ring(alice, bob)
+    answer(call, bob)
+    with events.capture():
+        [ended] = services.do_end_calls_of_user(user=bob, reason=services.REASON_ACCOUNT_DISABLED)
+        assert services.do_end_calls_of_user(user=carol, reason=services.REASON_ACCOUNT_DISABLED) == []
+    row = Call.objects.get(pk=call.pk)
+    assert (row.outcome, row.ended_by_id, row.end_reason) == ("failed", None, "account_disabled")
+    frame = {
+        "type": "call.ended",
+        "call_id": str(call.uuid),
+        "by": None,
+        "outcome": "failed",
+        "duration_s": row.duration_s,
+        "reason": "account_disabled",
+    }
+    assert events.of_type("call.ended") == [({alice.pk}, frame), ({bob.pk}, frame)]
+    assert services.ended_frame_if_ended(call_id=str(call.uuid)) == frame
+    assert not CallSlot.objects.exists()
+
+
+def test_bots_take_no_calls(alice, user_factory):
+    bot = user_factory("helper_bot", nickname="Helper", is_bot=True, bot_owner=alice)
+    do_connect(user=alice, other=bot)
+    with pytest.raises(Forbidden):
+        ring(alice, bot)
+    with pytest.raises(Forbidden):
+        ring(bot, alice)
+    assert not Call.objects.exists()
+
+
+def test_a_repeated_call_ended_carries_the_reason(alice, bob):
+    call = ring(alice, bob)
+    services.do_reject_call(user=bob, call_id=str(call.uuid), reason="media")
+    assert services.ended_frame_if_ended(call_id=str(call.uuid)) == {
+        "type": "call.ended",
+        "call_id": str(call.uuid),
+        "by": str(bob.uuid),
+        "outcome": "rejected",
+        "duration_s": 0,
+        "reason": "media",
+    }
+
+
+# --------------------------------------------------------------------------- the device in the call
+
+
+def test_a_released_endpoint_fails_the_call_though_the_party_keeps_other_sockets(alice, bob, settings):
+    call = ring(alice, bob, socket_id="a1")
+    answer(call, bob, socket_id="b1")
+    t = timezone.now()
+    grace = dt.timedelta(seconds=settings.CALL_RECONNECT_GRACE_S + settings.CALL_SWEEP_INTERVAL_S)
+    services.release_endpoints(call_ids=[str(call.uuid)], socket_id="b1", now=t)
+    # Both keep sockets on this process (Bob's other device: "b9"), which
+    # renews their leases and Alice's endpoint; Bob's endpoint stays gone.
+    hold(alice, "a1", now=t + grace)
+    assert hold(bob, "b9", now=t + grace) == []
+    assert services.sweep_due_calls(now=t + grace - dt.timedelta(seconds=1)) == []
+    [ended] = services.sweep_due_calls(now=t + grace + dt.timedelta(seconds=1))
+    row = Call.objects.get(pk=ended.pk)
+    assert (row.outcome, row.ended_by_id) == ("failed", None)
+
+
+def test_a_taken_over_endpoint_keeps_the_call(alice, bob, settings):
+    call = ring(alice, bob, socket_id="a1")
+    answer(call, bob, socket_id="b1")
+    t = timezone.now()
+    grace = dt.timedelta(seconds=settings.CALL_RECONNECT_GRACE_S + settings.CALL_SWEEP_INTERVAL_S)
+    services.release_endpoints(call_ids=[str(call.uuid)], socket_id="b1", now=t)
+    services.do_relay_candidate(user=bob, call_id=str(call.uuid), candidate=candidate(1), socket_id="b2")
+    later = timezone.now() + grace + dt.timedelta(seconds=1)
+    hold(alice, "a1", now=later)
+    hold(bob, "b2", now=later)
+    assert services.sweep_due_calls(now=later) == []
+    assert Call.objects.get(pk=call.pk).state == "active"
+
+
+def test_an_endpoint_its_process_stopped_renewing_is_taken_over(alice, bob, settings):
+    """A node that dies runs no disconnect hook: Bob's endpoint stays bound to
+    a socket that is gone. Once its lease is QUIET_SWEEPS intervals old, a
+    socket of Bob's takes it over with its next signal."""
+    call = ring(alice, bob, socket_id="a1")
+    answer(call, bob, socket_id="b1")
+    with pytest.raises(CallState):  # b1 renewed just now: it holds the media
+        services.do_relay_candidate(user=bob, call_id=str(call.uuid), candidate=candidate(1), socket_id="b2")
+    quiet = dt.timedelta(seconds=services.QUIET_SWEEPS * settings.CALL_SWEEP_INTERVAL_S + 1)
+    Call.objects.filter(pk=call.pk).update(callee_seen_at=timezone.now() - quiet)
+    services.do_relay_candidate(user=bob, call_id=str(call.uuid), candidate=candidate(1), socket_id="b2")
+    row = Call.objects.get(pk=call.pk)
+    assert row.callee_socket == "b2" and row.callee_seen_at > timezone.now() - quiet
+    with pytest.raises(CallState):
+        services.do_relay_candidate(user=bob, call_id=str(call.uuid), candidate=candidate(2), socket_id="b3")
+
+
+def test_a_reconnected_socket_of_the_same_session_gets_the_endpoint_back(alice, bob, settings):
+    """Without signalling: the sweeper of the process holding the new socket
+    hands the endpoint over; never to another session's socket, nor to one
+    that was open before the endpoint went."""
+    call = ring(alice, bob, socket_id="a1", session_id="sa")
+    answer(call, bob, socket_id="b1", session_id="sb")
+    t = timezone.now()
+    services.release_endpoints(call_ids=[str(call.uuid)], socket_id="b1", now=t)
+    later = t + dt.timedelta(seconds=1)
+
+    def sock(socket_id: str, session: str, connected_at) -> services.LocalSocket:
+        return services.LocalSocket(user_id=bob.pk, socket_id=socket_id, session_id=session, connected_at=connected_at)
+
+    older = t - dt.timedelta(minutes=5)
+    services.renew_leases(user_ids=[bob.pk], now=later)
+    assert services.renew_endpoints(sockets=[sock("b7", "other", later), sock("b8", "sb", older)], now=later) == []
+    assert Call.objects.get(pk=call.pk).callee_socket == ""
+    handed = services.renew_endpoints(
+        sockets=[sock("b7", "other", later), sock("b8", "sb", older), sock("b2", "sb", later)], now=later
+    )
+    assert handed == [("b2", str(call.uuid))]
+    row = Call.objects.get(pk=call.pk)
+    assert (row.callee_socket, row.callee_session, row.callee_seen_at) == ("b2", "sb", later)
+    # And after a node died without releasing: the same, once the lease is quiet.
+    dead = later + dt.timedelta(seconds=services.QUIET_SWEEPS * settings.CALL_SWEEP_INTERVAL_S + 1)
+    assert services.renew_endpoints(sockets=[sock("b3", "sb", dead)], now=dead) == [("b3", str(call.uuid))]

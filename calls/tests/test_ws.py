@@ -589,3 +589,79 @@ async def test_a_block_ends_a_live_call_at_once(connect, alice, bob):
     row = await acall_row(call_id)
     assert row.state == "ended"
     assert not await sync_to_async(CallSlot.objects.exists)()
+
+
+async def test_removing_a_contact_ends_a_live_call_at_once(connect, alice, bob):
+    from contacts.services import do_delete_contact
+
+    a, b = await connect(alice), await connect(bob)
+    call_id = await establish(a, b, bob)
+    await sync_to_async(do_delete_contact)(user=alice, other_id=str(bob.uuid))
+    for ws in (a, b):
+        _, ended = await expect_end(ws, call_id)
+        assert ended["outcome"] == "completed" and ended["by"] == str(alice.uuid)
+        await ws.expect("contact.removed")
+    assert (await acall_row(call_id)).state == "ended"
+    assert not await sync_to_async(CallSlot.objects.exists)()
+
+
+async def test_bots_are_not_called(connect, alice, user_factory):
+    from contacts.services import do_connect
+
+    bot = await sync_to_async(user_factory)("helper_bot", nickname="Helper", is_bot=True, bot_owner=alice)
+    await sync_to_async(do_connect)(user=alice, other=bot)
+    a = await connect(alice)
+    await drain(a)
+    await a.send({"type": "call.invite", "to": str(bot.uuid), "media": "audio", "sdp": OFFER, "ref": "r1"})
+    error = await a.expect("error")
+    assert (error["code"], error["ref"]) == ("forbidden", "r1")
+    assert not await sync_to_async(Call.objects.exists)()
+
+
+async def test_the_device_in_the_call_gone_fails_it_though_the_party_has_another_socket(connect, alice, bob, settings):
+    """Bob's phone (b1) holds the call and vanishes; his laptop (b2) stays
+    online, which renews his lease, but nothing holds the call's media:
+    after the grace the call ends `failed` on every socket."""
+    settings.CALL_RECONNECT_GRACE_S = 1
+    settings.CALL_SWEEP_INTERVAL_S = 0.2
+    a, b1, b2 = await connect(alice), await connect(bob), await connect(bob)
+    call_id = await invite(a, bob)
+    await b1.expect("call.incoming")
+    await b2.expect("call.incoming")
+    await b1.send({"type": "call.accept", "call_id": call_id, "sdp": ANSWER})
+    await a.expect("call.accepted")
+    await b2.expect("call.answered_elsewhere")
+    await b1.close()
+    await a.silent(0.9)
+    for ws in (a, b2):
+        _, ended = await expect_end(ws, call_id)
+        assert (ended["outcome"], ended["by"]) == ("failed", None)
+    assert (await acall_row(call_id)).outcome == "failed"
+
+
+async def test_a_reconnecting_device_keeps_the_call_without_signalling(connect, ws_connect, alice, bob, settings):
+    """The same login session reconnecting (a new socket, the same device)
+    gets its endpoint back from the sweeper: the peer's candidates reach it
+    and the call outlives the grace, though it sends nothing."""
+    from conftest import login_tokens
+
+    settings.CALL_RECONNECT_GRACE_S = 1
+    settings.CALL_SWEEP_INTERVAL_S = 0.2
+    token = (await sync_to_async(login_tokens)(bob))["access"]
+    a = await connect(alice)
+    b1 = await ws_connect(bob, token=token)
+    await b1.send({"type": "ping"})
+    await b1.expect("pong")  # its connect hooks ran
+    call_id = await establish(a, b1, bob)
+    await b1.close()
+    await asyncio.sleep(0.3)
+    b2 = await ws_connect(bob, token=token)
+    await asyncio.sleep(0.5)  # a sweep or two
+    await a.send({"type": "call.ice", "call_id": call_id, "candidate": candidate(1)})
+    assert (await b2.expect("call.ice"))["candidate"] == candidate(1)
+    await a.silent(1.5)
+    assert (await acall_row(call_id)).state == "active"
+    # It holds the media now: its close releases it, and with nobody back the call fails.
+    await b2.close()
+    _, ended = await expect_end(a, call_id, timeout=4)
+    assert ended["outcome"] == "failed"
