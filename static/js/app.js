@@ -303,7 +303,7 @@ async function boot() {
       // (new contacts among them are subscribed to as the list comes).
       state.refused.clear();
       refreshLists();
-      calls.reconnected();
+      calls.reconnected(event.detail);
       notify.loadSettings(); // changed on another device meanwhile, maybe
     }
     first = false;

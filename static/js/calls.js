@@ -9,12 +9,37 @@ import { listPane, listRow, mainHeader, refill } from "./panes.js";
 import { emptyState, errorText, toast } from "./ui.js";
 
 let call = null; // the call this tab takes part in
-let owed = null; // {type, call_id}: an end the person asked for while the socket was down, sent on reconnect
-const cancelledInvites = new Set(); // refs of invites given up before the server named the call
+// Ends of calls (call.cancel, call.reject, call.hangup) the server has not
+// acknowledged yet (by call.ended, or an error naming the frame's ref):
+// call_id -> the frame. They outlive the call in this tab: one asked for
+// while the socket was down goes on reconnect (again after every reconnect
+// until acknowledged), and a cancel that crossed the callee's accept is
+// followed by a hang-up.
+const endings = new Map();
+// Invites given up before the server named the call: ref -> {peerId, invitedAt}.
+const cancelledInvites = new Map();
 const incoming = new Map(); // call_id -> {frame, dialog}
 const seenIncoming = new Set();
 let log = null; // the call log, once loaded
 let logError = null; // why the first read of the log failed, until one succeeds
+let clockOffset = 0; // the server's clock minus this browser's, from the last hello
+
+// A call nobody answers ends on the server after CALL_RING_TIMEOUT_S (45 s
+// unless hello's limits say otherwise). A caller that has heard nothing by
+// then and a margin (its call.ringing or call.ended went to a socket that
+// dropped) gives up by itself, and the microphone goes off.
+const CALL_RING_TIMEOUT_S = 45;
+const RING_MARGIN_MS = 15000;
+// The protocol has no renegotiation frame, so no ICE restart: a peer
+// connection failed or disconnected this long without coming back is a lost
+// call, hung up.
+const CONNECTION_LOST_MS = 20000;
+// call.ended (busy) and the error saying whose call is in the way come in
+// either order: the error's wording is waited for this long.
+const BUSY_WAIT_MS = 2000;
+// How far the call log's started_at may be before an invite's time (the two
+// clocks, the latency of the hello that measured them) and still be its call.
+const INVITE_CLOCK_SLACK_MS = 5000;
 
 export function title() {
   return t("Calls");
@@ -80,14 +105,25 @@ function newPeerConnection(servers) {
   };
   pc.mediaChannel = channel;
   pc.onconnectionstatechange = () => {
-    if (!call || call.pc !== pc) return;
-    if (pc.connectionState === "connected" && call.state !== "active") {
-      call.state = "active";
-      call.answeredAt = call.answeredAt || Date.now();
-      updateCallView();
-    } else if (pc.connectionState === "failed" && call.state !== "ending") {
+    if (!call || call.pc !== pc || call.state === "ending") return;
+    if (pc.connectionState === "connected") {
+      clearTimeout(call.lostTimer);
+      call.lostTimer = null;
+      if (call.state !== "active") {
+        call.state = "active";
+        call.answeredAt = call.answeredAt || Date.now();
+        updateCallView();
+      }
+    } else if (pc.connectionState === "failed" || pc.connectionState === "disconnected") {
       call.state = "reconnecting";
       updateCallView();
+      // Until it is connected again (it may go through "connecting").
+      if (!call.lostTimer) {
+        const troubled = call;
+        call.lostTimer = setTimeout(() => {
+          if (call === troubled) endHere(t("The call was lost."));
+        }, CONNECTION_LOST_MS);
+      }
     }
   };
   return pc;
@@ -125,11 +161,14 @@ export async function startCall(peer, media) {
     if (!(await attachMedia(media))) return;
     const offer = await call.pc.createOffer();
     await call.pc.setLocalDescription(offer);
+    call.invitedAt = Date.now();
     if (!state.socket.send({ type: "call.invite", to: peer.id, media, sdp: { type: offer.type, sdp: offer.sdp }, ref: call.ref })) {
       finish({ text: t("Not connected. Try again when the connection is back.") });
       return;
     }
     call.invited = true;
+    const pending = call;
+    call.ringTimer = setTimeout(() => ringTimedOut(pending), ringTimeoutMs());
   } catch (err) {
     finish({ text: mediaErrorText(err) });
   }
@@ -169,6 +208,11 @@ function mediaErrorText(err) {
 }
 
 async function accept(frame) {
+  // Offline, the accept could not go: the call keeps ringing here.
+  if (!state.socket.open()) {
+    incomingProblem(frame.call_id, t("Not connected: the call can be answered once the connection is back."));
+    return;
+  }
   closeIncoming(frame.call_id);
   if (!begin({ id: frame.call_id, role: "callee", peer: rememberUser(frame.from), media: frame.media, state: "connecting" })) return;
   try {
@@ -178,20 +222,83 @@ async function accept(frame) {
     await call.pc.setLocalDescription(answer);
     // Hung up while the browser opened the microphone: declined, not answered.
     if (!call || call.id !== frame.call_id) return;
-    state.socket.send({ type: "call.accept", call_id: call.id, sdp: { type: answer.type, sdp: answer.sdp } });
+    if (!state.socket.send({ type: "call.accept", call_id: call.id, sdp: { type: answer.type, sdp: answer.sdp } })) {
+      // The socket went down while the microphone opened: nothing was
+      // answered, and the call may still ring. It is offered again.
+      const text = t("Not connected: the call can be answered once the connection is back.");
+      finish({ text });
+      showIncoming(frame);
+      incomingProblem(frame.call_id, text);
+      return;
+    }
     // The callee may send candidates only once its accept is on the wire.
     call.signalling = true;
     flushIce();
   } catch (err) {
     if (!call || call.id !== frame.call_id) return; // hung up meanwhile: declined already
-    state.socket.send({ type: "call.reject", call_id: frame.call_id, reason: "media" });
+    sendEnd(frame.call_id, "call.reject", { reason: "media" });
     finish({ text: mediaErrorText(err) });
   }
 }
 
+// Declined; with the socket down the decline goes on reconnect, as a hang-up does.
 function reject(frame) {
   closeIncoming(frame.call_id);
-  state.socket.send({ type: "call.reject", call_id: frame.call_id });
+  sendEnd(frame.call_id, "call.reject");
+}
+
+// Why the incoming call could not be answered, said in its dialog.
+function incomingProblem(callId, text) {
+  const entry = incoming.get(callId);
+  if (!entry) return;
+  let line = entry.dialog.querySelector(".alert");
+  if (!line) {
+    line = h("p.alert", { role: "alert" });
+    entry.dialog.querySelector(".dialog-actions").before(line);
+  }
+  line.textContent = text;
+}
+
+// Sends the frame that ends a call as the server sees it, and keeps it until
+// the server acknowledges it (see `endings`); false when the socket is down
+// (it goes on reconnect). Its own ref tells its error from a candidate's.
+function sendEnd(callId, type, extra = {}) {
+  const frame = { type, call_id: callId, ...extra, ref: `${type}:${callId}` };
+  endings.set(callId, frame);
+  return state.socket.send(frame);
+}
+
+// The end frame of this tab's call in its state: before this callee's accept
+// went, a decline; before the answer, the caller's cancel; then a hang-up.
+function endType(c) {
+  if (c.role === "callee") return c.signalling ? "call.hangup" : "call.reject";
+  return c.state !== "active" && !c.answered ? "call.cancel" : "call.hangup";
+}
+
+// An invite given up before the server named its call: the cancel goes
+// when it does (call.ringing), or after a reconnect (the call log).
+function giveUpInvite(c) {
+  cancelledInvites.set(c.ref, { peerId: c.peer.id, invitedAt: c.invitedAt });
+}
+
+// The call ends here for a reason of this tab's (the connection is lost, the
+// answer unusable, no answer): the server is told as by Hang up, and the
+// view says why at once.
+function endHere(text) {
+  if (!call) return;
+  if (call.id) sendEnd(call.id, endType(call));
+  else if (call.invited) giveUpInvite(call);
+  finish({ text });
+}
+
+function ringTimeoutMs() {
+  const limit = state.limits && state.limits.call_ring_timeout_s;
+  return (limit > 0 ? limit : CALL_RING_TIMEOUT_S) * 1000 + RING_MARGIN_MS;
+}
+
+function ringTimedOut(pending) {
+  if (call !== pending || pending.answered) return;
+  endHere(pending.id ? outcomeText({ outcome: "missed" }, "caller") : t("The call could not be placed: the connection was lost."));
 }
 
 // Hang up, whatever the call's state: the frame that ends it as the server
@@ -201,19 +308,17 @@ function reject(frame) {
 export function hangUp() {
   if (!call) return;
   if (!call.id) {
-    if (call.invited) cancelledInvites.add(call.ref);
+    if (call.invited) giveUpInvite(call);
     finish({ text: t("Call cancelled") });
     return;
   }
-  if (call.role === "callee" && !call.signalling) {
-    state.socket.send({ type: "call.reject", call_id: call.id });
+  const type = endType(call);
+  if (type === "call.reject") {
+    sendEnd(call.id, type);
     finish({ text: t("Call declined") });
     return;
   }
-  const type = call.role === "caller" && call.state !== "active" && !call.answered ? "call.cancel" : "call.hangup";
-  call.endSent = type;
-  if (!state.socket.send({ type, call_id: call.id })) {
-    owed = { type, call_id: call.id };
+  if (!sendEnd(call.id, type)) {
     finish({ text: t("Call ended") });
     return;
   }
@@ -221,23 +326,97 @@ export function hangUp() {
   updateCallView();
 }
 
-// The socket is back. "A reconnecting socket is not told about an active
-// call": the call log says whether this tab's call is still going (the
-// server may have ended it, `failed`, while the socket was down; its
-// call.ended was missed). An end asked for meanwhile goes now.
-export function reconnected() {
-  if (owed) {
-    state.socket.send(owed);
-    owed = null;
+// The socket is back (`hello` is its greeting). "A reconnecting socket is
+// not told about an active call": the call log says whether this tab's call
+// is still going (the server may have ended it, `failed`, while the socket
+// was down; its call.ended was missed), what became of an invite whose
+// call.ringing was missed, and which incoming calls stopped ringing. Ends
+// asked for meanwhile go now.
+export function reconnected(hello) {
+  if (hello && hello.server_time) {
+    const server = Date.parse(hello.server_time);
+    if (!Number.isNaN(server)) clockOffset = server - Date.now();
   }
+  for (const frame of endings.values()) state.socket.send(frame);
+  for (const { dialog } of incoming.values()) {
+    const line = dialog.querySelector(".alert");
+    if (line) line.remove();
+  }
+  if (call && call.role === "caller" && !call.id && call.invited) recoverInvite(call);
+  for (const [ref, invite] of cancelledInvites) cancelLostInvite(ref, invite);
   const mine = call && call.id;
-  if (!mine) return;
+  if (!mine && !incoming.size) return;
   loadLog()
     .then(() => {
-      const entry = log && log.find((c) => c.id === mine);
+      if (!log) return;
+      for (const c of log) if (c.state === "ended" && incoming.has(c.id)) ringStopped(c.id, c.outcome);
+      const entry = mine && log.find((c) => c.id === mine);
       if (entry && entry.state === "ended" && call && call.id === mine) finish({ text: outcomeText(entry, call.role) });
     })
     .catch(() => {});
+}
+
+// The call the server made of this tab's invite to `peerId` at `invitedAt`
+// (local time), from the call log: the newest from me to them since then;
+// null when the invite never reached the server.
+async function findInvite({ peerId, invitedAt }) {
+  const page = await api("GET", "calls?limit=20");
+  const since = invitedAt + clockOffset - INVITE_CLOCK_SLACK_MS;
+  const mineTo = (c) => c.caller.id === state.me.id && c.callee.id === peerId;
+  return page.results.find((c) => mineTo(c) && Date.parse(c.started_at) >= since) || null;
+}
+
+// An invite whose call.ringing went to a socket that dropped: the frames of
+// its call on the new socket carry no `ref`, so the call log names it. A
+// ringing call is picked up (this socket's first candidate makes it the
+// call's media socket); one answered meanwhile lost its answer with the old
+// socket, and is hung up; one that never reached the server ends here.
+async function recoverInvite(pending) {
+  pending.recovering = []; // frames of calls this tab cannot name yet
+  let found = null;
+  let looked = false;
+  try {
+    found = await findInvite({ peerId: pending.peer.id, invitedAt: pending.invitedAt });
+    looked = true;
+  } catch (err) {
+    // The log cannot say: the attempt ends here (a call it made rings out).
+  }
+  const held = pending.recovering;
+  pending.recovering = null;
+  if (call !== pending || pending.id) {
+    // Given up meanwhile: the call it made, if any, is cancelled (the log
+    // unread, after the next reconnect).
+    if (looked && cancelledInvites.delete(pending.ref) && found && found.state !== "ended")
+      sendEnd(found.id, found.state === "ringing" ? "call.cancel" : "call.hangup");
+    return;
+  }
+  if (!found) {
+    finish({ text: t("The call could not be placed: the connection was lost.") });
+    return;
+  }
+  if (found.state === "ended") {
+    finish({ text: outcomeText(found, "caller") });
+    return;
+  }
+  call.id = found.id;
+  call.signalling = true;
+  call.state = "ringing";
+  flushIce();
+  updateCallView();
+  for (const frame of held) if (frame.call_id === found.id) onFrame(frame);
+  if (call === pending && found.state === "active" && !pending.gotAnswer)
+    endHere(t("The call could not be connected: the connection was lost."));
+}
+
+// An invite given up before the server named its call, whose call.ringing
+// (where the cancel would have gone) was missed: the call log names the call.
+function cancelLostInvite(ref, invite) {
+  findInvite(invite)
+    .then((found) => {
+      if (!cancelledInvites.delete(ref)) return; // cancelled already (call.ringing came)
+      if (found && found.state !== "ended") sendEnd(found.id, found.state === "ringing" ? "call.cancel" : "call.hangup");
+    })
+    .catch(() => {}); // tried again after the next reconnect
 }
 
 function outcomeText(frame, role) {
@@ -268,6 +447,9 @@ function finish({ text }) {
   if (ended.pc) ended.pc.close();
   if (ended.localStream) ended.localStream.getTracks().forEach((track) => track.stop());
   clearInterval(ended.timer);
+  clearTimeout(ended.ringTimer);
+  clearTimeout(ended.lostTimer);
+  clearTimeout(ended.busyTimer);
   if (ended.ui) {
     ended.ui.status.textContent = text;
     ended.ui.root.classList.add("call-ended");
@@ -284,10 +466,13 @@ function finish({ text }) {
 // ------------------------------------------------------------------ frames
 
 export function onFrame(frame) {
+  if (call && call.recovering && frame.call_id && frame.call_id !== call.id && String(frame.type).startsWith("call."))
+    call.recovering.push(frame);
+  if (frame.call_id && frame.type === "call.ended") endings.delete(frame.call_id);
   switch (frame.type) {
     case "call.ringing":
       if (cancelledInvites.delete(frame.ref)) {
-        state.socket.send({ type: "call.cancel", call_id: frame.call_id });
+        sendEnd(frame.call_id, "call.cancel");
         return;
       }
       if (call && call.role === "caller" && !call.id && frame.ref === call.ref) {
@@ -308,9 +493,15 @@ export function onFrame(frame) {
         call.answered = true;
         if (call.state === "ending") return; // hung up meanwhile: its end is on its way
         if (call.role === "caller" && frame.sdp) {
+          call.gotAnswer = true;
           call.state = "connecting";
           updateCallView();
-          setRemote(frame.sdp).catch(() => finish({ text: t("The call failed: the connection was lost.") }));
+          // An answer this browser cannot use: the call is on at the
+          // server, so it is hung up, not just left.
+          const answered = call;
+          setRemote(frame.sdp).catch(() => {
+            if (call === answered) endHere(t("The call failed: the connection was lost."));
+          });
         }
       }
       return;
@@ -328,37 +519,68 @@ export function onFrame(frame) {
       if (call && call.id === frame.call_id && frame.candidate) addRemoteIce(frame.candidate);
       return;
     case "call.ended":
-      if (incoming.has(frame.call_id)) {
-        const { frame: inc } = incoming.get(frame.call_id);
-        closeIncoming(frame.call_id);
-        if (frame.outcome === "missed" || frame.outcome === "cancelled")
-          toast(tf("Missed call from %(who)s", { who: nameOf(inc.from) }));
-      }
-      if (call && (call.id === frame.call_id || (!call.id && frame.ref && frame.ref === call.ref))) {
+      if (incoming.has(frame.call_id)) ringStopped(frame.call_id, frame.outcome);
+      if (frame.ref) cancelledInvites.delete(frame.ref);
+      if (call && !call.id && frame.ref && frame.ref === call.ref && frame.outcome === "busy") {
+        // Whose call is in the way (mine, or theirs) is in the error that
+        // comes with this, before or after: it is waited for.
+        if (!call.busyTimer) {
+          const pending = call;
+          call.busyTimer = setTimeout(() => {
+            if (call === pending) finish({ text: outcomeText(frame, "caller") });
+          }, BUSY_WAIT_MS);
+        }
+      } else if (call && (call.id === frame.call_id || (!call.id && frame.ref && frame.ref === call.ref))) {
         finish({ text: outcomeText(frame, call.role) });
       } else {
         loadLog().catch(() => {});
       }
       return;
     case "error":
-      if (call && !call.id && frame.ref === call.ref) {
-        // Busy: the server says whose call is in the way (mine, or theirs).
-        finish({ text: frame.code === "busy" ? frame.message || outcomeText({ outcome: "busy" }, "caller") : errorText(frame) });
-      } else if (call && call.id && frame.ref === call.id && frame.code === "call_state" && call.endSent === "call.cancel") {
-        // The callee answered as we cancelled: the call is on, so it is
-        // ended as one (a second refusal means it is over already).
-        call.endSent = "call.hangup";
-        state.socket.send({ type: "call.hangup", call_id: call.id });
-      } else if (call && call.id && frame.ref === call.id && frame.code === "call_state" && call.state === "ending") {
-        // Our hang-up came after the server had ended the call (its
-        // call.ended went to a socket that was down): it is over.
-        finish({ text: t("Call ended") });
-      } else if (call && call.id && frame.ref === call.id && frame.code !== "call_state") {
-        toast(errorText(frame), { kind: "error" });
-      }
+      onError(frame);
       return;
     default:
   }
+}
+
+function onError(frame) {
+  if (!frame.ref) return;
+  cancelledInvites.delete(frame.ref); // refused (busy, ...): there is no call to cancel
+  if (call && !call.id && frame.ref === call.ref) {
+    // Busy: the server says whose call is in the way (mine, or theirs).
+    finish({ text: frame.code === "busy" ? frame.message || outcomeText({ outcome: "busy" }, "caller") : errorText(frame) });
+    return;
+  }
+  const end = [...endings.values()].find((f) => f.ref === frame.ref);
+  if (end) {
+    if (frame.code === "rate_limited") {
+      setTimeout(() => endings.get(end.call_id) === end && state.socket.send(end), (frame.retry_after || 1) * 1000);
+      return;
+    }
+    if (frame.code === "call_state" && end.type === "call.cancel") {
+      // The callee answered as we cancelled: the call is on, so it is ended
+      // as one (a refusal of that means it is over already).
+      sendEnd(end.call_id, "call.hangup");
+      return;
+    }
+    endings.delete(end.call_id);
+    if (call && call.id === end.call_id && call.state === "ending") {
+      // Our hang-up came after the server had ended the call (its
+      // call.ended went to a socket that was down): it is over.
+      finish({ text: frame.code === "call_state" ? t("Call ended") : errorText(frame) });
+    }
+    return;
+  }
+  if (call && call.id && frame.ref === call.id && frame.code !== "call_state") toast(errorText(frame), { kind: "error" });
+}
+
+// An incoming call stopped ringing (`outcome` as in call.ended): its dialog
+// goes, and one that was never answered is a missed call.
+function ringStopped(callId, outcome) {
+  const { frame: inc } = incoming.get(callId);
+  closeIncoming(callId);
+  if (outcome === "missed" || outcome === "cancelled" || outcome === "failed")
+    toast(tf("Missed call from %(who)s", { who: nameOf(inc.from) }));
 }
 
 // ------------------------------------------------------------------ the incoming dialog
@@ -401,6 +623,8 @@ function showCallView() {
   const video = call.media === "video";
   const status = h("p.call-status", { role: "status", "aria-live": "polite" });
   const remoteVideo = h("video.remote-video", { autoplay: true, playsInline: true, "aria-label": t("The other person's video") });
+  // Its sound plays through remoteAudio (as in a voice call), not twice.
+  remoteVideo.muted = true;
   const localVideo = h("video.local-video", { autoplay: true, playsInline: true, muted: true, "aria-label": t("Your video") });
   localVideo.muted = true;
   const remoteAudio = h("audio", { autoplay: true });
