@@ -92,9 +92,101 @@ function render() {
     if (!mainWaiting && module.revisit && !module.revisit(state.route.item)) showMain();
     return;
   }
+  const left = shown;
   shown = { ...state.route };
   showList();
-  if (!mainWaiting) showMain();
+  if (mainWaiting) return;
+  showMain();
+  placeFocus(left);
+}
+
+// ------------------------------------------------------------------ focus on a phone
+
+// A phone shows one pane at a time, so the pane the focus was in may just
+// have been hidden (a row opened its item, Back closed it): the focus
+// would fall to <body>, a screen reader would say nothing, and the next
+// Tab would start again at "Skip to content". It goes to the pane now
+// shown instead: the item's heading, or on Back the row of the item just
+// left. A desktop shows both panes and the focus stays where it is.
+
+function hidden(el) {
+  return !el || getComputedStyle(el).display === "none";
+}
+
+// The focus is where someone put it on purpose: on something shown (the
+// composer a form focuses, a dialog's button), not <body>, not a pane
+// itself, not a control that has just been hidden.
+function focusPlaced(pane) {
+  const active = document.activeElement;
+  if (!active || active === document.body || active === pane) return false;
+  return active.checkVisibility ? active.checkVisibility() : active.getClientRects().length > 0;
+}
+
+// A pane's heading (else the pane), made focusable from script only.
+function headingOf(pane) {
+  const heading = pane.querySelector(".pane-header h1") || pane.querySelector("h1");
+  const target = heading || pane;
+  if (!target.hasAttribute("tabindex")) target.tabIndex = -1;
+  return target;
+}
+
+let stopWatching = null;
+
+function placeFocus(left) {
+  if (stopWatching) stopWatching();
+  const list = document.getElementById("list-pane");
+  const main = document.getElementById("main");
+  if (hidden(list) && !hidden(main)) watchHeading(main);
+  else if (hidden(main) && !hidden(list) && left && left.item && !focusPlaced(list)) backToRow(list, left);
+}
+
+// The item's heading, once it is drawn: many items draw when their data
+// comes (a group, a contact not yet known), and draw again as it changes.
+// Until the person (or the app) puts the focus somewhere else.
+function watchHeading(main) {
+  let placed = null;
+  const place = () => {
+    const active = document.activeElement;
+    if (placed && active === placed && placed !== main) return; // (the pane itself while no heading is drawn)
+    if (focusPlaced(main) || document.querySelector("dialog[open]")) return stop();
+    placed = headingOf(main);
+    placed.focus({ preventScroll: true });
+  };
+  const observer = new MutationObserver(place);
+  const moved = (event) => {
+    if (event.target !== placed) stop();
+  };
+  const stop = () => {
+    observer.disconnect();
+    document.removeEventListener("focusin", moved);
+    if (stopWatching === stop) stopWatching = null;
+  };
+  stopWatching = stop;
+  place();
+  if (stopWatching !== stop) return; // the focus was where it should be
+  observer.observe(main, { childList: true, subtree: true });
+  document.addEventListener("focusin", moved);
+}
+
+// Back on a phone: the list's row of the item just left (Me's "My bots"
+// for one of the bots), else the list's heading.
+function backToRow(list, left) {
+  const path = pathOf(left.section, left.item);
+  const top = pathOf(left.section, null);
+  const rows = [...list.querySelectorAll("a.conv-item[href]")];
+  const row =
+    rows.find((a) => a.getAttribute("href") === path) ||
+    rows.find((a) => a.getAttribute("href") !== top && path.startsWith(`${a.getAttribute("href")}/`));
+  if (row) row.focus();
+  else headingOf(list).focus({ preventScroll: true });
+}
+
+// "Skip to content" goes to the pane shown: the main pane, or on a phone
+// with no item open the list (the main pane is not shown there).
+function skipToContent(event) {
+  event.preventDefault();
+  const main = document.getElementById("main");
+  headingOf(hidden(main) ? document.getElementById("list-pane") : main).focus();
 }
 
 function updateTitleBadge() {
@@ -276,6 +368,7 @@ async function boot() {
     });
   }
   on("route", render);
+  document.querySelector(".skip-link")?.addEventListener("click", skipToContent);
   // What the person changes in a field is kept when its pane is drawn again (ui.js keepEdits).
   document.addEventListener("input", markEdited, true);
   document.addEventListener("change", markEdited, true);
