@@ -22,11 +22,41 @@ export function headerLink(section, item, icon, label) {
   return appLink(section, item, [svgIcon(icon), h("span.sr-only", label)], { class: "btn-icon", title: label });
 }
 
+// A list drawn again between the press on a row and its release replaces
+// the row under the pointer, and the browser then fires no click (the press
+// and the release were on different elements): on a busy list (presence,
+// typing, new messages) a click would be lost now and then. While a pointer
+// is down in a list, its redraw waits until the click has been handled (at
+// most PRESS_HOLD_MS: a long press must not freeze the list).
+const PRESS_HOLD_MS = 3000;
+let pressed = null; // {target, at}: where a pointer is down
+const held = new Map(); // container -> its newest redraw, waiting for the release
+
+document.addEventListener("pointerdown", (event) => (pressed = { target: event.target, at: Date.now() }), true);
+function released() {
+  if (!pressed) return;
+  pressed = null;
+  // After the click that follows the release.
+  setTimeout(() => {
+    for (const [container, redraw] of [...held]) {
+      held.delete(container);
+      redraw();
+    }
+  }, 0);
+}
+document.addEventListener("pointerup", released, true);
+document.addEventListener("pointercancel", released, true);
+
 // Fills a list again with `children`. Lists are drawn anew when something
 // comes (a presence or typing frame, a new message); the row the keyboard was
 // on keeps the focus (the same link, or the same id), so a keyboard or screen
 // reader user is not thrown back to the top of the page by a frame.
 export function refill(container, ...children) {
+  if (pressed && Date.now() - pressed.at < PRESS_HOLD_MS && container.contains(pressed.target)) {
+    held.set(container, () => refill(container, ...children));
+    return container;
+  }
+  held.delete(container);
   const active = document.activeElement;
   const inside = active && active !== container && container.contains(active);
   const href = inside && active.matches("a[href]") ? active.getAttribute("href") : null;

@@ -11,6 +11,7 @@ import re
 import time
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
 from web.tests.browser import Held, ended_call, send_as
@@ -214,7 +215,18 @@ def test_opening_an_item_keeps_the_list_where_it_was(people, user_factory):
     page = ann.page
     ann.nav("contacts")
     last = page.locator("a.conv-item", has_text="Pal 29")
-    last.scroll_into_view_if_needed()
+    # The list is drawn again as presence and the contacts come (panes.js
+    # refill): once what the page reads at start is in, and the row scrolled
+    # to again if it was replaced under the scroll.
+    page.wait_for_load_state("networkidle")
+    for _ in range(20):
+        try:
+            last.scroll_into_view_if_needed(timeout=3000)
+            break
+        except PlaywrightError as err:
+            if "not attached" not in str(err):
+                raise
+            page.wait_for_timeout(100)
     scroller = page.locator("#list-pane .list-scroll")
     top = scroller.evaluate("(el) => el.scrollTop")
     assert top > 0
@@ -483,4 +495,36 @@ def test_a_remark_saved_on_another_device_shows_at_once(people, user_factory):
     expect(other.locator("#main h1")).to_have_text("Bennie")
     expect(ann.page.locator(".chat-header h1")).to_have_text("Bennie")
     expect(ann.page.locator(f'a.conv-item[href="/chats/{direct}"] .conv-name')).to_have_text("Bennie")
+    ann.assert_clean()
+
+
+def test_a_click_on_a_row_holds_while_the_list_is_drawn_again(people, user_factory):
+    """Ann presses on Ben's row just as a frame redraws the chat list (Ben
+    starts typing): the row under her pointer is replaced between the press
+    and the release, and the browser fires no click for a press and a release
+    on different elements. The list waits for the release, and the chat opens."""
+    from conftest import PASSWORD
+
+    _ann, ben, conv = _pair(user_factory, "ann_press", "ben_press")
+    ann = people()
+    ann.login("ann_press", PASSWORD)
+    page = ann.page
+    row = page.locator(f'a.conv-item[href="/chats/{conv}"]')
+    expect(row).to_be_visible()
+    page.wait_for_load_state("networkidle")
+    box = row.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    # Ben types: the list is drawn again ("typing…" in his row) while the button is down.
+    page.evaluate(
+        """([conversation, user]) => window.wsc.socket.dispatchEvent(
+             new CustomEvent("frame", {detail: {type: "typing", conversation, user}}))""",
+        [conv, str(ben.uuid)],
+    )
+    page.wait_for_timeout(100)
+    page.mouse.up()
+    expect(page).to_have_url(re.compile(f"/chats/{conv}$"))
+    expect(page.locator(".chat-header h1")).to_have_text("Ben")
+    # The redraw held during the press came after it: the row says Ben is typing.
+    expect(row).to_contain_text("typing")
     ann.assert_clean()
