@@ -21,7 +21,7 @@ from playwright.sync_api import expect
 
 from assistant.tests.conftest import _assistant_worker, assistant_on, smart_replies  # noqa: F401 (fixtures)
 from conftest import PASSWORD, module_server
-from web.tests.browser import PHONE
+from web.tests.browser import PHONE, wait_js
 from web.tests.test_browser import LAYOUT_PROBLEMS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.timeout(300)]
@@ -317,6 +317,15 @@ def test_in_chinese_on_a_phone(people, user_factory):
     page.locator("form.composer button.send").tap()
     expect(chips).to_be_hidden()
     expect(bob.message("吃了，你呢")).to_have_count(2)
+    # Her tab has her message stored (its seq is the chat's newest): the
+    # suggestions given below answer that, and nothing newer drops them.
+    expect(alice.message("吃了，你呢")).to_have_count(2)
+    expect(page.locator("[data-pending]")).to_have_count(0)
+    expect_newest = f"""(() => {{
+      const c = window.wsc.state.conversations.get({json.dumps(conversation)});
+      return Boolean(c && c.last_message && c.last_message.content === "吃了，你呢" && c.last_message.seq);
+    }})()"""
+    wait_js(page, expect_newest)
 
     # The longest suggestions a frame may carry (60 characters, three) wrap on
     # the phone, whole; given to the page as its socket would.
