@@ -230,6 +230,12 @@ def test_the_edges_of_controls_have_three_to_one_contrast(people, user_factory, 
     }
     person.shot(f"a11y-settings-controls-{screen}")
 
+    page.goto(f"{person.base}/chats")
+    person.wait_online()
+    box = page.get_by_role("searchbox", name="Search chats and messages")
+    expect(box).to_be_visible()
+    found["search box border"] = box.evaluate(edge)
+
     page.goto(f"{person.base}/profile/notifications")
     person.wait_online()
     switch = page.get_by_role("switch", name="Quiet hours")
