@@ -81,7 +81,9 @@ class Proc:
         deadline = time.monotonic() + timeout
         while self.log().count(text) < count:
             if not self.alive():
-                raise RuntimeError(f"{self.name} exited early:\n{self.log()[-4000:]}")
+                # The status says how: a negative one is the signal that ended it.
+                status = self.proc.returncode if self.proc is not None else None
+                raise RuntimeError(f"{self.name} exited early (status {status}):\n{self.log()[-4000:]}")
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{self.name} never logged {text!r}:\n{self.log()[-4000:]}")
             time.sleep(0.05)

@@ -13,7 +13,14 @@ from playwright.sync_api import Page, expect
 
 from web.tests.browser import PHONE, seed_world, send_as
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.timeout(180)]
+# What the browser renders and where the focus goes: the same whatever the
+# services (one_config: the real-services run only).
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.one_config,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.timeout(180),
+]
 
 LAPTOP = {"width": 1280, "height": 800}
 SCREENS = {"phone": {"viewport": PHONE, "phone": True}, "desktop": {"viewport": LAPTOP}}
