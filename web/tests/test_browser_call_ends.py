@@ -42,10 +42,10 @@ def _last_call(ann_user):
     return Call.objects.filter(caller=ann_user).order_by("-id").first()
 
 
-def _wait_call(ann_user, page, **expected):
+def _wait_call(ann_user, page, timeout: float = 15, **expected):
     import time
 
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + timeout
     while True:
         found = _last_call(ann_user)
         if found is not None and all(getattr(found, k) == v for k, v in expected.items()):

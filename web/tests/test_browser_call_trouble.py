@@ -15,6 +15,7 @@ import pytest
 from playwright.sync_api import expect
 
 from web.tests.browser import wait_js
+from web.tests.test_browser_call_ends import _last_call, _pair, _wait_call
 
 pytestmark = [
     pytest.mark.browser,
@@ -36,31 +37,6 @@ FAKE_CONNECTION = """(state) => {
   Object.defineProperty(pc, "connectionState", { value: state, configurable: true });
   pc.onconnectionstatechange();
 }"""
-
-
-def _pair(user_factory, a: str, b: str):
-    from contacts.services import do_connect
-
-    ann = user_factory(a, nickname="Ann")
-    ben = user_factory(b, nickname="Ben")
-    do_connect(user=ann, other=ben)
-    return ann, ben
-
-
-def _last_call(ann_user):
-    from calls.models import Call
-
-    return Call.objects.filter(caller=ann_user).order_by("-id").first()
-
-
-def _wait_call(ann_user, page, timeout: float = 15, **expected):
-    deadline = time.monotonic() + timeout
-    while True:
-        found = _last_call(ann_user)
-        if found is not None and all(getattr(found, k) == v for k, v in expected.items()):
-            return found
-        assert time.monotonic() < deadline, (expected, found and (found.state, found.outcome))
-        page.wait_for_timeout(100)
 
 
 def _wait_until(condition, what: str, page, timeout: float = 15) -> None:
