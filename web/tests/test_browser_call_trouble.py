@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import expect
 
 from web.tests.browser import wait_js
-from web.tests.test_browser_call_ends import _last_call, _pair, _wait_call
+from web.tests.test_browser_call_ends import SLOW_MEDIA, _last_call, _pair, _wait_call
 
 pytestmark = [
     pytest.mark.browser,
@@ -24,11 +24,6 @@ pytestmark = [
     pytest.mark.timeout(150),
 ]
 
-SLOW_MEDIA = """(() => {
-  const open = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
-  navigator.mediaDevices.getUserMedia = (c) =>
-    new Promise((ok, no) => setTimeout(() => open(c).then(ok, no), window.__mediaDelay ?? 3000));
-})()"""
 
 # The peer connection of the page's call says it is in `state` (the real one
 # stays connected: loopback cannot be broken from here).
