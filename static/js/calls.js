@@ -433,6 +433,10 @@ function outcomeText(frame, role) {
     case "busy":
       return tf("%(who)s is busy in another call.", { who });
     case "failed":
+      // The server ends a call whose party an administrator disabled or
+      // deleted (this socket would have closed if it were ours).
+      if (frame.reason === "account_disabled" || frame.reason === "account_deleted")
+        return tf("The call ended: %(who)s's account is no longer active.", { who });
       return t("The call failed: the connection was lost.");
     default:
       return t("Call ended");

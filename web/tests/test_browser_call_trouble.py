@@ -3,7 +3,8 @@ answer the caller's browser cannot use, a hang-up or a decline or an accept
 while the socket is down, an invite whose call.ringing went to a socket that
 dropped (or that never reached the server, or whose end never came), a peer
 connection that stays lost, a video call's sound (once), a busy of one's own
-whatever the order of its frames, a ring the caller's vanishing ends."""
+whatever the order of its frames, a ring the caller's vanishing ends, a
+peer disabled by an administrator."""
 
 from __future__ import annotations
 
@@ -405,3 +406,18 @@ def test_a_ring_the_callers_vanishing_ends_is_a_missed_call(
         assert _last_call(ann_user).outcome == "failed"
         expect(ben.page.locator(".toast", has_text="Missed call from Ann").first).to_be_visible()
         ben.assert_clean()
+
+
+def test_a_call_whose_peer_is_disabled_says_why_it_ended(people, user_factory):
+    """An administrator disables Ben during his call with Ann: the call ends
+    at once, and Ann's view says it was his account, not the connection."""
+    from backoffice.services import do_disable_user
+
+    ann_user, ben_user = _pair(user_factory, "ann_off", "ben_off")
+    boss = user_factory("boss_off", is_staff=True, is_superuser=True)
+    ann, ben = _in_a_call(people, ann_user, "ann_off", "ben_off")
+    do_disable_user(actor=boss, user_id=str(ben_user.uuid), reason="spam")
+    expect(ann.page.locator(".call-status")).to_have_text("The call ended: Ben's account is no longer active.")
+    found = _wait_call(ann_user, ann.page, state="ended")
+    assert (found.outcome, found.end_reason) == ("failed", "account_disabled")
+    ann.assert_clean()
