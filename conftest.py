@@ -23,6 +23,34 @@ REAL_MYSQL = os.environ.get("DATABASE_URL", "").startswith(("mysql://", "mariadb
 PASSWORD = "correct-horse-42"
 
 
+def pytest_configure(config):
+    _scan_static_files_once()
+
+
+def _scan_static_files_once() -> None:
+    """The Django test client builds the middleware chain anew for every client
+    a test makes, and WhiteNoise's middleware reads the whole of STATIC_ROOT
+    each time: about 40 ms for its couple of hundred files, paid thousands of
+    times a run (a server builds it once). The collected files do not change
+    during a run (scripts/test collects them first), so each directory is
+    read once per process, and every later middleware gets the same entries
+    for the same directory, prefix and headers."""
+    from whitenoise.base import WhiteNoise
+
+    read = WhiteNoise.update_files_dictionary
+    kept: dict[tuple, dict] = {}
+
+    def update_files_dictionary(self, root, prefix):
+        key = (type(self), root, prefix, self.max_age, self.charset, self.allow_all_origins, self.index_file)
+        if key not in kept:
+            before = dict(self.files)
+            read(self, root, prefix)
+            kept[key] = {url: found for url, found in self.files.items() if before.get(url) is not found}
+        self.files.update(kept[key])
+
+    WhiteNoise.update_files_dictionary = update_files_dictionary
+
+
 def pytest_collection_modifyitems(config, items):
     _longest_files_first(items)
     for item in items:
