@@ -302,10 +302,46 @@ def test_a_long_sender_name_stays_on_the_screen(people, user_factory, screen):
     person.login("ann_long", PASSWORD)
     person.open_chat("Long names")
     page = person.page
-    sender = page.locator(".msg-sender").first
+    sender = page.locator(".msg-sender .msg-sender-name").first
     expect(sender).to_contain_text(LONG_NAME[:10])
     right = sender.evaluate(VISIBLE_RIGHT)
     assert right <= page.evaluate("innerWidth") + 0.5, right
     assert sender.bounding_box()["width"] > 50  # cut, not gone
     person.shot(f"a11y-long-name-sender-{screen}")
+    person.assert_clean()
+
+
+def test_a_long_bot_name_in_a_group_keeps_its_badge_on_a_phone(people, user_factory):
+    """A bot's long name in a group is cut with an ellipsis and its BOT badge
+    still shows after it (the ellipsis cut the badge off with the name)."""
+    from bots.services import do_add_bot, do_create_bot
+    from conftest import PASSWORD
+    from groups.services import do_create_group
+
+    ann = user_factory("ann_longbot", nickname="Ann")
+    bot = do_create_bot(owner=ann, username="longbot_a11y", nickname=LONG_NAME)
+    do_add_bot(user=ann, bot_id=str(bot.user.uuid))
+    group = do_create_group(owner=ann, name="Bot names", members=[str(bot.user.uuid)])
+    send_as(bot.user, str(group.conversation.uuid), "Hello, I am a bot.")
+    person = people(**SCREENS["phone"])
+    person.login("ann_longbot", PASSWORD)
+    person.open_chat("Bot names")
+    page = person.page
+    sender = page.locator(".msg-sender").first
+    badge = sender.locator(".bot-badge")
+    expect(badge).to_have_text("BOT")
+    # The whole name would run past the sender's line: it is cut somewhere.
+    whole = sender.evaluate(
+        "(el) => { const r = document.createRange(); r.selectNodeContents(el); return r.getBoundingClientRect().width; }"
+    )
+    assert whole > sender.bounding_box()["width"], "the name fits: the test says nothing about the cut"
+    # The badge is whole: no box around it clips its word, and it is on the screen.
+    box = badge.evaluate("(el) => { const r = el.getBoundingClientRect(); return [r.left, r.right]; }")
+    word = badge.evaluate(
+        "(el) => { const r = document.createRange(); r.selectNodeContents(el); return r.getBoundingClientRect().right; }"
+    )
+    assert box[1] - box[0] > 10, box
+    assert badge.evaluate(VISIBLE_RIGHT) >= word - 0.5, (word, badge.evaluate(VISIBLE_RIGHT))
+    assert box[1] <= page.evaluate("innerWidth") + 0.5, box
+    person.shot("a11y-long-bot-name-phone")
     person.assert_clean()

@@ -78,7 +78,7 @@ export function messageNode(conv, message, { selecting = false, selected = false
     mine ? null : avatar(message.sender, { size: 32 }),
     h(
       "div.msg-body",
-      conv.kind === "group" && !mine ? h("div.msg-sender", nameOf(message.sender), botBadge(message.sender)) : null,
+      conv.kind === "group" && !mine ? h("div.msg-sender", h("span.msg-sender-name", nameOf(message.sender)), botBadge(message.sender)) : null,
       bubble(message),
       reactionChips(message),
       meta,
