@@ -281,6 +281,7 @@ def test_on_a_phone_the_command_list_and_an_answer_fit_the_screen(people, user_f
     ann.assert_clean()
 
 
+@pytest.mark.one_config  # what the page renders, the same over either configuration's services
 def test_my_bots_create_a_bot_and_a_key_shown_once(people, user_factory):
     from conftest import PASSWORD
 
@@ -391,6 +392,7 @@ def test_my_bots_create_a_bot_and_a_key_shown_once(people, user_factory):
     cara.assert_clean()
 
 
+@pytest.mark.one_config  # what the page renders, the same over either configuration's services
 @pytest.mark.parametrize("lang", ["en", "zh-hans"])
 def test_my_bots_on_a_phone_is_whole_and_accessible(people, user_factory, endpoint, lang):
     from accounts.models import User

@@ -17,7 +17,14 @@ from web.tests.browser import PHONE
 from web.tests.test_browser import LAYOUT_PROBLEMS
 from web.tests.test_browser_bots import expect_refused
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.timeout(240)]
+# What these pages render and send goes through REST alone, the same over
+# either configuration's services (one_config: the real-services run only).
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.one_config,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.timeout(240),
+]
 
 
 def allowed_section(page):

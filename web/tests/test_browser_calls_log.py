@@ -12,7 +12,14 @@ from playwright.sync_api import expect
 
 from web.tests.browser import PHONE, day_safe_now, ended_call
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
+# What these pages render and send goes through REST alone, the same over
+# either configuration's services (one_config: the real-services run only).
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.one_config,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.timeout(120),
+]
 
 
 def test_the_call_log_says_when_briefly_and_reds_only_missed_calls(people, user_factory):

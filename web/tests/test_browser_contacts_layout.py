@@ -9,7 +9,14 @@ from playwright.sync_api import expect
 
 from web.tests.browser import DESKTOP, PHONE, seed_world
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
+# What these pages render and send goes through REST alone, the same over
+# either configuration's services (one_config: the real-services run only).
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.one_config,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.timeout(120),
+]
 
 
 def settled_box(page, locator) -> dict:

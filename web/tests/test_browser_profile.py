@@ -12,7 +12,14 @@ from playwright.sync_api import expect
 
 from web.tests.browser import PHONE
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
+# What these pages render and send goes through REST alone, the same over
+# either configuration's services (one_config: the real-services run only).
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.one_config,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.timeout(120),
+]
 
 
 def test_the_me_card_shows_a_new_nickname_and_the_signature_without_a_reload(people, user_factory):

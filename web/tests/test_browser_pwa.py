@@ -145,6 +145,7 @@ def pair(user_factory):
 # ---------------------------------------------------------------------- manifest and worker
 
 
+@pytest.mark.one_config  # what the page renders, the same over either configuration's services
 def test_the_manifest_is_whole_and_the_worker_controls_every_page(people, user_factory):
     user_factory("sam_pwa", nickname="Sam")
     sam = signed_in(people, "sam_pwa", permission=False)
@@ -327,6 +328,7 @@ def test_a_push_shows_one_notification_per_chat_and_a_click_opens_the_chat(peopl
 # ---------------------------------------------------------------------- offline
 
 
+@pytest.mark.one_config  # what the page renders, the same over either configuration's services
 def test_offline_a_reload_shows_the_shell_and_no_api_answer_is_kept(people, user_factory, live_server_url):
     _, ben, conv = pair(user_factory)
     send_as(ben, conv, "Hello from Ben")
@@ -361,6 +363,7 @@ def test_offline_a_reload_shows_the_shell_and_no_api_answer_is_kept(people, user
     ann.assert_clean()
 
 
+@pytest.mark.one_config  # what the page renders, the same over either configuration's services
 def test_offline_on_a_phone_the_shell_says_so_above_the_list(people, user_factory):
     user_factory("pat_pwa", nickname="Pat")
     pat = signed_in(people, "pat_pwa", permission=False, viewport=PHONE, phone=True)
@@ -413,6 +416,7 @@ def api_get(page, path: str):
     return page.evaluate(f"fetch('/api/v1/{path}', {{credentials: 'same-origin'}}).then((r) => r.json())")
 
 
+@pytest.mark.one_config  # what the page renders, the same over either configuration's services
 def test_push_is_asked_for_only_when_turned_on_and_says_why_it_cannot_be(people, user_factory):
     user_factory("sue_pwa", nickname="Sue")
     sue = people()
@@ -448,6 +452,7 @@ def test_push_is_asked_for_only_when_turned_on_and_says_why_it_cannot_be(people,
     sue.assert_clean()
 
 
+@pytest.mark.one_config  # what the page renders, the same over either configuration's services
 def test_a_page_opened_at_its_address_is_drawn_once_when_the_lists_are_in(people, user_factory):
     """The main pane may need the lists (a chat, a contact, a group's member
     picker), so at start it waits for them, and it is drawn once: a switch

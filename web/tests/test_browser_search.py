@@ -191,6 +191,7 @@ def test_days_have_their_line_and_one_senders_messages_run_together(people, user
     person.assert_clean()
 
 
+@pytest.mark.one_config  # what the page renders, the same over either configuration's services
 def test_images_open_in_a_viewer_that_pages_zooms_and_closes_with_back(people, user_factory):
     from conftest import PASSWORD
     from contacts.services import do_connect
@@ -584,6 +585,7 @@ def test_ranges_count_code_points_and_a_refused_search_is_explained(people, user
     person.assert_clean()
 
 
+@pytest.mark.one_config  # what the page renders, the same over either configuration's services
 def test_the_search_pane_speaks_chinese_on_a_phone(people, user_factory):
     from accounts.models import User
     from conftest import PASSWORD

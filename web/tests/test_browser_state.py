@@ -271,6 +271,7 @@ def test_a_message_menu_stays_by_its_message_when_one_arrives_and_closes_when_sc
     ben.assert_clean()
 
 
+@pytest.mark.one_config  # what the page renders, the same over either configuration's services
 def test_a_name_fits_the_phone_header(people, user_factory):
     from conftest import PASSWORD
 
@@ -316,6 +317,7 @@ def test_a_forced_sign_out_lands_on_the_sign_in_page_saying_why(people, user_fac
     a.shot(f"state-signed-out-{how}")
 
 
+@pytest.mark.one_config  # what the page renders, the same over either configuration's services
 def test_the_composer_counts_near_the_limit_and_says_why_at_it(people, user_factory):
     from conftest import PASSWORD
 

@@ -12,7 +12,14 @@ from playwright.sync_api import expect
 
 from web.tests.browser import PHONE, send_as
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.timeout(180)]
+# What these pages render and send goes through REST alone, the same over
+# either configuration's services (one_config: the real-services run only).
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.one_config,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.timeout(180),
+]
 
 
 def words_world(user_factory):
