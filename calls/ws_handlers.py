@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
 from calls import services
 from chatsite import lifespan
+from chatsite.db import run_in_db_thread
 from chatsite.gateway.consumer import local_connections
 from chatsite.gateway.registry import frame_handler, on_connect, on_disconnect
 
@@ -160,12 +160,11 @@ async def sweep_calls() -> None:
     (services.sweep_tick). Every node runs one; the rows' locks make each call
     end once. A socket the tick handed an endpoint to now holds it (so its
     close releases it)."""
-    tick = database_sync_to_async(services.sweep_tick)
     while True:
         await asyncio.sleep(float(settings.CALL_SWEEP_INTERVAL_S))
         try:
             sockets, conns = _local_sockets()
-            for socket_id, call_id in await tick(local_sockets=sockets):
+            for socket_id, call_id in await run_in_db_thread(services.sweep_tick, local_sockets=sockets):
                 conn = conns.get(socket_id)
                 if conn is not None:
                     _hold_endpoint(conn, call_id)

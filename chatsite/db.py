@@ -3,7 +3,7 @@
 Channels' `database_sync_to_async` calls `close_old_connections()` before and
 after every call, which with CONN_HEALTH_CHECKS pings MySQL each time: one
 extra round trip per frame. The gateway's hot path uses `run_in_db_thread`
-instead: the same single database thread, a connection kept open, and a
+instead: one database thread (below), a connection kept open, and a
 connection the server dropped (restart, wait_timeout) is replaced and the
 call retried once, so no request fails on a stale connection. Django's own
 upkeep (CONN_MAX_AGE, a connection left broken or outside autocommit) runs at
@@ -15,16 +15,32 @@ reached the server before the connection died): running it again could do it
 twice, or answer `conflict` for something that did happen. Such a call
 reports `unavailable` instead, and the client retries with its own key (a
 message's client_msg_id) or re-reads.
+
+The database thread is our own (`_DatabaseThread`), not asgiref's
+`sync_to_async`: a hop through asgiref costs the event loop its bookkeeping
+and a wake-up per call, ~250 us of CPU on a slow host, and a reconnect storm
+makes nine hops a client. Ours queues calls to one thread and hands their
+results back in runs: the first result of a run wakes the loop, the rest
+join it (as the bus's delivery reports do). Calls still see the caller's
+context variables (the language, the request id), and sync code in them may
+use `async_to_sync` towards the caller's loop. Where a synchronous caller is
+waiting above the loop (a test's `async_to_sync`, an HTTP lane), calls go
+through asgiref as before, to that caller's thread.
 """
 
 from __future__ import annotations
 
+import asyncio
+import collections
+import contextvars
 import logging
+import os
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import AsyncToSync, SyncToAsync, _restore_context, sync_to_async
 from django.db import InterfaceError, OperationalError, connection
 from django.utils.translation import gettext
 
@@ -95,5 +111,108 @@ def maintain() -> None:
     connection.close_if_unusable_or_obsolete()
 
 
+class _DatabaseThread:
+    """One thread that runs database calls for the event loops of this
+    process, one at a time, in the order they came."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self._calls: collections.deque = collections.deque()
+        self._ready = threading.Condition(threading.Lock())
+        # Results on their way to each loop: the loop is woken for the first.
+        self._results: dict[asyncio.AbstractEventLoop, list] = {}
+        self._results_lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="database", daemon=True)
+        self._thread.start()
+
+    def submit(self, loop: asyncio.AbstractEventLoop, fn: Callable[..., Any], kwargs: dict) -> asyncio.Future:
+        future = loop.create_future()
+        with self._ready:
+            self._calls.append((loop, future, contextvars.copy_context(), fn, kwargs))
+            self._ready.notify()
+        return future
+
+    def _run(self) -> None:
+        local = SyncToAsync.threadlocal
+        while True:
+            with self._ready:
+                while not self._calls:
+                    self._ready.wait()
+                loop, future, context, fn, kwargs = self._calls.popleft()
+            if future.cancelled():
+                continue  # its caller stopped waiting before it began
+            # What asgiref's thread sets up: `async_to_sync` in the call goes
+            # back to the caller's loop.
+            local.main_event_loop, local.main_event_loop_pid, local.task_context = loop, self.pid, []
+            try:
+                outcome = (context.run(_call_in_context, context, fn, kwargs), None)
+            except BaseException as exc:  # handed to the caller, whatever it is
+                outcome = (None, exc if not isinstance(exc, StopIteration) else RuntimeError(repr(exc)))
+            finally:
+                local.main_event_loop = local.task_context = None
+            self._hand_back(loop, future, outcome)
+
+    def _hand_back(self, loop: asyncio.AbstractEventLoop, future: asyncio.Future, outcome: tuple) -> None:
+        with self._results_lock:
+            queued = self._results.get(loop)
+            wake = queued is None
+            if wake:
+                queued = self._results[loop] = []
+            queued.append((future, outcome))
+        if wake:
+            try:
+                loop.call_soon_threadsafe(self._settle, loop)
+            except RuntimeError:  # the loop is closed: nobody waits any more
+                with self._results_lock:
+                    self._results.pop(loop, None)
+
+    def _settle(self, loop: asyncio.AbstractEventLoop) -> None:
+        with self._results_lock:
+            queued = self._results.pop(loop, [])
+        for future, (result, error) in queued:
+            if future.cancelled():
+                continue
+            if error is None:
+                future.set_result(result)
+            else:
+                future.set_exception(error)
+
+
+def _call_in_context(context: contextvars.Context, fn: Callable[..., Any], kwargs: dict) -> Any:
+    # asgiref's `Local` (Django's active language) keeps its data per thread
+    # and hands it over where asgiref moves work between threads, as here.
+    # (asgiref is pinned in requirements.txt for this; a test holds it.)
+    _restore_context(context)
+    return call_with_reconnect(fn, **kwargs)
+
+
+_database_thread: _DatabaseThread | None = None
+_database_thread_lock = threading.Lock()
+
+
+def _the_database_thread() -> _DatabaseThread:
+    global _database_thread
+    thread = _database_thread
+    if thread is None or thread.pid != os.getpid():  # none yet, or one of the parent's before a fork
+        with _database_thread_lock:
+            if _database_thread is None or _database_thread.pid != os.getpid():
+                _database_thread = _DatabaseThread()
+            thread = _database_thread
+    return thread
+
+
+def _sync_caller_waits(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether a synchronous caller waits above this loop (async_to_sync, an
+    HTTP lane): asgiref then runs thread-sensitive calls in its thread."""
+    return (
+        getattr(AsyncToSync.executors, "current", None) is not None
+        or SyncToAsync.thread_sensitive_context.get(None) is not None
+        or loop in AsyncToSync.loop_thread_executors
+    )
+
+
 async def run_in_db_thread(fn: Callable[..., T], /, **kwargs: Any) -> T:
-    return await sync_to_async(call_with_reconnect, thread_sensitive=True)(fn, **kwargs)
+    loop = asyncio.get_running_loop()
+    if _sync_caller_waits(loop):
+        return await sync_to_async(call_with_reconnect, thread_sensitive=True)(fn, **kwargs)
+    return await _the_database_thread().submit(loop, fn, kwargs)

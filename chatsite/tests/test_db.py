@@ -105,3 +105,121 @@ def test_a_write_whose_connection_dies_at_commit_runs_once_and_says_unavailable(
         connection.close()
     assert killed
     assert Message.objects.filter(conversation=conversation).count() == before + 1
+
+
+# --------------------------------------------------------------------------- the database thread
+
+
+async def test_calls_from_the_loop_run_on_one_thread_in_order_with_the_callers_context():
+    """Each call sees the language and the request id of the code that made
+    it, off the loop's thread, on the same thread every time, in the order the
+    calls were made."""
+    import asyncio
+    import threading
+
+    from django.utils import translation
+
+    from chatsite.db import run_in_db_thread
+    from chatsite.logging import request_id_var
+
+    seen: list[tuple[int, int, str, str]] = []
+
+    def note(n: int) -> int:
+        seen.append((n, threading.get_ident(), translation.get_language(), request_id_var.get()))
+        return n * 10
+
+    token = request_id_var.set("req-42")
+    try:
+        with translation.override("zh-hans"):
+            results = await asyncio.gather(*(run_in_db_thread(note, n=n) for n in range(20)))
+    finally:
+        request_id_var.reset(token)
+    assert results == [n * 10 for n in range(20)]
+    assert [n for n, *_ in seen] == list(range(20))
+    threads = {ident for _, ident, _, _ in seen}
+    assert len(threads) == 1 and threading.get_ident() not in threads
+    assert {(lang, rid) for _, _, lang, rid in seen} == {("zh-hans", "req-42")}
+
+
+async def test_results_that_are_ready_together_wake_the_loop_once(monkeypatch):
+    """Fifty calls finished while the loop was busy come back in one wake-up
+    of the loop (asgiref's sync_to_async pays one per call)."""
+    import asyncio
+    import time
+
+    from chatsite import db
+
+    wakeups: list[int] = []
+    real_settle = db._DatabaseThread._settle
+
+    def counting_settle(self, loop):
+        wakeups.append(1)
+        real_settle(self, loop)
+
+    monkeypatch.setattr(db._DatabaseThread, "_settle", counting_settle)
+    calls = [asyncio.ensure_future(db.run_in_db_thread(lambda n: n + 1, n=n)) for n in range(50)]
+    await asyncio.sleep(0)  # each task hands its call to the thread
+    time.sleep(0.5)  # noqa: ASYNC251 (the loop kept busy on purpose: the thread finishes them all meanwhile)
+    assert await asyncio.gather(*calls) == [n + 1 for n in range(50)]
+    assert wakeups == [1]
+
+
+async def test_an_error_in_a_call_reaches_its_caller_and_the_thread_goes_on():
+    from chatsite.db import run_in_db_thread
+
+    def fail(message: str):
+        raise ValueError(message)
+
+    with pytest.raises(ValueError, match="no such thing"):
+        await run_in_db_thread(fail, message="no such thing")
+    with pytest.raises(RuntimeError):
+        await run_in_db_thread(lambda: next(iter(())))  # StopIteration cannot be set on a future
+    assert await run_in_db_thread(lambda x: x * 2, x=21) == 42
+
+
+async def test_a_call_whose_caller_gave_up_before_it_began_is_not_run():
+    import asyncio
+    import threading
+
+    from chatsite.db import run_in_db_thread
+
+    gate = threading.Event()
+    ran: list[str] = []
+    first = asyncio.ensure_future(run_in_db_thread(lambda: gate.wait(5) and ran.append("first")))
+    second = asyncio.ensure_future(run_in_db_thread(lambda: ran.append("second")))
+    await asyncio.sleep(0.05)  # the thread is in the first call, the second waits behind it
+    second.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await second
+    gate.set()
+    await first
+    assert await run_in_db_thread(lambda: list(ran)) == ["first"]
+
+
+async def test_async_to_sync_in_a_call_runs_on_the_callers_loop():
+    """Sync code in a call may reach async code (a channel layer without a
+    sync API) with async_to_sync: it runs on the loop that made the call."""
+    import asyncio
+
+    from asgiref.sync import async_to_sync
+
+    from chatsite.db import run_in_db_thread
+
+    async def which_loop():
+        return asyncio.get_running_loop()
+
+    loop = await run_in_db_thread(lambda: async_to_sync(which_loop)())
+    assert loop is asyncio.get_running_loop()
+
+
+def test_under_a_synchronous_caller_calls_run_in_its_thread():
+    """A test (or an HTTP lane) calling async code with async_to_sync waits
+    in its own thread: database calls run there, in its transaction, as
+    asgiref's thread-sensitive calls do."""
+    import threading
+
+    from asgiref.sync import async_to_sync
+
+    from chatsite.db import run_in_db_thread
+
+    assert async_to_sync(run_in_db_thread)(threading.get_ident) == threading.get_ident()
