@@ -334,6 +334,7 @@ def start(
         else:
             if mode == "kafka" and kind == "kafka":
                 _drop_mysql_database(env["DATABASE_URL"])
+                _drop_topics(env["KAFKA_BOOTSTRAP_SERVERS"], env["KAFKA_TOPIC_PREFIX"])
             shutil.rmtree(var, ignore_errors=True)
 
 
@@ -397,6 +398,22 @@ def _recreate_mysql_database(url: str) -> None:
 def _drop_mysql_database(url: str) -> None:
     args, name = _mysql_args(url)
     subprocess.run([*args, "-e", f"DROP DATABASE IF EXISTS `{name}`"], check=False)
+
+
+def _drop_topics(bootstrap: str, prefix: str) -> None:
+    """Delete the run's topics. Tansu's memory engine keeps every topic it
+    ever had in one metadata object and never drops records, and its fetches
+    slow down with both: after a dozen runs it cost 1.6-2 times as much
+    per message as a fresh one (docs/performance.md)."""
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    try:
+        names = [t for t in admin.list_topics(timeout=10).topics if t.startswith(f"{prefix}.")]
+        for future in admin.delete_topics(names, operation_timeout=10).values() if names else ():
+            future.result(timeout=15)
+    except Exception as exc:  # a bench run's result stands without it
+        print(f"could not delete the run's topics: {exc}", file=sys.stderr)
 
 
 def versions() -> str:
