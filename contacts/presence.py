@@ -288,12 +288,21 @@ def _audience(user_id: int) -> tuple[str, list[int]]:
     return str(uuid.UUID(str(rows[0][0]))), [other for _, other in rows if other is not None]
 
 
+def _audience_and_status(user_id: int) -> tuple[str, list[int], Status | None]:
+    """`_audience`, then the user's status as it is now (None with nobody to
+    tell): two reads, one trip to the database thread."""
+    user_uuid, audience = _audience(user_id)
+    if not audience:
+        return user_uuid, audience, None
+    [status] = store().statuses(user_ids=[user_id])
+    return user_uuid, audience, status
+
+
 async def announce(user_id: int, *, online: bool) -> None:
     """Tell the user's contacts (the sockets among them that subscribed)."""
-    user_uuid, audience = await run_in_db_thread(_audience, user_id=user_id)
-    if not audience:
+    user_uuid, audience, status = await run_in_db_thread(_audience_and_status, user_id=user_id)
+    if status is None:
         return
-    [status] = await run_in_db_thread(store().statuses, user_ids=[user_id])
     if status.online != online:
         return  # changed again meanwhile; that change announces itself
     await realtime.adeliver(audience, realtime.topic_envelope(topic(user_id), presence_frame(user_uuid, status)))
