@@ -22,6 +22,10 @@ def call_to_wire(call: Call) -> dict:
         "answered_at": iso(call.answered_at),
         "ended_at": iso(call.ended_at),
         "duration_s": call.duration_s,
+        # Why it ended, where the outcome alone does not say (the same as
+        # `call.ended`'s `reason`): the callee's words with a rejection, or
+        # `account_disabled` / `account_deleted` for a `failed` call.
+        "reason": call.end_reason or None,
     }
 
 
@@ -36,6 +40,12 @@ class CallOut(serializers.Serializer):
     answered_at = serializers.DateTimeField(allow_null=True)
     ended_at = serializers.DateTimeField(allow_null=True)
     duration_s = serializers.IntegerField(help_text="Seconds from the answer to the end; 0 when unanswered")
+    reason = serializers.CharField(
+        allow_null=True,
+        help_text="Why it ended, as call.ended said: the callee's reason for a rejection, or "
+        "account_disabled / account_deleted for a call that failed because an administrator "
+        "disabled or deleted a party's account; null otherwise",
+    )
 
 
 class CallListOut(serializers.Serializer):

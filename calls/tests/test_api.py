@@ -52,10 +52,27 @@ def test_the_call_log_shows_every_field(api, alice, bob):
                 "answered_at": iso(call.answered_at),
                 "ended_at": iso(call.ended_at),
                 "duration_s": call.duration_s,
+                "reason": None,
             }
         ],
         "next": None,
     }
+
+
+def test_the_call_log_says_why_a_call_ended_where_the_outcome_does_not(api_for, alice, bob, admin_user):
+    """The callee's words with a rejection, and an account an administrator
+    disabled mid-call: the log keeps what `call.ended` said."""
+    from backoffice.services import do_disable_user
+
+    declined = ring(alice, bob)
+    services.do_reject_call(user=bob, call_id=str(declined.uuid), reason="In a meeting")
+    cut = ring(bob, alice)
+    services.do_accept_call(user=alice, call_id=str(cut.uuid), sdp=ANSWER, socket_id="a", ref=None)
+    do_disable_user(actor=admin_user, user_id=str(bob.uuid), reason="spam")
+
+    log = {c["id"]: c for c in api_for(alice).get("/api/v1/calls").json()["results"]}
+    assert (log[str(declined.uuid)]["outcome"], log[str(declined.uuid)]["reason"]) == ("rejected", "In a meeting")
+    assert (log[str(cut.uuid)]["outcome"], log[str(cut.uuid)]["reason"]) == ("failed", "account_disabled")
 
 
 def test_a_live_call_is_listed_as_it_is(api_for, alice, bob):

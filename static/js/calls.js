@@ -784,6 +784,9 @@ function logOutcome(c) {
     case "busy":
       return t("Busy");
     case "failed":
+      // Not the network's fault: an administrator disabled or deleted an account.
+      if (c.reason === "account_disabled") return t("Account disabled");
+      if (c.reason === "account_deleted") return t("Account deleted");
       return t("Failed");
     default:
       return video ? t("Video call") : t("Voice call");
@@ -890,6 +893,8 @@ function drawCall(main, item) {
           h("dd", c.media === "video" ? t("Video call") : t("Voice call")),
           h("dt", t("Result")),
           h("dd", logOutcome(c)),
+          // The words the callee declined with, if any.
+          ...(c.outcome === "rejected" && c.reason ? [h("dt", t("Reason")), h("dd.call-reason", c.reason)] : []),
           h("dt", t("Started")),
           h("dd", formatDateTime(c.started_at)),
         ),

@@ -104,3 +104,49 @@ def test_a_calls_details_sit_in_a_card_with_the_panes_margins(people, user_facto
     assert box["width"] <= 30 * 16 + 1, box
     person.shot("call-detail-desktop")
     person.assert_clean()
+
+
+def test_the_call_log_says_why_a_call_ended_where_the_outcome_does_not(people, user_factory):
+    """A call cut because an administrator disabled the other account reads
+    "Account disabled", not "Failed" (which blames the connection);
+    a declined call's detail shows the words it was declined with."""
+    from calls.models import Call
+    from conftest import PASSWORD
+    from contacts.services import do_connect
+
+    ann = user_factory("ann_why", nickname="Ann")
+    cut_by = user_factory("cy_why", nickname="Cy")
+    declined_by = user_factory("dee_why", nickname="Dee")
+    for other in (cut_by, declined_by):
+        do_connect(user=ann, other=other)
+    now = day_safe_now()
+    for callee, outcome, reason, ago in (
+        (cut_by, "failed", "account_disabled", 5),
+        (declined_by, "rejected", "Driving, call you later", 3),
+    ):
+        Call.objects.create(
+            caller=ann,
+            callee=callee,
+            media="audio",
+            state="ended",
+            outcome=outcome,
+            end_reason=reason,
+            started_at=now - timedelta(minutes=ago),
+            ended_at=now - timedelta(minutes=ago - 1),
+        )
+
+    person = people()
+    person.page.clock.set_fixed_time(now)
+    person.login("ann_why", PASSWORD)
+    person.nav("calls")
+    log = person.page.get_by_role("list", name="Call log")
+    expect(log.locator(".conv-item", has_text="Cy").locator(".call-outcome")).to_have_text("Account disabled")
+    expect(log.locator(".conv-item", has_text="Dee").locator(".call-outcome")).to_have_text("Declined")
+    log.locator(".conv-item", has_text="Dee").click()
+    card = person.page.locator(".call-card")
+    expect(card.locator(".call-reason")).to_have_text("Driving, call you later")
+    person.shot("call-detail-declined-with-reason")
+    log.locator(".conv-item", has_text="Cy").click()
+    expect(person.page.locator(".call-card")).to_contain_text("Account disabled")
+    expect(person.page.locator(".call-card .call-reason")).to_have_count(0)
+    person.assert_clean()
