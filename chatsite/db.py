@@ -25,12 +25,16 @@ join it (as the bus's delivery reports do). Calls still see the caller's
 context variables (the language, the request id), and sync code in them may
 use `async_to_sync` towards the caller's loop. Where a synchronous caller is
 waiting above the loop (a test's `async_to_sync`, an HTTP lane), calls go
-through asgiref as before, to that caller's thread.
+through asgiref as before, to that caller's thread. Two things asgiref does
+that this does not: context variables a call sets stay in the call (asgiref
+copies them back to the caller; no call here relies on it), and cancelling
+the caller does not cancel a task the call started with `async_to_sync`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import collections
 import contextvars
 import logging
@@ -54,6 +58,8 @@ T = TypeVar("T")
 _CONNECTION_LOST = {2006, 2013, 2055}
 
 MAINTENANCE_S = 10.0
+# At exit, how long the database thread may take to finish the calls it has.
+DRAIN_S = 10.0
 
 
 def connection_lost(exc: BaseException) -> bool:
@@ -113,17 +119,27 @@ def maintain() -> None:
 
 class _DatabaseThread:
     """One thread that runs database calls for the event loops of this
-    process, one at a time, in the order they came."""
+    process, one at a time, in the order they came. At exit it finishes the
+    calls queued and running before the process ends (as asgiref's executor
+    thread is joined), so a socket's last writes are not cut off."""
 
     def __init__(self) -> None:
         self.pid = os.getpid()
         self._calls: collections.deque = collections.deque()
         self._ready = threading.Condition(threading.Lock())
+        self._stopping = False
         # Results on their way to each loop: the loop is woken for the first.
         self._results: dict[asyncio.AbstractEventLoop, list] = {}
         self._results_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="database", daemon=True)
         self._thread.start()
+        atexit.register(self.drain)
+
+    def alive(self) -> bool:
+        return self._thread.is_alive() and not self._stopping
+
+    def is_current(self) -> bool:
+        return threading.current_thread() is self._thread
 
     def submit(self, loop: asyncio.AbstractEventLoop, fn: Callable[..., Any], kwargs: dict) -> asyncio.Future:
         future = loop.create_future()
@@ -132,28 +148,51 @@ class _DatabaseThread:
             self._ready.notify()
         return future
 
+    def drain(self, timeout: float = DRAIN_S) -> None:
+        """Run what is queued, then end the thread (at exit)."""
+        with self._ready:
+            self._stopping = True
+            self._ready.notify()
+        if not self.is_current():
+            self._thread.join(timeout)
+
     def _run(self) -> None:
-        local = SyncToAsync.threadlocal
         while True:
             with self._ready:
                 while not self._calls:
+                    if self._stopping:
+                        return
                     self._ready.wait()
-                loop, future, context, fn, kwargs = self._calls.popleft()
-            if future.cancelled():
-                continue  # its caller stopped waiting before it began
-            # What asgiref's thread sets up: `async_to_sync` in the call goes
-            # back to the caller's loop.
-            local.main_event_loop, local.main_event_loop_pid, local.task_context = loop, self.pid, []
+                item = self._calls.popleft()
             try:
-                outcome = (context.run(_call_in_context, context, fn, kwargs), None)
-            except BaseException as exc:  # handed to the caller, whatever it is
-                outcome = (None, exc if not isinstance(exc, StopIteration) else RuntimeError(repr(exc)))
-            finally:
-                local.main_event_loop = local.task_context = None
-            self._hand_back(loop, future, outcome)
+                self._call(*item)
+            except BaseException:  # the thread's own bookkeeping: it must outlive any one call
+                logger.exception("the database thread could not hand back a call's outcome")
+
+    def _call(self, loop, future: asyncio.Future, context: contextvars.Context, fn: Callable[..., Any], kwargs):
+        if future.cancelled():
+            return  # its caller stopped waiting before it began
+        # What asgiref's thread sets up: `async_to_sync` in the call goes back
+        # to the caller's loop.
+        local = SyncToAsync.threadlocal
+        local.main_event_loop, local.main_event_loop_pid, local.task_context = loop, self.pid, []
+        try:
+            outcome = (context.run(_call_in_context, context, fn, kwargs), None)
+        except StopIteration as exc:  # a future cannot carry it
+            error = RuntimeError("a database call raised StopIteration")
+            error.__cause__ = exc
+            outcome = (None, error)
+        except BaseException as exc:  # handed to the caller, whatever it is
+            outcome = (None, exc)
+        finally:
+            local.main_event_loop = local.task_context = None
+        self._hand_back(loop, future, outcome)
 
     def _hand_back(self, loop: asyncio.AbstractEventLoop, future: asyncio.Future, outcome: tuple) -> None:
         with self._results_lock:
+            if loop.is_closed():  # nobody waits any more
+                self._results.pop(loop, None)
+                return
             queued = self._results.get(loop)
             wake = queued is None
             if wake:
@@ -162,7 +201,7 @@ class _DatabaseThread:
         if wake:
             try:
                 loop.call_soon_threadsafe(self._settle, loop)
-            except RuntimeError:  # the loop is closed: nobody waits any more
+            except RuntimeError:  # closed meanwhile
                 with self._results_lock:
                     self._results.pop(loop, None)
 
@@ -193,9 +232,10 @@ _database_thread_lock = threading.Lock()
 def _the_database_thread() -> _DatabaseThread:
     global _database_thread
     thread = _database_thread
-    if thread is None or thread.pid != os.getpid():  # none yet, or one of the parent's before a fork
+    if thread is None or thread.pid != os.getpid() or not thread.alive():  # none yet, a parent's, or gone
         with _database_thread_lock:
-            if _database_thread is None or _database_thread.pid != os.getpid():
+            thread = _database_thread
+            if thread is None or thread.pid != os.getpid() or not thread.alive():
                 _database_thread = _DatabaseThread()
             thread = _database_thread
     return thread
@@ -215,4 +255,10 @@ async def run_in_db_thread(fn: Callable[..., T], /, **kwargs: Any) -> T:
     loop = asyncio.get_running_loop()
     if _sync_caller_waits(loop):
         return await sync_to_async(call_with_reconnect, thread_sensitive=True)(fn, **kwargs)
-    return await _the_database_thread().submit(loop, fn, kwargs)
+    thread = _the_database_thread()
+    if thread.is_current():
+        # A call that runs an event loop of its own (asyncio.run) and awaits
+        # a database call in it: the thread is busy with the outer call, so
+        # this one runs here (queued, it would wait for ever).
+        return call_with_reconnect(fn, **kwargs)
+    return await thread.submit(loop, fn, kwargs)

@@ -223,3 +223,39 @@ def test_under_a_synchronous_caller_calls_run_in_its_thread():
     from chatsite.db import run_in_db_thread
 
     assert async_to_sync(run_in_db_thread)(threading.get_ident) == threading.get_ident()
+
+
+async def test_a_call_that_runs_a_loop_of_its_own_can_make_database_calls_in_it():
+    """asyncio.run inside a call, awaiting another call: the thread is busy
+    with the outer one, so the inner one runs in place instead of waiting for
+    it for ever."""
+    import asyncio
+
+    from chatsite.db import run_in_db_thread
+
+    async def inner() -> int:
+        return await run_in_db_thread(lambda: 7)
+
+    assert await asyncio.wait_for(run_in_db_thread(lambda: asyncio.run(inner())), 10) == 7
+    assert await run_in_db_thread(lambda: 8) == 8  # and the thread goes on
+
+
+async def test_at_exit_the_thread_finishes_the_calls_it_has():
+    """A socket's last writes (presence, endpoints released) queued as the
+    process ends still run: the thread is drained at exit, not cut off."""
+    import asyncio
+    import threading
+
+    from chatsite.db import _DatabaseThread
+
+    thread = _DatabaseThread()
+    gate = threading.Event()
+    done: list[int] = []
+    loop = asyncio.get_running_loop()
+    futures = [thread.submit(loop, lambda: gate.wait(5) and done.append(1), {})]
+    futures += [thread.submit(loop, lambda n: done.append(n), {"n": n}) for n in (2, 3)]
+    threading.Timer(0.2, gate.set).start()
+    await asyncio.to_thread(thread.drain)  # what atexit calls
+    assert done == [1, 2, 3]
+    assert not thread.alive()
+    await asyncio.gather(*futures)
