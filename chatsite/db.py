@@ -150,6 +150,8 @@ class _DatabaseThread:
 
     def drain(self, timeout: float = DRAIN_S) -> None:
         """Run what is queued, then end the thread (at exit)."""
+        if os.getpid() != self.pid:
+            return  # a forked child's copy (atexit handlers are inherited): not its thread, maybe not its lock
         with self._ready:
             self._stopping = True
             self._ready.notify()
