@@ -49,6 +49,7 @@ from django.db import InterfaceError, OperationalError, connection
 from django.utils.translation import gettext
 
 from chatsite.errors import Unavailable
+from chatsite.handoff import LoopHandoff
 
 logger = logging.getLogger(__name__)
 
@@ -129,8 +130,7 @@ class _DatabaseThread:
         self._ready = threading.Condition(threading.Lock())
         self._stopping = False
         # Results on their way to each loop: the loop is woken for the first.
-        self._results: dict[asyncio.AbstractEventLoop, list] = {}
-        self._results_lock = threading.Lock()
+        self._handoff = LoopHandoff("database thread")
         self._thread = threading.Thread(target=self._run, name="database", daemon=True)
         self._thread.start()
         atexit.register(self.drain)
@@ -188,35 +188,16 @@ class _DatabaseThread:
             outcome = (None, exc)
         finally:
             local.main_event_loop = local.task_context = None
-        self._hand_back(loop, future, outcome)
+        self._handoff.hand(loop, _resolve, future, *outcome)
 
-    def _hand_back(self, loop: asyncio.AbstractEventLoop, future: asyncio.Future, outcome: tuple) -> None:
-        with self._results_lock:
-            if loop.is_closed():  # nobody waits any more
-                self._results.pop(loop, None)
-                return
-            queued = self._results.get(loop)
-            wake = queued is None
-            if wake:
-                queued = self._results[loop] = []
-            queued.append((future, outcome))
-        if wake:
-            try:
-                loop.call_soon_threadsafe(self._settle, loop)
-            except RuntimeError:  # closed meanwhile
-                with self._results_lock:
-                    self._results.pop(loop, None)
 
-    def _settle(self, loop: asyncio.AbstractEventLoop) -> None:
-        with self._results_lock:
-            queued = self._results.pop(loop, [])
-        for future, (result, error) in queued:
-            if future.cancelled():
-                continue
-            if error is None:
-                future.set_result(result)
-            else:
-                future.set_exception(error)
+def _resolve(future: asyncio.Future, result: Any, error: BaseException | None) -> None:
+    if future.cancelled():
+        return
+    if error is None:
+        future.set_result(result)
+    else:
+        future.set_exception(error)
 
 
 def _call_in_context(context: contextvars.Context, fn: Callable[..., Any], kwargs: dict) -> Any:

@@ -30,6 +30,7 @@ from django.utils.translation import gettext
 
 from chatsite import metrics
 from chatsite.errors import Unavailable
+from chatsite.handoff import LoopHandoff
 
 logger = logging.getLogger(__name__)
 
@@ -145,10 +146,9 @@ class KafkaBus:
         self._admin: AdminClient | None = None
         self._ensure_after = 0.0
         self._stop = threading.Event()
-        # Delivery outcomes on their way from the poll thread to each loop
-        # (_hand_to_loop): one wake-up of a loop carries all that are queued.
-        self._settling: dict[asyncio.AbstractEventLoop, list] = {}
-        self._settling_lock = threading.Lock()
+        # Delivery outcomes on their way from the poll thread to each loop:
+        # one wake-up of a loop carries all that are queued.
+        self._handoff = LoopHandoff("kafka delivery reports")
         self._pollers = [
             threading.Thread(target=self._poll, args=(which,), name=f"kafka-producer-poll-{which}", daemon=True)
             for which in (EXPRESS, BATCHING)
@@ -363,7 +363,7 @@ class KafkaBus:
             metrics.produce_latency.observe(time.monotonic() - submitted)
             if err is not None:
                 logger.warning("delivery failed for key %s: %s", key, err)
-            self._hand_to_loop(loop, settle, err)
+            self._handoff.hand(loop, settle, err)
 
         if topic not in _topics_ready:
             # Never block the event loop on the admin API: ensure in the background.
@@ -374,38 +374,6 @@ class KafkaBus:
             timer.cancel()
             raise
         return delivered
-
-    def _hand_to_loop(self, loop: asyncio.AbstractEventLoop, settle, err) -> None:
-        """On the poll thread: queue a delivery outcome for `loop`. Only the
-        first of a run wakes the loop (a write to its self-pipe); the ones
-        that come before it ran are settled in the same call."""
-        if loop.is_closed():
-            return  # nobody is waiting any more
-        with self._settling_lock:
-            queued = self._settling.get(loop)
-            wake = queued is None
-            if wake:
-                # A run left for a loop that stopped before it ran is dropped
-                # with the loop (tests run many loops in one process).
-                for gone in [other for other in self._settling if other.is_closed()]:
-                    del self._settling[gone]
-                queued = self._settling[loop] = []
-            queued.append((settle, err))
-        if wake:
-            try:
-                loop.call_soon_threadsafe(self._settle_queued, loop)
-            except RuntimeError:  # the loop is gone
-                with self._settling_lock:
-                    self._settling.pop(loop, None)
-
-    def _settle_queued(self, loop: asyncio.AbstractEventLoop) -> None:
-        with self._settling_lock:
-            queued = self._settling.pop(loop, [])
-        for settle, err in queued:
-            try:
-                settle(err)
-            except Exception:  # one message's answer never costs the others theirs
-                logger.exception("settling a delivery report failed")
 
     async def publish(self, *, topic: str, key: str, value: bytes) -> None:
         await self.submit(topic=topic, key=key, value=value)

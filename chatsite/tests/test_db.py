@@ -150,13 +150,14 @@ async def test_results_that_are_ready_together_wake_the_loop_once(monkeypatch):
     from chatsite import db
 
     wakeups: list[int] = []
-    real_settle = db._DatabaseThread._settle
+    handoff = db._the_database_thread()._handoff
+    real_run = handoff.run_queued
 
-    def counting_settle(self, loop):
+    def counting_run(loop):
         wakeups.append(1)
-        real_settle(self, loop)
+        real_run(loop)
 
-    monkeypatch.setattr(db._DatabaseThread, "_settle", counting_settle)
+    monkeypatch.setattr(handoff, "run_queued", counting_run)
     calls = [asyncio.ensure_future(db.run_in_db_thread(lambda n: n + 1, n=n)) for n in range(50)]
     await asyncio.sleep(0)  # each task hands its call to the thread
     time.sleep(0.5)  # noqa: ASYNC251 (the loop kept busy on purpose: the thread finishes them all meanwhile)

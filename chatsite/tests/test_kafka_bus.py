@@ -30,13 +30,13 @@ async def test_confirmations_that_arrive_together_wake_the_loop_once(own_prefix,
     bus = kafka.KafkaBus()
     try:
         wakeups: list[int] = []
-        settle = bus._settle_queued
+        settle = bus._handoff.run_queued
 
         def counting(loop) -> None:
-            wakeups.append(len(bus._settling.get(loop, ())))
+            wakeups.append(bus._handoff.pending(loop))
             settle(loop)
 
-        monkeypatch.setattr(bus, "_settle_queued", counting)
+        monkeypatch.setattr(bus._handoff, "run_queued", counting)
         futures = [bus.submit(topic="messages", key=f"c{n % 4}", value=b"{}") for n in range(200)]
         assert await asyncio.gather(*futures) == [None] * 200
         # (A count read as the loop wakes: more may join the run before it is taken.)
