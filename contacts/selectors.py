@@ -111,6 +111,13 @@ def sender_blocked_by(reader: User, sender_ref) -> Exists:
     return Exists(Block.objects.filter(blocker=reader, blocked_id=sender_ref))
 
 
+def blocking_readers(sender_id: int, reader_ids: set[int]) -> set[int]:
+    """Of `reader_ids`, those who block `sender_id`. One query."""
+    return set(
+        Block.objects.filter(blocked_id=sender_id, blocker_id__in=reader_ids).values_list("blocker_id", flat=True)
+    )
+
+
 def blocked_either_way_ids(*, user: User) -> set[int]:
     """Users `user` blocks or is blocked by."""
     pairs = Block.objects.filter(Q(blocker=user) | Q(blocked=user)).values_list("blocker_id", "blocked_id")

@@ -178,8 +178,8 @@ class MessageFile(models.Model):
 
 class Mention(models.Model):
     """A member a message mentions (by name or by @all), for that member's
-    `unread_mentions`: written with the message, never for its sender,
-    deleted when it is recalled."""
+    `unread_mentions`: written with the message, never for its sender nor
+    for a member who blocks the sender then, deleted when it is recalled."""
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="+")
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="mention_rows")

@@ -398,11 +398,36 @@ def register_mention_mute(fn: MentionMute) -> None:
         _mention_mutes.append(fn)
 
 
+# Readers a mention does not reach when it is written, added by apps built on
+# the core: `fn(sender_id, reader_ids)` returns those of `reader_ids` that
+# `sender_id`'s mentions skip (contacts: the readers who block the sender).
+# Such a mention is never written, so it does not count when the block ends.
+MentionSkip = Callable[[int, set[int]], set[int]]
+_mention_skips: list[MentionSkip] = []
+
+
+def register_mention_skip(fn: MentionSkip) -> None:
+    """Called by an app's AppConfig.ready()."""
+    if fn not in _mention_skips:
+        _mention_skips.append(fn)
+
+
+def mention_skipped(sender_id: int, reader_ids: set[int]) -> set[int]:
+    """Of `reader_ids`, those a mention by `sender_id` is not written for."""
+    skipped: set[int] = set()
+    for skip in _mention_skips:
+        if reader_ids - skipped:
+            skipped |= skip(sender_id, reader_ids - skipped)
+    return skipped
+
+
 def unread_mention_counts(*, user: User, conversation_ids: list[int]) -> dict[int, int]:
     """Messages after the user's read cursor that mention them (by name or
     @all), per conversation, one query: muted or not, never their own, never
     a recalled one (its Mention rows go with the recall), never from someone
-    they block (register_mention_mute)."""
+    they block (register_mention_mute: a mention written before the block is
+    hidden while it lasts; one sent during it was never written,
+    register_mention_skip)."""
     if not conversation_ids:
         return {}
     query = Mention.objects.filter(

@@ -30,7 +30,7 @@ from chatsite import metrics, realtime, wire
 from chatsite.events import deliver_envelopes_on_commit
 from conversations.models import Conversation, ConversationKind, Member, Mention, Message, MessageFile, MessageKind
 from conversations.render import load_around, render
-from conversations.selectors import who_hears
+from conversations.selectors import mention_skipped, who_hears
 from files.models import File
 
 logger = logging.getLogger(__name__)
@@ -427,7 +427,8 @@ def _after_insert(
 
 def _insert_mentions(conversation_id: int, fresh: list[Incoming], messages: list[Message], members) -> None:
     """A Mention row for each member a message mentions, by name or by @all
-    (the members as of this message), never its sender."""
+    (the members as of this message), never its sender, nor a member the
+    sender's mentions skip then (one who blocks them: mention_skipped)."""
     rows = []
     current = [m.user_id for m in members if m.left_seq is None]
     for item, message in zip(fresh, messages, strict=True):
@@ -435,6 +436,8 @@ def _insert_mentions(conversation_id: int, fresh: list[Incoming], messages: list
             continue
         wanted = set(current) if item.mention_all else set(item.mention_ids or ())
         wanted.discard(item.sender_id)
+        if item.sender_id and wanted:
+            wanted -= mention_skipped(item.sender_id, wanted)
         rows.extend((conversation_id, message.pk, message.seq, uid, item.sender_id) for uid in sorted(wanted))
     if not rows:
         return

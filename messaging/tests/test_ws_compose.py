@@ -205,13 +205,26 @@ async def test_a_recalled_mention_stops_counting(ws_connect, message_worker, ali
     assert recalled["mentions"] == [] and recalled["recalled"] is True
 
 
-async def test_mentions_from_someone_the_reader_blocks_do_not_count(ws_connect, message_worker, alice, bob, group):
-    from contacts.services import do_block
+async def test_mentions_from_someone_the_reader_blocks_do_not_count(
+    ws_connect, message_worker, alice, bob, carol, group
+):
+    from contacts.services import do_block, do_unblock
 
-    await sync_to_async(do_block)(user=bob, target_id=str(alice.uuid))
     a = await ws_connect(alice)
-    await send(a, group, content="@Bob", mentions=[str(bob.uuid)])
+    await send(a, group, content="@Bob before", mentions=[str(bob.uuid)])
+    await sync_to_async(do_block)(user=bob, target_id=str(alice.uuid))
+    # Hidden while the block lasts: the one from before and the new ones.
     assert (await conversation_of(bob, group))["unread_mentions"] == 0
+    await send(a, group, content="@Bob during", mentions=[str(bob.uuid)])
+    await send(a, group, content="@all during", mention_all=True)
+    assert (await conversation_of(bob, group))["unread_mentions"] == 0
+    assert (await conversation_of(carol, group))["unread_mentions"] == 1
+    # Unblocked: the mention from before counts again; those sent during the
+    # block never do (they were not written for him).
+    await sync_to_async(do_unblock)(user=bob, target_id=str(alice.uuid))
+    assert (await conversation_of(bob, group))["unread_mentions"] == 1
+    await send(a, group, content="@Bob after", mentions=[str(bob.uuid)])
+    assert (await conversation_of(bob, group))["unread_mentions"] == 2
 
 
 async def test_mention_refusals(ws_connect, message_worker, alice, bob, carol, direct, group):
