@@ -27,15 +27,24 @@ class ChatError(Exception):
     ) -> None:
         # In the language active where it is raised (the request's, the
         # socket's: chatsite.i18n); the default text is translated now too.
-        self.message = str(message or self.default_message)
+        # A lazy text (raised where the person's language is not known, such
+        # as the message bus's threads) is told again when rendered (as_dict).
+        self._told = message or self.default_message
+        self.message = str(self._told)
         self.fields = fields
         self.retry_after = retry_after
         super().__init__(self.message)
 
     def as_dict(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.fields is not None and self.code == "invalid":
-            body["fields"] = self.fields
+        """The error's body, its text in the language active now if it was
+        raised with a lazy one (the language where it was raised otherwise)."""
+        message = str(self._told)
+        fields = self.fields
+        if message != self.message and fields == {"non_field_errors": [self.message]}:
+            fields = {"non_field_errors": [message]}
+        body: dict[str, Any] = {"code": self.code, "message": message}
+        if fields is not None and self.code == "invalid":
+            body["fields"] = fields
         return body
 
 

@@ -6,7 +6,7 @@ import asyncio
 import logging
 
 from django.conf import settings
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 
 from chatsite import kv, metrics, realtime, wire
 from chatsite.bus import get_bus
@@ -98,7 +98,7 @@ def _on_durable(
     metrics.bus_errors.inc()
     if not isinstance(err, ChatError):
         logger.error("bus submit failed", exc_info=err)
-        err = Unavailable(gettext("The message could not be queued; retry later."))
+        err = Unavailable(gettext_lazy("The message could not be queued; retry later."))
     if not mine:  # stored meanwhile (its acks went out), or another submission's now
         return
     del acks[client_msg_id]

@@ -21,13 +21,22 @@ from collections import defaultdict
 
 from django.conf import settings
 from django.db import close_old_connections, connection
-from django.utils.translation import gettext
+from django.utils.functional import lazy
+from django.utils.translation import gettext, gettext_lazy
 
 from chatsite import bus
 from chatsite.bus import HANDLED, STORE, Record, handler_for
 from chatsite.errors import Invalid, Unavailable
 
 logger = logging.getLogger(__name__)
+
+
+def _told_not_stored(reason: str) -> str:
+    return gettext("The message could not be stored: %(n)s") % {"n": reason}
+
+
+# Made on the bus's thread, told in the sender's language when rendered.
+_not_stored = lazy(_told_not_stored, str)
 
 BATCH_MAX = 200
 
@@ -134,7 +143,9 @@ class InProcessBus:
                 logger.exception("the in-process bus failed on a batch of %d records", len(batch))
                 for _, future in batch:
                     if not future.done():
-                        future.set_exception(Unavailable(gettext("Storing failed; retry with the same client_msg_id.")))
+                        future.set_exception(
+                            Unavailable(gettext_lazy("Storing failed; retry with the same client_msg_id."))
+                        )
         connection.close()
 
     def _handle(self, batch: list[tuple[Record, concurrent.futures.Future]]) -> None:
@@ -157,7 +168,9 @@ class InProcessBus:
                 close_old_connections()
                 for _, future in items:
                     if not future.done():
-                        future.set_exception(Unavailable(gettext("Storing failed; retry with the same client_msg_id.")))
+                        future.set_exception(
+                            Unavailable(gettext_lazy("Storing failed; retry with the same client_msg_id."))
+                        )
                 continue
             reasons = {id(r): reason for r, reason in rejected}
             self._follow(topic, [r for r in records if id(r) not in reasons])
@@ -166,9 +179,7 @@ class InProcessBus:
                     continue
                 if id(record) in reasons:
                     logger.warning("in-process record rejected: %s", reasons[id(record)])
-                    future.set_exception(
-                        Invalid(gettext("The message could not be stored: %(n)s") % {"n": reasons[id(record)]})
-                    )
+                    future.set_exception(Invalid(_not_stored(reasons[id(record)])))
                 else:
                     future.set_result(None)
 

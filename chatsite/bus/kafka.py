@@ -26,7 +26,7 @@ import time
 from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 from django.conf import settings
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 
 from chatsite import metrics
 from chatsite.errors import Unavailable
@@ -342,7 +342,7 @@ class KafkaBus:
         def expire() -> None:
             if not delivered.done():
                 delivered.set_exception(
-                    Unavailable(gettext("The message broker did not confirm the message in time; retry later."))
+                    Unavailable(gettext_lazy("The message broker did not confirm the message in time; retry later."))
                 )
 
         timer = loop.call_later(settings.KAFKA_PRODUCE_TIMEOUT_MS / 1000 + 0.5, expire)
@@ -355,7 +355,7 @@ class KafkaBus:
                 delivered.set_result(None)
             else:
                 delivered.set_exception(
-                    Unavailable(gettext("The message broker did not confirm the message; retry later."))
+                    Unavailable(gettext_lazy("The message broker did not confirm the message; retry later."))
                 )
 
         def on_delivery(err, msg) -> None:
@@ -388,7 +388,7 @@ class KafkaBus:
                 future.set_result(None)
             else:
                 future.set_exception(
-                    Unavailable(gettext("The message broker did not confirm the message; retry later."))
+                    Unavailable(gettext_lazy("The message broker did not confirm the message; retry later."))
                 )
 
         self._ensure(topic)
@@ -396,7 +396,9 @@ class KafkaBus:
         try:
             future.result(timeout=settings.KAFKA_PRODUCE_TIMEOUT_MS / 1000 + 0.5)
         except concurrent.futures.TimeoutError:
-            raise Unavailable(gettext("The message broker did not confirm the message in time; retry later.")) from None
+            raise Unavailable(
+                gettext_lazy("The message broker did not confirm the message in time; retry later.")
+            ) from None
 
     def post(self, *, topic: str, key: str, value: bytes) -> None:
         def on_delivery(err, msg) -> None:

@@ -401,8 +401,15 @@ class Connection(AsyncWebsocketConsumer):
         self.push_error(err, ref)
 
     def push_error(self, err: ChatError, ref: str | None) -> None:
-        """Queue the `error` frame for `err`, answering the frame `ref` (from sync code)."""
-        frame: dict[str, Any] = {"type": "error", **err.as_dict(), "ref": ref}
+        """Queue the `error` frame for `err`, answering the frame `ref` (from
+        sync code), in the socket's language (also for an error that came from
+        a thread without it, such as the bus's delivery reports)."""
+        if self.language == settings.LANGUAGE_CODE:
+            body = err.as_dict()
+        else:
+            with translation.override(self.language):
+                body = err.as_dict()
+        frame: dict[str, Any] = {"type": "error", **body, "ref": ref}
         if err.retry_after is not None:
             frame["retry_after"] = err.retry_after
         self.push_text(wire.dumps(frame))

@@ -5,6 +5,7 @@ pages and the socket alike (chatsite.i18n)."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 
 import pytest
@@ -76,6 +77,39 @@ async def test_a_socket_speaks_the_language_of_its_handshake(ws_connect, alice, 
     )
     error = await chosen.expect("error")
     assert error["code"] == "not_found" and error["message"] == chinese(NO_SUCH_CONVERSATION), error
+
+
+async def test_a_send_that_fails_off_the_loop_is_refused_in_the_sockets_language(
+    ws_connect, alice, direct, monkeypatch
+):
+    """What makes a send fail can happen on a thread that knows no one's
+    language (the Kafka producer's delivery report; the in-process bus's
+    store step): the error frame is still in the socket's."""
+    from chatsite import bus
+    from chatsite.bus import STORE, kafka
+
+    the_bus = bus.get_bus()
+    if isinstance(the_bus, kafka.KafkaBus):
+
+        def undelivered(topic, key, value, on_delivery):
+            threading.Thread(target=on_delivery, args=("the broker refused it", None)).start()
+
+        monkeypatch.setattr(the_bus, "_produce", undelivered)
+        told = "The message broker did not confirm the message; retry later."
+    else:
+
+        def failing(records):
+            raise RuntimeError("the database went away")
+
+        for topic in bus.topics(group=STORE):
+            monkeypatch.setitem(bus._handlers, (STORE, topic), failing)
+        told = "Storing failed; retry with the same client_msg_id."
+    frame = {"type": "message.send", "conversation": direct, "kind": "text", "content": "hi"}
+    for headers, wanted in (([(b"accept-language", b"zh-CN")], chinese(told)), ([], told)):
+        socket = await ws_connect(alice, headers=headers)
+        await socket.send({**frame, "client_msg_id": str(uuid.uuid4())})
+        error = await socket.expect("error", skip=("presence",))
+        assert (error["code"], error["message"]) == ("unavailable", wanted), error
 
 
 def test_the_sign_up_page_says_whats_wrong_in_the_browsers_language(client):

@@ -74,3 +74,43 @@ def test_a_follower_outlives_a_failed_connection_check(monkeypatch, fail_first_c
         assert follower._thread.is_alive()
     finally:
         follower.close()
+
+
+def test_a_failure_on_the_bus_thread_is_told_in_the_language_of_whoever_reads_it(monkeypatch):
+    """The bus's thread knows no one's language: the sender's error is told
+    in theirs when it is rendered, not in the thread's English."""
+    from django.utils import translation
+
+    def handler(records):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setitem(bus._handlers, (STORE, TOPIC), handler)
+    subject = inprocess.InProcessBus()
+    try:
+        with translation.override("zh-hans"), pytest.raises(Unavailable) as failed:
+            subject.publish_sync(topic=TOPIC, key="k", value=b"lost")
+        with translation.override("zh-hans"):
+            chinese = failed.value.as_dict()["message"]
+        assert chinese == "存储失败，请使用相同的 client_msg_id 重试。"
+        with translation.override("en"):
+            assert failed.value.as_dict()["message"] == "Storing failed; retry with the same client_msg_id."
+    finally:
+        subject.close()
+
+
+def test_a_record_the_handler_refuses_is_told_with_its_reason_in_the_readers_language(monkeypatch):
+    from django.utils import translation
+
+    from chatsite.errors import Invalid
+
+    monkeypatch.setitem(bus._handlers, (STORE, TOPIC), lambda records: [(r, "no such conversation") for r in records])
+    subject = inprocess.InProcessBus()
+    try:
+        with pytest.raises(Invalid) as refused:
+            subject.publish_sync(topic=TOPIC, key="k", value=b"refused")
+        with translation.override("zh-hans"):
+            body = refused.value.as_dict()
+        told = "消息无法保存：no such conversation"
+        assert body == {"code": "invalid", "message": told, "fields": {"non_field_errors": [told]}}
+    finally:
+        subject.close()

@@ -11,6 +11,8 @@ import uuid
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.utils import translation
+from django.utils.translation import gettext
 
 from chatsite.testing import worker_env
 from conversations.models import Message
@@ -151,16 +153,35 @@ async def test_broker_down_answers_unavailable_within_5s(ws_connect, alice, bob,
     bus.reset_bus()
     try:
         a, b = await ws_connect(alice), await ws_connect(bob)
-        cmid = new_id()
+        # Alice's other device speaks Chinese: the broker's failure (reported
+        # on the producer's thread) is told in its language.
+        a_zh = await ws_connect(alice, headers=[(b"accept-language", b"zh-CN")])
+        cmid, cmid_zh = new_id(), new_id()
         started = time.monotonic()
-        await a.send(
-            {"type": "message.send", "client_msg_id": cmid, "conversation": direct, "kind": "text", "content": "x"}
-        )
+        for socket, client_msg_id in ((a, cmid), (a_zh, cmid_zh)):
+            await socket.send(
+                {
+                    "type": "message.send",
+                    "client_msg_id": client_msg_id,
+                    "conversation": direct,
+                    "kind": "text",
+                    "content": "x",
+                }
+            )
         error = await a.expect("error", timeout=6)
+        error_zh = await a_zh.expect("error", timeout=6)
         assert time.monotonic() - started <= 5.5
         assert error["code"] == "unavailable" and error["ref"] == cmid
+        assert error_zh["code"] == "unavailable" and error_zh["ref"] == cmid_zh
+        assert error["message"].startswith("The message broker did not confirm the message"), error
+        with translation.override("zh-hans"):
+            chinese = {
+                gettext("The message broker did not confirm the message; retry later."),
+                gettext("The message broker did not confirm the message in time; retry later."),
+            }
+        assert error_zh["message"] in chinese and "broker" not in error_zh["message"], error_zh
         await a.silent(0.5)
         await b.silent()
-        assert not await sync_to_async(Message.objects.filter(client_msg_id=cmid).exists)()
+        assert not await sync_to_async(Message.objects.filter(client_msg_id__in=[cmid, cmid_zh]).exists)()
     finally:
         bus.reset_bus()
