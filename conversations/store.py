@@ -28,12 +28,15 @@ from accounts.rawmodels import UserWithAvatar
 from accounts.serializers import user_to_wire
 from chatsite import metrics, realtime, wire
 from chatsite.events import deliver_envelopes_on_commit
+from chatsite.rawmodels import new_instance_of
 from conversations.models import Conversation, ConversationKind, Member, Mention, Message, MessageFile, MessageKind
 from conversations.render import load_around, render
 from conversations.selectors import mention_skipped, who_hears
 from files.models import File
 
 logger = logging.getLogger(__name__)
+
+new_message = new_instance_of(Message)
 
 
 @dataclass
@@ -189,23 +192,25 @@ def _store_batch(items: list[Incoming], need_keys: bool) -> list[Stored]:
     for conversation_id, fresh in fresh_by.items():
         first_seq = conversations[conversation_id].last_seq - len(fresh) + 1
         for n, item in enumerate(fresh):
-            message = Message(
-                conversation_id=conversation_id,
-                seq=first_seq + n,
-                sender_id=item.sender_id,
-                kind=item.kind,
-                text=item.text,
-                data=item.data,
-                file_id=item.file_id,
-                client_msg_id=item.client_msg_id,
-                created_at=now,
-                send_id=item.send_id,
-                silent=item.silent,
-                reply_to_id=item.reply_to_id,
-                mentions=item.mentions or None,
-                mention_all=item.mention_all,
-                forwarded_from=item.forwarded_from,
-                target_seq=item.target_seq,
+            message = new_message(
+                {
+                    "conversation_id": conversation_id,
+                    "seq": first_seq + n,
+                    "sender_id": item.sender_id,
+                    "kind": item.kind,
+                    "text": item.text,
+                    "data": item.data,
+                    "file_id": item.file_id,
+                    "client_msg_id": item.client_msg_id,
+                    "created_at": now,
+                    "send_id": item.send_id,
+                    "silent": item.silent,
+                    "reply_to_id": item.reply_to_id,
+                    "mentions": item.mentions or None,
+                    "mention_all": item.mention_all,
+                    "forwarded_from": item.forwarded_from,
+                    "target_seq": item.target_seq,
+                }
             )
             created[id(item)] = message
             new_messages.append(message)

@@ -9,7 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.db.models.signals import post_init
 
-from chatsite.rawmodels import Columns
+from chatsite.rawmodels import Columns, _New
 from chatsite.testing import image_bytes
 from conversations.models import Conversation, Message
 from messaging.tests.helpers import store_text_sync
@@ -155,3 +155,39 @@ def test_a_null_skips_converters_only_where_they_keep_null_as_none(alice, bob, d
             cursor.execute(f"SELECT {fresh.sql} FROM {fresh.table} WHERE q.id = %s", [stored.pk])
             row = cursor.fetchone()
         assert fresh.load(row).data == {} == Message.objects.get(pk=stored.pk).data
+
+
+def test_a_new_instance_is_what_the_models_init_makes(alice, bob, direct):
+    from django.utils import timezone
+
+    new = _New(Message)
+    conversation = Conversation.objects.get(uuid=direct)
+    at = timezone.now()
+    values = {"conversation_id": conversation.pk, "seq": 1, "sender_id": alice.pk, "kind": "text", "text": "hi"}
+    made, orms = new({**values, "created_at": at}), Message(**values, created_at=at)
+    assert {k: v for k, v in made.__dict__.items() if k not in ("_state", "uuid")} == {
+        k: v for k, v in orms.__dict__.items() if k not in ("_state", "uuid")
+    }
+    assert made._state.adding and made._state.db is None and made.pk is None
+    # A callable default is called for each instance, and only when not given.
+    again = new(values)
+    assert made.uuid != again.uuid and again.created_at > at and made.created_at == at
+    assert made.conversation == conversation and made.sender == alice
+    made.save()
+    assert Message.objects.get(pk=made.pk).text == "hi"
+    with pytest.raises(TypeError, match="conversation"):
+        new({"conversation": conversation})
+
+
+def test_a_new_instance_of_a_model_with_post_init_receivers_goes_through_its_init():
+    seen = []
+
+    def receiver(sender, instance, **kwargs):
+        seen.append(instance)
+
+    post_init.connect(receiver, sender=Message)
+    try:
+        made = _New(Message)({"text": "seen"})
+    finally:
+        post_init.disconnect(receiver, sender=Message)
+    assert seen == [made] and made.text == "seen"
