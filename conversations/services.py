@@ -129,21 +129,24 @@ def do_mark_read(*, user: User, conversation_id: object, seq: object) -> ReadMov
         return None
     access.member.read_seq = target
     announce_own_state(user=user, member=access.member)
-    delay = announce_read(conversation=access.conversation, user=user)
+    delay = announce_read(conversation=access.conversation, user=user, member=access.member)
     return ReadMoved(conversation=access.conversation, seq=target, announce_after_s=delay)
 
 
-def announce_read(*, conversation: Conversation, user: User) -> float | None:
+def announce_read(*, conversation: Conversation, user: User, member: Member | None = None) -> float | None:
     """Send `read` with the user's current cursor to the other members now, or
-    return how long to wait (groups: at most one per reader per second)."""
+    return how long to wait (groups: at most one per reader per second).
+    `member`: the user's row as just moved (read again when not given: a
+    delayed announcement tells the cursor as it is then)."""
 
     if conversation.kind == ConversationKind.GROUP:
         wait = kv.store().cooldown(f"readev:{conversation.pk}:{user.pk}", seconds=1.0)
         if wait:
             return wait
-    # A former member may still move their own cursor; the group no longer hears of it.
-    member = Member.objects.filter(conversation=conversation, user=user, left_seq__isnull=True).only("read_seq").first()
     if member is None:
+        member = Member.objects.filter(conversation=conversation, user=user).only("read_seq", "left_seq").first()
+    # A former member may still move their own cursor; the group no longer hears of it.
+    if member is None or member.left_seq is not None:
         return None
     readers = who_hears(
         kind=conversation.kind, user_ids=current_member_ids(conversation=conversation), actor_id=user.pk
