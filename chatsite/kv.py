@@ -11,6 +11,7 @@ Errors talking to Redis become `Unavailable`: callers that guard security
 
 from __future__ import annotations
 
+import asyncio
 import math
 import threading
 import time
@@ -164,6 +165,9 @@ class RedisStore:
         # Tokens this process took ahead (atake): bucket key -> [count, until].
         self._held: dict[str, list[float]] = {}
         self._next_prune = 0.0
+        # Round trips of atake in flight, per first bucket: a frame refused at
+        # Redis waits for them, as one of them may bring a lease back.
+        self._asking: dict[str, set[asyncio.Future]] = {}
 
     def _sync(self):
         return rds.client()
@@ -234,24 +238,39 @@ class RedisStore:
         for (key, rate, burst), h in zip(specs, held, strict=True):
             keys.append(rds.key("tb", key))
             args += [rate, burst, 0 if h else _lease(burst)]
-        which, retry, *taken = await self._arun(_TAKE, keys, args)  # type: ignore[misc]
-        which = int(which)
-        now = time.monotonic()
-        if now >= self._next_prune:
-            self._next_prune = now + LEASE_S
-            for k, h in list(self._held.items()):
-                if h[1] <= now:
-                    self._held.pop(k, None)
-        for (key, _, _), h, n in zip(specs, held, taken, strict=False):
-            if h:
-                if which == 1:  # the frame is refused: the second's token goes back
-                    h[0] += 1
-            elif int(n) > 1:
-                self._keep(key, int(n) - 1, now)
-        # Refused at Redis while another frame's lease came back here: that
-        # lease is the user's, so it is spent instead.
-        if which == 1 and again and self._held_tokens(first[0], now):
-            return await self._take(first, second, again=False)
+        asking = self._asking.setdefault(first[0], set())
+        mine = asyncio.get_running_loop().create_future()
+        asking.add(mine)
+        try:
+            which, retry, *taken = await self._arun(_TAKE, keys, args)  # type: ignore[misc]
+            which = int(which)
+            now = time.monotonic()
+            if now >= self._next_prune:
+                self._next_prune = now + LEASE_S
+                for k, h in list(self._held.items()):
+                    if h[1] <= now:
+                        self._held.pop(k, None)
+            for (key, _, _), h, n in zip(specs, held, taken, strict=False):
+                if h:
+                    if which == 1:  # the frame is refused: the second's token goes back
+                        h[0] += 1
+                elif int(n) > 1:
+                    self._keep(key, int(n) - 1, now)
+        finally:
+            mine.set_result(None)
+            asking.discard(mine)
+            if not asking and self._asking.get(first[0]) is asking:
+                del self._asking[first[0]]
+        if which == 1 and again:
+            # Refused at Redis while another frame's lease came back here, or
+            # while one that Redis gave before this refusal is still on its way
+            # back (round trips on several connections come back in any
+            # order): that lease is the user's, so it is spent instead.
+            others = self._asking.get(first[0])
+            if others:
+                await asyncio.wait(list(others))
+            if self._held_tokens(first[0], time.monotonic()):
+                return await self._take(first, second, again=False)
         if which == 2 and second is not None and (h := self._held_tokens(second[0], now)):
             h[0] -= 1
             return 0, 0.0
