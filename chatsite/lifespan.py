@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import weakref
 from collections.abc import Awaitable, Callable
 
@@ -29,6 +30,9 @@ Task = Callable[[], Awaitable[None]]
 
 _tasks: dict[str, Task] = {}
 _shutdown: dict[str, Task] = {}
+_warm_ups: dict[str, Callable[[], object]] = {}
+_warming = threading.Lock()
+_warmed = False
 _running: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Task]] = weakref.WeakKeyDictionary()
 
 
@@ -52,6 +56,36 @@ def on_shutdown(name: str) -> Callable[[Task], Task]:
     return register
 
 
+def warm_up(name: str) -> Callable[[Callable[[], object]], Callable[[], object]]:
+    """Register a function that loads what a server will need (a big module
+    that only some requests use), run once per process in a thread of its
+    own when the server starts: other processes (workers, commands) never
+    pay for it, and the first request that needs it does not wait."""
+
+    def register(fn: Callable[[], object]) -> Callable[[], object]:
+        _warm_ups[name] = fn
+        return fn
+
+    return register
+
+
+def _warm() -> None:
+    for name, fn in list(_warm_ups.items()):
+        try:
+            fn()
+        except Exception:
+            logger.exception("warm-up %r failed", name)
+
+
+def _start_warm_ups() -> None:
+    global _warmed
+    with _warming:
+        if _warmed:
+            return
+        _warmed = True
+    threading.Thread(target=_warm, name="warm-up", daemon=True).start()
+
+
 def names() -> list[str]:
     return sorted(_tasks)
 
@@ -59,6 +93,8 @@ def names() -> list[str]:
 async def ensure_started() -> None:
     """Start, on the running loop, every registered task not running (again,
     if one ended on an error: it is logged)."""
+    if not _warmed and _warm_ups:
+        _start_warm_ups()
     loop = asyncio.get_running_loop()
     running = _running.setdefault(loop, {})
     for name, fn in _tasks.items():

@@ -60,7 +60,6 @@ CSRF_TRUSTED_ORIGINS = ALLOWED_ORIGINS
 NODE_ID = env.string("NODE_ID", f"{socket.gethostname()}-{os.getpid()}")
 
 INSTALLED_APPS = [
-    "daphne",
     "backoffice.site.BackofficeAdminConfig",  # django.contrib.admin as the back office (backoffice/site.py)
     "django.contrib.auth",
     "django.contrib.contenttypes",

@@ -8,6 +8,8 @@ class ContactsConfig(AppConfig):
     def ready(self) -> None:
         # Registries are filled once every app is ready (models load after apps).
         from accounts.actions.profile import add_profile_audience
+        from chatsite import lifespan
+        from contacts import letters
         from contacts.selectors import blocked_apart, blocking_readers, profile_audience, sender_blocked_by
         from conversations.selectors import register_apart_check, register_mention_mute, register_mention_skip
 
@@ -19,3 +21,5 @@ class ContactsConfig(AppConfig):
         register_mention_skip(blocking_readers)
         # Two people blocked apart hear nothing of each other in their chat.
         register_apart_check(blocked_apart)
+        # The contact list's pinyin, loaded by a server as it starts.
+        lifespan.warm_up("pinyin")(letters.warm)

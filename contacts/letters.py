@@ -17,10 +17,7 @@ name's own text, then to a caller-given id, so the order is total and stable.
 from __future__ import annotations
 
 import unicodedata
-from functools import lru_cache
-
-from pypinyin import Style, lazy_pinyin
-from pypinyin.constants import RE_HANS
+from functools import cache, lru_cache
 
 OTHER = "#"
 LETTERS = tuple("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
@@ -51,8 +48,21 @@ _LATIN_EXTRA = {
 }
 
 
+@cache
+def _pypinyin():
+    """pypinyin, loaded at first use: its dictionaries take a third of a
+    second to import, which every process (workers, commands) paid at start
+    whether or not it ever files a name (a server loads it as it starts:
+    chatsite.lifespan)."""
+    # At first use, not at import (above).
+    import pypinyin
+    from pypinyin.constants import RE_HANS
+
+    return pypinyin, RE_HANS
+
+
 def _is_hans(ch: str) -> bool:
-    return RE_HANS.match(ch) is not None
+    return _pypinyin()[1].match(ch) is not None
 
 
 def fold_latin(ch: str) -> str:
@@ -73,6 +83,8 @@ def _analyse(name: str) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
     text = unicodedata.normalize("NFC", name).strip()
     if not text:
         return OTHER, (), ()
+    pinyin = _pypinyin()[0]
+    lazy_pinyin, Style = pinyin.lazy_pinyin, pinyin.Style  # noqa: N806 (pypinyin's names)
     readings = lazy_pinyin(text, style=Style.NORMAL, errors=lambda chars: list(chars))
     tones = lazy_pinyin(text, style=Style.TONE3, errors=lambda chars: list(chars))
     # With `errors` returning one item per character, every character maps to
@@ -132,3 +144,8 @@ def sort_key(name: str, tiebreak: str = "") -> tuple:
 def section_order(letter: str) -> int:
     """A–Z first, `#` last."""
     return LETTERS.index(letter) if letter in LETTERS else len(LETTERS)
+
+
+def warm() -> None:
+    """Load pypinyin and its dictionaries (a server does it as it starts)."""
+    _analyse("张")

@@ -54,7 +54,6 @@ from django.db.models import F, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from py_vapid import Vapid02
-from pywebpush import WebPusher
 
 from accounts.models import User
 from calls.models import Call, CallMedia, CallState
@@ -605,6 +604,10 @@ def _post(push: Push) -> Outcome:
         check_endpoint(sub.endpoint)
     except Invalid as exc:
         return Outcome(status=None, error=f"refused endpoint: {exc.message}"[:200])
+    # Imported here: pywebpush (and aiohttp under it) only loads in the process
+    # that sends pushes (the notifier), not in every server and worker.
+    from pywebpush import WebPusher
+
     headers = {"Urgency": push.urgency, **_vapid_for(sub.endpoint)}
     pusher = WebPusher(
         {"endpoint": sub.endpoint, "keys": {"p256dh": sub.p256dh, "auth": sub.auth}}, requests_session=_session()
