@@ -14,6 +14,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
+# Reads the source alone, no database or service: the same in either run.
+pytestmark = pytest.mark.one_config
+
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "architecture.md"
 

@@ -8,6 +8,9 @@ import pytest
 
 from assistant import embedding
 
+# The model alone, no database or service: the same in either run.
+pytestmark = pytest.mark.one_config
+
 
 def test_embed_gives_unit_float32_rows():
     vectors = embedding.embed(["hello", "你好", "¿qué tal?"])

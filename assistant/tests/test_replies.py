@@ -15,6 +15,9 @@ from assistant.replies import (
     suggest_replies,
 )
 
+# The model and the suggestion rules alone, no database or service: the same in either run.
+pytestmark = pytest.mark.one_config
+
 
 def history(*pairs: tuple[str, str]) -> list[HistoryPair]:
     vectors = embedding.embed([incoming for incoming, _ in pairs])

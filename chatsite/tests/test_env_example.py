@@ -13,6 +13,11 @@ import ast
 import re
 from pathlib import Path
 
+import pytest
+
+# Reads the source alone, no database or service: the same in either run.
+pytestmark = pytest.mark.one_config
+
 ROOT = Path(__file__).resolve().parents[2]
 ENV_MODULE = ROOT / "chatsite" / "env.py"
 SCRIPTS = ("scripts/run", "scripts/cluster", "scripts/broker")

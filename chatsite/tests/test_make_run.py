@@ -32,13 +32,20 @@ def _serving(port: int) -> bool:
         return False
 
 
-def _stop_make_run(tmp_path, stop) -> tuple[int, str, int]:
+@pytest.fixture(scope="module")
+def var_dir(tmp_path_factory) -> Path:
+    """One VAR_DIR for the module's runs: the first migrates a fresh
+    database, as a new user's first `make run` does; the others find it done."""
+    return tmp_path_factory.mktemp("make-run") / "var"
+
+
+def _stop_make_run(var_dir: Path, stop) -> tuple[int, str, int]:
     """Start `make run` (embedded) in a session of its own (its process group
     is what a terminal's Ctrl-C signals), call stop(make's pid, the server's
     port) once it serves, and return make's status and output, and its group."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS")}
-    env.update(VAR_DIR=str(tmp_path / "var"), PORT=str(port), HOST="127.0.0.1", SMS_BACKEND="memory")
+    env.update(VAR_DIR=str(var_dir), PORT=str(port), HOST="127.0.0.1", SMS_BACKEND="memory")
     proc = subprocess.Popen(
         ["make", "--no-print-directory", "run"],
         cwd=ROOT,
@@ -67,15 +74,15 @@ def _stop_make_run(tmp_path, stop) -> tuple[int, str, int]:
     return status, output, proc.pid
 
 
-def test_ctrl_c_stops_everything_quietly(tmp_path):
-    status, output, _ = _stop_make_run(tmp_path, lambda group, port: os.killpg(group, signal.SIGINT))
+def test_ctrl_c_stops_everything_quietly(var_dir):
+    status, output, _ = _stop_make_run(var_dir, lambda group, port: os.killpg(group, signal.SIGINT))
     # make itself ends as Ctrl-C ends any program: by the signal (the shell
     # shows 130), once its recipe has stopped.
     assert status in (0, -signal.SIGINT), output
     assert "exited with status" not in output and "Error" not in output, output
 
 
-def test_a_server_that_stops_first_is_a_requested_stop(tmp_path):
+def test_a_server_that_stops_first_is_a_requested_stop(var_dir):
     """What the script sees when the server wins the race to Ctrl-C: the
     server exits 0 before the script's trap runs. Everything stops, and
     make run ends with 0 and nothing alarming."""
@@ -87,6 +94,6 @@ def test_a_server_that_stops_first_is_a_requested_stop(tmp_path):
         assert len(server) == 1, server
         os.kill(int(server[0]), signal.SIGINT)
 
-    status, output, _ = _stop_make_run(tmp_path, stop_the_server_alone)
+    status, output, _ = _stop_make_run(var_dir, stop_the_server_alone)
     assert status == 0, output
     assert "exited with status" not in output and "Error" not in output, output
