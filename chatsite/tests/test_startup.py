@@ -6,29 +6,17 @@ loop (chatsite.lifespan.warm_up), so the first contact list does not wait."""
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import threading
-from pathlib import Path
 
 from chatsite import lifespan
+from chatsite.tests.test_settings import manage
 
-ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("pypinyin", "twisted", "daphne", "pywebpush", "aiohttp")
 
 
 def test_a_command_loads_none_of_what_only_some_servers_need(tmp_path):
     probe = f"import sys; print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
-    env = {**os.environ, "VAR_DIR": str(tmp_path)}
-    result = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-v", "0", "-c", probe],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = manage("shell", "-v", "0", "-c", probe, env={}, tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "", result.stdout
 
